@@ -1,0 +1,44 @@
+"""bmes-imaging: find, review and report bone marrow edema of the foot and ankle on MRI.
+
+Everything common is reachable from the top level::
+
+    import bmes_imaging as bm
+    vol = bm.load_series("study/T1_SAG")       # Volume: .array, .affine (RAS+ mm)
+    index = bm.index_folder("pacs_export/")     # patients / studies / series stacks
+
+Heavy submodules are imported on first use, so ``import bmes_imaging`` stays fast and
+never loads a GUI toolkit.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported lazily on first attribute access)
+_EXPORTS: dict[str, str] = {
+    "Bone": "bmes_imaging.bones",
+    "BmesError": "bmes_imaging.errors",
+    "SeriesInfo": "bmes_imaging.volume",
+    "Volume": "bmes_imaging.volume",
+    "bone_from_name": "bmes_imaging.bones",
+    "load_nifti": "bmes_imaging.volume",
+    "resample_to": "bmes_imaging.geometry",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bmes_imaging' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Set up bmes-imaging from nothing on Debian 12 with Python 3.11 (run as root).
+#
+#   bash tools/bootstrap.sh          # core + napari plugin, for the demo
+#   bash tools/bootstrap.sh --test   # the same plus the test tools and DICOM peers
+#
+# Installs the Debian packages (Qt/Xvfb libraries for napari, dcm2niix, dicom3tools,
+# GDCM and DCMTK tools used as reference peers), makes .venv/ and installs the project
+# into it in editable mode. Safe to run again: it only adds what is missing.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+with_tests=0
+[ "${1:-}" = "--test" ] && with_tests=1
+
+apt_pkgs=(xvfb xauth libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcb-cursor0
+  libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0
+  libxcb-shape0 libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1 libfontconfig1 libdbus-1-3
+  dcm2niix)
+if [ "$with_tests" = 1 ]; then
+  apt_pkgs+=(dicom3tools libgdcm-tools dcmtk)
+fi
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+py="${PYTHON:-python3.11}"
+command -v "$py" >/dev/null || py=python3
+[ -x .venv/bin/python ] || "$py" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "is ignored" || true
+extras="napari"
+[ "$with_tests" = 1 ] && extras="napari,test"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${extras}]" 2>&1 | grep -v "is ignored" || true
+.venv/bin/python -c "import bmes_imaging" 
+echo "bootstrap: ready (.venv, extras: ${extras})"
