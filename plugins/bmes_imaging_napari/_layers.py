@@ -1,0 +1,187 @@
+"""Volumes to napari layer data tuples, placed in one RAS+ millimetre world frame.
+
+Every layer gets ``affine = bmes_imaging.geometry.napari_affine(volume.affine)``, so the
+T1, the fluid series (in its own acquisition grid), the bone labels and the edema labels
+overlay exactly, with anisotropic voxels and oblique planes where they belong. World
+axes are labelled ``R``, ``A``, ``S``.
+
+Layer metadata (key :data:`META_KEY`) records the role of each layer
+(``"t1"``, ``"fluid"``, ``"bones"``, ``"edema"``), the volume's
+:class:`~bmes_imaging.volume.SeriesInfo` and the study key, so the review widget can
+find a study's layers among whatever else is open.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bmes_imaging.bones import BONES, Bone, label_colormap
+from bmes_imaging.geometry import napari_affine
+from bmes_imaging.volume import Volume
+
+__all__ = [
+    "AXIS_LABELS",
+    "META_KEY",
+    "contrast_limits_for",
+    "display_name_for_sequence",
+    "image_layer_data",
+    "labels_features",
+    "labels_layer_data",
+    "study_layer_data",
+    "volume_from_layer",
+]
+
+#: World axis names (RAS+).
+AXIS_LABELS: tuple[str, str, str] = ("R", "A", "S")
+#: Key of the plugin's entry in ``layer.metadata``.
+META_KEY = "bmes_imaging"
+
+LayerDataTuple = tuple[Any, dict[str, Any], str]
+
+# Percentiles of the non-zero voxels used as contrast limits, per sequence. T1 marrow
+# is bright: clip the top a little more so fat does not wash out the bones; fluid
+# sequences have few very bright voxels (fluid, vessels): keep them from setting the
+# window so that marrow edema stands out.
+_PERCENTILES: dict[str, tuple[float, float]] = {
+    "t1": (0.5, 99.5),
+    "stir": (1.0, 99.0),
+    "t2_fs": (1.0, 99.0),
+    "pd_fs": (1.0, 99.0),
+}
+_DEFAULT_PERCENTILES = (0.5, 99.5)
+_DISPLAY_NAMES = {"t1": "T1", "stir": "STIR", "t2_fs": "T2 FS", "pd_fs": "PD FS"}
+
+
+def display_name_for_sequence(sequence: str | None) -> str:
+    """``"T1"``, ``"STIR"``, ``"T2 FS"``, ``"PD FS"`` or ``"MR"``."""
+    return _DISPLAY_NAMES.get(sequence or "", "MR")
+
+
+def contrast_limits_for(array: NDArray[Any], sequence: str | None) -> tuple[float, float]:
+    """Contrast limits from percentiles of the non-zero voxels, per sequence.
+
+    A subsample of at most ~1 M voxels is used so this stays fast for big series.
+    Returns ``(lo, hi)`` with ``hi > lo`` always.
+    """
+    flat = np.asarray(array).ravel()
+    step = max(1, flat.size // 1_000_000)
+    sample = flat[::step]
+    sample = sample[np.isfinite(sample)] if np.issubdtype(sample.dtype, np.floating) else sample
+    nonzero = sample[sample != 0]
+    values = nonzero if nonzero.size >= 16 else sample
+    if values.size == 0:
+        return (0.0, 1.0)
+    lo_p, hi_p = _PERCENTILES.get(sequence or "", _DEFAULT_PERCENTILES)
+    lo, hi = (float(v) for v in np.percentile(values, [lo_p, hi_p]))
+    if not hi > lo:
+        lo, hi = float(values.min()), float(values.max())
+        if not hi > lo:
+            hi = lo + 1.0
+    return (lo, hi)
+
+
+def _meta(role: str, volume: Volume, study_key: str | None) -> dict[str, Any]:
+    return {META_KEY: {"role": role, "info": volume.info, "affine": volume.affine.copy(),
+                       "study_key": study_key}}
+
+
+def image_layer_data(volume: Volume, *, role: str, name: str | None = None,
+                     study_key: str | None = None, **kwargs: Any) -> LayerDataTuple:
+    """An image layer data tuple for a T1 (``role="t1"``) or fluid (``"fluid"``) volume.
+
+    The fluid series is shown over the T1 in magenta with additive blending (a fusion:
+    marrow edema, dark on T1 and bright on STIR, shows as magenta); hide either layer to
+    read one sequence alone.
+    """
+    sequence = volume.info.sequence or ("t1" if role == "t1" else None)
+    params: dict[str, Any] = {
+        "name": name or display_name_for_sequence(sequence),
+        "affine": napari_affine(volume.affine),
+        "contrast_limits": contrast_limits_for(volume.array, sequence),
+        "colormap": "gray",
+        "blending": "translucent",
+        "interpolation2d": "nearest",
+        "axis_labels": AXIS_LABELS,
+        "units": ("mm", "mm", "mm"),
+        "metadata": _meta(role, volume, study_key),
+    }
+    if role == "fluid":
+        params.update(colormap="magenta", blending="additive")
+    params.update(kwargs)
+    return (volume.array, params, "image")
+
+
+def labels_features(labels: list[int] | None = None) -> dict[str, list[Any]]:
+    """Features table (``index``, ``bone``) naming each label value after its bone."""
+    values = sorted(BONES) if labels is None else labels
+    return {"index": [0, *values],
+            "bone": ["background", *(Bone(v).display_name for v in values)]}
+
+
+def labels_layer_data(volume: Volume, *, role: str, name: str | None = None,
+                      study_key: str | None = None, **kwargs: Any) -> LayerDataTuple:
+    """A labels layer data tuple for bone labels (``role="bones"``) or edema (``"edema"``).
+
+    Colours are the vocabulary's (:func:`bmes_imaging.bones.label_colormap`), and the
+    layer's features name each label after its bone (shown in napari's status bar).
+    Bones are drawn as outlines so the marrow signal stays readable.
+    """
+    from napari.utils.colormaps import DirectLabelColormap
+
+    colors: dict[int | None, Any] = {k: np.asarray(v) for k, v in label_colormap().items()}
+    colors[None] = np.zeros(4)
+    data = volume.array
+    if data.dtype != np.uint8:
+        data = data.astype(np.uint8)
+    params: dict[str, Any] = {
+        "name": name or ("Bones" if role == "bones" else "Edema"),
+        "affine": napari_affine(volume.affine),
+        "colormap": DirectLabelColormap(color_dict=colors),
+        "features": labels_features(),
+        "axis_labels": AXIS_LABELS,
+        "units": ("mm", "mm", "mm"),
+        "metadata": _meta(role, volume, study_key),
+        "opacity": 0.7 if role == "bones" else 0.6,
+    }
+    if role == "bones":
+        params["contour"] = 1
+    params.update(kwargs)
+    return (data, params, "labels")
+
+
+def study_layer_data(t1: Volume, fluid: Volume | None = None, *, bones: Volume | None = None,
+                     edema: Volume | None = None,
+                     study_key: str | None = None) -> list[LayerDataTuple]:
+    """Layer data tuples of a study, bottom to top: T1, fluid, bones, edema."""
+    key = study_key or t1.info.study_instance_uid
+    layers = [image_layer_data(t1, role="t1", study_key=key)]
+    if fluid is not None:
+        layers.append(image_layer_data(fluid, role="fluid", study_key=key))
+    if bones is not None:
+        layers.append(labels_layer_data(bones, role="bones", study_key=key))
+    if edema is not None:
+        layers.append(labels_layer_data(edema, role="edema", study_key=key))
+    return layers
+
+
+def volume_from_layer(layer: Any) -> Volume:
+    """The :class:`Volume` a layer shows (its data, its affine, its SeriesInfo).
+
+    Uses the plugin's metadata when present, else the layer's own affine (so labels
+    the reader drew in any layer can be saved). The array is the layer's, not a copy.
+    """
+    meta = layer.metadata.get(META_KEY, {}) if isinstance(layer.metadata, dict) else {}
+    affine = meta.get("affine")
+    if affine is None:
+        # the layer's own placement: affine after scale and translate (napari's order)
+        physical = np.eye(4)
+        physical[:3, :3] = np.diag(np.asarray(layer.scale, dtype=np.float64)[-3:])
+        physical[:3, 3] = np.asarray(layer.translate, dtype=np.float64)[-3:]
+        affine = np.asarray(layer.affine.affine_matrix, dtype=np.float64)[-4:, -4:] @ physical
+    data = layer.data
+    if isinstance(data, list):  # multiscale: the full-resolution level
+        data = data[0]
+    return Volume(np.asarray(data), affine, meta.get("info"))

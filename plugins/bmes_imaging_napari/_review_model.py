@@ -1,0 +1,411 @@
+"""Review state without Qt: one study, its findings per bone, the reader's decisions.
+
+The :class:`ReviewModel` holds what a reader is doing to one foot's study: the T1 and
+fluid volumes, the bone labels and the edema labels (T1 grid; the edema array is shared
+with the napari labels layer, so painting edits it in place), the findings per bone
+with their statuses, and whether anything is unsaved. All work goes to the core:
+:func:`bmes_imaging.detection.detect_edema`, :func:`~bmes_imaging.detection.findings_from_masks`
+and the store (:func:`bmes_imaging.store.open_store`). Operations are simple and
+undo-free; each emits :attr:`ReviewModel.changed`.
+
+Work in progress is protected by a recovery file (:meth:`ReviewModel.write_recovery`),
+written atomically and removed by a successful save.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from psygnal import Signal
+
+from bmes_imaging.bones import Bone, bone_from_label
+from bmes_imaging.volume import Volume, load_nifti
+
+from ._study import Study
+
+__all__ = ["STATUSES", "ReviewModel", "finding_from_dict", "finding_to_dict"]
+
+#: Statuses of a finding, as the detection contract names them.
+STATUSES: tuple[str, ...] = ("candidate", "confirmed", "rejected")
+DETECTOR = "detector"
+
+
+def finding_to_dict(finding: Any) -> dict[str, Any]:
+    """A JSON-able dict of a :class:`~bmes_imaging.detection.BoneFinding`."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(finding):
+        value = getattr(finding, f.name)
+        if isinstance(value, Bone):
+            value = int(value)
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[f.name] = value
+    return out
+
+
+def finding_from_dict(data: Mapping[str, Any]) -> Any:
+    """Rebuild a :class:`~bmes_imaging.detection.BoneFinding` from :func:`finding_to_dict`."""
+    from bmes_imaging.detection import BoneFinding
+
+    names = {f.name for f in dataclasses.fields(BoneFinding)}
+    kwargs = {k: v for k, v in data.items() if k in names}
+    kwargs["bone"] = bone_from_label(int(kwargs["bone"]))
+    return BoneFinding(**kwargs)
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:40] or "reader"
+
+
+def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ReviewModel:
+    """State of one reader's review of one study.
+
+    Parameters
+    ----------
+    reader
+        The reader's name (recorded as the source of their findings and in the audit).
+    store
+        A store (:func:`bmes_imaging.store.open_store`) or None to open the default one
+        on first save / restore.
+    cache
+        Folder for per-study detector output (bones, aligned fluid) and recovery files;
+        default :func:`bmes_imaging_napari._sample_data.cache_dir`.
+    """
+
+    #: Emitted with what changed: ``"study"``, ``"detection"``, ``"findings"``,
+    #: ``"labels"``, ``"saved"``, ``"restored"``.
+    changed = Signal(str)
+
+    def __init__(self, reader: str = "", store: Any = None,
+                 cache: str | os.PathLike[str] | None = None) -> None:
+        self.reader = reader
+        self._store = store
+        if cache is None:
+            from ._sample_data import cache_dir
+
+            cache = cache_dir()
+        self.cache = Path(cache)
+        self.study: Study | None = None
+        self.bones: Volume | None = None
+        self.edema: Volume | None = None
+        self.fluid_aligned: Volume | None = None
+        self.findings: list[Any] = []
+        self.dirty = False
+        self.last_saved_version: Any = None
+        self.config: Any = None
+        self._voxel_counts: dict[int, int] = {}
+
+    # ------------------------------------------------------------------ store
+    @property
+    def store(self) -> Any:
+        """The store (opened on first use)."""
+        if self._store is None:
+            from bmes_imaging.store import open_store
+
+            self._store = open_store()
+        return self._store
+
+    @store.setter
+    def store(self, value: Any) -> None:
+        self._store = value
+
+    # ------------------------------------------------------------------ study
+    def open(self, study: Study) -> None:
+        """Start reviewing ``study`` (detector output from the cache is reused)."""
+        self.study = study
+        self.bones = self.edema = self.fluid_aligned = None
+        self.findings = []
+        self.dirty = False
+        self.last_saved_version = None
+        self._load_cached_detection()
+        self.changed.emit("study")
+
+    @property
+    def study_key(self) -> str:
+        """The study's key (StudyInstanceUID) in the store."""
+        if self.study is None:
+            raise RuntimeError("no study is open")
+        return self.study.key
+
+    def _study_cache(self) -> Path:
+        digest = hashlib.sha256(self.study_key.encode()).hexdigest()[:24]
+        return self.cache / "studies" / digest
+
+    def _load_cached_detection(self) -> None:
+        folder = self._study_cache()
+        bones, fluid = folder / "bones.nii.gz", folder / "fluid_aligned.nii.gz"
+        if self.study is None or not (bones.is_file() and fluid.is_file()):
+            return
+        b = load_nifti(bones)
+        f = load_nifti(fluid)
+        if b.shape == self.study.t1.shape and np.allclose(b.affine, self.study.t1.affine):
+            self.bones = b
+            self.fluid_aligned = f
+
+    def _cache_detection(self) -> None:
+        folder = self._study_cache()
+        if self.bones is not None:
+            self.bones.to_nifti(folder / "bones.nii.gz")
+        if self.fluid_aligned is not None:
+            self.fluid_aligned.to_nifti(folder / "fluid_aligned.nii.gz")
+
+    # -------------------------------------------------------------- detection
+    def run_detection(self, progress: Callable[[str, float], None] | None = None,
+                      **kwargs: Any) -> Any:
+        """Run :func:`bmes_imaging.detection.detect_edema` on the open study.
+
+        Blocking (the widget calls it in a worker thread); returns the ``EdemaResult``
+        without changing the model; pass it to :meth:`set_detection`.
+        """
+        from bmes_imaging.detection import detect_edema
+        from bmes_imaging.errors import DetectionError
+
+        if self.study is None:
+            raise DetectionError("open a study before running detection")
+        if self.study.fluid is None:
+            raise DetectionError("this study has no fluid-sensitive series (STIR, T2-FS or "
+                                 "PD-FS): open the study folder, not a single series")
+        kwargs.setdefault("config", self.config)
+        return detect_edema(self.study.t1, self.study.fluid, progress=progress, **kwargs)
+
+    def set_detection(self, result: Any) -> None:
+        """Take the detector's bones, edema candidates and findings (all candidates)."""
+        self.bones = result.bones
+        self.fluid_aligned = result.fluid_aligned
+        self.edema = result.edema.with_array(np.ascontiguousarray(result.edema.array,
+                                                                   dtype=np.uint8))
+        self.findings = sorted(result.findings, key=lambda f: int(f.bone))
+        self._voxel_counts = self._count_voxels()
+        self.dirty = True
+        self._cache_detection()
+        self.changed.emit("detection")
+
+    # ---------------------------------------------------------------- findings
+    def finding(self, bone: Bone | int) -> Any:
+        """The finding of ``bone``; KeyError if there is none."""
+        b = bone_from_label(int(bone))
+        for f in self.findings:
+            if f.bone == b:
+                return f
+        raise KeyError(f"no finding for {b.display_name}")
+
+    def _replace(self, bone: Bone | int, **changes: Any) -> Any:
+        b = bone_from_label(int(bone))
+        for i, f in enumerate(self.findings):
+            if f.bone == b:
+                self.findings[i] = dataclasses.replace(f, **changes)
+                self.dirty = True
+                self.changed.emit("findings")
+                return self.findings[i]
+        raise KeyError(f"no finding for {b.display_name}")
+
+    def set_status(self, bone: Bone | int, status: str) -> Any:
+        """Set a finding's status (``candidate`` / ``confirmed`` / ``rejected``)."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, found {status!r}")
+        return self._replace(bone, status=status)
+
+    def confirm(self, bone: Bone | int) -> Any:
+        """Confirm the finding of ``bone``."""
+        return self.set_status(bone, "confirmed")
+
+    def reject(self, bone: Bone | int) -> Any:
+        """Reject the finding of ``bone``."""
+        return self.set_status(bone, "rejected")
+
+    def set_primary(self, bone: Bone | int, primary: bool = True) -> Any:
+        """Mark (or unmark) ``bone`` as a primary affected bone."""
+        return self._replace(bone, primary=bool(primary))
+
+    def change_bone(self, bone: Bone | int, new_bone: Bone | int) -> None:
+        """Move the edema labelled ``bone`` to ``new_bone`` (the detector named the wrong
+        bone); the findings are recomputed and the moved finding keeps its decisions."""
+        old, new = bone_from_label(int(bone)), bone_from_label(int(new_bone))
+        if old == new:
+            return
+        if self.edema is None:
+            raise RuntimeError("no edema labels: run detection or restore an annotation")
+        decisions = self._decisions()
+        arr = self.edema.array
+        arr[arr == int(old)] = int(new)
+        if old in decisions:
+            decisions[new] = {**decisions.pop(old), "source": self.reader or DETECTOR}
+        self.recompute(decisions=decisions, edited={new})
+        self.changed.emit("labels")
+
+    def _decisions(self) -> dict[Bone, dict[str, Any]]:
+        return {f.bone: {"status": f.status, "primary": f.primary, "source": f.source}
+                for f in self.findings}
+
+    def _count_voxels(self) -> dict[int, int]:
+        if self.edema is None:
+            return {}
+        counts = np.bincount(self.edema.array.ravel(), minlength=len(Bone) + 1)
+        return {int(b): int(counts[int(b)]) for b in Bone if int(b) < counts.size}
+
+    def can_recompute(self) -> bool:
+        """True if bones, fluid and edema are known (painting can update the table)."""
+        return (self.bones is not None and self.fluid_aligned is not None
+                and self.edema is not None and self.study is not None)
+
+    def recompute(self, *, decisions: dict[Bone, dict[str, Any]] | None = None,
+                  edited: set[Bone] | None = None) -> list[Any]:
+        """Recompute the findings from the edema labels after the reader edited them.
+
+        Decisions (status, primary, source) are kept per bone. A bone whose edema the
+        reader changed gets the reader as its source; a bone that had no finding and now
+        has painted edema is a finding the reader made: ``confirmed``.
+        """
+        from bmes_imaging.detection import findings_from_masks
+
+        if not self.can_recompute():
+            raise RuntimeError("run detection first: recomputing needs the bone labels")
+        assert self.bones is not None and self.edema is not None
+        assert self.study is not None and self.fluid_aligned is not None
+        decisions = self._decisions() if decisions is None else decisions
+        counts = self._count_voxels()
+        if edited is None:
+            edited = {bone_from_label(k) for k, n in counts.items()
+                      if n != self._voxel_counts.get(k, 0)}
+        fresh = findings_from_masks(self.bones, self.edema, self.study.t1,
+                                    self.fluid_aligned, self.config)
+        merged = []
+        for f in sorted(fresh, key=lambda f: int(f.bone)):
+            changes: dict[str, Any] = {}
+            if f.bone in decisions:
+                changes.update(decisions[f.bone])
+            newly_painted = (self._voxel_counts.get(int(f.bone), 0) == 0
+                             and counts.get(int(f.bone), 0) > 0)
+            if newly_painted and changes.get("status", "candidate") == "candidate":
+                changes.update(status="confirmed", source=self.reader or DETECTOR)
+            if f.bone in edited and self.reader:
+                changes["source"] = self.reader
+            merged.append(dataclasses.replace(f, **changes) if changes else f)
+        self.findings = merged
+        self._voxel_counts = counts
+        self.dirty = True
+        self.changed.emit("findings")
+        return merged
+
+    def centroid_world(self, bone: Bone | int) -> NDArray[np.float64] | None:
+        """RAS+ mm centre of the bone's edema (else of the bone), or None if absent."""
+        b = int(bone_from_label(int(bone)))
+        for vol in (self.edema, self.bones):
+            if vol is None:
+                continue
+            idx = np.argwhere(vol.array == b)
+            if idx.size:
+                return vol.world(idx.mean(axis=0))[0]
+        return None
+
+    # ----------------------------------------------------------- save/restore
+    def save(self, **kwargs: Any) -> Any:
+        """Save the reader's findings and edema labels through the store.
+
+        Returns the store's ``AnnotationVersion``. Removes the recovery file.
+
+        Raises
+        ------
+        ValueError
+            If no reader name is set.
+        """
+        if not self.reader.strip():
+            raise ValueError("enter the reader's name before saving")
+        if self.edema is None:
+            raise RuntimeError("nothing to save: run detection or paint edema first")
+        labels = self.edema.with_array(self.edema.array.copy())
+        version = self.store.save_annotation(self.study_key, self.reader,
+                                             list(self.findings), labels, **kwargs)
+        self.last_saved_version = version
+        self.dirty = False
+        self.recovery_path().unlink(missing_ok=True)
+        self.changed.emit("saved")
+        return version
+
+    def restore(self) -> bool:
+        """Load the reader's last saved annotation of this study; False if none."""
+        loaded = self.store.latest_annotation(self.study_key, reader=self.reader or None)
+        if loaded is None:
+            return False
+        self._apply(loaded.labels.array, loaded.findings)
+        self.last_saved_version = loaded
+        self.dirty = False
+        self.changed.emit("restored")
+        return True
+
+    def _apply(self, labels: NDArray[Any], findings: Sequence[Any]) -> None:
+        assert self.study is not None
+        arr = np.ascontiguousarray(labels, dtype=np.uint8)
+        if arr.shape != self.study.t1.shape:
+            raise ValueError(f"saved labels have shape {arr.shape}, the T1 grid is "
+                             f"{self.study.t1.shape}")
+        self.edema = self.study.t1.with_array(arr)
+        self.findings = sorted(findings, key=lambda f: int(f.bone))
+        self._voxel_counts = self._count_voxels()
+
+    # ---------------------------------------------------------------- recovery
+    def recovery_path(self) -> Path:
+        """The recovery file of this study and reader."""
+        digest = hashlib.sha256(self.study_key.encode()).hexdigest()[:24]
+        return self.cache / "recovery" / f"{digest}_{_safe(self.reader)}.npz"
+
+    def write_recovery(self) -> Path | None:
+        """Write work in progress to the recovery file (atomic); None if nothing to keep."""
+        if self.study is None or self.edema is None or not self.dirty:
+            return None
+        meta = {"study_key": self.study_key, "reader": self.reader, "time": time.time(),
+                "findings": [finding_to_dict(f) for f in self.findings]}
+        buf = io.BytesIO()
+        np.savez_compressed(buf, labels=self.edema.array,
+                            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+        path = self.recovery_path()
+        _atomic_write_bytes(path, buf.getvalue())
+        return path
+
+    def has_recovery(self) -> bool:
+        """True if a recovery file exists for this study and reader."""
+        return self.study is not None and self.recovery_path().is_file()
+
+    def load_recovery(self) -> bool:
+        """Restore work in progress from the recovery file; False if there is none."""
+        path = self.recovery_path()
+        if not path.is_file():
+            return False
+        with np.load(path) as data:
+            labels = data["labels"]
+            meta = json.loads(bytes(data["meta"]).decode())
+        if meta.get("study_key") != self.study_key:
+            return False
+        self._apply(labels, [finding_from_dict(d) for d in meta["findings"]])
+        self.dirty = True
+        self.changed.emit("restored")
+        return True
+
+    def discard_recovery(self) -> None:
+        """Delete the recovery file (the reader chose not to restore it)."""
+        if self.study is not None:
+            self.recovery_path().unlink(missing_ok=True)
