@@ -1,11 +1,61 @@
-"""``bmes report``: not implemented yet (placeholder so the command table stays stable)."""
+"""``bmes report``: the cohort report recomputed from the clinical records and findings.
+
+Examples
+--------
+::
+
+    bmes report table1_clinical.csv --stated sample_data/study_text_figures.json --out report/
+    bmes report table1_clinical.csv --findings screen_out/involvement.csv --format html
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``report`` subcommand (placeholder: registers nothing yet)."""
-    del subparsers
+    """Add the ``report`` subcommand."""
+    p = subparsers.add_parser(
+        "report", help="cohort report (Markdown/HTML with plots) recomputed from the records",
+        description="Recompute the study's summary from the clinical table (and optional "
+                    "findings), plot it, and list where stated figures disagree. Patients "
+                    "are pseudonymised by default.")
+    p.add_argument("clinical", type=Path, help="clinical table (CSV or XLSX), one row per patient")
+    p.add_argument("--out", type=Path, default=Path("report"),
+                   help="output folder (default: ./report)")
+    p.add_argument("--findings", type=Path, metavar="INVOLVEMENT_CSV",
+                   help="involvement.csv from bmes screen / detect, to count feet per bone")
+    p.add_argument("--status", choices=("confirmed", "candidate"), default="confirmed",
+                   help="which findings to count (never mixed; default: confirmed)")
+    p.add_argument("--stated", type=Path, metavar="FIGURES",
+                   help="stated figures (JSON/YAML/CSV, e.g. a paper's text) to check")
+    p.add_argument("--format", choices=("markdown", "html"), default="markdown")
+    p.add_argument("--deidentify", action=argparse.BooleanOptionalAction, default=True,
+                   help="replace patient numbers by stable pseudonyms (default: on)")
+    p.add_argument("--key-file", type=Path,
+                   help="pseudonym key file (default: $BMES_PSEUDONYM_KEY_FILE or the "
+                        "user data folder; created on first use)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the report; print its path and the number of disagreements."""
+    from ..export import load_pseudonym_key, read_findings_table, write_cohort_report
+
+    findings = read_findings_table(args.findings, status=args.status) if args.findings else ()
+    key = load_pseudonym_key(args.key_file) if args.deidentify else None
+    report = write_cohort_report(args.clinical, args.out, findings=findings,
+                                 stated=args.stated, fmt=args.format,
+                                 deidentify=args.deidentify, pseudonym_key=key)
+    print(report.path)
+    if args.stated is not None:
+        dis = report.disagreements
+        print(f"{len(dis)} stated figure(s) disagree with the records", file=sys.stderr)
+        for c in dis:
+            print(f"  {c.label}: stated {c.stated.value:.{c.stated.decimals}f} "
+                  f"({c.stated.where}), recomputed {c.recomputed} [{c.status}]",
+                  file=sys.stderr)
+    return 0

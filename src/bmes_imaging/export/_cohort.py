@@ -1,0 +1,327 @@
+"""The cohort summary: the study's figures recomputed from the records and findings.
+
+Patient-level figures (age, sex, symptom duration, 25(OH)D, AOFAS) count each patient
+once (a bilateral patient has two foot records); foot-level figures (bones involved,
+single / two / three-bone feet) count feet.
+
+When no record carries "other affected bones" (the seed table lost that column), the
+per-bone foot counts from the records are lower bounds ("at least") and the number of
+single-bone feet an upper bound: the summary says so instead of presenting them as
+exact.
+
+Examples
+--------
+>>> from bmes_imaging.export._records import FootRecord
+>>> from bmes_imaging.bones import Bone
+>>> recs = [FootRecord("1", 20, "M", "L", (Bone.TALUS,), vitamin_d_ng_ml=10.0),
+...         FootRecord("2", 40, "F", "R", (Bone.CUBOID,), (Bone.NAVICULAR,))]
+>>> s = summarize_cohort(recs)
+>>> s["age_mean"].value, s["sex_male"].value, s["feet_talus"].value
+(30.0, 1, 1)
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..bones import Bone, bone_from_name
+from ..errors import ExportError
+from ._records import patients_of, vitamin_d_class_of
+
+__all__ = [
+    "BONE_GROUPS",
+    "CohortSummary",
+    "Figure",
+    "FootFindings",
+    "read_findings_table",
+    "summarize_cohort",
+]
+
+#: Groups of bones the study counts together ("cuneiform" = any of the three).
+BONE_GROUPS: dict[str, tuple[Bone, ...]] = {
+    "cuneiform": (Bone.MEDIAL_CUNEIFORM, Bone.INTERMEDIATE_CUNEIFORM, Bone.LATERAL_CUNEIFORM),
+}
+
+EXACT, AT_LEAST, AT_MOST = "exact", "at_least", "at_most"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One recomputed figure.
+
+    Attributes
+    ----------
+    key
+        Stable identifier (``"age_mean"``, ``"sex_male"``, ``"feet_talus"``...), the key
+        stated figures refer to.
+    label
+        Words for people.
+    value
+        The number (None when no record has the field).
+    bound
+        ``"exact"``, ``"at_least"`` (lower bound: the records cannot show more) or
+        ``"at_most"``.
+    unit
+        Unit text (``"years"``, ``"ng/mL"``, ``"feet"``...).
+    note
+        Why a figure is a bound, or what it was computed from.
+    kind
+        ``"count"`` (patients, feet), ``"mean"`` or ``"value"`` (a minimum, maximum...);
+        only means can differ from a stated figure by rounding.
+    """
+
+    key: str
+    label: str
+    value: float | None
+    bound: str = EXACT
+    unit: str = ""
+    note: str = ""
+    kind: str = "value"
+
+    def formatted(self, decimals: int | None = None) -> str:
+        """The value as text, with ``>=`` / ``<=`` for bounds."""
+        if self.value is None:
+            return "n/a"
+        if decimals is None:
+            decimals = 0 if float(self.value).is_integer() else 2
+        text = f"{self.value:.{decimals}f}"
+        return {AT_LEAST: ">= ", AT_MOST: "<= "}.get(self.bound, "") + text
+
+
+@dataclass(frozen=True)
+class FootFindings:
+    """Confirmed (or candidate) edema per foot from detection or a reader.
+
+    Attributes
+    ----------
+    patient, side
+        The foot.
+    bones
+        Involved bones, largest edema first.
+    edema_ml
+        Edema volume (mL) per involved bone.
+    status
+        ``"confirmed"`` or ``"candidate"``: what these findings are.
+    primary
+        Reader-marked primary bone, if any.
+    """
+
+    patient: str
+    side: str
+    bones: tuple[Bone, ...]
+    edema_ml: Mapping[Bone, float] = field(default_factory=dict)
+    status: str = "confirmed"
+    primary: Bone | None = None
+
+
+@dataclass
+class CohortSummary:
+    """Recomputed figures plus the per-patient series the plots need."""
+
+    figures: dict[str, Figure]
+    patients: list[Any]
+    records: list[Any]
+    findings: list[FootFindings] = field(default_factory=list)
+    findings_status: str | None = None
+
+    def __getitem__(self, key: str) -> Figure:
+        return self.figures[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.figures
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return float(sum(values) / len(values)) if values else None
+
+
+def _vals(records: Iterable[Any], attr: str) -> list[float]:
+    out = []
+    for rec in records:
+        v = getattr(rec, attr, None)
+        if v is not None and not (isinstance(v, float) and math.isnan(v)):
+            out.append(float(v))
+    return out
+
+
+def _foot_bones(rec: Any) -> tuple[Bone, ...]:
+    seen: dict[Bone, None] = {}
+    for b in (*tuple(getattr(rec, "primary_bones", ()) or ()),
+              *tuple(getattr(rec, "other_bones", ()) or ())):
+        seen.setdefault(Bone(b), None)
+    return tuple(seen)
+
+
+def summarize_cohort(records: Sequence[Any], findings: Sequence[FootFindings] = (), *,
+                     other_bones_recorded: bool | None = None) -> CohortSummary:
+    """Recompute the study's summary figures.
+
+    Parameters
+    ----------
+    records
+        Clinical records, one per foot (``ClinicalRecord`` or the same attributes).
+    findings
+        Optional per-foot findings (from screening or reader annotations); adds the
+        ``findings_feet_<bone>`` figures. Must all have the same status.
+    other_bones_recorded
+        Whether the records list every other involved bone. ``None``: true if any
+        record has other bones. When false, per-bone counts are lower bounds.
+
+    Returns
+    -------
+    CohortSummary
+
+    Raises
+    ------
+    ExportError
+        If there are no records, or candidate and confirmed findings are mixed.
+    """
+    if not records:
+        raise ExportError("no clinical records to summarise; check the clinical table")
+    records = list(records)
+    patients = patients_of(records)
+    if other_bones_recorded is None:
+        other_bones_recorded = any(getattr(r, "other_bones", ()) for r in records)
+    figs: dict[str, Figure] = {}
+
+    def add(key: str, label: str, value: float | None, bound: str = EXACT,
+            unit: str = "", note: str = "") -> None:
+        kind = ("mean" if key.endswith("_mean") else
+                "count" if unit in ("patients", "feet") else "value")
+        figs[key] = Figure(key, label, value, bound, unit, note, kind)
+
+    add("patients", "Patients", len(patients), unit="patients")
+    add("feet", "Feet", len(records), unit="feet")
+    ages = _vals(patients, "age")
+    add("age_mean", "Mean age", _mean(ages), unit="years")
+    add("age_min", "Youngest", min(ages) if ages else None, unit="years")
+    add("age_max", "Oldest", max(ages) if ages else None, unit="years")
+    sexes = Counter((getattr(p, "sex", None) or "").upper() for p in patients)
+    add("sex_male", "Male patients", sexes.get("M", 0), unit="patients")
+    add("sex_female", "Female patients", sexes.get("F", 0), unit="patients")
+    for attr, key, label in (
+        ("symptom_months", "symptom_months", "Symptom duration"),
+        ("complaint_to_visit_months", "time_to_visit_months", "Time from complaint to visit"),
+    ):
+        vals = _vals(patients, attr)
+        add(f"{key}_mean", f"Mean {label.lower()}", _mean(vals), unit="months")
+        add(f"{key}_min", f"Shortest {label.lower()}", min(vals) if vals else None,
+            unit="months")
+        add(f"{key}_max", f"Longest {label.lower()}", max(vals) if vals else None,
+            unit="months")
+    vitd = _vals(patients, "vitamin_d_ng_ml")
+    add("vitamin_d_mean", "Mean serum 25(OH)D", _mean(vitd), unit="ng/mL")
+    add("vitamin_d_min", "Lowest serum 25(OH)D", min(vitd) if vitd else None, unit="ng/mL")
+    add("vitamin_d_max", "Highest serum 25(OH)D", max(vitd) if vitd else None, unit="ng/mL")
+    classes = Counter(vitamin_d_class_of(v) for v in vitd)
+    for cls in ("deficient", "insufficient", "sufficient"):
+        add(f"vitamin_d_{cls}", f"Vitamin D {cls}", classes.get(cls, 0), unit="patients",
+            note="deficient <= 20, insufficient 20-30, sufficient >= 30 ng/mL")
+    a0, a1 = _vals(patients, "aofas_initial"), _vals(patients, "aofas_final")
+    add("aofas_initial_mean", "Mean AOFAS at diagnosis", _mean(a0), unit="points")
+    add("aofas_final_mean", "Mean AOFAS at last control", _mean(a1), unit="points")
+    pairs = [(float(p.aofas_initial), float(p.aofas_final)) for p in patients
+             if getattr(p, "aofas_initial", None) is not None
+             and getattr(p, "aofas_final", None) is not None]
+    add("aofas_change_mean", "Mean AOFAS change", _mean([b - a for a, b in pairs]),
+        unit="points")
+    ra = [p for p in patients if getattr(p, "rheumatoid_arthritis", None)]
+    add("rheumatoid_arthritis", "Patients with rheumatoid arthritis", len(ra), unit="patients")
+
+    bound_note = ("" if other_bones_recorded else
+                  "the records have no 'other affected bones': counted from primary bones only")
+    bone_bound = EXACT if other_bones_recorded else AT_LEAST
+    per_foot = [_foot_bones(r) for r in records]
+    _bone_figures(add, "feet", "Feet with edema in", per_foot, bone_bound, bound_note)
+    n_bones = Counter(len(b) for b in per_foot)
+    for n, word in ((1, "single"), (2, "two"), (3, "three")):
+        key = "feet_single_bone" if n == 1 else f"feet_{word}_bones"
+        if other_bones_recorded:
+            add(key, f"Feet with {word}-bone involvement", n_bones.get(n, 0), unit="feet")
+        elif n == 1:
+            add(key, "Feet with single-bone involvement", n_bones.get(1, 0), AT_MOST,
+                "feet", bound_note)
+        else:
+            add(key, f"Feet with {word}-bone involvement", n_bones.get(n, 0), AT_LEAST,
+                "feet", bound_note)
+
+    status = None
+    if findings:
+        statuses = {f.status for f in findings}
+        if len(statuses) > 1:
+            raise ExportError("findings mix candidate and confirmed edema "
+                              f"({', '.join(sorted(statuses))}); summarise one kind at a time")
+        status = statuses.pop()
+        _bone_figures(add, "findings_feet", f"Feet with {status} edema in",
+                      [f.bones for f in findings], EXACT, f"{status} findings")
+        add("findings_feet", f"Feet with {status} findings", len(findings), unit="feet")
+    return CohortSummary(figs, patients, records, list(findings), status)
+
+
+def _bone_figures(add: Any, prefix: str, label: str, per_foot: Sequence[tuple[Bone, ...]],
+                  bound: str, note: str) -> None:
+    for bone in Bone:
+        n = sum(1 for bones in per_foot if bone in bones)
+        add(f"{prefix}_{bone.bone_name}", f"{label} {bone.display_name.lower()}", n, bound,
+            "feet", note)
+    for group, members in BONE_GROUPS.items():
+        n = sum(1 for bones in per_foot if any(b in bones for b in members))
+        add(f"{prefix}_{group}", f"{label} a {group}", n, bound, "feet", note)
+
+
+def read_findings_table(path: str | Path, *, status: str = "confirmed") -> list[FootFindings]:
+    """Read per-foot findings of one status from an involvement CSV.
+
+    Accepts the detection/screening ``involvement.csv`` (one row per study and bone,
+    columns ``patient_id, side, bone, edema_volume_ml, status``...). Rows of other
+    statuses are skipped, so candidates and confirmed findings are never mixed.
+
+    Parameters
+    ----------
+    path
+        The involvement CSV.
+    status
+        ``"confirmed"`` or ``"candidate"``.
+
+    Returns
+    -------
+    list of FootFindings
+        One per foot with at least one finding of that status.
+    """
+    path = Path(path)
+    if status not in ("confirmed", "candidate"):
+        raise ExportError(f"status must be 'confirmed' or 'candidate', found {status!r}")
+    if not path.is_file():
+        raise ExportError(f"{path}: findings table not found")
+    feet: dict[tuple[str, str], dict[Bone, float]] = {}
+    primary: dict[tuple[str, str], Bone] = {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"patient_id", "side", "bone", "status"} - set(reader.fieldnames or ())
+        if missing:
+            raise ExportError(f"{path}: not an involvement table (missing columns "
+                              f"{', '.join(sorted(missing))})")
+        for row_no, row in enumerate(reader, start=2):
+            if (row.get("status") or "").strip() != status:
+                continue
+            try:
+                bone = bone_from_name(row["bone"])
+                ml = float(row.get("edema_volume_ml") or 0.0)
+            except (KeyError, ValueError) as exc:
+                raise ExportError(f"{path}: row {row_no}: {exc}") from None
+            key = (str(row["patient_id"]).strip(), str(row["side"]).strip().upper())
+            feet.setdefault(key, {})[bone] = ml
+            if (row.get("primary") or "").strip().lower() in ("1", "true", "yes"):
+                primary[key] = bone
+    out = []
+    for (patient, side), vols in feet.items():
+        order = tuple(sorted(vols, key=lambda b: (-vols[b], int(b))))
+        out.append(FootFindings(patient, side, order, dict(vols), status, primary.get((patient,
+                                                                                       side))))
+    return out

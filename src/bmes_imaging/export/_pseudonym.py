@@ -1,0 +1,84 @@
+"""Stable pseudonyms for patients: a keyed hash (HMAC-SHA256) of the identifier.
+
+The same key gives the same pseudonym for the same patient in every table, report and
+DICOM object, so de-identified outputs stay linkable to each other but not to the
+patient without the key. The key lives in a file only its owner can read:
+``$BMES_PSEUDONYM_KEY_FILE``, else ``~/.local/share/bmes-imaging/pseudonym.key``
+(created with 32 random bytes on first use).
+
+Examples
+--------
+>>> p = Pseudonymizer(b"0" * 32)
+>>> p.patient("7") == p.patient("7") != p.patient("8")
+True
+>>> p.patient("7").startswith("P-")
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from ..errors import ExportError
+from ._atomic import write_bytes_atomic
+
+__all__ = ["Pseudonymizer", "default_key_path", "load_pseudonym_key"]
+
+
+def default_key_path() -> Path:
+    """Where the pseudonym key is kept (``$BMES_PSEUDONYM_KEY_FILE`` or the user data dir)."""
+    env = os.environ.get("BMES_PSEUDONYM_KEY_FILE")
+    if env:
+        return Path(env)
+    return Path.home() / ".local" / "share" / "bmes-imaging" / "pseudonym.key"
+
+
+def load_pseudonym_key(path: str | os.PathLike[str] | None = None, *,
+                       create: bool = True) -> bytes:
+    """Read the pseudonym key, creating a random one (mode 0600) if missing.
+
+    Raises
+    ------
+    ExportError
+        If the key file is missing and ``create`` is false, or shorter than 16 bytes.
+    """
+    key_path = Path(path) if path is not None else default_key_path()
+    if not key_path.exists():
+        if not create:
+            raise ExportError(f"{key_path}: pseudonym key not found; pass the key file used "
+                              "for earlier exports so pseudonyms stay stable")
+        write_bytes_atomic(key_path, secrets.token_bytes(32))
+        os.chmod(key_path, 0o600)
+    key = key_path.read_bytes()
+    if len(key) < 16:
+        raise ExportError(f"{key_path}: pseudonym key is too short ({len(key)} bytes, need "
+                          ">= 16)")
+    return key
+
+
+class Pseudonymizer:
+    """Maps identifiers to stable pseudonyms with a secret key.
+
+    Parameters
+    ----------
+    key
+        Secret key bytes (see :func:`load_pseudonym_key`).
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self._key = bytes(key)
+
+    def _digest(self, kind: str, value: str) -> str:
+        return hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+    def patient(self, patient_id: str) -> str:
+        """Pseudonym for a patient (``P-`` + 8 hex digits, upper case)."""
+        return "P-" + self._digest("patient", str(patient_id).strip())[:8].upper()
+
+    def uid(self, uid: str) -> str:
+        """A replacement DICOM UID (``2.25.<int>``) derived from ``uid`` (<= 64 chars)."""
+        return "2.25." + str(int(self._digest("uid", uid)[:30], 16))

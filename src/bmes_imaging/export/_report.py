@@ -1,0 +1,279 @@
+"""The cohort report: recomputed figures, plots and disagreements, as Markdown or HTML.
+
+Examples
+--------
+The report of the study's table, de-identified, with the figures its text states::
+
+    from bmes_imaging.export import write_cohort_report
+    write_cohort_report("table1_clinical.csv", "report/",
+                        stated="sample_data/study_text_figures.json")
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ExportError
+from ._atomic import write_text_atomic
+from ._cohort import CohortSummary, FootFindings, summarize_cohort
+from ._plots import plot_aofas, plot_bones, plot_vitamin_d
+from ._pseudonym import Pseudonymizer, load_pseudonym_key
+from ._records import read_records, vitamin_d_class_of
+from ._stated import Comparison, compare_figures, read_stated_figures
+
+__all__ = ["CohortReport", "write_cohort_report"]
+
+
+@dataclass
+class CohortReport:
+    """What :func:`write_cohort_report` produced."""
+
+    path: Path
+    summary: CohortSummary
+    comparisons: list[Comparison] = field(default_factory=list)
+    plots: list[Path] = field(default_factory=list)
+
+    @property
+    def disagreements(self) -> list[Comparison]:
+        """Stated figures the records contradict (including rounding differences)."""
+        return [c for c in self.comparisons if c.is_disagreement]
+
+
+@dataclass
+class _Table:
+    title: str
+    header: Sequence[str]
+    rows: list[Sequence[str]]
+    intro: str = ""
+
+
+def _fmt(v: float | None, d: int = 1) -> str:
+    return "n/a" if v is None else f"{v:.{d}f}"
+
+
+def _num(v: float | None, d: int) -> str:
+    if v is not None and float(v).is_integer():
+        d = 0
+    return _fmt(v, d)
+
+
+def _range_row(s: CohortSummary, key: str, label: str, unit: str, d: int = 1) -> list[str]:
+    mean, lo, hi = s[f"{key}_mean"].value, s[f"{key}_min"].value, s[f"{key}_max"].value
+    return [label, f"{_fmt(mean, d)} ({_num(lo, d)}-{_num(hi, d)})", unit]
+
+
+def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str | None,
+            name_of: Callable[[str], str]) -> list[_Table]:
+    t: list[_Table] = []
+    rows = [
+        ["Patients / feet", f"{s['patients'].formatted()} / {s['feet'].formatted()}", ""],
+        _range_row(s, "age", "Age, mean (range)", "years"),
+        ["Sex, M / F", f"{s['sex_male'].formatted()} / {s['sex_female'].formatted()}",
+         "patients"],
+        _range_row(s, "symptom_months", "Symptom duration, mean (range)", "months", 2),
+        _range_row(s, "time_to_visit_months", "Complaint to first visit, mean (range)",
+                   "months", 2),
+        _range_row(s, "vitamin_d", "Serum 25(OH)D, mean (range)", "ng/mL", 2),
+        ["Vitamin D deficient / insufficient / sufficient",
+         " / ".join(s[f"vitamin_d_{c}"].formatted()
+                    for c in ("deficient", "insufficient", "sufficient")),
+         "patients (<= 20 / 20-30 / >= 30 ng/mL)"],
+        ["AOFAS at diagnosis -> last control, mean",
+         f"{_fmt(s['aofas_initial_mean'].value)} -> {_fmt(s['aofas_final_mean'].value)} "
+         f"(change {_fmt(s['aofas_change_mean'].value)})", "points"],
+        ["Rheumatoid arthritis", s["rheumatoid_arthritis"].formatted(), "patients"],
+    ]
+    t.append(_Table("Patients (recomputed from the clinical records)",
+                    ["figure", "value", "unit"], rows,
+                    "Patient-level figures count each patient once (a bilateral patient "
+                    "has two feet)."))
+    bone_rows = []
+    from ..bones import Bone
+
+    for bone in Bone:
+        f = s[f"feet_{bone.bone_name}"]
+        found = s.figures.get(f"findings_feet_{bone.bone_name}")
+        if not f.value and not (found and found.value):
+            continue
+        row = [bone.display_name, f.formatted()]
+        if s.findings:
+            row.append(found.formatted() if found else "0")
+        bone_rows.append(row)
+    cun = s["feet_cuneiform"]
+    bone_rows.append(["any cuneiform", cun.formatted()]
+                     + ([s["findings_feet_cuneiform"].formatted()] if s.findings else []))
+    header = ["bone", "feet (clinical records)"]
+    if s.findings:
+        header.append(f"feet ({s.findings_status} findings)")
+    intro = ""
+    if s["feet_talus"].bound != "exact":
+        intro = ("The records list no other affected bones, so per-bone counts are lower "
+                 "bounds (>=) and the single-bone count an upper bound (<=).")
+    t.append(_Table("Feet per bone", header, bone_rows, intro))
+    t.append(_Table("Bones per foot", ["involvement", "feet"], [
+        ["single bone", s["feet_single_bone"].formatted()],
+        ["two bones", s["feet_two_bones"].formatted()],
+        ["three bones", s["feet_three_bones"].formatted()],
+    ]))
+    per_patient = []
+    for p in s.patients:
+        feet = [r for r in s.records if str(r.patient) == str(p.patient)]
+        bones = sorted({b for r in feet for b in r.primary_bones})
+        per_patient.append([
+            name_of(str(p.patient)), "+".join(sorted(r.side for r in feet)),
+            _fmt(p.age, 0), p.sex or "", ", ".join(b.display_name for b in bones),
+            _fmt(p.vitamin_d_ng_ml), vitamin_d_class_of(p.vitamin_d_ng_ml) or "",
+            f"{_fmt(p.aofas_initial, 0)} -> {_fmt(p.aofas_final, 0)}"])
+    t.append(_Table("Per patient", ["patient", "side", "age", "sex", "primary bone(s)",
+                                    "25(OH)D", "class", "AOFAS"], per_patient))
+    if stated_source is not None:
+        dis = [c for c in comparisons if c.status == "disagrees"]
+        rnd = [c for c in comparisons if c.status == "rounding"]
+        rest = [c for c in comparisons if not c.is_disagreement]
+
+        def crow(c: Comparison) -> list[str]:
+            return [c.label, c.stated.text or f"{c.stated.value:g}", c.stated.where,
+                    f"{c.stated.value:.{c.stated.decimals}f}", c.recomputed, c.note]
+
+        head = ["figure", "stated as", "where", "stated", "recomputed", "note"]
+        t.append(_Table(f"Disagreements with the stated figures ({len(dis)})", head,
+                        [crow(c) for c in dis],
+                        f"Stated figures from: {stated_source}. These figures contradict "
+                        "the clinical records; the report uses the recomputed values."))
+        t.append(_Table(f"Rounding differences ({len(rnd)})", head, [crow(c) for c in rnd],
+                        "Means that differ from the recomputed value by more than half "
+                        "but at most one unit of the last stated digit (truncated or "
+                        "rounded differently)."))
+        t.append(_Table("Stated figures that agree or cannot be checked exactly",
+                        head + ["status"], [crow(c) + [c.status] for c in rest]))
+    return t
+
+
+def _markdown(title: str, meta: list[str], tables: list[_Table], plots: list[Path],
+              out_dir: Path) -> str:
+    def cell(x: str) -> str:
+        return str(x).replace("|", "\\|").replace("\n", " ")
+
+    lines = [f"# {title}", ""]
+    lines += [f"- {m}" for m in meta] + [""]
+    for tab in tables:
+        lines += [f"## {tab.title}", ""]
+        if tab.intro:
+            lines += [tab.intro, ""]
+        if not tab.rows:
+            lines += ["None.", ""]
+            continue
+        lines.append("| " + " | ".join(tab.header) + " |")
+        lines.append("|" + "|".join("---" for _ in tab.header) + "|")
+        lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in tab.rows]
+        lines.append("")
+    lines += ["## Plots", ""]
+    lines += [f"![{p.stem}]({p.relative_to(out_dir).as_posix()})" for p in plots] + [""]
+    return "\n".join(lines)
+
+
+def _html(title: str, meta: list[str], tables: list[_Table], plots: list[Path],
+          out_dir: Path) -> str:
+    e = html.escape
+    parts = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
+             f"<title>{e(title)}</title>",
+             "<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
+             "table{border-collapse:collapse;margin-bottom:1em}"
+             "td,th{border:1px solid #999;padding:2px 6px;text-align:left}"
+             "h2.dis{color:#b00}</style></head><body>",
+             f"<h1>{e(title)}</h1>", "<ul>"] + [f"<li>{e(m)}</li>" for m in meta] + ["</ul>"]
+    for tab in tables:
+        cls = ' class="dis"' if tab.title.startswith("Disagreements") and tab.rows else ""
+        parts.append(f"<h2{cls}>{e(tab.title)}</h2>")
+        if tab.intro:
+            parts.append(f"<p>{e(tab.intro)}</p>")
+        if not tab.rows:
+            parts.append("<p>None.</p>")
+            continue
+        parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in tab.header) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>"
+                  for r in tab.rows]
+        parts.append("</table>")
+    parts.append("<h2>Plots</h2>")
+    parts += [f'<p><img src="{e(p.relative_to(out_dir).as_posix())}" alt="{e(p.stem)}"></p>'
+              for p in plots]
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_cohort_report(
+    records: str | Path | Sequence[Any],
+    out_dir: str | Path,
+    *,
+    findings: Sequence[FootFindings] = (),
+    stated: str | Path | None = None,
+    fmt: str = "markdown",
+    deidentify: bool = True,
+    pseudonym_key: bytes | None = None,
+    title: str = "BMES cohort report",
+) -> CohortReport:
+    """Recompute the cohort's figures and write the report with its plots.
+
+    Parameters
+    ----------
+    records
+        Clinical table path (CSV/XLSX) or records (one per foot).
+    out_dir
+        Folder for ``report.md`` / ``report.html`` and ``plots/*.png``.
+    findings
+        Per-foot findings of ONE status (confirmed or candidate) to count per bone.
+    stated
+        Stated-figures file (JSON/YAML/CSV); disagreements are listed.
+    fmt
+        ``"markdown"`` or ``"html"``.
+    deidentify
+        Replace patient numbers by stable pseudonyms (default).
+    pseudonym_key
+        Key for the pseudonyms (default: :func:`load_pseudonym_key`).
+
+    Returns
+    -------
+    CohortReport
+
+    Raises
+    ------
+    ExportError
+        Unknown format, no records, mixed finding statuses, unreadable stated figures.
+    """
+    if fmt not in ("markdown", "html"):
+        raise ExportError(f"report format must be 'markdown' or 'html', found {fmt!r}")
+    source = str(records) if isinstance(records, (str, Path)) else "records given in code"
+    recs = read_records(records) if isinstance(records, (str, Path)) else list(records)
+    summary = summarize_cohort(recs, findings)
+    comparisons: list[Comparison] = []
+    stated_source = None
+    if stated is not None:
+        stated_source, figs = read_stated_figures(stated)
+        comparisons = compare_figures(summary, figs)
+    if deidentify:
+        pseudo = Pseudonymizer(pseudonym_key if pseudonym_key is not None
+                               else load_pseudonym_key())
+        name_of: Callable[[str], str] = pseudo.patient
+    else:
+        def name_of(pid: str) -> str:
+            return pid
+    out = Path(out_dir)
+    plots = [plot_bones(summary, out / "plots" / "bones_involved.png"),
+             plot_aofas(summary, out / "plots" / "aofas_before_after.png", name_of),
+             plot_vitamin_d(summary, out / "plots" / "vitamin_d.png", name_of)]
+    tables = _tables(summary, comparisons, stated_source, name_of)
+    meta = [f"Clinical records: {Path(source).name if deidentify else source}",
+            f"Generated: {_dt.date.today().isoformat()}",
+            "Patients: " + ("pseudonymised (keyed hash)" if deidentify
+                            else "identified by clinical patient number")]
+    if findings:
+        meta.append(f"Findings: {summary.findings_status} only ({len(findings)} feet)")
+    render = _html if fmt == "html" else _markdown
+    text = render(title, meta, tables, plots, out)
+    path = write_text_atomic(out / ("report.html" if fmt == "html" else "report.md"), text)
+    return CohortReport(path, summary, comparisons, plots)
