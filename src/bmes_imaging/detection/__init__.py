@@ -1,0 +1,23 @@
+"""Bone marrow edema detection per bone on a T1 and a fluid-sensitive series.
+
+Pipeline (:func:`detect_edema`): the fluid series is resampled into the T1 grid through
+world coordinates and refined for rigid motion (``_align``); bone masks come from an
+imported label map, reader seeds or an atlas (``_bone_masks``, ``_atlas``); voxels darker
+on T1 and brighter on the fluid image than a local normal-marrow reference are flagged
+(``_compare``); per-bone findings carry volumes, fraction, grade and a confidence
+(``_findings``). :func:`detect_study` runs it on a study folder and writes the results
+(``_study``).
+"""
+
+from ._config import DetectionConfig
+from ._detect import EdemaResult, detect_edema
+from ._findings import BoneFinding, findings_from_masks, grade_for_fraction
+
+__all__ = [
+    "BoneFinding",
+    "DetectionConfig",
+    "EdemaResult",
+    "detect_edema",
+    "findings_from_masks",
+    "grade_for_fraction",
+]

@@ -1,0 +1,247 @@
+"""T1 / fluid signal comparison against a local normal-marrow reference.
+
+How a voxel becomes edema
+-------------------------
+1. Both images (T1 and the fluid series already in the T1 grid) are smoothed a little
+   (``smoothing_mm``) against noise.
+2. **Reference.** Normal fatty marrow is the bright-T1 / dark-fluid mode of the whole
+   foot's marrow: bones eroded by ``reference_erosion_mm`` (no cortex, cartilage or
+   joint fluid), the mode of each histogram taken. Most marrow of a foot is normal even
+   when one talus is diffusely oedematous, so the modes stay on normal marrow. Voxels
+   near both modes (``reference_t1_min``, ``reference_fluid_max``) are *reference
+   voxels*; a normalised Gaussian average of them (``reference_sigma_mm``) gives a
+   smooth local reference per image, which absorbs coil bias fields; the selection is
+   repeated once against the local reference. Red-marrow islands and edema are never
+   reference voxels, and an oedematous bone takes its reference from its neighbours.
+3. **Ratios.** ``t1_ratio = T1 / T1 reference`` and ``fluid_ratio = fluid / fluid
+   reference``. A voxel is a candidate where ``t1_ratio < t1_ratio_max`` *and*
+   ``fluid_ratio > fluid_ratio_min`` *and* the combined score reaches ``score_min``,
+   inside a bone, deeper than ``rim_mm`` from its surface (partial volume with cortex
+   and joint fluid), and inside the fluid series' field of view.
+4. **Cleanup.** Connected candidate regions are split by bone; a region is kept when it
+   holds at least ``min_region_ml`` and reaches ``min_depth_mm`` into its bone (joint
+   effusion and vessels hugging a bone do not). Kept regions are grown back into the
+   bone's rim where the two ratio conditions hold, never across into another bone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from ._config import DetectionConfig
+
+__all__ = ["Ratios", "compute_ratios", "flag_edema"]
+
+
+@dataclass
+class Ratios:
+    """Reference-normalised images of the analysed region (a crop of the T1 grid).
+
+    Attributes
+    ----------
+    crop
+        Index slices of the T1 grid the arrays cover (the bones' bounding box + margin).
+    labels
+        Bone labels in the crop.
+    depth
+        Distance (mm) of each bone voxel to its bone's surface (0 outside bones).
+    covered
+        Fluid series present.
+    t1_ratio, fluid_ratio
+        Smoothed intensities over the local normal-marrow reference.
+    t1_reference, fluid_reference
+        Whole-foot marrow modes (before the local bias correction).
+    n_reference
+        Number of reference voxels used.
+    """
+
+    crop: tuple[slice, slice, slice]
+    labels: NDArray[np.uint8]
+    depth: NDArray[np.float32]
+    covered: NDArray[np.bool_]
+    t1_ratio: NDArray[np.float32]
+    fluid_ratio: NDArray[np.float32]
+    t1_reference: float
+    fluid_reference: float
+    n_reference: int
+
+    def score(self, config: DetectionConfig) -> NDArray[np.float32]:
+        """Combined edema score (2.0 where both thresholds are just met)."""
+        a = (1.0 - self.t1_ratio) / max(1.0 - config.t1_ratio_max, 1e-3)
+        b = (self.fluid_ratio - 1.0) / max(config.fluid_ratio_min - 1.0, 1e-3)
+        return np.asarray(a + b, dtype=np.float32)
+
+
+def _crop_box(labels: NDArray[np.integer], margin: NDArray[np.int64]
+              ) -> tuple[slice, slice, slice]:
+    nz = [np.flatnonzero(labels.any(axis=tuple(a for a in range(3) if a != ax)))
+          for ax in range(3)]
+    box = []
+    for ax in range(3):
+        if len(nz[ax]) == 0:
+            return (slice(0, 0),) * 3
+        lo = max(0, int(nz[ax][0]) - int(margin[ax]))
+        hi = min(labels.shape[ax], int(nz[ax][-1]) + 1 + int(margin[ax]))
+        box.append(slice(lo, hi))
+    return (box[0], box[1], box[2])
+
+
+def bone_depth(labels: NDArray[np.integer], voxel_sizes: NDArray[np.float64]
+               ) -> NDArray[np.float32]:
+    """Distance (mm) from each bone voxel to the nearest voxel of another label."""
+    surface = np.zeros(labels.shape, dtype=bool)
+    for ax in range(3):
+        for shift in (1, -1):
+            nb = np.roll(labels, shift, axis=ax)
+            edge = [slice(None)] * 3
+            edge[ax] = slice(0, 1) if shift == 1 else slice(-1, None)
+            diff = nb != labels
+            diff[tuple(edge)] = True  # the array border counts as surface
+            surface |= diff
+    interior = (labels > 0) & ~surface
+    depth = ndimage.distance_transform_edt(interior, sampling=voxel_sizes)
+    depth = np.asarray(depth, dtype=np.float32)
+    # surface voxels sit half a voxel from the boundary: give them the smallest step
+    depth[(labels > 0) & surface] = float(np.min(voxel_sizes)) / 2.0
+    return depth
+
+
+def _mode(values: NDArray[np.float32]) -> float:
+    """Histogram mode (smoothed histogram) of positive values."""
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return float("nan")
+    lo, hi = np.percentile(v, [1, 99])
+    if hi <= lo:
+        return float(np.median(v))
+    hist, edges = np.histogram(v, bins=128, range=(lo, hi))
+    hist = ndimage.gaussian_filter1d(hist.astype(np.float64), 2.0)
+    k = int(np.argmax(hist))
+    return float((edges[k] + edges[k + 1]) / 2)
+
+
+def _local_mean(values: NDArray[np.float32], weight: NDArray[np.bool_],
+                voxel_sizes: NDArray[np.float64], sigma_mm: float, fallback: float
+                ) -> NDArray[np.float32]:
+    """Normalised Gaussian average of ``values`` over ``weight``, computed on 4 mm blocks."""
+    f = np.maximum(1, np.round(4.0 / voxel_sizes)).astype(int)
+    shape = np.array(values.shape)
+    n = -(-shape // f) * f  # pad up to whole blocks
+    pad = [(0, int(n[i] - shape[i])) for i in range(3)]
+    w = np.pad(weight.astype(np.float32), pad)
+    vw = np.pad(np.where(weight, values, 0).astype(np.float32), pad)
+    bs = (n[0] // f[0], f[0], n[1] // f[1], f[1], n[2] // f[2], f[2])
+    ws = w.reshape(bs).sum(axis=(1, 3, 5))
+    vs = vw.reshape(bs).sum(axis=(1, 3, 5))
+    sig = sigma_mm / (voxel_sizes * f)
+    ws_s = ndimage.gaussian_filter(ws, sig, mode="constant")
+    vs_s = ndimage.gaussian_filter(vs, sig, mode="constant")
+    # where little reference marrow is near, lean towards the global value
+    strength = ws_s / (ws_s + 0.05 * max(float(ws_s.max()), 1e-6))
+    local = np.where(ws_s > 0, vs_s / np.maximum(ws_s, 1e-12), fallback)
+    local = strength * local + (1 - strength) * fallback
+    # back to full resolution: block centres at (f - 1) / 2 + f * index
+    coords = [(np.arange(shape[a]) - (f[a] - 1) / 2.0) / f[a] for a in range(3)]
+    # separable linear interpolation via map_coordinates on an open grid
+    grid = np.meshgrid(*coords, indexing="ij", sparse=True)
+    full = ndimage.map_coordinates(local.astype(np.float32),
+                                   np.broadcast_arrays(*grid), order=1, mode="nearest")
+    return np.asarray(full, dtype=np.float32)
+
+
+def compute_ratios(t1: NDArray[np.floating], fluid: NDArray[np.floating],
+                   labels: NDArray[np.integer], covered: NDArray[np.bool_],
+                   voxel_sizes: NDArray[np.float64], config: DetectionConfig) -> Ratios:
+    """Normalise T1 and fluid intensities by the local normal-marrow reference.
+
+    Parameters
+    ----------
+    t1, fluid
+        Images on the same grid (the T1 grid).
+    labels
+        Bone label map on that grid.
+    covered
+        Where the fluid image has data.
+    voxel_sizes
+        Voxel edge lengths (mm).
+    config
+        Detection settings.
+    """
+    vs = np.asarray(voxel_sizes, dtype=np.float64)
+    margin = np.ceil(3.0 / vs).astype(np.int64)
+    crop = _crop_box(labels, margin)
+    lab = np.ascontiguousarray(labels[crop]).astype(np.uint8)
+    cov = np.ascontiguousarray(covered[crop])
+    sig = config.smoothing_mm / vs
+    t1s = ndimage.gaussian_filter(np.asarray(t1[crop], dtype=np.float32), sig)
+    fls = ndimage.gaussian_filter(np.asarray(fluid[crop], dtype=np.float32), sig)
+    depth = bone_depth(lab, vs)
+    marrow = (depth >= config.reference_erosion_mm) & cov
+    if marrow.sum() < 50:
+        marrow = (lab > 0) & cov
+    # normal fatty marrow: the most fat-like part of the marrow (highest T1 / fluid),
+    # which stays normal marrow even when a large bone is oedematous
+    t1m, flm = t1s[marrow], fls[marrow]
+    fat_index = np.log(np.maximum(t1m, 1e-6)) - np.log(np.maximum(flm, 1e-6))
+    fatty = fat_index >= np.quantile(fat_index, 0.6) if fat_index.size else fat_index > 0
+    t1_mode = _mode(t1m[fatty])
+    fl_mode = _mode(flm[fatty])
+    if not (np.isfinite(t1_mode) and np.isfinite(fl_mode)) or t1_mode <= 0 or fl_mode <= 0:
+        t1_mode = float(np.median(t1s[marrow])) if marrow.any() else 1.0
+        fl_mode = float(np.median(fls[marrow])) if marrow.any() else 1.0
+    t1_ref = np.full(lab.shape, t1_mode, dtype=np.float32)
+    fl_ref = np.full(lab.shape, max(fl_mode, 1e-6), dtype=np.float32)
+    ref_vox = marrow
+    for _ in range(2):
+        ref_vox = (marrow & (t1s >= config.reference_t1_min * t1_ref)
+                   & (fls <= config.reference_fluid_max * fl_ref))
+        if ref_vox.sum() < 50:
+            break
+        t1_ref = _local_mean(t1s, ref_vox, vs, config.reference_sigma_mm, t1_mode)
+        fl_ref = _local_mean(fls, ref_vox, vs, config.reference_sigma_mm, fl_mode)
+    t1_ratio = t1s / np.maximum(t1_ref, 1e-6)
+    fl_ratio = fls / np.maximum(fl_ref, 1e-6)
+    return Ratios(crop, lab, depth, cov, t1_ratio.astype(np.float32),
+                  fl_ratio.astype(np.float32), float(t1_mode), float(fl_mode),
+                  int(ref_vox.sum()))
+
+
+def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: DetectionConfig,
+               shape: tuple[int, int, int]) -> NDArray[np.uint8]:
+    """Edema label map on the full grid (edema voxels carry their bone's label)."""
+    vs = np.asarray(voxel_sizes, dtype=np.float64)
+    lab = ratios.labels
+    out = np.zeros(shape, dtype=np.uint8)
+    if lab.size == 0:
+        return out
+    both = ((ratios.t1_ratio < config.t1_ratio_max)
+            & (ratios.fluid_ratio > config.fluid_ratio_min) & (lab > 0) & ratios.covered)
+    cand = both & (ratios.score(config) >= config.score_min) & (ratios.depth >= config.rim_mm)
+    if not cand.any():
+        return out
+    comp, n = ndimage.label(cand, structure=ndimage.generate_binary_structure(3, 1))
+    key = comp.astype(np.int64) * 16 + lab
+    key[~cand] = 0
+    uniq, inv = np.unique(key, return_inverse=True)
+    inv = inv.reshape(key.shape)
+    sizes = np.bincount(inv.ravel())
+    max_depth = ndimage.maximum(ratios.depth, inv, index=np.arange(len(uniq)))
+    voxel_ml = float(np.prod(vs)) / 1000.0
+    keep_ids = [i for i, u in enumerate(uniq) if u != 0
+                and sizes[i] * voxel_ml >= config.min_region_ml
+                and max_depth[i] >= config.min_depth_mm]
+    kept = np.isin(inv, keep_ids)
+    # grow back into the rim, bone by bone, where both ratio conditions hold
+    rim_steps = int(np.ceil(config.rim_mm / float(vs.min()))) + 1
+    grown = kept.copy()
+    for b in np.unique(lab[kept]):
+        same = lab == b
+        grown |= ndimage.binary_dilation(kept & same, iterations=rim_steps,
+                                         mask=both & same)
+    edema = np.where(grown, lab, 0).astype(np.uint8)
+    out[ratios.crop] = edema
+    return out

@@ -1,0 +1,98 @@
+"""Every threshold of the edema detector, with its documented default.
+
+A reader or a site can change any of them (``DetectionConfig(fluid_ratio_min=1.6)``);
+the defaults were chosen on the phantom cohort (``bench/bench_detection.py``) and on
+what the foot BME literature describes (marrow darker than normal fatty marrow on T1
+and brighter on the fluid-sensitive image).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["DetectionConfig"]
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    """Thresholds and sizes of the edema detector (all lengths in mm, volumes in ml).
+
+    Attributes
+    ----------
+    t1_ratio_max
+        A voxel may be edema only where T1 / normal-marrow reference is below this
+        (edematous marrow loses its fat signal). Default 0.80.
+    fluid_ratio_min
+        ... and fluid / normal-marrow reference is above this (STIR, T2-FS or PD-FS
+        bright). Default 1.8.
+    score_min
+        The two ratios are also combined into one score,
+        ``(1 - t1_ratio) / (1 - t1_ratio_max) + (fluid_ratio - 1) / (fluid_ratio_min - 1)``;
+        a voxel needs both conditions above and ``score >= score_min``. Default 2.0
+        (equal to both thresholds just being met).
+    smoothing_mm
+        Gaussian smoothing (sigma) of both images before the ratios, against noise.
+        Default 0.8 mm.
+    rim_mm
+        Outer shell of every bone not used to *start* a finding (partial volume with
+        cortex, cartilage and joint fluid); regions found deeper are grown back into
+        it. Default 1.2 mm.
+    min_region_ml
+        Connected candidate regions smaller than this are dropped. Default 0.03 ml
+        (30 mm³).
+    min_depth_mm
+        A region must reach at least this far inside its bone (distance to the bone
+        surface), so that joint fluid hugging a bone is never reported. Default 2.0 mm.
+    reference_sigma_mm
+        Width (sigma) of the local normal-marrow reference that absorbs coil bias.
+        Default 25 mm.
+    reference_t1_min, reference_fluid_max
+        Voxels count as normal marrow for the reference when T1 >= ``reference_t1_min``
+        x and fluid <= ``reference_fluid_max`` x the whole-foot marrow mode.
+        Defaults 0.85 and 1.4.
+    reference_erosion_mm
+        Bones are eroded by this before estimating the reference (no cortex, no
+        cartilage). Default 1.5 mm.
+    min_bone_ml
+        Bones smaller than this inside the image are not reported. Default 0.2 ml.
+    min_coverage
+        A bone is analysed only when at least this fraction of it lies inside the
+        fluid series' field of view; otherwise its row says so. Default 0.5.
+    grade_limits
+        Fractions of the bone separating grades 1 / 2 / 3 (< 25 %, 25-50 %, > 50 %).
+    align_levels_mm
+        Grid spacings of the coarse-to-fine rigid refinement. Default (4.0, 2.0).
+    align_max_translation_mm, align_max_rotation_deg
+        Refinement results beyond these are rejected (kept at the scanner geometry,
+        with a note). Defaults 15 mm and 10 degrees.
+    align_samples
+        Random voxel samples used by the mutual-information cost. Default 30000.
+    seed_beta
+        Random-walker edge sensitivity when growing seeded bone masks. Default 130.
+    """
+
+    t1_ratio_max: float = 0.80
+    fluid_ratio_min: float = 1.8
+    score_min: float = 2.0
+    smoothing_mm: float = 0.8
+    rim_mm: float = 1.2
+    min_region_ml: float = 0.03
+    min_depth_mm: float = 2.0
+    reference_sigma_mm: float = 25.0
+    reference_t1_min: float = 0.85
+    reference_fluid_max: float = 1.4
+    reference_erosion_mm: float = 1.5
+    min_bone_ml: float = 0.2
+    min_coverage: float = 0.5
+    grade_limits: tuple[float, float] = (0.25, 0.50)
+    align_levels_mm: tuple[float, ...] = (4.0, 2.0)
+    align_max_translation_mm: float = 15.0
+    align_max_rotation_deg: float = 10.0
+    align_samples: int = 30000
+    seed_beta: float = 130.0
+
+    def replace(self, **changes: Any) -> DetectionConfig:
+        """Return a copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)

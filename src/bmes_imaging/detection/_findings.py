@@ -1,0 +1,185 @@
+"""Findings per bone: volumes, fraction, grade, signal ratios and a confidence."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..bones import Bone
+from ..volume import Volume
+from ._compare import Ratios, compute_ratios
+from ._config import DetectionConfig
+
+__all__ = ["BoneFinding", "findings_from_masks", "findings_from_ratios", "grade_for_fraction"]
+
+_STATUSES = ("candidate", "confirmed", "rejected")
+
+
+@dataclass
+class BoneFinding:
+    """The edema finding of one bone of one study.
+
+    Attributes
+    ----------
+    bone
+        The bone.
+    bone_volume_ml
+        Volume of the bone mask inside the image (ml).
+    edema_volume_ml
+        Volume of the edema voxels of this bone (ml).
+    fraction
+        ``edema_volume_ml / bone_volume_ml`` (0-1).
+    grade
+        0 none, 1 < 25 %, 2 25-50 %, 3 > 50 % of the bone (:func:`grade_for_fraction`).
+    t1_ratio, fluid_ratio
+        Mean T1 and fluid intensity over the normal-marrow reference, over the edema
+        voxels (over the whole bone marrow when there is no edema). NaN if unknown.
+    confidence
+        0-1: how sure the detector is of this row (positive or negative); 0 when the
+        bone lies mostly outside the fluid series.
+    status
+        ``"candidate"`` (detector output), ``"confirmed"`` or ``"rejected"`` (reader).
+    source
+        ``"detector"`` or the reader's name.
+    primary
+        The reader marked this bone as the primary site.
+    """
+
+    bone: Bone
+    bone_volume_ml: float
+    edema_volume_ml: float
+    fraction: float
+    grade: int
+    t1_ratio: float
+    fluid_ratio: float
+    confidence: float
+    status: str = "candidate"
+    source: str = "detector"
+    primary: bool = False
+
+    def __post_init__(self) -> None:
+        self.bone = Bone(int(self.bone))
+        if self.status not in _STATUSES:
+            raise ValueError(f"BoneFinding.status must be one of {_STATUSES}, "
+                             f"found {self.status!r}")
+        if not 0 <= int(self.grade) <= 3:
+            raise ValueError(f"BoneFinding.grade must be 0-3, found {self.grade}")
+
+    @property
+    def positive(self) -> bool:
+        """True when the bone holds edema (grade >= 1) and was not rejected."""
+        return self.grade >= 1 and self.status != "rejected"
+
+
+def grade_for_fraction(fraction: float, limits: tuple[float, float] = (0.25, 0.50)) -> int:
+    """Grade edema by extent: 0 none, 1 < 25 %, 2 25-50 %, 3 > 50 % of the bone.
+
+    Examples
+    --------
+    >>> [grade_for_fraction(f) for f in (0.0, 0.1, 0.25, 0.5, 0.51)]
+    [0, 1, 2, 2, 3]
+    """
+    if not math.isfinite(fraction) or fraction <= 0:
+        return 0
+    if fraction < limits[0]:
+        return 1
+    if fraction <= limits[1]:
+        return 2
+    return 3
+
+
+def _confidence(positive: bool, score_mean: float, edema_ml: float, coverage: float,
+                frac_suspicious: float, config: DetectionConfig) -> float:
+    """Confidence of a row.
+
+    Positive: grows with how far the mean score exceeds ``score_min`` and with the
+    edema volume (relative to ``min_region_ml``). Negative: falls with the share of the
+    bone's marrow that is half-way to the thresholds. Both scale with coverage.
+    """
+    if positive:
+        margin = 1.0 - math.exp(-max(score_mean - config.score_min, 0.0) / config.score_min)
+        size = 1.0 - math.exp(-edema_ml / (5.0 * config.min_region_ml))
+        c = 0.4 + 0.6 * margin * size
+    else:
+        c = 1.0 - min(1.0, 5.0 * frac_suspicious)
+        c = 0.3 + 0.7 * c
+    return float(np.clip(c * min(1.0, coverage), 0.0, 1.0))
+
+
+def findings_from_ratios(ratios: Ratios, edema: NDArray[np.integer], voxel_ml: float,
+                         config: DetectionConfig) -> tuple[list[BoneFinding], list[str]]:
+    """Findings per bone from precomputed ratios and a full-grid edema label map."""
+    lab = ratios.labels
+    ed = np.asarray(edema[ratios.crop])
+    score = ratios.score(config)
+    findings: list[BoneFinding] = []
+    notes: list[str] = []
+    counts = np.bincount(lab.ravel(), minlength=len(Bone) + 1)
+    for b in Bone:
+        n_bone = int(counts[int(b)]) if int(b) < len(counts) else 0
+        bone_ml = n_bone * voxel_ml
+        if n_bone == 0 or bone_ml < config.min_bone_ml:
+            continue
+        in_bone = lab == int(b)
+        coverage = float(ratios.covered[in_bone].mean())
+        ed_mask = in_bone & (ed == int(b))
+        n_ed = int(ed_mask.sum())
+        fraction = n_ed / n_bone
+        marrow = in_bone & (ratios.depth >= config.reference_erosion_mm) & ratios.covered
+        if not marrow.any():
+            marrow = in_bone & ratios.covered
+        where = ed_mask if n_ed else marrow
+        t1r = float(ratios.t1_ratio[where].mean()) if where.any() else float("nan")
+        flr = float(ratios.fluid_ratio[where].mean()) if where.any() else float("nan")
+        sc = float(score[where].mean()) if where.any() else 0.0
+        susp = float((score[marrow] >= 0.5 * config.score_min).mean()) if marrow.any() else 0.0
+        grade = grade_for_fraction(fraction, config.grade_limits)
+        conf = _confidence(grade > 0, sc, n_ed * voxel_ml, coverage, susp, config)
+        if coverage < config.min_coverage:
+            notes.append(f"{b.bone_name}: only {100 * coverage:.0f} % inside the fluid "
+                         "series' field of view; not assessable")
+            conf = 0.0
+        elif coverage < 0.99:
+            notes.append(f"{b.bone_name}: {100 * coverage:.0f} % inside the fluid series' "
+                         "field of view")
+        findings.append(BoneFinding(b, round(bone_ml, 4), round(n_ed * voxel_ml, 4),
+                                    round(fraction, 4), grade, round(t1r, 3), round(flr, 3),
+                                    round(conf, 3)))
+    return findings, notes
+
+
+def findings_from_masks(bones: Volume, edema: Volume, t1: Volume, fluid_aligned: Volume,
+                        config: DetectionConfig | None = None) -> list[BoneFinding]:
+    """Recompute the findings after a reader edited the edema (or bone) labels.
+
+    Parameters
+    ----------
+    bones, edema
+        Label maps on the T1 grid (edema voxels carry their bone's label; a voxel
+        labelled as edema is counted for the bone label it carries).
+    t1, fluid_aligned
+        The T1 image and the fluid image resampled into the T1 grid
+        (``EdemaResult.fluid_aligned``); 0 in the fluid image means not covered.
+    config
+        Detection settings (reference estimation, grade limits).
+
+    Returns
+    -------
+    list of BoneFinding
+        One per bone present, status ``"candidate"``.
+    """
+    cfg = config or DetectionConfig()
+    for name, vol in (("edema", edema), ("t1", t1), ("fluid_aligned", fluid_aligned)):
+        if vol.shape != bones.shape or not np.allclose(vol.affine, bones.affine, atol=1e-3):
+            raise ValueError(f"findings_from_masks: {name} is not on the bones' grid "
+                             f"({vol.shape} vs {bones.shape})")
+    fl = np.asarray(fluid_aligned.array, dtype=np.float32)
+    covered = fl != 0
+    ratios = compute_ratios(t1.array, fl, bones.array, covered, t1.voxel_sizes, cfg)
+    # an edema voxel counts for the bone label it carries, within that bone
+    ed = np.where(np.asarray(edema.array) == np.asarray(bones.array), edema.array, 0)
+    findings, _ = findings_from_ratios(ratios, ed, t1.voxel_volume_ml, cfg)
+    return findings
