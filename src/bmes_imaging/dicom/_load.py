@@ -1,10 +1,555 @@
-"""Placeholder: series loading (being written)."""
+"""Load a DICOM series (folder, file, file list or indexed stack) as a :class:`Volume`.
+
+The core is :func:`read_stack`: read every file's frames (in threads: native pixels
+are read straight into the output array, compressed ones decoded on all cores), check
+that they form one regular stack, sort them by position along the slice normal (never
+by file name or InstanceNumber), apply each slice's rescale slope / intercept, and
+build the RAS+ affine (volumes are indexed ``(column, row, slice)``, see
+:mod:`bmes_imaging.geometry`). :func:`load_series` accepts the user's kinds of source and
+goes through the folder index so a folder holding several stacks is refused.
+
+Examples
+--------
+>>> import tempfile, numpy as np
+>>> from bmes_imaging import Volume
+>>> from bmes_imaging.dicom import write_series
+>>> from bmes_imaging.dicom._load import read_stack
+>>> vol = Volume(np.arange(60, dtype=np.int16).reshape(3, 4, 5), np.diag([0.5, 0.5, 2, 1]))
+>>> with tempfile.TemporaryDirectory() as d:
+...     loaded = read_stack(write_series(vol, d, patient_id="1", dtype="int16",
+...                                      shuffle_seed=0))
+>>> bool(np.array_equal(loaded.array, vol.array)), np.allclose(loaded.affine, vol.affine)
+(True, True)
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 
-def load_series(source: Any, **kwargs: Any) -> Any:
-    """Placeholder."""
-    raise NotImplementedError
+from ..errors import BmesError, DicomFileError, DicomSeriesError, GeometryError
+from ..geometry import affine_from_dicom, plane_of, slice_normal
+from ..volume import SeriesInfo, Volume
+from ._frames import FILE_ERRORS, Frame, decoded_frames, native_frame
+
+__all__ = ["load_series", "read_stack"]
+
+log = logging.getLogger(__name__)
+
+#: Largest difference between two slices' ImageOrientationPatient cosines that still
+#: counts as the same orientation.
+ORIENTATION_TOLERANCE = 1e-4
+#: Positions closer than this (mm) along the normal are duplicates whatever the spacing.
+DUPLICATE_MM = 1e-3
+_MAX_LISTED = 8
+
+
+def _workers(n_jobs: int, workers: int | None) -> int:
+    if workers is not None:
+        return max(1, int(workers))
+    return max(1, min(n_jobs, os.cpu_count() or 1, 4))
+
+
+def _names(frames: Sequence[Frame], limit: int = _MAX_LISTED) -> str:
+    shown = ", ".join(str(f.path) if not f.frame_number else f"{f.path} (frame "
+                      f"{f.frame_number})" for f in frames[:limit])
+    more = len(frames) - limit
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+# ---------------------------------------------------------------------------- reading
+
+def _read_all(paths: Sequence[Path], decoding_plugin: str | None,
+              workers: int | None) -> list[Frame]:
+    """Frames of every file, in input order; DicomFileError for the first bad file.
+
+    Native files are walked in this thread (a pure-Python header walk: threads would
+    only contend for the GIL); the others are decoded by pydicom in a thread pool, so
+    a compressed series uses every core (the GDCM and OpenJPEG decoders release the
+    GIL).
+    """
+    results: list[list[Frame] | DicomFileError | None] = []
+    for path in paths:
+        try:
+            frame = native_frame(path)
+        except DicomFileError as exc:
+            results.append(exc)
+            continue
+        results.append([frame] if frame is not None else None)
+
+    def decode(path: Path) -> list[Frame] | DicomFileError:
+        try:
+            return decoded_frames(path, decoding_plugin)
+        except DicomFileError as exc:
+            return exc
+
+    todo = [i for i, r in enumerate(results) if r is None]
+    n = _workers(len(todo), workers)
+    if n == 1 or len(todo) <= 1:
+        for i in todo:
+            results[i] = decode(paths[i])
+    else:
+        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="bmes-decode") as pool:
+            for i, r in zip(todo, pool.map(decode, [paths[i] for i in todo])):
+                results[i] = r
+    bad = [r for r in results if isinstance(r, DicomFileError)]
+    if bad:
+        first = bad[0]
+        reason = first.reason
+        if len(bad) > 1:
+            others = ", ".join(str(b.path) for b in bad[1:1 + _MAX_LISTED])
+            extra = len(bad) - 1 - _MAX_LISTED
+            reason += (f" ({len(bad) - 1} more unreadable file(s): {others}"
+                       + (f" and {extra} more" if extra > 0 else "") + ")")
+        raise DicomFileError(first.path, reason)
+    return [f for r in results if isinstance(r, list) for f in r]
+
+
+# --------------------------------------------------------------------- arrangement
+
+def _check_consistent(frames: Sequence[Frame]) -> None:
+    """Same size, orientation and pixel spacing, one series; geometry present."""
+    for f in frames:
+        missing = [kw for kw, v in (("ImagePositionPatient", f.position),
+                                    ("ImageOrientationPatient", f.orientation),
+                                    ("PixelSpacing", f.pixel_spacing)) if v is None]
+        if missing:
+            where = f"frame {f.frame_number}: " if f.frame_number else ""
+            raise DicomFileError(f.path, f"{where}{' and '.join(missing)} missing; the "
+                                 "image cannot be placed in patient space")
+    groups: dict[tuple[int, int], list[Frame]] = {}
+    for f in frames:
+        groups.setdefault((f.rows, f.columns), []).append(f)
+    if len(groups) > 1:
+        parts = "; ".join(f"{c}x{r} pixels: {len(g)} image(s), e.g. {_names(g, 3)}"
+                          for (r, c), g in groups.items())
+        raise DicomSeriesError(f"images of different sizes cannot form one volume ({parts});"
+                               " load each size as its own stack (see `bmes index`)")
+    ref = frames[0]
+    assert ref.orientation is not None and ref.pixel_spacing is not None
+    odd_iop = [f for f in frames
+               if np.max(np.abs(f.orientation - ref.orientation)) > ORIENTATION_TOLERANCE]  # type: ignore[operator]
+    if odd_iop:
+        raise DicomSeriesError(
+            f"images have different orientations: {_names([ref], 1)} has "
+            f"ImageOrientationPatient {np.round(ref.orientation, 5).tolist()}, while "
+            f"{_names(odd_iop)} differ; load each orientation as its own stack "
+            "(see `bmes index`)")
+    ps0 = np.asarray(ref.pixel_spacing)
+    odd_ps = [f for f in frames
+              if np.max(np.abs(np.asarray(f.pixel_spacing) - ps0) / ps0) > 1e-4]
+    if odd_ps:
+        raise DicomSeriesError(
+            f"images have different PixelSpacing: {_names([ref], 1)} has "
+            f"{ps0.tolist()}, while {_names(odd_ps)} differ")
+    uids = {f.series_instance_uid for f in frames if f.series_instance_uid}
+    if len(uids) > 1:
+        raise DicomSeriesError(
+            f"files from {len(uids)} different series were given as one stack "
+            f"(e.g. {_names(frames, 4)}); load each series separately (see `bmes index`)")
+
+
+def _arrange(frames: list[Frame], tolerance: float) -> tuple[list[Frame], NDArray[np.float64]]:
+    """Sort frames along the slice normal; check spacing; return (frames, LPS step)."""
+    ref = frames[0]
+    assert ref.orientation is not None
+    normal = slice_normal(ref.orientation)
+    order = sorted(range(len(frames)),
+                   key=lambda i: (float(np.dot(frames[i].position, normal)),  # type: ignore[arg-type]
+                                  str(frames[i].path), frames[i].frame_number))
+    ordered = [frames[i] for i in order]
+    positions = np.array([f.position for f in ordered], dtype=np.float64)
+    if len(ordered) == 1:
+        thick = ref.extra.get("slice_thickness")
+        try:
+            size = float(thick) if thick not in (None, "") else 1.0
+        except (TypeError, ValueError):
+            size = 1.0
+        return ordered, normal * (size if size > 0 else 1.0)
+    dist = positions @ normal
+    gaps = np.diff(dist)
+    real = gaps[gaps > DUPLICATE_MM]
+    typical = float(np.median(real)) if real.size else 0.0
+    dup_limit = max(DUPLICATE_MM, tolerance * typical)
+    dups = [(ordered[i], ordered[i + 1], dist[i]) for i in np.flatnonzero(gaps <= dup_limit)]
+    if dups:
+        listed = "; ".join(f"{_names([a], 1)} and {_names([b], 1)} at {d:.3f} mm"
+                           for a, b, d in dups[:_MAX_LISTED])
+        more = f" and {len(dups) - _MAX_LISTED} more" if len(dups) > _MAX_LISTED else ""
+        raise DicomSeriesError(
+            f"{len(dups)} duplicate slice position(s) along the slice normal: {listed}{more}."
+            " The files may hold repeated acquisitions, several echoes or a second copy;"
+            " remove the duplicates or load the stacks separately (see `bmes index`)")
+    problems: list[str] = []
+    for i in np.flatnonzero(np.abs(gaps - typical) > tolerance * typical):
+        a, b, gap = ordered[i], ordered[i + 1], float(gaps[i])
+        ratio = gap / typical
+        m = int(round(ratio))
+        if m >= 2 and abs(ratio - m) <= tolerance * m:
+            problems.append(f"{m - 1} slice(s) missing between {_names([a], 1)} "
+                            f"({dist[i]:.3f} mm) and {_names([b], 1)} ({dist[i + 1]:.3f} mm)")
+        else:
+            problems.append(f"spacing {gap:.4g} mm between {_names([a], 1)} and "
+                            f"{_names([b], 1)} (usual {typical:.4g} mm)")
+    if problems:
+        more = f"; and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
+        raise DicomSeriesError(
+            "slices are not evenly spaced (tolerance "
+            f"{tolerance:.2%} of {typical:.4g} mm): " + "; ".join(problems[:_MAX_LISTED])
+            + more + ". Check for missing files; if the spacing is meant to vary, "
+            "raise spacing_tolerance (e.g. load_series(..., spacing_tolerance=0.1))")
+    n = len(ordered)
+    step = (positions[-1] - positions[0]) / (n - 1)
+    fitted = positions[0] + np.arange(n)[:, None] * step[None, :]
+    off = np.linalg.norm(positions - fitted, axis=1)
+    limit = max(DUPLICATE_MM, tolerance * float(np.linalg.norm(step)))
+    if off.max() > limit:
+        worst = int(np.argmax(off))
+        raise DicomSeriesError(
+            f"slice positions do not lie on one line: {_names([ordered[worst]], 1)} is "
+            f"{off[worst]:.3f} mm off the line through the first and last slices "
+            f"({_names([ordered[0]], 1)}, {_names([ordered[-1]], 1)}); the stack may "
+            "mix acquisitions or have a varying gantry tilt")
+    return ordered, step
+
+
+# ------------------------------------------------------------------------- pixels
+
+def _mask(src: NDArray[Any], bits_stored: int) -> NDArray[Any]:
+    bits = src.dtype.itemsize * 8
+    if src.dtype.kind not in "iu" or bits_stored >= bits:
+        return src
+    if src.dtype.kind == "u":
+        return src & np.array((1 << bits_stored) - 1, dtype=src.dtype)
+    shift = bits - bits_stored
+    return (src << shift) >> shift
+
+
+def _fill(frames: Sequence[Frame]) -> NDArray[Any]:
+    """Stack the frames' pixels as a ``(slice, row, column)`` array, rescaled."""
+    rows, cols = frames[0].rows, frames[0].columns
+    identity = all(f.slope == 1.0 and f.intercept == 0.0 for f in frames)
+    if identity:
+        out_dtype = np.result_type(*{f.stored_dtype for f in frames})
+    else:
+        out_dtype = np.dtype(np.float32)
+    out = np.empty((len(frames), rows, cols), dtype=out_dtype)
+
+    def one(k: int) -> None:
+        f = frames[k]
+        if f.pixels is not None:
+            src = f.pixels
+        else:
+            assert f.pixel_offset is not None
+            nbytes = rows * cols * f.stored_dtype.itemsize
+            direct = (identity and f.stored_dtype == out_dtype
+                      and f.bits_stored >= f.stored_dtype.itemsize * 8)
+            try:
+                with open(f.path, "rb") as fh:
+                    fh.seek(f.pixel_offset)
+                    if direct:
+                        got = fh.readinto(memoryview(out[k]).cast("B"))
+                        if got != nbytes:
+                            raise DicomFileError(f.path, f"pixel data truncated: {got} of "
+                                                 f"{nbytes} bytes")
+                        return
+                    buf = fh.read(nbytes)
+            except OSError as exc:
+                raise DicomFileError(f.path, f"cannot read pixel data ({exc})") from None
+            if len(buf) != nbytes:
+                raise DicomFileError(f.path, f"pixel data truncated: {len(buf)} of "
+                                     f"{nbytes} bytes")
+            src = _mask(np.frombuffer(buf, dtype=f.stored_dtype).reshape(rows, cols),
+                        f.bits_stored)
+        if identity:
+            out[k] = src
+        else:
+            np.multiply(src, f.slope, out=out[k], casting="unsafe")
+            out[k] += np.float32(f.intercept)
+
+    # Sequential: reads from the page cache and numpy copies are memory-bound, and
+    # threads measured no faster here (bench/bench_load.py).
+    for k in range(len(frames)):
+        one(k)
+    return out
+
+
+# -------------------------------------------------------------------------- metadata
+
+def _text(ds: Any, keyword: str) -> str | None:
+    try:
+        value = ds.get(keyword)
+    except FILE_ERRORS:
+        return None
+    if value is None or value == "":
+        return None
+    return str(value).strip() or None
+
+
+def _num(ds: Any, keyword: str) -> float | None:
+    try:
+        value = ds.get(keyword)
+        if value is None or value == "":
+            return None
+        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+            value = value[0]
+        return float(value)
+    except FILE_ERRORS:
+        return None
+
+
+def _enhanced_num(ds: Any, macro: str, keyword: str) -> float | None:
+    """A number from the shared functional groups, else the first per-frame group."""
+    for groups_kw in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        try:
+            groups = ds.get(groups_kw)
+            if not groups:
+                continue
+            items = groups[0].get(macro)
+            if items:
+                value = _num(items[0], keyword)
+                if value is not None:
+                    return value
+        except FILE_ERRORS:
+            continue
+    return None
+
+
+def _series_info(ordered: Sequence[Frame], step: NDArray[np.float64],
+                 stack: Any | None) -> SeriesInfo:
+    import pydicom
+
+    first = ordered[0]
+    try:
+        ds: Any = pydicom.dcmread(first.path, stop_before_pixels=True, force=True)
+    except FILE_ERRORS:
+        ds = {}
+    tr = _num(ds, "RepetitionTime") or _enhanced_num(
+        ds, "MRTimingAndRelatedParametersSequence", "RepetitionTime")
+    te = _num(ds, "EchoTime") or _enhanced_num(ds, "MREchoSequence", "EffectiveEchoTime")
+    ti = _num(ds, "InversionTime") or _enhanced_num(ds, "MRModifierSequence",
+                                                    "InversionTimes")
+    laterality = _text(ds, "Laterality") or _text(ds, "ImageLaterality")
+    if laterality not in ("L", "R"):
+        laterality = getattr(stack, "laterality", None)
+    number = _num(ds, "SeriesNumber")
+    assert first.orientation is not None
+    try:
+        plane: str | None = plane_of(first.orientation)
+    except GeometryError:
+        plane = None
+    sequence = getattr(stack, "sequence", None)
+    multiframe = any(f.frame_number for f in ordered)
+    slopes = {(f.slope, f.intercept) for f in ordered}
+    extra: dict[str, Any] = {
+        "slice_spacing_mm": float(np.linalg.norm(step)),
+        "transfer_syntaxes": sorted({f.transfer_syntax for f in ordered}),
+        "rescale_varies": len(slopes) > 1,
+    }
+    thick = _num(ds, "SliceThickness")
+    if thick is not None:
+        extra["slice_thickness_mm"] = thick
+    if stack is not None and getattr(stack, "stack_id", None):
+        extra["stack_id"] = stack.stack_id
+    return SeriesInfo(
+        study_instance_uid=_text(ds, "StudyInstanceUID"),
+        series_instance_uid=_text(ds, "SeriesInstanceUID") or first.series_instance_uid or None,
+        frame_of_reference_uid=_text(ds, "FrameOfReferenceUID"),
+        patient_id=_text(ds, "PatientID"),
+        modality=_text(ds, "Modality"),
+        manufacturer=_text(ds, "Manufacturer"),
+        series_description=_text(ds, "SeriesDescription"),
+        series_number=int(number) if number is not None else None,
+        laterality=laterality,
+        sequence=sequence,
+        plane=plane,
+        repetition_time=tr,
+        echo_time=te,
+        inversion_time=ti,
+        sop_class_uid=first.sop_class_uid or _text(ds, "SOPClassUID"),
+        sop_instance_uids=tuple(f.sop_instance_uid for f in ordered),
+        frame_numbers=tuple(f.frame_number for f in ordered) if multiframe else (),
+        source_files=tuple(str(f.path) for f in ordered),
+        extra=extra,
+    )
+
+
+# ---------------------------------------------------------------------------- public
+
+def read_stack(
+    files: Iterable[str | os.PathLike[str]],
+    *,
+    spacing_tolerance: float = 0.01,
+    decoding_plugin: str | None = None,
+    stack: Any | None = None,
+    workers: int | None = None,
+) -> Volume:
+    """Read files that form one image stack into a :class:`Volume`.
+
+    Parameters
+    ----------
+    files
+        Single-frame files of one stack, or one multi-frame file (any order).
+    spacing_tolerance
+        Largest relative deviation of a slice gap from the typical gap (default 1 %).
+    decoding_plugin
+        pydicom decoding plugin for compressed data; ``None`` chooses per transfer syntax.
+    stack
+        The index's ``SeriesStack`` for these files, if any (its sequence and
+        laterality fill :class:`SeriesInfo`).
+    workers
+        Threads for reading and decoding (default: up to the number of cores, max 4).
+
+    Returns
+    -------
+    Volume
+        Indexed ``(column, row, slice)``, slices in increasing position along the
+        normal; integer stored type when no rescale applies, else float32.
+
+    Raises
+    ------
+    DicomFileError
+        A file cannot be read, decoded or placed (names the file).
+    DicomSeriesError
+        The files do not form one regular stack: different sizes, orientations or
+        series, duplicate positions, missing slices or uneven spacing.
+    """
+    paths = [Path(f) for f in files]
+    if not paths:
+        raise DicomSeriesError("no files given: a series needs at least one image file")
+    frames = _read_all(paths, decoding_plugin, workers)
+    if not frames:
+        raise DicomSeriesError(f"no image frames in {paths[0]} and the other given files")
+    _check_consistent(frames)
+    ordered, step = _arrange(frames, spacing_tolerance)
+    first = ordered[0]
+    assert first.position is not None and first.orientation is not None
+    assert first.pixel_spacing is not None
+    try:
+        affine = affine_from_dicom(first.position, first.orientation, first.pixel_spacing,
+                                   step)
+    except GeometryError as exc:
+        raise DicomSeriesError(f"{first.path}: geometry of the stack is invalid: {exc}") \
+            from None
+    data = _fill(ordered)
+    info = _series_info(ordered, step, stack)
+    return Volume(data.transpose(2, 1, 0), affine, info)
+
+
+def _refuse_several(where: str, stacks: Sequence[Any]) -> None:
+    listed = "; ".join(
+        f"{s.stack_id} ({getattr(s, 'series_description', None) or 'no description'}, "
+        f"{len(s.files)} files)" for s in stacks[:20])
+    raise DicomSeriesError(
+        f"{where} holds {len(stacks)} image stacks, expected one: {listed}. "
+        "Pass one stack (from bmes_imaging.index_folder) or its files instead")
+
+
+def _single_stack(where: str, index: Any) -> Any:
+    stacks = list(index.stacks)
+    if len(stacks) == 1:
+        return stacks[0]
+    if not stacks:
+        rejected = list(getattr(index, "rejected", []))
+        reasons = "; ".join(f"{r.path.name}: {r.reason}" for r in rejected[:_MAX_LISTED])
+        raise DicomSeriesError(f"{where} holds no loadable image stack"
+                               + (f" ({len(rejected)} file(s) not used: {reasons})"
+                                  if rejected else " (no DICOM files found)"))
+    _refuse_several(where, stacks)
+    return None  # not reached
+
+
+def load_series(
+    source: Any,
+    *,
+    spacing_tolerance: float = 0.01,
+    decoding_plugin: str | None = None,
+) -> Volume:
+    """Load one DICOM series as a :class:`~bmes_imaging.volume.Volume`.
+
+    Parameters
+    ----------
+    source
+        A folder holding one stack, one file (single- or multi-frame), a list of files,
+        or a ``SeriesStack`` from :func:`~bmes_imaging.dicom.index_folder`.
+    spacing_tolerance
+        Largest relative deviation of a slice gap from the typical gap before the
+        series is refused as unevenly spaced or missing slices (default 0.01 = 1 %).
+    decoding_plugin
+        pydicom decoding plugin for compressed pixel data (``"gdcm"``,
+        ``"pylibjpeg"``, ``"pillow"``...); ``None`` picks a fast one per transfer syntax.
+
+    Returns
+    -------
+    Volume
+        Voxels indexed ``(column, row, slice)``, RAS+ affine, :class:`SeriesInfo`.
+
+    Raises
+    ------
+    DicomFileError
+        A file is missing, not DICOM, truncated, undecodable or lacks geometry.
+    DicomSeriesError
+        The source holds no stack or several, or the stack is irregular (duplicate
+        positions, missing slices, uneven spacing, mixed sizes or orientations).
+
+    Examples
+    --------
+    >>> from bmes_imaging import load_series            # doctest: +SKIP
+    >>> vol = load_series("study/dicom/series_3")       # doctest: +SKIP
+    >>> vol.to_nifti("t1.nii.gz")                       # doctest: +SKIP
+    """
+    from ._index import SeriesStack, index_files, index_folder
+
+    opts: dict[str, Any] = {"spacing_tolerance": spacing_tolerance,
+                            "decoding_plugin": decoding_plugin}
+    if isinstance(source, SeriesStack) or (hasattr(source, "files")
+                                           and hasattr(source, "stack_id")):
+        return read_stack(source.files, stack=source, **opts)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.is_dir():
+            stack = _single_stack(f"folder {path}", index_folder(path))
+            return read_stack(stack.files, stack=stack, **opts)
+        if not path.exists():
+            raise DicomFileError(path, "no such file or folder")
+        vol = read_stack([path], **opts)
+        return _with_classification(vol, [path])
+    if isinstance(source, Iterable):
+        paths = [Path(p) for p in source]
+        if not paths:
+            raise DicomSeriesError("an empty list of files was given")
+        missing = [p for p in paths if not p.is_file()]
+        if missing:
+            raise DicomFileError(missing[0], "no such file"
+                                 + (f" ({len(missing) - 1} more missing)"
+                                    if len(missing) > 1 else ""))
+        stack = _single_stack(f"the {len(paths)} given files", index_files(paths))
+        return read_stack(stack.files, stack=stack, **opts)
+    raise TypeError(f"load_series needs a folder, a file, a list of files or a "
+                    f"SeriesStack, not {type(source).__name__}")
+
+
+def _with_classification(vol: Volume, paths: list[Path]) -> Volume:
+    """Fill sequence / laterality from the index's classification of ``paths``."""
+    from ._index import index_files
+
+    try:
+        index = index_files(paths)
+    except (BmesError, NotImplementedError):
+        return vol
+    if len(index.stacks) != 1:
+        return vol
+    stack = index.stacks[0]
+    changes: dict[str, Any] = {}
+    if getattr(stack, "sequence", None):
+        changes["sequence"] = stack.sequence
+    if vol.info.laterality is None and getattr(stack, "laterality", None):
+        changes["laterality"] = stack.laterality
+    return Volume(vol.array, vol.affine, vol.info.replace(**changes)) if changes else vol

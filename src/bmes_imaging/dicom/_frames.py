@@ -1,0 +1,341 @@
+"""Read one DICOM file into image frames: geometry, rescale and pixels (or their place).
+
+A :class:`Frame` is one 2-D image of a stack: a single-frame file, or one frame of an
+Enhanced (multi-frame) file. :func:`read_frames` returns the frames of a file:
+
+* native little-endian single-frame files go through the fast header walk
+  (:mod:`._native`); their pixels stay on disk and are read later straight into the
+  output array;
+* everything else (JPEG, JPEG-LS, JPEG 2000, RLE, deflated, big endian, multi-frame,
+  files without a File Meta header) is read and decoded by pydicom, with the decoding
+  plugin chosen per transfer syntax.
+
+Any problem with the file becomes :class:`~bmes_imaging.errors.DicomFileError` naming
+it; no other exception is raised for bad file content.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import DicomFileError
+from ._native import NativeHeader, walk_native
+
+__all__ = ["FILE_ERRORS", "Frame", "decoded_frames", "native_frame", "read_frames"]
+
+#: Exceptions pydicom, its pixel plugins and numpy raise for malformed file content.
+#: Caught per file and turned into DicomFileError (never a bare ``except``).
+FILE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, EOFError, ValueError, KeyError, IndexError, TypeError, AttributeError,
+    struct.error, OverflowError, RecursionError, NotImplementedError, RuntimeError,
+    zlib.error, MemoryError, AssertionError,
+)
+
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+#: Decoding plugin per compressed transfer syntax when the caller names none. GDCM is
+#: the fastest here for JPEG 2000 / JPEG-LS and releases the GIL while decoding, so a
+#: series decodes on several cores; pylibjpeg handles the JPEG family and RLE.
+DEFAULT_PLUGINS: dict[str, str] = {
+    "1.2.840.10008.1.2.4.90": "gdcm",  # JPEG 2000 lossless
+    "1.2.840.10008.1.2.4.91": "gdcm",  # JPEG 2000
+    "1.2.840.10008.1.2.4.80": "gdcm",  # JPEG-LS lossless
+    "1.2.840.10008.1.2.4.81": "gdcm",  # JPEG-LS near-lossless
+}
+
+
+@dataclass(slots=True)
+class Frame:
+    """One 2-D image of a stack and where its pixels are.
+
+    Exactly one of ``pixels`` (decoded) or ``pixel_offset`` (native bytes on disk) is set.
+    """
+
+    path: Path
+    frame_number: int  # 1-based in a multi-frame file, 0 for a single-frame file
+    position: NDArray[np.float64] | None
+    orientation: NDArray[np.float64] | None
+    pixel_spacing: tuple[float, float] | None
+    rows: int
+    columns: int
+    slope: float
+    intercept: float
+    stored_dtype: np.dtype[Any]
+    bits_stored: int
+    sop_instance_uid: str = ""
+    series_instance_uid: str = ""
+    sop_class_uid: str = ""
+    transfer_syntax: str = ""
+    pixel_offset: int | None = None
+    pixels: NDArray[Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """File name, with the frame number for multi-frame files."""
+        return (f"{self.path.name} frame {self.frame_number}" if self.frame_number
+                else self.path.name)
+
+
+def _floats(path: Path, keyword: str, raw: Any, count: int) -> NDArray[np.float64] | None:
+    """Parse ``count`` numbers from a DS value (string or pydicom value) or raise."""
+    if raw is None or raw == "":
+        return None
+    try:
+        if isinstance(raw, str):
+            parts = [p for p in raw.split("\\")]
+            values = np.array([float(p) for p in parts], dtype=np.float64)
+        elif isinstance(raw, (list, tuple)) or hasattr(raw, "__iter__"):
+            values = np.array([float(v) for v in raw], dtype=np.float64)
+        else:
+            values = np.array([float(raw)], dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):
+        raise DicomFileError(path, f"{keyword} is malformed ({str(raw)[:60]!r}); expected "
+                             f"{count} numbers") from None
+    if values.shape != (count,) or not np.all(np.isfinite(values)):
+        raise DicomFileError(path, f"{keyword} must hold {count} finite numbers, found "
+                             f"{values.tolist()[:8]}")
+    return values
+
+
+def _number(path: Path, keyword: str, raw: Any, default: float) -> float:
+    if raw is None or raw == "":
+        return default
+    vals = _floats(path, keyword, raw, 1)
+    return float(vals[0]) if vals is not None else default
+
+
+def _stored_dtype(path: Path, bits: int, pixel_representation: int) -> np.dtype[Any]:
+    if bits not in (8, 16, 32) or pixel_representation not in (0, 1):
+        raise DicomFileError(path, f"unsupported pixel format: BitsAllocated={bits}, "
+                             f"PixelRepresentation={pixel_representation}")
+    kind = "i" if pixel_representation else "u"
+    return np.dtype(f"<{kind}{bits // 8}")
+
+
+def _geometry_checked(path: Path, position: Any, orientation: Any,
+                      spacing: Any) -> tuple[Any, Any, Any]:
+    ipp = _floats(path, "ImagePositionPatient", position, 3)
+    iop = _floats(path, "ImageOrientationPatient", orientation, 6)
+    ps = _floats(path, "PixelSpacing", spacing, 2)
+    if ps is not None and not np.all(ps > 0):
+        raise DicomFileError(path, f"PixelSpacing must be positive, found {ps.tolist()}")
+    if iop is not None:
+        r, c = iop[:3], iop[3:]
+        if (abs(np.linalg.norm(r) - 1) > 1e-3 or abs(np.linalg.norm(c) - 1) > 1e-3
+                or abs(float(np.dot(r, c))) > 1e-3):
+            raise DicomFileError(path, "ImageOrientationPatient is not two perpendicular "
+                                 f"unit vectors: {iop.tolist()}")
+    return ipp, iop, (None if ps is None else (float(ps[0]), float(ps[1])))
+
+
+def _frame_from_native(h: NativeHeader) -> Frame:
+    v = h.values
+    path = h.path
+    ipp, iop, ps = _geometry_checked(path, v.get("ImagePositionPatient"),
+                                     v.get("ImageOrientationPatient"), v.get("PixelSpacing"))
+    bits = int(v["BitsAllocated"])
+    dtype = _stored_dtype(path, bits, int(v.get("PixelRepresentation", 0)))
+    bits_stored = int(v.get("BitsStored", bits))
+    if not 1 <= bits_stored <= bits:
+        raise DicomFileError(path, f"BitsStored {bits_stored} does not fit BitsAllocated "
+                             f"{bits}")
+    return Frame(
+        path=path, frame_number=0, position=ipp, orientation=iop, pixel_spacing=ps,
+        rows=int(v["Rows"]), columns=int(v["Columns"]),
+        slope=_number(path, "RescaleSlope", v.get("RescaleSlope"), 1.0),
+        intercept=_number(path, "RescaleIntercept", v.get("RescaleIntercept"), 0.0),
+        stored_dtype=dtype, bits_stored=bits_stored,
+        sop_instance_uid=str(v.get("SOPInstanceUID", "")),
+        series_instance_uid=str(v.get("SeriesInstanceUID", "")),
+        sop_class_uid=str(v.get("SOPClassUID", "")),
+        transfer_syntax=h.transfer_syntax, pixel_offset=h.pixel_offset,
+    )
+
+
+def _item(seq_owner: Any, keyword: str) -> Any:
+    """First item of sequence ``keyword`` in ``seq_owner`` or None."""
+    if seq_owner is None:
+        return None
+    seq = seq_owner.get(keyword)
+    if seq is None or len(seq) == 0:
+        return None
+    return seq[0]
+
+
+def _fg_value(per_frame: Any, shared: Any, top: Any, macro: str, keyword: str) -> Any:
+    """A value from the per-frame, then shared functional groups, then the top level."""
+    for groups in (per_frame, shared):
+        item = _item(groups, macro)
+        if item is not None and keyword in item:
+            return item[keyword].value
+    return top[keyword].value if keyword in top else None
+
+
+def _plugin_for(transfer_syntax: str, requested: str | None) -> str:
+    if requested is not None:
+        return requested
+    return DEFAULT_PLUGINS.get(transfer_syntax, "")
+
+
+def _frames_from_pydicom(path: Path, decoding_plugin: str | None) -> list[Frame]:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    from pydicom.pixels import pixel_array
+
+    try:
+        ds = pydicom.dcmread(path, force=True)
+    except InvalidDicomError as exc:
+        raise DicomFileError(path, f"not a DICOM file ({exc})") from None
+    except FILE_ERRORS as exc:
+        raise DicomFileError(path, f"cannot be read as DICOM, possibly truncated or "
+                             f"corrupt ({type(exc).__name__}: {exc})") from None
+    try:
+        return _frames_of_dataset(path, ds, decoding_plugin, pixel_array)
+    except DicomFileError:
+        raise
+    except FILE_ERRORS as exc:
+        raise DicomFileError(path, f"cannot be decoded ({type(exc).__name__}: {exc}); the "
+                             "file may be truncated or corrupt") from None
+
+
+def _frames_of_dataset(path: Path, ds: Any, decoding_plugin: str | None,
+                       pixel_array: Any) -> list[Frame]:
+    if not any(k in ds for k in _PIXEL_KEYWORDS):
+        raise DicomFileError(path, "holds no pixel data (not an image: report, "
+                             "presentation state, DICOMDIR...)")
+    meta = getattr(ds, "file_meta", None)
+    ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    if not ts:
+        # no File Meta: pydicom guessed the encoding while reading; record it
+        ts = ("1.2.840.10008.1.2" if ds.is_implicit_VR else "1.2.840.10008.1.2.1") \
+            if ds.is_little_endian else "1.2.840.10008.1.2.2"
+        if meta is None:
+            ds.file_meta = pydicom_file_meta(ts)
+        else:
+            meta.TransferSyntaxUID = ts
+    for kw in ("Rows", "Columns", "BitsAllocated"):
+        if kw not in ds or ds[kw].value in (None, ""):
+            raise DicomFileError(path, f"{kw} is missing; cannot interpret the pixels")
+    spp = int(ds.get("SamplesPerPixel", 1) or 1)
+    if spp != 1:
+        raise DicomFileError(path, f"is a colour image (SamplesPerPixel={spp}); only "
+                             "greyscale images can be loaded as a volume")
+    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    if rows < 1 or cols < 1 or n_frames < 1:
+        raise DicomFileError(path, f"empty image (Rows={rows}, Columns={cols}, "
+                             f"NumberOfFrames={n_frames})")
+    shared = _item(ds, "SharedFunctionalGroupsSequence")
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if n_frames > 1 and (per_frame is None or len(per_frame) != n_frames):
+        raise DicomFileError(path, f"multi-frame image ({n_frames} frames) without one "
+                             "per-frame functional group per frame; cannot place the "
+                             "frames in space")
+    arr = pixel_array(ds, decoding_plugin=_plugin_for(ts, decoding_plugin))
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.shape != (n_frames, rows, cols):
+        raise DicomFileError(path, f"decoded pixels have shape {arr.shape}, expected "
+                             f"{(n_frames, rows, cols)}")
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    stored = arr.dtype
+    bits = int(ds.BitsAllocated)
+    frames: list[Frame] = []
+    for f in range(n_frames):
+        pf = per_frame[f] if per_frame is not None and f < len(per_frame) else None
+        ipp = _fg_value(pf, shared, ds, "PlanePositionSequence", "ImagePositionPatient")
+        iop = _fg_value(pf, shared, ds, "PlaneOrientationSequence",
+                        "ImageOrientationPatient")
+        ps = _fg_value(pf, shared, ds, "PixelMeasuresSequence", "PixelSpacing")
+        pos, ori, spacing = _geometry_checked(path, ipp, iop, ps)
+        slope = _fg_value(pf, shared, ds, "PixelValueTransformationSequence", "RescaleSlope")
+        inter = _fg_value(pf, shared, ds, "PixelValueTransformationSequence",
+                          "RescaleIntercept")
+        extra: dict[str, Any] = {}
+        thick = _fg_value(pf, shared, ds, "PixelMeasuresSequence", "SliceThickness")
+        if thick not in (None, ""):
+            extra["slice_thickness"] = thick
+        frames.append(Frame(
+            path=path, frame_number=(f + 1) if n_frames > 1 or per_frame is not None else 0,
+            position=pos, orientation=ori, pixel_spacing=spacing, rows=rows, columns=cols,
+            slope=_number(path, "RescaleSlope", slope, 1.0),
+            intercept=_number(path, "RescaleIntercept", inter, 0.0),
+            stored_dtype=np.dtype(stored), bits_stored=int(ds.get("BitsStored", bits) or bits),
+            sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
+            series_instance_uid=str(ds.get("SeriesInstanceUID", "")),
+            sop_class_uid=str(ds.get("SOPClassUID", "")),
+            transfer_syntax=ts, pixels=arr[f], extra=extra,
+        ))
+    return frames
+
+
+def pydicom_file_meta(transfer_syntax: str) -> Any:
+    """A minimal File Meta dataset naming ``transfer_syntax`` (for files without one)."""
+    from pydicom.dataset import FileMetaDataset
+
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = transfer_syntax
+    return meta
+
+
+def native_frame(path: Path) -> Frame | None:
+    """The frame of a native little-endian single-frame file, or ``None``.
+
+    ``None`` means the file needs :func:`decoded_frames` (compressed, multi-frame,
+    big endian, unusual or malformed). The pixels are not read: the frame records their
+    byte offset.
+
+    Raises
+    ------
+    DicomFileError
+        If the file is missing or unreadable, or its geometry values are malformed.
+    """
+    try:
+        header = walk_native(path)
+    except FileNotFoundError:
+        raise DicomFileError(path, "no such file") from None
+    except OSError as exc:
+        raise DicomFileError(path, f"cannot be read ({exc.strerror or exc})") from None
+    return None if header is None else _frame_from_native(header)
+
+
+def decoded_frames(path: Path, decoding_plugin: str | None = None) -> list[Frame]:
+    """Read and decode every frame of ``path`` with pydicom.
+
+    Parameters
+    ----------
+    path
+        The file.
+    decoding_plugin
+        pydicom decoding plugin for compressed pixel data (``"gdcm"``, ``"pylibjpeg"``,
+        ``"pillow"``...); ``None`` picks one per transfer syntax.
+
+    Returns
+    -------
+    list of Frame
+        One frame for a single-frame file, ``NumberOfFrames`` for a multi-frame file.
+
+    Raises
+    ------
+    DicomFileError
+        If the file is not DICOM, truncated, has no or undecodable pixel data, or
+        malformed geometry.
+    """
+    return _frames_from_pydicom(path, decoding_plugin)
+
+
+def read_frames(path: Path, decoding_plugin: str | None = None) -> list[Frame]:
+    """Frames of one file: the fast native path when possible, else pydicom."""
+    frame = native_frame(path)
+    if frame is not None:
+        return [frame]
+    return decoded_frames(path, decoding_plugin)
