@@ -1,24 +1,484 @@
-"""Placeholder: sequence classification and pairing (being written)."""
+"""Sequence classification (T1, STIR, T2 / PD fat-suppressed) and T1-fluid pairing.
+
+Bone marrow edema is read on a T1-weighted series (marrow dark) together with a
+fluid-sensitive fat-suppressed series (marrow bright): STIR, T2 fat-suppressed or PD
+fat-suppressed. :func:`classify_stack` names the sequence and plane of a stack from
+header evidence across vendor conventions and records why; :func:`pair_series` picks,
+per study and side, the T1 and fluid-sensitive series to compare.
+
+Evidence, strongest first:
+
+1. localizer / scout / survey images are "other";
+2. fluid-sensitive keywords in SeriesDescription / ProtocolName / SequenceName
+   (Siemens ``t2_tirm``, ``stir``, ``t2_tse_fs``, ``pd_tse_fs``; GE ``STIR``,
+   ``T2 FRFSE FS``, ``PD FS``, ``IDEAL`` water; Philips ``STIR``, ``T2W_SPAIR``,
+   ``PDW_SPAIR``, ``SPIR``; Canon ``STIR``, ``FS T2WI``, ``PDWI FS``);
+3. an inversion-recovery acquisition (ScanningSequence / SequenceVariant / ScanOptions
+   ``IR``, Siemens ``*tir`` sequence names) with a short inversion time (STIR: 80-300 ms);
+4. T1 keywords (``t1_tse``, ``Sag T1 FSE``, ``T1W_TSE``, ``T1WI``);
+5. TR / TE ranges (T1: TR <= 1000 ms, TE <= 30 ms; T2: TR >= 1500 ms, TE >= 60 ms;
+   PD: TR >= 1500 ms, TE < 60 ms) combined with fat-suppression evidence (ScanOptions
+   ``FS``, ``SFS``, ``CHESS``, ``SPAIR``, ``WE``, ImageType ``WATER``).
+
+Examples
+--------
+>>> from bmes_imaging.dicom._stacks import SeriesStack
+>>> st = SeriesStack("1.2.3", (), series_description="pd_tse_fs_sag",
+...                  image_orientation=(0, 1, 0, 0, 0, -1))
+>>> c = classify_stack(st)
+>>> c.sequence, c.plane
+('pd_fs', 'sagittal')
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..geometry import plane_of
+from ..errors import GeometryError
+
+if TYPE_CHECKING:
+    from ._index import FolderIndex
+    from ._stacks import SeriesStack
+
+__all__ = [
+    "Classification",
+    "PairingResult",
+    "SeriesPair",
+    "classify_stack",
+    "pair_series",
+    "side_of",
+]
+
+#: Sequence names, in the project's words.
+SEQUENCES = ("t1", "stir", "t2_fs", "pd_fs", "other")
+#: Fluid-sensitive sequences, most preferred first.
+FLUID_PREFERENCE = ("stir", "t2_fs", "pd_fs")
+#: STIR inversion times at 1.5-3 T (ms); 0.2-1 T scanners use 75-150 ms.
+STIR_TI_RANGE = (75.0, 300.0)
+
+_FS_WORDS = frozenset({"fs", "fatsat", "fsat", "spair", "spir", "chess", "fatsup",
+                       "fatsuppressed", "fatsuppression", "water", "wfs", "we", "fst",
+                       "fatsaturation", "fsgems"})
+_FS_OPTIONS = frozenset({"FS", "FSA", "FSS", "SFS", "FAT_SAT", "FATSAT", "CHESS", "SPAIR",
+                         "SPIR", "WE", "FS_GEMS", "FAT SAT", "FSP"})
+_DIXON_WORDS = frozenset({"dixon", "ideal", "mdixon", "flex", "dixn"})
+_NON_WATER_DIXON = frozenset({"f", "fat", "in", "ip", "op", "opp", "inphase", "outphase",
+                              "ff"})
+_STIR_WORDS = frozenset({"stir", "tirm", "tir", "stirfs"})
+_CONTRAST_WORDS = frozenset({"gd", "gad", "post", "postcontrast", "contrast", "kontrast",
+                             "c+", "+c", "pc", "postgd", "kmli"})
+_GLUED = re.compile(r"^(t1|t2|pd|dp)(w|wi)?(fs|spair|spir|fatsat|stir)$")
+_T1 = re.compile(r"^t1(w|wi|fs|se|tse|fse|spair|spir)?$")
+_T2 = re.compile(r"^t2(w|wi|fs|tse|fse|spair|spir)?$")
+_PD = re.compile(r"^(pd|dp|rho|pdw|pdwi|pdfs|dpfs|pdwfs|pdt2)$")
+_SPLIT = re.compile(r"[^a-z0-9+*]+")
+_PLANE_WORDS = {"sag": "sagittal", "sagittal": "sagittal", "cor": "coronal",
+                "coronal": "coronal", "ax": "axial", "axial": "axial", "tra": "axial",
+                "transverse": "axial", "trans": "axial", "obl": "oblique",
+                "oblique": "oblique"}
+_SIDE_WORDS = {"l": "L", "lt": "L", "left": "L", "links": "L", "sol": "L", "gauche": "L",
+               "izq": "L", "sx": "L", "r": "R", "rt": "R", "right": "R", "rechts": "R",
+               "sağ": "R", "droit": "R", "droite": "R", "der": "R", "dx": "R"}
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Sequence and plane of a stack, and the evidence.
+
+    Attributes
+    ----------
+    sequence
+        ``"t1"``, ``"stir"``, ``"t2_fs"``, ``"pd_fs"`` or ``"other"``.
+    plane
+        ``"sagittal"``, ``"axial"``, ``"coronal"``, ``"oblique"`` or None (unknown).
+    reason
+        The evidence, in words (e.g. ``"description 't2_tirm_sag' names STIR"``).
+    fat_suppressed
+        Fat suppression seen (description or ScanOptions); for a T1 this makes it a
+        less suitable partner for edema reading.
+    contrast
+        The description says post-contrast.
+    """
+
+    sequence: str
+    plane: str | None
+    reason: str
+    fat_suppressed: bool = False
+    contrast: bool = False
+
+
+def _tokens(*texts: str | None) -> list[str]:
+    out: list[str] = []
+    for t in texts:
+        if t:
+            out.extend(x for x in _SPLIT.split(t.lower()) if x)
+    return out
+
+
+def _description(stack: SeriesStack) -> str:
+    parts = [stack.series_description, stack.protocol_name]
+    return " / ".join(p for p in parts if p)
+
+
+def _fat_suppression(tokens: Sequence[str], stack: SeriesStack) -> str | None:
+    """Evidence of fat suppression, or None."""
+    toks = set(tokens)
+    dixon = toks & _DIXON_WORDS
+    if dixon:
+        if toks & {"w", "water", "wat"}:
+            return f"description names a {sorted(dixon)[0].upper()} water image"
+        if not toks & _NON_WATER_DIXON and "WATER" in stack.image_type:
+            return "ImageType WATER (Dixon)"
+    for t in tokens:
+        if t in _FS_WORDS and t not in ("water", "we") or _GLUED.match(t):
+            return f"description word '{t}'"
+    if "fat" in toks and toks & {"sat", "sup", "supp", "suppressed", "saturation"}:
+        return "description says fat saturation"
+    opts = {o.upper() for o in stack.scan_options}
+    hit = opts & _FS_OPTIONS
+    if hit:
+        return f"ScanOptions {'/'.join(sorted(hit))}"
+    if "WATER" in stack.image_type or "W" in stack.image_type[2:3]:
+        return "ImageType WATER"
+    if "water" in toks and not dixon:
+        return "description word 'water'"
+    return None
+
+
+def _is_ir(stack: SeriesStack) -> str | None:
+    for name, vals in (("ScanningSequence", stack.scanning_sequence),
+                       ("SequenceVariant", stack.sequence_variant),
+                       ("ScanOptions", stack.scan_options)):
+        if "IR" in {v.upper() for v in vals}:
+            return f"{name} IR"
+    sn = stack.sequence_name.lower().lstrip("*")
+    if sn.startswith(("tir", "tseir", "fsir", "ir")):
+        return f"sequence name '{stack.sequence_name}'"
+    return None
+
+
+def _fmt(v: float | None) -> str:
+    return "?" if v is None else f"{v:g}"
+
+
+def plane_for(stack: SeriesStack) -> tuple[str | None, str]:
+    """Plane from ImageOrientationPatient, else from description words."""
+    if stack.image_orientation is not None:
+        try:
+            return plane_of(stack.image_orientation), "orientation"
+        except GeometryError:
+            pass
+    for t in _tokens(stack.series_description, stack.protocol_name):
+        if t in _PLANE_WORDS:
+            return _PLANE_WORDS[t], f"description word '{t}'"
+    return None, "no orientation"
+
+
+def classify_stack(stack: SeriesStack) -> Classification:
+    """Classify a stack as T1, STIR, T2 fat-suppressed, PD fat-suppressed or other.
+
+    Parameters
+    ----------
+    stack
+        A stack from :func:`~bmes_imaging.dicom.index_folder`.
+
+    Returns
+    -------
+    Classification
+        Sequence, plane and the evidence used.
+
+    Examples
+    --------
+    >>> from bmes_imaging.dicom._stacks import SeriesStack
+    >>> classify_stack(SeriesStack("1", (), series_description="Sag T1 FSE")).sequence
+    't1'
+    >>> c = classify_stack(SeriesStack("2", (), series_description="COR IR",
+    ...                    scanning_sequence=("IR",), inversion_time=160.0,
+    ...                    repetition_time=4000.0, echo_time=40.0))
+    >>> c.sequence, c.reason
+    ('stir', 'ScanningSequence IR with short inversion time 160 ms (STIR)')
+    """
+    plane, _ = plane_for(stack)
+    desc = _description(stack)
+    tokens = _tokens(stack.series_description, stack.protocol_name)
+    toks = set(tokens)
+    fs = _fat_suppression(tokens, stack)
+    contrast = bool(toks & _CONTRAST_WORDS) or "+c" in desc.lower() or "+gd" in desc.lower()
+
+    def done(seq: str, reason: str) -> Classification:
+        return Classification(seq, plane, reason, fs is not None, contrast)
+
+    if stack.localizer:
+        return done("other", "localizer / scout images")
+    if toks & {"flair", "dwi", "adc", "diff", "trace", "ep2d", "tof", "swi", "mip",
+               "perfusion", "dti", "subtraction", "sub"}:
+        word = sorted(toks & {"flair", "dwi", "adc", "diff", "trace", "ep2d", "tof", "swi",
+                              "mip", "perfusion", "dti", "subtraction", "sub"})[0]
+        return done("other", f"description '{desc}' names {word.upper()}")
+    if any(t.endswith("*") for t in tokens) or "t2star" in toks or "t2*" in desc.lower():
+        return done("other", f"description '{desc}' names a T2* gradient echo")
+    ti = stack.inversion_time
+    ir = _is_ir(stack)
+    t1_word = next((t for t in tokens if _T1.match(t)), None)
+    t2_word = next((t for t in tokens if _T2.match(t) or t.startswith("t2") and
+                    _GLUED.match(t)), None)
+    pd_word = next((t for t in tokens if _PD.match(t) or _GLUED.match(t) and
+                    t.startswith(("pd", "dp"))), None)
+    if "proton" in toks and "density" in toks:
+        pd_word = "proton density"
+    stir_word = next((t for t in tokens if t in _STIR_WORDS or "stir" in t or "tirm" in t),
+                     None)
+
+    # 1. fluid-sensitive keywords
+    if stir_word:
+        return done("stir", f"description '{desc}' names STIR ('{stir_word}')")
+    if t2_word and fs and not t1_word:
+        return done("t2_fs", f"description '{desc}' names T2 ('{t2_word}'), "
+                             f"fat suppression: {fs}")
+    if pd_word and fs and not t1_word:
+        return done("pd_fs", f"description '{desc}' names PD ('{pd_word}'), "
+                             f"fat suppression: {fs}")
+    # 2. inversion recovery with a short TI
+    if ir and ti is not None and STIR_TI_RANGE[0] <= ti <= STIR_TI_RANGE[1] \
+            and not t1_word:
+        return done("stir", f"{ir} with short inversion time {_fmt(ti)} ms (STIR)")
+    if ir and ti is not None and ti >= 1500:
+        return done("other", f"{ir} with long inversion time {_fmt(ti)} ms (FLAIR-like)")
+    # 3. T1 keywords
+    if t1_word:
+        extra = ", fat-suppressed" if fs else ""
+        extra += ", post-contrast" if contrast else ""
+        return done("t1", f"description '{desc}' names T1 ('{t1_word}'){extra}")
+    if t2_word or pd_word:
+        what = "T2" if t2_word else "PD"
+        return done("other", f"description '{desc}' names {what} without fat suppression "
+                             "(not fluid-sensitive for marrow)")
+    # 4. TR / TE
+    tr, te = stack.repetition_time, stack.echo_time
+    if tr is None or te is None:
+        return done("other", "no description keyword and no TR/TE to judge from")
+    timing = f"TR {_fmt(tr)} ms, TE {_fmt(te)} ms"
+    gre = "GR" in {s.upper() for s in stack.scanning_sequence} and \
+        "SE" not in {s.upper() for s in stack.scanning_sequence}
+    if ir and ti is not None and 300 < ti < 1500:
+        return done("t1", f"{ir} with inversion time {_fmt(ti)} ms (T1-weighted IR)")
+    if gre:
+        if tr <= 100 and te <= 10 and not fs:
+            return done("t1", f"gradient echo with {timing} (T1-weighted)")
+        return done("other", f"gradient echo with {timing}")
+    if tr <= 1000 and te <= 30:
+        return done("t1", f"{timing} (T1-weighted)" + (", fat-suppressed" if fs else ""))
+    if tr >= 1500 and te >= 60:
+        if fs:
+            return done("t2_fs", f"{timing} (T2-weighted), fat suppression: {fs}")
+        return done("other", f"{timing} (T2-weighted) without fat suppression")
+    if tr >= 1500 and te < 60:
+        if fs:
+            return done("pd_fs", f"{timing} (PD-weighted), fat suppression: {fs}")
+        return done("other", f"{timing} (PD-weighted) without fat suppression")
+    return done("other", f"{timing}: no recognised weighting")
+
+
+def side_of(stack: SeriesStack) -> tuple[str | None, str]:
+    """Laterality of a stack: ``"L"``, ``"R"`` or None, and where it came from.
+
+    Laterality (0020,0060) / ImageLaterality (0020,0062) first, then words in the
+    series / protocol / study description and body part (``RT``, ``LEFT``, ``_R_``,
+    Turkish ``sağ`` / ``sol``...).
+
+    Examples
+    --------
+    >>> from bmes_imaging.dicom._stacks import SeriesStack
+    >>> side_of(SeriesStack("1", (), series_description="PD_FS_SAG_R_ANKLE"))
+    ('R', "description word 'r'")
+    """
+    if stack.laterality in ("L", "R"):
+        return stack.laterality, "Laterality tag"
+    found: dict[str, str] = {}
+    for t in _tokens(stack.series_description, stack.protocol_name, stack.body_part,
+                     stack.study_description):
+        side = _SIDE_WORDS.get(t)
+        if side:
+            found.setdefault(side, t)
+    if len(found) == 1:
+        side, word = next(iter(found.items()))
+        return side, f"description word '{word}'"
+    if len(found) == 2:
+        return None, "description names both sides"
+    return None, "no laterality tag or side word"
 
 
 @dataclass(frozen=True)
 class SeriesPair:
-    """Placeholder."""
+    """The T1 and fluid-sensitive stacks chosen for one study and side.
 
-    t1: Any
-    fluid: Any
+    Attributes
+    ----------
+    study_instance_uid, patient_id, side
+        The study, its PatientID (for linking; never log it) and ``"L"``/``"R"``/None.
+    t1, fluid
+        The chosen stacks.
+    reason
+        Why these two (fluid preference, plane, coverage overlap).
+    same_plane
+        Both acquired in the same plane.
+    overlap
+        Fraction of the T1 field of view covered by the fluid series (None if unknown).
+    """
+
+    study_instance_uid: str | None
+    patient_id: str | None
+    side: str | None
+    t1: SeriesStack
+    fluid: SeriesStack
+    reason: str
+    same_plane: bool = False
+    overlap: float | None = None
 
 
-def classify_stack(stack: Any) -> Any:
-    """Placeholder."""
-    raise NotImplementedError
+@dataclass
+class PairingResult:
+    """Output of :func:`pair_series`.
+
+    Attributes
+    ----------
+    pairs
+        One :class:`SeriesPair` per study and side that has both series.
+    unpaired
+        ``(study_instance_uid, side, reason)`` for the others (``"no T1"``,
+        ``"no fluid-sensitive series"``, ``"no T1 and no fluid-sensitive series"``).
+    """
+
+    pairs: list[SeriesPair] = field(default_factory=list)
+    unpaired: list[tuple[str | None, str | None, str]] = field(default_factory=list)
 
 
-def pair_series(index: Any) -> Any:
-    """Placeholder."""
-    raise NotImplementedError
+def _box(stack: SeriesStack) -> tuple[np.ndarray, np.ndarray] | None:
+    """Axis-aligned LPS bounding box of the stack's field of view, or None."""
+    pos = [p for p in stack.positions if p is not None]
+    iop = stack.image_orientation
+    if not pos or iop is None or not stack.rows or not stack.columns \
+            or stack.pixel_spacing is None:
+        return None
+    a = np.asarray(iop, dtype=float)
+    row_dir, col_dir = a[:3], a[3:]
+    drow, dcol = stack.pixel_spacing  # between rows, between columns
+    corners = []
+    for p in (pos[0], pos[-1]):
+        o = np.asarray(p, dtype=float)
+        for i in (0, stack.columns - 1):
+            for j in (0, stack.rows - 1):
+                corners.append(o + row_dir * dcol * i + col_dir * drow * j)
+    c = np.asarray(corners)
+    half = 0.5 * (stack.slice_thickness or 0.0)
+    normal = np.abs(np.cross(row_dir, col_dir))
+    return c.min(axis=0) - normal * half, c.max(axis=0) + normal * half
+
+
+def coverage_overlap(t1: SeriesStack, fluid: SeriesStack) -> float | None:
+    """Fraction of the T1 bounding box covered by the fluid series' bounding box."""
+    a, b = _box(t1), _box(fluid)
+    if a is None or b is None:
+        return None
+    lo = np.maximum(a[0], b[0])
+    hi = np.minimum(a[1], b[1])
+    inter = float(np.prod(np.clip(hi - lo, 0, None)))
+    ext = np.clip(a[1] - a[0], 1e-3, None)
+    return min(1.0, inter / float(np.prod(ext)))
+
+
+def _candidates(stacks: Iterable[SeriesStack]) -> list[SeriesStack]:
+    return [s for s in stacks if not s.localizer and s.n_images >= 3
+            and (s.modality in (None, "MR"))]
+
+
+def pair_series(index_or_stacks: FolderIndex | Iterable[SeriesStack]) -> PairingResult:
+    """Choose, per study and side, the T1 and the fluid-sensitive series to compare.
+
+    Fluid preference STIR > T2 fat-suppressed > PD fat-suppressed; among those, the
+    same plane as a T1, then the best coverage overlap, then a T1 without fat
+    suppression or contrast, then more images.
+
+    Parameters
+    ----------
+    index_or_stacks
+        A :class:`~bmes_imaging.dicom.FolderIndex` or stacks.
+
+    Returns
+    -------
+    PairingResult
+        Pairs, and studies/sides that cannot be paired with the reason.
+    """
+    stacks = list(getattr(index_or_stacks, "stacks", index_or_stacks))
+    groups: dict[tuple[str | None, str | None], list[SeriesStack]] = {}
+    study_sides: dict[str | None, set[str]] = {}
+    sided: list[tuple[SeriesStack, str | None]] = []
+    for s in _candidates(stacks):
+        side, _ = side_of(s)
+        sided.append((s, side))
+        if side:
+            study_sides.setdefault(s.study_instance_uid, set()).add(side)
+    for s, side in sided:
+        if side is None:
+            known = study_sides.get(s.study_instance_uid, set())
+            if len(known) == 1:
+                side = next(iter(known))  # the study shows one side only
+            elif len(known) == 2:
+                continue  # cannot tell which foot this series shows
+        groups.setdefault((s.study_instance_uid, side), []).append(s)
+    result = PairingResult()
+    for (study, side), members in sorted(groups.items(),
+                                         key=lambda kv: (kv[0][0] or "", kv[0][1] or "")):
+        pair = _choose(study, side, members)
+        if isinstance(pair, str):
+            result.unpaired.append((study, side, pair))
+        else:
+            result.pairs.append(pair)
+    return result
+
+
+def _choose(study: str | None, side: str | None,
+            members: list[SeriesStack]) -> SeriesPair | str:
+    t1s = [s for s in members if s.sequence == "t1"]
+    fluids = [s for s in members if s.sequence in FLUID_PREFERENCE]
+    if not t1s and not fluids:
+        return "no T1 and no fluid-sensitive series"
+    if not t1s:
+        return "no T1"
+    if not fluids:
+        return "no fluid-sensitive series"
+    best: tuple[Any, ...] | None = None
+    chosen: tuple[SeriesStack, SeriesStack, float | None] | None = None
+    for f in fluids:
+        for t in t1s:
+            ov = coverage_overlap(t, f)
+            c1 = classify_stack(t)
+            score = (
+                -FLUID_PREFERENCE.index(f.sequence),
+                t.plane is not None and t.plane == f.plane,
+                round(ov, 2) if ov is not None else -1.0,
+                not c1.fat_suppressed and not c1.contrast,
+                t.n_images + f.n_images,
+                # deterministic tie-break: lower series numbers
+                -(t.series_number or 0), -(f.series_number or 0),
+            )
+            if best is None or score > best:
+                best, chosen = score, (t, f, ov)
+    assert chosen is not None
+    t, f, ov = chosen
+    names = {"stir": "STIR", "t2_fs": "T2 fat-suppressed", "pd_fs": "PD fat-suppressed"}
+    parts = [f"{names[f.sequence]} (preference STIR > T2 FS > PD FS)"]
+    if t.plane is not None and t.plane == f.plane:
+        parts.append(f"same plane ({t.plane})")
+    else:
+        parts.append(f"planes differ (T1 {t.plane or '?'}, fluid {f.plane or '?'})")
+    parts.append("coverage overlap unknown" if ov is None
+                 else f"coverage overlap {100 * ov:.0f} %")
+    return SeriesPair(study, t.patient_id, side, t, f, "; ".join(parts),
+                      same_plane=t.plane is not None and t.plane == f.plane, overlap=ov)

@@ -1,0 +1,557 @@
+"""Read the few header attributes the folder index needs, fast, without pixel data.
+
+Two readers with one result type (:class:`HeaderRecord`):
+
+* :func:`scan_header` walks the data elements of an explicit or implicit VR
+  little-endian file in pure Python from the first bytes (read in 16 KiB chunks, long
+  values skipped with a seek), keeps only the wanted tags and stops at the pixel data
+  element. It never decodes pixels and costs a few tens of microseconds per file.
+* :func:`careful_header` reads the file with pydicom (``defer_size`` so pixel data is
+  not loaded). It is used when the fast walker cannot decide: big endian or deflated
+  transfer syntaxes, multi-frame files (their geometry is inside functional group
+  sequences), files without a File Meta header, or anything the walker finds odd.
+
+Both return either a :class:`HeaderRecord` or a rejection reason (a ``str``); neither
+raises for a bad file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from struct import error as StructError
+from struct import unpack_from
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+__all__ = ["HeaderRecord", "careful_header", "read_header", "scan_header"]
+
+#: Media Storage Directory Storage: the SOP class of a DICOMDIR file.
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"
+
+_EXPLICIT_LE = "1.2.840.10008.1.2.1"
+_IMPLICIT_LE = "1.2.840.10008.1.2"
+_BIG_ENDIAN = "1.2.840.10008.1.2.2"
+_DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
+
+_CHUNK = 16384
+_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+
+#: Wanted tags: (group << 16 | element) -> (keyword, kind). Kinds: "s" string,
+#: "m" multi-valued string, "f" float(s), "i" integer, "u" unsigned short, "p" person name.
+WANTED: dict[int, tuple[str, str]] = {
+    0x00020002: ("MediaStorageSOPClassUID", "s"),
+    0x00020010: ("TransferSyntaxUID", "s"),
+    0x00080005: ("SpecificCharacterSet", "m"),
+    0x00080008: ("ImageType", "m"),
+    0x00080016: ("SOPClassUID", "s"),
+    0x00080018: ("SOPInstanceUID", "s"),
+    0x00080020: ("StudyDate", "s"),
+    0x00080060: ("Modality", "s"),
+    0x00080070: ("Manufacturer", "s"),
+    0x00081030: ("StudyDescription", "s"),
+    0x0008103E: ("SeriesDescription", "s"),
+    0x00100010: ("PatientName", "p"),
+    0x00100020: ("PatientID", "s"),
+    0x00180015: ("BodyPartExamined", "s"),
+    0x00180020: ("ScanningSequence", "m"),
+    0x00180021: ("SequenceVariant", "m"),
+    0x00180022: ("ScanOptions", "m"),
+    0x00180023: ("MRAcquisitionType", "s"),
+    0x00180024: ("SequenceName", "s"),
+    0x00180050: ("SliceThickness", "f"),
+    0x00180080: ("RepetitionTime", "f"),
+    0x00180081: ("EchoTime", "f"),
+    0x00180082: ("InversionTime", "f"),
+    0x00180086: ("EchoNumbers", "i"),
+    0x00180087: ("MagneticFieldStrength", "f"),
+    0x00181030: ("ProtocolName", "s"),
+    0x0020000D: ("StudyInstanceUID", "s"),
+    0x0020000E: ("SeriesInstanceUID", "s"),
+    0x00200011: ("SeriesNumber", "i"),
+    0x00200013: ("InstanceNumber", "i"),
+    0x00200032: ("ImagePositionPatient", "f"),
+    0x00200037: ("ImageOrientationPatient", "f"),
+    0x00200052: ("FrameOfReferenceUID", "s"),
+    0x00200060: ("Laterality", "s"),
+    0x00200062: ("ImageLaterality", "s"),
+    0x00280002: ("SamplesPerPixel", "u"),
+    0x00280008: ("NumberOfFrames", "i"),
+    0x00280010: ("Rows", "u"),
+    0x00280011: ("Columns", "u"),
+    0x00280030: ("PixelSpacing", "f"),
+    0x00280100: ("BitsAllocated", "u"),
+}
+# The walker reads little-endian u32 at the tag position: element << 16 | group.
+_WANTED_SWAPPED: dict[int, tuple[str, str]] = {
+    ((t & 0xFFFF) << 16) | (t >> 16): v for t, v in WANTED.items()
+}
+_PIXEL_SWAPPED = frozenset(((t & 0xFFFF) << 16) | (t >> 16) for t in _PIXEL_TAGS)
+_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UR",
+                       b"UT", b"UN", b"SV", b"UV"})
+_VALID_VRS = _LONG_VRS | frozenset({
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT",
+    b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"})
+_ITEM = 0xE000FFFE          # swapped (FFFE,E000)
+_ITEM_END = 0xE00DFFFE      # swapped (FFFE,E00D)
+_SEQ_END = 0xE0DDFFFE       # swapped (FFFE,E0DD)
+_UNDEFINED = 0xFFFFFFFF
+
+
+@dataclass(slots=True)
+class HeaderRecord:
+    """Header attributes of one DICOM file (no pixel data).
+
+    Attributes
+    ----------
+    path
+        The file.
+    values
+        Decoded attribute values by DICOM keyword (only attributes present).
+    size
+        File size in bytes.
+    has_pixels
+        True if the file holds a pixel data element.
+    transfer_syntax
+        Transfer Syntax UID ('' if the file has no File Meta header).
+    frames
+        Per-frame geometry of multi-frame files: ``(position, orientation)`` per frame
+        (either may be None); empty for single-frame files.
+    shared_orientation
+        ImageOrientationPatient from the shared functional groups (multi-frame).
+    via
+        "fast" or "pydicom": which reader produced the record.
+    """
+
+    path: Path
+    values: dict[str, Any]
+    size: int
+    has_pixels: bool
+    transfer_syntax: str = ""
+    frames: list[tuple[tuple[float, ...] | None, tuple[float, ...] | None]] = field(
+        default_factory=list)
+    shared_orientation: tuple[float, ...] | None = None
+    via: str = "fast"
+
+    def get(self, keyword: str, default: Any = None) -> Any:
+        """Value of ``keyword`` or ``default``."""
+        return self.values.get(keyword, default)
+
+
+class _NeedCareful(Exception):
+    """The fast walker cannot decide; use :func:`careful_header`."""
+
+
+class _Truncated(Exception):
+    """The file ends inside a data element."""
+
+
+def _decode_text(raw: bytes) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    return text.strip("\x00 ")
+
+
+def _decode(raw: bytes, kind: str) -> Any:
+    if kind == "u":
+        if len(raw) < 2:
+            return None
+        return unpack_from("<H", raw)[0]
+    text = _decode_text(raw)
+    if kind in ("s", "p"):
+        return text
+    parts = [p.strip() for p in text.split("\\")]
+    if kind == "m":
+        return tuple(p for p in parts if p)
+    try:
+        if kind == "f":
+            nums = tuple(float(p) for p in parts if p)
+            if not nums:
+                return None
+            return nums[0] if len(nums) == 1 else nums
+        if kind == "i":
+            return int(float(parts[0])) if parts and parts[0] else None
+    except ValueError:
+        return None
+    return text
+
+
+class _Walker:
+    """Chunked little-endian element walker over one open file."""
+
+    __slots__ = ("f", "buf", "base", "size")
+
+    def __init__(self, f: Any, size: int, first: bytes) -> None:
+        self.f = f
+        self.buf = first
+        self.base = 0
+        self.size = size
+
+    def at(self, pos: int, n: int) -> tuple[bytes, int]:
+        """Buffer holding file bytes [pos, pos+n) and the offset of pos in it."""
+        rel = pos - self.base
+        if rel >= 0 and rel + n <= len(self.buf):
+            return self.buf, rel
+        if pos + n > self.size:
+            raise _Truncated
+        self.f.seek(pos)
+        self.buf = self.f.read(max(n, _CHUNK))
+        self.base = pos
+        if len(self.buf) < n:
+            raise _Truncated
+        return self.buf, 0
+
+    def skip_undefined(self, pos: int, explicit: bool, depth: int = 0) -> int:
+        """Skip an undefined-length sequence value starting at ``pos``; return its end."""
+        if depth > 16:
+            raise _NeedCareful
+        while True:
+            buf, r = self.at(pos, 8)
+            tag, length = unpack_from("<II", buf, r)
+            pos += 8
+            if tag == _SEQ_END:
+                return pos
+            if tag != _ITEM:
+                raise _NeedCareful
+            if length != _UNDEFINED:
+                pos += length
+                continue
+            # undefined-length item: walk its elements up to the item delimiter
+            while True:
+                buf, r = self.at(pos, 8)
+                tag = unpack_from("<I", buf, r)[0]
+                if tag == _ITEM_END:
+                    pos += 8
+                    break
+                pos, length, hdr, _vr = self.element(pos, explicit)
+                if length == _UNDEFINED:
+                    pos = self.skip_undefined(pos + hdr, explicit, depth + 1)
+                else:
+                    pos += hdr + length
+
+    def element(self, pos: int, explicit: bool) -> tuple[int, int, int, bytes]:
+        """Header of the element at ``pos``: (pos, value length, header length, VR)."""
+        buf, r = self.at(pos, 8)
+        if explicit:
+            vr = buf[r + 4:r + 6]
+            if vr in _LONG_VRS:
+                buf, r = self.at(pos, 12)
+                return pos, unpack_from("<I", buf, r + 8)[0], 12, vr
+            if vr not in _VALID_VRS:
+                raise _NeedCareful
+            return pos, unpack_from("<H", buf, r + 6)[0], 8, vr
+        return pos, unpack_from("<I", buf, r + 4)[0], 8, b""
+
+
+def scan_header(path: Path) -> HeaderRecord | str | None:
+    """Fast header read of one file.
+
+    Returns
+    -------
+    HeaderRecord, str or None
+        The record; a rejection reason when the file is clearly unusable (not DICOM,
+        truncated); ``None`` when the careful reader must decide.
+    """
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            first = f.read(_CHUNK)
+            return _scan(path, f, size, first)
+    except _NeedCareful:
+        return None
+    except _Truncated:
+        return None  # let pydicom name what is cut off
+    except (StructError, ValueError, IndexError):
+        return None
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc.__class__.__name__})"
+
+
+def _scan(path: Path, f: Any, size: int, first: bytes) -> HeaderRecord | str | None:
+    values: dict[str, Any] = {}
+    w = _Walker(f, size, first)
+    if first[128:132] == b"DICM":
+        pos = 132
+    elif len(first) >= 8 and unpack_from("<H", first, 0)[0] in (0x0002, 0x0008):
+        return None  # no preamble: rare, let pydicom handle it
+    else:
+        if size < 132:
+            return "not DICOM (too short for a DICOM header)" if size else "empty file"
+        return "not DICOM (no 'DICM' marker and no recognisable header)"
+    # File Meta group: always explicit VR little endian.
+    while True:
+        buf, r = w.at(pos, 8)
+        tag = unpack_from("<I", buf, r)[0]
+        if tag & 0xFFFF != 0x0002:
+            break
+        pos, length, hdr, _vr = w.element(pos, True)
+        if length == _UNDEFINED:
+            raise _NeedCareful
+        spec = _WANTED_SWAPPED.get(tag)
+        if spec is not None:
+            buf, r = w.at(pos + hdr, length)
+            values[spec[0]] = _decode(bytes(buf[r:r + length]), spec[1])
+        pos += hdr + length
+    ts = values.get("TransferSyntaxUID", "")
+    if values.get("MediaStorageSOPClassUID") == DICOMDIR_SOP_CLASS:
+        return HeaderRecord(path, values, size, False, ts)
+    if ts == _IMPLICIT_LE:
+        explicit = False
+    elif ts == _BIG_ENDIAN or ts in _DEFLATED or not ts:
+        raise _NeedCareful
+    else:
+        explicit = True
+    wanted = _WANTED_SWAPPED
+    long_vrs = _LONG_VRS
+    has_pixels = False
+    shortcut_tried = False
+    buf, base = w.buf, w.base
+    blen = len(buf)
+    while pos < size:
+        r = pos - base
+        if r < 0 or r + 12 > blen:
+            if pos + 8 > size:
+                raise _Truncated
+            buf, r = w.at(pos, min(12, size - pos))
+            base, blen = w.base, len(buf)
+        if explicit:
+            if r + 12 > blen:  # a short element at the very end of the file
+                tag, vr, length = unpack_from("<I2sH", buf, r)
+                hdr = 8
+            else:
+                tag, vr, length, long_length = unpack_from("<I2sHI", buf, r)
+                if vr in long_vrs:
+                    length, hdr = long_length, 12
+                elif vr in _VALID_VRS:
+                    hdr = 8
+                else:
+                    raise _NeedCareful
+        else:
+            tag, length = unpack_from("<II", buf, r)
+            vr, hdr = b"", 8
+        if tag in _PIXEL_SWAPPED:
+            has_pixels = True
+            if length != _UNDEFINED and pos + hdr + length > size:
+                return (f"truncated: pixel data needs {length} bytes, the file holds "
+                        f"{size - pos - hdr}")
+            break
+        if not shortcut_tried and (tag & 0xFFFF) > 0x0028:
+            # Past the image pixel module: look for the pixel data element where an
+            # uncompressed image would put it (at the end of the file) before walking
+            # large private groups element by element.
+            shortcut_tried = True
+            end = _pixel_element_at_end(w, values, size, explicit)
+            if end is not None:
+                has_pixels = True
+                pos = end
+                break
+            buf, base, blen = w.buf, w.base, len(w.buf)
+            r = pos - base
+            if r < 0 or r + 12 > blen:
+                continue
+        if tag == _ITEM or tag == _SEQ_END:
+            raise _NeedCareful
+        if length == _UNDEFINED:
+            if explicit and vr != b"SQ":
+                raise _NeedCareful
+            pos = w.skip_undefined(pos + hdr, explicit)
+            buf, base, blen = w.buf, w.base, len(w.buf)
+            continue
+        spec = wanted.get(tag)
+        if spec is not None:
+            start = r + hdr
+            if start + length > blen:
+                vbuf, vr0 = w.at(pos + hdr, length)
+                raw = bytes(vbuf[vr0:vr0 + length])
+                buf, base, blen = w.buf, w.base, len(w.buf)
+            else:
+                raw = buf[start:start + length]
+            values[spec[0]] = _decode(raw, spec[1])
+        pos += hdr + length
+    nframes = values.get("NumberOfFrames")
+    if nframes is not None and nframes > 1 and has_pixels:
+        raise _NeedCareful  # geometry lives in functional groups: read carefully
+    return HeaderRecord(path, values, size, has_pixels, ts)
+
+
+_UNCOMPRESSED = frozenset({_EXPLICIT_LE, _IMPLICIT_LE})
+
+
+def _pixel_element_at_end(w: _Walker, values: dict[str, Any], size: int,
+                          explicit: bool) -> int | None:
+    """File offset after the pixel data if it sits, uncompressed, at the end of the file."""
+    ts = values.get("TransferSyntaxUID")
+    rows, cols = values.get("Rows"), values.get("Columns")
+    bits, spp = values.get("BitsAllocated"), values.get("SamplesPerPixel") or 1
+    frames = values.get("NumberOfFrames") or 1
+    if ts not in _UNCOMPRESSED or not rows or not cols or bits not in (8, 16, 32, 64):
+        return None
+    length = rows * cols * spp * frames * bits // 8
+    length += length & 1
+    hdr = 12 if explicit else 8
+    pos = size - length - hdr
+    if pos < 132:
+        return None
+    try:
+        buf, r = w.at(pos, hdr)
+    except _Truncated:
+        return None
+    tag = unpack_from("<I", buf, r)[0]
+    got = unpack_from("<I", buf, r + (8 if explicit else 4))[0]
+    if tag in _PIXEL_SWAPPED and got == length and (
+            not explicit or buf[r + 4:r + 6] in (b"OW", b"OB", b"OF", b"OD")):
+        return size
+    return None
+
+
+def _pydicom_value(ds: Any, keyword: str, kind: str) -> Any:
+    from pydicom.multival import MultiValue
+    from pydicom.valuerep import PersonName
+
+    if keyword not in ds:
+        return None
+    try:
+        v = ds[keyword].value
+    except Exception:  # noqa: BLE001 - a malformed value is treated as absent
+        return None
+    if v is None or v == "" or (isinstance(v, bytes) and not v):
+        return None
+    if kind == "p":
+        return str(v) if isinstance(v, PersonName | str) else None
+    if kind == "m":
+        seq = v if isinstance(v, MultiValue | list | tuple) else [v]
+        return tuple(str(x).strip() for x in seq if str(x).strip())
+    if kind == "f":
+        seq = v if isinstance(v, MultiValue | list | tuple) else [v]
+        try:
+            nums = tuple(float(x) for x in seq)
+        except (TypeError, ValueError):
+            return None
+        if not nums:
+            return None
+        return nums[0] if len(nums) == 1 else nums
+    if kind in ("i", "u"):
+        if isinstance(v, MultiValue | list | tuple):
+            v = v[0] if len(v) else None
+        try:
+            return int(float(v))
+        except (TypeError, ValueError):
+            return None
+    return str(v).strip("\x00 ")
+
+
+def _floats(v: Any, n: int) -> tuple[float, ...] | None:
+    try:
+        t = tuple(float(x) for x in v)
+    except (TypeError, ValueError):
+        return None
+    return t if len(t) == n else None
+
+
+def _frame_geometry(ds: Any) -> tuple[
+        list[tuple[tuple[float, ...] | None, tuple[float, ...] | None]],
+        tuple[float, ...] | None]:
+    """Per-frame (position, orientation) and shared orientation of a multi-frame file."""
+    shared_iop = None
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared:
+        po = shared[0].get("PlaneOrientationSequence")
+        if po and "ImageOrientationPatient" in po[0]:
+            shared_iop = _floats(po[0].ImageOrientationPatient, 6)
+    frames: list[tuple[tuple[float, ...] | None, tuple[float, ...] | None]] = []
+    for item in ds.get("PerFrameFunctionalGroupsSequence") or []:
+        pos = iop = None
+        pp = item.get("PlanePositionSequence")
+        if pp and "ImagePositionPatient" in pp[0]:
+            pos = _floats(pp[0].ImagePositionPatient, 3)
+        po = item.get("PlaneOrientationSequence")
+        if po and "ImageOrientationPatient" in po[0]:
+            iop = _floats(po[0].ImageOrientationPatient, 6)
+        frames.append((pos, iop))
+    return frames, shared_iop
+
+
+def careful_header(path: Path) -> HeaderRecord | str:
+    """Read the header with pydicom; return a record or a rejection reason.
+
+    Never raises for a bad file: pydicom can fail in many ways on corrupt input
+    (its own errors, ``struct.error``, ``ValueError``, ``KeyError``...), so every
+    exception from parsing is turned into a reason naming its type.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc.__class__.__name__})"
+    if size == 0:
+        return "empty file"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            try:
+                ds = pydicom.dcmread(path, defer_size=256, force=False)
+            except InvalidDicomError:
+                ds = pydicom.dcmread(path, defer_size=256, force=True)
+                if "SOPClassUID" not in ds and "SOPInstanceUID" not in ds:
+                    return "not DICOM (no 'DICM' marker and no recognisable header)"
+            values: dict[str, Any] = {}
+            meta = getattr(ds, "file_meta", None)
+            for tag, (kw, kind) in WANTED.items():
+                src = meta if tag >> 16 == 0x0002 else ds
+                if src is None:
+                    continue
+                v = _pydicom_value(src, kw, kind)
+                if v is not None and v != ():
+                    values[kw] = v
+            has_pixels = any(k in ds for k in ("PixelData", "FloatPixelData",
+                                               "DoubleFloatPixelData"))
+            frames: list[tuple[tuple[float, ...] | None, tuple[float, ...] | None]] = []
+            shared_iop = None
+            if has_pixels and (values.get("NumberOfFrames") or 1) > 1:
+                frames, shared_iop = _frame_geometry(ds)
+            if has_pixels:
+                reason = _pixel_truncation(ds, size)
+                if reason:
+                    return reason
+        except EOFError:
+            return "truncated header (the file ends inside a data element)"
+        except InvalidDicomError as exc:
+            return f"not DICOM ({exc})"
+        except Exception as exc:  # noqa: BLE001 - pydicom's failure modes on corrupt files vary
+            log.debug("careful header read failed for a file: %s", exc.__class__.__name__)
+            return f"unreadable header ({exc.__class__.__name__}: {str(exc)[:120]})"
+    ts = values.get("TransferSyntaxUID", "")
+    return HeaderRecord(path, values, size, has_pixels, ts, frames, shared_iop, "pydicom")
+
+
+def _pixel_truncation(ds: Any, size: int) -> str | None:
+    """Reason if the pixel data element is cut short, else None."""
+    for kw in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
+        if kw in ds:
+            elem = ds.data_element(kw) if hasattr(ds, "data_element") else None
+            raw = ds.get_item(kw)
+            length = getattr(raw, "length", None)
+            offset = getattr(raw, "value_tell", None)
+            if elem is None or length is None or offset is None:
+                return None
+            if length != _UNDEFINED and offset + length > size:
+                return (f"truncated: pixel data needs {length} bytes, the file holds "
+                        f"{size - offset}")
+    return None
+
+
+def read_header(path: Path) -> HeaderRecord | str:
+    """Header of one file: fast walker first, pydicom when it cannot decide."""
+    got = scan_header(path)
+    if got is None:
+        return careful_header(path)
+    return got

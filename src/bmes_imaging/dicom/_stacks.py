@@ -1,0 +1,506 @@
+"""Group header records into image stacks, splitting series where dcm2niix would.
+
+A DICOM series (one SeriesInstanceUID) is not always one 3-D image: a localizer holds
+three orthogonal planes, a dual-echo series holds two echo times, a series may mix
+magnitude and phase images or image sizes. :func:`stack_key` gives the attributes that
+must be equal inside one stack; :func:`build_stacks` groups records by series and key,
+orders the files of each stack along the slice normal, names each stack and lists the
+files it cannot use (duplicates, no pixel data, unsupported objects) with a reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._header import DICOMDIR_SOP_CLASS, HeaderRecord
+
+__all__ = [
+    "RejectedFile",
+    "SeriesStack",
+    "build_stacks",
+    "patient_key",
+    "stack_key",
+]
+
+#: Tolerance on direction cosines when deciding two images share an orientation.
+ORIENTATION_TOLERANCE = 1e-3
+
+#: SOP class UID prefixes of objects that are not images to stack, with a short name.
+_UNSUPPORTED_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("1.2.840.10008.5.1.4.1.1.88.", "structured report"),
+    ("1.2.840.10008.5.1.4.1.1.11.", "presentation state"),
+    ("1.2.840.10008.5.1.4.1.1.66", "raw data / segmentation / registration"),
+    ("1.2.840.10008.5.1.4.1.1.104.", "encapsulated document"),
+    ("1.2.840.10008.5.1.4.1.1.481.", "radiotherapy object"),
+    ("1.2.840.10008.5.1.4.1.1.9.", "waveform"),
+    ("1.2.840.10008.5.1.4.1.1.4.2", "MR spectroscopy"),
+    ("1.2.840.10008.5.1.4.1.1.4.3", "MR spectroscopy"),
+    ("1.2.840.10008.5.1.4.1.1.91.", "real world value map"),
+    ("1.2.840.10008.5.1.4.1.1.67", "real world value map"),
+    ("1.2.840.10008.5.1.4.1.1.104", "encapsulated document"),
+    ("1.2.840.10008.5.1.4.1.1.68", "surface"),
+    ("1.2.840.10008.5.1.4.1.1.78.", "measurements"),
+    ("1.2.840.10008.5.1.4.1.1.79.", "measurements"),
+    ("1.2.840.10008.5.1.4.1.1.80.", "measurements"),
+    ("1.2.840.10008.5.1.4.1.1.81.", "measurements"),
+    ("1.2.840.10008.5.1.4.1.1.82.", "measurements"),
+    ("1.2.840.10008.5.1.4.1.1.90.", "content assessment"),
+)
+_LOCALIZER_WORDS = ("localizer", "localiser", "locator", "scout", "survey", "3-pl loc",
+                    "3pl loc", "tripilot", "aahead", "aascout")
+
+
+@dataclass(frozen=True)
+class RejectedFile:
+    """A file the index did not use, and why.
+
+    Attributes
+    ----------
+    path
+        The file.
+    reason
+        Why it was not used (e.g. ``"not DICOM ..."``, ``"no pixel data ..."``,
+        ``"DICOMDIR (directory record)"``, ``"duplicate SOPInstanceUID ..."``).
+    """
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class SeriesStack:
+    """One image stack: the files (or one multi-frame file) that form one 3-D image.
+
+    Patient identifiers (``patient_id``, ``patient_name``) are carried for linking and
+    display on request only; never log them.
+
+    Attributes
+    ----------
+    stack_id
+        Stable name: the SeriesInstanceUID, plus ``#n`` when the series was split.
+    files
+        The files, ordered along the slice normal (InstanceNumber when positions are
+        missing). One file for a multi-frame image.
+    n_images
+        Number of 2-D images (files, or frames of a multi-frame file).
+    image_orientation
+        ImageOrientationPatient (6 floats) shared by the stack, or None.
+    positions
+        ImagePositionPatient per image in ``files`` order (per frame for multi-frame),
+        None where missing.
+    sequence, sequence_reason, plane
+        From :func:`~bmes_imaging.dicom.classify_stack`.
+    localizer
+        True for localizer / scout / survey images.
+    split_reason
+        Why this stack was separated from the rest of its series ('' if not split).
+    size_bytes
+        Total size of the files.
+    """
+
+    stack_id: str
+    files: tuple[Path, ...]
+    patient_id: str | None = None
+    patient_name: str | None = None
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+    series_number: int | None = None
+    series_description: str = ""
+    modality: str | None = None
+    manufacturer: str | None = None
+    rows: int | None = None
+    columns: int | None = None
+    n_images: int = 0
+    image_orientation: tuple[float, ...] | None = None
+    plane: str | None = None
+    repetition_time: float | None = None
+    echo_time: float | None = None
+    inversion_time: float | None = None
+    scanning_sequence: tuple[str, ...] = ()
+    sequence_variant: tuple[str, ...] = ()
+    scan_options: tuple[str, ...] = ()
+    laterality: str | None = None
+    multiframe: bool = False
+    sequence: str = "other"
+    sequence_reason: str = ""
+    # further header evidence
+    sop_class_uid: str | None = None
+    image_type: tuple[str, ...] = ()
+    echo_number: int | None = None
+    frame_of_reference_uid: str | None = None
+    study_date: str | None = None
+    study_description: str = ""
+    protocol_name: str = ""
+    sequence_name: str = ""
+    body_part: str = ""
+    magnetic_field_strength: float | None = None
+    pixel_spacing: tuple[float, ...] | None = None
+    slice_thickness: float | None = None
+    positions: tuple[tuple[float, ...] | None, ...] = ()
+    instance_numbers: tuple[int | None, ...] = ()
+    sop_instance_uids: tuple[str, ...] = ()
+    transfer_syntax_uid: str = ""
+    localizer: bool = False
+    split_reason: str = ""
+    size_bytes: int = 0
+
+    @property
+    def patient_key(self) -> str:
+        """Short non-identifying key of the patient (hash of PatientID and name)."""
+        return patient_key(self.patient_id, self.patient_name)
+
+    def replace(self, **changes: Any) -> SeriesStack:
+        """Return a copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+
+def patient_key(patient_id: str | None, patient_name: str | None = None) -> str:
+    """Short, non-identifying key for a patient: 8 hex digits of a SHA-256 digest.
+
+    Examples
+    --------
+    >>> len(patient_key("12345", "Doe^Jane"))
+    8
+    >>> patient_key(None, None)
+    '—'
+    """
+    if not patient_id and not patient_name:
+        return "—"
+    text = f"{patient_id or ''}\x00{patient_name or ''}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+
+def unsupported_reason(sop_class_uid: str | None) -> str | None:
+    """Reason string if ``sop_class_uid`` is an object the index does not stack."""
+    if not sop_class_uid:
+        return None
+    if sop_class_uid == DICOMDIR_SOP_CLASS:
+        return "DICOMDIR (directory record)"
+    for prefix, what in _UNSUPPORTED_PREFIXES:
+        if sop_class_uid.startswith(prefix):
+            return f"unsupported SOP class: {_sop_name(sop_class_uid)} ({what})"
+    return None
+
+
+def _sop_name(uid: str) -> str:
+    from pydicom.uid import UID
+
+    name = UID(uid).name
+    return name if name and name != uid else uid
+
+
+def is_localizer(rec: HeaderRecord) -> bool:
+    """True when the image type or description says localizer / scout / survey."""
+    if "LOCALIZER" in (rec.get("ImageType") or ()):
+        return True
+    text = f"{rec.get('SeriesDescription') or ''} {rec.get('ProtocolName') or ''}".lower()
+    return any(w in text for w in _LOCALIZER_WORDS)
+
+
+def stack_key(rec: HeaderRecord) -> tuple[Any, ...]:
+    """Attributes that must be equal for two images of a series to share one stack.
+
+    Image size, echo time and number, inversion time, image type (magnitude / phase,
+    original / derived) and the localizer flag. Orientation is compared separately
+    with a tolerance (:data:`ORIENTATION_TOLERANCE`).
+    """
+    image_type = tuple(rec.get("ImageType") or ())
+    return (
+        rec.get("Rows"), rec.get("Columns"),
+        _round(rec.get("EchoTime")), rec.get("EchoNumbers"),
+        _round(rec.get("InversionTime")),
+        image_type[:3] + tuple(t for t in image_type[3:] if t in ("M", "P", "R", "I")),
+        is_localizer(rec),
+    )
+
+
+def _round(v: Any) -> float | None:
+    if isinstance(v, float | int):
+        return round(float(v), 2)
+    return None
+
+
+def _iop(rec: HeaderRecord) -> tuple[float, ...] | None:
+    v = rec.get("ImageOrientationPatient")
+    if isinstance(v, tuple) and len(v) == 6:
+        return v
+    return None
+
+
+def _ipp(rec: HeaderRecord) -> tuple[float, ...] | None:
+    v = rec.get("ImagePositionPatient")
+    if isinstance(v, tuple) and len(v) == 3:
+        return v
+    return None
+
+
+def _same_orientation(a: tuple[float, ...] | None, b: tuple[float, ...] | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return max(abs(x - y) for x, y in zip(a, b, strict=True)) <= ORIENTATION_TOLERANCE
+
+
+def _rejection(rec: HeaderRecord) -> str | None:
+    sop = rec.get("SOPClassUID") or rec.get("MediaStorageSOPClassUID")
+    if rec.get("MediaStorageSOPClassUID") == DICOMDIR_SOP_CLASS:
+        return "DICOMDIR (directory record)"
+    reason = unsupported_reason(sop)
+    if reason:
+        return reason
+    if not rec.has_pixels:
+        what = f" ({_sop_name(sop)})" if sop else ""
+        return f"no pixel data{what}"
+    if not rec.get("Rows") or not rec.get("Columns"):
+        return "incomplete image header: Rows or Columns missing"
+    if not rec.get("SeriesInstanceUID"):
+        return "no SeriesInstanceUID (0020,000E): the image cannot be grouped into a series"
+    return None
+
+
+def build_stacks(
+    records: Iterable[HeaderRecord],
+) -> tuple[list[SeriesStack], list[RejectedFile]]:
+    """Group header records into stacks and list the files not used.
+
+    Parameters
+    ----------
+    records
+        One record per readable DICOM file.
+
+    Returns
+    -------
+    stacks, rejected
+        Stacks sorted by study, series number and stack id; rejected files in path
+        order.
+    """
+    rejected: list[RejectedFile] = []
+    seen_sop: dict[str, Path] = {}
+    # series uid -> list of groups; a group is [key, orientation, records]
+    series: dict[str, list[list[Any]]] = {}
+    multiframe: dict[str, list[HeaderRecord]] = {}
+    for rec in sorted(records, key=lambda r: str(r.path)):
+        reason = _rejection(rec)
+        if reason is None:
+            sop_uid = rec.get("SOPInstanceUID")
+            if sop_uid:
+                first = seen_sop.get(sop_uid)
+                if first is not None:
+                    reason = f"duplicate SOPInstanceUID (same as {first})"
+                else:
+                    seen_sop[sop_uid] = rec.path
+        if reason is not None:
+            rejected.append(RejectedFile(rec.path, reason))
+            continue
+        uid = rec.get("SeriesInstanceUID")
+        if (rec.get("NumberOfFrames") or 1) > 1:
+            multiframe.setdefault(uid, []).append(rec)
+            continue
+        key = stack_key(rec)
+        iop = _iop(rec)
+        groups = series.setdefault(uid, [])
+        for g in groups:
+            if g[0] == key and _same_orientation(g[1], iop):
+                g[2].append(rec)
+                break
+        else:
+            groups.append([key, iop, [rec]])
+    stacks: list[SeriesStack] = []
+    for uid, groups in series.items():
+        stacks.extend(_series_stacks(uid, groups, len(multiframe.get(uid, ()))))
+    for uid, recs in multiframe.items():
+        n_single = len(series.get(uid, ()))
+        for n, rec in enumerate(sorted(recs, key=lambda r: r.get("SOPInstanceUID") or ""),
+                                start=1):
+            sid = uid if (len(recs) == 1 and n_single == 0) else f"{uid}#mf{n}"
+            stacks.append(_multiframe_stack(sid, rec, "" if sid == uid else
+                                            "one stack per multi-frame file"))
+    from ._sequence import classify_stack
+
+    out = []
+    for st in stacks:
+        c = classify_stack(st)
+        out.append(st.replace(sequence=c.sequence, sequence_reason=c.reason, plane=c.plane))
+    out.sort(key=lambda s: (s.study_instance_uid or "", s.series_number or 0, s.stack_id))
+    rejected.sort(key=lambda r: str(r.path))
+    return out, rejected
+
+
+def _group_order(group: list[Any]) -> tuple[Any, ...]:
+    key, iop = group[0], group[1]
+    return (
+        key[6],  # localizers after the main images
+        key[3] if key[3] is not None else -1, key[2] if key[2] is not None else -1.0,
+        key[4] if key[4] is not None else -1.0, key[0] or 0, key[1] or 0, key[5],
+        tuple(round(v, 3) for v in iop) if iop else (),
+    )
+
+
+def _series_stacks(uid: str, groups: list[list[Any]], n_multiframe: int) -> list[SeriesStack]:
+    groups = sorted(groups, key=_group_order)
+    reasons = _split_reasons(groups)
+    # orthogonal handful-of-slices groups of one series: a localizer
+    if len(groups) >= 2 and all(len(g[2]) <= 3 for g in groups):
+        orientations = {tuple(round(v, 1) for v in g[1]) for g in groups if g[1]}
+        if len(orientations) >= 2:
+            for g in groups:
+                g[0] = g[0][:6] + (True,)
+    split = len(groups) > 1 or n_multiframe > 0
+    out = []
+    for n, (group, reason) in enumerate(zip(groups, reasons, strict=True), start=1):
+        sid = f"{uid}#{n}" if split else uid
+        out.append(_single_frame_stack(sid, group[2], group[1], bool(group[0][6]),
+                                       reason if split else ""))
+    return out
+
+
+def _split_reasons(groups: Sequence[list[Any]]) -> list[str]:
+    """Say which attribute separates each group from the others."""
+    if len(groups) < 2:
+        return [""] * len(groups)
+    names = ("image size", "image size", "echo time", "echo number", "inversion time",
+             "image type", "localizer")
+    out = []
+    for g in groups:
+        diffs: set[str] = set()
+        for h in groups:
+            if h is g:
+                continue
+            for i, name in enumerate(names):
+                if g[0][i] != h[0][i]:
+                    diffs.add(name)
+            if not _same_orientation(g[1], h[1]):
+                diffs.add("orientation")
+        out.append("differs in " + ", ".join(sorted(diffs)) if diffs else "")
+    return out
+
+
+def _common(recs: Sequence[HeaderRecord], keyword: str) -> Any:
+    """The value of ``keyword`` in the first record that has it."""
+    for r in recs:
+        v = r.get(keyword)
+        if v is not None and v != "" and v != ():
+            return v
+    return None
+
+
+def _as_tuple(v: Any) -> tuple[str, ...]:
+    if v is None:
+        return ()
+    if isinstance(v, tuple):
+        return tuple(str(x) for x in v)
+    return (str(v),)
+
+
+def _float(v: Any) -> float | None:
+    if isinstance(v, tuple):
+        v = v[0] if v else None
+    return float(v) if isinstance(v, float | int) else None
+
+
+def _laterality(recs: Sequence[HeaderRecord]) -> str | None:
+    for kw in ("Laterality", "ImageLaterality"):
+        v = _common(recs, kw)
+        if isinstance(v, str) and v.strip().upper() in ("L", "R"):
+            return v.strip().upper()
+    return None
+
+
+def _base_fields(recs: Sequence[HeaderRecord]) -> dict[str, Any]:
+    first = recs[0]
+    spacing = _common(recs, "PixelSpacing")
+    return dict(
+        patient_id=_common(recs, "PatientID"),
+        patient_name=_common(recs, "PatientName"),
+        study_instance_uid=_common(recs, "StudyInstanceUID"),
+        series_instance_uid=first.get("SeriesInstanceUID"),
+        series_number=_common(recs, "SeriesNumber"),
+        series_description=_common(recs, "SeriesDescription") or "",
+        modality=_common(recs, "Modality"),
+        manufacturer=_common(recs, "Manufacturer"),
+        rows=first.get("Rows"),
+        columns=first.get("Columns"),
+        repetition_time=_float(_common(recs, "RepetitionTime")),
+        echo_time=_float(_common(recs, "EchoTime")),
+        inversion_time=_float(_common(recs, "InversionTime")),
+        scanning_sequence=_as_tuple(_common(recs, "ScanningSequence")),
+        sequence_variant=_as_tuple(_common(recs, "SequenceVariant")),
+        scan_options=_as_tuple(_common(recs, "ScanOptions")),
+        laterality=_laterality(recs),
+        sop_class_uid=_common(recs, "SOPClassUID"),
+        image_type=_as_tuple(_common(recs, "ImageType")),
+        echo_number=_common(recs, "EchoNumbers"),
+        frame_of_reference_uid=_common(recs, "FrameOfReferenceUID"),
+        study_date=_common(recs, "StudyDate"),
+        study_description=_common(recs, "StudyDescription") or "",
+        protocol_name=_common(recs, "ProtocolName") or "",
+        sequence_name=_common(recs, "SequenceName") or "",
+        body_part=_common(recs, "BodyPartExamined") or "",
+        magnetic_field_strength=_float(_common(recs, "MagneticFieldStrength")),
+        pixel_spacing=spacing if isinstance(spacing, tuple) and len(spacing) == 2 else None,
+        slice_thickness=_float(_common(recs, "SliceThickness")),
+        transfer_syntax_uid=first.transfer_syntax,
+        size_bytes=sum(r.size for r in recs),
+    )
+
+
+def _single_frame_stack(sid: str, recs: list[HeaderRecord], iop: tuple[float, ...] | None,
+                        localizer: bool, split_reason: str) -> SeriesStack:
+    recs = _ordered(recs, iop)
+    return SeriesStack(
+        stack_id=sid,
+        files=tuple(r.path for r in recs),
+        n_images=len(recs),
+        image_orientation=iop,
+        positions=tuple(_ipp(r) for r in recs),
+        instance_numbers=tuple(r.get("InstanceNumber") for r in recs),
+        sop_instance_uids=tuple(r.get("SOPInstanceUID") or "" for r in recs),
+        localizer=localizer,
+        split_reason=split_reason,
+        multiframe=False,
+        **_base_fields(recs),
+    )
+
+
+def _ordered(recs: list[HeaderRecord], iop: tuple[float, ...] | None) -> list[HeaderRecord]:
+    """Order along the slice normal; InstanceNumber, then path, where positions miss."""
+    def inst(r: HeaderRecord) -> int:
+        v = r.get("InstanceNumber")
+        return v if isinstance(v, int) else 0
+
+    if iop is not None and all(_ipp(r) is not None for r in recs):
+        a = np.asarray(iop, dtype=np.float64)
+        normal = np.cross(a[:3], a[3:])
+        return sorted(recs, key=lambda r: (float(np.dot(normal, _ipp(r))), inst(r),
+                                           str(r.path)))
+    return sorted(recs, key=lambda r: (inst(r), str(r.path)))
+
+
+def _multiframe_stack(sid: str, rec: HeaderRecord, split_reason: str) -> SeriesStack:
+    iop = rec.shared_orientation
+    frame_iops = {f[1] for f in rec.frames if f[1] is not None}
+    if iop is None and len(frame_iops) == 1:
+        iop = next(iter(frame_iops))
+    if iop is None:
+        iop = _iop(rec)
+    n = rec.get("NumberOfFrames") or 1
+    positions = tuple(f[0] for f in rec.frames) if rec.frames else ()
+    return SeriesStack(
+        stack_id=sid,
+        files=(rec.path,),
+        n_images=int(n),
+        image_orientation=iop,
+        positions=positions,
+        instance_numbers=(rec.get("InstanceNumber"),),
+        sop_instance_uids=(rec.get("SOPInstanceUID") or "",),
+        localizer=is_localizer(rec),
+        split_reason=split_reason,
+        multiframe=True,
+        **_base_fields([rec]),
+    )
