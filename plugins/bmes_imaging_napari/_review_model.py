@@ -243,7 +243,11 @@ class ReviewModel:
 
     def change_bone(self, bone: Bone | int, new_bone: Bone | int) -> None:
         """Move the edema labelled ``bone`` to ``new_bone`` (the detector named the wrong
-        bone); the findings are recomputed and the moved finding keeps its decisions."""
+        bone); the findings are recomputed and the moved finding keeps its decisions.
+
+        The bone labels under the moved edema become ``new_bone`` too: an edema voxel
+        only counts for the bone whose mask holds it.
+        """
         old, new = bone_from_label(int(bone)), bone_from_label(int(new_bone))
         if old == new:
             return
@@ -251,11 +255,22 @@ class ReviewModel:
             raise RuntimeError("no edema labels: run detection or restore an annotation")
         decisions = self._decisions()
         arr = self.edema.array
-        arr[arr == int(old)] = int(new)
+        region = arr == int(old)
+        arr[region] = int(new)
+        if self.bones is not None:
+            # an edema voxel counts for its bone only inside that bone's mask: the bone
+            # labels under the moved edema follow (the automatic masks named it wrongly)
+            bones = self.bones.array
+            if not bones.flags.writeable:
+                bones = bones.copy()
+            bones[region & (bones != 0)] = int(new)
+            self.bones = self.bones.with_array(bones)
+            self._cache_detection()
         if old in decisions:
             decisions[new] = {**decisions.pop(old), "source": self.reader or DETECTOR}
         self.recompute(decisions=decisions, edited={new})
         self.changed.emit("labels")
+        self.changed.emit("bones")
 
     def _decisions(self) -> dict[Bone, dict[str, Any]]:
         return {f.bone: {"status": f.status, "primary": f.primary, "source": f.source}

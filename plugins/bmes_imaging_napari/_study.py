@@ -33,7 +33,9 @@ __all__ = [
     "load_study",
     "looks_like_dicom_folder",
     "nifti_study_files",
+    "find_studies",
     "study_key_for_path",
+    "study_key_of_folder",
 ]
 
 #: Sequences the detector accepts as the fluid-sensitive series, in preference order.
@@ -210,3 +212,72 @@ def load_study(path: str | os.PathLike[str], *, side: str | None = None) -> Stud
     fluid = load_series(pair.fluid)
     return Study(t1=t1, fluid=fluid, key=pair.study_instance_uid, side=pair.side,
                  patient_id=pair.patient_id, source=root)
+
+
+def study_key_of_folder(path: str | os.PathLike[str]) -> str | None:
+    """The study key of a study folder without loading it (one DICOM header read).
+
+    None if the folder holds neither a NIfTI study nor a DICOM file with a
+    StudyInstanceUID.
+    """
+    root = Path(path)
+    if nifti_study_files(root) is not None:
+        return study_key_for_path(root)
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    for f in _files(_dicom_root(root), 200):
+        if not is_dicom_file(f):
+            continue
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True,
+                                 specific_tags=["StudyInstanceUID"])
+        except (InvalidDicomError, OSError, ValueError):
+            continue
+        uid = ds.get("StudyInstanceUID")
+        if uid:
+            return str(uid)
+    return None
+
+
+def find_studies(root: str | os.PathLike[str], *, max_depth: int = 2) -> list[Path]:
+    """Study folders under ``root`` (itself included), sorted by path.
+
+    A study folder is a NIfTI study folder, a folder with a ``dicom/`` subfolder of
+    DICOM files (phantom layout), or a folder holding DICOM files whose parent is not
+    already a study. Hidden folders are skipped.
+    """
+    base = Path(root)
+    found: list[Path] = []
+
+    def has_dicom_files(folder: Path) -> bool:
+        try:
+            return any(is_dicom_file(p) for p in sorted(folder.iterdir())[:50]
+                       if p.is_file())
+        except OSError:
+            return False
+
+    def visit(folder: Path, depth: int) -> None:
+        if nifti_study_files(folder) is not None or (
+                (folder / "dicom").is_dir() and looks_like_dicom_folder(folder / "dicom")):
+            found.append(folder)
+            return
+        if has_dicom_files(folder):
+            found.append(folder)
+            return
+        try:
+            children = sorted(p for p in folder.iterdir()
+                              if p.is_dir() and not p.name.startswith("."))
+        except OSError:
+            return
+        series = [c for c in children if has_dicom_files(c)
+                  and not any(g.is_dir() for g in c.iterdir())]
+        if len(series) >= 2 and len(series) == len(children):
+            found.append(folder)  # a study whose series are in subfolders
+            return
+        if depth < max_depth:
+            for child in children:
+                visit(child, depth + 1)
+
+    visit(base, 0)
+    return found

@@ -1,0 +1,1 @@
+"""All Qt code of the plugin: review widget, clinical panel, study queue."""

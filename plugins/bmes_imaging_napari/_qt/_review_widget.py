@@ -1,0 +1,816 @@
+"""The review dock widget: run detection, confirm / reject / relabel findings, save.
+
+All state lives in :class:`~bmes_imaging_napari._review_model.ReviewModel`; this module
+only shows it and turns clicks, keys and paint strokes into model operations.
+
+Keyboard shortcuts (anywhere in the viewer window, except while typing in a text
+field): **C** confirm, **R** reject, **N** / **Shift+N** next / previous finding,
+**P** toggle primary bone, **Ctrl+S** save the review (it takes Ctrl+S over from
+napari's "Save Selected Layers" while the widget is docked).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from qtpy.QtGui import QColor, QKeySequence
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QShortcut,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from bmes_imaging.bones import Bone
+from bmes_imaging.errors import BmesError
+
+from .._layers import META_KEY, labels_layer_data, study_layer_data, volume_from_layer
+from .._review_model import ReviewModel
+from .._study import Study, load_study
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["COLUMNS", "ReviewWidget"]
+
+log = logging.getLogger("bmes_imaging.napari")
+
+#: Table columns.
+COLUMNS: tuple[str, ...] = ("Bone", "Edema mL", "Fraction %", "Grade", "Confidence",
+                            "Status", "Primary", "Source")
+_STATUS_COLOURS = {"confirmed": QColor(60, 160, 80), "rejected": QColor(170, 60, 60),
+                   "candidate": QColor(200, 160, 40)}
+AUTOSAVE_MS = 60_000
+RECOMPUTE_DELAY_MS = 250
+
+
+class _Cancelled(Exception):
+    """Raised inside the detection worker when the reader pressed Cancel."""
+
+
+class _Relay(QObject):
+    """Carries progress from the worker thread to the GUI thread (queued signal)."""
+
+    progress = Signal(str, float)
+
+
+def _ask_unsaved_dialog(parent: QWidget | None) -> str:
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle("Unsaved review")
+    box.setText("This study has unsaved review changes.")
+    box.setInformativeText("Save them before closing?")
+    box.setStandardButtons(QMessageBox.StandardButton.Save
+                           | QMessageBox.StandardButton.Discard
+                           | QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(QMessageBox.StandardButton.Save)
+    answer = box.exec()
+    if answer == QMessageBox.StandardButton.Save:
+        return "save"
+    if answer == QMessageBox.StandardButton.Discard:
+        return "discard"
+    return "cancel"
+
+
+def _ask_yes_no_dialog(parent: QWidget | None, question: str) -> bool:
+    answer = QMessageBox.question(parent, "bmes-imaging", question)
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def _notify_error(message: str) -> None:
+    from napari.utils.notifications import show_error
+
+    show_error(message)
+
+
+def _notify_info(message: str) -> None:
+    from napari.utils.notifications import show_info
+
+    show_info(message)
+
+
+class ReviewWidget(QWidget):
+    """Review the edema findings of one study in napari.
+
+    Parameters
+    ----------
+    napari_viewer
+        The viewer (injected by napari).
+    store
+        A store object, or None to open the default one (``$BMES_DB``) on first use.
+    cache
+        Folder for detector output and recovery files (default: the user cache).
+    autosave_ms
+        Interval of the recovery autosave, in ms (0 disables it).
+
+    Attributes
+    ----------
+    ask_unsaved : callable
+        ``() -> "save" | "discard" | "cancel"``; asked before unsaved work would be lost.
+        A message box by default; tests replace it.
+    ask_yes_no : callable
+        ``(question) -> bool``; asked before restoring a recovery file or replacing the
+        reader's edema with new detector output.
+    """
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer, *, store: Any = None,
+                 cache: str | os.PathLike[str] | None = None,
+                 autosave_ms: int = AUTOSAVE_MS) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.model = ReviewModel(reader=os.environ.get("BMES_READER", ""), store=store,
+                                 cache=cache)
+        self.ask_unsaved: Callable[[], str] = lambda: _ask_unsaved_dialog(self)
+        self.ask_yes_no: Callable[[str], bool] = lambda q: _ask_yes_no_dialog(self, q)
+        self.worker: Any = None
+        self._cancel_requested = False
+        self._syncing = False
+        self._edema_layer: Any = None
+        self._relay = _Relay()
+        self._relay.progress.connect(self._on_progress)
+        self._build_ui()
+
+        self._recompute_timer = QTimer(self)
+        self._recompute_timer.setSingleShot(True)
+        self._recompute_timer.setInterval(RECOMPUTE_DELAY_MS)
+        self._recompute_timer.timeout.connect(self._recompute_now)
+        self._autosave_timer = QTimer(self)
+        if autosave_ms > 0:
+            self._autosave_timer.setInterval(autosave_ms)
+            self._autosave_timer.timeout.connect(self.autosave)
+            self._autosave_timer.start()
+
+        self.model.changed.connect(self._on_model_changed)
+        self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        self._install_shortcuts()
+        self._install_close_guard()
+        self._adopt_layers()
+
+    # ---------------------------------------------------------------- UI
+    def _build_ui(self) -> None:
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.reader_edit = QLineEdit(self.model.reader)
+        self.reader_edit.setPlaceholderText("your name (recorded with every save)")
+        self.reader_edit.editingFinished.connect(self._on_reader_changed)
+        form.addRow("Reader", self.reader_edit)
+        self.study_label = QLabel("No study open")
+        self.study_label.setWordWrap(True)
+        form.addRow("Study", self.study_label)
+        layout.addLayout(form)
+
+        row = QHBoxLayout()
+        self.open_button = QPushButton("Open study…")
+        self.open_button.clicked.connect(self._open_dialog)
+        self.detect_button = QPushButton("Run detection")
+        self.detect_button.clicked.connect(self.run_detection)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_detection)
+        for b in (self.open_button, self.detect_button, self.cancel_button):
+            row.addWidget(b)
+        layout.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self.progress_label = QLabel("")
+        layout.addWidget(self.progress)
+        layout.addWidget(self.progress_label)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
+        self.table.itemSelectionChanged.connect(self._on_selection)
+        layout.addWidget(self.table)
+
+        row = QHBoxLayout()
+        self.confirm_button = QPushButton("Confirm (C)")
+        self.confirm_button.clicked.connect(self.confirm_selected)
+        self.reject_button = QPushButton("Reject (R)")
+        self.reject_button.clicked.connect(self.reject_selected)
+        self.primary_button = QPushButton("Primary (P)")
+        self.primary_button.clicked.connect(self.toggle_primary_selected)
+        self.next_button = QPushButton("Next (N)")
+        self.next_button.clicked.connect(self.select_next)
+        for b in (self.confirm_button, self.reject_button, self.primary_button,
+                  self.next_button):
+            row.addWidget(b)
+        layout.addLayout(row)
+
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Move edema to"))
+        self.bone_combo = QComboBox()
+        for bone in Bone:
+            self.bone_combo.addItem(bone.display_name, int(bone))
+        row.addWidget(self.bone_combo, 1)
+        self.move_button = QPushButton("Change bone")
+        self.move_button.clicked.connect(self._change_bone_clicked)
+        row.addWidget(self.move_button)
+        layout.addLayout(row)
+
+        row = QHBoxLayout()
+        self.paint_button = QPushButton("Paint edema")
+        self.paint_button.setToolTip("Select the edema layer in paint mode with the "
+                                     "selected finding's bone as label (E erases)")
+        self.paint_button.clicked.connect(self.start_painting)
+        self.save_button = QPushButton("Save (Ctrl+S)")
+        self.save_button.clicked.connect(self.save)
+        row.addWidget(self.paint_button)
+        row.addWidget(self.save_button)
+        layout.addLayout(row)
+        self.state_label = QLabel("")
+        layout.addWidget(self.state_label)
+        layout.addStretch(1)
+        self._update_enabled()
+
+    def _install_shortcuts(self) -> None:
+        window = self._main_window()
+        parent = window if window is not None else self
+        self._shortcuts: list[QShortcut] = []
+        bindings: list[tuple[str | QKeySequence, Callable[[], Any]]] = [
+            ("C", self.confirm_selected), ("R", self.reject_selected),
+            ("N", self.select_next), ("Shift+N", self.select_previous),
+            ("P", self.toggle_primary_selected), (QKeySequence("Ctrl+S"), self.save),
+        ]
+        self._freed_actions: list[tuple[Any, Any]] = []
+        if window is not None:  # free Ctrl+S from napari's "Save Selected Layers"
+            from qtpy.QtGui import QAction
+
+            ctrl_s = QKeySequence("Ctrl+S")
+            for action in window.findChildren(QAction):
+                if action.shortcut() == ctrl_s:
+                    self._freed_actions.append((action, action.shortcut()))
+                    action.setShortcut(QKeySequence())
+        for key, slot in bindings:
+            sc = QShortcut(QKeySequence(key), parent)
+            sc.setContext(Qt.ShortcutContext.WindowShortcut)
+            sc.activated.connect(slot)
+            self._shortcuts.append(sc)
+
+    def _main_window(self) -> Any:
+        try:
+            return self.viewer.window._qt_window
+        except AttributeError:
+            return None
+
+    def _install_close_guard(self) -> None:
+        window = self._main_window()
+        if window is not None:
+            window.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        """Ask before the viewer window closes over unsaved review work."""
+        if event.type() == QEvent.Type.Close and obj is self._main_window():
+            if not self.maybe_close_study():
+                event.ignore()
+                return True
+        return False
+
+    # ------------------------------------------------------------ studies
+    def _open_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open study folder")
+        if folder:
+            self.open_study(folder)
+
+    def open_study(self, study: Study | str | os.PathLike[str]) -> bool:
+        """Open a study (a :class:`Study` or a folder): layers, saved state, recovery.
+
+        Returns False if the reader cancelled (unsaved work) or loading failed (the
+        error is shown as a notification).
+        """
+        if not self.maybe_close_study():
+            return False
+        if not isinstance(study, Study):
+            try:
+                study = load_study(study)
+            except BmesError as exc:
+                _notify_error(f"Cannot open study: {exc}")
+                return False
+        self._remove_study_layers()
+        for data, params, kind in study_layer_data(study.t1, study.fluid,
+                                                   study_key=study.key):
+            if study.source is not None:
+                params["metadata"][META_KEY]["source"] = str(study.source)
+            self._syncing = True
+            try:
+                getattr(self.viewer, f"add_{kind}")(data, **params)
+            finally:
+                self._syncing = False
+        self._start(study)
+        return True
+
+    def _start(self, study: Study) -> None:
+        self.model.open(study)
+        self._orient_view(study)
+        self._restore_saved_or_recovered()
+
+    def _orient_view(self, study: Study) -> None:
+        """Sagittal reading view: slide along R, superior up, anterior to the left."""
+        if study.t1.info.plane in (None, "sagittal"):
+            try:
+                self.viewer.dims.order = (0, 2, 1)
+                self.viewer.camera.orientation2d = ("up", "left")
+            except (ValueError, AttributeError, TypeError):  # older napari: keep defaults
+                pass
+        self.viewer.reset_view()
+
+    def _restore_saved_or_recovered(self) -> None:
+        if self.model.study is None:
+            return
+        restored = False
+        if self.model.reader:
+            try:
+                restored = self.model.restore()
+            except BmesError as exc:
+                _notify_error(f"Cannot read the saved review: {exc}")
+        if self.model.has_recovery():
+            if self.ask_yes_no("Unsaved work from an earlier session was recovered for "
+                               "this study. Restore it?"):
+                restored = self.model.load_recovery() or restored
+            else:
+                self.model.discard_recovery()
+        if restored:
+            self._sync_layers()
+
+    def _study_layers(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        key = self.model.study.key if self.model.study is not None else None
+        for layer in self.viewer.layers:
+            meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
+            if meta and (key is None or meta.get("study_key") == key):
+                out.setdefault(meta.get("role"), layer)
+        return out
+
+    def _remove_study_layers(self) -> None:
+        self._disconnect_edema_layer()
+        for layer in list(self.viewer.layers):
+            if isinstance(layer.metadata, dict) and META_KEY in layer.metadata:
+                self.viewer.layers.remove(layer)
+
+    def _on_layer_inserted(self, event: Any) -> None:
+        if self._syncing:
+            return
+        layer = event.value
+        meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
+        if meta and meta.get("role") in ("t1", "fluid"):
+            # a reader or the sample data opened a study: adopt it once both are in
+            QTimer.singleShot(0, self._adopt_layers)
+
+    def _adopt_layers(self) -> None:
+        """Review a study opened through napari (File > Open, the sample data)."""
+        layers: dict[str, Any] = {}
+        for layer in self.viewer.layers:
+            meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
+            if meta and meta.get("role") in ("t1", "fluid"):
+                layers.setdefault(meta["role"], layer)
+        t1_layer = layers.get("t1")
+        if t1_layer is None:
+            return
+        meta = t1_layer.metadata[META_KEY]
+        key = meta.get("study_key")
+        if self.model.study is not None and self.model.study.key == key:
+            return
+        if self.model.dirty and not self.maybe_close_study():
+            return
+        t1 = volume_from_layer(t1_layer)
+        fluid = volume_from_layer(layers["fluid"]) if "fluid" in layers else None
+        source = meta.get("source")
+        study = Study(t1=t1, fluid=fluid, key=key or t1.info.study_instance_uid or "",
+                      side=t1.info.laterality, patient_id=t1.info.patient_id,
+                      source=Path(source) if source else None)
+        self._start(study)
+
+    def maybe_close_study(self) -> bool:
+        """Ask about unsaved work; True if it is fine to close (saved or discarded)."""
+        if not self.model.dirty or self.model.study is None:
+            return True
+        answer = self.ask_unsaved()
+        if answer == "save":
+            return self.save()
+        if answer == "discard":
+            self.model.dirty = False
+            self.model.discard_recovery()
+            return True
+        return False
+
+    # ---------------------------------------------------------- detection
+    def run_detection(self) -> Any:
+        """Start detection in a worker thread; returns the worker (or None)."""
+        if self.model.study is None:
+            _notify_error("Open a study first (File > Open, or 'Open study…').")
+            return None
+        if self.worker is not None:
+            return self.worker
+        if self.model.edema is not None and (self.model.dirty or self.model.findings):
+            if not self.ask_yes_no("Replace the current edema labels and findings with "
+                                   "new detector candidates?"):
+                return None
+        from napari.qt.threading import create_worker
+
+        self._cancel_requested = False
+
+        def progress(stage: str, fraction: float) -> None:
+            if self._cancel_requested:
+                raise _Cancelled(stage)
+            self._relay.progress.emit(str(stage), float(fraction))
+
+        kwargs: dict[str, Any] = {}
+        bones_layer = self._study_layers().get("bones")
+        if bones_layer is not None:  # an imported or earlier bone label map: use it
+            kwargs["bones"] = volume_from_layer(bones_layer)
+        worker = create_worker(self.model.run_detection, progress=progress,
+                               _start_thread=False, **kwargs)
+        worker.returned.connect(self._on_detection_returned)
+        worker.errored.connect(self._on_detection_errored)
+        worker.finished.connect(self._on_detection_finished)
+        self.worker = worker
+        self.progress.setValue(0)
+        self.progress_label.setText("Detecting…")
+        self._update_enabled()
+        worker.start()
+        return worker
+
+    def cancel_detection(self) -> None:
+        """Ask the running detection to stop at its next progress step."""
+        if self.worker is not None:
+            self._cancel_requested = True
+            self.progress_label.setText("Cancelling…")
+
+    def _on_progress(self, stage: str, fraction: float) -> None:
+        self.progress.setValue(int(round(100 * max(0.0, min(1.0, fraction)))))
+        self.progress_label.setText(stage)
+
+    def _on_detection_returned(self, result: Any) -> None:
+        self.model.set_detection(result)
+        self._sync_layers()
+        self.progress.setValue(100)
+        n = sum(1 for f in self.model.findings if f.edema_volume_ml > 0)
+        self.progress_label.setText(f"{n} bone(s) with candidate edema")
+        for note in getattr(result, "coverage_notes", []) or []:
+            _notify_info(note)
+        if self.table.rowCount():
+            self.table.selectRow(0)
+
+    def _on_detection_errored(self, exc: BaseException) -> None:
+        if isinstance(exc, _Cancelled):
+            self.progress_label.setText("Detection cancelled")
+            self.progress.setValue(0)
+            return
+        self.progress_label.setText("Detection failed")
+        _notify_error(f"Detection failed: {exc}")
+
+    def _on_detection_finished(self) -> None:
+        self.worker = None
+        self._update_enabled()
+
+    # -------------------------------------------------------------- layers
+    def _sync_layers(self) -> None:
+        """Show the model's bone and edema labels (adding or updating layers)."""
+        layers = self._study_layers()
+        key = self.model.study_key
+        self._syncing = True
+        try:
+            if self.model.bones is not None:
+                if "bones" in layers:
+                    layers["bones"].data = self.model.bones.array
+                else:
+                    data, params, _ = labels_layer_data(self.model.bones, role="bones",
+                                                        study_key=key)
+                    self.viewer.add_labels(data, **params)
+            if self.model.edema is not None:
+                if "edema" in layers:
+                    self._disconnect_edema_layer()
+                    layers["edema"].data = self.model.edema.array
+                    layer = layers["edema"]
+                else:
+                    data, params, _ = labels_layer_data(self.model.edema, role="edema",
+                                                        name="Edema", study_key=key)
+                    layer = self.viewer.add_labels(data, **params)
+                self._connect_edema_layer(layer)
+                # painting must edit the model's array: share it with the layer
+                self.model.edema.array = layer.data
+                self.model._voxel_counts = self.model._count_voxels()
+        finally:
+            self._syncing = False
+        self._refresh_table()
+
+    def _connect_edema_layer(self, layer: Any) -> None:
+        self._edema_layer = layer
+        layer.events.paint.connect(self._on_labels_edited)
+        layer.events.data.connect(self._on_labels_edited)
+
+    def _disconnect_edema_layer(self) -> None:
+        layer = self._edema_layer
+        if layer is not None:
+            layer.events.paint.disconnect(self._on_labels_edited)
+            layer.events.data.disconnect(self._on_labels_edited)
+        self._edema_layer = None
+
+    @property
+    def edema_layer(self) -> Any:
+        """The labels layer the reader paints edema into (None before detection)."""
+        return self._edema_layer
+
+    def _on_labels_edited(self, event: Any = None) -> None:
+        if self._syncing:
+            return
+        layer = self._edema_layer
+        if layer is not None and self.model.edema is not None \
+                and layer.data is not self.model.edema.array:
+            self.model.edema.array = layer.data
+        self.model.dirty = True
+        self._recompute_timer.start()
+        self._update_state_label()
+
+    def _recompute_now(self) -> None:
+        if not self.model.can_recompute():
+            _notify_info("Run detection to update volumes after painting (bone labels "
+                         "are needed).")
+            return
+        try:
+            self.model.recompute()
+        except BmesError as exc:
+            _notify_error(f"Cannot recompute findings: {exc}")
+
+    def flush_edits(self) -> None:
+        """Recompute now if a paint stroke is waiting for the debounce timer."""
+        if self._recompute_timer.isActive():
+            self._recompute_timer.stop()
+            self._recompute_now()
+
+    def start_painting(self) -> None:
+        """Select the edema layer in paint mode, painting the selected finding's bone."""
+        layer = self._edema_layer
+        if layer is None:
+            _notify_info("Run detection first: there is no edema layer to paint.")
+            return
+        bone = self.selected_bone()
+        if bone is not None:
+            layer.selected_label = int(bone)
+        self.viewer.layers.selection.active = layer
+        layer.mode = "paint"
+
+    # -------------------------------------------------------------- table
+    def _on_model_changed(self, what: str) -> None:
+        if what == "bones" and self.model.bones is not None:
+            layer = self._study_layers().get("bones")
+            if layer is not None:
+                self._syncing = True
+                try:
+                    layer.data = self.model.bones.array
+                finally:
+                    self._syncing = False
+            return
+        if what in ("findings", "detection", "restored", "saved", "study", "labels"):
+            if what == "labels" and self._edema_layer is not None:
+                self._edema_layer.refresh()
+            if what == "study":
+                self.study_label.setText(self._study_text())
+            self._refresh_table()
+
+    def _study_text(self) -> str:
+        study = self.model.study
+        if study is None:
+            return "No study open"
+        parts = [study.source.name if study.source else "study"]
+        if study.side:
+            parts.append({"L": "left foot", "R": "right foot"}.get(study.side, study.side))
+        if study.fluid is not None:
+            from .._layers import display_name_for_sequence
+
+            parts.append(f"T1 + {display_name_for_sequence(study.fluid.info.sequence)}")
+        return ", ".join(parts)
+
+    def _refresh_table(self) -> None:
+        selected = self.selected_bone()
+        findings = self.model.findings
+        self.table.blockSignals(True)
+        try:
+            if self.table.rowCount() != len(findings):
+                self.table.setRowCount(len(findings))
+            for row, f in enumerate(findings):
+                self._fill_row(row, f)
+        finally:
+            self.table.blockSignals(False)
+        if selected is not None:
+            self._select_bone(selected, jump=False)
+        self._update_state_label()
+        self._update_enabled()
+
+    def _fill_row(self, row: int, f: Any) -> None:
+        values = (f.bone.display_name, f"{f.edema_volume_ml:.2f}", f"{100 * f.fraction:.1f}",
+                  str(f.grade), f"{f.confidence:.2f}", f.status,
+                  "yes" if f.primary else "", str(f.source))
+        for col, text in enumerate(values):
+            item = self.table.item(row, col)
+            if item is None:
+                item = QTableWidgetItem()
+                self.table.setItem(row, col, item)
+            if item.text() != text:
+                item.setText(text)
+            if col == 0:
+                item.setData(Qt.ItemDataRole.UserRole, int(f.bone))
+            if col == COLUMNS.index("Status"):
+                item.setForeground(_STATUS_COLOURS.get(f.status, QColor(200, 200, 200)))
+
+    def refresh_row(self, bone: Bone) -> None:
+        """Update one finding's row (fast path for confirm / reject)."""
+        for row, f in enumerate(self.model.findings):
+            if f.bone == bone:
+                self._fill_row(row, f)
+                break
+        self._update_state_label()
+
+    def _update_state_label(self) -> None:
+        if self.model.study is None:
+            self.state_label.setText("")
+            return
+        version = self.model.last_saved_version
+        saved = f"saved version {getattr(version, 'version', '')}".strip() if version else ""
+        self.state_label.setText("Unsaved changes" if self.model.dirty
+                                 else (saved.capitalize() or "No changes"))
+
+    def _update_enabled(self) -> None:
+        has_study = self.model.study is not None
+        running = self.worker is not None
+        has_findings = bool(self.model.findings)
+        self.detect_button.setEnabled(has_study and not running)
+        self.cancel_button.setEnabled(running)
+        for b in (self.confirm_button, self.reject_button, self.primary_button,
+                  self.next_button, self.move_button):
+            b.setEnabled(has_findings and not running)
+        self.paint_button.setEnabled(self.model.edema is not None and not running)
+        self.save_button.setEnabled(self.model.edema is not None and not running)
+
+    def selected_bone(self) -> Bone | None:
+        """The bone of the selected row, or None."""
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() \
+            else []
+        if not rows:
+            return None
+        item = self.table.item(rows[0].row(), 0)
+        if item is None:
+            return None
+        value = item.data(Qt.ItemDataRole.UserRole)
+        return Bone(int(value)) if value is not None else None
+
+    def _select_bone(self, bone: Bone, *, jump: bool = True) -> None:
+        for row, f in enumerate(self.model.findings):
+            if f.bone == bone:
+                if not jump:
+                    self.table.blockSignals(True)
+                self.table.selectRow(row)
+                if not jump:
+                    self.table.blockSignals(False)
+                return
+
+    def select_bone(self, bone: Bone | int) -> None:
+        """Select the finding of ``bone`` and jump the view to it."""
+        self._select_bone(Bone(int(bone)))
+
+    def _on_selection(self) -> None:
+        bone = self.selected_bone()
+        if bone is None:
+            return
+        self.bone_combo.setCurrentIndex(self.bone_combo.findData(int(bone)))
+        self.jump_to(bone)
+
+    def jump_to(self, bone: Bone | int) -> None:
+        """Centre the view on the bone's edema (or the bone) and slice through it."""
+        centre = self.model.centroid_world(bone)
+        if centre is None:
+            return
+        dims = self.viewer.dims
+        if dims.ndim < 3:
+            return
+        world = np.asarray(centre, dtype=float)[-dims.ndim:]
+        for axis in dims.not_displayed:
+            dims.set_point(axis, float(world[axis]))
+        displayed = [float(world[a]) for a in dims.displayed]
+        self.viewer.camera.center = tuple(displayed)
+
+    def select_next(self) -> None:
+        """Select the next finding (wraps around)."""
+        self._step(+1)
+
+    def select_previous(self) -> None:
+        """Select the previous finding (wraps around)."""
+        self._step(-1)
+
+    def _step(self, delta: int) -> None:
+        n = len(self.model.findings)
+        if n == 0:
+            return
+        bone = self.selected_bone()
+        rows = [int(f.bone) for f in self.model.findings]
+        current = rows.index(int(bone)) if bone is not None and int(bone) in rows else -delta
+        self.table.selectRow((current + delta) % n)
+
+    # ---------------------------------------------------------- decisions
+    def _with_selected(self, op: Callable[[Bone], Any]) -> None:
+        bone = self.selected_bone()
+        if bone is None:
+            return
+        self.model.changed.disconnect(self._on_model_changed)
+        try:
+            op(bone)
+        finally:
+            self.model.changed.connect(self._on_model_changed)
+        self.refresh_row(bone)
+
+    def confirm_selected(self) -> None:
+        """Confirm the selected finding."""
+        self._with_selected(self.model.confirm)
+
+    def reject_selected(self) -> None:
+        """Reject the selected finding."""
+        self._with_selected(self.model.reject)
+
+    def toggle_primary_selected(self) -> None:
+        """Toggle 'primary bone' on the selected finding."""
+        self._with_selected(lambda b: self.model.set_primary(
+            b, not self.model.finding(b).primary))
+
+    def _change_bone_clicked(self) -> None:
+        self.change_selected_bone(Bone(int(self.bone_combo.currentData())))
+
+    def change_selected_bone(self, new_bone: Bone | int) -> None:
+        """Move the selected finding's edema to ``new_bone`` (relabel)."""
+        bone = self.selected_bone()
+        if bone is None:
+            return
+        try:
+            self.model.change_bone(bone, new_bone)
+        except (RuntimeError, BmesError) as exc:
+            _notify_error(str(exc))
+            return
+        if self._edema_layer is not None:
+            self._edema_layer.refresh()
+        self._select_bone(Bone(int(new_bone)), jump=False)
+
+    # ---------------------------------------------------------------- save
+    def _on_reader_changed(self) -> None:
+        name = self.reader_edit.text().strip()
+        if name == self.model.reader:
+            return
+        self.model.reader = name
+        if self.model.study is not None and not self.model.dirty and name:
+            self._restore_saved_or_recovered()
+
+    def save(self) -> bool:
+        """Save through the store; True on success (errors shown as notifications)."""
+        self.flush_edits()
+        self.model.reader = self.reader_edit.text().strip() or self.model.reader
+        if not self.model.reader:
+            _notify_error("Enter your name in 'Reader' before saving.")
+            self.reader_edit.setFocus()
+            return False
+        try:
+            self.model.save()
+        except (BmesError, ValueError, RuntimeError) as exc:
+            _notify_error(f"Not saved: {exc}")
+            return False
+        self._update_state_label()
+        return True
+
+    def autosave(self) -> None:
+        """Write work in progress to the recovery file (timer slot)."""
+        try:
+            path = self.model.write_recovery()
+        except OSError as exc:
+            log.warning("autosave failed: %s", exc)
+            return
+        if path is not None:
+            log.info("autosaved review to the recovery file")
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+        """Stop timers and give napari's Ctrl+S back."""
+        self._autosave_timer.stop()
+        self._recompute_timer.stop()
+        for action, shortcut in self._freed_actions:
+            action.setShortcut(shortcut)
+        self._freed_actions = []
+        super().closeEvent(event)
