@@ -279,12 +279,11 @@ def _scan(path: Path, f: Any, size: int, first: bytes) -> HeaderRecord | str | N
     w = _Walker(f, size, first)
     if first[128:132] == b"DICM":
         pos = 132
-    elif len(first) >= 8 and unpack_from("<H", first, 0)[0] in (0x0002, 0x0008):
-        return None  # no preamble: rare, let pydicom handle it
+    elif len(first) >= 8 and unpack_from("<H", first, 0)[0] in (0x0002, 0x0008,
+                                                                   0x0200, 0x0800):
+        return None  # no preamble (or big endian without meta): let pydicom handle it
     else:
-        if size < 132:
-            return "not DICOM (too short for a DICOM header)" if size else "empty file"
-        return "not DICOM (no 'DICM' marker and no recognisable header)"
+        return _not_dicom(first, size)
     # File Meta group: always explicit VR little endian.
     while True:
         buf, r = w.at(pos, 8)
@@ -341,6 +340,10 @@ def _scan(path: Path, f: Any, size: int, first: bytes) -> HeaderRecord | str | N
             if length != _UNDEFINED and pos + hdr + length > size:
                 return (f"truncated: pixel data needs {length} bytes, the file holds "
                         f"{size - pos - hdr}")
+            if length == _UNDEFINED:
+                reason = _check_fragments(w, pos + hdr, size)
+                if reason:
+                    return reason
             break
         if not shortcut_tried and (tag & 0xFFFF) > 0x0028:
             # Past the image pixel module: look for the pixel data element where an
@@ -375,10 +378,41 @@ def _scan(path: Path, f: Any, size: int, first: bytes) -> HeaderRecord | str | N
                 raw = buf[start:start + length]
             values[spec[0]] = _decode(raw, spec[1])
         pos += hdr + length
-    nframes = values.get("NumberOfFrames")
-    if nframes is not None and nframes > 1 and has_pixels:
-        raise _NeedCareful  # geometry lives in functional groups: read carefully
     return HeaderRecord(path, values, size, has_pixels, ts)
+
+
+def _check_fragments(w: _Walker, pos: int, size: int) -> str | None:
+    """Walk encapsulated pixel data items; a reason if the file ends before the end."""
+    n = 0
+    while True:
+        if pos + 8 > size:
+            return ("truncated: encapsulated pixel data ends before its sequence "
+                    f"delimiter (after {n} fragments)")
+        buf, r = w.at(pos, 8)
+        tag, length = unpack_from("<II", buf, r)
+        pos += 8
+        if tag == _SEQ_END:
+            return None
+        if tag != _ITEM or length == _UNDEFINED:
+            return f"corrupt encapsulated pixel data (unexpected element after {n} fragments)"
+        if pos + length > size:
+            return (f"truncated: pixel data fragment {n + 1} needs {length} bytes, the "
+                    f"file holds {size - pos}")
+        pos += length
+        n += 1
+
+
+_ARCHIVES = ((b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip"), (b"BZh", "bzip2"),
+             (b"\xfd7zXZ", "xz"), (b"7z\xbc\xaf", "7-Zip"))
+
+
+def _not_dicom(first: bytes, size: int) -> str:
+    for magic, what in _ARCHIVES:
+        if first.startswith(magic):
+            return f"not DICOM ({what}-compressed file: extract it, then index again)"
+    if size < 132:
+        return "not DICOM (too short for a DICOM header)" if size else "empty file"
+    return "not DICOM (no 'DICM' marker and no recognisable header)"
 
 
 _UNCOMPRESSED = frozenset({_EXPLICIT_LE, _IMPLICIT_LE})
@@ -494,8 +528,8 @@ def careful_header(path: Path) -> HeaderRecord | str:
         return f"cannot be read ({exc.strerror or exc.__class__.__name__})"
     if size == 0:
         return "empty file"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
             try:
                 ds = pydicom.dcmread(path, defer_size=256, force=False)
@@ -503,6 +537,13 @@ def careful_header(path: Path) -> HeaderRecord | str:
                 ds = pydicom.dcmread(path, defer_size=256, force=True)
                 if "SOPClassUID" not in ds and "SOPInstanceUID" not in ds:
                     return "not DICOM (no 'DICM' marker and no recognisable header)"
+            if len(ds) == 0 or ("SOPClassUID" not in ds and "PixelData" not in ds):
+                msgs = [str(w.message) for w in caught]
+                eof = [m for m in msgs if "end of file" in m.lower()]
+                if eof:
+                    return f"truncated ({eof[0].split(' in file ')[0]})"
+                if msgs and len(ds) == 0:
+                    return f"unreadable header ({msgs[0][:120]})"
             values: dict[str, Any] = {}
             meta = getattr(ds, "file_meta", None)
             for tag, (kw, kind) in WANTED.items():
@@ -550,8 +591,29 @@ def _pixel_truncation(ds: Any, size: int) -> str | None:
 
 
 def read_header(path: Path) -> HeaderRecord | str:
-    """Header of one file: fast walker first, pydicom when it cannot decide."""
+    """Header of one file: fast walker first, pydicom when it cannot decide.
+
+    Multi-frame images found by the fast walker get their per-frame geometry from a
+    pydicom read of the header (functional group sequences).
+    """
     got = scan_header(path)
     if got is None:
         return careful_header(path)
+    if isinstance(got, HeaderRecord) and got.has_pixels \
+            and (got.get("NumberOfFrames") or 1) > 1:
+        return _add_frame_geometry(got)
     return got
+
+
+def _add_frame_geometry(rec: HeaderRecord) -> HeaderRecord | str:
+    import pydicom
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ds = pydicom.dcmread(rec.path, stop_before_pixels=True)
+            rec.frames, rec.shared_orientation = _frame_geometry(ds)
+        except Exception as exc:  # noqa: BLE001 - pydicom's failure modes on corrupt files vary
+            return (f"unreadable functional groups ({exc.__class__.__name__}: "
+                    f"{str(exc)[:120]})")
+    return rec
