@@ -1,11 +1,60 @@
-"""``bmes screen``: not implemented yet (placeholder so the command table stays stable)."""
+"""``bmes screen``: screen every study of an archive for bone marrow edema.
+
+Examples
+--------
+::
+
+    bmes screen archive/ --out screen_out/ --workers 2
+    bmes screen archive/ --out screen_out/ --scheduler tcp://10.0.0.5:8786
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``screen`` subcommand (placeholder: registers nothing yet)."""
-    del subparsers
+    """Add the ``screen`` subcommand."""
+    p = subparsers.add_parser(
+        "screen", help="screen a whole archive (index, pair, detect) in parallel with Dask",
+        description="Index ROOT, pair T1 and fluid-sensitive series per study and side, "
+                    "detect edema in each, and write OUT/studies.csv, OUT/involvement.csv, "
+                    "per-study masks and OUT/screen.log. A second run skips studies "
+                    "already done with unchanged inputs. Exit 0 when the run finished "
+                    "(even with failed studies), 1 when no study could be processed.")
+    p.add_argument("root", type=Path, help="archive folder (DICOM files at any depth)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="local worker processes (default: number of CPUs)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="running Dask scheduler, e.g. tcp://127.0.0.1:8786")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="redo studies that failed before with the same inputs")
+    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the screening; 2 on usage errors, 1 when nothing could be processed."""
+    if not args.root.is_dir():
+        print(f"bmes screen: error: {args.root} is not a folder", file=sys.stderr)
+        return 2
+    if args.workers is not None and args.workers < 1:
+        print("bmes screen: error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    from ..screening import screen
+
+    result = screen(args.root, args.out, workers=args.workers, scheduler=args.scheduler,
+                    retry_failed=args.retry_failed, progress=not args.no_progress)
+    print(f"{result.n_done} studies done, {result.n_failed} failed "
+          f"({result.n_resumed} from an earlier run), {len(result.rejected)} files not used; "
+          f"results in {result.out}")
+    if result.n_done == 0:
+        print("bmes screen: error: no study could be processed; see "
+              f"{result.out / 'studies.csv'} for the reasons", file=sys.stderr)
+        return 1
+    return 0

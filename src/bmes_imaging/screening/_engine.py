@@ -1,0 +1,352 @@
+"""The screening engine: every study of an archive through detection, with Dask.
+
+One code path for local and cluster runs: per-study tasks go to a
+``distributed.Client`` (a ``LocalCluster`` of single-threaded worker processes, or a
+running scheduler given by address) and are collected with ``as_completed``. Studies
+whose done-marker matches their input fingerprint are not resubmitted.
+
+Examples
+--------
+::
+
+    from bmes_imaging.screening import screen
+    result = screen("archive/", "screen_out/", workers=2)
+    print(result.n_done, result.n_failed)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..errors import BmesError
+from ..export._atomic import write_csv_atomic
+from ._plan import ScreenPlan, StudyTask, UnpairedStudy, plan_screening
+from ._study import (
+    StudyFunction,
+    StudyOutcome,
+    involvement_columns,
+    read_marker,
+    run_study,
+)
+
+__all__ = ["STUDIES_COLUMNS", "ScreenResult", "screen"]
+
+log = logging.getLogger("bmes_imaging.screening")
+
+#: Columns of ``OUT/studies.csv``.
+STUDIES_COLUMNS: tuple[str, ...] = (
+    "study_key", "study_instance_uid", "patient_id", "side", "status", "reason",
+    "t1_series", "fluid_series", "fluid_sequence", "bones_with_edema", "started",
+    "finished", "seconds", "worker", "from_earlier_run",
+)
+
+
+@dataclass
+class ScreenResult:
+    """What a screening run did.
+
+    Attributes
+    ----------
+    out
+        Output folder.
+    outcomes
+        One per screenable study (this run's and earlier runs' results).
+    unpaired
+        Studies that could not be screened (no T1 / no fluid series).
+    rejected
+        Files the index did not use, with the reason (path relative to the root).
+    elapsed
+        Wall time of this run in seconds.
+    """
+
+    out: Path
+    outcomes: list[StudyOutcome]
+    unpaired: list[UnpairedStudy]
+    rejected: list[tuple[str, str]]
+    elapsed: float = 0.0
+    n_submitted: int = 0
+    workers: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_done(self) -> int:
+        """Studies with results (this run or earlier)."""
+        return sum(o.status == "done" for o in self.outcomes)
+
+    @property
+    def n_failed(self) -> int:
+        """Studies that failed, including those that could not be paired."""
+        return sum(o.status == "failed" for o in self.outcomes) + len(self.unpaired)
+
+    @property
+    def n_resumed(self) -> int:
+        """Studies skipped because an earlier run finished them with the same inputs."""
+        return sum(o.from_earlier_run for o in self.outcomes)
+
+
+class ProgressLine:
+    """A one-line progress display on stderr: done / failed / remaining, rate, ETA."""
+
+    def __init__(self, total: int, resumed: int = 0, stream: TextIO | None = None,
+                 min_interval: float = 0.5) -> None:
+        self.total, self.resumed = total, resumed
+        self.done = self.failed = 0
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.start = time.perf_counter()
+        self.min_interval = min_interval
+        self._last = 0.0
+
+    def text(self) -> str:
+        """The progress line."""
+        n = self.done + self.failed
+        remaining = self.total - n
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        rate = n / elapsed * 60.0
+        if n and remaining:
+            eta_s = remaining * elapsed / n
+            eta = f"ETA {int(eta_s // 60)}m{int(eta_s % 60):02d}s"
+        else:
+            eta = "ETA --" if remaining else f"in {elapsed:.1f} s"
+        resumed = f", {self.resumed} already done" if self.resumed else ""
+        return (f"screen: {n}/{self.total} studies ({self.done} done, {self.failed} failed, "
+                f"{remaining} remaining{resumed}) {rate:.1f} studies/min {eta}")
+
+    def update(self, *, done: int = 0, failed: int = 0, final: bool = False) -> None:
+        """Count finished studies and redraw (rate-limited unless ``final``)."""
+        self.done += done
+        self.failed += failed
+        now = time.perf_counter()
+        if not final and now - self._last < self.min_interval and self.tty:
+            return
+        self._last = now
+        if final and not self.tty:
+            return  # the last update already printed this line
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + self.text() + ("\n" if final else ""))
+        else:
+            self.stream.write(self.text() + "\n")
+        self.stream.flush()
+
+
+def _scrub(text: str, identifiers: Iterable[str], root: Path) -> str:
+    text = text.replace(str(root.resolve()), "ROOT").replace(str(root), "ROOT")
+    for ident in identifiers:
+        if ident:
+            text = text.replace(ident, "<patient>")
+    return text
+
+
+def _studies_rows(plan: ScreenPlan, outcomes: dict[str, StudyOutcome]) -> list[dict[str, Any]]:
+    rows = []
+    for task in plan.tasks:
+        o = outcomes.get(task.key)
+        row: dict[str, Any] = {
+            "study_key": task.key, "study_instance_uid": task.study_instance_uid,
+            "patient_id": task.patient_id or "", "side": task.side or "",
+            "t1_series": task.t1_series, "fluid_series": task.fluid_series,
+            "fluid_sequence": task.fluid_sequence,
+        }
+        if o is None:
+            row.update(status="pending", reason="not finished (run interrupted?)")
+        else:
+            positive = [r["bone"] for r in o.involvement if int(r.get("grade") or 0) > 0]
+            row.update(status=o.status, reason=o.reason, started=o.started,
+                       finished=o.finished, seconds=o.seconds, worker=o.worker,
+                       bones_with_edema="+".join(positive),
+                       from_earlier_run="yes" if o.from_earlier_run else "no")
+        rows.append(row)
+    for u in plan.unpaired:
+        rows.append({"study_key": u.key, "study_instance_uid": u.study_instance_uid,
+                     "patient_id": u.patient_id or "", "side": u.side or "",
+                     "status": "failed", "reason": u.reason})
+    return rows
+
+
+def _write_tables(out: Path, plan: ScreenPlan, outcomes: dict[str, StudyOutcome]) -> None:
+    write_csv_atomic(out / "studies.csv", STUDIES_COLUMNS, _studies_rows(plan, outcomes))
+    inv = []
+    for task in plan.tasks:
+        o = outcomes.get(task.key)
+        if o is not None and o.status == "done":
+            inv.extend(o.involvement)
+    write_csv_atomic(out / "involvement.csv", involvement_columns(), inv)
+    write_csv_atomic(out / "rejected_files.csv", ("path", "reason"), plan.rejected)
+
+
+def _open_log(out: Path) -> logging.Handler:
+    handler = logging.FileHandler(out / "screen.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setLevel(logging.INFO)
+    log.addHandler(handler)
+    if log.getEffectiveLevel() > logging.INFO:
+        log.setLevel(logging.INFO)
+    return handler
+
+
+def screen(
+    root: str | Path,
+    out: str | Path,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    config: Any = None,
+    study_function: StudyFunction | None = None,
+    retry_failed: bool = False,
+    progress: bool | TextIO = True,
+    inline: bool = False,
+    on_outcome: Callable[[StudyOutcome], None] | None = None,
+) -> ScreenResult:
+    """Screen every study of ``root`` for bone marrow edema.
+
+    Parameters
+    ----------
+    root
+        Archive folder (DICOM files at any depth; other files are reported and skipped).
+    out
+        Output folder: ``studies.csv``, ``involvement.csv``, ``rejected_files.csv``,
+        ``screen.log`` and ``studies/<key>/`` (masks, per-study table, done-marker).
+    workers
+        Local worker processes (default: the number of CPUs). Ignored with ``scheduler``.
+    scheduler
+        Address of a running Dask scheduler (``tcp://host:port``).
+    config
+        Detection configuration (``DetectionConfig``); part of each study's fingerprint.
+    study_function
+        Replaces the default per-study function (load, detect, write); must be a
+        module-level function so workers can import it.
+    retry_failed
+        Redo studies that failed in an earlier run with the same inputs.
+    progress
+        Show the progress line on stderr (or on the given stream).
+    inline
+        Run the studies one after another in this process without Dask (a reference
+        for benchmarks and debugging).
+    on_outcome
+        Called in this process after each study finishes.
+
+    Returns
+    -------
+    ScreenResult
+
+    Raises
+    ------
+    BmesError
+        If ``root`` is not a folder.
+    """
+    t_start = time.perf_counter()
+    root, out = Path(root), Path(out)
+    if not root.is_dir():
+        raise BmesError(f"{root}: archive folder not found; give the folder to screen")
+    out.mkdir(parents=True, exist_ok=True)
+    handler = _open_log(out)
+    try:
+        fn_name = "" if study_function is None else (
+            f"{study_function.__module__}.{study_function.__qualname__}")
+        plan = plan_screening(root, config=config, extra=fn_name)
+        log.info("screening %d studies (%d cannot be paired, %d files not used)",
+                 len(plan.tasks), len(plan.unpaired), len(plan.rejected))
+        for u in plan.unpaired:
+            log.warning("%s cannot be screened: %s", u.key, _scrub(u.reason, u.identifiers, root))
+        outcomes: dict[str, StudyOutcome] = {}
+        todo: list[StudyTask] = []
+        for task in plan.tasks:
+            marker = read_marker(out / "studies" / task.key)
+            if (marker is not None and marker.fingerprint == task.fingerprint
+                    and (marker.status == "done" or not retry_failed)):
+                marker.from_earlier_run = True
+                outcomes[task.key] = marker
+            else:
+                todo.append(task)
+        if outcomes:
+            log.info("%d studies already screened with unchanged inputs: skipped",
+                     len(outcomes))
+        stream = None if progress is True or progress is False else progress
+        bar = (ProgressLine(len(todo), len(outcomes), stream) if progress is not False
+               else None)
+        by_key = {t.key: t for t in plan.tasks}
+        last_write = [time.perf_counter()]
+
+        def finished(outcome: StudyOutcome) -> None:
+            outcomes[outcome.key] = outcome
+            task = by_key[outcome.key]
+            if outcome.status == "done":
+                log.info("%s done in %.1f s (%d bones assessed)", outcome.key, outcome.seconds,
+                         len(outcome.involvement))
+            else:
+                log.warning("%s failed: %s", outcome.key,
+                            _scrub(outcome.reason, task.identifiers, root))
+            if bar is not None:
+                bar.update(done=outcome.status == "done", failed=outcome.status != "done")
+            if on_outcome is not None:
+                on_outcome(outcome)
+            if time.perf_counter() - last_write[0] > 5.0:
+                _write_tables(out, plan, outcomes)
+                last_write[0] = time.perf_counter()
+
+        n_workers = 0
+        if todo and inline:
+            for task in todo:
+                finished(run_study(task, out, config, study_function))
+        elif todo:
+            n_workers = _run_dask(todo, out, config, study_function, workers, scheduler,
+                                  finished)
+        if bar is not None and todo:
+            bar.update(final=True)
+        _write_tables(out, plan, outcomes)
+        ordered = [outcomes[t.key] for t in plan.tasks if t.key in outcomes]
+        result = ScreenResult(out, ordered, plan.unpaired, plan.rejected,
+                              time.perf_counter() - t_start, len(todo), n_workers)
+        log.info("finished: %d done, %d failed, %d skipped as already done, in %.1f s",
+                 result.n_done, result.n_failed, result.n_resumed, result.elapsed)
+        return result
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _run_dask(todo: list[StudyTask], out: Path, config: Any,
+              study_function: StudyFunction | None, workers: int | None,
+              scheduler: str | None, finished: Callable[[StudyOutcome], None]) -> int:
+    from distributed import Client, KilledWorker, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler, set_as_default=False, timeout="20s")
+    else:
+        n = workers or os.cpu_count() or 1
+        cluster = LocalCluster(n_workers=n, processes=True, threads_per_worker=1,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+        client = Client(cluster, set_as_default=False)
+    try:
+        n_workers = len(client.scheduler_info().get("workers", {}))
+        log.info("dask: %s with %d workers", "scheduler" if scheduler else "local cluster",
+                 n_workers)
+        futures = [client.submit(run_study, task, str(out), config, study_function,
+                                 key=f"screen-{task.key}-{task.fingerprint[:12]}", pure=False)
+                   for task in todo]
+        key_of = {f.key: t.key for f, t in zip(futures, todo, strict=True)}
+        try:
+            for fut in as_completed(futures, loop=client.loop):
+                try:
+                    outcome = fut.result()
+                except KilledWorker:
+                    outcome = StudyOutcome(key_of[fut.key], "failed",
+                                           reason="the worker screening this study died "
+                                                  "(out of memory or crashed); rerun to retry")
+                finished(outcome)
+        except BaseException:
+            client.cancel(futures)
+            raise
+        return n_workers
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

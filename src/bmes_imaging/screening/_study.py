@@ -1,0 +1,196 @@
+"""Screening one study: load the pair, detect, write masks and a done-marker.
+
+:func:`run_study` is what a Dask worker executes for each study. It catches the
+project's errors (:class:`~bmes_imaging.errors.BmesError`) and returns a failed
+:class:`StudyOutcome` with the reason; anything else is a bug and propagates.
+
+The done-marker ``OUT/studies/<key>/screen_done.json`` is written last (atomically), so
+a study killed halfway has no marker and is redone by the next run.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BmesError
+from ..export._atomic import write_csv_atomic, write_text_atomic
+from ._plan import StudyTask
+
+__all__ = ["MARKER_NAME", "StudyFunction", "StudyOutcome", "detect_pair", "load_only", "read_marker",
+           "run_study"]
+
+MARKER_NAME = "screen_done.json"
+
+#: Columns of involvement tables (detection's contract).
+INVOLVEMENT_COLUMNS: tuple[str, ...] = (
+    "study_instance_uid", "patient_id", "side", "bone", "bone_label", "bone_volume_ml",
+    "edema_volume_ml", "fraction", "grade", "t1_ratio", "fluid_ratio", "confidence", "status",
+)
+
+
+def involvement_columns() -> tuple[str, ...]:
+    """Detection's ``INVOLVEMENT_COLUMNS`` when published there, else the contract's list."""
+    try:
+        from .. import detection
+    except ImportError:  # pragma: no cover - detection is part of the package
+        return INVOLVEMENT_COLUMNS
+    return tuple(getattr(detection, "INVOLVEMENT_COLUMNS", INVOLVEMENT_COLUMNS))
+
+
+@dataclass
+class StudyOutcome:
+    """What happened to one study (a row of ``studies.csv`` plus its involvement rows)."""
+
+    key: str
+    status: str  # "done" | "failed"
+    reason: str = ""
+    fingerprint: str = ""
+    started: str = ""
+    finished: str = ""
+    seconds: float = 0.0
+    worker: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    involvement: list[dict[str, Any]] = field(default_factory=list)
+    from_earlier_run: bool = False
+
+    def to_json(self) -> str:
+        """JSON text of the outcome (the done-marker's content)."""
+        return json.dumps(asdict(self), indent=1, sort_keys=True, default=_json_default)
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)
+
+
+def read_marker(study_dir: Path) -> StudyOutcome | None:
+    """The done-marker of a study folder, or None when missing or unreadable."""
+    path = Path(study_dir) / MARKER_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return StudyOutcome(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+#: A per-study function: ``(task, study_out_dir, config) -> (involvement rows, timings)``.
+StudyFunction = Callable[[StudyTask, Path, Any], tuple[list[dict[str, Any]], dict[str, float]]]
+
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return ""
+    return x
+
+
+def detect_pair(task: StudyTask, out_dir: Path, config: Any
+                ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Default study function: load T1 and fluid, run edema detection, write masks.
+
+    Writes ``edema.nii.gz``, ``bones.nii.gz`` and ``involvement.csv`` in ``out_dir``.
+    """
+    from ..detection import detect_edema
+    from ..dicom import load_series
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    t1 = load_series([Path(f) for f in task.t1_files])
+    fluid = load_series([Path(f) for f in task.fluid_files])
+    timings["load"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = detect_edema(t1, fluid, config=config)
+    timings["detect"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result.edema.to_nifti(out_dir / "edema.nii.gz")
+    result.bones.to_nifti(out_dir / "bones.nii.gz")
+    rows = []
+    for f in result.findings:
+        rows.append({
+            "study_instance_uid": task.study_instance_uid,
+            "patient_id": task.patient_id or "",
+            "side": task.side or "",
+            "bone": f.bone.bone_name,
+            "bone_label": int(f.bone),
+            "bone_volume_ml": _finite(round(float(f.bone_volume_ml), 4)),
+            "edema_volume_ml": _finite(round(float(f.edema_volume_ml), 4)),
+            "fraction": _finite(round(float(f.fraction), 5)),
+            "grade": int(f.grade),
+            "t1_ratio": _finite(round(float(f.t1_ratio), 4)),
+            "fluid_ratio": _finite(round(float(f.fluid_ratio), 4)),
+            "confidence": _finite(round(float(f.confidence), 4)),
+            "status": f.status,
+        })
+    write_csv_atomic(out_dir / "involvement.csv", involvement_columns(), rows)
+    timings["write"] = time.perf_counter() - t0
+    for k, v in getattr(result, "timings", {}).items():
+        timings[f"detect.{k}"] = float(v)
+    return rows, timings
+
+
+def _now() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def run_study(task: StudyTask, out_root: str | Path, config: Any = None,
+              study_function: StudyFunction | None = None) -> StudyOutcome:
+    """Screen one study and write its done-marker (runs on a Dask worker).
+
+    Parameters
+    ----------
+    task
+        The study.
+    out_root
+        The run's output folder; results go to ``out_root/studies/<key>/``.
+    config
+        Detection configuration.
+    study_function
+        Replaces :func:`detect_pair` (tests, benchmarks, other detectors).
+
+    Returns
+    -------
+    StudyOutcome
+        ``status="failed"`` with the reason when a :class:`BmesError` was raised.
+    """
+    fn = study_function or detect_pair
+    study_dir = Path(out_root) / "studies" / task.key
+    study_dir.mkdir(parents=True, exist_ok=True)
+    started, t0 = _now(), time.perf_counter()
+    outcome = StudyOutcome(task.key, "done", fingerprint=task.fingerprint, started=started,
+                           worker=f"{socket.gethostname()}:{os.getpid()}")
+    try:
+        rows, timings = fn(task, study_dir, config)
+        outcome.involvement = list(rows)
+        outcome.timings = {k: round(float(v), 4) for k, v in timings.items()}
+    except BmesError as exc:
+        outcome.status = "failed"
+        outcome.reason = f"{type(exc).__name__}: {exc}"
+    outcome.finished = _now()
+    outcome.seconds = round(time.perf_counter() - t0, 4)
+    write_text_atomic(study_dir / MARKER_NAME, outcome.to_json())
+    return outcome
+
+
+def load_only(task: StudyTask, out_dir: Path, config: Any
+              ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Study function that only loads both series (checks an archive, no detection).
+
+    Returns no involvement rows; raises the loader's errors for unloadable series.
+    """
+    from ..dicom import load_series
+
+    del out_dir, config
+    t0 = time.perf_counter()
+    t1 = load_series([Path(f) for f in task.t1_files])
+    fluid = load_series([Path(f) for f in task.fluid_files])
+    del t1, fluid
+    return [], {"load": time.perf_counter() - t0}
