@@ -11,13 +11,21 @@ on T1 and brighter on the fluid image than a local normal-marrow reference are f
 
 from ._config import DetectionConfig
 from ._detect import EdemaResult, detect_edema
+from ._evaluate import Evaluation, evaluate
 from ._findings import BoneFinding, findings_from_masks, grade_for_fraction
+from ._study import INVOLVEMENT_COLUMNS, StudyDetection, detect_study, write_results
 
 __all__ = [
+    "INVOLVEMENT_COLUMNS",
     "BoneFinding",
     "DetectionConfig",
     "EdemaResult",
+    "Evaluation",
+    "StudyDetection",
     "detect_edema",
+    "detect_study",
+    "evaluate",
     "findings_from_masks",
     "grade_for_fraction",
+    "write_results",
 ]
