@@ -1,0 +1,198 @@
+"""Database engine of the store: URL resolution, SQLite settings, migrations, write retries.
+
+SQLite (the default) runs in WAL mode with foreign keys on, a busy timeout, and every
+write transaction opened with ``BEGIN IMMEDIATE`` so that writers queue on the
+database lock instead of failing half-way; a writer that still meets "database is
+locked" is retried with exponential backoff. Any other SQLAlchemy URL (e.g.
+PostgreSQL) works too; there, version numbers are protected by a unique constraint and
+a conflicting write is retried the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from ..errors import StoreError
+
+__all__ = [
+    "DB_ENV",
+    "HEAD_REVISION",
+    "default_db_path",
+    "make_engine",
+    "resolve_url",
+    "run_migrations",
+    "write_transaction",
+]
+
+log = logging.getLogger(__name__)
+
+#: Environment variable naming the store database (SQLAlchemy URL or file path).
+DB_ENV = "BMES_DB"
+#: Alembic revision the code expects (the newest file in ``migrations/versions``).
+HEAD_REVISION = "0001_initial"
+
+_BUSY_TIMEOUT_MS = 30_000
+_MAX_ATTEMPTS = 12
+
+T = TypeVar("T")
+
+
+def default_db_path() -> Path:
+    """``$XDG_DATA_HOME/bmes-imaging/bmes.sqlite`` (default ``~/.local/share/...``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "bmes-imaging" / "bmes.sqlite"
+
+
+def resolve_url(url: str | os.PathLike[str] | None = None) -> str:
+    """Turn ``url`` (None, a file path or a SQLAlchemy URL) into a SQLAlchemy URL.
+
+    ``None`` uses ``$BMES_DB``, else :func:`default_db_path`. A value without ``://``
+    is a SQLite file path.
+
+    Examples
+    --------
+    >>> resolve_url("/tmp/x/bmes.sqlite")
+    'sqlite:////tmp/x/bmes.sqlite'
+    >>> resolve_url("postgresql://db.example/bmes")
+    'postgresql://db.example/bmes'
+    """
+    if url is None:
+        url = os.environ.get(DB_ENV) or default_db_path()
+    value = os.fspath(url)
+    if "://" in value:
+        return value
+    return "sqlite:///" + str(Path(value).expanduser().absolute())
+
+
+def _is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine; for SQLite set WAL, foreign keys, busy timeout, explicit BEGIN."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    database = parsed.database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # take transaction control from pysqlite so BEGIN IMMEDIATE can be issued
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal" and database and database != ":memory:":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA synchronous = FULL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    text_ = str(getattr(exc, "orig", exc)).lower()
+    return "locked" in text_ or "busy" in text_
+
+
+def write_transaction(engine: Engine, work: Callable[[Session], T], *,
+                      what: str = "write") -> T:
+    """Run ``work(session)`` in one write transaction and commit; retry when locked.
+
+    On SQLite the transaction starts with ``BEGIN IMMEDIATE`` (the write lock is taken
+    up front, so reads inside ``work`` see the newest data and version numbers
+    allocated inside it are unique). A lock timeout or a unique-constraint race is
+    retried with exponential backoff and jitter; ``work`` must therefore have no side
+    effects outside the session other than ones it cleans up itself on exceptions.
+
+    Raises
+    ------
+    StoreError
+        If the database stays locked after every retry.
+    """
+    bind = engine.execution_options(sqlite_begin="IMMEDIATE") if _is_sqlite(engine) else engine
+    delay = 0.02
+    for attempt in range(1, _MAX_ATTEMPTS + 1):
+        try:
+            with Session(bind, expire_on_commit=False) as session, session.begin():
+                return work(session)
+        except OperationalError as exc:
+            if not _is_lock_error(exc) or attempt == _MAX_ATTEMPTS:
+                if _is_lock_error(exc):
+                    raise StoreError(
+                        f"the store stayed busy for {attempt} attempts during {what}; "
+                        "another program holds it, try again") from exc
+                raise
+            log.debug("store busy during %s (attempt %d), retrying", what, attempt)
+        except IntegrityError as exc:
+            if "uq_annotation_study_reader_version" not in str(exc) and \
+                    "annotation.study_id, annotation.reader, annotation.version" not in str(exc):
+                raise
+            if attempt == _MAX_ATTEMPTS:
+                raise StoreError(f"could not allocate a version during {what}") from exc
+            log.debug("version race during %s (attempt %d), retrying", what, attempt)
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 1.0)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        has = conn.dialect.has_table(conn, "alembic_version")
+        if not has:
+            return None
+        row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+        return None if row is None else str(row[0])
+
+
+def run_migrations(engine: Engine) -> None:
+    """Upgrade the database to :data:`HEAD_REVISION` with Alembic (no-op if current).
+
+    The upgrade runs inside one write transaction (``BEGIN IMMEDIATE`` on SQLite), so
+    several processes opening a new store at once migrate it exactly once.
+    """
+    current = _current_revision(engine)
+    if current == HEAD_REVISION:
+        return
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    bind = engine.execution_options(sqlite_begin="IMMEDIATE") if _is_sqlite(engine) else engine
+    delay = 0.05
+    for attempt in range(1, _MAX_ATTEMPTS + 1):
+        try:
+            with bind.connect() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                conn.commit()
+            break
+        except OperationalError as exc:
+            if not _is_lock_error(exc) or attempt == _MAX_ATTEMPTS:
+                raise StoreError(f"cannot migrate the store database: {exc.orig}") from exc
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 1.0)
+    log.info("store schema upgraded from %s to %s", current, HEAD_REVISION)

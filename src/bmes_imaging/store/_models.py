@@ -1,0 +1,238 @@
+"""SQLAlchemy 2 ORM models of the store (schema revision: see ``migrations/versions``).
+
+Entities
+--------
+``patient``             pseudonymous key + sex; identifying fields live apart in
+                        ``patient_identity`` (optional, never needed for analysis)
+``foot``                one side of a patient
+``clinical_visit``      the clinical record of one foot at diagnosis
+``lab_result``          one lab value of a visit (25(OH)D, ESR, CRP, RF, anti-CCP, ...)
+``clinical_score``      one score of a visit (AOFAS at diagnosis / at last control)
+``clinical_import``     one imported clinical file (name, sha256, time, who)
+``imaging_study``       a DICOM study (StudyInstanceUID), linked to a foot when known
+``study_identity``      the DICOM PatientID/PatientName of a study (identifying, apart)
+``imaging_series``      a DICOM series (SeriesInstanceUID) of a study
+``annotation``          one saved version of a reader's (or the detector's) findings for a
+                        study, with the label map file (path relative to the annotation
+                        folder) and its sha256; versions count per (study, reader)
+``finding``             one bone's finding within an annotation version
+``audit_event``         who did what to which finding/study, when, before/after as JSON
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "Annotation",
+    "AuditEvent",
+    "Base",
+    "ClinicalImport",
+    "ClinicalScore",
+    "ClinicalVisit",
+    "Finding",
+    "Foot",
+    "ImagingSeries",
+    "ImagingStudy",
+    "LabResult",
+    "Patient",
+    "PatientIdentity",
+    "StudyIdentity",
+]
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the store's models."""
+
+
+class Patient(Base):
+    __tablename__ = "patient"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    sex: Mapped[str | None] = mapped_column(String(1))
+    rheumatoid_arthritis: Mapped[bool | None] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    feet: Mapped[list[Foot]] = relationship(back_populates="patient")
+
+
+class PatientIdentity(Base):
+    """Identifying fields, kept apart from the pseudonymous patient (optional)."""
+
+    __tablename__ = "patient_identity"
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patient.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    hospital_number: Mapped[str | None] = mapped_column(String(64))
+    birth_date: Mapped[str | None] = mapped_column(String(10))
+
+
+class Foot(Base):
+    __tablename__ = "foot"
+    __table_args__ = (UniqueConstraint("patient_id", "side", name="uq_foot_patient_side"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"),
+                                            index=True)
+    side: Mapped[str] = mapped_column(String(1))
+    patient: Mapped[Patient] = relationship(back_populates="feet")
+
+
+class ClinicalImport(Base):
+    __tablename__ = "clinical_import"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    n_records: Mapped[int] = mapped_column(Integer)
+    imported_by: Mapped[str] = mapped_column(String(100))
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ClinicalVisit(Base):
+    __tablename__ = "clinical_visit"
+    __table_args__ = (UniqueConstraint("foot_id", "kind", name="uq_visit_foot_kind"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    foot_id: Mapped[int] = mapped_column(ForeignKey("foot.id", ondelete="CASCADE"),
+                                         index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="diagnosis")
+    age: Mapped[int] = mapped_column(Integer)
+    primary_bones: Mapped[str] = mapped_column(String(200))
+    other_bones: Mapped[str] = mapped_column(String(200), default="")
+    symptom_months: Mapped[float | None] = mapped_column(Float)
+    complaint_to_visit_months: Mapped[float | None] = mapped_column(Float)
+    follow_up_months: Mapped[float | None] = mapped_column(Float)
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("clinical_import.id"))
+    source_row: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    labs: Mapped[list[LabResult]] = relationship(cascade="all, delete-orphan")
+    scores: Mapped[list[ClinicalScore]] = relationship(cascade="all, delete-orphan")
+
+
+class LabResult(Base):
+    __tablename__ = "lab_result"
+    __table_args__ = (UniqueConstraint("visit_id", "analyte", name="uq_lab_visit_analyte"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("clinical_visit.id", ondelete="CASCADE"),
+                                          index=True)
+    analyte: Mapped[str] = mapped_column(String(40))
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(20))
+    unit_as_recorded: Mapped[str | None] = mapped_column(String(20))
+
+
+class ClinicalScore(Base):
+    __tablename__ = "clinical_score"
+    __table_args__ = (UniqueConstraint("visit_id", "instrument", "timepoint",
+                                       name="uq_score_visit_instrument_time"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("clinical_visit.id", ondelete="CASCADE"),
+                                          index=True)
+    instrument: Mapped[str] = mapped_column(String(40))
+    timepoint: Mapped[str] = mapped_column(String(20))
+    value: Mapped[float] = mapped_column(Float)
+
+
+class ImagingStudy(Base):
+    __tablename__ = "imaging_study"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    laterality: Mapped[str | None] = mapped_column(String(1))
+    foot_id: Mapped[int | None] = mapped_column(ForeignKey("foot.id", ondelete="SET NULL"),
+                                                index=True)
+    link_method: Mapped[str | None] = mapped_column(String(20))
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    series: Mapped[list[ImagingSeries]] = relationship(back_populates="study")
+
+
+class StudyIdentity(Base):
+    """DICOM PatientID / PatientName of a study (identifying: kept apart, never logged)."""
+
+    __tablename__ = "study_identity"
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("imaging_study.id", ondelete="CASCADE"), primary_key=True)
+    dicom_patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    dicom_patient_name: Mapped[str | None] = mapped_column(String(200))
+
+
+class ImagingSeries(Base):
+    __tablename__ = "imaging_series"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("imaging_study.id", ondelete="CASCADE"),
+                                          index=True)
+    series_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    frame_of_reference_uid: Mapped[str | None] = mapped_column(String(64))
+    series_number: Mapped[int | None] = mapped_column(Integer)
+    series_description: Mapped[str | None] = mapped_column(String(200))
+    modality: Mapped[str | None] = mapped_column(String(16))
+    sequence: Mapped[str | None] = mapped_column(String(16))
+    plane: Mapped[str | None] = mapped_column(String(16))
+    laterality: Mapped[str | None] = mapped_column(String(1))
+    study: Mapped[ImagingStudy] = relationship(back_populates="series")
+
+
+class Annotation(Base):
+    __tablename__ = "annotation"
+    __table_args__ = (UniqueConstraint("study_id", "reader", "version",
+                                       name="uq_annotation_study_reader_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("imaging_study.id", ondelete="CASCADE"),
+                                          index=True)
+    reader: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))  # "annotation" | "findings"
+    label_path: Mapped[str | None] = mapped_column(String(500))
+    label_sha256: Mapped[str | None] = mapped_column(String(64))
+    label_shape: Mapped[str | None] = mapped_column(String(50))
+    label_dtype: Mapped[str | None] = mapped_column(String(20))
+    label_affine: Mapped[str | None] = mapped_column(Text)
+    series_instance_uid: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    findings: Mapped[list[Finding]] = relationship(back_populates="annotation",
+                                                   order_by="Finding.bone")
+
+
+class Finding(Base):
+    __tablename__ = "finding"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    annotation_id: Mapped[int] = mapped_column(
+        ForeignKey("annotation.id", ondelete="CASCADE"), index=True)
+    bone: Mapped[int] = mapped_column(Integer)
+    bone_volume_ml: Mapped[float | None] = mapped_column(Float)
+    edema_volume_ml: Mapped[float | None] = mapped_column(Float)
+    fraction: Mapped[float | None] = mapped_column(Float)
+    grade: Mapped[int | None] = mapped_column(Integer)
+    t1_ratio: Mapped[float | None] = mapped_column(Float)
+    fluid_ratio: Mapped[float | None] = mapped_column(Float)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(100))
+    primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    annotation: Mapped[Annotation] = relationship(back_populates="findings")
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    study_id: Mapped[int | None] = mapped_column(
+        ForeignKey("imaging_study.id", ondelete="SET NULL"), index=True)
+    annotation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("annotation.id", ondelete="SET NULL"))
+    finding_id: Mapped[int | None] = mapped_column(
+        ForeignKey("finding.id", ondelete="SET NULL"))
+    bone: Mapped[int | None] = mapped_column(Integer)
+    before_json: Mapped[str | None] = mapped_column(Text)
+    after_json: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,722 @@
+"""The :class:`Store`: clinical records, studies, findings, annotations and the audit log.
+
+Every write runs in one database transaction (all or nothing); SQLite writers take the
+lock up front (``BEGIN IMMEDIATE``) and are retried with backoff when the database is
+busy, so several processes can save at once. Log messages carry counts, study UIDs
+and versions only, never patient keys, names or DICOM PatientIDs.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from ..clinical import ClinicalRecord, ClinicalTableError, parse_record_fields, \
+    read_clinical_table
+from ..errors import ClinicalRecordError, StoreError
+from ..volume import SeriesInfo, Volume
+from . import _files
+from ._clinical_db import now, record_from_visit, record_snapshot, record_to_cells, \
+    upsert_record
+from ._engine import make_engine, resolve_url, run_migrations, write_transaction
+from ._findings import StoredFinding, coerce_finding, finding_to_dict
+from ._models import (
+    Annotation,
+    AuditEvent,
+    ClinicalImport,
+    ClinicalVisit,
+    Finding,
+    Foot,
+    ImagingSeries,
+    ImagingStudy,
+    Patient,
+    StudyIdentity,
+)
+
+__all__ = [
+    "ANNOTATIONS_ENV",
+    "AnnotationVersion",
+    "AuditRecord",
+    "ImportReport",
+    "LoadedAnnotation",
+    "Store",
+    "open_store",
+]
+
+log = logging.getLogger(__name__)
+
+#: Environment variable naming the annotation folder (default: beside the SQLite file).
+ANNOTATIONS_ENV = "BMES_ANNOTATIONS"
+
+
+def _actor(actor: str | None) -> str:
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # pragma: no cover - no user database entry
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """Outcome of a clinical import (or of a dry run).
+
+    Attributes
+    ----------
+    file_name
+        Name of the imported file.
+    n_patients, n_feet
+        Patients and feet (records) in the file.
+    n_new_feet, n_updated_feet
+        Feet created and feet whose record was replaced.
+    dry_run
+        True if nothing was written.
+    records
+        The validated records.
+    """
+
+    file_name: str
+    n_patients: int
+    n_feet: int
+    n_new_feet: int
+    n_updated_feet: int
+    dry_run: bool
+    records: tuple[ClinicalRecord, ...]
+
+
+@dataclass(frozen=True)
+class AnnotationVersion:
+    """One saved version of a reader's (or the detector's) findings for a study.
+
+    Attributes
+    ----------
+    annotation_id
+        Database id.
+    study_instance_uid, reader, version
+        The study, who saved it, and the version number (1, 2, ... per study and
+        reader).
+    kind
+        ``"annotation"`` (with a label map) or ``"findings"`` (findings only).
+    created_at
+        When it was saved (UTC).
+    label_path, label_sha256
+        Absolute path of the label map file and its SHA-256 (``None`` without labels).
+    n_findings
+        Number of findings saved.
+    note
+        Free text of the reader.
+    """
+
+    annotation_id: int
+    study_instance_uid: str
+    reader: str
+    version: int
+    kind: str
+    created_at: datetime
+    label_path: Path | None
+    label_sha256: str | None
+    n_findings: int
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class LoadedAnnotation:
+    """An annotation version reloaded: its metadata, label map and findings.
+
+    ``labels`` is voxel-exact (checksum verified) with the exact saved affine, or
+    ``None`` for a findings-only version.
+    """
+
+    version: AnnotationVersion
+    labels: Volume | None
+    findings: list[StoredFinding]
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audit event: who did what to which study/finding, when, before and after."""
+
+    at: datetime
+    actor: str
+    action: str
+    study_instance_uid: str | None
+    annotation_id: int | None
+    finding_id: int | None
+    bone: int | None
+    before: Any
+    after: Any
+
+
+def _study_fields(info: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
+    names = ("study_instance_uid", "series_instance_uid", "frame_of_reference_uid",
+             "patient_id", "patient_name", "laterality", "series_number",
+             "series_description", "modality", "sequence", "plane")
+    if isinstance(info, Volume):
+        info = info.info
+    out: dict[str, Any] = {}
+    for name in names:
+        value = fields.get(name)
+        if value is None and info is not None:
+            value = info.get(name) if isinstance(info, Mapping) else getattr(info, name, None)
+        out[name] = value
+    if not out["study_instance_uid"]:
+        raise StoreError("a study needs its StudyInstanceUID; none was given")
+    if out["laterality"] not in (None, "L", "R"):
+        raise StoreError(f"laterality must be 'L', 'R' or None, found {out['laterality']!r}")
+    return out
+
+
+class Store:
+    """The project's database of clinical records, studies, findings and annotations.
+
+    Open it with :func:`open_store`. Methods are safe to call from several processes
+    at once; a :class:`Store` object itself is for one thread.
+    """
+
+    def __init__(self, url: str, annotation_dir: Path) -> None:
+        self.url = url
+        self.annotation_dir = annotation_dir
+        self.engine = make_engine(url)
+        run_migrations(self.engine)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Close every database connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Store {make_url(self.url).render_as_string(hide_password=True)}>"
+
+    def _read(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # -- clinical records ----------------------------------------------------------------
+    def import_clinical(self, path: str | os.PathLike[str], *, dry_run: bool = False,
+                        actor: str | None = None) -> ImportReport:
+        """Import a clinical table (CSV/XLSX) in one transaction, all or nothing.
+
+        Records of feet already in the store are replaced (audit events keep the old
+        values). With ``dry_run`` the file is only validated and compared.
+
+        Raises
+        ------
+        ClinicalTableError
+            Listing every problem (row and column each); the store is unchanged.
+        """
+        p = Path(path)
+        records = read_clinical_table(p)
+        data = p.read_bytes()
+        who = _actor(actor)
+
+        def work(session: Session) -> tuple[int, int]:
+            new = updated = 0
+            imp = ClinicalImport(file_name=p.name, sha256=hashlib.sha256(data).hexdigest(),
+                                 n_records=len(records), imported_by=who,
+                                 imported_at=now())
+            session.add(imp)
+            session.flush()
+            for rec in records:
+                visit, before = upsert_record(session, rec, import_id=imp.id)
+                if before is None:
+                    new += 1
+                elif before != rec:
+                    updated += 1
+                    session.add(AuditEvent(at=now(), actor=who, action="clinical_updated",
+                                           before_json=json.dumps(record_snapshot(before)),
+                                           after_json=json.dumps(record_snapshot(rec))))
+            session.add(AuditEvent(at=now(), actor=who, action="clinical_import",
+                                   after_json=json.dumps({"file_name": p.name,
+                                                          "records": len(records),
+                                                          "new": new, "updated": updated})))
+            return new, updated
+
+        if dry_run:
+            existing = {(r.patient, r.side): r for r in self.clinical_records()}
+            new = sum(1 for r in records if r.foot not in existing)
+            updated = sum(1 for r in records
+                          if r.foot in existing and existing[r.foot] != r)
+        else:
+            new, updated = write_transaction(self.engine, work, what="clinical import")
+        n_patients = len({r.patient for r in records})
+        log.info("clinical import %s%s: %d patients, %d feet (%d new, %d updated)",
+                 p.name, " (dry run)" if dry_run else "", n_patients, len(records), new,
+                 updated)
+        return ImportReport(p.name, n_patients, len(records), new, updated, dry_run,
+                            tuple(records))
+
+    def clinical_records(self, patient: str | None = None) -> list[ClinicalRecord]:
+        """Stored clinical records (one per foot), optionally of one patient."""
+        with self._read() as s:
+            q = (select(ClinicalVisit, Foot, Patient)
+                 .join(Foot, ClinicalVisit.foot_id == Foot.id)
+                 .join(Patient, Foot.patient_id == Patient.id)
+                 .where(ClinicalVisit.kind == "diagnosis"))
+            if patient is not None:
+                q = q.where(Patient.key == str(patient))
+            rows = s.execute(q.order_by(Patient.id, Foot.side.desc())).all()
+            return [record_from_visit(v, p, f) for v, f, p in rows]
+
+    def clinical_record(self, patient: str, side: str | None = None) -> ClinicalRecord | None:
+        """The record of one foot (``None`` if absent).
+
+        Raises
+        ------
+        StoreError
+            If ``side`` is None and the patient has records for both feet.
+        """
+        records = [r for r in self.clinical_records(str(patient))
+                   if side is None or r.side == side]
+        if len(records) > 1:
+            raise StoreError("the patient has records for both feet; give side='L' or 'R'")
+        return records[0] if records else None
+
+    def update_clinical(self, patient: str, side: str, *, actor: str | None = None,
+                        **changes: Any) -> ClinicalRecord:
+        """Change fields of one foot's record (same validation as the import).
+
+        ``changes`` use the template's column names (``age=40``, ``vitamin_d=55``,
+        ``vitamin_d_unit="nmol/L"``, ``primary_bone="talus+navicular"``...). Patient-level
+        fields (age, sex, rheumatoid arthritis) are changed for the patient.
+
+        Raises
+        ------
+        ClinicalTableError
+            If a changed field is invalid (nothing is written).
+        StoreError
+            If the foot has no record.
+        """
+        current = self.clinical_record(patient, side)
+        if current is None:
+            raise StoreError("no clinical record for this patient and side; import it first")
+        unknown = set(changes) - set(record_to_cells(current))
+        if unknown:
+            raise ClinicalTableError([ClinicalRecordError(
+                f"unknown field(s) {', '.join(sorted(unknown))}", source="update")])
+        cells = record_to_cells(current) | changes
+        cells["patient"], cells["side"] = current.patient, current.side
+        [record] = parse_record_fields(cells, source="update")
+        record = record.__class__(**{**record.__dict__, "source_row": current.source_row})
+        who = _actor(actor)
+
+        def work(session: Session) -> None:
+            _, before = upsert_record(session, record, import_id=None)
+            session.add(AuditEvent(at=now(), actor=who, action="clinical_updated",
+                                   before_json=json.dumps(record_snapshot(before)),
+                                   after_json=json.dumps(record_snapshot(record))))
+
+        write_transaction(self.engine, work, what="clinical update")
+        log.info("clinical record updated (%d field(s))", len(changes))
+        return record
+
+    # -- studies ---------------------------------------------------------------------------
+    def register_study(self, info: Any = None, **fields: Any) -> str:
+        """Record a DICOM study (and its series) from a SeriesInfo, stack, Volume or fields.
+
+        Accepts :class:`~bmes_imaging.volume.SeriesInfo`, a ``SeriesStack``, a
+        :class:`~bmes_imaging.volume.Volume` (its ``info``), a mapping, and/or keyword
+        fields: ``study_instance_uid`` (required), ``series_instance_uid``,
+        ``patient_id`` (DICOM PatientID, kept apart), ``patient_name``, ``laterality``,
+        ``frame_of_reference_uid``, ``series_number``, ``series_description``,
+        ``modality``, ``sequence``, ``plane``. Registering again adds series and fills
+        missing values. Returns the StudyInstanceUID.
+        """
+        f = _study_fields(info, fields)
+
+        def work(session: Session) -> None:
+            study = self._get_study(session, f["study_instance_uid"], create=True)
+            assert study is not None
+            if f["laterality"] and not study.laterality:
+                study.laterality = f["laterality"]
+            ident = session.get(StudyIdentity, study.id)
+            if ident is None:
+                ident = StudyIdentity(study_id=study.id)
+                session.add(ident)
+            if f["patient_id"] is not None:
+                ident.dicom_patient_id = str(f["patient_id"]).strip()
+            if f["patient_name"] is not None:
+                ident.dicom_patient_name = str(f["patient_name"])
+            if f["series_instance_uid"]:
+                series = session.scalar(select(ImagingSeries).where(
+                    ImagingSeries.series_instance_uid == f["series_instance_uid"]))
+                if series is None:
+                    series = ImagingSeries(study_id=study.id,
+                                           series_instance_uid=f["series_instance_uid"])
+                    session.add(series)
+                for name in ("frame_of_reference_uid", "series_number", "series_description",
+                             "modality", "sequence", "plane", "laterality"):
+                    if f[name] is not None:
+                        setattr(series, name, f[name])
+
+        write_transaction(self.engine, work, what="study registration")
+        log.debug("study %s registered", f["study_instance_uid"])
+        return str(f["study_instance_uid"])
+
+    def _get_study(self, session: Session, uid: str, *, create: bool) -> ImagingStudy | None:
+        study = session.scalar(select(ImagingStudy).where(
+            ImagingStudy.study_instance_uid == uid))
+        if study is None and create:
+            study = ImagingStudy(study_instance_uid=uid, registered_at=now())
+            session.add(study)
+            session.flush()
+        return study
+
+    def studies(self) -> list[str]:
+        """StudyInstanceUIDs of every registered study."""
+        with self._read() as s:
+            return list(s.scalars(select(ImagingStudy.study_instance_uid)
+                                  .order_by(ImagingStudy.id)))
+
+    def study_foot(self, study_instance_uid: str) -> tuple[str, str] | None:
+        """``(patient, side)`` a study is linked to, or ``None``."""
+        with self._read() as s:
+            row = s.execute(select(Patient.key, Foot.side)
+                            .join(Foot, Foot.patient_id == Patient.id)
+                            .join(ImagingStudy, ImagingStudy.foot_id == Foot.id)
+                            .where(ImagingStudy.study_instance_uid == study_instance_uid)
+                            ).first()
+            return None if row is None else (row[0], row[1])
+
+    def link_studies(self, mapping: str | os.PathLike[str] | Mapping[str, str] | None = None,
+                     *, relink: bool = False, actor: str | None = None) -> Any:
+        """Link registered studies to clinical feet; see :func:`._link.link_studies`."""
+        from ._link import link_studies
+
+        return link_studies(self, mapping, relink=relink, actor=_actor(actor))
+
+    # -- findings and annotations ----------------------------------------------------------
+    def save_findings(self, study_instance_uid: str, findings: Iterable[Any],
+                      source: str = "detector", *, note: str | None = None
+                      ) -> AnnotationVersion:
+        """Save a new version of ``source``'s findings for a study (no label map).
+
+        ``findings``: ``BoneFinding`` objects, objects with the same attributes, or dicts
+        (see :mod:`bmes_imaging.store._findings`). The study is registered if unknown.
+        """
+        return self._save(study_instance_uid, source, findings, None, note=note,
+                          series_instance_uid=None)
+
+    def save_annotation(self, study_instance_uid: str, reader: str, findings: Iterable[Any],
+                        labels: Volume, *, note: str | None = None,
+                        series_instance_uid: str | None = None) -> AnnotationVersion:
+        """Save a reader's findings and edema label map as a new version, atomically.
+
+        The label map (edema voxels carry their bone's label, 0 elsewhere) is written
+        to a temporary file in the annotation folder and fsynced; then, in one database
+        transaction, the next version number for (study, reader) is allocated, the file
+        gets its versioned name (never overwriting an earlier one), and path, SHA-256,
+        reader, time, findings and audit events are recorded. If anything fails, nothing
+        is recorded and the file is removed. Earlier versions are never changed.
+
+        Parameters
+        ----------
+        study_instance_uid
+            The study (registered automatically if unknown).
+        reader
+            Who annotated (name or initials of the reader).
+        findings
+            ``BoneFinding`` objects, objects with the same attributes, or dicts.
+        labels
+            Label map :class:`~bmes_imaging.volume.Volume` (integer labels).
+        note
+            Free text.
+        series_instance_uid
+            The series the label map's grid belongs to (default: ``labels.info``).
+
+        Returns
+        -------
+        AnnotationVersion
+        """
+        if not reader or not str(reader).strip():
+            raise StoreError("an annotation needs the reader's name; nothing was saved")
+        series = series_instance_uid or labels.info.series_instance_uid
+        return self._save(study_instance_uid, str(reader).strip(), findings, labels,
+                          note=note, series_instance_uid=series)
+
+    def _save(self, study_uid: str, reader: str, findings: Iterable[Any],
+              labels: Volume | None, *, note: str | None,
+              series_instance_uid: str | None) -> AnnotationVersion:
+        if not study_uid:
+            raise StoreError("a StudyInstanceUID is required; nothing was saved")
+        stored = [coerce_finding(f, default_source=reader, index=i)
+                  for i, f in enumerate(findings)]
+        bones = [f.bone for f in stored]
+        if len(set(bones)) != len(bones):
+            raise StoreError("the findings name the same bone twice; give one finding per "
+                             "bone; nothing was saved")
+        prepared = None
+        if labels is not None:
+            prepared = _files.prepare_label_file(self.annotation_dir, labels)
+
+        def work(session: Session) -> AnnotationVersion:
+            study = self._get_study(session, study_uid, create=True)
+            assert study is not None
+            last = session.scalar(select(func.max(Annotation.version)).where(
+                Annotation.study_id == study.id, Annotation.reader == reader))
+            version = (last or 0) + 1
+            ann = Annotation(study_id=study.id, reader=reader, version=version,
+                             kind="annotation" if prepared else "findings", note=note,
+                             series_instance_uid=series_instance_uid, created_at=now())
+            if prepared is not None:
+                if prepared.final_path is not None:  # a retried attempt: drop its name
+                    prepared.final_path.unlink(missing_ok=True)
+                    prepared.final_path = None
+                ann.label_path = _files.commit_label_file(prepared, study_uid, reader,
+                                                          version)
+                ann.label_sha256 = prepared.sha256
+                ann.label_shape = json.dumps(list(prepared.shape))
+                ann.label_dtype = prepared.dtype
+                ann.label_affine = json.dumps(prepared.affine)
+            session.add(ann)
+            session.flush()
+            previous = self._previous_findings(session, study.id, reader, ann.id)
+            for f in stored:
+                row = Finding(annotation_id=ann.id, bone=int(f.bone),
+                              **{k: v for k, v in finding_to_dict(f).items() if k != "bone"})
+                session.add(row)
+                session.flush()
+                after = finding_to_dict(f)
+                before = previous.pop(int(f.bone), None)
+                if before != after:
+                    session.add(AuditEvent(
+                        at=ann.created_at, actor=reader,
+                        action="finding_added" if before is None else "finding_changed",
+                        study_id=study.id, annotation_id=ann.id, finding_id=row.id,
+                        bone=int(f.bone), before_json=None if before is None
+                        else json.dumps(before), after_json=json.dumps(after)))
+            for bone, before in previous.items():
+                session.add(AuditEvent(at=ann.created_at, actor=reader,
+                                       action="finding_removed", study_id=study.id,
+                                       annotation_id=ann.id, bone=bone,
+                                       before_json=json.dumps(before)))
+            session.add(AuditEvent(
+                at=ann.created_at, actor=reader,
+                action="annotation_saved" if prepared else "findings_saved",
+                study_id=study.id, annotation_id=ann.id,
+                after_json=json.dumps({"version": version, "findings": len(stored),
+                                       "label_sha256": ann.label_sha256})))
+            return self._version(ann, study_uid, len(stored))
+
+        try:
+            result = write_transaction(self.engine, work, what="annotation save")
+        except BaseException:
+            if prepared is not None:
+                prepared.discard()
+            raise
+        if prepared is not None:
+            prepared.tmp_path.unlink(missing_ok=True)
+        log.info("saved %s version %d for study %s (%d findings)", result.kind,
+                 result.version, study_uid, result.n_findings)
+        return result
+
+    def _previous_findings(self, session: Session, study_id: int, reader: str,
+                           exclude_id: int) -> dict[int, dict[str, Any]]:
+        """Findings of the reader's previous version, else of the newest other version."""
+        q = (select(Annotation).where(Annotation.study_id == study_id,
+                                      Annotation.id != exclude_id)
+             .order_by(Annotation.created_at.desc(), Annotation.id.desc()))
+        own = session.scalars(q.where(Annotation.reader == reader).limit(1)).first()
+        prev = own or session.scalars(q.limit(1)).first()
+        if prev is None:
+            return {}
+        return {f.bone: finding_to_dict(self._stored(f)) for f in prev.findings}
+
+    @staticmethod
+    def _stored(row: Finding) -> StoredFinding:
+        from ..bones import Bone
+
+        return StoredFinding(
+            bone=Bone(row.bone), bone_volume_ml=row.bone_volume_ml,
+            edema_volume_ml=row.edema_volume_ml, fraction=row.fraction, grade=row.grade,
+            t1_ratio=row.t1_ratio, fluid_ratio=row.fluid_ratio, confidence=row.confidence,
+            status=row.status, source=row.source, primary=row.primary, finding_id=row.id)
+
+    def _version(self, ann: Annotation, study_uid: str, n: int) -> AnnotationVersion:
+        return AnnotationVersion(
+            annotation_id=ann.id, study_instance_uid=study_uid, reader=ann.reader,
+            version=ann.version, kind=ann.kind, created_at=ann.created_at,
+            label_path=None if ann.label_path is None else self.annotation_dir / ann.label_path,
+            label_sha256=ann.label_sha256, n_findings=n, note=ann.note)
+
+    def annotations(self, study_instance_uid: str | None = None, reader: str | None = None,
+                    ) -> list[AnnotationVersion]:
+        """Every saved version (oldest first), optionally of one study and/or reader."""
+        with self._read() as s:
+            q = (select(Annotation, ImagingStudy.study_instance_uid)
+                 .join(ImagingStudy, Annotation.study_id == ImagingStudy.id))
+            if study_instance_uid is not None:
+                q = q.where(ImagingStudy.study_instance_uid == study_instance_uid)
+            if reader is not None:
+                q = q.where(Annotation.reader == reader)
+            rows = s.execute(q.order_by(Annotation.id)).all()
+            return [self._version(a, uid, len(a.findings)) for a, uid in rows]
+
+    def load_annotation(self, annotation_id: int) -> LoadedAnnotation:
+        """Reload one version exactly (label checksum verified).
+
+        Raises
+        ------
+        StoreError
+            If the version does not exist, or its label file is missing or damaged.
+        """
+        with self._read() as s:
+            row = s.execute(select(Annotation, ImagingStudy.study_instance_uid)
+                            .join(ImagingStudy, Annotation.study_id == ImagingStudy.id)
+                            .where(Annotation.id == annotation_id)).first()
+            if row is None:
+                raise StoreError(f"no annotation version with id {annotation_id}")
+            ann, uid = row
+            findings = [self._stored(f) for f in ann.findings]
+            version = self._version(ann, uid, len(findings))
+        labels = None
+        if ann.label_path is not None and ann.label_sha256 is not None:
+            info = SeriesInfo(study_instance_uid=uid,
+                              series_instance_uid=ann.series_instance_uid)
+            labels = _files.read_label_file(self.annotation_dir, ann.label_path,
+                                            ann.label_sha256, affine_json=ann.label_affine,
+                                            info=info)
+        return LoadedAnnotation(version, labels, findings)
+
+    def latest_annotation(self, study_instance_uid: str, reader: str | None = None,
+                          *, with_labels: bool = True) -> LoadedAnnotation | None:
+        """The newest version for a study (of ``reader``, or of anyone), reloaded exactly.
+
+        With ``with_labels`` (default) only versions that have a label map count.
+        Returns ``None`` if there is none.
+        """
+        versions = [v for v in self.annotations(study_instance_uid, reader)
+                    if not with_labels or v.label_path is not None]
+        if not versions:
+            return None
+        newest = max(versions, key=lambda v: (v.created_at, v.annotation_id))
+        return self.load_annotation(newest.annotation_id)
+
+    def latest_findings(self, study_instance_uid: str, source: str | None = None,
+                        ) -> list[StoredFinding]:
+        """Findings of the newest version (of ``source``/reader, or of anyone)."""
+        loaded = self.latest_annotation(study_instance_uid, source, with_labels=False)
+        return [] if loaded is None else loaded.findings
+
+    def readers(self, study_instance_uid: str | None = None) -> list[str]:
+        """Readers (and sources) with at least one saved version."""
+        return sorted({v.reader for v in self.annotations(study_instance_uid)})
+
+    # -- audit and integrity ---------------------------------------------------------------
+    def audit_events(self, study_instance_uid: str | None = None) -> list[AuditRecord]:
+        """Audit events (oldest first), optionally only those of one study."""
+        with self._read() as s:
+            q = (select(AuditEvent, ImagingStudy.study_instance_uid)
+                 .outerjoin(ImagingStudy, AuditEvent.study_id == ImagingStudy.id))
+            if study_instance_uid is not None:
+                q = q.where(ImagingStudy.study_instance_uid == study_instance_uid)
+            rows = s.execute(q.order_by(AuditEvent.id)).all()
+            return [AuditRecord(
+                at=e.at, actor=e.actor, action=e.action, study_instance_uid=uid,
+                annotation_id=e.annotation_id, finding_id=e.finding_id, bone=e.bone,
+                before=None if e.before_json is None else json.loads(e.before_json),
+                after=None if e.after_json is None else json.loads(e.after_json))
+                for e, uid in rows]
+
+    def check_annotations(self) -> tuple[list[str], list[Path]]:
+        """Verify every label file: ``(problems, orphan_files)``.
+
+        ``problems`` names versions whose file is missing or whose checksum differs;
+        ``orphan_files`` are files no version references (leftovers of interrupted
+        saves; :meth:`remove_orphans` deletes them).
+        """
+        problems: list[str] = []
+        with self._read() as s:
+            rows = s.execute(select(Annotation.id, Annotation.label_path,
+                                    Annotation.label_sha256)
+                             .where(Annotation.label_path.is_not(None))).all()
+        referenced = set()
+        for ann_id, rel, sha in rows:
+            referenced.add(rel)
+            path = self.annotation_dir / rel
+            if not path.is_file():
+                problems.append(f"version id {ann_id}: file {path} is missing")
+            elif _files.sha256_bytes(path.read_bytes()) != sha:
+                problems.append(f"version id {ann_id}: file {path} fails its checksum")
+        return problems, _files.find_orphans(self.annotation_dir, referenced)
+
+    def remove_orphans(self, min_age_s: float = 3600.0) -> list[Path]:
+        """Delete unreferenced files older than ``min_age_s`` seconds; return them.
+
+        The age limit protects a save that another process is committing right now.
+        """
+        import time
+
+        _, orphans = self.check_annotations()
+        removed = []
+        for path in orphans:
+            try:
+                if time.time() - path.stat().st_mtime >= min_age_s:
+                    path.unlink()
+                    removed.append(path)
+            except FileNotFoundError:
+                continue
+        if removed:
+            log.info("removed %d orphan annotation file(s)", len(removed))
+        return removed
+
+
+def _annotation_dir(url: str, annotation_dir: str | os.PathLike[str] | None) -> Path:
+    if annotation_dir is not None:
+        return Path(annotation_dir).expanduser().absolute()
+    env = os.environ.get(ANNOTATIONS_ENV)
+    if env:
+        return Path(env).expanduser().absolute()
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        db = Path(str(parsed.database))
+        return db.with_name(db.name + "-annotations")
+    from ._engine import default_db_path
+
+    return default_db_path().with_name("annotations")
+
+
+def open_store(url: str | os.PathLike[str] | None = None, *,
+               annotation_dir: str | os.PathLike[str] | None = None) -> Store:
+    """Open (and create or upgrade) the store.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy URL (``postgresql://...``) or a SQLite file path; ``None`` uses
+        ``$BMES_DB``, else ``~/.local/share/bmes-imaging/bmes.sqlite``.
+    annotation_dir
+        Folder of the annotation label files; default ``$BMES_ANNOTATIONS``, else
+        ``<sqlite file>-annotations`` beside the SQLite file.
+
+    Returns
+    -------
+    Store
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> store = open_store(pathlib.Path(tempfile.mkdtemp()) / "bmes.sqlite")
+    >>> store.clinical_records()
+    []
+    >>> store.close()
+    """
+    resolved = resolve_url(url)
+    return Store(resolved, _annotation_dir(resolved, annotation_dir))
