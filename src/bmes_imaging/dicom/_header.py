@@ -267,7 +267,7 @@ def scan_header(path: Path) -> HeaderRecord | str | None:
     except _NeedCareful:
         return None
     except _Truncated:
-        return None  # let pydicom name what is cut off
+        return "truncated header (the file ends inside a data element)"
     except (StructError, ValueError, IndexError):
         return None
     except OSError as exc:

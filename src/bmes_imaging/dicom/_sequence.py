@@ -299,7 +299,7 @@ def side_of(stack: SeriesStack) -> tuple[str | None, str]:
     ('R', "description word 'r'")
     """
     if stack.laterality in ("L", "R"):
-        return stack.laterality, "Laterality tag"
+        return stack.laterality, stack.laterality_source or "Laterality tag"
     found: dict[str, str] = {}
     for t in _tokens(stack.series_description, stack.protocol_name, stack.body_part,
                      stack.study_description):

@@ -97,6 +97,9 @@ class SeriesStack:
         None where missing.
     sequence, sequence_reason, plane
         From :func:`~bmes_imaging.dicom.classify_stack`.
+    laterality, laterality_source
+        ``"L"``/``"R"``/None from Laterality / ImageLaterality, else from side words in
+        the descriptions; and where it came from.
     localizer
         True for localizer / scout / survey images.
     split_reason
@@ -150,6 +153,7 @@ class SeriesStack:
     localizer: bool = False
     split_reason: str = ""
     size_bytes: int = 0
+    laterality_source: str = ""
 
     @property
     def patient_key(self) -> str:
@@ -321,12 +325,14 @@ def build_stacks(
             sid = uid if (len(recs) == 1 and n_single == 0) else f"{uid}#mf{n}"
             stacks.append(_multiframe_stack(sid, rec, "" if sid == uid else
                                             "one stack per multi-frame file"))
-    from ._sequence import classify_stack
+    from ._sequence import classify_stack, side_of
 
     out = []
     for st in stacks:
         c = classify_stack(st)
-        out.append(st.replace(sequence=c.sequence, sequence_reason=c.reason, plane=c.plane))
+        side, side_source = side_of(st)
+        out.append(st.replace(sequence=c.sequence, sequence_reason=c.reason, plane=c.plane,
+                              laterality=side, laterality_source=side_source))
     out.sort(key=lambda s: (s.study_instance_uid or "", s.series_number or 0, s.stack_id))
     rejected.sort(key=lambda r: str(r.path))
     return out, rejected
@@ -404,12 +410,12 @@ def _float(v: Any) -> float | None:
     return float(v) if isinstance(v, float | int) else None
 
 
-def _laterality(recs: Sequence[HeaderRecord]) -> str | None:
+def _laterality(recs: Sequence[HeaderRecord]) -> tuple[str | None, str]:
     for kw in ("Laterality", "ImageLaterality"):
         v = _common(recs, kw)
         if isinstance(v, str) and v.strip().upper() in ("L", "R"):
-            return v.strip().upper()
-    return None
+            return v.strip().upper(), f"{kw} tag"
+    return None, ""
 
 
 def _base_fields(recs: Sequence[HeaderRecord]) -> dict[str, Any]:
@@ -432,7 +438,8 @@ def _base_fields(recs: Sequence[HeaderRecord]) -> dict[str, Any]:
         scanning_sequence=_as_tuple(_common(recs, "ScanningSequence")),
         sequence_variant=_as_tuple(_common(recs, "SequenceVariant")),
         scan_options=_as_tuple(_common(recs, "ScanOptions")),
-        laterality=_laterality(recs),
+        laterality=_laterality(recs)[0],
+        laterality_source=_laterality(recs)[1],
         sop_class_uid=_common(recs, "SOPClassUID"),
         image_type=_as_tuple(_common(recs, "ImageType")),
         echo_number=_common(recs, "EchoNumbers"),

@@ -1,0 +1,268 @@
+"""Folder index: grouping, splitting, rejected files, DICOMDIR, transfer syntaxes."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian, generate_uid
+
+from bmes_imaging.dicom import index_files, index_folder
+from bmes_imaging.dicom._header import WANTED, careful_header, scan_header
+from bmes_imaging.errors import DicomFileError
+
+T1 = {"ScanningSequence": "SE", "SequenceVariant": "SK", "RepetitionTime": 550,
+      "EchoTime": 12}
+STIR = {"ScanningSequence": "IR", "SequenceVariant": "SK", "RepetitionTime": 4000,
+        "EchoTime": 40, "InversionTime": 160}
+
+
+def _slice_positions(stack) -> list[float]:
+    iop = np.asarray(stack.image_orientation)
+    normal = np.cross(iop[:3], iop[3:])
+    return [float(np.dot(normal, p)) for p in stack.positions]
+
+
+def test_mixed_tree_is_grouped_into_series(tmp_path, make_series, study_uid):
+    make_series(tmp_path / "a" / "b", description="t1_tse_sag", number=2, n=6,
+                attributes=T1, study=study_uid)
+    make_series(tmp_path / "a", description="t2_tirm_sag", number=3, n=5,
+                attributes=STIR, study=study_uid)
+    index = index_folder(tmp_path)
+    assert index.n_files == 11
+    assert index.rejected == []
+    assert [s.series_number for s in index.stacks] == [2, 3]
+    t1, stir = index.stacks
+    assert (t1.n_images, stir.n_images) == (6, 5)
+    assert (t1.sequence, stir.sequence) == ("t1", "stir")
+    assert t1.plane == stir.plane == "sagittal"
+    # files ordered along the slice normal although names were shuffled
+    pos = _slice_positions(t1)
+    assert pos == sorted(pos) and len(set(pos)) == 6
+    assert [s.stack_id for s in index.stacks] == [s.series_instance_uid for s in index.stacks]
+    # grouping by patient and study
+    studies = index.studies()
+    assert len(studies) == 1
+    (pk, by_study), = studies.items()
+    assert pk == t1.patient_key and list(by_study) == [study_uid]
+
+
+def test_files_without_extension_or_preamble_and_other_syntaxes(tmp_path, make_series):
+    files = make_series(tmp_path / "src", description="t1_tse_sag", n=4, attributes=T1)
+    out = tmp_path / "tree"
+    out.mkdir()
+    # 1: no preamble, no file meta, implicit VR
+    ds = pydicom.dcmread(files[0])
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    ds.preamble = None
+    ds.save_as(out / "nopreamble", enforce_file_format=False, implicit_vr=True,
+               little_endian=True)
+    # 2: implicit VR little endian with meta
+    ds = pydicom.dcmread(files[1])
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    ds.save_as(out / "implicit.dcm", enforce_file_format=True)
+    # 3: explicit big endian
+    ds = pydicom.dcmread(files[2])
+    ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+    pydicom.dcmwrite(out / "IMG0003", ds, implicit_vr=False, little_endian=False,
+                     force_encoding=True)
+    shutil.copy(files[3], out / "plain")
+    index = index_folder(out)
+    assert index.rejected == []
+    assert len(index.stacks) == 1
+    assert index.stacks[0].n_images == 4
+    assert sorted(p.name for p in index.stacks[0].files) == sorted(
+        ["nopreamble", "implicit.dcm", "IMG0003", "plain"])
+
+
+def test_dicomdir_is_listed_as_directory_record(tmp_path, make_series):
+    from pydicom.fileset import FileSet
+
+    files = make_series(tmp_path / "src", description="PD FS SAG", n=4,
+                        attributes={"RepetitionTime": 3000, "EchoTime": 30,
+                                    "ScanOptions": "FS"})
+    fs = FileSet()
+    for f in files:
+        fs.add(pydicom.dcmread(f))
+    cd = tmp_path / "cd"
+    try:
+        fs.write(cd)
+    finally:
+        # FileSet stages files in a TemporaryDirectory it never cleans up explicitly;
+        # left to the garbage collector it raises a ResourceWarning in a later test.
+        fs._stage["t"].cleanup()
+    index = index_folder(cd)
+    assert [r.reason for r in index.rejected] == ["DICOMDIR (directory record)"]
+    assert index.rejected[0].path.name == "DICOMDIR"
+    assert len(index.stacks) == 1 and index.stacks[0].n_images == 4
+    assert index.stacks[0].sequence == "pd_fs"
+
+
+def test_series_with_two_orientations_is_split(tmp_path, make_series):
+    uid = "1.2.826.0.1.3680043.8.498.77"
+    make_series(tmp_path, plane="sagittal", n=4, series=uid, seed="x1")
+    make_series(tmp_path, plane="coronal", n=4, series=uid, seed="x2")
+    index = index_folder(tmp_path)
+    assert len(index.stacks) == 2
+    assert sorted(s.stack_id for s in index.stacks) == [f"{uid}#1", f"{uid}#2"]
+    assert sorted(s.plane for s in index.stacks) == ["coronal", "sagittal"]
+    assert all("orientation" in s.split_reason for s in index.stacks)
+    assert all(not s.localizer for s in index.stacks)
+    # ids are stable: indexing again gives the same stacks
+    again = index_folder(tmp_path)
+    assert [(s.stack_id, s.files) for s in again.stacks] == \
+        [(s.stack_id, s.files) for s in index.stacks]
+
+
+def test_series_with_two_echo_times_is_split(tmp_path, make_series):
+    uid = "1.2.826.0.1.3680043.8.498.78"
+    make_series(tmp_path, n=4, series=uid, seed="e1",
+                attributes={"EchoTime": 12, "EchoNumbers": 1, "RepetitionTime": 3000})
+    make_series(tmp_path, n=4, series=uid, seed="e2",
+                attributes={"EchoTime": 80, "EchoNumbers": 2, "RepetitionTime": 3000})
+    index = index_folder(tmp_path)
+    assert [s.echo_time for s in index.stacks] == [12.0, 80.0]
+    assert all("echo" in s.split_reason for s in index.stacks)
+    assert all(s.n_images == 4 for s in index.stacks)
+
+
+def test_series_with_two_image_sizes_is_split(tmp_path, make_series):
+    uid = "1.2.826.0.1.3680043.8.498.79"
+    make_series(tmp_path, n=3, size=8, series=uid, seed="z1")
+    make_series(tmp_path, n=3, size=10, series=uid, seed="z2")
+    index = index_folder(tmp_path)
+    assert sorted(s.rows for s in index.stacks) == [8, 10]
+    assert all("image size" in s.split_reason for s in index.stacks)
+
+
+def test_localizer_is_separated_and_flagged(tmp_path, make_series):
+    uid = "1.2.826.0.1.3680043.8.498.80"
+    for plane in ("sagittal", "coronal", "axial"):
+        make_series(tmp_path / "loc", plane=plane, n=1, series=uid, seed=f"l{plane}",
+                    description="localizer_3pl")
+    make_series(tmp_path / "t1", n=5, description="t1_tse_sag", attributes=T1)
+    index = index_folder(tmp_path)
+    loc = [s for s in index.stacks if s.series_instance_uid == uid]
+    assert len(loc) == 3
+    assert all(s.localizer and s.sequence == "other" for s in loc)
+    assert all("localizer" in s.sequence_reason for s in loc)
+    main = [s for s in index.stacks if s.series_instance_uid != uid]
+    assert len(main) == 1 and not main[0].localizer and main[0].sequence == "t1"
+
+
+def test_orthogonal_single_slices_without_keyword_are_a_localizer(tmp_path, make_series):
+    uid = "1.2.826.0.1.3680043.8.498.81"
+    for plane in ("sagittal", "coronal", "axial"):
+        make_series(tmp_path, plane=plane, n=1, series=uid, seed=f"m{plane}")
+    index = index_folder(tmp_path)
+    assert len(index.stacks) == 3 and all(s.localizer for s in index.stacks)
+
+
+def _write_sr(path: Path) -> None:
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality = "SR"
+    ds.SeriesInstanceUID = generate_uid()
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_every_unused_file_has_a_reason(tmp_path, make_series):
+    files = make_series(tmp_path, n=4, description="t1_tse_sag", attributes=T1)
+    good = files[0].read_bytes()
+    (tmp_path / "notes.txt").write_text("not an image\n")
+    (tmp_path / "empty").write_bytes(b"")
+    (tmp_path / "small").write_bytes(b"DICM")
+    (tmp_path / "image.dcm.gz").write_bytes(gzip.compress(good))
+    (tmp_path / "cut_pixels.dcm").write_bytes(good[:-50])
+    (tmp_path / "cut_header.dcm").write_bytes(good[:300])
+    shutil.copy(files[1], tmp_path / "copy_of_slice.dcm")
+    _write_sr(tmp_path / "report.dcm")
+    nopix = pydicom.dcmread(files[2])
+    del nopix.PixelData
+    nopix.SOPInstanceUID = nopix.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    nopix.save_as(tmp_path / "nopixels.dcm")
+    index = index_folder(tmp_path)
+    reasons = {r.path.name: r.reason for r in index.rejected}
+    assert "not DICOM" in reasons["notes.txt"]
+    assert reasons["empty"] == "empty file"
+    assert "not DICOM" in reasons["small"]
+    assert "gzip" in reasons["image.dcm.gz"]
+    assert "truncated" in reasons["cut_pixels.dcm"]
+    assert "truncated" in reasons["cut_header.dcm"] or "unreadable" in reasons[
+        "cut_header.dcm"]
+    dup = [n for n in reasons if "duplicate SOPInstanceUID" in reasons[n]]
+    assert len(dup) == 1 and dup[0] in ("copy_of_slice.dcm", files[1].name)
+    assert "unsupported SOP class" in reasons["report.dcm"]
+    assert "structured report" in reasons["report.dcm"]
+    assert "no pixel data" in reasons["nopixels.dcm"]
+    assert len(index.stacks) == 1 and index.stacks[0].n_images == 4
+    assert index.n_files == len(index.rejected) + 4
+
+
+def test_index_files_and_single_file(tmp_path, make_series):
+    a = make_series(tmp_path / "a", n=3, description="t1_tse_sag", attributes=T1)
+    b = make_series(tmp_path / "b", n=3, description="stir_sag", attributes=STIR)
+    index = index_files(a + [str(b[0])])
+    assert sorted(s.n_images for s in index.stacks) == [1, 3]
+    one = index_folder(a[0])
+    assert len(one.stacks) == 1 and one.stacks[0].files == (a[0],)
+    assert index_files([]).stacks == []
+    assert index_files([tmp_path / "b"]).stacks[0].n_images == 3
+
+
+def test_missing_folder_raises_typed_error(tmp_path):
+    with pytest.raises(DicomFileError, match="no such file or folder"):
+        index_folder(tmp_path / "nothing")
+
+
+def test_multiframe_file_is_one_stack():
+    import data_store
+
+    path = Path(data_store.__file__).parent / "data" / "emri_small.dcm"
+    index = index_files([path])
+    assert len(index.stacks) == 1
+    st = index.stacks[0]
+    assert st.multiframe and st.n_images == 10 and st.files == (path,)
+
+
+def test_fast_reader_agrees_with_pydicom(tmp_path, make_series):
+    files = make_series(tmp_path, n=3, description="T2W_SPAIR", patient_name="Ünal^Ayşe",
+                        attributes={"RepetitionTime": 3200.5, "EchoTime": 80,
+                                    "ScanOptions": ["FS", "PFP"], "Laterality": "R",
+                                    "ImageType": ["ORIGINAL", "PRIMARY", "M", "ND"],
+                                    "SpecificCharacterSet": "ISO_IR 192"})
+    for f in files:
+        fast = scan_header(f)
+        slow = careful_header(f)
+        assert fast is not None and not isinstance(fast, str)
+        assert not isinstance(slow, str)
+        assert fast.has_pixels and slow.has_pixels
+        for kw, _kind in WANTED.values():
+            a, b = fast.get(kw), slow.get(kw)
+            if isinstance(a, float) or isinstance(b, float):
+                assert a == pytest.approx(b), kw
+            elif isinstance(a, tuple) and a and isinstance(a[0], float):
+                assert np.allclose(a, b), kw
+            else:
+                assert (a or None) == (b or None), kw
+        assert fast.get("PatientName") == "Ünal^Ayşe"
+
+
+def test_patient_identifiers_are_never_logged(tmp_path, make_series, caplog):
+    make_series(tmp_path, n=3, patient_id="SECRET-ID-991", patient_name="Hidden^Name")
+    (tmp_path / "junk.bin").write_bytes(b"\x00" * 500)
+    with caplog.at_level(logging.DEBUG, logger="bmes_imaging"):
+        index = index_folder(tmp_path)
+    assert index.stacks[0].patient_id == "SECRET-ID-991"
+    assert "SECRET-ID-991" not in caplog.text and "Hidden" not in caplog.text
