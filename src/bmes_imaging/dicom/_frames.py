@@ -180,9 +180,18 @@ def _fg_value(per_frame: Any, shared: Any, top: Any, macro: str, keyword: str) -
 
 
 def _plugin_for(transfer_syntax: str, requested: str | None) -> str:
-    if requested is not None:
+    """The decoding plugin to use: ``requested`` if it can decode this transfer syntax,
+    else the default for it, else ``""`` (pydicom tries every available plugin)."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        available = get_decoder(transfer_syntax).available_plugins
+    except NotImplementedError:  # not a compressed syntax pydicom knows: it says why
+        return ""
+    if requested and requested in available:
         return requested
-    return DEFAULT_PLUGINS.get(transfer_syntax, "")
+    default = DEFAULT_PLUGINS.get(transfer_syntax, "")
+    return default if default in available else ""
 
 
 def _frames_from_pydicom(path: Path, decoding_plugin: str | None) -> list[Frame]:

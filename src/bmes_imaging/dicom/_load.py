@@ -331,11 +331,15 @@ def _series_info(ordered: Sequence[Frame], step: NDArray[np.float64],
         ds: Any = pydicom.dcmread(first.path, stop_before_pixels=True, force=True)
     except FILE_ERRORS:
         ds = {}
-    tr = _num(ds, "RepetitionTime") or _enhanced_num(
-        ds, "MRTimingAndRelatedParametersSequence", "RepetitionTime")
-    te = _num(ds, "EchoTime") or _enhanced_num(ds, "MREchoSequence", "EffectiveEchoTime")
-    ti = _num(ds, "InversionTime") or _enhanced_num(ds, "MRModifierSequence",
-                                                    "InversionTimes")
+    legacy = "UnassignedSharedConvertedAttributesSequence"  # legacy converted enhanced
+    tr = (_num(ds, "RepetitionTime")
+          or _enhanced_num(ds, "MRTimingAndRelatedParametersSequence", "RepetitionTime")
+          or _enhanced_num(ds, legacy, "RepetitionTime"))
+    te = (_num(ds, "EchoTime") or _enhanced_num(ds, "MREchoSequence", "EffectiveEchoTime")
+          or _enhanced_num(ds, legacy, "EchoTime"))
+    ti = (_num(ds, "InversionTime")
+          or _enhanced_num(ds, "MRModifierSequence", "InversionTimes")
+          or _enhanced_num(ds, legacy, "InversionTime"))
     laterality = _text(ds, "Laterality") or _text(ds, "ImageLaterality")
     if laterality not in ("L", "R"):
         laterality = getattr(stack, "laterality", None)

@@ -51,3 +51,105 @@ def make_volume(orientation: str = "axial", shape: tuple[int, int, int] = (12, 1
 def volume_factory() -> Callable[..., Volume]:
     """Return :func:`make_volume` (orientation, shape, spacing, origin, seed...)."""
     return make_volume
+
+
+# ----------------------------------------------------------------- conversions
+
+def to_multiframe(files: list, out_path) -> None:
+    """Legacy-convert single-frame MR files to one Enhanced MR file (highdicom)."""
+    import pydicom
+    from highdicom.legacy import LegacyConvertedEnhancedMRImage
+    from pydicom.uid import generate_uid
+
+    datasets = [pydicom.dcmread(f) for f in files]
+    image = LegacyConvertedEnhancedMRImage(
+        legacy_datasets=datasets, series_instance_uid=generate_uid(), series_number=99,
+        sop_instance_uid=generate_uid(), instance_number=1)
+    image.save_as(out_path)
+
+
+def gdcmconv(files: list, out_dir, option: str) -> list:
+    """Copy ``files`` into ``out_dir`` re-encoded by ``gdcmconv option`` (e.g. --j2k)."""
+    import subprocess
+    from pathlib import Path
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    made = []
+    for f in files:
+        target = out / Path(f).name
+        subprocess.run(["gdcmconv", option, str(f), str(target)], check=True,
+                       capture_output=True)
+        made.append(target)
+    return made
+
+
+def recode(files: list, out_dir, transfer_syntax: str) -> list:
+    """Copy ``files`` re-encoded with pydicom (implicit VR, big endian, deflated)."""
+    from pathlib import Path
+
+    import pydicom
+    from pydicom.filewriter import dcmwrite
+    from pydicom.uid import ExplicitVRBigEndian
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    made = []
+    for f in files:
+        ds = pydicom.dcmread(f)
+        if transfer_syntax == ExplicitVRBigEndian:
+            arr = ds.pixel_array
+            ds.PixelData = arr.astype(arr.dtype.newbyteorder(">")).tobytes()
+        ds.file_meta.TransferSyntaxUID = transfer_syntax
+        target = out / Path(f).name
+        dcmwrite(target, ds, enforce_file_format=True)
+        made.append(target)
+    return made
+
+
+def run_dcm2niix(in_dir, out_dir):
+    """Run the real dcm2niix on ``in_dir``; return the one NIfTI it wrote (nibabel)."""
+    import subprocess
+    from pathlib import Path
+
+    import nibabel as nib
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["dcm2niix", "-b", "n", "-z", "n", "-f", "ref", "-o", str(out),
+                    str(in_dir)], check=True, capture_output=True)
+    written = sorted(out.glob("*.nii"))
+    assert len(written) == 1, f"dcm2niix wrote {[p.name for p in written]}"
+    return nib.load(written[0])
+
+
+def assert_same_voxels(vol: Volume, ref_affine: np.ndarray, ref_array: np.ndarray, *,
+                       mm: float = 0.01, rtol_values: float = 1e-4) -> None:
+    """Every voxel of ``vol`` is at the same RAS+ position (within ``mm``) and has the
+    same value as a voxel of the reference grid; the grids are the same voxel set."""
+    from bmes_imaging.geometry import apply_affine
+
+    m = np.linalg.inv(ref_affine) @ vol.affine  # our index -> reference index
+    perm = np.rint(m[:3, :3])
+    shift = np.rint(m[:3, 3])
+    assert np.all(np.abs(perm).sum(axis=0) == 1) and np.all(np.abs(perm).sum(axis=1) == 1), \
+        f"index axes are not a permutation of the reference's: {m[:3, :3].round(3)}"
+    assert sorted(vol.shape) == sorted(ref_array.shape[:3])
+    ijk = np.indices(vol.shape).reshape(3, -1).T
+    ref_ijk = (ijk @ perm.T + shift).astype(int)
+    assert ref_ijk.min() >= 0 and np.all(ref_ijk.max(axis=0) < np.array(ref_array.shape[:3]))
+    ours = apply_affine(vol.affine, ijk)
+    theirs = apply_affine(ref_affine, ref_ijk)
+    assert np.abs(ours - theirs).max() <= mm
+    values = vol.array[tuple(ijk.T)].astype(np.float64)
+    ref_values = np.asarray(ref_array, dtype=np.float64)[tuple(ref_ijk.T)]
+    span = max(1.0, float(np.ptp(ref_values)))
+    np.testing.assert_allclose(values, ref_values, rtol=0, atol=rtol_values * span)
+
+
+@pytest.fixture
+def dicom_tools() -> dict[str, Callable[..., object]]:
+    """Conversion helpers: to_multiframe, gdcmconv, recode, run_dcm2niix,
+    assert_same_voxels."""
+    return {"to_multiframe": to_multiframe, "gdcmconv": gdcmconv, "recode": recode,
+            "run_dcm2niix": run_dcm2niix, "assert_same_voxels": assert_same_voxels}
