@@ -196,7 +196,8 @@ def _vitamin_d(row: _Row, cells: Mapping[str, Any]) -> tuple[float | None, str |
     number = _number(row, column, value)
     if number is None:
         return None, None
-    ng_ml = number / NMOL_L_PER_NG_ML if unit == "nmol/L" else number
+    # rounded to 1e-6 ng/mL so that e.g. 74.88 nmol/L is exactly 30 ng/mL, not 29.999...
+    ng_ml = round(number / NMOL_L_PER_NG_ML, 6) if unit == "nmol/L" else number
     low, high = VITAMIN_D_RANGE_NG_ML
     if not low < ng_ml <= high:
         hint = ""

@@ -10,7 +10,8 @@ the same attributes, or plain dicts with the same keys:
 reader or source the findings are saved under), ``primary`` (bool, default False).
 
 It returns :class:`StoredFinding` objects, which have the same attributes plus the
-database ``finding_id``.
+database ``finding_id`` (NaN, the detector's "unknown", is stored and returned as
+``None``; :meth:`StoredFinding.as_bone_finding` turns it back into NaN).
 """
 
 from __future__ import annotations
@@ -86,12 +87,21 @@ class StoredFinding:
             return self.edema_volume_ml > 0
         return True
 
+    @property
+    def positive(self) -> bool:
+        """Same as :attr:`involved` (the name ``detection.BoneFinding`` uses)."""
+        return self.involved
+
     def as_bone_finding(self) -> Any:
         """Convert to a ``bmes_imaging.detection.BoneFinding``."""
         from ..detection import BoneFinding  # type: ignore[attr-defined]
 
         fields = finding_to_dict(self)
         fields["bone"] = self.bone
+        for name in _NUMBERS:
+            if fields[name] is None:
+                fields[name] = math.nan
+        fields["grade"] = 0 if self.grade is None else self.grade
         return BoneFinding(**fields)
 
 
@@ -133,6 +143,9 @@ def coerce_finding(obj: Any, *, default_source: str, index: int = 0) -> StoredFi
         except (TypeError, ValueError):
             raise StoreError(f"{where} ({bone.bone_name}): {name} must be a number, "
                              f"found {v!r}; nothing was saved") from None
+        if math.isnan(f):  # the detector's "unknown"
+            values[name] = None
+            continue
         if not math.isfinite(f):
             raise StoreError(f"{where} ({bone.bone_name}): {name} must be finite, found {v!r}")
         values[name] = f
