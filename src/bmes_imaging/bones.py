@@ -63,6 +63,9 @@ class BoneInfo:
         SNOMED CT concept of the bone structure (coding scheme ``SCT``), for DICOM SEG.
     tarsal
         True for the seven tarsal bones.
+    snomed_verified
+        False where the code could not be checked against a published SNOMED CT /
+        DICOM PS3.16 / HL7 FHIR table; exports then use a verified broader concept.
     """
 
     label: int
@@ -72,6 +75,7 @@ class BoneInfo:
     snomed_code: str
     snomed_meaning: str
     tarsal: bool
+    snomed_verified: bool = True
 
 
 class Bone(enum.IntEnum):
@@ -119,27 +123,34 @@ class Bone(enum.IntEnum):
 
 
 # SNOMED CT "bone structure of ..." concepts (coding scheme designator "SCT").
-_TABLE: tuple[tuple[int, str, str, tuple[int, int, int], str, str, bool], ...] = (
+# Checked (SCREEN, 2026-11): talus, calcaneus, navicular, tibia, fibula against pydicom's
+# copy of DICOM PS3.16; cuboid and the three cuneiforms against the HL7 FHIR R5
+# "SNOMED CT Body Structures" value set (body-site), which also lists 30980004 as "Base of
+# fifth metatarsal bone" -- it was wrongly given for the first metatarsal. The whole-bone
+# metatarsal concepts could not be checked offline: they are marked unverified (the first
+# has no code) and DICOM SEG export codes them with the verified "Metatarsus" concept.
+_TABLE: tuple[tuple[int, str, str, tuple[int, int, int], str, str, bool]
+              | tuple[int, str, str, tuple[int, int, int], str, str, bool, bool], ...] = (
     (1, "talus", "Talus", (230, 25, 75), "67453005", "Bone structure of talus", True),
     (2, "calcaneus", "Calcaneus", (60, 180, 75), "80144004", "Bone structure of calcaneum", True),
     (3, "navicular", "Navicular", (255, 225, 25), "75772009", "Bone structure of navicular", True),
     (4, "cuboid", "Cuboid", (0, 130, 200), "81012005", "Bone structure of cuboid", True),
-    (5, "medial_cuneiform", "Medial cuneiform", (245, 130, 48), "25035009",
+    (5, "medial_cuneiform", "Medial cuneiform", (245, 130, 48), "2979003",
      "Bone structure of medial cuneiform", True),
-    (6, "intermediate_cuneiform", "Intermediate cuneiform", (145, 30, 180), "73815001",
-     "Bone structure of intermediate cuneiform", True),
-    (7, "lateral_cuneiform", "Lateral cuneiform", (70, 240, 240), "85193005",
-     "Bone structure of lateral cuneiform", True),
-    (8, "first_metatarsal", "First metatarsal", (240, 50, 230), "30980004",
-     "Bone structure of first metatarsal", False),
+    (6, "intermediate_cuneiform", "Intermediate cuneiform", (145, 30, 180), "19193007",
+     "Intermediate cuneiform bone", True),
+    (7, "lateral_cuneiform", "Lateral cuneiform", (70, 240, 240), "67411009",
+     "Lateral cuneiform bone", True),
+    (8, "first_metatarsal", "First metatarsal", (240, 50, 230), "",
+     "Bone structure of first metatarsal", False, False),
     (9, "second_metatarsal", "Second metatarsal", (210, 245, 60), "64550003",
-     "Bone structure of second metatarsal", False),
+     "Bone structure of second metatarsal", False, False),
     (10, "third_metatarsal", "Third metatarsal", (250, 190, 212), "53272007",
-     "Bone structure of third metatarsal", False),
+     "Bone structure of third metatarsal", False, False),
     (11, "fourth_metatarsal", "Fourth metatarsal", (0, 128, 128), "38440004",
-     "Bone structure of fourth metatarsal", False),
+     "Bone structure of fourth metatarsal", False, False),
     (12, "fifth_metatarsal", "Fifth metatarsal", (220, 190, 255), "5426007",
-     "Bone structure of fifth metatarsal", False),
+     "Bone structure of fifth metatarsal", False, False),
     (13, "tibia", "Tibia (distal)", (170, 110, 40), "12611008", "Bone structure of tibia", False),
     (14, "fibula", "Fibula (lateral malleolus)", (128, 0, 0), "87342007",
      "Bone structure of fibula", False),
