@@ -39,8 +39,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..geometry import plane_of
 from ..errors import GeometryError
+from ..geometry import plane_of
+from ._stacks import LOCALIZER_WORDS
 
 if TYPE_CHECKING:
     from ._index import FolderIndex
@@ -77,14 +78,14 @@ _GLUED = re.compile(r"^(t1|t2|pd|dp)(w|wi)?(fs|spair|spir|fatsat|stir)$")
 _T1 = re.compile(r"^t1(w|wi|fs|se|tse|fse|spair|spir)?$")
 _T2 = re.compile(r"^t2(w|wi|fs|tse|fse|spair|spir)?$")
 _PD = re.compile(r"^(pd|dp|rho|pdw|pdwi|pdfs|dpfs|pdwfs|pdt2)$")
-_SPLIT = re.compile(r"[^a-z0-9+*]+")
+_SPLIT = re.compile(r"(?:[^\w+*]|_)+")
 _PLANE_WORDS = {"sag": "sagittal", "sagittal": "sagittal", "cor": "coronal",
                 "coronal": "coronal", "ax": "axial", "axial": "axial", "tra": "axial",
                 "transverse": "axial", "trans": "axial", "obl": "oblique",
                 "oblique": "oblique"}
 _SIDE_WORDS = {"l": "L", "lt": "L", "left": "L", "links": "L", "sol": "L", "gauche": "L",
                "izq": "L", "sx": "L", "r": "R", "rt": "R", "right": "R", "rechts": "R",
-               "sağ": "R", "droit": "R", "droite": "R", "der": "R", "dx": "R"}
+               "sağ": "R", "droit": "R", "droite": "R", "dx": "R"}
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,7 @@ def classify_stack(stack: SeriesStack) -> Classification:
     def done(seq: str, reason: str) -> Classification:
         return Classification(seq, plane, reason, fs is not None, contrast)
 
-    if stack.localizer:
+    if stack.localizer or any(w in desc.lower() for w in LOCALIZER_WORDS):
         return done("other", "localizer / scout images")
     if toks & {"flair", "dwi", "adc", "diff", "trace", "ep2d", "tof", "swi", "mip",
                "perfusion", "dti", "subtraction", "sub"}:

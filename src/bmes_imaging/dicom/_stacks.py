@@ -53,7 +53,8 @@ _UNSUPPORTED_PREFIXES: tuple[tuple[str, str], ...] = (
     ("1.2.840.10008.5.1.4.1.1.82.", "measurements"),
     ("1.2.840.10008.5.1.4.1.1.90.", "content assessment"),
 )
-_LOCALIZER_WORDS = ("localizer", "localiser", "locator", "scout", "survey", "3-pl loc",
+#: Words in SeriesDescription / ProtocolName that mark localizer images.
+LOCALIZER_WORDS = ("localizer", "localiser", "locator", "scout", "survey", "3-pl loc",
                     "3pl loc", "tripilot", "aahead", "aascout")
 
 
@@ -205,7 +206,7 @@ def is_localizer(rec: HeaderRecord) -> bool:
     if "LOCALIZER" in (rec.get("ImageType") or ()):
         return True
     text = f"{rec.get('SeriesDescription') or ''} {rec.get('ProtocolName') or ''}".lower()
-    return any(w in text for w in _LOCALIZER_WORDS)
+    return any(w in text for w in LOCALIZER_WORDS)
 
 
 def stack_key(rec: HeaderRecord) -> tuple[Any, ...]:
