@@ -43,6 +43,8 @@ __all__ = [
     "apply_affine",
     "check_affine",
     "napari_affine",
+    "napari_axis_order",
+    "napari_display_frame",
     "plane_of",
     "resample_to",
     "slice_normal",
@@ -231,3 +233,53 @@ def napari_affine(affine: ArrayLike) -> NDArray[np.float64]:
     y=A, z=S), and the viewer's axis labels should be set to ``("R", "A", "S")``.
     """
     return check_affine(affine).copy()
+
+
+def napari_axis_order(affine: ArrayLike) -> tuple[int, int, int]:
+    """Array-axis order that makes a volume's axes follow the world axes R, A, S.
+
+    napari slices a 3-D layer in 2-D only along axes whose data-to-world transform is
+    (signed) diagonal: the array axis shown by the R slider must be the one that runs
+    along R. ``array.transpose(order)`` with ``affine[:, [*order, 3]]`` describes the
+    same voxels in world-aligned axis order (a view, no copy).
+
+    Examples
+    --------
+    >>> sag = np.array([[0, 0, 3, 0], [-1, 0, 0, 0], [0, -1, 0, 0], [0, 0, 0, 1.0]])
+    >>> napari_axis_order(sag)
+    (2, 0, 1)
+    """
+    from itertools import permutations
+
+    m = np.abs(check_affine(affine)[:3, :3] / voxel_sizes(affine))
+    best = max(permutations(range(3)), key=lambda p: sum(m[w, p[w]] for w in range(3)))
+    return (int(best[0]), int(best[1]), int(best[2]))
+
+
+def napari_display_frame(affine: ArrayLike) -> NDArray[np.float64]:
+    """A world rotation that makes an oblique acquisition grid axis-aligned for napari.
+
+    napari cannot slice a rotated grid exactly in 2-D. Showing every layer of a study
+    in the frame ``D @ RAS`` (``D`` a rotation about the origin), with ``D`` chosen so
+    that the reference series (the T1) is axis-aligned, shows that series and every
+    series acquired in the same orientation exactly. ``D`` is the identity for grids
+    that are not oblique (any sagittal, coronal or axial stack, flipped or not).
+
+    Returns
+    -------
+    numpy.ndarray
+        4x4 rotation ``D``; world positions shown by napari are ``D @ RAS``.
+    """
+    a = check_affine(affine)
+    order = napari_axis_order(a)
+    u = a[:3, list(order)] / voxel_sizes(a[:, [*order, 3]])
+    signs = np.sign(np.diag(u))
+    signs[signs == 0] = 1.0
+    # nearest rotation to u (polar decomposition), so small non-orthogonality is ignored
+    w, _, vt = np.linalg.svd(u)
+    rot = w @ vt
+    d = np.eye(4)
+    d[:3, :3] = np.diag(signs) @ rot.T
+    if np.allclose(d[:3, :3], np.eye(3), atol=1e-9):
+        return np.eye(4)
+    return d
