@@ -1,9 +1,16 @@
 """Volumes to napari layer data tuples, placed in one RAS+ millimetre world frame.
 
-Every layer gets ``affine = bmes_imaging.geometry.napari_affine(volume.affine)``, so the
-T1, the fluid series (in its own acquisition grid), the bone labels and the edema labels
-overlay exactly, with anisotropic voxels and oblique planes where they belong. World
-axes are labelled ``R``, ``A``, ``S``.
+Every layer shows its array with axes reordered to follow the world axes (a view:
+:func:`bmes_imaging.geometry.napari_axis_order`, napari slices only world-aligned axes in
+2-D) and the matching columns of ``bmes_imaging.geometry.napari_affine(volume.affine)``,
+so the T1, the fluid series (in its own acquisition grid), the bone labels and the edema
+labels overlay exactly, with anisotropic voxels where they belong. World axes are
+labelled ``R``, ``A``, ``S`` (mm).
+
+Oblique studies: all layers of a study are shown in the frame ``D @ RAS`` where ``D``
+(:func:`bmes_imaging.geometry.napari_display_frame` of the T1) makes the T1 grid
+axis-aligned; the T1 and series acquired in the same orientation are then sliced
+exactly in 2-D. ``D`` is the identity for non-oblique T1 series.
 
 Layer metadata (key :data:`META_KEY`) records the role of each layer
 (``"t1"``, ``"fluid"``, ``"bones"``, ``"edema"``), the volume's
@@ -19,17 +26,19 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bmes_imaging.bones import BONES, Bone, label_colormap
-from bmes_imaging.geometry import napari_affine
+from bmes_imaging.geometry import napari_affine, napari_axis_order, napari_display_frame
 from bmes_imaging.volume import Volume
 
 __all__ = [
     "AXIS_LABELS",
     "META_KEY",
     "contrast_limits_for",
+    "display_frame",
     "display_name_for_sequence",
     "image_layer_data",
     "labels_features",
     "labels_layer_data",
+    "layer_view",
     "study_layer_data",
     "volume_from_layer",
 ]
@@ -83,35 +92,47 @@ def contrast_limits_for(array: NDArray[Any], sequence: str | None) -> tuple[floa
     return (lo, hi)
 
 
-def _meta(role: str, volume: Volume, study_key: str | None) -> dict[str, Any]:
+def _meta(role: str, volume: Volume, study_key: str | None, order: tuple[int, int, int],
+          frame: NDArray[np.float64]) -> dict[str, Any]:
     return {META_KEY: {"role": role, "info": volume.info, "affine": volume.affine.copy(),
-                       "study_key": study_key}}
+                       "study_key": study_key, "order": order, "frame": frame.copy()}}
+
+
+def _placement(volume: Volume, frame: NDArray[np.float64] | None
+               ) -> tuple[Any, NDArray[np.float64], tuple[int, int, int], NDArray[np.float64]]:
+    """(world-ordered array view, layer affine, axis order, display frame)."""
+    d = np.eye(4) if frame is None else np.asarray(frame, dtype=np.float64)
+    order = napari_axis_order(volume.affine)
+    affine = d @ napari_affine(volume.affine)[:, [*order, 3]]
+    return volume.array.transpose(order), affine, order, d
 
 
 def image_layer_data(volume: Volume, *, role: str, name: str | None = None,
-                     study_key: str | None = None, **kwargs: Any) -> LayerDataTuple:
+                     study_key: str | None = None, frame: NDArray[np.float64] | None = None,
+                     **kwargs: Any) -> LayerDataTuple:
     """An image layer data tuple for a T1 (``role="t1"``) or fluid (``"fluid"``) volume.
 
     The fluid series is shown over the T1 in magenta with additive blending (a fusion:
     marrow edema, dark on T1 and bright on STIR, shows as magenta); hide either layer to
-    read one sequence alone.
+    read one sequence alone. ``frame`` is the study's display frame (default identity).
     """
     sequence = volume.info.sequence or ("t1" if role == "t1" else None)
+    data, affine, order, d = _placement(volume, frame)
     params: dict[str, Any] = {
         "name": name or display_name_for_sequence(sequence),
-        "affine": napari_affine(volume.affine),
+        "affine": affine,
         "contrast_limits": contrast_limits_for(volume.array, sequence),
         "colormap": "gray",
         "blending": "translucent",
         "interpolation2d": "nearest",
         "axis_labels": AXIS_LABELS,
         "units": ("mm", "mm", "mm"),
-        "metadata": _meta(role, volume, study_key),
+        "metadata": _meta(role, volume, study_key, order, d),
     }
     if role == "fluid":
         params.update(colormap="magenta", blending="additive")
     params.update(kwargs)
-    return (volume.array, params, "image")
+    return (data, params, "image")
 
 
 def labels_features(labels: list[int] | None = None) -> dict[str, list[Any]]:
@@ -122,32 +143,31 @@ def labels_features(labels: list[int] | None = None) -> dict[str, list[Any]]:
 
 
 def labels_layer_data(volume: Volume, *, role: str, name: str | None = None,
-                      study_key: str | None = None, **kwargs: Any) -> LayerDataTuple:
+                      study_key: str | None = None, frame: NDArray[np.float64] | None = None,
+                      **kwargs: Any) -> LayerDataTuple:
     """A labels layer data tuple for bone labels (``role="bones"``) or edema (``"edema"``).
 
     Colours are the vocabulary's (:func:`bmes_imaging.bones.label_colormap`), and the
     layer's features name each label after its bone (shown in napari's status bar).
-    Bones are drawn as outlines so the marrow signal stays readable.
+    (The review widget draws bones as outlines: ``layer.contour = 1``.)
     """
     from napari.utils.colormaps import DirectLabelColormap
 
     colors: dict[int | None, Any] = {k: np.asarray(v) for k, v in label_colormap().items()}
     colors[None] = np.zeros(4)
-    data = volume.array
-    if data.dtype != np.uint8:
-        data = data.astype(np.uint8)
+    if volume.array.dtype != np.uint8:
+        volume = volume.with_array(volume.array.astype(np.uint8))
+    data, affine, order, d = _placement(volume, frame)
     params: dict[str, Any] = {
         "name": name or ("Bones" if role == "bones" else "Edema"),
-        "affine": napari_affine(volume.affine),
+        "affine": affine,
         "colormap": DirectLabelColormap(color_dict=colors),
         "features": labels_features(),
         "axis_labels": AXIS_LABELS,
         "units": ("mm", "mm", "mm"),
-        "metadata": _meta(role, volume, study_key),
+        "metadata": _meta(role, volume, study_key, order, d),
         "opacity": 0.7 if role == "bones" else 0.6,
     }
-    if role == "bones":
-        params["contour"] = 1
     params.update(kwargs)
     return (data, params, "labels")
 
@@ -155,25 +175,47 @@ def labels_layer_data(volume: Volume, *, role: str, name: str | None = None,
 def study_layer_data(t1: Volume, fluid: Volume | None = None, *, bones: Volume | None = None,
                      edema: Volume | None = None,
                      study_key: str | None = None) -> list[LayerDataTuple]:
-    """Layer data tuples of a study, bottom to top: T1, fluid, bones, edema."""
+    """Layer data tuples of a study, bottom to top: T1, fluid, bones, edema.
+
+    All share the display frame of the T1 (:func:`display_frame`).
+    """
     key = study_key or t1.info.study_instance_uid
-    layers = [image_layer_data(t1, role="t1", study_key=key)]
+    d = display_frame(t1)
+    layers = [image_layer_data(t1, role="t1", study_key=key, frame=d)]
     if fluid is not None:
-        layers.append(image_layer_data(fluid, role="fluid", study_key=key))
+        layers.append(image_layer_data(fluid, role="fluid", study_key=key, frame=d))
     if bones is not None:
-        layers.append(labels_layer_data(bones, role="bones", study_key=key))
+        layers.append(labels_layer_data(bones, role="bones", study_key=key, frame=d))
     if edema is not None:
-        layers.append(labels_layer_data(edema, role="edema", study_key=key))
+        layers.append(labels_layer_data(edema, role="edema", study_key=key, frame=d))
     return layers
+
+
+def display_frame(t1: Volume) -> NDArray[np.float64]:
+    """The display frame ``D`` of a study whose reference series is ``t1``."""
+    return napari_display_frame(t1.affine)
+
+
+def layer_view(volume: Volume) -> Any:
+    """The array of ``volume`` in the axis order its layer shows (a view, no copy)."""
+    return volume.array.transpose(napari_axis_order(volume.affine))
 
 
 def volume_from_layer(layer: Any) -> Volume:
     """The :class:`Volume` a layer shows (its data, its affine, its SeriesInfo).
 
-    Uses the plugin's metadata when present, else the layer's own affine (so labels
-    the reader drew in any layer can be saved). The array is the layer's, not a copy.
+    Uses the plugin's metadata when present (original axis order and RAS+ affine),
+    else the layer's own affine (so labels drawn in any layer can be saved). The array
+    is a view of the layer's data, not a copy.
     """
     meta = layer.metadata.get(META_KEY, {}) if isinstance(layer.metadata, dict) else {}
+    data = layer.data
+    if isinstance(data, list):  # multiscale: the full-resolution level
+        data = data[0]
+    order = meta.get("order")
+    if order is not None and meta.get("affine") is not None:
+        return Volume(np.asarray(data).transpose(np.argsort(order)), meta["affine"],
+                      meta.get("info"))
     affine = meta.get("affine")
     if affine is None:
         # the layer's own placement: affine after scale and translate (napari's order)
@@ -181,7 +223,4 @@ def volume_from_layer(layer: Any) -> Volume:
         physical[:3, :3] = np.diag(np.asarray(layer.scale, dtype=np.float64)[-3:])
         physical[:3, 3] = np.asarray(layer.translate, dtype=np.float64)[-3:]
         affine = np.asarray(layer.affine.affine_matrix, dtype=np.float64)[-4:, -4:] @ physical
-    data = layer.data
-    if isinstance(data, list):  # multiscale: the full-resolution level
-        data = data[0]
     return Volume(np.asarray(data), affine, meta.get("info"))

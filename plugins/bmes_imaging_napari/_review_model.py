@@ -65,6 +65,12 @@ def finding_from_dict(data: Mapping[str, Any]) -> Any:
     return BoneFinding(**kwargs)
 
 
+def _as_bone_finding(stored: Any) -> Any:
+    """A store's ``StoredFinding`` as a ``detection.BoneFinding`` (what the model edits)."""
+    convert = getattr(stored, "as_bone_finding", None)
+    return convert() if convert is not None else stored
+
+
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:40] or "reader"
 
@@ -366,8 +372,10 @@ class ReviewModel:
         loaded = self.store.latest_annotation(self.study_key, reader=self.reader or None)
         if loaded is None:
             return False
-        self._apply(loaded.labels.array, loaded.findings)
-        self.last_saved_version = loaded
+        if loaded.labels is None:
+            return False
+        self._apply(loaded.labels.array, [_as_bone_finding(f) for f in loaded.findings])
+        self.last_saved_version = loaded.version
         self.dirty = False
         self.changed.emit("restored")
         return True

@@ -54,5 +54,7 @@ def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     if arr.max(initial=0) <= np.iinfo(np.uint8).max and arr.min(initial=0) >= 0:
         arr = arr.astype(np.uint8)
     ours = (meta.get("metadata") or {}).get(META_KEY) or {}
+    if ours.get("order") is not None and ours.get("affine") is not None:
+        arr = arr.transpose(np.argsort(ours["order"]))  # back to the volume's axis order
     Volume(arr, affine_from_layer_state(meta), ours.get("info")).to_nifti(target)
     return [str(target)]

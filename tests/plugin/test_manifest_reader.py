@@ -62,8 +62,9 @@ def test_reader_opens_nifti_file_in_world(synthetic_study, tmp_path: Path) -> No
     assert reader is not None
     [(data, params, kind)] = reader(str(path))
     assert kind == "image"
-    np.testing.assert_allclose(data, synthetic_study.t1.array)
-    np.testing.assert_allclose(params["affine"], synthetic_study.t1.affine)
+    order = params["metadata"]["bmes_imaging"]["order"]
+    np.testing.assert_allclose(data, synthetic_study.t1.array.transpose(order))
+    np.testing.assert_allclose(params["affine"], synthetic_study.t1.affine[:, [*order, 3]])
     lo, hi = params["contrast_limits"]
     assert 0 < lo < hi
 

@@ -9,6 +9,7 @@ import (:func:`bmes_imaging.clinical.parse_record_fields`) and are saved with
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtWidgets import (
@@ -39,7 +40,7 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("other_bones", "Other bones", "other_bones"),
     ("symptom_months", "Symptom duration (months)", "symptom_months"),
     ("complaint_to_visit_months", "Complaint to visit (months)", "complaint_to_visit_months"),
-    ("vitd_ng_ml", "25(OH)D (ng/mL)", "vitamin_d_ng_ml"),
+    ("vitamin_d", "25(OH)D (ng/mL)", "vitamin_d_ng_ml"),
     ("esr_mm_h", "ESR (mm/h)", "esr_mm_h"),
     ("crp_mg_l", "CRP (mg/L)", "crp_mg_l"),
     ("rf", "RF (IU/mL)", "rf"),
@@ -71,6 +72,7 @@ def record_to_cells(record: Any) -> dict[str, Any]:
     the validator reads, including those the panel does not show)."""
     cells = {column: _text(getattr(record, attr)) for column, _, attr in FIELDS}
     cells["patient"] = record.patient
+    cells["vitamin_d_unit"] = "ng/mL" if record.vitamin_d_ng_ml is not None else ""
     for extra in ("hemoglobin_g_dl", "leukocytes_10e9_l", "follow_up_months",
                   "rheumatoid_arthritis"):
         if hasattr(record, extra):
@@ -95,6 +97,8 @@ class ClinicalPanel(QWidget):
         self.viewer = napari_viewer
         self._store = store
         self.patient: str | None = None
+        #: Recorded as the actor of edits in the audit (the reader's name).
+        self.actor = os.environ.get("BMES_READER", "")
         self.side: str | None = None
         self.record: Any = None
         self.errors: list[BmesError] = []
@@ -212,7 +216,18 @@ class ClinicalPanel(QWidget):
         cells = record_to_cells(self.record)
         for column, edit in self.edits.items():
             cells[column] = edit.text().strip() or None
+        cells["vitamin_d_unit"] = "ng/mL" if cells.get("vitamin_d") else None
         return cells
+
+    def changes(self) -> dict[str, Any]:
+        """The edited fields (template column -> new text), as ``update_clinical`` takes."""
+        assert self.record is not None
+        before = record_to_cells(self.record)
+        after = self.cells()
+        changed = {c: after[c] for c in after if c != "side" and after[c] != before.get(c)}
+        if "vitamin_d" in changed:
+            changed["vitamin_d_unit"] = after["vitamin_d_unit"]
+        return changed
 
     def validate(self) -> Any:
         """Validate the edits like the import does; the record, or None (errors shown)."""
@@ -226,8 +241,8 @@ class ClinicalPanel(QWidget):
         if errors:
             for err in errors:
                 column = getattr(err, "column", None)
-                if column in ("vitamin_d", "vitd_nmol_l"):
-                    column = "vitd_ng_ml"
+                if column in ("vitamin_d_unit", "vitd_ng_ml", "vitd_nmol_l"):
+                    column = "vitamin_d"
                 if column in self.edits:
                     self.edits[column].setStyleSheet("border: 2px solid #c0392b;")
             self.message.setText("\n".join(str(e) for e in errors))
@@ -243,8 +258,13 @@ class ClinicalPanel(QWidget):
         record = self.validate()
         if record is None:
             return False
+        changes = self.changes()
+        if not changes:
+            self.message.setText("No changes")
+            return True
         try:
-            self.store.update_clinical(record)
+            record = self.store.update_clinical(self.record.patient, self.record.side,
+                                                actor=self.actor or None, **changes)
         except BmesError as exc:
             self.message.setText(f"Not saved: {exc}")
             self.message.setStyleSheet("color: #c0392b;")

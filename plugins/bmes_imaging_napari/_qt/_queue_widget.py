@@ -114,7 +114,8 @@ class QueueWidget(QWidget):
         if key is None or not reader:
             return False
         try:
-            return self.review.model.store.latest_annotation(key, reader=reader) is not None
+            return any(v.label_path is not None
+                       for v in self.review.model.store.annotations(key, reader))
         except BmesError:
             return False
 

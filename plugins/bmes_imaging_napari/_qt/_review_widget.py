@@ -42,14 +42,21 @@ from qtpy.QtWidgets import (
 from bmes_imaging.bones import Bone
 from bmes_imaging.errors import BmesError
 
-from .._layers import META_KEY, labels_layer_data, study_layer_data, volume_from_layer
+from .._layers import (
+    META_KEY,
+    display_frame,
+    labels_layer_data,
+    layer_view,
+    study_layer_data,
+    volume_from_layer,
+)
 from .._review_model import ReviewModel
 from .._study import Study, load_study
 
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["COLUMNS", "ReviewWidget"]
+__all__ = ["COLUMNS", "ReviewWidget", "camera_of"]
 
 log = logging.getLogger("bmes_imaging.napari")
 
@@ -93,6 +100,12 @@ def _ask_unsaved_dialog(parent: QWidget | None) -> str:
 def _ask_yes_no_dialog(parent: QWidget | None, question: str) -> bool:
     answer = QMessageBox.question(parent, "bmes-imaging", question)
     return answer == QMessageBox.StandardButton.Yes
+
+
+def camera_of(viewer: Any) -> Any:
+    """The viewer's camera (``viewer.scene.camera`` since napari 0.9)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
 
 
 def _notify_error(message: str) -> None:
@@ -332,7 +345,7 @@ class ReviewWidget(QWidget):
         if study.t1.info.plane in (None, "sagittal"):
             try:
                 self.viewer.dims.order = (0, 2, 1)
-                self.viewer.camera.orientation2d = ("up", "left")
+                camera_of(self.viewer).orientation2d = ("up", "left")
             except (ValueError, AttributeError, TypeError):  # older napari: keep defaults
                 pass
         self.viewer.reset_view()
@@ -360,7 +373,8 @@ class ReviewWidget(QWidget):
         key = self.model.study.key if self.model.study is not None else None
         for layer in self.viewer.layers:
             meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
-            if meta and (key is None or meta.get("study_key") == key):
+            # layers of this study, or label maps opened on their own (no study key)
+            if meta and (key is None or meta.get("study_key") in (key, None)):
                 out.setdefault(meta.get("role"), layer)
         return out
 
@@ -441,8 +455,9 @@ class ReviewWidget(QWidget):
         bones_layer = self._study_layers().get("bones")
         if bones_layer is not None:  # an imported or earlier bone label map: use it
             kwargs["bones"] = volume_from_layer(bones_layer)
+        # errors reach the reader through `errored` (a notification), not a re-raise
         worker = create_worker(self.model.run_detection, progress=progress,
-                               _start_thread=False, **kwargs)
+                               _start_thread=False, _ignore_errors=True, **kwargs)
         worker.returned.connect(self._on_detection_returned)
         worker.errored.connect(self._on_detection_errored)
         worker.finished.connect(self._on_detection_finished)
@@ -491,27 +506,31 @@ class ReviewWidget(QWidget):
         """Show the model's bone and edema labels (adding or updating layers)."""
         layers = self._study_layers()
         key = self.model.study_key
+        assert self.model.study is not None
+        frame = display_frame(self.model.study.t1)
         self._syncing = True
         try:
             if self.model.bones is not None:
                 if "bones" in layers:
-                    layers["bones"].data = self.model.bones.array
+                    layers["bones"].data = layer_view(self.model.bones)
                 else:
                     data, params, _ = labels_layer_data(self.model.bones, role="bones",
-                                                        study_key=key)
-                    self.viewer.add_labels(data, **params)
+                                                        study_key=key, frame=frame)
+                    bones_layer = self.viewer.add_labels(data, **params)
+                    bones_layer.contour = 1
             if self.model.edema is not None:
                 if "edema" in layers:
                     self._disconnect_edema_layer()
-                    layers["edema"].data = self.model.edema.array
                     layer = layers["edema"]
+                    layer.data = layer_view(self.model.edema)
                 else:
                     data, params, _ = labels_layer_data(self.model.edema, role="edema",
-                                                        name="Edema", study_key=key)
+                                                        name="Edema", study_key=key,
+                                                        frame=frame)
                     layer = self.viewer.add_labels(data, **params)
                 self._connect_edema_layer(layer)
                 # painting must edit the model's array: share it with the layer
-                self.model.edema.array = layer.data
+                self.model.edema.array = volume_from_layer(layer).array
                 self.model._voxel_counts = self.model._count_voxels()
         finally:
             self._syncing = False
@@ -539,8 +558,8 @@ class ReviewWidget(QWidget):
             return
         layer = self._edema_layer
         if layer is not None and self.model.edema is not None \
-                and layer.data is not self.model.edema.array:
-            self.model.edema.array = layer.data
+                and not np.shares_memory(layer.data, self.model.edema.array):
+            self.model.edema.array = volume_from_layer(layer).array
         self.model.dirty = True
         self._recompute_timer.start()
         self._update_state_label()
@@ -580,7 +599,7 @@ class ReviewWidget(QWidget):
             if layer is not None:
                 self._syncing = True
                 try:
-                    layer.data = self.model.bones.array
+                    layer.data = layer_view(self.model.bones)
                 finally:
                     self._syncing = False
             return
@@ -704,13 +723,15 @@ class ReviewWidget(QWidget):
         if centre is None:
             return
         dims = self.viewer.dims
-        if dims.ndim < 3:
+        if dims.ndim < 3 or self.model.study is None:
             return
-        world = np.asarray(centre, dtype=float)[-dims.ndim:]
+        frame = display_frame(self.model.study.t1)
+        shown = frame[:3, :3] @ np.asarray(centre, dtype=float) + frame[:3, 3]
+        world = shown[-dims.ndim:]
         for axis in dims.not_displayed:
             dims.set_point(axis, float(world[axis]))
         displayed = [float(world[a]) for a in dims.displayed]
-        self.viewer.camera.center = tuple(displayed)
+        camera_of(self.viewer).center = tuple(displayed)
 
     def select_next(self) -> None:
         """Select the next finding (wraps around)."""

@@ -1,0 +1,216 @@
+"""The review workflow end to end: open, detect, decide, paint, save, reopen, restore.
+
+Real components throughout: the detector, a SQLite store, napari under Xvfb.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bmes_imaging.bones import Bone
+from bmes_imaging.store import open_store
+from bmes_imaging_napari._qt._review_widget import ReviewWidget, camera_of
+from bmes_imaging_napari._study import load_study
+
+pytestmark = pytest.mark.gui
+READER = "dr_a"
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    db = tmp_path / "bmes.sqlite"
+    monkeypatch.setenv("BMES_DB", str(db))
+    s = open_store(db)
+    yield s
+    s.close()
+
+
+def make_widget(viewer: Any, store: Any, cache: Path) -> ReviewWidget:
+    widget = ReviewWidget(viewer, store=store, cache=cache, autosave_ms=0)
+    viewer.window.add_dock_widget(widget, name="Review")
+    widget.ask_unsaved = lambda: "discard"
+    widget.ask_yes_no = lambda question: True
+    widget.reader_edit.setText(READER)
+    widget._on_reader_changed()
+    return widget
+
+
+def detect(widget: ReviewWidget, qtbot: Any) -> None:
+    worker = widget.run_detection()
+    assert worker is not None
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert widget.model.findings, widget.progress_label.text()
+
+
+def open_with_bones(widget: ReviewWidget, viewer: Any, study_dir: Path) -> None:
+    assert widget.open_study(study_dir)
+    # an imported bone label map (as a reader would open it): detection uses it
+    viewer.open(str(study_dir.parent / "bones.nii.gz"), plugin="bmes-imaging")
+
+
+def statuses(widget: ReviewWidget) -> dict[Bone, tuple[str, bool]]:
+    return {f.bone: (f.status, f.primary) for f in widget.model.findings}
+
+
+def row_of(widget: ReviewWidget, bone: Bone) -> int:
+    return [int(f.bone) for f in widget.model.findings].index(int(bone))
+
+
+def test_review_save_close_reopen_restores_exactly(make_napari_viewer, qtbot, store,
+                                                   nifti_study_dir, tmp_path) -> None:
+    cache = tmp_path / "cache"
+    viewer = make_napari_viewer()
+    widget = make_widget(viewer, store, cache)
+    open_with_bones(widget, viewer, nifti_study_dir)
+    detect(widget, qtbot)
+    assert widget.progress.value() == 100
+    bones = [f.bone for f in widget.model.findings]
+    assert bones == [Bone.TALUS, Bone.CALCANEUS, Bone.NAVICULAR]
+    assert widget.table.rowCount() == 3
+    assert widget.edema_layer is not None and widget.edema_layer.name == "Edema"
+
+    # selecting a finding jumps to it: the slider (R) sits at the talus edema centroid
+    widget.table.selectRow(row_of(widget, Bone.TALUS))
+    centre = widget.model.centroid_world(Bone.TALUS)
+    assert viewer.dims.point[0] == pytest.approx(centre[0], abs=3.0)
+    shown = centre[list(viewer.dims.displayed)]  # (S, A): sagittal reading view
+    assert np.allclose(camera_of(viewer).center[-2:], shown, atol=1.0)
+
+    widget.confirm_selected()
+    widget.table.selectRow(row_of(widget, Bone.CALCANEUS))
+    widget.reject_selected()
+    # relabel: the navicular candidate really lies in the cuboid
+    navicular_ml = widget.model.finding(Bone.NAVICULAR).edema_volume_ml
+    widget.table.selectRow(row_of(widget, Bone.NAVICULAR))
+    widget.change_selected_bone(Bone.CUBOID)
+    cuboid = widget.model.finding(Bone.CUBOID)
+    assert cuboid.edema_volume_ml == pytest.approx(navicular_ml)
+    assert widget.model.finding(Bone.NAVICULAR).edema_volume_ml == 0
+    widget.table.selectRow(row_of(widget, Bone.TALUS))
+    widget.toggle_primary_selected()
+
+    # paint a region into the calcaneus with the labels layer's own tool
+    layer = widget.edema_layer
+    study = load_study(nifti_study_dir)
+    talus_before = widget.model.finding(Bone.TALUS).edema_volume_ml
+    calc_ijk = np.argwhere(widget.model.bones.array == int(Bone.CALCANEUS)).mean(axis=0)
+    order = layer.metadata["bmes_imaging"]["order"]
+    layer.brush_size = 5
+    layer.n_edit_dimensions = 2
+    viewer.dims.set_point(0, float(study.t1.world(calc_ijk)[0][0]))
+    layer.paint(np.round(calc_ijk[list(order)]), int(Bone.CALCANEUS))
+    qtbot.waitUntil(lambda: widget.model.finding(Bone.CALCANEUS).edema_volume_ml > 0,
+                    timeout=5_000)
+    calc = widget.model.finding(Bone.CALCANEUS)
+    assert calc.status == "rejected"  # the reader's decision survives the recompute
+    assert calc.source == READER
+    assert widget.model.finding(Bone.TALUS).edema_volume_ml == talus_before
+    table_ml = float(widget.table.item(row_of(widget, Bone.CALCANEUS), 1).text())
+    assert table_ml == pytest.approx(calc.edema_volume_ml, abs=0.01)
+
+    assert widget.model.dirty
+    assert widget.save()
+    assert not widget.model.dirty
+    saved_labels = widget.model.edema.array.copy()
+    saved_status = statuses(widget)
+    assert saved_status[Bone.TALUS] == ("confirmed", True)
+    assert saved_status[Bone.CALCANEUS][0] == "rejected"
+    assert saved_status[Bone.CUBOID][0] in ("candidate", "confirmed")
+    viewer.close()
+
+    # reopen in a fresh viewer: the reader's last saved state comes back exactly
+    viewer2 = make_napari_viewer()
+    widget2 = make_widget(viewer2, store, cache)
+    assert widget2.open_study(nifti_study_dir)
+    np.testing.assert_array_equal(widget2.model.edema.array, saved_labels)
+    assert statuses(widget2) == saved_status
+    assert not widget2.model.dirty
+    shown = widget2.edema_layer.data
+    np.testing.assert_array_equal(shown, saved_labels.transpose(order))
+    events = store.audit_events(study.key)
+    actions = {e.action for e in events if e.actor == READER}
+    assert "annotation_saved" in actions
+    assert {"finding_added"} <= actions
+
+
+def test_unsaved_changes_are_asked_about(make_napari_viewer, qtbot, store,
+                                         nifti_study_dir, tmp_path) -> None:
+    viewer = make_napari_viewer()
+    widget = make_widget(viewer, store, tmp_path / "cache")
+    open_with_bones(widget, viewer, nifti_study_dir)
+    detect(widget, qtbot)
+    widget.table.selectRow(0)
+    widget.confirm_selected()
+    asked: list[str] = []
+
+    def cancel() -> str:
+        asked.append("unsaved")
+        return "cancel"
+
+    widget.ask_unsaved = cancel
+    assert not widget.maybe_close_study()
+    assert not widget.open_study(nifti_study_dir)  # cancelled: nothing changed
+    assert asked == ["unsaved", "unsaved"] and widget.model.dirty
+
+    widget.ask_unsaved = lambda: "save"
+    assert widget.maybe_close_study()
+    assert not widget.model.dirty
+    assert store.latest_annotation(widget.model.study_key, reader=READER) is not None
+
+
+def test_autosave_recovers_work_in_progress(make_napari_viewer, qtbot, store,
+                                            nifti_study_dir, tmp_path) -> None:
+    cache = tmp_path / "cache"
+    viewer = make_napari_viewer()
+    widget = make_widget(viewer, store, cache)
+    open_with_bones(widget, viewer, nifti_study_dir)
+    detect(widget, qtbot)
+    widget.table.selectRow(row_of(widget, Bone.TALUS))
+    widget.reject_selected()
+    widget.autosave()
+    recovery = widget.model.recovery_path()
+    assert recovery.is_file()
+    labels = widget.model.edema.array.copy()
+    widget.model.dirty = False  # as if the session crashed
+    viewer.close()
+
+    viewer2 = make_napari_viewer()
+    widget2 = make_widget(viewer2, store, cache)
+    questions: list[str] = []
+    widget2.ask_yes_no = lambda q: questions.append(q) or True
+    widget2.open_study(nifti_study_dir)
+    assert questions and "Restore" in questions[0]
+    assert widget2.model.finding(Bone.TALUS).status == "rejected"
+    assert widget2.model.dirty
+    np.testing.assert_array_equal(widget2.model.edema.array, labels)
+    assert widget2.save() and not recovery.exists()
+
+
+def test_detection_can_be_cancelled_and_errors_are_notified(make_napari_viewer, qtbot,
+                                                            store, nifti_study_dir,
+                                                            tmp_path) -> None:
+    from napari.utils.notifications import notification_manager
+
+    viewer = make_napari_viewer()
+    widget = make_widget(viewer, store, tmp_path / "cache")
+    open_with_bones(widget, viewer, nifti_study_dir)
+    widget.run_detection()
+    widget.cancel_detection()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert widget.progress_label.text() == "Detection cancelled"
+    assert widget.model.findings == []
+
+    # a study without a fluid series: the error reaches the reader as a notification
+    messages: list[str] = []
+    notification_manager.notification_ready.connect(lambda n: messages.append(n.message))
+    study = load_study(nifti_study_dir)
+    study.fluid = None
+    widget.model.open(study)
+    widget.run_detection()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)
+    assert widget.progress_label.text() == "Detection failed"
+    assert any("fluid-sensitive" in m for m in messages), messages
