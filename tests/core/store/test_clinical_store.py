@@ -1,0 +1,136 @@
+"""Clinical records in the store: all-or-nothing import, dry run, updates, linking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bmes_imaging.cli import main
+from bmes_imaging.clinical import (
+    ClinicalTableError,
+    read_clinical_table,
+    sample_table_path,
+    write_template,
+)
+from bmes_imaging.errors import ClinicalRecordError, StoreError
+from bmes_imaging.store import Store, open_store
+from bmes_imaging.volume import SeriesInfo
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = open_store(tmp_path / "bmes.sqlite")
+    yield s
+    s.close()
+
+
+def test_import_round_trips_every_record(store: Store) -> None:
+    report = store.import_clinical(sample_table_path())
+    assert (report.n_patients, report.n_feet, report.n_new_feet) == (17, 18, 18)
+    assert store.clinical_records() == read_clinical_table(sample_table_path())
+    with pytest.raises(StoreError, match="both feet"):
+        store.clinical_record("11")
+    assert store.clinical_record("11", "L").side == "L"
+    assert store.clinical_record("99") is None
+    again = store.import_clinical(sample_table_path())
+    assert (again.n_new_feet, again.n_updated_feet) == (0, 0)
+    assert len(store.clinical_records()) == 18
+
+
+def test_template_with_labs_round_trips(store: Store, tmp_path: Path) -> None:
+    path = write_template(tmp_path / "template.csv")
+    store.import_clinical(path)
+    assert store.clinical_records() == read_clinical_table(path)
+    assert store.clinical_record("P002").vitamin_d_unit == "nmol/L"
+
+
+def test_dry_run_writes_nothing(store: Store, tmp_path: Path) -> None:
+    report = store.import_clinical(sample_table_path(), dry_run=True)
+    assert report.dry_run and report.n_new_feet == 18
+    assert store.clinical_records() == []
+    db = tmp_path / "bmes.sqlite"
+    assert main(["clinical", "import", str(sample_table_path()), "--dry-run", "--db",
+                 str(db)]) == 0
+    assert store.clinical_records() == []
+
+
+def test_update_validates_and_audits(store: Store) -> None:
+    store.import_clinical(sample_table_path())
+    updated = store.update_clinical("4", "L", vitamin_d=60.0, vitamin_d_unit="nmol/L",
+                                    actor="nurse1")
+    assert updated.vitamin_d_class == "insufficient"
+    assert store.clinical_record("4").vitamin_d_unit == "nmol/L"
+    with pytest.raises(ClinicalTableError) as info:
+        store.update_clinical("4", "L", aofas_final=140)
+    assert info.value.column == "aofas_final"
+    assert store.clinical_record("4").aofas_final == 98
+    event = [e for e in store.audit_events() if e.action == "clinical_updated"][-1]
+    assert event.actor == "nurse1"
+    assert event.before["vitamin_d"] == 24.2 and event.after["vitamin_d_class"] == "insufficient"
+
+
+def _register(store: Store, uid: str, patient_id: str, laterality: str | None) -> None:
+    store.register_study(SeriesInfo(study_instance_uid=uid, series_instance_uid=uid + ".1",
+                                    patient_id=patient_id, laterality=laterality,
+                                    sequence="t1"))
+
+
+def test_link_by_patient_id_and_lists_the_rest(store: Store) -> None:
+    store.import_clinical(sample_table_path())
+    _register(store, "1.1", "7", "R")
+    _register(store, "1.2", "11", "L")
+    _register(store, "1.3", "11", "R")
+    _register(store, "1.4", "3", "L")        # patient 3 has only a right-foot record
+    _register(store, "1.5", "99", "R")       # no such patient
+    _register(store, "1.6", "5", None)       # no laterality: never guessed
+    store.register_study(study_instance_uid="1.7", series_instance_uid="1.7.1",
+                         patient_id="6", laterality="R")
+    store.register_study(study_instance_uid="1.7", series_instance_uid="1.7.2",
+                         laterality="L")     # series disagree
+    report = store.link_studies()
+    assert sorted((s.study_instance_uid, s.patient, s.side) for s in report.linked) == [
+        ("1.1", "7", "R"), ("1.2", "11", "L"), ("1.3", "11", "R")]
+    reasons = dict(report.unlinked_studies)
+    assert set(reasons) == {"1.4", "1.5", "1.6", "1.7"}
+    assert "side L" in reasons["1.4"] and "laterality" in reasons["1.6"]
+    assert "disagree" in reasons["1.7"]
+    assert ("7", "R") not in report.unlinked_records
+    assert len(report.unlinked_records) == 18 - 3
+    assert store.study_foot("1.2") == ("11", "L")
+    again = store.link_studies()
+    assert again.linked == []  # already linked studies are kept
+
+
+def test_link_by_mapping_table(store: Store, tmp_path: Path) -> None:
+    store.import_clinical(sample_table_path())
+    _register(store, "2.1", "ANON-0001", "L")
+    _register(store, "2.2", "ANON-0002", "R")
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("patient,patient_id\n1,ANON-0001\n")
+    report = store.link_studies(mapping)
+    assert [(s.study_instance_uid, s.patient, s.method) for s in report.linked] == [
+        ("2.1", "1", "mapping")]
+    assert report.unlinked_studies == [("2.2", "its PatientID is not in the mapping table")]
+    bad = tmp_path / "bad_map.csv"
+    bad.write_text("patient,patient_id\n1,A\n2,A\n")
+    with pytest.raises(ClinicalRecordError) as info:
+        store.link_studies(bad)
+    assert (info.value.row, info.value.column) == (3, "patient_id")
+
+
+def test_cli_import_show_link(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "cli.sqlite")
+    assert main(["clinical", "import", str(sample_table_path()), "--db", db]) == 0
+    assert "17 patients, 18 feet" in capsys.readouterr().out
+    with open_store(db) as s:
+        _register(s, "3.1", "7", "R")
+    assert main(["clinical", "link", "--db", db]) == 0
+    assert "1 linked" in capsys.readouterr().out
+    ranges = tmp_path / "ranges.json"
+    ranges.write_text('{"esr_mm_h": [null, 15]}')
+    assert main(["clinical", "show", "7", "--db", db, "--reference-ranges", str(ranges)]) == 0
+    out = capsys.readouterr().out
+    assert "25(OH)D 16.7 ng/mL" in out and "deficient" in out and "study 3.1" in out
+    assert "rheumatoid arthritis yes" in out
+    assert main(["clinical", "show", "nobody", "--db", db]) == 1
