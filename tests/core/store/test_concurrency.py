@@ -1,0 +1,89 @@
+"""Several processes saving at once: no lost update, no "database is locked"."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bmes_imaging.store import open_store
+from bmes_imaging.volume import Volume
+
+SHARED = "1.2.826.0.1.3680043.10.555"
+SAVES = 8
+
+
+def _labels(worker: int, i: int) -> np.ndarray:
+    return np.full((6, 5, 4), worker * 16 + i, dtype=np.uint8)
+
+
+def _worker(db: str, worker: int, plan: str, barrier: Any, queue: Any) -> None:
+    try:
+        store = open_store(db)
+        barrier.wait(timeout=60)
+        out = []
+        for i in range(SAVES):
+            if plan == "shared-reader":      # same study, same reader as another process
+                v = store.save_annotation(SHARED, "reader1", [{"bone": 1, "grade": i % 4}],
+                                          Volume(_labels(worker, i), np.eye(4)),
+                                          note=f"{worker}:{i}")
+            elif plan == "shared-other":     # same study, another reader
+                v = store.save_annotation(SHARED, "reader2", [{"bone": 2, "grade": 1}],
+                                          Volume(_labels(worker, i), np.eye(4)),
+                                          note=f"{worker}:{i}")
+            else:                            # detector findings for different studies
+                v = store.save_findings(f"{SHARED}.{worker}.{i % 3}",
+                                        [{"bone": 3, "grade": 2}], "detector",
+                                        note=f"{worker}:{i}")
+            out.append((v.study_instance_uid, v.reader, v.version, v.note))
+        store.close()
+        queue.put((worker, out, None))
+    except BaseException:  # report everything, including "database is locked"
+        queue.put((worker, [], traceback.format_exc()))
+
+
+@pytest.mark.slow
+def test_parallel_saves_lose_nothing(tmp_path: Path) -> None:
+    db = str(tmp_path / "bmes.sqlite")
+    open_store(db).close()  # schema created before the workers start
+    ctx = mp.get_context("fork")
+    plans = ["shared-reader", "shared-reader", "shared-reader", "shared-other",
+             "other-studies"]
+    barrier = ctx.Barrier(len(plans))
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(db, w, plan, barrier, queue))
+             for w, plan in enumerate(plans)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=240) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    errors = [err for _, _, err in results if err]
+    assert not errors, errors[0]
+
+    saved = [item for _, out, _ in results for item in out]
+    assert len(saved) == len(plans) * SAVES
+    with open_store(db) as store:
+        for reader, writers in (("reader1", 3), ("reader2", 1)):
+            versions = store.annotations(SHARED, reader)
+            # every save got its own version number, none lost or reused
+            assert [v.version for v in versions] == list(range(1, writers * SAVES + 1))
+            returned = sorted(v for uid, r, v, _ in saved if uid == SHARED and r == reader)
+            assert returned == [v.version for v in versions]
+            for v in versions:
+                worker, i = map(int, (v.note or "").split(":"))
+                loaded = store.load_annotation(v.annotation_id)
+                np.testing.assert_array_equal(loaded.labels.array, _labels(worker, i))
+        for k in range(3):
+            uid = f"{SHARED}.4.{k}"
+            assert len(store.annotations(uid, "detector")) == len(range(k, SAVES, 3))
+        assert store.check_annotations() == ([], [])
+        # one audit "saved" event per save
+        saves = [e for e in store.audit_events()
+                 if e.action in ("annotation_saved", "findings_saved")]
+        assert len(saves) == len(plans) * SAVES
