@@ -22,6 +22,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from struct import Struct
 from struct import error as StructError
 from struct import unpack_from
 from typing import Any
@@ -87,9 +88,16 @@ WANTED: dict[int, tuple[str, str]] = {
     0x00280030: ("PixelSpacing", "f"),
     0x00280100: ("BitsAllocated", "u"),
 }
+#: Attributes that differ from file to file of a series (not worth caching).
+_PER_FILE = frozenset({"SOPInstanceUID", "InstanceNumber", "ImagePositionPatient",
+                       "MediaStorageSOPClassUID"})
+_MISS = object()
+_CACHE_LIMIT = 50_000
 # The walker reads little-endian u32 at the tag position: element << 16 | group.
-_WANTED_SWAPPED: dict[int, tuple[str, str]] = {
-    ((t & 0xFFFF) << 16) | (t >> 16): v for t, v in WANTED.items()
+# Values repeat across the files of a series, so decoded values are cached by raw bytes.
+_WANTED_SWAPPED: dict[int, tuple[str, str, dict[bytes, Any] | None]] = {
+    ((t & 0xFFFF) << 16) | (t >> 16): (kw, kind, None if kw in _PER_FILE else {})
+    for t, (kw, kind) in WANTED.items()
 }
 _PIXEL_SWAPPED = frozenset(((t & 0xFFFF) << 16) | (t >> 16) for t in _PIXEL_TAGS)
 _LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UR",
@@ -101,6 +109,15 @@ _ITEM = 0xE000FFFE          # swapped (FFFE,E000)
 _ITEM_END = 0xE00DFFFE      # swapped (FFFE,E00D)
 _SEQ_END = 0xE0DDFFFE       # swapped (FFFE,E0DD)
 _UNDEFINED = 0xFFFFFFFF
+_UNPACK_EXPLICIT = Struct("<I2sHI").unpack_from
+_UNPACK_IMPLICIT = Struct("<II").unpack_from
+#: What the walker does per tag: wanted attributes, pixel data ("P"), and item /
+#: delimiter tags that must not appear at the top level ("X").
+_SCAN_TABLE: dict[int, tuple[str, str, dict[bytes, Any] | None]] = {
+    **_WANTED_SWAPPED,
+    **{t: ("", "P", None) for t in _PIXEL_SWAPPED},
+    _ITEM: ("", "X", None), _ITEM_END: ("", "X", None), _SEQ_END: ("", "X", None),
+}
 
 
 @dataclass(slots=True)
@@ -286,11 +303,19 @@ def _scan(path: Path, f: Any, size: int, first: bytes) -> HeaderRecord | str | N
         return _not_dicom(first, size)
     # File Meta group: always explicit VR little endian.
     while True:
-        buf, r = w.at(pos, 8)
-        tag = unpack_from("<I", buf, r)[0]
+        if pos + 12 <= len(first):
+            buf, r = first, pos
+        else:
+            buf, r = w.at(pos, 12)
+        tag, vr, length, long_length = _UNPACK_EXPLICIT(buf, r)
         if tag & 0xFFFF != 0x0002:
             break
-        pos, length, hdr, _vr = w.element(pos, True)
+        if vr in _LONG_VRS:
+            length, hdr = long_length, 12
+        elif vr in _VALID_VRS:
+            hdr = 8
+        else:
+            raise _NeedCareful
         if length == _UNDEFINED:
             raise _NeedCareful
         spec = _WANTED_SWAPPED.get(tag)
@@ -307,77 +332,87 @@ def _scan(path: Path, f: Any, size: int, first: bytes) -> HeaderRecord | str | N
         raise _NeedCareful
     else:
         explicit = True
-    wanted = _WANTED_SWAPPED
-    long_vrs = _LONG_VRS
+    get = _SCAN_TABLE.get
+    long_vrs, valid, undefined = _LONG_VRS, _VALID_VRS, _UNDEFINED
+    unpack = _UNPACK_EXPLICIT if explicit else _UNPACK_IMPLICIT
     has_pixels = False
-    shortcut_tried = False
+    shortcut_pending = True
     buf, base = w.buf, w.base
     blen = len(buf)
     while pos < size:
         r = pos - base
-        if r < 0 or r + 12 > blen:
+        if r + 12 > blen:
             if pos + 8 > size:
                 raise _Truncated
             buf, r = w.at(pos, min(12, size - pos))
             base, blen = w.base, len(buf)
+            if r + 12 > blen:  # a short element ends the file: pad for the unpack
+                buf = bytes(buf[r:]) + b"\x00" * 12
+                base, r, blen = pos, 0, size - pos
         if explicit:
-            if r + 12 > blen:  # a short element at the very end of the file
-                tag, vr, length = unpack_from("<I2sH", buf, r)
+            tag, vr, length, long_length = unpack(buf, r)
+            if vr in long_vrs:
+                length, hdr = long_length, 12
+            elif vr in valid:
                 hdr = 8
             else:
-                tag, vr, length, long_length = unpack_from("<I2sHI", buf, r)
-                if vr in long_vrs:
-                    length, hdr = long_length, 12
-                elif vr in _VALID_VRS:
-                    hdr = 8
-                else:
-                    raise _NeedCareful
+                raise _NeedCareful
         else:
-            tag, length = unpack_from("<II", buf, r)
+            tag, length = unpack(buf, r)
             vr, hdr = b"", 8
-        if tag in _PIXEL_SWAPPED:
+        spec = get(tag)
+        if spec is None:
+            if length == undefined:
+                if explicit and vr != b"SQ":
+                    raise _NeedCareful
+                pos = w.skip_undefined(pos + hdr, explicit)
+                buf, base, blen = w.buf, w.base, len(w.buf)
+                continue
+            if shortcut_pending and (tag & 0xFFFF) > 0x0028:
+                # Past the image pixel module: look for the pixel data element where an
+                # uncompressed image puts it (at the end of the file) before walking
+                # large private groups element by element.
+                shortcut_pending = False
+                if _pixel_element_at_end(w, values, size, explicit) is not None:
+                    has_pixels = True
+                    pos = size
+                    break
+                buf, base, blen = w.buf, w.base, len(w.buf)
+            pos += hdr + length
+            continue
+        kind = spec[1]
+        if kind == "P":
             has_pixels = True
-            if length != _UNDEFINED and pos + hdr + length > size:
+            if length != undefined and pos + hdr + length > size:
                 return (f"truncated: pixel data needs {length} bytes, the file holds "
                         f"{size - pos - hdr}")
-            if length == _UNDEFINED:
+            if length == undefined:
                 reason = _check_fragments(w, pos + hdr, size)
                 if reason:
                     return reason
             break
-        if not shortcut_tried and (tag & 0xFFFF) > 0x0028:
-            # Past the image pixel module: look for the pixel data element where an
-            # uncompressed image would put it (at the end of the file) before walking
-            # large private groups element by element.
-            shortcut_tried = True
-            end = _pixel_element_at_end(w, values, size, explicit)
-            if end is not None:
-                has_pixels = True
-                pos = end
-                break
-            buf, base, blen = w.buf, w.base, len(w.buf)
-            r = pos - base
-            if r < 0 or r + 12 > blen:
-                continue
-        if tag == _ITEM or tag == _SEQ_END:
+        if kind == "X" or length == undefined:
             raise _NeedCareful
-        if length == _UNDEFINED:
-            if explicit and vr != b"SQ":
-                raise _NeedCareful
-            pos = w.skip_undefined(pos + hdr, explicit)
+        start = r + hdr
+        if start + length > blen:
+            vbuf, vr0 = w.at(pos + hdr, length)
+            raw = bytes(vbuf[vr0:vr0 + length])
             buf, base, blen = w.buf, w.base, len(w.buf)
-            continue
-        spec = wanted.get(tag)
-        if spec is not None:
-            start = r + hdr
-            if start + length > blen:
-                vbuf, vr0 = w.at(pos + hdr, length)
-                raw = bytes(vbuf[vr0:vr0 + length])
-                buf, base, blen = w.buf, w.base, len(w.buf)
-            else:
-                raw = buf[start:start + length]
-            values[spec[0]] = _decode(raw, spec[1])
+        else:
+            raw = buf[start:start + length]
+        cache = spec[2]
+        if cache is None:
+            values[spec[0]] = _decode(raw, kind)
+        else:
+            v = cache.get(raw, _MISS)
+            if v is _MISS:
+                v = _decode(raw, kind)
+                if len(cache) < _CACHE_LIMIT:
+                    cache[raw] = v
+            values[spec[0]] = v
         pos += hdr + length
+    if pos > size:
+        raise _Truncated
     return HeaderRecord(path, values, size, has_pixels, ts)
 
 

@@ -11,6 +11,7 @@ files it cannot use (duplicates, no pixel data, unsupported objects) with a reas
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -182,6 +183,7 @@ def patient_key(patient_id: str | None, patient_name: str | None = None) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
 
+@functools.lru_cache(maxsize=256)
 def unsupported_reason(sop_class_uid: str | None) -> str | None:
     """Reason string if ``sop_class_uid`` is an object the index does not stack."""
     if not sop_class_uid:
@@ -203,9 +205,16 @@ def _sop_name(uid: str) -> str:
 
 def is_localizer(rec: HeaderRecord) -> bool:
     """True when the image type or description says localizer / scout / survey."""
-    if "LOCALIZER" in (rec.get("ImageType") or ()):
+    v = rec.values
+    return _is_localizer(v.get("ImageType") or (), v.get("SeriesDescription") or "",
+                         v.get("ProtocolName") or "")
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_localizer(image_type: tuple[str, ...], description: str, protocol: str) -> bool:
+    if "LOCALIZER" in image_type:
         return True
-    text = f"{rec.get('SeriesDescription') or ''} {rec.get('ProtocolName') or ''}".lower()
+    text = f"{description} {protocol}".lower()
     return any(w in text for w in LOCALIZER_WORDS)
 
 
@@ -216,14 +225,20 @@ def stack_key(rec: HeaderRecord) -> tuple[Any, ...]:
     original / derived) and the localizer flag. Orientation is compared separately
     with a tolerance (:data:`ORIENTATION_TOLERANCE`).
     """
-    image_type = tuple(rec.get("ImageType") or ())
+    v = rec.values
     return (
-        rec.get("Rows"), rec.get("Columns"),
-        _round(rec.get("EchoTime")), rec.get("EchoNumbers"),
-        _round(rec.get("InversionTime")),
-        image_type[:3] + tuple(t for t in image_type[3:] if t in ("M", "P", "R", "I")),
+        v.get("Rows"), v.get("Columns"),
+        _round(v.get("EchoTime")), v.get("EchoNumbers"),
+        _round(v.get("InversionTime")),
+        _image_type_key(v.get("ImageType") or ()),
         is_localizer(rec),
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _image_type_key(image_type: tuple[str, ...]) -> tuple[str, ...]:
+    """ORIGINAL/DERIVED, PRIMARY/SECONDARY, the third value, and M/P/R/I (complex part)."""
+    return image_type[:3] + tuple(t for t in image_type[3:] if t in ("M", "P", "R", "I"))
 
 
 def _round(v: Any) -> float | None:
@@ -484,9 +499,13 @@ def _ordered(recs: list[HeaderRecord], iop: tuple[float, ...] | None) -> list[He
 
     if iop is not None and all(_ipp(r) is not None for r in recs):
         a = np.asarray(iop, dtype=np.float64)
-        normal = np.cross(a[:3], a[3:])
-        return sorted(recs, key=lambda r: (float(np.dot(normal, _ipp(r))), inst(r),
-                                           str(r.path)))
+        nx, ny, nz = (float(x) for x in np.cross(a[:3], a[3:]))
+
+        def along(r: HeaderRecord) -> float:
+            x, y, z = r.values["ImagePositionPatient"]
+            return nx * x + ny * y + nz * z
+
+        return sorted(recs, key=lambda r: (along(r), inst(r), str(r.path)))
     return sorted(recs, key=lambda r: (inst(r), str(r.path)))
 
 
