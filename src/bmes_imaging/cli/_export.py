@@ -1,11 +1,132 @@
-"""``bmes export``: not implemented yet (placeholder so the command table stays stable)."""
+"""``bmes export``: involvement tables (CSV/XLSX) and DICOM SEG.
+
+Examples
+--------
+::
+
+    bmes export involvement table1_clinical.csv --findings screen/involvement.csv \\
+        --status confirmed --out table1_imaging.xlsx
+    bmes export seg study/T1_SAG --edema edema.nii.gz --bones bones.nii.gz \\
+        --confirm talus,navicular --reader "Reader^A" --out edema_seg.dcm
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``export`` subcommand (placeholder: registers nothing yet)."""
-    del subparsers
+    """Add the ``export`` subcommand with ``involvement`` and ``seg``."""
+    p = subparsers.add_parser("export", help="involvement table (CSV/XLSX) or DICOM SEG",
+                              description="Export results for analysis or for PACS viewers.")
+    sub = p.add_subparsers(dest="export_kind", metavar="KIND")
+    inv = sub.add_parser("involvement", help="one row per foot in the shape of Table 1",
+                         description="Clinical fields plus imaging bones of ONE status per "
+                                     "foot (never mixed); CSV or XLSX by the --out suffix.")
+    inv.add_argument("clinical", type=Path, help="clinical table (CSV or XLSX)")
+    inv.add_argument("--findings", type=Path, required=True, metavar="INVOLVEMENT_CSV",
+                     help="involvement.csv from bmes screen / detect / review")
+    inv.add_argument("--status", choices=("confirmed", "candidate"), default="confirmed",
+                     help="which findings to tabulate (default: confirmed)")
+    inv.add_argument("--out", type=Path, required=True, help="output .csv or .xlsx")
+    _deid_args(inv, default=False)
+    inv.set_defaults(func=run_involvement)
+
+    seg = sub.add_parser("seg", help="confirmed edema and bones as a DICOM SEG",
+                         description="Write a DICOM Segmentation referencing the T1 series: "
+                                     "a segment per bone and per bone with confirmed edema.")
+    seg.add_argument("t1", type=Path, help="the T1 series (folder or files of one series)")
+    seg.add_argument("--edema", type=Path, required=True, help="edema label map (T1 grid)")
+    seg.add_argument("--bones", type=Path, help="bone label map (T1 grid)")
+    which = seg.add_mutually_exclusive_group(required=True)
+    which.add_argument("--findings", type=Path, metavar="INVOLVEMENT_CSV",
+                       help="rows with status 'confirmed' name the confirmed bones")
+    which.add_argument("--confirm", metavar="BONES",
+                       help="comma-separated bones the reader confirms, e.g. talus,navicular")
+    seg.add_argument("--reader", required=True, help="reader name (content creator)")
+    seg.add_argument("--out", type=Path, required=True, help="output SEG file (.dcm)")
+    _deid_args(seg, default=False)
+    seg.set_defaults(func=run_seg)
+    p.set_defaults(func=lambda args: _missing_kind(p))
+
+
+def _missing_kind(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _deid_args(p: argparse.ArgumentParser, *, default: bool) -> None:
+    p.add_argument("--deidentify", action=argparse.BooleanOptionalAction, default=default,
+                   help="replace patient identifiers by stable pseudonyms (PS3.15 basic "
+                        "profile for DICOM)")
+    p.add_argument("--key-file", type=Path, help="pseudonym key file")
+
+
+def run_involvement(args: argparse.Namespace) -> int:
+    """Write the per-foot involvement table."""
+    from ..export import (
+        Pseudonymizer,
+        involvement_rows,
+        load_pseudonym_key,
+        read_findings_table,
+        read_records,
+        write_involvement_table,
+    )
+
+    records = read_records(args.clinical)
+    findings = read_findings_table(args.findings, status=args.status)
+    pseudo = Pseudonymizer(load_pseudonym_key(args.key_file)) if args.deidentify else None
+    rows = involvement_rows(records, findings, pseudonymizer=pseudo)
+    path = write_involvement_table(rows, args.out)
+    print(path)
+    print(f"{len(rows)} feet, {sum(r['findings'] != 'none' for r in rows)} with {args.status} "
+          "findings", file=sys.stderr)
+    return 0
+
+
+def run_seg(args: argparse.Namespace) -> int:
+    """Write the DICOM SEG."""
+    import numpy as np
+
+    from ..bones import bone_from_name
+    from ..dicom import load_series
+    from ..errors import ExportError
+    from ..export import Pseudonymizer, load_pseudonym_key, write_edema_seg
+    from ..export._cohort import read_findings_table
+    from ..volume import load_nifti
+
+    t1 = load_series(args.t1)
+
+    def labels(path: Path) -> Any:
+        vol = load_nifti(path)
+        return t1.with_array(np.rint(vol.array).astype(np.uint8)) if vol.shape == t1.shape \
+            else vol
+
+    edema = labels(args.edema)
+    bones = labels(args.bones) if args.bones else None
+
+    class _Confirmed:
+        status = "confirmed"
+
+        def __init__(self, bone: Any) -> None:
+            self.bone = bone
+
+    if args.confirm:
+        try:
+            confirmed = [_Confirmed(bone_from_name(b)) for b in args.confirm.split(",") if b]
+        except KeyError as exc:
+            raise ExportError(str(exc)) from None
+    else:
+        confirmed = [_Confirmed(b) for foot in read_findings_table(args.findings)
+                     for b in foot.bones]
+    pseudo = Pseudonymizer(load_pseudonym_key(args.key_file)) if args.deidentify else None
+    out = write_edema_seg(t1, args.out, edema=edema, bones=bones, findings=confirmed,
+                          reader=args.reader, deidentify=args.deidentify, pseudonymizer=pseudo)
+    print(out.path)
+    print(f"{len(out.bone_segments)} bone segments, {len(out.edema_segments)} confirmed edema "
+          "segments" + (f"; de-identified T1 copies in {out.source_files[0].parent}"
+                        if out.source_files else ""), file=sys.stderr)
+    return 0

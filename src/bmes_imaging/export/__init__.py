@@ -1,15 +1,19 @@
 """Exports: involvement tables, the cohort report, DICOM SEG, de-identification.
 
 Implementations live in private modules: ``_records`` (clinical records for exports),
-``_cohort`` (recomputed figures), ``_stated`` (stated figures and disagreements),
-``_report`` / ``_plots`` (Markdown / HTML report with PNG plots), ``_pseudonym``
-(keyed-hash pseudonyms), ``_atomic`` (atomic writes).
+``_cohort`` (recomputed figures, findings tables), ``_stated`` (stated figures and
+disagreements), ``_report`` / ``_plots`` (Markdown / HTML report with PNG plots),
+``_involvement`` (per-foot table, CSV / XLSX), ``_seg`` (DICOM SEG with highdicom),
+``_deid`` (PS3.15 basic profile), ``_pseudonym`` (keyed-hash pseudonyms), ``_atomic``.
 """
 
 from ._cohort import CohortSummary, Figure, FootFindings, read_findings_table, summarize_cohort
+from ._deid import deidentify_dataset
+from ._involvement import INVOLVEMENT_TABLE_COLUMNS, involvement_rows, write_involvement_table
 from ._pseudonym import Pseudonymizer, load_pseudonym_key
 from ._records import read_records
 from ._report import CohortReport, write_cohort_report
+from ._seg import SegExport, SegMasks, read_edema_seg, write_edema_seg
 from ._stated import Comparison, StatedFigure, compare_figures, read_stated_figures
 
 __all__ = [
@@ -18,13 +22,21 @@ __all__ = [
     "Comparison",
     "Figure",
     "FootFindings",
+    "INVOLVEMENT_TABLE_COLUMNS",
     "Pseudonymizer",
+    "SegExport",
+    "SegMasks",
     "StatedFigure",
     "compare_figures",
+    "deidentify_dataset",
+    "involvement_rows",
     "load_pseudonym_key",
+    "read_edema_seg",
     "read_findings_table",
     "read_records",
     "read_stated_figures",
     "summarize_cohort",
     "write_cohort_report",
+    "write_edema_seg",
+    "write_involvement_table",
 ]

@@ -279,8 +279,9 @@ def read_findings_table(path: str | Path, *, status: str = "confirmed") -> list[
     """Read per-foot findings of one status from an involvement CSV.
 
     Accepts the detection/screening ``involvement.csv`` (one row per study and bone,
-    columns ``patient_id, side, bone, edema_volume_ml, status``...). Rows of other
-    statuses are skipped, so candidates and confirmed findings are never mixed.
+    columns ``patient_id, side, bone, edema_volume_ml, grade, status``...). Rows of other
+    statuses are skipped, so candidates and confirmed findings are never mixed; bones
+    assessed without edema (grade 0) are skipped too.
 
     Parameters
     ----------
@@ -313,8 +314,11 @@ def read_findings_table(path: str | Path, *, status: str = "confirmed") -> list[
             try:
                 bone = bone_from_name(row["bone"])
                 ml = float(row.get("edema_volume_ml") or 0.0)
+                grade = int(float(row["grade"])) if row.get("grade") else None
             except (KeyError, ValueError) as exc:
                 raise ExportError(f"{path}: row {row_no}: {exc}") from None
+            if (grade == 0) or (grade is None and ml <= 0.0):
+                continue  # the bone was assessed and holds no edema
             key = (str(row["patient_id"]).strip(), str(row["side"]).strip().upper())
             feet.setdefault(key, {})[bone] = ml
             if (row.get("primary") or "").strip().lower() in ("1", "true", "yes"):

@@ -1,0 +1,322 @@
+"""DICOM Segmentation (SEG) export of confirmed edema and bone masks, and reading back.
+
+One binary SEG per study: a segment per bone in the bone mask (category "Anatomical
+Structure", type the bone's SNOMED CT code) and a segment per bone with *confirmed*
+edema (category "Morphologically Abnormal Structure", type "Edema", anatomic region the
+bone). It references the source T1 series slice by slice; the reader is the content
+creator. Candidate (unconfirmed) detector output is never exported.
+
+Examples
+--------
+::
+
+    from bmes_imaging.export import write_edema_seg, read_edema_seg
+    out = write_edema_seg(t1, "seg.dcm", edema=result.edema, bones=result.bones,
+                          findings=confirmed_findings, reader="Reader^A")
+    masks = read_edema_seg("seg.dcm", t1)      # masks.edema, masks.bones: Volumes
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..bones import Bone, bone_from_name
+from ..errors import ExportError
+from ..volume import Volume
+from ._atomic import write_bytes_atomic
+from ._deid import deidentify_dataset
+from ._pseudonym import Pseudonymizer
+
+__all__ = ["SegExport", "SegMasks", "bone_code", "read_edema_seg", "write_edema_seg"]
+
+_GENERIC_METATARSAL = ("280711000", "Metatarsus")  # DICOM PS3.16 CID 7482/7483/8134
+_EDEMA_SUFFIX = " edema"
+
+
+def bone_code(bone: Bone) -> Any:
+    """SNOMED CT code of a bone for DICOM (a verified broader concept when unverified)."""
+    from pydicom.sr.coding import Code
+
+    info = bone.info
+    if info.snomed_verified and info.snomed_code:
+        return Code(info.snomed_code, "SCT", info.snomed_meaning)
+    if bone.bone_name.endswith("_metatarsal"):
+        return Code(_GENERIC_METATARSAL[0], "SCT", _GENERIC_METATARSAL[1])
+    from pydicom.sr.codedict import codes
+
+    return codes.SCT.Bone
+
+
+@dataclass
+class SegExport:
+    """What :func:`write_edema_seg` wrote."""
+
+    path: Path
+    bone_segments: dict[Bone, int] = field(default_factory=dict)
+    edema_segments: dict[Bone, int] = field(default_factory=dict)
+    source_files: list[Path] = field(default_factory=list)
+    deidentified: bool = False
+
+
+@dataclass
+class SegMasks:
+    """Masks read back from a SEG, in the T1 grid (project labels)."""
+
+    edema: Volume
+    bones: Volume | None
+    confirmed: tuple[Bone, ...]
+    reader: str | None
+
+
+def _same_grid(a: Volume, b: Volume, what: str) -> None:
+    if a.shape != b.shape or not np.allclose(a.affine, b.affine, atol=1e-3):
+        raise ExportError(f"the {what} mask is not in the T1 grid (shape {b.shape} vs "
+                          f"{a.shape}); resample it to the T1 series first")
+
+
+def _sources(t1: Volume) -> list[Any]:
+    import pydicom
+
+    files = list(t1.info.source_files)
+    if not files:
+        raise ExportError("the T1 volume has no source files (loaded from NIfTI?); load it "
+                          "from its DICOM series to export a SEG that references it")
+    if len(set(files)) != len(files) or len(files) != t1.shape[2]:
+        raise ExportError("DICOM SEG export needs a single-frame T1 series with one file "
+                          f"per slice; found {len(set(files))} files for {t1.shape[2]} slices")
+    datasets = []
+    for k, f in enumerate(files):
+        try:
+            ds = pydicom.dcmread(f)
+        except (OSError, pydicom.errors.InvalidDicomError) as exc:
+            raise ExportError(f"{f}: cannot read the T1 source image: {exc}") from None
+        uids = t1.info.sop_instance_uids
+        if uids and str(ds.SOPInstanceUID) != uids[k]:
+            raise ExportError(f"{f}: SOPInstanceUID does not match slice {k} of the T1 volume")
+        datasets.append(ds)
+    return datasets
+
+
+def write_edema_seg(
+    t1: Volume,
+    path: str | Path,
+    *,
+    edema: Volume,
+    findings: Sequence[Any],
+    reader: str,
+    bones: Volume | None = None,
+    deidentify: bool = False,
+    pseudonymizer: Pseudonymizer | None = None,
+    source_copy_dir: str | Path | None = None,
+    series_number: int = 901,
+) -> SegExport:
+    """Write confirmed edema (and bones) as a DICOM SEG referencing the T1 series.
+
+    Parameters
+    ----------
+    t1
+        The T1 volume loaded from DICOM (``info.source_files`` one file per slice).
+    path
+        Output ``.dcm`` file.
+    edema
+        Edema label map in the T1 grid (edema voxels carry their bone's label).
+    findings
+        Per-bone findings (``.bone``, ``.status``); only bones with status
+        ``"confirmed"`` get an edema segment.
+    reader
+        The reader who confirmed the findings (ContentCreatorName).
+    bones
+        Bone label map in the T1 grid; one segment per bone present.
+    deidentify
+        De-identify (PS3.15 basic profile, keyed pseudonyms). The source images are
+        de-identified with the same key and written to ``source_copy_dir`` so the SEG's
+        references stay valid.
+    pseudonymizer
+        Required with ``deidentify``.
+    source_copy_dir
+        Folder for the de-identified T1 copies (default: ``<path stem>_t1`` beside the SEG).
+    series_number
+        SeriesNumber of the SEG.
+
+    Returns
+    -------
+    SegExport
+
+    Raises
+    ------
+    ExportError
+        No confirmed edema and no bones, masks not in the T1 grid, unusable sources.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    from .. import __version__
+
+    _same_grid(t1, edema, "edema")
+    if bones is not None:
+        _same_grid(t1, bones, "bone")
+    confirmed = sorted({Bone(int(f.bone)) for f in findings if f.status == "confirmed"})
+    ed = np.asarray(edema.array)
+    edema_bones = [b for b in confirmed if np.any(ed == int(b))]
+    bone_arr = None if bones is None else np.asarray(bones.array)
+    bone_list = [] if bone_arr is None else [
+        Bone(int(v)) for v in np.unique(bone_arr) if int(v) != 0 and int(v) in Bone._value2member_map_]
+    if not edema_bones and not bone_list:
+        raise ExportError("nothing to export: no confirmed edema with voxels and no bone mask; "
+                          "confirm findings first (candidates are never exported)")
+    if deidentify and pseudonymizer is None:
+        raise ExportError("de-identified export needs a pseudonym key")
+    sources = _sources(t1)
+    out = Path(path)
+    copies: list[Path] = []
+    if deidentify:
+        assert pseudonymizer is not None
+        copy_dir = Path(source_copy_dir) if source_copy_dir else out.with_name(out.stem + "_t1")
+        for k, ds in enumerate(sources):
+            deidentify_dataset(ds, pseudonymizer)
+            target = copy_dir / f"IM{k + 1:05d}.dcm"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            import io
+
+            buf = io.BytesIO()
+            ds.save_as(buf, enforce_file_format=True)
+            write_bytes_atomic(target, buf.getvalue())
+            copies.append(target)
+
+    algo = hd.AlgorithmIdentificationSequence(
+        name="bmes-imaging edema detection", version=__version__,
+        family=codes.cid7162.ArtificialIntelligence)
+    descriptions = []
+    planes: list[np.ndarray] = []
+    result = SegExport(out, deidentified=deidentify, source_files=copies)
+    number = 1
+    for b in bone_list:
+        descriptions.append(hd.seg.SegmentDescription(
+            segment_number=number, segment_label=b.display_name,
+            segmented_property_category=codes.SCT.AnatomicalStructure,
+            segmented_property_type=bone_code(b),
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
+            algorithm_identification=algo, tracking_id=b.bone_name,
+            tracking_uid=hd.UID()))
+        assert bone_arr is not None
+        planes.append(bone_arr == int(b))
+        result.bone_segments[b] = number
+        number += 1
+    for b in edema_bones:
+        descriptions.append(hd.seg.SegmentDescription(
+            segment_number=number, segment_label=b.display_name + _EDEMA_SUFFIX,
+            segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+            segmented_property_type=codes.SCT.Edema,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
+            algorithm_identification=algo, tracking_id=f"{b.bone_name}_edema",
+            tracking_uid=hd.UID(), anatomic_regions=[bone_code(b)]))
+        planes.append(ed == int(b))
+        result.edema_segments[b] = number
+        number += 1
+    # (i=column, j=row, k=slice) -> (frame k, row j, column i, segment)
+    pixels = np.stack(planes, axis=-1).transpose(2, 1, 0, 3).astype(np.uint8)
+    seg = hd.seg.Segmentation(
+        source_images=sources, pixel_array=pixels,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(), series_number=series_number,
+        sop_instance_uid=hd.UID(), instance_number=1,
+        manufacturer="bmes-imaging", manufacturer_model_name="bmes-imaging",
+        software_versions=__version__, device_serial_number="0",
+        content_label="BMES_EDEMA",
+        content_description="Confirmed bone marrow edema per bone, and bone masks",
+        content_creator_name=reader, series_description="BMES edema SEG",
+    )
+    if deidentify:
+        assert pseudonymizer is not None
+        # highdicom may share data elements with the sources: keep the values as text
+        alias_id, alias_name = str(sources[0].PatientID), str(sources[0].PatientName)
+        deidentify_dataset(seg, pseudonymizer, content_creator=reader, map_uids=False)
+        seg.PatientID = alias_id
+        seg.PatientName = alias_name
+    import io
+
+    buf = io.BytesIO()
+    seg.save_as(buf)
+    write_bytes_atomic(out, buf.getvalue())
+    return result
+
+
+def _bone_of_segment(desc: Any) -> tuple[Bone, bool]:
+    """(bone, is_edema) of a segment description."""
+    label = str(desc.SegmentLabel)
+    is_edema = label.endswith(_EDEMA_SUFFIX) or str(
+        desc.SegmentedPropertyTypeCodeSequence[0].CodeValue) == "79654002"
+    if is_edema and "AnatomicRegionSequence" in desc:
+        code = str(desc.AnatomicRegionSequence[0].CodeValue)
+    else:
+        code = str(desc.SegmentedPropertyTypeCodeSequence[0].CodeValue)
+    by_code = [b for b in Bone if b.info.snomed_verified and b.info.snomed_code == code]
+    if len(by_code) == 1:
+        return by_code[0], is_edema
+    name = label[: -len(_EDEMA_SUFFIX)] if label.endswith(_EDEMA_SUFFIX) else label
+    tracking = str(desc.get("TrackingID", "") or "")
+    try:
+        return bone_from_name(tracking.removesuffix("_edema") or name), is_edema
+    except KeyError:
+        try:
+            return bone_from_name(name), is_edema
+        except KeyError:
+            raise ExportError(f"SEG segment {desc.SegmentNumber} ({label!r}) is not a bone "
+                              "of the project vocabulary") from None
+
+
+def read_edema_seg(path: str | Path, t1: Volume, *,
+                   source_sop_instance_uids: Sequence[str] | None = None) -> SegMasks:
+    """Read a SEG written by :func:`write_edema_seg` back into label maps on the T1 grid.
+
+    Parameters
+    ----------
+    path
+        The SEG file.
+    t1
+        The T1 volume it references (its grid receives the masks).
+    source_sop_instance_uids
+        SOP Instance UIDs of the referenced images per slice, when they differ from
+        ``t1.info.sop_instance_uids`` (e.g. de-identified copies).
+
+    Returns
+    -------
+    SegMasks
+    """
+    import highdicom as hd
+
+    try:
+        seg = hd.seg.segread(str(path))
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ExportError(f"{path}: not a readable DICOM SEG: {exc}") from None
+    uids = list(source_sop_instance_uids or t1.info.sop_instance_uids)
+    if len(uids) != t1.shape[2]:
+        raise ExportError("the T1 volume has no per-slice SOP Instance UIDs; load it from DICOM")
+    numbers = list(seg.segment_numbers)
+    pixels = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=uids, segment_numbers=numbers,
+        assert_missing_frames_are_empty=True)
+    edema = np.zeros(t1.shape, np.uint8)
+    bone_map = np.zeros(t1.shape, np.uint8)
+    has_bones = False
+    confirmed = []
+    for idx, n in enumerate(numbers):
+        bone, is_edema = _bone_of_segment(seg.get_segment_description(n))
+        mask = np.asarray(pixels[..., idx]).transpose(2, 1, 0) > 0
+        if is_edema:
+            edema[mask] = int(bone)
+            confirmed.append(bone)
+        else:
+            bone_map[mask] = int(bone)
+            has_bones = True
+    reader = seg.get("ContentCreatorName")
+    info = t1.info.replace(sequence="other")
+    return SegMasks(Volume(edema, t1.affine, info),
+                    Volume(bone_map, t1.affine, info) if has_bones else None,
+                    tuple(sorted(confirmed)), None if reader is None else str(reader))

@@ -1,0 +1,65 @@
+"""bmes export involvement: one row per foot, one findings status, CSV and XLSX."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from bmes_imaging.cli import main
+
+ROOT = Path(__file__).resolve().parents[3]
+TABLE = ROOT / "sample_data" / "table1_clinical.csv"
+COLS = ["study_instance_uid", "patient_id", "side", "bone", "bone_label", "bone_volume_ml",
+        "edema_volume_ml", "fraction", "grade", "t1_ratio", "fluid_ratio", "confidence",
+        "status"]
+
+
+@pytest.fixture
+def findings(tmp_path: Path) -> Path:
+    rows = [
+        ["1.1", "7", "R", "intermediate_cuneiform", 6, 5.0, 1.2, 0.24, 1, .6, 2, .9, "confirmed"],
+        ["1.1", "7", "R", "medial_cuneiform", 5, 6.0, 2.5, 0.41, 2, .6, 2, .9, "confirmed"],
+        ["1.1", "7", "R", "talus", 1, 40.0, 0.0, 0.0, 0, 1, 1, .9, "confirmed"],
+        ["1.1", "7", "R", "navicular", 3, 8.0, 0.4, 0.05, 1, .7, 1.5, .4, "candidate"],
+        ["1.2", "11", "L", "talus", 1, 40.0, 3.0, 0.07, 1, .6, 2, .8, "candidate"],
+    ]
+    path = tmp_path / "involvement.csv"
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([COLS, *rows])
+    return path
+
+
+def test_confirmed_table_csv(tmp_path: Path, findings: Path) -> None:
+    out = tmp_path / "table.csv"
+    assert main(["export", "involvement", str(TABLE), "--findings", str(findings),
+                 "--out", str(out)]) == 0
+    with out.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 18  # one per foot: patient 11 has two
+    by = {(r["patient"], r["side"]): r for r in rows}
+    p7 = by[("7", "R")]
+    assert p7["findings"] == "confirmed" and p7["primary_bone"] == "medial_cuneiform"
+    assert p7["primary_from"] == "largest edema" and p7["other_bones"] == "intermediate_cuneiform"
+    assert p7["n_bones"] == "2" and p7["total_edema_ml"] == "3.7"  # talus grade 0 left out
+    assert p7["vitamin_d_class"] == "deficient" and p7["aofas_initial"] == "66"
+    assert by[("11", "L")]["findings"] == "none"  # its finding is only a candidate
+    assert {r["findings"] for r in rows} == {"confirmed", "none"}
+
+
+def test_candidate_table_xlsx_deidentified(tmp_path: Path, findings: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BMES_PSEUDONYM_KEY_FILE", str(tmp_path / "key"))
+    out = tmp_path / "table.xlsx"
+    assert main(["export", "involvement", str(TABLE), "--findings", str(findings),
+                 "--status", "candidate", "--deidentify", "--out", str(out)]) == 0
+    wb = openpyxl.load_workbook(out)
+    ws = wb.active
+    assert ws.title == "Involvement (candidate)"
+    header = [c.value for c in ws[2]]
+    rows = [dict(zip(header, [c.value for c in r], strict=True)) for r in ws.iter_rows(min_row=3)]
+    assert all(str(r["patient"]).startswith("P-") for r in rows)
+    cand = [r for r in rows if r["findings"] == "candidate"]
+    assert sorted(r["primary_bone"] for r in cand) == ["navicular", "talus"]
