@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 _MARROW, _CORTEX, _OTHER = 1.0, 0.1, 0.45
 
 
+_ATLAS_CACHE: dict[str, tuple[Volume, NDArray[np.float32], NDArray[np.float64]]] = {}
+
+
 def _load_atlas(side: str) -> Volume:
     try:
         from ..phantom import load_foot_atlas
@@ -51,6 +54,26 @@ def _load_atlas(side: str) -> Volume:
                              "bmes_imaging.phantom, which is not available; give a bone "
                              "label map (--bones) or seed points instead") from exc
     return load_foot_atlas(side)
+
+
+def _atlas_and_template(side: str) -> tuple[Volume, NDArray[np.float32], NDArray[np.float64]]:
+    """The packaged atlas of ``side`` at about 1 mm, and its template (cached)."""
+    if side not in _ATLAS_CACHE:
+        atlas = _coarse(_load_atlas(side), 1.0)
+        tmpl, taff = _template(atlas)
+        _ATLAS_CACHE[side] = (atlas, tmpl, taff)
+    return _ATLAS_CACHE[side]
+
+
+def _coarse(labels: Volume, spacing: float) -> Volume:
+    """Nearest-neighbour subsampling of a label volume to about ``spacing`` mm."""
+    f = np.maximum(1, np.round(spacing / labels.voxel_sizes)).astype(int)
+    if np.all(f == 1):
+        return labels
+    arr = np.ascontiguousarray(np.asarray(labels.array)[::f[0], ::f[1], ::f[2]])
+    aff = labels.affine.copy()
+    aff[:3, :3] = labels.affine[:3, :3] * f
+    return Volume(arr.astype(np.uint8), aff, labels.info)
 
 
 def _template(labels: Volume) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
@@ -128,11 +151,12 @@ def _fit(matcher: _Matcher, centre: NDArray[np.float64], base: NDArray[np.float6
     return np.asarray(res.x, dtype=np.float64), float(res.fun)
 
 
-def register_atlas(t1: Volume, atlas: Volume, config: DetectionConfig | None = None
+def register_atlas(t1: Volume, atlas: Volume, config: DetectionConfig | None = None, *,
+                   template: tuple[NDArray[np.float32], NDArray[np.float64]] | None = None
                    ) -> tuple[NDArray[np.float64], dict[int, NDArray[np.float64]], float]:
     """Register the atlas to T1: (global atlas->T1 world affine, per-bone affines, NMI)."""
     rng = np.random.default_rng(7)
-    tmpl, taff = _template(atlas)
+    tmpl, taff = template if template is not None else _template(atlas)
     lab_small = np.asarray(atlas.array)
     # atlas bone centre (world)
     idx = np.argwhere(lab_small > 0)
@@ -274,11 +298,15 @@ def automatic_bones(t1: Volume, config: DetectionConfig | None = None, *,
     """
     cfg = config or DetectionConfig()
     side = (t1.info.laterality or "").upper()
-    candidates = [atlas] if atlas is not None else (
-        [_load_atlas(side)] if side in ("L", "R") else [_load_atlas("R"), _load_atlas("L")])
+    if atlas is not None:
+        coarse = _coarse(atlas, 1.0)
+        candidates = [(coarse, _template(coarse))]
+    else:
+        sides = [side] if side in ("L", "R") else ["R", "L"]
+        candidates = [(a, (tm, ta)) for a, tm, ta in map(_atlas_and_template, sides)]
     best = None
-    for a in candidates:
-        glob, per_bone, score = register_atlas(t1, a, cfg)
+    for a, tmpl in candidates:
+        glob, per_bone, score = register_atlas(t1, a, cfg, template=tmpl)
         if best is None or score > best[3]:
             best = (a, glob, per_bone, score)
     assert best is not None

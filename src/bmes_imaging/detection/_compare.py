@@ -144,13 +144,25 @@ def _local_mean(values: NDArray[np.float32], weight: NDArray[np.bool_],
     strength = ws_s / (ws_s + 0.05 * max(float(ws_s.max()), 1e-6))
     local = np.where(ws_s > 0, vs_s / np.maximum(ws_s, 1e-12), fallback)
     local = strength * local + (1 - strength) * fallback
-    # back to full resolution: block centres at (f - 1) / 2 + f * index
-    coords = [(np.arange(shape[a]) - (f[a] - 1) / 2.0) / f[a] for a in range(3)]
-    # separable linear interpolation via map_coordinates on an open grid
-    grid = np.meshgrid(*coords, indexing="ij", sparse=True)
-    full = ndimage.map_coordinates(local.astype(np.float32),
-                                   np.broadcast_arrays(*grid), order=1, mode="nearest")
-    return np.asarray(full, dtype=np.float32)
+    # back to full resolution (block centres at (f - 1) / 2 + f * index), separable
+    # linear interpolation: one small matrix product per axis
+    full = local.astype(np.float32)
+    for a in range(3):
+        full = np.moveaxis(np.tensordot(_interp_matrix(int(shape[a]), full.shape[a], int(f[a])),
+                                        np.moveaxis(full, a, 0), axes=1), 0, a)
+    return np.ascontiguousarray(full, dtype=np.float32)
+
+
+def _interp_matrix(n_full: int, n_small: int, f: int) -> NDArray[np.float32]:
+    """(n_full, n_small) linear interpolation weights from block centres to voxels."""
+    pos = np.clip((np.arange(n_full) - (f - 1) / 2.0) / f, 0, n_small - 1)
+    i0 = np.floor(pos).astype(int)
+    i1 = np.minimum(i0 + 1, n_small - 1)
+    w1 = (pos - i0).astype(np.float32)
+    m = np.zeros((n_full, n_small), dtype=np.float32)
+    m[np.arange(n_full), i0] += 1 - w1
+    m[np.arange(n_full), i1] += w1
+    return m
 
 
 def compute_ratios(t1: NDArray[np.floating], fluid: NDArray[np.floating],
@@ -224,17 +236,17 @@ def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: Detecti
     if not cand.any():
         return out
     comp, n = ndimage.label(cand, structure=ndimage.generate_binary_structure(3, 1))
-    key = comp.astype(np.int64) * 16 + lab
-    key[~cand] = 0
+    where = np.nonzero(cand)
+    key = comp[where].astype(np.int64) * 16 + lab[where]
     uniq, inv = np.unique(key, return_inverse=True)
-    inv = inv.reshape(key.shape)
-    sizes = np.bincount(inv.ravel())
-    max_depth = ndimage.maximum(ratios.depth, inv, index=np.arange(len(uniq)))
+    sizes = np.bincount(inv)
+    max_depth = np.full(len(uniq), -1.0)
+    np.maximum.at(max_depth, inv, ratios.depth[where])
     voxel_ml = float(np.prod(vs)) / 1000.0
-    keep_ids = [i for i, u in enumerate(uniq) if u != 0
-                and sizes[i] * voxel_ml >= config.min_region_ml
-                and max_depth[i] >= config.min_depth_mm]
-    kept = np.isin(inv, keep_ids)
+    ok = (sizes * voxel_ml >= config.min_region_ml) & (max_depth >= config.min_depth_mm)
+    kept = np.zeros(lab.shape, dtype=bool)
+    sel = ok[inv]
+    kept[tuple(w[sel] for w in where)] = True
     # grow back into the rim, bone by bone, where both ratio conditions hold
     rim_steps = int(np.ceil(config.rim_mm / float(vs.min()))) + 1
     grown = kept.copy()

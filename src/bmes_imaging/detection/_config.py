@@ -68,7 +68,7 @@ class DetectionConfig:
         Refinement results beyond these are rejected (kept at the scanner geometry,
         with a note). Defaults 15 mm and 10 degrees.
     align_samples
-        Random voxel samples used by the mutual-information cost. Default 30000.
+        Random voxel samples used by the mutual-information cost. Default 20000.
     seed_beta
         Random-walker edge sensitivity when growing seeded bone masks. Default 130.
     """
@@ -90,7 +90,7 @@ class DetectionConfig:
     align_levels_mm: tuple[float, ...] = (4.0, 2.0)
     align_max_translation_mm: float = 15.0
     align_max_rotation_deg: float = 10.0
-    align_samples: int = 30000
+    align_samples: int = 20000
     seed_beta: float = 130.0
 
     def replace(self, **changes: Any) -> DetectionConfig:

@@ -26,7 +26,7 @@ from ..errors import DetectionError
 from ..geometry import resample_to
 from ..volume import Volume, load_nifti
 
-__all__ = ["Evaluation", "StudyScore", "evaluate", "score_study"]
+__all__ = ["Evaluation", "StudyScore", "evaluate", "score_arrays", "score_study"]
 
 
 @dataclass
@@ -138,17 +138,32 @@ def score_study(truth: str | os.PathLike[str], pred: str | os.PathLike[str], *,
         raise DetectionError(f"{pred}: no edema.nii.gz found; run bmes detect first")
     t_ed = load_nifti(t_loc[0])
     p_ed = _on_grid(load_nifti(p_loc[0]), t_ed)
-    t_arr = np.asarray(t_ed.array).astype(np.int32)
-    p_arr = p_ed.astype(np.int32)
-    score = StudyScore(name or Path(truth).name)
-    tb = load_nifti(t_loc[1]).array.astype(np.int32) if t_loc[1] else None
-    if tb is not None and tb.shape != t_arr.shape:
+    tb = load_nifti(t_loc[1]).array if t_loc[1] else None
+    if tb is not None and tb.shape != t_ed.shape:
         tb = None
-    pb = _on_grid(load_nifti(p_loc[1]), t_ed).astype(np.int32) if p_loc[1] else None
+    pb = _on_grid(load_nifti(p_loc[1]), t_ed) if p_loc[1] else None
+    return score_arrays(t_ed.array, p_ed, t_ed.voxel_volume_ml, truth_bones=tb,
+                        pred_bones=pb, min_truth_ml=min_truth_ml,
+                        name=name or Path(truth).name)
+
+
+def score_arrays(truth_edema: np.ndarray, pred_edema: np.ndarray, voxel_ml: float, *,
+                 truth_bones: np.ndarray | None = None, pred_bones: np.ndarray | None = None,
+                 min_truth_ml: float = 0.05, name: str = "study") -> StudyScore:
+    """Score label arrays on one grid (edema voxels carry their bone's label).
+
+    Bones considered: those of ``truth_bones`` when given, else every label present in
+    either edema map (then there are no true negatives to count).
+    """
+    t_arr = np.asarray(truth_edema).astype(np.int32)
+    p_arr = np.asarray(pred_edema).astype(np.int32)
+    score = StudyScore(name)
+    tb = None if truth_bones is None else np.asarray(truth_bones).astype(np.int32)
+    pb = None if pred_bones is None else np.asarray(pred_bones).astype(np.int32)
     present = set(np.unique(tb).tolist()) if tb is not None else set(
         np.unique(t_arr).tolist()) | set(np.unique(p_arr).tolist())
     present -= {0}
-    vml = t_ed.voxel_volume_ml
+    vml = voxel_ml
     t_counts = np.bincount(t_arr.ravel(), minlength=16)
     p_counts = np.bincount(p_arr.ravel(), minlength=16)
     for lab in sorted(present):
