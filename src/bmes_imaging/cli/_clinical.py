@@ -139,7 +139,7 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     if not records:
         raise StoreError("no clinical record for this patient key; check it or import "
                          "the clinical table first")
-    studies = {}
+    studies: dict[str, list[str]] = {}
     for uid in store.studies():
         foot = store.study_foot(uid)
         if foot is not None and foot[0] == records[0].patient:

@@ -22,8 +22,6 @@ records, never copied from the text.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ._classes import (
     NMOL_L_PER_NG_ML,
     VITAMIN_D_CLASSES,

@@ -137,10 +137,6 @@ class ReferenceRange:
         return "normal"
 
 
-def _default(low: float | None, high: float | None, unit: str) -> Any:
-    return field(default_factory=lambda: ReferenceRange(low, high, unit))
-
-
 @dataclass(frozen=True)
 class LabReferenceRanges:
     """Reference ranges used to flag lab values; configure them per laboratory.
@@ -159,12 +155,18 @@ class LabReferenceRanges:
     'normal'
     """
 
-    esr_mm_h: ReferenceRange = _default(None, 20.0, "mm/h")
-    crp_mg_l: ReferenceRange = _default(None, 5.0, "mg/L")
-    rf: ReferenceRange = _default(None, 14.0, "IU/mL")
-    anti_ccp: ReferenceRange = _default(None, 17.0, "U/mL")
-    hemoglobin_g_dl: ReferenceRange = _default(12.0, 17.5, "g/dL")
-    leukocytes_10e9_l: ReferenceRange = _default(4.0, 11.0, "10^9/L")
+    esr_mm_h: ReferenceRange = field(
+        default_factory=lambda: ReferenceRange(None, 20.0, "mm/h"))
+    crp_mg_l: ReferenceRange = field(
+        default_factory=lambda: ReferenceRange(None, 5.0, "mg/L"))
+    rf: ReferenceRange = field(
+        default_factory=lambda: ReferenceRange(None, 14.0, "IU/mL"))
+    anti_ccp: ReferenceRange = field(
+        default_factory=lambda: ReferenceRange(None, 17.0, "U/mL"))
+    hemoglobin_g_dl: ReferenceRange = field(
+        default_factory=lambda: ReferenceRange(12.0, 17.5, "g/dL"))
+    leukocytes_10e9_l: ReferenceRange = field(
+        default_factory=lambda: ReferenceRange(4.0, 11.0, "10^9/L"))
 
     @classmethod
     def lab_names(cls) -> tuple[str, ...]:

@@ -62,11 +62,11 @@ from ..bones import Bone
 from ._classes import aofas_change, vitamin_d_class
 
 __all__ = [
-    "ClinicalRecord",
     "KNOWN_COLUMNS",
     "REQUIRED_COLUMNS",
     "TABLE1_COLUMNS",
     "TEMPLATE_COLUMNS",
+    "ClinicalRecord",
 ]
 
 #: Columns of the study's Table 1 (``table1_clinical.csv``), in order.

@@ -362,7 +362,7 @@ def _check_table(table: RawTable) -> tuple[list[ClinicalRecord], list[ClinicalRe
             if first is not None:
                 for attr in ("age", "sex", "rheumatoid_arthritis"):
                     if getattr(first, attr) != getattr(rec, attr):
-                        row_r.error(attr if attr != "rheumatoid_arthritis" else attr,
+                        row_r.error(attr,
                                     f"differs from row {first.source_row} of the same "
                                     f"patient ({getattr(first, attr)!r} there, "
                                     f"{getattr(rec, attr)!r} here)")

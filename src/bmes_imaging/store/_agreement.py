@@ -157,8 +157,8 @@ def reader_agreement(store: Store, reader_a: str, reader_b: str,
             size += int(ma.sum()) + int(mb.sum())
         report.studies.append(StudyAgreement(
             uid, cohen_kappa(ia, ib), d,
-            tuple(Bone(i + 1).bone_name for i in np.flatnonzero(ia)),
-            tuple(Bone(i + 1).bone_name for i in np.flatnonzero(ib)),
+            tuple(Bone(int(i) + 1).bone_name for i in np.flatnonzero(ia)),
+            tuple(Bone(int(i) + 1).bone_name for i in np.flatnonzero(ib)),
             a.version.version, b.version.version))
     if calls_a:
         report.pooled_kappa = cohen_kappa(np.concatenate(calls_a), np.concatenate(calls_b))

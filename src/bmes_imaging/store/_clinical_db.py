@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -31,7 +31,7 @@ _VISIT_FIELDS = ("age", "symptom_months", "complaint_to_visit_months", "follow_u
 
 def now() -> datetime:
     """Current time, UTC, timezone-aware."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _bones_text(bones: tuple[Any, ...]) -> str:

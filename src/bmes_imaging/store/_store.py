@@ -23,13 +23,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from ..clinical import ClinicalRecord, ClinicalTableError, parse_record_fields, \
-    read_clinical_table
+from ..clinical import ClinicalRecord, ClinicalTableError, parse_record_fields, read_clinical_table
 from ..errors import ClinicalRecordError, StoreError
 from ..volume import SeriesInfo, Volume
 from . import _files
-from ._clinical_db import now, record_from_visit, record_snapshot, record_to_cells, \
-    upsert_record
+from ._clinical_db import now, record_from_visit, record_snapshot, record_to_cells, upsert_record
 from ._engine import make_engine, resolve_url, run_migrations, write_transaction
 from ._findings import StoredFinding, coerce_finding, finding_to_dict
 from ._models import (
@@ -197,7 +195,7 @@ class Store:
         """Close every database connection."""
         self.engine.dispose()
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Store:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -235,7 +233,7 @@ class Store:
             session.add(imp)
             session.flush()
             for rec in records:
-                visit, before = upsert_record(session, rec, import_id=imp.id)
+                _, before = upsert_record(session, rec, import_id=imp.id)
                 if before is None:
                     new += 1
                 elif before != rec:
@@ -647,8 +645,10 @@ class Store:
             rows = s.execute(select(Annotation.id, Annotation.label_path,
                                     Annotation.label_sha256)
                              .where(Annotation.label_path.is_not(None))).all()
-        referenced = set()
+        referenced: set[str] = set()
         for ann_id, rel, sha in rows:
+            if rel is None:
+                continue
             referenced.add(rel)
             path = self.annotation_dir / rel
             if not path.is_file():

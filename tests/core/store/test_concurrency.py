@@ -42,7 +42,7 @@ def _worker(db: str, worker: int, plan: str, barrier: Any, queue: Any) -> None:
             out.append((v.study_instance_uid, v.reader, v.version, v.note))
         store.close()
         queue.put((worker, out, None))
-    except BaseException:  # report everything, including "database is locked"
+    except BaseException:  # noqa: BLE001  report all, incl. "database is locked"
         queue.put((worker, [], traceback.format_exc()))
 
 

@@ -46,10 +46,9 @@ def test_fresh_database_upgrades_to_head_and_matches_models(tmp_path: Path) -> N
 
 
 def test_connections_enforce_foreign_keys(tmp_path: Path) -> None:
-    with open_store(tmp_path / "fk.sqlite") as store:
-        with store.engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
+    with open_store(tmp_path / "fk.sqlite") as store, store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
 
 
 def test_reopening_is_a_no_op_and_environment_variable_is_used(
