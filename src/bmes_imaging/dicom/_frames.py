@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pydicom.errors import BytesLengthException, InvalidDicomError
 
 from ..errors import DicomFileError
 from ._native import NativeHeader, walk_native
@@ -35,7 +36,7 @@ __all__ = ["FILE_ERRORS", "Frame", "decoded_frames", "native_frame", "read_frame
 FILE_ERRORS: tuple[type[BaseException], ...] = (
     OSError, EOFError, ValueError, KeyError, IndexError, TypeError, AttributeError,
     struct.error, OverflowError, RecursionError, NotImplementedError, RuntimeError,
-    zlib.error, MemoryError, AssertionError,
+    zlib.error, MemoryError, AssertionError, InvalidDicomError, BytesLengthException,
 )
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -196,7 +197,6 @@ def _plugin_for(transfer_syntax: str, requested: str | None) -> str:
 
 def _frames_from_pydicom(path: Path, decoding_plugin: str | None) -> list[Frame]:
     import pydicom
-    from pydicom.errors import InvalidDicomError
     from pydicom.pixels import pixel_array
 
     try:
