@@ -134,3 +134,33 @@ def test_cli_import_show_link(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "25(OH)D 16.7 ng/mL" in out and "deficient" in out and "study 3.1" in out
     assert "rheumatoid arthritis yes" in out
     assert main(["clinical", "show", "nobody", "--db", db]) == 1
+
+
+def test_cli_link_from_a_dicom_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    import numpy as np
+
+    from bmes_imaging.dicom import write_series
+    from bmes_imaging.volume import Volume
+
+    caplog.set_level(logging.DEBUG)
+    vol = Volume(np.zeros((6, 6, 3), np.float32), np.diag([0.5, 0.5, 3.0, 1.0]))
+    write_series(vol, tmp_path / "dcm" / "a", patient_id="7", patient_name="Doe^John",
+                 series_description="T1 SAG", attributes={"Laterality": "R"}, uid_seed="s1")
+    write_series(vol, tmp_path / "dcm" / "b", patient_id="ANON-77",
+                 patient_name="Roe^Jane", series_description="STIR",
+                 attributes={"Laterality": "L"}, uid_seed="s2")
+    db = str(tmp_path / "cli.sqlite")
+    assert main(["clinical", "import", str(sample_table_path()), "--db", db]) == 0
+    assert main(["clinical", "link", "--dicom", str(tmp_path / "dcm"), "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "-> patient 7 foot R (by patient_id)" in out
+    assert "1 linked, 1 studies unlinked, 17 feet without a study" in out
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("patient,patient_id\n14,ANON-77\n")
+    assert main(["clinical", "link", "--mapping", str(mapping), "--db", db]) == 0
+    assert "-> patient 14 foot L (by mapping)" in capsys.readouterr().out
+    for secret in ("Doe", "Roe", "ANON-77"):
+        assert secret not in caplog.text
