@@ -448,9 +448,14 @@ def read_stack(
 
 
 def _refuse_several(where: str, stacks: Sequence[Any]) -> None:
-    listed = "; ".join(
-        f"{s.stack_id} ({getattr(s, 'series_description', None) or 'no description'}, "
-        f"{len(s.files)} files)" for s in stacks[:20])
+    def describe(s: Any) -> str:
+        desc = getattr(s, "series_description", None) or "no description"
+        what = ", ".join(str(v) for v in (getattr(s, "sequence", None),
+                                         getattr(s, "plane", None)) if v)
+        return (f"series {getattr(s, 'series_number', None)} {desc!r} "
+                f"({what + ', ' if what else ''}{len(s.files)} files; stack {s.stack_id})")
+
+    listed = "; ".join(describe(s) for s in stacks[:20])
     raise DicomSeriesError(
         f"{where} holds {len(stacks)} image stacks, expected one: {listed}. "
         "Pass one stack (from bmes_imaging.index_folder) or its files instead")
