@@ -214,3 +214,38 @@ def test_detection_can_be_cancelled_and_errors_are_notified(make_napari_viewer, 
     qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)
     assert widget.progress_label.text() == "Detection failed"
     assert any("fluid-sensitive" in m for m in messages), messages
+
+
+def test_keyboard_shortcuts_drive_the_review(make_napari_viewer, qtbot, store,
+                                             nifti_study_dir, tmp_path) -> None:
+    from qtpy.QtCore import Qt
+
+    viewer = make_napari_viewer(show=True)
+    widget = make_widget(viewer, store, tmp_path / "cache")
+    open_with_bones(widget, viewer, nifti_study_dir)
+    detect(widget, qtbot)
+    window = viewer.window._qt_window
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    canvas = viewer.window._qt_viewer.canvas.native
+    canvas.setFocus()
+    widget.table.selectRow(0)
+    first = widget.model.findings[0].bone
+    qtbot.keyClick(canvas, Qt.Key.Key_C)
+    assert widget.model.finding(first).status == "confirmed"
+    qtbot.keyClick(canvas, Qt.Key.Key_N)
+    second = widget.selected_bone()
+    assert second is not None and second != first
+    qtbot.keyClick(canvas, Qt.Key.Key_R)
+    assert widget.model.finding(second).status == "rejected"
+    qtbot.keyClick(canvas, Qt.Key.Key_P)
+    assert widget.model.finding(second).primary
+    assert widget.model.dirty
+    qtbot.keyClick(canvas, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert not widget.model.dirty
+    assert store.latest_annotation(widget.model.study_key, reader=READER) is not None
+    # typing a name containing C / R / N in the reader field is typing, not deciding
+    widget.reader_edit.setFocus()
+    qtbot.keyClicks(widget.reader_edit, "CRN")
+    assert widget.model.finding(first).status == "confirmed"
+    assert widget.reader_edit.text().endswith("CRN")

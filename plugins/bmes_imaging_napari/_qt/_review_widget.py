@@ -270,13 +270,14 @@ class ReviewWidget(QWidget):
         ]
         self._freed_actions: list[tuple[Any, Any]] = []
         if window is not None:  # free Ctrl+S from napari's "Save Selected Layers"
-            from qtpy.QtGui import QAction
-
             ctrl_s = QKeySequence("Ctrl+S")
-            for action in window.findChildren(QAction):
-                if action.shortcut() == ctrl_s:
-                    self._freed_actions.append((action, action.shortcut()))
-                    action.setShortcut(QKeySequence())
+            actions = {id(a): a for w in (window, *window.findChildren(QWidget))
+                       for a in w.actions()}
+            for action in actions.values():
+                keys = action.shortcuts()
+                if any(k == ctrl_s for k in keys):
+                    self._freed_actions.append((action, keys))
+                    action.setShortcuts([k for k in keys if k != ctrl_s])
         for key, slot in bindings:
             sc = QShortcut(QKeySequence(key), parent)
             sc.setContext(Qt.ShortcutContext.WindowShortcut)
@@ -831,7 +832,7 @@ class ReviewWidget(QWidget):
         """Stop timers and give napari's Ctrl+S back."""
         self._autosave_timer.stop()
         self._recompute_timer.stop()
-        for action, shortcut in self._freed_actions:
-            action.setShortcut(shortcut)
+        for action, keys in self._freed_actions:
+            action.setShortcuts(keys)
         self._freed_actions = []
         super().closeEvent(event)
