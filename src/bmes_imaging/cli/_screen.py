@@ -34,6 +34,9 @@ def register(subparsers: Any) -> None:
                        help="running Dask scheduler, e.g. tcp://127.0.0.1:8786")
     p.add_argument("--retry-failed", action="store_true",
                    help="redo studies that failed before with the same inputs")
+    p.add_argument("--check-only", action="store_true",
+                   help="only pair and load every study's series (checks an archive; no "
+                        "detection)")
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     p.set_defaults(func=run)
 
@@ -46,10 +49,11 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         print("bmes screen: error: --workers must be at least 1", file=sys.stderr)
         return 2
-    from ..screening import screen
+    from ..screening import load_only, screen
 
     result = screen(args.root, args.out, workers=args.workers, scheduler=args.scheduler,
-                    retry_failed=args.retry_failed, progress=not args.no_progress)
+                    retry_failed=args.retry_failed, progress=not args.no_progress,
+                    study_function=load_only if args.check_only else None)
     print(f"{result.n_done} studies done, {result.n_failed} failed "
           f"({result.n_resumed} from an earlier run), {len(result.rejected)} files not used; "
           f"results in {result.out}")

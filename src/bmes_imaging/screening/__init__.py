@@ -6,7 +6,7 @@ worker, done-markers), ``_engine`` (Dask client, progress, resume, result tables
 
 from ._engine import STUDIES_COLUMNS, ProgressLine, ScreenResult, screen
 from ._plan import ScreenPlan, StudyTask, UnpairedStudy, plan_screening, study_key
-from ._study import StudyOutcome, detect_pair, read_marker, run_study
+from ._study import StudyOutcome, detect_pair, load_only, read_marker, run_study
 
 __all__ = [
     "STUDIES_COLUMNS",
@@ -17,6 +17,7 @@ __all__ = [
     "StudyTask",
     "UnpairedStudy",
     "detect_pair",
+    "load_only",
     "plan_screening",
     "read_marker",
     "run_study",

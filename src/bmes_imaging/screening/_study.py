@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
 import socket
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BmesError
-from ..export._atomic import write_csv_atomic, write_text_atomic
+from ..export._atomic import write_text_atomic
 from ._plan import StudyTask
 
 __all__ = ["MARKER_NAME", "StudyFunction", "StudyOutcome", "detect_pair", "load_only", "read_marker",
@@ -30,20 +29,11 @@ __all__ = ["MARKER_NAME", "StudyFunction", "StudyOutcome", "detect_pair", "load_
 
 MARKER_NAME = "screen_done.json"
 
-#: Columns of involvement tables (detection's contract).
-INVOLVEMENT_COLUMNS: tuple[str, ...] = (
-    "study_instance_uid", "patient_id", "side", "bone", "bone_label", "bone_volume_ml",
-    "edema_volume_ml", "fraction", "grade", "t1_ratio", "fluid_ratio", "confidence", "status",
-)
-
-
 def involvement_columns() -> tuple[str, ...]:
-    """Detection's ``INVOLVEMENT_COLUMNS`` when published there, else the contract's list."""
-    try:
-        from .. import detection
-    except ImportError:  # pragma: no cover - detection is part of the package
-        return INVOLVEMENT_COLUMNS
-    return tuple(getattr(detection, "INVOLVEMENT_COLUMNS", INVOLVEMENT_COLUMNS))
+    """Columns of involvement tables (detection's ``INVOLVEMENT_COLUMNS``)."""
+    from ..detection import INVOLVEMENT_COLUMNS
+
+    return tuple(INVOLVEMENT_COLUMNS)
 
 
 @dataclass
@@ -87,19 +77,16 @@ def read_marker(study_dir: Path) -> StudyOutcome | None:
 StudyFunction = Callable[[StudyTask, Path, Any], tuple[list[dict[str, Any]], dict[str, float]]]
 
 
-def _finite(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return ""
-    return x
-
-
 def detect_pair(task: StudyTask, out_dir: Path, config: Any
                 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Default study function: load T1 and fluid, run edema detection, write masks.
+    """Default study function: load T1 and fluid, run edema detection, write results.
 
-    Writes ``edema.nii.gz``, ``bones.nii.gz`` and ``involvement.csv`` in ``out_dir``.
+    Writes detection's ``involvement.csv``, ``edema.nii.gz``, ``bones.nii.gz`` and
+    ``overlay.png`` in ``out_dir`` (:func:`bmes_imaging.detection.write_results`).
     """
-    from ..detection import detect_edema
+    import csv
+
+    from ..detection import detect_edema, write_results
     from ..dicom import load_series
 
     timings: dict[str, float] = {}
@@ -111,26 +98,10 @@ def detect_pair(task: StudyTask, out_dir: Path, config: Any
     result = detect_edema(t1, fluid, config=config)
     timings["detect"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    result.edema.to_nifti(out_dir / "edema.nii.gz")
-    result.bones.to_nifti(out_dir / "bones.nii.gz")
-    rows = []
-    for f in result.findings:
-        rows.append({
-            "study_instance_uid": task.study_instance_uid,
-            "patient_id": task.patient_id or "",
-            "side": task.side or "",
-            "bone": f.bone.bone_name,
-            "bone_label": int(f.bone),
-            "bone_volume_ml": _finite(round(float(f.bone_volume_ml), 4)),
-            "edema_volume_ml": _finite(round(float(f.edema_volume_ml), 4)),
-            "fraction": _finite(round(float(f.fraction), 5)),
-            "grade": int(f.grade),
-            "t1_ratio": _finite(round(float(f.t1_ratio), 4)),
-            "fluid_ratio": _finite(round(float(f.fluid_ratio), 4)),
-            "confidence": _finite(round(float(f.confidence), 4)),
-            "status": f.status,
-        })
-    write_csv_atomic(out_dir / "involvement.csv", involvement_columns(), rows)
+    write_results(result, out_dir, t1=t1, study_instance_uid=task.study_instance_uid,
+                  patient_id=task.patient_id or "", side=task.side or "")
+    with (out_dir / "involvement.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
     timings["write"] = time.perf_counter() - t0
     for k, v in getattr(result, "timings", {}).items():
         timings[f"detect.{k}"] = float(v)
