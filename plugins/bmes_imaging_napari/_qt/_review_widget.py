@@ -175,7 +175,7 @@ class ReviewWidget(QWidget):
         self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
         self._install_shortcuts()
         self._install_close_guard()
-        self._adopt_layers()
+        self.adopt_layers()
 
     # ---------------------------------------------------------------- UI
     def _build_ui(self) -> None:
@@ -392,9 +392,9 @@ class ReviewWidget(QWidget):
         meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
         if meta and meta.get("role") in ("t1", "fluid"):
             # a reader or the sample data opened a study: adopt it once both are in
-            QTimer.singleShot(0, self._adopt_layers)
+            QTimer.singleShot(0, self.adopt_layers)
 
-    def _adopt_layers(self) -> None:
+    def adopt_layers(self) -> None:
         """Review a study opened through napari (File > Open, the sample data)."""
         layers: dict[str, Any] = {}
         for layer in self.viewer.layers:

@@ -1,11 +1,89 @@
-"""``bmes view``: not implemented yet (placeholder so the command table stays stable)."""
+"""``bmes view``: open napari with the review plugin and, optionally, a study.
+
+napari and Qt are imported inside :func:`run` only, so ``import bmes_imaging.cli`` (and
+every other subcommand) stays free of GUI toolkits.
+
+Examples
+--------
+::
+
+    bmes view                                   # empty viewer with the review widgets
+    bmes view studies/p02_R --reader "A. Reader"
+    bmes view studies/p02_R --bones p02_R/truth/bones.nii.gz --detect
+    bmes view --queue studies/ --reader AR      # step through a folder of studies
+    bmes view --sample                          # the phantom sample study
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 from typing import Any
+
+from ..errors import BmesError
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``view`` subcommand (placeholder: registers nothing yet)."""
-    del subparsers
+    """Add the ``view`` subcommand."""
+    p = subparsers.add_parser(
+        "view", help="review edema candidates in napari",
+        description="Open napari with the bmes-imaging review widget, the clinical panel "
+                    "and (with --queue) the study queue. PATH is a study folder (DICOM or "
+                    "NIfTI) or a NIfTI file. Annotations are saved in the store "
+                    "(--db, else $BMES_DB, else the per-user SQLite file).")
+    p.add_argument("path", nargs="?", type=Path, metavar="PATH",
+                   help="study folder (DICOM or t1/stir NIfTI) or NIfTI file to open")
+    p.add_argument("--reader", metavar="NAME",
+                   help="the reader's name, recorded with every save (else $BMES_READER)")
+    p.add_argument("--db", metavar="URL", help="store: SQLite file or SQLAlchemy URL")
+    p.add_argument("--bones", type=Path, metavar="LABELS.nii.gz",
+                   help="bone label map to use for detection (default: automatic masks)")
+    p.add_argument("--queue", type=Path, metavar="FOLDER",
+                   help="folder of studies for the study queue")
+    p.add_argument("--sample", action="store_true",
+                   help="open the phantom sample study (generated on first use)")
+    p.add_argument("--detect", action="store_true",
+                   help="run detection as soon as the study is open")
+    p.set_defaults(func=run)
+
+
+def _check_path(path: Path | None, what: str) -> None:
+    if path is not None and not path.exists():
+        raise BmesError(f"{path}: no such {what}; give an existing study folder or file")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start napari with the plugin; returns when the viewer is closed."""
+    _check_path(args.path, "file or folder")
+    _check_path(args.bones, "bone label file")
+    _check_path(args.queue, "folder")
+    if args.db:
+        os.environ["BMES_DB"] = str(args.db)
+    if args.reader:
+        os.environ["BMES_READER"] = args.reader
+
+    import napari
+
+    viewer = napari.Viewer(title="bmes-imaging review")
+    viewer.window.add_plugin_dock_widget("bmes-imaging", "Clinical record")
+    _, review = viewer.window.add_plugin_dock_widget("bmes-imaging", "Review")
+    if args.queue is not None:
+        _, queue = viewer.window.add_plugin_dock_widget("bmes-imaging", "Study queue")
+        queue.set_folder(args.queue)
+    if args.sample:
+        viewer.open_sample("bmes-imaging", "phantom_study")
+        review.adopt_layers()
+    elif args.path is not None:
+        if args.path.is_dir():
+            if not review.open_study(args.path):
+                raise BmesError(f"{args.path}: could not open the study (see the message "
+                                "in the viewer)")
+        else:
+            viewer.open(str(args.path), plugin="bmes-imaging")
+    if args.bones is not None:
+        viewer.open(str(args.bones), plugin="bmes-imaging")
+    if args.detect and review.model.study is not None:
+        review.run_detection()
+    napari.run()
+    return 0
