@@ -12,6 +12,7 @@ import argparse
 import csv
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -58,7 +59,7 @@ def _short(uid: str | None) -> str:
     return "…" + uid[-8:] if len(uid) > 9 else uid
 
 
-def _table(rows: list[tuple[str, ...]], header: tuple[str, ...], out: TextIO) -> None:
+def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...], out: TextIO) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
               for i, h in enumerate(header)]
     widths = [min(w, 48) for w in widths]
@@ -124,17 +125,17 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             _size(st.size_bytes), _short(st.stack_id.split("#")[0]) + (
                 "#" + st.stack_id.split("#", 1)[1] if "#" in st.stack_id else ""),
         ))
-        csv_rows.append(dict(
-            kind="stack", patient_key=st.patient_key,
-            patient_id=st.patient_id if show else "",
-            patient_name=st.patient_name if show else "",
-            study_instance_uid=st.study_instance_uid, study_date=st.study_date,
-            series_number=st.series_number, series_description=st.series_description,
-            sequence=st.sequence, sequence_reason=st.sequence_reason, plane=st.plane,
-            side=side, side_source=side_src, n_images=st.n_images, rows=st.rows,
-            columns=st.columns, size_bytes=st.size_bytes, stack_id=st.stack_id,
-            split_reason=st.split_reason, localizer=st.localizer,
-            path=rel(st.files[0].parent) if st.files else "", reason=""))
+        csv_rows.append({
+            "kind": "stack", "patient_key": st.patient_key,
+            "patient_id": st.patient_id if show else "",
+            "patient_name": st.patient_name if show else "",
+            "study_instance_uid": st.study_instance_uid, "study_date": st.study_date,
+            "series_number": st.series_number, "series_description": st.series_description,
+            "sequence": st.sequence, "sequence_reason": st.sequence_reason, "plane": st.plane,
+            "side": side, "side_source": side_src, "n_images": st.n_images, "rows": st.rows,
+            "columns": st.columns, "size_bytes": st.size_bytes, "stack_id": st.stack_id,
+            "split_reason": st.split_reason, "localizer": st.localizer,
+            "path": rel(st.files[0].parent) if st.files else "", "reason": ""})
     print(f"{index.n_files} files, {len(index.stacks)} stacks, "
           f"{len(index.rejected)} files not used ({index.seconds:.2f} s)", file=out)
     if rows:
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(f"\nFiles not used ({len(index.rejected)}):", file=out)
         for r in index.rejected:
             print(f"  {rel(r.path)}: {r.reason}", file=out)
-            csv_rows.append(dict(kind="rejected", path=rel(r.path), reason=r.reason))
+            csv_rows.append({"kind": "rejected", "path": rel(r.path), "reason": r.reason})
     if args.csv:
         _write_csv(Path(args.csv), csv_rows)
         print(f"\nwrote {args.csv}", file=out)

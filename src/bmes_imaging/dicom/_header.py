@@ -22,9 +22,8 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from struct import Struct
+from struct import Struct, unpack_from
 from struct import error as StructError
-from struct import unpack_from
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -203,7 +202,7 @@ def _decode(raw: bytes, kind: str) -> Any:
 class _Walker:
     """Chunked little-endian element walker over one open file."""
 
-    __slots__ = ("f", "buf", "base", "size")
+    __slots__ = ("base", "buf", "f", "size")
 
     def __init__(self, f: Any, size: int, first: bytes) -> None:
         self.f = f

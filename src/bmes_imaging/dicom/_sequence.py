@@ -133,7 +133,7 @@ def _fat_suppression(tokens: Sequence[str], stack: SeriesStack) -> str | None:
     dixon = toks & _DIXON_WORDS
     if dixon:
         if toks & {"w", "water", "wat"}:
-            return f"description names a {sorted(dixon)[0].upper()} water image"
+            return f"description names a {min(dixon).upper()} water image"
         if not toks & _NON_WATER_DIXON and "WATER" in stack.image_type:
             return "ImageType WATER (Dixon)"
     for t in tokens:
@@ -219,8 +219,8 @@ def classify_stack(stack: SeriesStack) -> Classification:
         return done("other", "localizer / scout images")
     if toks & {"flair", "dwi", "adc", "diff", "trace", "ep2d", "tof", "swi", "mip",
                "perfusion", "dti", "subtraction", "sub"}:
-        word = sorted(toks & {"flair", "dwi", "adc", "diff", "trace", "ep2d", "tof", "swi",
-                              "mip", "perfusion", "dti", "subtraction", "sub"})[0]
+        word = min(toks & {"flair", "dwi", "adc", "diff", "trace", "ep2d", "tof", "swi",
+                              "mip", "perfusion", "dti", "subtraction", "sub"})
         return done("other", f"description '{desc}' names {word.upper()}")
     if any(t.endswith("*") for t in tokens) or "t2star" in toks or "t2*" in desc.lower():
         return done("other", f"description '{desc}' names a T2* gradient echo")
@@ -416,7 +416,9 @@ def pair_series(index_or_stacks: FolderIndex | Iterable[SeriesStack]) -> Pairing
     PairingResult
         Pairs, and studies/sides that cannot be paired with the reason.
     """
-    stacks = list(getattr(index_or_stacks, "stacks", index_or_stacks))
+    stacks: list[SeriesStack] = list(
+        index_or_stacks.stacks if hasattr(index_or_stacks, "stacks")
+        else index_or_stacks)  # type: ignore[union-attr]
     groups: dict[tuple[str | None, str | None], list[SeriesStack]] = {}
     study_sides: dict[str | None, set[str]] = {}
     sided: list[tuple[SeriesStack, str | None]] = []

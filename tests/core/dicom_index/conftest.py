@@ -12,6 +12,7 @@ import pytest
 from bmes_imaging import Volume
 from bmes_imaging.dicom import write_series
 
+
 def plane_affine(plane: str, spacing: tuple[float, float, float] = (0.8, 0.8, 3.0),
                  origin: tuple[float, float, float] = (-20.0, -20.0, -20.0)) -> np.ndarray:
     """RAS+ affine whose slice axis k is normal to ``plane``."""

@@ -28,27 +28,27 @@ IR = ("IR",)
 # (vendor, description, header attributes, expected sequence)
 VENDOR_TABLE: list[tuple[str, str, dict[str, Any], str]] = [
     # Siemens
-    ("siemens", "t1_tse_sag", dict(scanning_sequence=SE, repetition_time=600.0,
-                                   echo_time=12.0), "t1"),
-    ("siemens", "t2_tirm_sag", dict(scanning_sequence=("SE", "IR"), repetition_time=4000.0,
-                                    echo_time=40.0, inversion_time=150.0), "stir"),
-    ("siemens", "t2_tse_fs_sag", dict(scanning_sequence=SE, scan_options=("FS",),
-                                      repetition_time=4000.0, echo_time=80.0), "t2_fs"),
-    ("siemens", "pd_tse_fs_cor", dict(scanning_sequence=SE, scan_options=("FS",),
-                                      repetition_time=3000.0, echo_time=30.0), "pd_fs"),
+    ("siemens", "t1_tse_sag", {"scanning_sequence": SE, "repetition_time": 600.0,
+                                   "echo_time": 12.0}, "t1"),
+    ("siemens", "t2_tirm_sag", {"scanning_sequence": ("SE", "IR"), "repetition_time": 4000.0,
+                                    "echo_time": 40.0, "inversion_time": 150.0}, "stir"),
+    ("siemens", "t2_tse_fs_sag", {"scanning_sequence": SE, "scan_options": ("FS",),
+                                      "repetition_time": 4000.0, "echo_time": 80.0}, "t2_fs"),
+    ("siemens", "pd_tse_fs_cor", {"scanning_sequence": SE, "scan_options": ("FS",),
+                                      "repetition_time": 3000.0, "echo_time": 30.0}, "pd_fs"),
     ("siemens", "stir_cor", {}, "stir"),
-    ("siemens", "t2_tse_sag", dict(repetition_time=4000.0, echo_time=90.0), "other"),
+    ("siemens", "t2_tse_sag", {"repetition_time": 4000.0, "echo_time": 90.0}, "other"),
     ("siemens", "localizer", {}, "other"),
-    ("siemens", "t1_tse_fs_sag_post", dict(scan_options=("FS",)), "t1"),
+    ("siemens", "t1_tse_fs_sag_post", {"scan_options": ("FS",)}, "t1"),
     ("siemens", "t2_tse_dixon_sag_W", {}, "t2_fs"),
     ("siemens", "t2_tse_dixon_sag_F", {}, "other"),
     ("siemens", "ep2d_diff_tra", {}, "other"),
     # GE
-    ("ge", "Sag T1 FSE", dict(repetition_time=550.0, echo_time=10.0), "t1"),
-    ("ge", "STIR", dict(scanning_sequence=("SE", "IR"), inversion_time=150.0), "stir"),
+    ("ge", "Sag T1 FSE", {"repetition_time": 550.0, "echo_time": 10.0}, "t1"),
+    ("ge", "STIR", {"scanning_sequence": ("SE", "IR"), "inversion_time": 150.0}, "stir"),
     ("ge", "Cor STIR", {}, "stir"),
-    ("ge", "T2 FRFSE FS", dict(repetition_time=4200.0, echo_time=85.0), "t2_fs"),
-    ("ge", "Ax PD FS", dict(repetition_time=3000.0, echo_time=30.0), "pd_fs"),
+    ("ge", "T2 FRFSE FS", {"repetition_time": 4200.0, "echo_time": 85.0}, "t2_fs"),
+    ("ge", "Ax PD FS", {"repetition_time": 3000.0, "echo_time": 30.0}, "pd_fs"),
     ("ge", "Sag PD FSE FS", {}, "pd_fs"),
     ("ge", "WATER: Sag T2 IDEAL", {}, "t2_fs"),
     ("ge", "FAT: Sag T2 IDEAL", {}, "other"),
@@ -87,26 +87,26 @@ def test_vendor_descriptions(vendor, description, attrs, expected):
 
 # (header attributes without description, expected sequence, word expected in reason)
 HEADER_TABLE: list[tuple[dict[str, Any], str, str]] = [
-    (dict(scanning_sequence=IR, repetition_time=5000.0, echo_time=30.0,
-          inversion_time=150.0), "stir", "inversion time 150"),
-    (dict(scanning_sequence=("SE", "IR"), sequence_name="*tir2d1_13",
-          inversion_time=220.0, repetition_time=4500.0, echo_time=35.0), "stir", "IR"),
-    (dict(sequence_name="*tir2d1_13", inversion_time=160.0, repetition_time=4500.0,
-          echo_time=35.0), "stir", "sequence name"),
-    (dict(scanning_sequence=SE, repetition_time=500.0, echo_time=15.0), "t1", "TR 500"),
-    (dict(scanning_sequence=SE, repetition_time=3500.0, echo_time=90.0,
-          scan_options=("FS", "PFP")), "t2_fs", "ScanOptions FS"),
-    (dict(scanning_sequence=SE, repetition_time=3000.0, echo_time=35.0,
-          scan_options=("SFS",)), "pd_fs", "PD"),
-    (dict(scanning_sequence=SE, repetition_time=3000.0, echo_time=35.0,
-          scan_options=("SAT1",)), "other", "without fat suppression"),
-    (dict(scanning_sequence=IR, repetition_time=9000.0, echo_time=120.0,
-          inversion_time=2500.0), "other", "FLAIR"),
-    (dict(scanning_sequence=("GR",), repetition_time=20.0, echo_time=4.0), "t1",
+    ({"scanning_sequence": IR, "repetition_time": 5000.0, "echo_time": 30.0,
+          "inversion_time": 150.0}, "stir", "inversion time 150"),
+    ({"scanning_sequence": ("SE", "IR"), "sequence_name": "*tir2d1_13",
+          "inversion_time": 220.0, "repetition_time": 4500.0, "echo_time": 35.0}, "stir", "IR"),
+    ({"sequence_name": "*tir2d1_13", "inversion_time": 160.0, "repetition_time": 4500.0,
+          "echo_time": 35.0}, "stir", "sequence name"),
+    ({"scanning_sequence": SE, "repetition_time": 500.0, "echo_time": 15.0}, "t1", "TR 500"),
+    ({"scanning_sequence": SE, "repetition_time": 3500.0, "echo_time": 90.0,
+          "scan_options": ("FS", "PFP")}, "t2_fs", "ScanOptions FS"),
+    ({"scanning_sequence": SE, "repetition_time": 3000.0, "echo_time": 35.0,
+          "scan_options": ("SFS",)}, "pd_fs", "PD"),
+    ({"scanning_sequence": SE, "repetition_time": 3000.0, "echo_time": 35.0,
+          "scan_options": ("SAT1",)}, "other", "without fat suppression"),
+    ({"scanning_sequence": IR, "repetition_time": 9000.0, "echo_time": 120.0,
+          "inversion_time": 2500.0}, "other", "FLAIR"),
+    ({"scanning_sequence": ("GR",), "repetition_time": 20.0, "echo_time": 4.0}, "t1",
      "gradient echo"),
     ({}, "other", "no description keyword"),
-    (dict(repetition_time=4000.0, echo_time=70.0, image_type=("DERIVED", "PRIMARY",
-                                                                "DIXON", "WATER")),
+    ({"repetition_time": 4000.0, "echo_time": 70.0, "image_type": ("DERIVED", "PRIMARY",
+                                                                "DIXON", "WATER")},
      "t2_fs", "WATER"),
 ]
 
@@ -134,16 +134,16 @@ def test_plane(iop, description, plane):
 
 
 @pytest.mark.parametrize(("kw", "side"), [
-    (dict(laterality="L"), "L"),
-    (dict(description="PD_FS_SAG_R"), "R"),
-    (dict(description="RT ANKLE T1"), "R"),
-    (dict(description="T1 SAG LEFT FOOT"), "L"),
-    (dict(description="Sag STIR L "), "L"),
-    (dict(description="T2W_SPAIR", study_description="Ayak bilegi MR sağ"), "R"),
-    (dict(description="t1_tse_sag", protocol_name="sol ayak"), "L"),
-    (dict(description="T1 R L compare"), None),
-    (dict(description="Sag T1 FSE"), None),
-    (dict(description="T2W_SPAIR", body_part="ANKLE"), None),
+    ({"laterality": "L"}, "L"),
+    ({"description": "PD_FS_SAG_R"}, "R"),
+    ({"description": "RT ANKLE T1"}, "R"),
+    ({"description": "T1 SAG LEFT FOOT"}, "L"),
+    ({"description": "Sag STIR L "}, "L"),
+    ({"description": "T2W_SPAIR", "study_description": "Ayak bilegi MR sağ"}, "R"),
+    ({"description": "t1_tse_sag", "protocol_name": "sol ayak"}, "L"),
+    ({"description": "T1 R L compare"}, None),
+    ({"description": "Sag T1 FSE"}, None),
+    ({"description": "T2W_SPAIR", "body_part": "ANKLE"}, None),
 ])
 def test_side(kw, side):
     desc = kw.pop("description", "")
@@ -161,8 +161,8 @@ def geo(iop: tuple[float, ...], n: int = 20, origin: tuple[float, float, float] 
     normal = np.cross(a[:3], a[3:])
     positions = tuple(tuple(float(v) for v in np.asarray(origin) + normal * step * k)
                       for k in range(n))
-    return dict(image_orientation=iop, positions=positions, rows=size, columns=size,
-                pixel_spacing=(spacing, spacing), slice_thickness=step, n_images=n)
+    return {"image_orientation": iop, "positions": positions, "rows": size, "columns": size,
+                "pixel_spacing": (spacing, spacing), "slice_thickness": step, "n_images": n}
 
 
 def classified(st: SeriesStack) -> SeriesStack:
