@@ -158,6 +158,7 @@ def _frame_from_native(h: NativeHeader) -> Frame:
         series_instance_uid=str(v.get("SeriesInstanceUID", "")),
         sop_class_uid=str(v.get("SOPClassUID", "")),
         transfer_syntax=h.transfer_syntax, pixel_offset=h.pixel_offset,
+        extra={"slice_thickness": v["SliceThickness"]} if v.get("SliceThickness") else {},
     )
 
 

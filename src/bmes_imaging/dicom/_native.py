@@ -37,6 +37,7 @@ _TAG_LEN = struct.Struct("<HHI")
 _WANTED: dict[int, str] = {
     0x00080016: "SOPClassUID",
     0x00080018: "SOPInstanceUID",
+    0x00180050: "SliceThickness",
     0x0020000E: "SeriesInstanceUID",
     0x00200013: "InstanceNumber",
     0x00200032: "ImagePositionPatient",
