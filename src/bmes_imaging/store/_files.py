@@ -102,7 +102,7 @@ def prepare_label_file(root: Path, labels: Volume) -> PreparedLabels:
     img.set_sform(labels.affine, code=1)
     img.set_qform(labels.affine, code=1)
     img.header.set_xyzt_units("mm")
-    data = gzip.compress(img.to_bytes(), compresslevel=6, mtime=0)
+    data = gzip.compress(img.to_bytes(), compresslevel=1, mtime=0)  # as nibabel
     tmp_dir = root / TMP_DIR
     tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp_path = tmp_dir / f"{secrets.token_hex(8)}.nii.gz.part"

@@ -158,6 +158,13 @@ class AuditRecord:
     after: Any
 
 
+def _safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as "<invalid URL>"
+        return "<invalid URL>"
+
+
 def _study_fields(info: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
     names = ("study_instance_uid", "series_instance_uid", "frame_of_reference_uid",
              "patient_id", "patient_name", "laterality", "series_number",
@@ -187,8 +194,25 @@ class Store:
     def __init__(self, url: str, annotation_dir: Path) -> None:
         self.url = url
         self.annotation_dir = annotation_dir
-        self.engine = make_engine(url)
-        run_migrations(self.engine)
+        from alembic.util import CommandError
+        from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
+
+        shown = _safe_url(url)
+        try:
+            self.engine = make_engine(url)
+        except (ArgumentError, NoSuchModuleError) as exc:
+            raise StoreError(f"cannot open the store {shown}: {exc}; give a SQLAlchemy URL "
+                             "or a SQLite file path") from None
+        try:
+            run_migrations(self.engine)
+        except DatabaseError as exc:  # includes OperationalError
+            self.engine.dispose()
+            raise StoreError(f"cannot open the store {shown}: {exc.orig}; check the "
+                             "location, permissions and that the server runs") from None
+        except CommandError as exc:
+            self.engine.dispose()
+            raise StoreError(f"the store {shown} has a schema this version of bmes-imaging "
+                             f"does not know ({exc}); upgrade bmes-imaging") from None
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
@@ -202,7 +226,7 @@ class Store:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<Store {make_url(self.url).render_as_string(hide_password=True)}>"
+        return f"<Store {_safe_url(self.url)}>"
 
     def _read(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -557,15 +581,18 @@ class Store:
     def annotations(self, study_instance_uid: str | None = None, reader: str | None = None,
                     ) -> list[AnnotationVersion]:
         """Every saved version (oldest first), optionally of one study and/or reader."""
+        counts = (select(Finding.annotation_id, func.count(Finding.id).label("n"))
+                  .group_by(Finding.annotation_id).subquery())
         with self._read() as s:
-            q = (select(Annotation, ImagingStudy.study_instance_uid)
-                 .join(ImagingStudy, Annotation.study_id == ImagingStudy.id))
+            q = (select(Annotation, ImagingStudy.study_instance_uid, counts.c.n)
+                 .join(ImagingStudy, Annotation.study_id == ImagingStudy.id)
+                 .outerjoin(counts, counts.c.annotation_id == Annotation.id))
             if study_instance_uid is not None:
                 q = q.where(ImagingStudy.study_instance_uid == study_instance_uid)
             if reader is not None:
                 q = q.where(Annotation.reader == reader)
             rows = s.execute(q.order_by(Annotation.id)).all()
-            return [self._version(a, uid, len(a.findings)) for a, uid in rows]
+            return [self._version(a, uid, int(n or 0)) for a, uid, n in rows]
 
     def load_annotation(self, annotation_id: int) -> LoadedAnnotation:
         """Reload one version exactly (label checksum verified).

@@ -66,3 +66,24 @@ def test_reopening_is_a_no_op_and_environment_variable_is_used(
             assert second.annotation_dir == tmp_path / "env.sqlite-annotations"
     finally:
         mp.undo()
+
+
+def test_unusable_locations_give_store_errors(tmp_path: Path) -> None:
+    import pytest
+
+    from bmes_imaging.errors import StoreError
+
+    not_a_db = tmp_path / "notes.sqlite"
+    not_a_db.write_text("this is not a database\n" * 100)
+    with pytest.raises(StoreError, match="cannot open the store"):
+        open_store(not_a_db)
+    with pytest.raises(StoreError, match="cannot open the store"):
+        open_store("nosuchdialect://x/y")
+    future = tmp_path / "future.sqlite"
+    open_store(future).close()
+    con = sqlite3.connect(future)
+    con.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match="upgrade bmes-imaging"):
+        open_store(future)
