@@ -322,8 +322,13 @@ def _run_dask(todo: list[StudyTask], out: Path, config: Any,
         client = Client(scheduler, set_as_default=False, timeout="20s")
     else:
         n = workers or os.cpu_count() or 1
+        # loopback only; no dashboard, and the scheduler's small HTTP server (health,
+        # metrics) on a free port rather than 8787, which another scheduler may hold
         cluster = LocalCluster(n_workers=n, processes=True, threads_per_worker=1,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               host="127.0.0.1", dashboard_address=None,
+                               scheduler_kwargs={"dashboard": False,
+                                                 "dashboard_address": "127.0.0.1:0"},
+                               silence_logs=logging.ERROR)
         client = Client(cluster, set_as_default=False)
     try:
         n_workers = len(client.scheduler_info().get("workers", {}))
