@@ -1,0 +1,44 @@
+"""Killing a screening run halfway (SIGKILL) and rerunning completes only the rest."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .conftest import write_mr_study
+
+
+def test_killed_run_resumes_with_only_the_rest(tmp_path: Path) -> None:
+    root, out = tmp_path / "archive", tmp_path / "out"
+    n_studies = 14
+    for n in range(n_studies):
+        write_mr_study(root / f"s{n:02d}", 20 + n, "R", shape=(192, 160, 16))
+    cmd = [sys.executable, "-m", "bmes_imaging", "screen", str(root), "--out", str(out),
+           "--workers", "1", "--check-only", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(out.glob("studies/*/screen_done.json"))) < 2:
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and its Dask worker processes
+        proc.wait(timeout=30)
+    done_before = {p.parent.name for p in out.glob("studies/*/screen_done.json")}
+    assert 2 <= len(done_before) < n_studies, "kill landed after the run finished"
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    with (out / "studies.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == n_studies and all(r["status"] == "done" for r in rows)
+    earlier = {r["study_key"] for r in rows if r["from_earlier_run"] == "yes"}
+    assert earlier == done_before  # exactly the finished ones were skipped
+    assert f"({len(done_before)} from an earlier run)" in rerun.stdout
