@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,7 +143,11 @@ def _read_xlsx(path: Path, source: str,
 
     table = RawTable(source)
     try:
-        wb = load_workbook(io.BytesIO(data), read_only=False, data_only=True)
+        with warnings.catch_warnings():
+            # openpyxl warns about workbook features it skips (data validation, styles,
+            # extensions); they do not change cell values
+            warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
+            wb = load_workbook(io.BytesIO(data), read_only=False, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
         return table, [ClinicalRecordError(
             f"not a readable XLSX workbook ({type(exc).__name__}); re-save it from Excel "

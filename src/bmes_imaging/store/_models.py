@@ -21,7 +21,8 @@ Entities
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "Annotation",
@@ -50,7 +52,25 @@ __all__ = [
     "Patient",
     "PatientIdentity",
     "StudyIdentity",
+    "UTCDateTime",
 ]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
 
 
 class Base(DeclarativeBase):
@@ -63,7 +83,7 @@ class Patient(Base):
     key: Mapped[str] = mapped_column(String(64), unique=True)
     sex: Mapped[str | None] = mapped_column(String(1))
     rheumatoid_arthritis: Mapped[bool | None] = mapped_column(Boolean)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     feet: Mapped[list[Foot]] = relationship(back_populates="patient")
 
 
@@ -95,7 +115,7 @@ class ClinicalImport(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     n_records: Mapped[int] = mapped_column(Integer)
     imported_by: Mapped[str] = mapped_column(String(100))
-    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ClinicalVisit(Base):
@@ -113,7 +133,7 @@ class ClinicalVisit(Base):
     follow_up_months: Mapped[float | None] = mapped_column(Float)
     import_id: Mapped[int | None] = mapped_column(ForeignKey("clinical_import.id"))
     source_row: Mapped[int | None] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     labs: Mapped[list[LabResult]] = relationship(cascade="all, delete-orphan")
     scores: Mapped[list[ClinicalScore]] = relationship(cascade="all, delete-orphan")
 
@@ -150,7 +170,7 @@ class ImagingStudy(Base):
     foot_id: Mapped[int | None] = mapped_column(ForeignKey("foot.id", ondelete="SET NULL"),
                                                 index=True)
     link_method: Mapped[str | None] = mapped_column(String(20))
-    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime())
     series: Mapped[list[ImagingSeries]] = relationship(back_populates="study")
 
 
@@ -197,7 +217,7 @@ class Annotation(Base):
     label_affine: Mapped[str | None] = mapped_column(Text)
     series_instance_uid: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     findings: Mapped[list[Finding]] = relationship(back_populates="annotation",
                                                    order_by="Finding.bone")
 
@@ -224,7 +244,7 @@ class Finding(Base):
 class AuditEvent(Base):
     __tablename__ = "audit_event"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(40))
     study_id: Mapped[int | None] = mapped_column(

@@ -55,6 +55,9 @@ def test_save_and_reload_exactly(store: Store) -> None:
     assert talus.fraction == pytest.approx(9.1 / 31.5) and talus.source == "dr_a"
     assert navicular.status == "rejected" and not navicular.involved
     assert loaded.version.note == "first read"
+    # times are timezone-aware UTC, the same on save and on reload
+    assert loaded.version.created_at == version.created_at
+    assert loaded.version.created_at.utcoffset() is not None
 
 
 def test_versions_are_kept_and_never_overwritten(store: Store) -> None:
