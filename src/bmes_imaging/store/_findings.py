@@ -17,6 +17,7 @@ database ``finding_id`` (NaN, the detector's "unknown", is stored and returned a
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -124,8 +125,8 @@ def coerce_finding(obj: Any, *, default_source: str, index: int = 0) -> StoredFi
     try:
         if isinstance(raw_bone, Bone):
             bone = raw_bone
-        elif isinstance(raw_bone, (int,)) and not isinstance(raw_bone, bool):
-            bone = bone_from_label(raw_bone)
+        elif isinstance(raw_bone, numbers.Integral) and not isinstance(raw_bone, bool):
+            bone = bone_from_label(int(raw_bone))
         elif isinstance(raw_bone, str):
             bone = bone_from_name(raw_bone)
         else:
@@ -155,7 +156,9 @@ def coerce_finding(obj: Any, *, default_source: str, index: int = 0) -> StoredFi
                              f"{values[name]}; nothing was saved")
     grade = _get(obj, "grade")
     if grade is not None:
-        if isinstance(grade, bool) or int(grade) != grade or not 0 <= int(grade) <= 3:
+        ok = (isinstance(grade, numbers.Real) and not isinstance(grade, bool)
+              and math.isfinite(grade) and int(grade) == grade and 0 <= int(grade) <= 3)
+        if not ok:
             raise StoreError(f"{where} ({bone.bone_name}): grade must be 0-3, found "
                              f"{grade!r}; nothing was saved")
         grade = int(grade)
