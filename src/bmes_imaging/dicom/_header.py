@@ -578,6 +578,8 @@ def careful_header(path: Path) -> HeaderRecord | str:
                     return f"truncated ({eof[0].split(' in file ')[0]})"
                 if msgs and len(ds) == 0:
                     return f"unreadable header ({msgs[0][:120]})"
+            for _elem in ds.iterall():  # convert every element: corrupt ones raise here
+                pass
             values: dict[str, Any] = {}
             meta = getattr(ds, "file_meta", None)
             for tag, (kw, kind) in WANTED.items():

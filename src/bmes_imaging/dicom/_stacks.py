@@ -197,10 +197,11 @@ def unsupported_reason(sop_class_uid: str | None) -> str | None:
 
 
 def _sop_name(uid: str) -> str:
-    from pydicom.uid import UID
+    """Name of a SOP class from pydicom's UID dictionary (the UID itself if unknown)."""
+    from pydicom.uid import UID_dictionary
 
-    name = UID(uid).name
-    return name if name and name != uid else uid
+    entry = UID_dictionary.get(uid)
+    return str(entry[0]) if entry else uid
 
 
 def is_localizer(rec: HeaderRecord) -> bool:
