@@ -47,7 +47,6 @@ BAD_VALUES = ("", "abc", "1\\2", "nan\\nan\\nan", "1e400\\0\\0\\0\\1\\0", "0\\0\
 
 
 def _mutate_tag(data: bytes, keyword: str, value: str | None) -> bytes:
-    import io
     import warnings
 
     with warnings.catch_warnings():  # the test's own pydicom edits may be invalid
