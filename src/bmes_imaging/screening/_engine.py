@@ -34,6 +34,7 @@ from ._study import (
     involvement_columns,
     read_marker,
     run_study,
+    warm_up,
 )
 
 __all__ = ["STUDIES_COLUMNS", "ScreenResult", "screen"]
@@ -64,6 +65,13 @@ class ScreenResult:
         Files the index did not use, with the reason (path relative to the root).
     elapsed
         Wall time of this run in seconds.
+    n_submitted
+        Studies screened by this run (the others were done before or cannot be paired).
+    workers
+        Dask workers used (0 for an in-process run or when nothing was submitted).
+    extra
+        Timings of the Dask path: ``cluster_start_s`` (start or connect, workers
+        warmed up), ``cluster_close_s``.
     """
 
     out: Path
@@ -292,18 +300,20 @@ def screen(
                 last_write[0] = time.perf_counter()
 
         n_workers = 0
+        timing: dict[str, float] = {}
         if todo and inline:
             for task in todo:
                 finished(run_study(task, out, config, study_function))
         elif todo:
             n_workers = _run_dask(todo, out, config, study_function, workers, scheduler,
-                                  finished)
+                                  finished, timing)
         if bar is not None and todo:
             bar.update(final=True)
         _write_tables(out, plan, outcomes)
         ordered = [outcomes[t.key] for t in plan.tasks if t.key in outcomes]
         result = ScreenResult(out, ordered, plan.unpaired, plan.rejected,
-                              time.perf_counter() - t_start, len(todo), n_workers)
+                              time.perf_counter() - t_start, len(todo), n_workers,
+                              extra=timing)
         log.info("finished: %d done, %d failed, %d skipped as already done, in %.1f s",
                  result.n_done, result.n_failed, result.n_resumed, result.elapsed)
         return result
@@ -314,9 +324,11 @@ def screen(
 
 def _run_dask(todo: list[StudyTask], out: Path, config: Any,
               study_function: StudyFunction | None, workers: int | None,
-              scheduler: str | None, finished: Callable[[StudyOutcome], None]) -> int:
+              scheduler: str | None, finished: Callable[[StudyOutcome], None],
+              timing: dict[str, float]) -> int:
     from distributed import Client, KilledWorker, LocalCluster, as_completed
 
+    t0 = time.perf_counter()
     cluster = None
     if scheduler:
         client = Client(scheduler, set_as_default=False, timeout="20s")
@@ -331,7 +343,9 @@ def _run_dask(todo: list[StudyTask], out: Path, config: Any,
                                silence_logs=logging.ERROR)
         client = Client(cluster, set_as_default=False)
     try:
+        client.run(warm_up)  # imports on every worker, before the clock of the first study
         n_workers = len(client.scheduler_info().get("workers", {}))
+        timing["cluster_start_s"] = time.perf_counter() - t0
         log.info("dask: %s with %d workers", "scheduler" if scheduler else "local cluster",
                  n_workers)
         futures = [client.submit(run_study, task, str(out), config, study_function,
@@ -352,6 +366,8 @@ def _run_dask(todo: list[StudyTask], out: Path, config: Any,
             raise
         return n_workers
     finally:
+        t_close = time.perf_counter()
         client.close()
         if cluster is not None:
             cluster.close()
+        timing["cluster_close_s"] = time.perf_counter() - t_close

@@ -108,6 +108,14 @@ def detect_pair(task: StudyTask, out_dir: Path, config: Any
     return rows, timings
 
 
+def warm_up() -> None:
+    """Import the modules a study needs (run once per worker before the first study)."""
+    import importlib
+
+    for name in ("bmes_imaging.dicom", "bmes_imaging.detection", "scipy.ndimage"):
+        importlib.import_module(name)
+
+
 def _now() -> str:
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
