@@ -157,11 +157,12 @@ def coerce_finding(obj: Any, *, default_source: str, index: int = 0) -> StoredFi
     grade = _get(obj, "grade")
     if grade is not None:
         ok = (isinstance(grade, numbers.Real) and not isinstance(grade, bool)
-              and math.isfinite(grade) and int(grade) == grade and 0 <= int(grade) <= 3)
+              and math.isfinite(float(grade)) and float(grade).is_integer()
+              and 0 <= float(grade) <= 3)
         if not ok:
             raise StoreError(f"{where} ({bone.bone_name}): grade must be 0-3, found "
                              f"{grade!r}; nothing was saved")
-        grade = int(grade)
+        grade = int(float(grade))
     status = _get(obj, "status") or "candidate"
     if status not in FINDING_STATUSES:
         raise StoreError(f"{where} ({bone.bone_name}): status must be one of "

@@ -40,6 +40,7 @@ from ._models import (
     ImagingSeries,
     ImagingStudy,
     Patient,
+    PatientIdentity,
     StudyIdentity,
 )
 
@@ -406,6 +407,50 @@ class Store:
         with self._read() as s:
             return list(s.scalars(select(ImagingStudy.study_instance_uid)
                                   .order_by(ImagingStudy.id)))
+
+    def study_links(self) -> dict[str, tuple[str, str] | None]:
+        """Every registered study -> the ``(patient, side)`` it is linked to, or ``None``."""
+        with self._read() as s:
+            rows = s.execute(select(ImagingStudy.study_instance_uid, Patient.key, Foot.side)
+                             .outerjoin(Foot, ImagingStudy.foot_id == Foot.id)
+                             .outerjoin(Patient, Foot.patient_id == Patient.id)
+                             .order_by(ImagingStudy.id)).all()
+        return {uid: (None if key is None else (key, side)) for uid, key, side in rows}
+
+    def set_patient_identity(self, patient: str, *, name: str | None = None,
+                             hospital_number: str | None = None,
+                             birth_date: str | None = None) -> None:
+        """Keep a patient's identifying fields, apart from the pseudonymous records.
+
+        They are stored in their own table (``patient_identity``), never logged, never
+        exported by the store, and only returned by :meth:`patient_identity`.
+
+        Raises
+        ------
+        StoreError
+            If the patient has no clinical record.
+        """
+        def work(session: Session) -> None:
+            row = session.scalar(select(Patient).where(Patient.key == str(patient)))
+            if row is None:
+                raise StoreError("no clinical record for this patient key; import it first")
+            ident = session.get(PatientIdentity, row.id) or PatientIdentity(patient_id=row.id)
+            ident.name, ident.hospital_number = name, hospital_number
+            ident.birth_date = birth_date
+            session.add(ident)
+
+        write_transaction(self.engine, work, what="identity update")
+
+    def patient_identity(self, patient: str) -> dict[str, str | None] | None:
+        """The identifying fields kept for a patient (``None`` if none)."""
+        with self._read() as s:
+            row = s.execute(select(PatientIdentity).join(
+                Patient, PatientIdentity.patient_id == Patient.id)
+                .where(Patient.key == str(patient))).scalar_one_or_none()
+            if row is None:
+                return None
+            return {"name": row.name, "hospital_number": row.hospital_number,
+                    "birth_date": row.birth_date}
 
     def study_foot(self, study_instance_uid: str) -> tuple[str, str] | None:
         """``(patient, side)`` a study is linked to, or ``None``."""

@@ -164,3 +164,18 @@ def test_cli_link_from_a_dicom_folder(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "-> patient 14 foot L (by mapping)" in capsys.readouterr().out
     for secret in ("Doe", "Roe", "ANON-77"):
         assert secret not in caplog.text
+
+
+def test_identity_is_kept_apart(store: Store, tmp_path: Path) -> None:
+    store.import_clinical(sample_table_path())
+    store.set_patient_identity("7", name="Doe^John", hospital_number="H-123")
+    assert store.patient_identity("7") == {"name": "Doe^John", "hospital_number": "H-123",
+                                           "birth_date": None}
+    assert store.patient_identity("8") is None
+    with pytest.raises(StoreError):
+        store.set_patient_identity("nobody", name="x")
+    assert "Doe" not in repr(store.clinical_record("7"))
+    _register(store, "4.1", "7", "R")
+    _register(store, "4.2", "7", None)
+    store.link_studies()
+    assert store.study_links() == {"4.1": ("7", "R"), "4.2": None}
