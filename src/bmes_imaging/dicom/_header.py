@@ -71,6 +71,7 @@ WANTED: dict[int, tuple[str, str]] = {
     0x00180086: ("EchoNumbers", "i"),
     0x00180087: ("MagneticFieldStrength", "f"),
     0x00181030: ("ProtocolName", "s"),
+    0x00181314: ("FlipAngle", "f"),
     0x0020000D: ("StudyInstanceUID", "s"),
     0x0020000E: ("SeriesInstanceUID", "s"),
     0x00200011: ("SeriesNumber", "i"),

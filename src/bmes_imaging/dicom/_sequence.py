@@ -217,6 +217,8 @@ def classify_stack(stack: SeriesStack) -> Classification:
 
     if stack.localizer or any(w in desc.lower() for w in LOCALIZER_WORDS):
         return done("other", "localizer / scout images")
+    if {"dark", "fluid"} <= toks or "darkfluid" in toks:
+        return done("other", f"description '{desc}' names dark-fluid (FLAIR)")
     if toks & {"flair", "dwi", "adc", "diff", "trace", "ep2d", "tof", "swi", "mip",
                "perfusion", "dti", "subtraction", "sub"}:
         word = min(toks & {"flair", "dwi", "adc", "diff", "trace", "ep2d", "tof", "swi",
@@ -270,9 +272,12 @@ def classify_stack(stack: SeriesStack) -> Classification:
     if ir and ti is not None and 300 < ti < 1500:
         return done("t1", f"{ir} with inversion time {_fmt(ti)} ms (T1-weighted IR)")
     if gre:
-        if tr <= 100 and te <= 10 and not fs:
-            return done("t1", f"gradient echo with {timing} (T1-weighted)")
-        return done("other", f"gradient echo with {timing}")
+        flip = stack.flip_angle
+        if tr <= 100 and te <= 10 and flip is not None and flip >= 30 and not fs:
+            return done("t1", f"spoiled gradient echo with {timing}, flip angle "
+                              f"{_fmt(flip)}° (T1-weighted)")
+        return done("other", f"gradient echo with {timing}, flip angle {_fmt(flip)}°: "
+                             "not a T1 / fluid-sensitive sequence")
     if tr <= 1000 and te <= 30:
         return done("t1", f"{timing} (T1-weighted)" + (", fat-suppressed" if fs else ""))
     if tr >= 1500 and te >= 60:

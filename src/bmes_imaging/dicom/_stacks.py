@@ -146,6 +146,7 @@ class SeriesStack:
     sequence_name: str = ""
     body_part: str = ""
     magnetic_field_strength: float | None = None
+    flip_angle: float | None = None
     pixel_spacing: tuple[float, ...] | None = None
     slice_thickness: float | None = None
     positions: tuple[tuple[float, ...] | None, ...] = ()

@@ -266,3 +266,33 @@ def test_patient_identifiers_are_never_logged(tmp_path, make_series, caplog):
         index = index_folder(tmp_path)
     assert index.stacks[0].patient_id == "SECRET-ID-991"
     assert "SECRET-ID-991" not in caplog.text and "Hidden" not in caplog.text
+
+
+def _summary(index):
+    return ([(s.stack_id, s.files, s.sequence, s.plane, s.n_images, s.image_orientation,
+              s.positions, s.echo_time, s.laterality) for s in index.stacks],
+            [(r.path, r.reason.split(" (")[0]) for r in index.rejected])
+
+
+def test_fast_and_careful_readers_give_the_same_index(tmp_path, make_series, monkeypatch):
+    uid = "1.2.826.0.1.3680043.8.498.90"
+    make_series(tmp_path, plane="sagittal", n=4, series=uid, seed="f1",
+                description="T2W_SPAIR", attributes={"Laterality": "R"})
+    make_series(tmp_path, plane="axial", n=3, series=uid, seed="f2")
+    make_series(tmp_path, n=3, description="STIR", seed="f3",
+                attributes={"EchoTime": 30, "InversionTime": 150})
+    (tmp_path / "junk.txt").write_text("x" * 300)
+    fast = index_folder(tmp_path)
+    from bmes_imaging.dicom import _header
+
+    monkeypatch.setattr(_header, "scan_header", lambda path: None)  # force pydicom path
+    careful = index_folder(tmp_path)
+    assert _summary(fast) == _summary(careful)
+    assert len(fast.stacks) == 3
+
+
+def test_process_pool_gives_the_same_index(tmp_path, make_series):
+    make_series(tmp_path / "a", n=6, description="t1_tse_sag", attributes=T1)
+    make_series(tmp_path / "b", n=5, description="stir_sag", attributes=STIR)
+    (tmp_path / "junk").write_bytes(b"\x00" * 10)
+    assert _summary(index_folder(tmp_path, workers=2)) == _summary(index_folder(tmp_path))

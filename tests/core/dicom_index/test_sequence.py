@@ -43,6 +43,9 @@ VENDOR_TABLE: list[tuple[str, str, dict[str, Any], str]] = [
     ("siemens", "t2_tse_dixon_sag_W", {}, "t2_fs"),
     ("siemens", "t2_tse_dixon_sag_F", {}, "other"),
     ("siemens", "ep2d_diff_tra", {}, "other"),
+    ("siemens", "t2_tirm_tra_dark-fluid", {}, "other"),
+    ("siemens", "t1_vibe_fs_tra", {}, "t1"),
+    ("siemens", "pd_space_fs_sag_iso", {}, "pd_fs"),
     # GE
     ("ge", "Sag T1 FSE", {"repetition_time": 550.0, "echo_time": 10.0}, "t1"),
     ("ge", "STIR", {"scanning_sequence": ("SE", "IR"), "inversion_time": 150.0}, "stir"),
@@ -65,6 +68,8 @@ VENDOR_TABLE: list[tuple[str, str, dict[str, Any], str]] = [
     ("philips", "T2W_SPIR", {}, "t2_fs"),
     ("philips", "Survey", {}, "other"),
     ("philips", "PDW_TSE", {}, "other"),
+    ("philips", "T2W_mDIXON_W", {}, "t2_fs"),
+    ("philips", "STIR_TSE", {}, "stir"),
     # Canon / Toshiba
     ("canon", "T1WI", {}, "t1"),
     ("canon", "Sag T1WI", {}, "t1"),
@@ -74,6 +79,9 @@ VENDOR_TABLE: list[tuple[str, str, dict[str, Any], str]] = [
     ("canon", "PDWI FS", {}, "pd_fs"),
     ("canon", "FS PDWI", {}, "pd_fs"),
     ("canon", "FSE T2WI", {}, "other"),
+    ("canon", "PDWI FatSat", {}, "pd_fs"),
+    ("canon", "FS-T2WI_SAG", {}, "t2_fs"),
+    ("other", "DP FS SAG", {}, "pd_fs"),
 ]
 
 
@@ -102,8 +110,10 @@ HEADER_TABLE: list[tuple[dict[str, Any], str, str]] = [
           "scan_options": ("SAT1",)}, "other", "without fat suppression"),
     ({"scanning_sequence": IR, "repetition_time": 9000.0, "echo_time": 120.0,
           "inversion_time": 2500.0}, "other", "FLAIR"),
-    ({"scanning_sequence": ("GR",), "repetition_time": 20.0, "echo_time": 4.0}, "t1",
-     "gradient echo"),
+    ({"scanning_sequence": ("GR",), "repetition_time": 20.0, "echo_time": 4.0,
+      "flip_angle": 60.0}, "t1", "spoiled gradient echo"),
+    ({"scanning_sequence": ("GR",), "repetition_time": 14.0, "echo_time": 5.0,
+      "flip_angle": 25.0}, "other", "gradient echo"),
     ({}, "other", "no description keyword"),
     ({"repetition_time": 4000.0, "echo_time": 70.0, "image_type": ("DERIVED", "PRIMARY",
                                                                 "DIXON", "WATER")},
