@@ -16,6 +16,7 @@ it; no other exception is raised for bad file content.
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -85,25 +86,30 @@ class Frame:
                 else self.path.name)
 
 
-def _floats(path: Path, keyword: str, raw: Any, count: int) -> NDArray[np.float64] | None:
-    """Parse ``count`` numbers from a DS value (string or pydicom value) or raise."""
+def _float_list(path: Path, keyword: str, raw: Any, count: int) -> list[float] | None:
+    """Parse ``count`` finite numbers from a DS value (string or pydicom value) or raise."""
     if raw is None or raw == "":
         return None
     try:
         if isinstance(raw, str):
-            parts = [p for p in raw.split("\\")]
-            values = np.array([float(p) for p in parts], dtype=np.float64)
+            values = [float(p) for p in raw.split("\\")]
         elif isinstance(raw, (list, tuple)) or hasattr(raw, "__iter__"):
-            values = np.array([float(v) for v in raw], dtype=np.float64)
+            values = [float(v) for v in raw]
         else:
-            values = np.array([float(raw)], dtype=np.float64)
+            values = [float(raw)]
     except (ValueError, TypeError, OverflowError):
         raise DicomFileError(path, f"{keyword} is malformed ({str(raw)[:60]!r}); expected "
                              f"{count} numbers") from None
-    if values.shape != (count,) or not np.all(np.isfinite(values)):
+    if len(values) != count or not all(math.isfinite(v) for v in values):
         raise DicomFileError(path, f"{keyword} must hold {count} finite numbers, found "
-                             f"{values.tolist()[:8]}")
+                             f"{values[:8]}")
     return values
+
+
+def _floats(path: Path, keyword: str, raw: Any, count: int) -> NDArray[np.float64] | None:
+    """Like :func:`_float_list`, as an array."""
+    values = _float_list(path, keyword, raw, count)
+    return None if values is None else np.array(values, dtype=np.float64)
 
 
 def _number(path: Path, keyword: str, raw: Any, default: float) -> float:
@@ -124,17 +130,18 @@ def _stored_dtype(path: Path, bits: int, pixel_representation: int) -> np.dtype[
 def _geometry_checked(path: Path, position: Any, orientation: Any,
                       spacing: Any) -> tuple[Any, Any, Any]:
     ipp = _floats(path, "ImagePositionPatient", position, 3)
-    iop = _floats(path, "ImageOrientationPatient", orientation, 6)
-    ps = _floats(path, "PixelSpacing", spacing, 2)
-    if ps is not None and not np.all(ps > 0):
-        raise DicomFileError(path, f"PixelSpacing must be positive, found {ps.tolist()}")
+    iop = _float_list(path, "ImageOrientationPatient", orientation, 6)
+    ps = _float_list(path, "PixelSpacing", spacing, 2)
+    if ps is not None and not (ps[0] > 0 and ps[1] > 0):
+        raise DicomFileError(path, f"PixelSpacing must be positive, found {ps}")
     if iop is not None:
         r, c = iop[:3], iop[3:]
-        if (abs(np.linalg.norm(r) - 1) > 1e-3 or abs(np.linalg.norm(c) - 1) > 1e-3
-                or abs(float(np.dot(r, c))) > 1e-3):
+        if (abs(math.hypot(*r) - 1) > 1e-3 or abs(math.hypot(*c) - 1) > 1e-3
+                or abs(r[0] * c[0] + r[1] * c[1] + r[2] * c[2]) > 1e-3):
             raise DicomFileError(path, "ImageOrientationPatient is not two perpendicular "
-                                 f"unit vectors: {iop.tolist()}")
-    return ipp, iop, (None if ps is None else (float(ps[0]), float(ps[1])))
+                                 f"unit vectors: {iop}")
+    return (ipp, None if iop is None else np.array(iop, dtype=np.float64),
+            None if ps is None else (ps[0], ps[1]))
 
 
 def _frame_from_native(h: NativeHeader) -> Frame:

@@ -274,8 +274,8 @@ def _fill(frames: Sequence[Frame]) -> NDArray[Any]:
             np.multiply(src, f.slope, out=out[k], casting="unsafe")
             out[k] += np.float32(f.intercept)
 
-    # Sequential: reads from the page cache and numpy copies are memory-bound, and
-    # threads measured no faster here (bench/bench_load.py).
+    # Sequential: reads from the page cache are memory-bound; two threads measured no
+    # faster here (300 slices: 0.140 s vs 0.145 s).
     for k in range(len(frames)):
         one(k)
     return out

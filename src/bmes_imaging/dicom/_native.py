@@ -114,39 +114,48 @@ def _skip_sequence(buf: bytes, pos: int, explicit: bool, depth: int) -> int:
             pos += length
 
 
+_VALID_VRS = _LONG_VRS | frozenset({
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT",
+    b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"})
+_EXPLICIT_SHORT = struct.Struct("<HH2sH")
+
+
 def _walk_elements(buf: bytes, pos: int, explicit: bool, out: dict[str, str | int] | None,
                    depth: int) -> int:
     """Walk elements from ``pos``.
 
     At top level (``out`` given) stop at PixelData and return its header position;
     inside an undefined-length item stop after the item delimiter and return the end.
+    Reading past the end of ``buf`` raises ``struct.error`` or :class:`_NeedMore`.
     """
+    unpack_short = _EXPLICIT_SHORT.unpack_from
+    unpack_tag_len = _TAG_LEN.unpack_from
+    unpack_u32 = _U32.unpack_from
+    top = out is not None
     while True:
-        _need(buf, pos + 8)
-        group, elem = _TAG.unpack_from(buf, pos)
+        if explicit:
+            group, elem, vr, length = unpack_short(buf, pos)
+        else:
+            group, elem, length = unpack_tag_len(buf, pos)
+            vr = b""
         tag = (group << 16) | elem
-        if out is None and tag == 0xFFFEE00D:  # item delimitation
-            return pos + 8
         if group == 0xFFFE:
+            if not top and elem == 0xE00D:  # item delimitation
+                return pos + 8
             raise _Odd
-        if out is not None and tag >= _PIXEL_DATA:
+        if top and tag >= _PIXEL_DATA:
             if tag != _PIXEL_DATA:
                 raise _Odd
             return pos
         if explicit:
-            vr = buf[pos + 4:pos + 6]
             if vr in _LONG_VRS:
-                _need(buf, pos + 12)
-                length = _U32.unpack_from(buf, pos + 8)[0]
+                length = unpack_u32(buf, pos + 8)[0]
                 pos += 12
-            else:
-                if not (vr.isalpha() and vr.isupper()):
-                    raise _Odd
-                length = _U16.unpack_from(buf, pos + 6)[0]
+            elif vr in _VALID_VRS:
                 pos += 8
+            else:
+                raise _Odd
         else:
-            vr = b""
-            length = _U32.unpack_from(buf, pos + 4)[0]
             pos += 8
         if length == _UNDEFINED:
             # explicit SQ, or implicit (always SQ), or UN (content is implicit VR)
@@ -154,16 +163,17 @@ def _walk_elements(buf: bytes, pos: int, explicit: bool, out: dict[str, str | in
                 raise _Odd
             pos = _skip_sequence(buf, pos, explicit and vr == b"SQ", depth)
             continue
-        if out is not None and tag in _WANTED:
-            _need(buf, pos + length)
-            raw = buf[pos:pos + length]
+        if top and tag in _WANTED:
+            end = pos + length
+            if end > len(buf):
+                raise _NeedMore
             if tag in _US_TAGS:
                 if length != 2:
                     raise _Odd
-                out[_WANTED[tag]] = _U16.unpack_from(raw)[0]
+                out[_WANTED[tag]] = _U16.unpack_from(buf, pos)[0]  # type: ignore[index]
             else:
                 try:
-                    out[_WANTED[tag]] = raw.decode("ascii").strip(" \x00")
+                    out[_WANTED[tag]] = buf[pos:end].decode("ascii").strip(" \x00")  # type: ignore[index]
                 except UnicodeDecodeError:
                     raise _Odd from None
         pos += length
@@ -263,12 +273,12 @@ def walk_native(path: Path) -> NativeHeader | None:
         for attempt in range(2):
             try:
                 values, offset, length, ts = _walk(buf)
-            except _NeedMore:
+            except (_NeedMore, struct.error):
                 if attempt == 0 and size > len(buf):
                     buf += fh.read()
                     continue
                 return None
-            except (_Odd, struct.error, RecursionError):
+            except (_Odd, RecursionError):
                 return None
             if not _usable(values, length, size, offset):
                 return None
