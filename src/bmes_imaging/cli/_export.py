@@ -26,9 +26,13 @@ def register(subparsers: Any) -> None:
     inv = sub.add_parser("involvement", help="one row per foot in the shape of Table 1",
                          description="Clinical fields plus imaging bones of ONE status per "
                                      "foot (never mixed); CSV or XLSX by the --out suffix.")
-    inv.add_argument("clinical", type=Path, help="clinical table (CSV or XLSX)")
-    inv.add_argument("--findings", type=Path, required=True, metavar="INVOLVEMENT_CSV",
+    inv.add_argument("clinical", type=Path, nargs="?",
+                     help="clinical table (CSV or XLSX); omit with --store")
+    inv.add_argument("--findings", type=Path, metavar="INVOLVEMENT_CSV",
                      help="involvement.csv from bmes screen / detect / review")
+    inv.add_argument("--store", metavar="URL",
+                     help="annotation store: clinical records when no table is given, "
+                          "reader findings when --findings is not")
     inv.add_argument("--status", choices=("confirmed", "candidate"), default="confirmed",
                      help="which findings to tabulate (default: confirmed)")
     inv.add_argument("--out", type=Path, required=True, help="output .csv or .xlsx")
@@ -69,6 +73,7 @@ def run_involvement(args: argparse.Namespace) -> int:
     """Write the per-foot involvement table."""
     from ..export import (
         Pseudonymizer,
+        findings_from_store,
         involvement_rows,
         load_pseudonym_key,
         read_findings_table,
@@ -76,8 +81,25 @@ def run_involvement(args: argparse.Namespace) -> int:
         write_involvement_table,
     )
 
-    records = read_records(args.clinical)
-    findings = read_findings_table(args.findings, status=args.status)
+    if args.clinical is None and args.store is None or (
+            args.findings is None and args.store is None):
+        print("bmes export involvement: error: give the clinical table (or --store) and "
+              "--findings (or --store)", file=sys.stderr)
+        return 2
+    store = None
+    if args.store is not None:
+        from ..store import open_store
+
+        store = open_store(args.store)
+    try:
+        records = (read_records(args.clinical) if args.clinical is not None
+                   else store.clinical_records())  # type: ignore[union-attr]
+        findings = (read_findings_table(args.findings, status=args.status)
+                    if args.findings is not None
+                    else findings_from_store(store, status=args.status))
+    finally:
+        if store is not None:
+            store.close()
     pseudo = Pseudonymizer(load_pseudonym_key(args.key_file)) if args.deidentify else None
     rows = involvement_rows(records, findings, pseudonymizer=pseudo)
     path = write_involvement_table(rows, args.out)

@@ -23,7 +23,11 @@ def register(subparsers: Any) -> None:
         description="Recompute the study's summary from the clinical table (and optional "
                     "findings), plot it, and list where stated figures disagree. Patients "
                     "are pseudonymised by default.")
-    p.add_argument("clinical", type=Path, help="clinical table (CSV or XLSX), one row per patient")
+    p.add_argument("clinical", type=Path, nargs="?",
+                   help="clinical table (CSV or XLSX), one row per patient; omit with --store")
+    p.add_argument("--store", metavar="URL",
+                   help="annotation store (SQLAlchemy URL or SQLite path): clinical records "
+                        "when no table is given, and reader findings when --findings is not")
     p.add_argument("--out", type=Path, default=Path("report"),
                    help="output folder (default: ./report)")
     p.add_argument("--findings", type=Path, metavar="INVOLVEMENT_CSV",
@@ -43,11 +47,37 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the report; print its path and the number of disagreements."""
-    from ..export import load_pseudonym_key, read_findings_table, write_cohort_report
+    from ..export import (
+        findings_from_store,
+        load_pseudonym_key,
+        read_findings_table,
+        write_cohort_report,
+    )
 
-    findings = read_findings_table(args.findings, status=args.status) if args.findings else ()
+    if args.clinical is None and args.store is None:
+        print("bmes report: error: give the clinical table or --store", file=sys.stderr)
+        return 2
+    store = None
+    if args.store is not None:
+        from ..store import open_store
+
+        store = open_store(args.store)
+    try:
+        records: Any = args.clinical
+        if records is None:
+            assert store is not None
+            records = store.clinical_records()
+        if args.findings:
+            findings: Any = read_findings_table(args.findings, status=args.status)
+        elif store is not None:
+            findings = findings_from_store(store, status=args.status)
+        else:
+            findings = ()
+    finally:
+        if store is not None:
+            store.close()
     key = load_pseudonym_key(args.key_file) if args.deidentify else None
-    report = write_cohort_report(args.clinical, args.out, findings=findings,
+    report = write_cohort_report(records, args.out, findings=findings,
                                  stated=args.stated, fmt=args.format,
                                  deidentify=args.deidentify, pseudonym_key=key)
     print(report.path)

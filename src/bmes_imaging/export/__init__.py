@@ -7,7 +7,14 @@ disagreements), ``_report`` / ``_plots`` (Markdown / HTML report with PNG plots)
 ``_deid`` (PS3.15 basic profile), ``_pseudonym`` (keyed-hash pseudonyms), ``_atomic``.
 """
 
-from ._cohort import CohortSummary, Figure, FootFindings, read_findings_table, summarize_cohort
+from ._cohort import (
+    CohortSummary,
+    Figure,
+    FootFindings,
+    findings_from_store,
+    read_findings_table,
+    summarize_cohort,
+)
 from ._deid import deidentify_dataset
 from ._involvement import INVOLVEMENT_TABLE_COLUMNS, involvement_rows, write_involvement_table
 from ._pseudonym import Pseudonymizer, load_pseudonym_key
@@ -29,6 +36,7 @@ __all__ = [
     "StatedFigure",
     "compare_figures",
     "deidentify_dataset",
+    "findings_from_store",
     "involvement_rows",
     "load_pseudonym_key",
     "read_edema_seg",

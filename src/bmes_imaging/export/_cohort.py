@@ -39,6 +39,7 @@ __all__ = [
     "CohortSummary",
     "Figure",
     "FootFindings",
+    "findings_from_store",
     "read_findings_table",
     "summarize_cohort",
 ]
@@ -328,4 +329,40 @@ def read_findings_table(path: str | Path, *, status: str = "confirmed") -> list[
         order = tuple(sorted(vols, key=lambda b: (-vols[b], int(b))))
         out.append(FootFindings(patient, side, order, dict(vols), status, primary.get((patient,
                                                                                        side))))
+    return out
+
+
+def findings_from_store(store: Any, *, status: str = "confirmed") -> list[FootFindings]:
+    """Per-foot findings of one status from the annotation store.
+
+    For every study linked to a foot, the newest annotation version's findings with
+    ``status`` that show edema (grade >= 1, or an edema volume) are collected. A foot
+    with several linked studies keeps the bones of all of them.
+
+    Parameters
+    ----------
+    store
+        An open :class:`bmes_imaging.store.Store`.
+    status
+        ``"confirmed"`` or ``"candidate"``.
+    """
+    if status not in ("confirmed", "candidate"):
+        raise ExportError(f"status must be 'confirmed' or 'candidate', found {status!r}")
+    feet: dict[tuple[str, str], dict[Bone, float]] = {}
+    primary: dict[tuple[str, str], Bone] = {}
+    for uid, foot in store.study_links().items():
+        if foot is None:
+            continue
+        for f in store.latest_findings(uid):
+            if f.status != status or not f.involved:
+                continue
+            key = (str(foot[0]), str(foot[1]).upper())
+            feet.setdefault(key, {})[Bone(int(f.bone))] = float(f.edema_volume_ml or 0.0)
+            if f.primary:
+                primary[key] = Bone(int(f.bone))
+    out = []
+    for (patient, side), vols in feet.items():
+        order = tuple(sorted(vols, key=lambda b: (-vols[b], int(b))))
+        out.append(FootFindings(patient, side, order, dict(vols), status,
+                                primary.get((patient, side))))
     return out
