@@ -77,7 +77,6 @@ def _load_all(stacks) -> list[str]:
     return problems
 
 
-@pytest.mark.slow
 def test_load_every_single_file_stack():
     """Each file on its own: a Volume or a project error naming the file."""
     stacks = []
@@ -88,7 +87,6 @@ def test_load_every_single_file_stack():
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("folder", DATA_DIRS, ids=lambda p: p.parent.name)
 def test_load_every_stack_of_each_folder(folder):
     problems = _load_all(index_folder(folder).stacks)
