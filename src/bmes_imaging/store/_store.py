@@ -8,6 +8,7 @@ and versions only, never patient keys, names or DICOM PatientIDs.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import hashlib
 import json
@@ -295,7 +296,7 @@ class Store:
                  .where(ClinicalVisit.kind == "diagnosis"))
             if patient is not None:
                 q = q.where(Patient.key == str(patient))
-            rows = s.execute(q.order_by(Patient.id, Foot.side.desc())).all()
+            rows = s.execute(q.order_by(Patient.id, Foot.id)).all()
             return [record_from_visit(v, p, f) for v, f, p in rows]
 
     def clinical_record(self, patient: str, side: str | None = None) -> ClinicalRecord | None:
@@ -337,11 +338,17 @@ class Store:
         cells = record_to_cells(current) | changes
         cells["patient"], cells["side"] = current.patient, current.side
         [record] = parse_record_fields(cells, source="update")
-        record = record.__class__(**{**record.__dict__, "source_row": current.source_row})
+        record = dataclasses.replace(record, source_row=current.source_row)
         who = _actor(actor)
 
         def work(session: Session) -> None:
-            _, before = upsert_record(session, record, import_id=None)
+            visit, before = upsert_record(session, record, import_id=None)
+            # age is the patient's: keep the other foot's visit in step
+            feet = select(Foot.id).join(Patient, Foot.patient_id == Patient.id).where(
+                Patient.key == record.patient)
+            for other in session.scalars(select(ClinicalVisit).where(
+                    ClinicalVisit.foot_id.in_(feet), ClinicalVisit.id != visit.id)):
+                other.age = record.age
             session.add(AuditEvent(at=now(), actor=who, action="clinical_updated",
                                    before_json=json.dumps(record_snapshot(before)),
                                    after_json=json.dumps(record_snapshot(record))))

@@ -179,3 +179,11 @@ def test_identity_is_kept_apart(store: Store, tmp_path: Path) -> None:
     _register(store, "4.2", "7", None)
     store.link_studies()
     assert store.study_links() == {"4.1": ("7", "R"), "4.2": None}
+
+
+def test_patient_fields_stay_consistent_across_feet(store: Store) -> None:
+    store.import_clinical(sample_table_path())
+    store.update_clinical("11", "R", age=19, sex="F")
+    right, left = store.clinical_records("11")
+    assert (right.side, left.side) == ("R", "L")
+    assert right.age == left.age == 19 and right.sex == left.sex == "F"
