@@ -26,6 +26,7 @@ __all__ = [
     "ExportError",
     "GeometryError",
     "NiftiError",
+    "PhantomError",
     "StoreError",
 ]
 
@@ -119,3 +120,7 @@ class StoreError(BmesError, RuntimeError):
 
 class ExportError(BmesError, RuntimeError):
     """An export (table, report, DICOM SEG) cannot be produced."""
+
+
+class PhantomError(BmesError, ValueError):
+    """A phantom study cannot be generated as asked (bad spec, unknown cohort)."""

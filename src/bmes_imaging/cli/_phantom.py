@@ -1,11 +1,84 @@
-"""``bmes phantom``: not implemented yet (placeholder so the command table stays stable)."""
+"""``bmes phantom``: write a synthetic foot MRI study (or a cohort) with ground truth.
+
+Examples::
+
+    bmes phantom out/study --seed 2 --edema talus --extent diffuse --effusion
+    bmes phantom out/normal --seed 5 --normal --side L
+    bmes phantom --cohort table1 out/cohort --workers 2
+"""
 
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
+
+from ..errors import PhantomError
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``phantom`` subcommand (placeholder: registers nothing yet)."""
-    del subparsers
+    """Add the ``phantom`` subcommand."""
+    p = subparsers.add_parser(
+        "phantom", help="write a synthetic foot MRI study (T1 + STIR DICOM) with ground truth",
+        description="Write a phantom study: OUT/dicom/ (sagittal T1 and STIR, shuffled "
+                    "file names) and OUT/truth/ (bones.nii.gz, edema.nii.gz, "
+                    "involvement.csv, phantom.json). With --cohort, one study per foot of "
+                    "the seed study's Table 1 (p01_L, p02_R, ...) plus normal controls.")
+    p.add_argument("out", metavar="OUT", help="study folder (or cohort folder with --cohort)")
+    p.add_argument("--cohort", choices=["table1"], help="write a whole cohort instead")
+    p.add_argument("--controls", type=int, default=1,
+                   help="normal control feet added to a cohort (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="processes for a cohort")
+    p.add_argument("--overwrite", action="store_true",
+                   help="regenerate cohort studies already present with the same spec")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--side", choices=["L", "R"], default="R")
+    grp = p.add_mutually_exclusive_group()
+    grp.add_argument("--edema", default="talus", metavar="BONES",
+                     help="comma-separated bones with edema (default talus)")
+    grp.add_argument("--normal", action="store_true", help="no edema")
+    p.add_argument("--extent", default="moderate",
+                   choices=["subchondral", "moderate", "diffuse", "mixed"])
+    p.add_argument("--effusion", action="store_true", help="joint effusion")
+    p.add_argument("--vessel", action="store_true", help="bright vessel beside the bones")
+    p.add_argument("--red-marrow", action="store_true", help="red marrow islands (calcaneus)")
+    p.add_argument("--bias", type=float, default=0.3, help="bias field strength 0..1")
+    p.add_argument("--snr", type=float, default=25.0, help="SNR of muscle; 0 = no noise")
+    p.add_argument("--motion-mm", type=float, default=0.0, help="STIR translation (mm)")
+    p.add_argument("--motion-deg", type=float, default=0.0, help="STIR rotation (degrees)")
+    p.add_argument("--patient-id", help="PatientID (default PH<seed>)")
+    p.add_argument("--sex", choices=["M", "F"], help="PatientSex")
+    p.add_argument("--age", type=int, help="PatientAge in years")
+    p.add_argument("--resolution", type=float, default=1.0,
+                   help="pixel size factor (2 = half matrix; for quick tests)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the study or cohort; print where and how long it took."""
+    from ..phantom import PhantomSpec, write_cohort, write_study
+
+    t0 = time.perf_counter()
+    if args.cohort:
+        def progress(name: str, frac: float) -> None:
+            print(f"  {name}  ({frac:.0%})", flush=True)
+
+        folders = write_cohort(args.cohort, args.out, controls=args.controls,
+                               resolution=args.resolution, workers=max(args.workers, 1),
+                               overwrite=args.overwrite, progress=progress)
+        print(f"wrote {len(folders)} studies to {args.out} in "
+              f"{time.perf_counter() - t0:.1f} s")
+        return 0
+    bones = tuple(b.strip() for b in args.edema.split(",") if b.strip())
+    if not args.normal and not bones:
+        raise PhantomError("--edema needs at least one bone name (or use --normal)")
+    spec = PhantomSpec(
+        seed=args.seed, side=args.side, edema_bones=bones or ("talus",),
+        edema_extent=args.extent, normal=args.normal, effusion=args.effusion,
+        vessel=args.vessel, red_marrow=args.red_marrow, bias=args.bias,
+        snr=args.snr if args.snr > 0 else None, motion_mm=args.motion_mm,
+        motion_deg=args.motion_deg, patient_id=args.patient_id, patient_sex=args.sex,
+        patient_age=args.age, resolution=args.resolution)
+    out = write_study(spec, args.out)
+    print(f"wrote phantom study to {out} in {time.perf_counter() - t0:.1f} s")
+    return 0

@@ -1,0 +1,240 @@
+"""The committed foot atlas and its per-study pose and deformation.
+
+The atlas (``data/foot_atlas.npz``, derived by ``tools/derive_anatomy.py`` from the
+CC BY 4.0 Visible Human Female surfaces) is a right foot in its own frame: millimetres,
++x lateral (right), +y anterior, +z superior, origin at the talar dome's centre of
+curvature. A study places it in the scanner's RAS+ world with a :class:`FootPose`:
+mirror for a left foot, anisotropic scale, a small rotation, a translation and a smooth
+low-frequency deformation, all drawn from the study's seed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import PhantomError
+from ..volume import SeriesInfo, Volume
+from ._tissue import bone_label_of
+
+__all__ = ["Atlas", "FootPose", "atlas", "draw_pose", "load_foot_atlas"]
+
+_ATLAS_FILE = "foot_atlas.npz"
+_MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0])
+
+
+@dataclass(frozen=True)
+class Atlas:
+    """The class-code volume of the right foot (read-only) and its geometry.
+
+    Attributes
+    ----------
+    codes
+        ``uint8`` class codes (see :mod:`bmes_imaging.phantom._tissue`), C-contiguous.
+    affine
+        Voxel index to atlas millimetres.
+    meta
+        Source, frame description and landmarks (atlas mm).
+    """
+
+    codes: NDArray[np.uint8]
+    affine: NDArray[np.float64]
+    meta: dict[str, Any]
+
+    @property
+    def pitch(self) -> float:
+        """Voxel size (mm), isotropic."""
+        return float(self.affine[0, 0])
+
+    @property
+    def origin(self) -> NDArray[np.float64]:
+        """Atlas mm of voxel (0, 0, 0)."""
+        return np.asarray(self.affine[:3, 3], dtype=np.float64)
+
+    def landmark(self, name: str) -> NDArray[np.float64]:
+        """A named landmark (atlas mm), e.g. ``"talus_head"``."""
+        return np.asarray(self.meta["landmarks"][name], dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=1)
+def atlas() -> Atlas:
+    """Load the committed atlas once per process.
+
+    Raises
+    ------
+    PhantomError
+        If the package data file is missing (a broken installation).
+    """
+    try:
+        ref = resources.files("bmes_imaging.phantom") / "data" / _ATLAS_FILE
+        with resources.as_file(ref) as path, np.load(path) as z:
+            codes = np.ascontiguousarray(z["codes"], dtype=np.uint8)
+            affine = np.asarray(z["affine"], dtype=np.float64)
+            meta = json.loads(str(z["meta"]))
+    except FileNotFoundError:
+        raise PhantomError(f"the phantom atlas {_ATLAS_FILE} is missing from the installed "
+                           "package; reinstall bmes-imaging") from None
+    codes.setflags(write=False)
+    return Atlas(codes, affine, meta)
+
+
+def load_foot_atlas(side: str = "R") -> Volume:
+    """The committed bone label atlas of a foot, in project labels.
+
+    Parameters
+    ----------
+    side
+        ``"R"`` (as derived) or ``"L"`` (mirrored across the sagittal plane).
+
+    Returns
+    -------
+    Volume
+        ``uint8`` bone labels (:class:`~bmes_imaging.bones.Bone` values, toes 0) at
+        0.5 mm in the atlas frame: RAS+ millimetres with the origin at the talar dome's
+        centre of curvature (+y anterior, +z superior; +x lateral for ``"R"``, medial
+        for ``"L"``).
+
+    Examples
+    --------
+    >>> from bmes_imaging.phantom import load_foot_atlas
+    >>> atlas_r = load_foot_atlas("R")
+    >>> int(atlas_r.array.max())
+    14
+    """
+    side = side.upper()
+    if side not in ("L", "R"):
+        raise PhantomError(f"side must be 'L' or 'R', found {side!r}")
+    a = atlas()
+    affine = a.affine if side == "R" else _MIRROR @ a.affine
+    info = SeriesInfo(laterality=side, series_description="foot atlas (VHF, CC BY 4.0)",
+                      extra={"source": a.meta.get("source", "")})
+    return Volume(bone_label_of(a.codes), affine, info)
+
+
+@dataclass(frozen=True)
+class FootPose:
+    """Where and how one study's foot lies in the scanner (RAS+ mm).
+
+    The map from a world point ``w`` to the atlas point it shows is
+    ``a = u + d(u)`` with ``u = inverse_affine @ w`` and the smooth displacement
+    ``d(u) = sum_n amp_n * sin(wave_n . u + phase_n)``.
+
+    Attributes
+    ----------
+    affine
+        4x4 atlas mm to world mm (mirror, scale, rotation, translation).
+    wave, amp, phase
+        ``(n, 3)`` wave vectors (rad/mm), ``(n, 3)`` amplitudes (mm), ``(n,)`` phases.
+    """
+
+    affine: NDArray[np.float64]
+    wave: NDArray[np.float64]
+    amp: NDArray[np.float64]
+    phase: NDArray[np.float64]
+
+    def to_atlas_mm(self, world: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+        """Atlas millimetres shown at ``(N, 3)`` world points (float32)."""
+        inv = np.linalg.inv(self.affine)
+        w = np.asarray(world, dtype=np.float64)
+        u = w @ inv[:3, :3].T + inv[:3, 3]
+        out = u.copy()
+        for k in range(len(self.phase)):
+            out += np.sin(u @ self.wave[k] + self.phase[k])[:, None] * self.amp[k]
+        return out.astype(np.float32)
+
+    def plane_voxels(self, a: Atlas, origin: NDArray[np.float64], step_i: NDArray[np.float64],
+                     step_j: NDArray[np.float64], ni: int, nj: int,
+                     world_to_anatomy: NDArray[np.float64] | None = None,
+                     ) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int32],
+                                NDArray[np.bool_]]:
+        """Nearest atlas voxel indices seen by a plane of ``ni x nj`` world points.
+
+        The plane's points are ``origin + i * step_i + j * step_j``. Because the pose is
+        affine plus a sum of sines, the sines separate over ``i`` and ``j`` (angle
+        addition), which keeps this fast. ``world_to_anatomy`` (4x4) is applied to world
+        points first (e.g. the inverse of the STIR motion).
+
+        Returns
+        -------
+        ix, iy, iz
+            ``int32`` arrays of shape ``(ni * nj,)`` (clipped into the grid).
+        inside
+            ``False`` where the point falls outside the atlas grid.
+        """
+        inv = np.linalg.inv(self.affine)
+        if world_to_anatomy is not None:
+            inv = inv @ world_to_anatomy
+        u0 = inv[:3, :3] @ origin + inv[:3, 3]
+        da = inv[:3, :3] @ step_i
+        db = inv[:3, :3] @ step_j
+        ii = np.arange(ni, dtype=np.float64)
+        jj = np.arange(nj, dtype=np.float64)
+        # displacement, separable per sine term
+        disp: list[NDArray[np.float32] | None] = [None, None, None]
+        for k in range(len(self.phase)):
+            w = self.wave[k]
+            arg_i = float(w @ u0 + self.phase[k]) + ii * float(w @ da)
+            arg_j = jj * float(w @ db)
+            s = (np.sin(arg_i).astype(np.float32)[:, None] * np.cos(arg_j).astype(np.float32)
+                 + np.cos(arg_i).astype(np.float32)[:, None]
+                 * np.sin(arg_j).astype(np.float32))
+            for c in range(3):
+                term = s * np.float32(self.amp[k, c])
+                cur = disp[c]
+                disp[c] = term if cur is None else cur + term
+        inv_p = 1.0 / a.pitch
+        o = a.origin
+        shape = a.codes.shape
+        inside = np.ones(ni * nj, dtype=bool)
+        out = []
+        for c in range(3):
+            line_i = ((u0[c] - o[c]) + ii * da[c]) * inv_p
+            line_j = jj * db[c] * inv_p
+            v = line_i.astype(np.float32)[:, None] + line_j.astype(np.float32)[None, :]
+            d = disp[c]
+            if d is not None:
+                v += d * np.float32(inv_p)
+            idx = np.rint(v, out=v).astype(np.int32).reshape(-1)
+            inside &= (idx >= 0) & (idx < shape[c])
+            np.clip(idx, 0, shape[c] - 1, out=idx)
+            out.append(idx)
+        return out[0], out[1], out[2], inside
+
+
+def _rotation(angles_deg: NDArray[np.float64]) -> NDArray[np.float64]:
+    ax, ay, az = np.radians(angles_deg)
+    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
+    return np.asarray(rz @ ry @ rx, dtype=np.float64)
+
+
+def draw_pose(rng: np.random.Generator, side: str, size: float = 1.0) -> FootPose:
+    """Draw one study's pose: scale about ``size`` (+-4 % per axis), +-4 degree rotation,
+    a few millimetres of placement jitter and a 1-2 mm smooth deformation.
+    """
+    scale = size * (1.0 + rng.uniform(-0.04, 0.04, 3))
+    rot = _rotation(rng.uniform(-4.0, 4.0, 3))
+    lin = rot @ np.diag(scale)
+    if side == "L":
+        lin = lin @ _MIRROR[:3, :3]
+    x = 18.0 if side == "R" else -18.0
+    t = np.array([x, 0.0, 0.0]) + rng.uniform(-4.0, 4.0, 3)
+    affine = np.eye(4)
+    affine[:3, :3] = lin
+    affine[:3, 3] = t
+    n = 4
+    direction = rng.normal(size=(n, 3))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    wavelength = rng.uniform(60.0, 130.0, n)
+    wave = direction * (2 * np.pi / wavelength)[:, None]
+    amp_dir = rng.normal(size=(n, 3))
+    amp_dir /= np.linalg.norm(amp_dir, axis=1, keepdims=True)
+    amp = amp_dir * rng.uniform(0.6, 1.6, n)[:, None]
+    return FootPose(affine, wave, amp, rng.uniform(0, 2 * np.pi, n))

@@ -1,0 +1,195 @@
+"""Phantom cohorts: one study per foot of a clinical table.
+
+``"table1"`` is the seed study's Table 1 (the packaged copy read through
+:func:`bmes_imaging.clinical.read_clinical_table`): 17 patients, 18 feet (patient 11 is
+bilateral), each with edema in its listed primary bone(s), the patient's sex and age,
+and PatientID = the table's patient number. The study's text speaks of 19 feet; the
+table lists 18, so by default one normal control foot (``c01_R``, PatientID ``"C1"``)
+is added, which also gives the screening demo a study that should come out clean.
+
+Confounders and contrast vary by foot (drawn from the foot's seed): effusion, a bright
+vessel, red marrow, bias, SNR and 0-2 mm / 0-2 degree STIR motion.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..bones import Bone
+from ..errors import PhantomError
+from ._study import PhantomSpec, _atomic_text, write_study
+
+__all__ = ["COHORTS", "cohort_specs", "default_cache_dir", "write_cohort"]
+
+#: Known cohort names.
+COHORTS = ("table1",)
+#: Columns of ``cohort.csv``.
+COHORT_FIELDS = ("folder", "patient_id", "side", "sex", "age", "edema_bones", "extent",
+                 "effusion", "vessel", "red_marrow", "bias", "snr", "motion_mm",
+                 "motion_deg", "seed")
+
+
+def default_cache_dir(name: str = "table1") -> Path:
+    """Where generated cohorts are cached: ``$XDG_CACHE_HOME/bmes-imaging/phantom-<name>``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "bmes-imaging" / f"phantom-{name}"
+
+
+def _foot_spec(seed: int, patient_id: str, side: str, sex: str | None, age: int | None,
+               bones: tuple[Bone, ...], resolution: float) -> PhantomSpec:
+    rng = np.random.default_rng([seed, 4242])
+    normal = not bones
+    if len(bones) > 1:
+        extent = "mixed"
+    else:
+        extent = ("subchondral", "moderate", "diffuse")[int(rng.choice(3, p=[0.25, 0.4,
+                                                                            0.35]))]
+    motion = rng.uniform() < 0.6
+    return PhantomSpec(
+        seed=seed, side=side, edema_bones=tuple(b.bone_name for b in bones) or ("talus",),
+        edema_extent=extent, normal=normal,
+        effusion=bool(rng.uniform() < 0.35), vessel=bool(rng.uniform() < 0.3),
+        red_marrow=bool(rng.uniform() < (0.45 if (sex == "F" or (age or 99) < 25) else 0.2)),
+        bias=round(float(rng.uniform(0.1, 0.6)), 3),
+        snr=round(float(rng.uniform(16.0, 32.0)), 2),
+        motion_mm=round(float(rng.uniform(0.5, 2.0)), 2) if motion else 0.0,
+        motion_deg=round(float(rng.uniform(0.5, 2.0)), 2) if motion else 0.0,
+        patient_id=patient_id, patient_name=f"BMES^PHANTOM{patient_id}",
+        patient_sex=sex, patient_age=age, resolution=resolution,
+        size=1.06 if sex == "M" else 0.98,
+    )
+
+
+def cohort_specs(name: str = "table1", *, controls: int = 1,
+                 resolution: float = 1.0) -> list[tuple[str, PhantomSpec]]:
+    """The feet of a cohort as ``(folder name, spec)`` pairs.
+
+    Parameters
+    ----------
+    name
+        ``"table1"``.
+    controls
+        Normal control feet added after the table's feet (``c01_R``, ``c02_L``, ...).
+    resolution
+        Passed to every spec (1.0 = the real protocol).
+
+    Examples
+    --------
+    >>> from bmes_imaging.phantom import cohort_specs
+    >>> feet = cohort_specs("table1")
+    >>> len(feet), feet[0][0], feet[0][1].patient_id, feet[0][1].edema_bones
+    (19, 'p01_L', '1', ('calcaneus',))
+    """
+    if name not in COHORTS:
+        raise PhantomError(f"unknown cohort {name!r}; known: {', '.join(COHORTS)}")
+    from ..clinical import read_clinical_table, sample_table_path
+
+    records = read_clinical_table(sample_table_path())
+    out: list[tuple[str, PhantomSpec]] = []
+    for rec in records:
+        number = int(rec.patient)
+        seed = 1000 + 2 * number + (1 if rec.side == "L" else 0)
+        bones = tuple(b if isinstance(b, Bone) else Bone(int(b)) for b in rec.primary_bones)
+        spec = _foot_spec(seed, str(rec.patient), rec.side, rec.sex, rec.age, bones,
+                          resolution)
+        out.append((f"p{number:02d}_{rec.side}", spec))
+    for c in range(1, controls + 1):
+        side = "R" if c % 2 else "L"
+        rng = np.random.default_rng([c, 777])
+        sex = "M" if rng.uniform() < 0.5 else "F"
+        age = int(rng.integers(18, 60))
+        spec = _foot_spec(5000 + c, f"C{c}", side, sex, age, (), resolution)
+        out.append((f"c{c:02d}_{side}", spec))
+    return out
+
+
+def _cohort_row(folder: str, spec: PhantomSpec) -> dict[str, Any]:
+    return {
+        "folder": folder, "patient_id": spec.resolved_patient_id, "side": spec.side,
+        "sex": spec.patient_sex or "", "age": "" if spec.patient_age is None else spec.patient_age,
+        "edema_bones": "" if spec.normal else "+".join(spec.edema_bones),
+        "extent": "" if spec.normal else spec.edema_extent,
+        "effusion": int(spec.effusion), "vessel": int(spec.vessel),
+        "red_marrow": int(spec.red_marrow), "bias": spec.bias, "snr": spec.snr,
+        "motion_mm": spec.motion_mm, "motion_deg": spec.motion_deg, "seed": spec.seed,
+    }
+
+
+def _is_cached(folder: Path, spec: PhantomSpec) -> bool:
+    meta = folder / "truth" / "phantom.json"
+    if not meta.is_file() or not (folder / "dicom").is_dir():
+        return False
+    try:
+        stored = json.loads(meta.read_text(encoding="utf-8")).get("spec")
+    except (OSError, ValueError):
+        return False
+    return bool(stored == json.loads(json.dumps(spec.to_dict())))
+
+
+def _write_one(args: tuple[PhantomSpec, str]) -> str:
+    spec, folder = args
+    write_study(spec, folder)
+    return folder
+
+
+def write_cohort(name: str, out_dir: str | os.PathLike[str], *, controls: int = 1,
+                 resolution: float = 1.0, workers: int = 1, overwrite: bool = False,
+                 progress: Callable[[str, float], None] | None = None) -> list[Path]:
+    """Write one study folder per foot of a cohort, plus ``cohort.csv``.
+
+    Parameters
+    ----------
+    name
+        ``"table1"``.
+    out_dir
+        Cohort folder: ``out_dir/p01_L/``, ``out_dir/p02_R/``, ... (see
+        :func:`write_study` for each folder's layout).
+    controls, resolution
+        See :func:`cohort_specs`.
+    workers
+        Processes to generate studies in parallel.
+    overwrite
+        Regenerate studies already present with the same spec (they are kept otherwise:
+        the folder works as a cache).
+    progress
+        Called as ``progress(folder_name, fraction_done)``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The study folders, in table order.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    feet = cohort_specs(name, controls=controls, resolution=resolution)
+    todo = [(spec, str(out / folder)) for folder, spec in feet
+            if overwrite or not _is_cached(out / folder, spec)]
+    done = len(feet) - len(todo)
+    if workers > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for folder in pool.map(_write_one, todo):
+                done += 1
+                if progress:
+                    progress(Path(folder).name, done / len(feet))
+    else:
+        for item in todo:
+            _write_one(item)
+            done += 1
+            if progress:
+                progress(Path(item[1]).name, done / len(feet))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(COHORT_FIELDS), lineterminator="\n")
+    w.writeheader()
+    for folder, spec in feet:
+        w.writerow(_cohort_row(folder, spec))
+    _atomic_text(out / "cohort.csv", buf.getvalue())
+    return [out / folder for folder, _ in feet]

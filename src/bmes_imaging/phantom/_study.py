@@ -1,0 +1,514 @@
+"""One phantom study: spec, generation in memory, and writing DICOM plus ground truth."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..bones import Bone, bone_from_name
+from ..errors import PhantomError
+from ..volume import SeriesInfo, Volume
+from ._acquisition import (VENDORS, SeriesProtocol, bias_field, psf_blur, render_series,
+                           rician, series_affine)
+from ._anatomy import atlas, draw_pose
+from ._edema import EXTENTS, draw_marrow_fields
+from ._tissue import CORTEX_BIT, OTHER_BONE, bone_label_of, signal_tables
+
+__all__ = ["INVOLVEMENT_FIELDS", "PhantomSpec", "PhantomStudy", "generate_study",
+           "write_study"]
+
+#: Columns of ``truth/involvement.csv``.
+INVOLVEMENT_FIELDS = ("bone", "bone_label", "bone_volume_ml", "edema_volume_ml", "fraction")
+
+
+@dataclass(frozen=True)
+class PhantomSpec:
+    """What one phantom study should show.
+
+    Parameters
+    ----------
+    seed
+        Seed of every random choice (anatomy, contrast, edema shape, noise, UIDs): the
+        same spec always gives the same study, byte for byte.
+    side
+        ``"R"`` or ``"L"`` (a mirrored right foot).
+    edema_bones
+        Bone names (see :mod:`bmes_imaging.bones`) with edema, e.g. ``("talus",)``.
+    edema_extent
+        ``"subchondral"`` (6-20 % of the bone), ``"moderate"`` (25-50 %), ``"diffuse"``
+        (60-85 %) or ``"mixed"`` (drawn per bone).
+    normal
+        No edema at all (``edema_bones`` is ignored).
+    effusion
+        Fluid in the ankle and posterior subtalar recesses.
+    vessel
+        Slow-flow veins, bright on STIR, running against the talus and calcaneus
+        (tarsal tunnel) and the dorsum of the midfoot; otherwise they are flow voids.
+    red_marrow
+        Islands of red marrow in the calcaneus (low T1, slightly high STIR, not edema).
+    bias
+        Strength 0..1 of a smooth receive-coil intensity field (about +-40 % at 1).
+    snr
+        Signal-to-noise ratio of muscle (Rician noise); ``None`` for no noise.
+    motion_mm, motion_deg
+        Rigid motion of the STIR relative to the T1: translation length and rotation
+        angle (random direction and axis).
+    patient_id, patient_name, patient_sex, patient_age
+        Patient module values; ``patient_id`` defaults to ``"PH<seed>"``.
+    resolution
+        Multiplies the pixel size (2.0 halves the matrix): for quick tests only.
+    vendor
+        ``"SIEMENS"``, ``"GE MEDICAL SYSTEMS"``, ``"Philips Medical Systems"`` or ``None``
+        (drawn from the seed).
+    size
+        Overall foot size factor (the atlas is a female foot; 1.06 suits a man).
+
+    Examples
+    --------
+    >>> from bmes_imaging.phantom import PhantomSpec
+    >>> PhantomSpec(seed=2, edema_bones=("Talus",)).edema_bones
+    ('talus',)
+    """
+
+    seed: int = 0
+    side: str = "R"
+    edema_bones: tuple[str, ...] = ("talus",)
+    edema_extent: str = "moderate"
+    normal: bool = False
+    effusion: bool = False
+    vessel: bool = False
+    red_marrow: bool = False
+    bias: float = 0.3
+    snr: float | None = 25.0
+    motion_mm: float = 0.0
+    motion_deg: float = 0.0
+    patient_id: str | None = None
+    patient_name: str | None = None
+    patient_sex: str | None = None
+    patient_age: int | None = None
+    resolution: float = 1.0
+    vendor: str | None = None
+    size: float = 1.0
+
+    def __post_init__(self) -> None:
+        side = str(self.side).upper()
+        if side not in ("L", "R"):
+            raise PhantomError(f"PhantomSpec.side must be 'L' or 'R', found {self.side!r}")
+        object.__setattr__(self, "side", side)
+        if isinstance(self.edema_bones, str):
+            object.__setattr__(self, "edema_bones", (self.edema_bones,))
+        names = []
+        for name in self.edema_bones:
+            try:
+                names.append(bone_from_name(name).bone_name)
+            except KeyError as exc:
+                raise PhantomError(f"PhantomSpec.edema_bones: {exc.args[0]}") from None
+        object.__setattr__(self, "edema_bones", tuple(dict.fromkeys(names)))
+        if self.edema_extent not in EXTENTS:
+            raise PhantomError(f"PhantomSpec.edema_extent must be one of {EXTENTS}, "
+                               f"found {self.edema_extent!r}")
+        if not 0.0 <= self.bias <= 1.0:
+            raise PhantomError(f"PhantomSpec.bias must be in 0..1, found {self.bias}")
+        if self.snr is not None and self.snr <= 0:
+            raise PhantomError(f"PhantomSpec.snr must be positive or None, found {self.snr}")
+        if self.motion_mm < 0 or self.motion_deg < 0:
+            raise PhantomError("PhantomSpec.motion_mm and motion_deg must be >= 0")
+        if not 0.5 <= self.resolution <= 4.0:
+            raise PhantomError(f"PhantomSpec.resolution must be in 0.5..4, found "
+                               f"{self.resolution}")
+        if self.vendor is not None and self.vendor not in VENDORS:
+            raise PhantomError(f"PhantomSpec.vendor must be one of {sorted(VENDORS)} or "
+                               f"None, found {self.vendor!r}")
+        if self.patient_sex is not None and self.patient_sex not in ("M", "F", "O"):
+            raise PhantomError(f"PhantomSpec.patient_sex must be 'M', 'F' or 'O', found "
+                               f"{self.patient_sex!r}")
+
+    @property
+    def bones_with_edema(self) -> tuple[Bone, ...]:
+        """The edema bones as :class:`Bone` (empty for a normal study)."""
+        if self.normal:
+            return ()
+        return tuple(bone_from_name(n) for n in self.edema_bones)
+
+    @property
+    def resolved_patient_id(self) -> str:
+        """``patient_id`` or the default ``"PH<seed>"``."""
+        return self.patient_id if self.patient_id is not None else f"PH{self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary of every field."""
+        d = dataclasses.asdict(self)
+        d["edema_bones"] = list(self.edema_bones)
+        return d
+
+
+@dataclass
+class PhantomStudy:
+    """A generated study in memory.
+
+    Attributes
+    ----------
+    spec
+        The spec it was generated from.
+    t1, stir
+        Image volumes, each in its own acquisition grid, ``SeriesInfo`` filled.
+    bones
+        ``uint8`` bone labels in the T1 grid (project labels; toes 0).
+    edema
+        ``uint8`` edema mask in the T1 grid: edema voxels carry their bone's label.
+    motion
+        4x4 world transform applied to the anatomy seen by the STIR (identity = none).
+    involvement
+        One row per bone present: ``bone, bone_label, bone_volume_ml, edema_volume_ml,
+        fraction`` (fraction of the bone's volume).
+    series_attributes
+        DICOM header values per sequence (used by :func:`write_study`).
+    details
+        Drawn values: extents and target fractions per bone, vendor, contrast.
+    """
+
+    spec: PhantomSpec
+    t1: Volume
+    stir: Volume
+    bones: Volume
+    edema: Volume
+    motion: NDArray[np.float64]
+    involvement: list[dict[str, Any]]
+    series_attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _uid(spec: PhantomSpec, *parts: str) -> str:
+    from pydicom.uid import generate_uid
+
+    return str(generate_uid(entropy_srcs=["bmes-phantom", str(spec.seed), spec.side,
+                                          spec.resolved_patient_id, *parts]))
+
+
+def _protocols(spec: PhantomSpec) -> tuple[SeriesProtocol, SeriesProtocol]:
+    r = spec.resolution
+
+    def m(n: int) -> int:
+        return max(int(round(n / r)), 16)
+
+    t1 = SeriesProtocol("t1", "sagittal", (200.0, 171.4), (m(448), m(384)), 3.0, 3.3, 30)
+    stir = SeriesProtocol("stir", "sagittal", (192.0, 166.0), (m(320), m(276)), 3.5, 3.85,
+                          26)
+    return t1, stir
+
+
+def _motion(spec: PhantomSpec, rng: np.random.Generator,
+            centre: NDArray[np.float64]) -> NDArray[np.float64]:
+    axis = rng.normal(size=3)
+    axis /= np.linalg.norm(axis)
+    direction = rng.normal(size=3)
+    direction /= np.linalg.norm(direction)
+    angle = np.radians(spec.motion_deg)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    rot = np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
+    m = np.eye(4)
+    m[:3, :3] = rot
+    m[:3, 3] = centre - rot @ centre + direction * spec.motion_mm
+    return m
+
+
+def generate_study(spec: PhantomSpec) -> PhantomStudy:
+    """Generate one study (T1, STIR and ground truth) in memory.
+
+    Parameters
+    ----------
+    spec
+        What to show; the seed fixes everything.
+
+    Returns
+    -------
+    PhantomStudy
+
+    Examples
+    --------
+    >>> from bmes_imaging.phantom import PhantomSpec, generate_study
+    >>> study = generate_study(PhantomSpec(seed=1, resolution=4.0, snr=None))
+    >>> study.t1.info.sequence, study.stir.info.sequence
+    ('t1', 'stir')
+    >>> bool((study.edema.array == 1).any())
+    True
+    """
+    t_start = time.perf_counter()
+    a = atlas()
+    rng = np.random.default_rng([spec.seed, 0 if spec.side == "R" else 1, 7051])
+    vendor = spec.vendor or sorted(VENDORS)[int(rng.integers(len(VENDORS)))]
+    vend = VENDORS[vendor]
+    pose = draw_pose(rng, spec.side, spec.size * (1.0 + rng.uniform(-0.03, 0.03)))
+    tables = signal_tables(rng, effusion=spec.effusion, vessel=spec.vessel)
+    fields = draw_marrow_fields(a, rng, spec.bones_with_edema, spec.edema_extent,
+                                red_marrow=spec.red_marrow)
+    # the technologist centres the field of view on the hindfoot / midfoot
+    centre_atlas = np.array([3.0, 40.0, -18.0]) + rng.uniform(-5.0, 5.0, 3)
+    centre = (pose.affine @ np.r_[centre_atlas, 1.0])[:3]
+    dome = pose.affine[:3, 3].copy()
+    motion = (_motion(spec, rng, dome) if (spec.motion_mm > 0 or spec.motion_deg > 0)
+              else np.eye(4))
+    p_t1, p_stir = _protocols(spec)
+    aff_t1 = series_affine(p_t1, centre, rng.uniform(-1.0, 1.0))
+    aff_stir = series_affine(p_stir, centre + rng.uniform(-3.0, 3.0, 3),
+                             rng.uniform(-1.5, 1.5))
+    codes_flat = a.codes.reshape(-1)
+    edema_flat = fields.edema.reshape(-1) if fields.edema is not None else None
+    red_flat = fields.red.reshape(-1) if fields.red is not None else None
+    shape = a.codes.shape
+    edema_codes = np.zeros(256, bool)
+    for b in spec.bones_with_edema:
+        edema_codes[int(b)] = True
+    marrow_code = np.zeros(256, bool)
+    marrow_code[1:OTHER_BONE + 1] = True
+    fine_flat = fields.texture_fine.reshape(-1)
+    coarse_flat = fields.texture_coarse.reshape(-1)
+
+    truth_bones: list[NDArray[np.uint8]] = []
+    truth_edema: list[NDArray[np.uint8]] = []
+
+    tile_mask = np.int32(63)
+
+    def make_sampler(sequence: str, world_to_anatomy: NDArray[np.float64] | None):
+        lut = tables.t1 if sequence == "t1" else tables.stir
+        record = sequence == "t1"
+        if sequence == "t1":
+            base = np.float32(tables.marrow_t1)
+            tex_f, tex_c = np.float32(0.07), np.float32(0.05)
+            red = np.float32(tables.red_t1)
+        else:
+            base = np.float32(tables.marrow_stir)
+            tex_f, tex_c = np.float32(0.25), np.float32(0.15)
+            red = np.float32(tables.red_stir)
+        ni, nj = (p_t1 if record else p_stir).matrix
+
+        def sample(origin: NDArray[np.float64], step_i: NDArray[np.float64],
+                   step_j: NDArray[np.float64], is_centre: bool) -> NDArray[np.float32]:
+            ix, iy, iz, inside = pose.plane_voxels(a, origin, step_i, step_j, ni, nj,
+                                                   world_to_anatomy)
+            flat = (ix * np.int32(shape[1]) + iy) * np.int32(shape[2]) + iz
+            codes = codes_flat[flat]
+            codes[~inside] = 0
+            sig = lut[codes]
+            mi_idx = np.flatnonzero(marrow_code[codes])
+            if mi_idx.size:
+                f = flat[mi_idx]
+                tile = (((ix[mi_idx] & tile_mask) << 12) | ((iy[mi_idx] & tile_mask) << 6)
+                        | (iz[mi_idx] & tile_mask))
+                tf, tc = fine_flat[tile], coarse_flat[tile]
+                s = base * (np.float32(1.0) + tex_f * tf + tex_c * tc)
+                if red_flat is not None:
+                    rw = red_flat[f].astype(np.float32) * np.float32(1 / 255.0)
+                    s = s * (1 - rw) + red * (np.float32(1.0) + np.float32(0.05) * tc) * rw
+                if edema_flat is not None:
+                    ew = edema_flat[f].astype(np.float32) * np.float32(1 / 255.0)
+                    ew *= np.float32(0.85) + np.float32(0.15) * tc
+                    if record:
+                        s *= np.float32(1.0) - np.float32(tables.edema_t1_drop) * ew
+                    else:
+                        s += (np.float32(tables.edema_stir_gain) * ew
+                              * (np.float32(1.0) + np.float32(0.1) * tf))
+                sig[mi_idx] = s
+            if record and is_centre:
+                truth_bones.append(bone_label_of(codes))
+                e = np.zeros(codes.shape, np.uint8)
+                if edema_flat is not None:
+                    hit = edema_codes[codes] & (edema_flat[flat] >= 128)
+                    e[hit] = codes[hit]
+                truth_edema.append(e)
+            return sig
+
+        return sample
+
+    t1 = render_series(p_t1, aff_t1, make_sampler("t1", None))
+    inv_motion = None if np.allclose(motion, np.eye(4)) else np.linalg.inv(motion)
+    stir = render_series(p_stir, aff_stir, make_sampler("stir", inv_motion))
+    t1 = psf_blur(t1, 0.45)
+    stir = psf_blur(stir, 0.45)
+    t1 *= bias_field(t1.shape, spec.bias, rng)
+    stir *= bias_field(stir.shape, spec.bias, rng)
+    if spec.snr is not None:
+        t1 = rician(t1, tables.muscle_t1 / spec.snr, rng)
+        stir = rician(stir, tables.muscle_stir / (0.8 * spec.snr), rng)
+    t1 = np.rint(np.clip(t1, 0, 4095)).astype(np.float32)
+    stir = np.rint(np.clip(stir, 0, 4095)).astype(np.float32)
+
+    ni, nj = p_t1.matrix
+    bones = np.stack([b.reshape(ni, nj) for b in truth_bones], axis=2)
+    edema = np.stack([e.reshape(ni, nj) for e in truth_edema], axis=2)
+
+    study_uid = _uid(spec, "study")
+    for_uid = _uid(spec, "frame")
+    attrs: dict[str, dict[str, Any]] = {}
+    infos: dict[str, SeriesInfo] = {}
+    for number, (seq, proto) in enumerate((("t1", p_t1), ("stir", p_stir)), start=1):
+        v = vend[seq]
+        tr = round(float(rng.uniform(*v["tr"])), 1)
+        te = round(float(rng.uniform(*v["te"])), 1)
+        ti = round(float(rng.uniform(*v["ti"])), 1) if v["ti"] else None
+        series_uid = _uid(spec, "series", seq)
+        attrs[seq] = {
+            "series_number": number * 100 + 1 if vendor.startswith("Philips") else number + 2,
+            "series_description": v["description"],
+            "series_instance_uid": series_uid,
+            "attributes": {
+                "ScanningSequence": v["ScanningSequence"],
+                "SequenceVariant": v["SequenceVariant"],
+                "ScanOptions": v["ScanOptions"],
+                "SequenceName": v["SequenceName"],
+                "MRAcquisitionType": "2D",
+                "RepetitionTime": tr, "EchoTime": te,
+                **({"InversionTime": ti} if ti is not None else {}),
+                "EchoTrainLength": v["etl"],
+                "MagneticFieldStrength": vend["field"],
+                "ManufacturerModelName": vend["model"],
+                "BodyPartExamined": "FOOT",
+                "Laterality": spec.side,
+                "SliceThickness": proto.thickness_mm,
+                "StudyDescription": "MR FOOT" if spec.side == "R" else "MR FOOT",
+                "ProtocolName": f"foot_{'right' if spec.side == 'R' else 'left'}",
+                "AcquisitionMatrix": [0, proto.matrix[0], proto.matrix[1], 0],
+                "ImageComments": "bmes-imaging phantom (synthetic, no patient data)",
+            },
+        }
+        infos[seq] = SeriesInfo(
+            study_instance_uid=study_uid, series_instance_uid=series_uid,
+            frame_of_reference_uid=for_uid, patient_id=spec.resolved_patient_id,
+            modality="MR", manufacturer=vendor, series_description=v["description"],
+            series_number=attrs[seq]["series_number"], laterality=spec.side, sequence=seq,
+            plane=proto.plane, repetition_time=tr, echo_time=te, inversion_time=ti,
+            sop_class_uid="1.2.840.10008.5.1.4.1.1.4",
+        )
+    truth_info = SeriesInfo(study_instance_uid=study_uid, frame_of_reference_uid=for_uid,
+                            patient_id=spec.resolved_patient_id, laterality=spec.side)
+    bones_vol = Volume(bones, aff_t1, truth_info)
+    edema_vol = Volume(edema, aff_t1, truth_info)
+    return PhantomStudy(
+        spec=spec,
+        t1=Volume(t1, aff_t1, infos["t1"]),
+        stir=Volume(stir, aff_stir, infos["stir"]),
+        bones=bones_vol, edema=edema_vol, motion=motion,
+        involvement=involvement_rows(bones_vol, edema_vol),
+        series_attributes=attrs,
+        details={
+            "vendor": vendor,
+            "edema_extents": {b.bone_name: e for b, e in fields.extents.items()},
+            "edema_target_fractions": {b.bone_name: round(f, 4)
+                                       for b, f in fields.fractions.items()},
+            "edema_t1_drop": round(tables.edema_t1_drop, 4),
+            "edema_stir_gain": round(tables.edema_stir_gain, 2),
+            "pose_affine": np.round(pose.affine, 6).tolist(),
+            "seconds": round(time.perf_counter() - t_start, 3),
+        },
+    )
+
+
+def involvement_rows(bones: Volume, edema: Volume) -> list[dict[str, Any]]:
+    """Per-bone volumes and edema fraction from label maps on one grid."""
+    ml = bones.voxel_volume_ml
+    nb = np.bincount(bones.array.reshape(-1), minlength=256)
+    ne = np.bincount(edema.array.reshape(-1), minlength=256)
+    rows = []
+    for b in Bone:
+        if nb[int(b)] == 0:
+            continue
+        rows.append({
+            "bone": b.bone_name, "bone_label": int(b),
+            "bone_volume_ml": round(float(nb[int(b)] * ml), 4),
+            "edema_volume_ml": round(float(ne[int(b)] * ml), 4),
+            "fraction": round(float(ne[int(b)] / nb[int(b)]), 4),
+        })
+    return rows
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_study(spec_or_study: PhantomSpec | PhantomStudy, out_dir: str | os.PathLike[str],
+                ) -> Path:
+    """Write a study: ``dicom/`` (both series, shuffled names) and ``truth/``.
+
+    Parameters
+    ----------
+    spec_or_study
+        A spec (generated first) or an already generated study.
+    out_dir
+        Study folder; created if needed. Existing files of the same names are replaced.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir``.
+
+    Notes
+    -----
+    Layout: ``dicom/IM#####.dcm`` (T1 and STIR slices in one folder, names in an order
+    shuffled by the seed), ``truth/bones.nii.gz`` and ``truth/edema.nii.gz`` (T1 grid),
+    ``truth/involvement.csv`` and ``truth/phantom.json`` (spec, motion, drawn values).
+    """
+    from ..dicom import write_series
+
+    study = (generate_study(spec_or_study) if isinstance(spec_or_study, PhantomSpec)
+             else spec_or_study)
+    spec = study.spec
+    out = Path(out_dir)
+    dicom_dir = out / "dicom"
+    dicom_dir.mkdir(parents=True, exist_ok=True)
+    for old in dicom_dir.glob("*.dcm"):
+        old.unlink()
+    written: list[Path] = []
+    for prefix, vol in (("a", study.t1), ("b", study.stir)):
+        at = study.series_attributes[vol.info.sequence or ""]
+        written += write_series(
+            vol, dicom_dir, patient_id=spec.resolved_patient_id,
+            patient_name=spec.patient_name or f"PHANTOM^{spec.resolved_patient_id}",
+            patient_sex=spec.patient_sex, patient_age=spec.patient_age,
+            study_instance_uid=vol.info.study_instance_uid,
+            series_instance_uid=at["series_instance_uid"],
+            frame_of_reference_uid=vol.info.frame_of_reference_uid,
+            series_number=at["series_number"], series_description=at["series_description"],
+            manufacturer=vol.info.manufacturer or "SIEMENS", attributes=at["attributes"],
+            uid_seed=f"bmes-phantom-{spec.seed}-{spec.side}-{spec.resolved_patient_id}",
+            filename_pattern=prefix + "{index:05d}.tmp",
+        )
+    perm = np.random.default_rng([spec.seed, 99]).permutation(len(written))
+    for path, n in zip(written, perm):
+        path.rename(dicom_dir / f"IM{int(n) + 1:05d}.dcm")
+    truth = out / "truth"
+    study.bones.to_nifti(truth / "bones.nii.gz")
+    study.edema.to_nifti(truth / "edema.nii.gz")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(INVOLVEMENT_FIELDS), lineterminator="\n")
+    w.writeheader()
+    w.writerows(study.involvement)
+    _atomic_text(truth / "involvement.csv", buf.getvalue())
+    details = {k: v for k, v in study.details.items() if k != "seconds"}
+    meta = {"spec": spec.to_dict(), "motion": np.round(study.motion, 8).tolist(),
+            "t1_series_instance_uid": study.t1.info.series_instance_uid,
+            "stir_series_instance_uid": study.stir.info.series_instance_uid,
+            "study_instance_uid": study.t1.info.study_instance_uid,
+            "details": details,
+            "source": "bmes-imaging phantom; anatomy from the Visible Human Female foot "
+                      "surfaces (University of Denver, CC BY 4.0)"}
+    _atomic_text(truth / "phantom.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return out

@@ -1,0 +1,160 @@
+"""Tissue classes of the phantom atlas and their MR signal on T1 and STIR.
+
+The committed atlas (``data/foot_atlas.npz``) stores one ``uint8`` class code per
+0.5 mm voxel of a right foot:
+
+* ``1..14``: marrow of the bone with that :class:`~bmes_imaging.bones.Bone` label,
+  ``15``: marrow of a bone the vocabulary does not label (toes, proximal shafts);
+* ``CORTEX_BIT`` (64) added to a bone code: cortical bone / subchondral plate of it;
+* ``16..``: soft tissues (:data:`FAT`, :data:`MUSCLE`, ...); ``0`` is air.
+
+Signals are in arbitrary units close to a 12-bit scanner range: fat about 1000 on T1,
+fluid about 1100 on STIR. :func:`signal_tables` gives the per-class look-up tables for
+one study, jittered by the study's random generator so no two studies share contrast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "AIR",
+    "CARTILAGE",
+    "CORTEX_BIT",
+    "FAT",
+    "KAGER_FAT",
+    "MUSCLE",
+    "OTHER_BONE",
+    "RECESS",
+    "SKIN",
+    "TENDON",
+    "TISSUE_NAMES",
+    "VESSEL",
+    "SignalTables",
+    "bone_label_of",
+    "signal_tables",
+]
+
+AIR = 0
+#: Marrow of a bone the vocabulary leaves unlabelled (toes).
+OTHER_BONE = 15
+FAT = 16
+MUSCLE = 17
+TENDON = 18
+CARTILAGE = 19
+#: Joint recess: fat pad normally, fluid when the spec asks for an effusion.
+RECESS = 20
+VESSEL = 21
+SKIN = 22
+KAGER_FAT = 23
+#: Added to a bone code for cortex / subchondral plate.
+CORTEX_BIT = 64
+
+TISSUE_NAMES: dict[int, str] = {
+    AIR: "air", OTHER_BONE: "other_bone", FAT: "subcutaneous_fat", MUSCLE: "muscle",
+    TENDON: "tendon", CARTILAGE: "cartilage", RECESS: "joint_recess", VESSEL: "vessel",
+    SKIN: "skin", KAGER_FAT: "kager_fat",
+}
+
+
+def bone_label_of(codes: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Project bone labels (``1..14``) of atlas class codes; everything else is 0."""
+    base = codes & np.uint8(CORTEX_BIT - 1)
+    is_bone = (codes > 0) & (base <= 14) & ((codes < 16) | (codes >= CORTEX_BIT))
+    return np.where(is_bone, base, 0).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class SignalTables:
+    """Per-class signal of one study.
+
+    Attributes
+    ----------
+    t1, stir
+        ``float32[256]``: signal of each atlas class code.
+    marrow_t1, marrow_stir
+        Signal of normal fatty marrow (before texture).
+    edema_t1_drop, edema_stir_gain
+        Fraction of marrow T1 signal removed at full edema, and STIR signal added.
+    red_t1, red_stir
+        Signal of red (haematopoietic) marrow islands.
+    fluid_t1, fluid_stir
+        Signal of joint fluid (effusion).
+    vessel_t1, vessel_stir
+        Signal of a slow-flow vein (the bright-vessel confounder).
+    muscle_t1, muscle_stir
+        Signal of muscle (the noise reference).
+    """
+
+    t1: NDArray[np.float32]
+    stir: NDArray[np.float32]
+    marrow_t1: float
+    marrow_stir: float
+    edema_t1_drop: float
+    edema_stir_gain: float
+    red_t1: float
+    red_stir: float
+    fluid_t1: float
+    fluid_stir: float
+    vessel_t1: float
+    vessel_stir: float
+    muscle_t1: float
+    muscle_stir: float
+
+
+def signal_tables(rng: np.random.Generator, *, effusion: bool, vessel: bool) -> SignalTables:
+    """Draw the tissue signals of one study.
+
+    Parameters
+    ----------
+    rng
+        The study's random generator (consumed in a fixed order: deterministic).
+    effusion
+        Joint recesses hold fluid (bright STIR) instead of fat pad.
+    vessel
+        Vessels are slow-flow veins, bright on STIR; otherwise flow voids.
+    """
+    def j(value: float, rel: float = 0.06) -> float:
+        return float(value * (1.0 + rel * rng.uniform(-1.0, 1.0)))
+
+    fat_t1, fat_stir = j(1000.0), j(70.0, 0.2)
+    marrow_t1, marrow_stir = j(930.0), j(85.0, 0.2)
+    muscle_t1, muscle_stir = j(360.0), j(290.0)
+    tendon_t1, tendon_stir = j(70.0, 0.2), j(40.0, 0.2)
+    cortex_t1, cortex_stir = j(55.0, 0.2), j(30.0, 0.2)
+    cart_t1, cart_stir = j(470.0), j(360.0)
+    fluid_t1, fluid_stir = j(260.0), j(1150.0)
+    skin_t1, skin_stir = j(520.0), j(260.0)
+    if vessel:
+        vessel_t1, vessel_stir = j(330.0), j(950.0)
+    else:
+        vessel_t1, vessel_stir = j(60.0, 0.2), j(60.0, 0.2)
+    t1 = np.zeros(256, np.float32)
+    stir = np.zeros(256, np.float32)
+    for code in range(1, OTHER_BONE + 1):
+        t1[code], stir[code] = marrow_t1, marrow_stir
+        t1[code | CORTEX_BIT], stir[code | CORTEX_BIT] = cortex_t1, cortex_stir
+    t1[FAT], stir[FAT] = fat_t1, fat_stir
+    t1[KAGER_FAT], stir[KAGER_FAT] = fat_t1 * 0.97, fat_stir * 1.1
+    t1[MUSCLE], stir[MUSCLE] = muscle_t1, muscle_stir
+    t1[TENDON], stir[TENDON] = tendon_t1, tendon_stir
+    t1[CARTILAGE], stir[CARTILAGE] = cart_t1, cart_stir
+    t1[SKIN], stir[SKIN] = skin_t1, skin_stir
+    t1[VESSEL], stir[VESSEL] = vessel_t1, vessel_stir
+    if effusion:
+        t1[RECESS], stir[RECESS] = fluid_t1, fluid_stir
+    else:
+        # fat pad with a little synovium: fat-like, slightly darker on T1
+        t1[RECESS], stir[RECESS] = fat_t1 * 0.85, fat_stir * 1.6
+    return SignalTables(
+        t1=t1, stir=stir, marrow_t1=marrow_t1, marrow_stir=marrow_stir,
+        edema_t1_drop=float(rng.uniform(0.42, 0.62)),
+        edema_stir_gain=float(rng.uniform(520.0, 900.0)),
+        red_t1=j(560.0), red_stir=j(230.0),
+        fluid_t1=fluid_t1, fluid_stir=fluid_stir,
+        vessel_t1=vessel_t1, vessel_stir=vessel_stir,
+        muscle_t1=muscle_t1, muscle_stir=muscle_stir,
+    )
