@@ -1,0 +1,188 @@
+"""Phantom studies: determinism, ground truth against the DICOM, mirroring, cohort, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from bmes_imaging.bones import Bone
+from bmes_imaging.dicom import index_folder, load_series
+from bmes_imaging.errors import PhantomError
+from bmes_imaging.geometry import resample_to
+from bmes_imaging.phantom import (
+    PhantomSpec,
+    cohort_specs,
+    generate_study,
+    load_foot_atlas,
+    write_study,
+)
+from bmes_imaging.volume import load_nifti
+
+# resolution=2.5: matrices ~180x150, a study in well under a second
+FAST = 2.5
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def test_same_seed_gives_identical_files(tmp_path: Path) -> None:
+    spec = PhantomSpec(seed=11, edema_bones=("talus", "navicular"), edema_extent="mixed",
+                       effusion=True, vessel=True, red_marrow=True, motion_mm=1.2,
+                       motion_deg=1.5, resolution=FAST)
+    a = _files(write_study(spec, tmp_path / "a"))
+    b = _files(write_study(spec, tmp_path / "b"))
+    assert sorted(a) == sorted(b)
+    assert sum(n.startswith("dicom/") for n in a) == 56
+    assert {"truth/bones.nii.gz", "truth/edema.nii.gz", "truth/involvement.csv",
+            "truth/phantom.json"} <= set(a)
+    for name in a:
+        assert a[name] == b[name], f"{name} differs between two runs with the same seed"
+    c = _files(write_study(PhantomSpec(seed=12, resolution=FAST), tmp_path / "c"))
+    assert c["truth/bones.nii.gz"] != a["truth/bones.nii.gz"]
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[PhantomSpec, Path]:
+    spec = PhantomSpec(seed=5, edema_bones=("talus", "calcaneus"), edema_extent="moderate",
+                       resolution=2.0, snr=30.0, bias=0.2, patient_id="5",
+                       patient_sex="F", patient_age=27)
+    out = write_study(spec, tmp_path_factory.mktemp("study"))
+    return spec, out
+
+
+def _series(out: Path) -> dict[str, object]:
+    idx = index_folder(out / "dicom")
+    assert not idx.rejected
+    return {s.sequence: load_series(s) for s in idx.stacks}
+
+
+def test_truth_matches_dicom_signal(written: tuple[PhantomSpec, Path]) -> None:
+    spec, out = written
+    series = _series(out)
+    t1, stir = series["t1"], series["stir"]
+    assert t1.info.laterality == "R" and t1.info.patient_id == "5"
+    assert t1.info.study_instance_uid == stir.info.study_instance_uid
+    bones = load_nifti(out / "truth" / "bones.nii.gz")
+    edema = load_nifti(out / "truth" / "edema.nii.gz")
+    assert bones.shape == t1.shape and np.allclose(bones.affine, t1.affine, atol=1e-4)
+    bones_s = resample_to(bones, stir.affine, stir.shape, order=0).array
+    edema_s = resample_to(edema, stir.affine, stir.shape, order=0).array
+    for bone in (Bone.TALUS, Bone.CALCANEUS):
+        # eroded in-plane so partial volume at the bone's edge does not decide
+        ero = np.stack([ndimage.binary_erosion(sl, iterations=3)
+                        for sl in np.moveaxis(bones.array == bone, 2, 0)], axis=2)
+        ed = ero & (edema.array == bone)
+        normal = ero & (edema.array == 0)
+        assert ed.sum() > 100 and normal.sum() > 100
+        assert np.median(t1.array[ed]) < 0.8 * np.median(t1.array[normal])
+        ero_s = np.stack([ndimage.binary_erosion(sl, iterations=2)
+                          for sl in np.moveaxis(bones_s == bone, 2, 0)], axis=2)
+        ed_s = ero_s & (edema_s == bone)
+        normal_s = ero_s & (edema_s == 0)
+        assert np.median(stir.array[ed_s]) > 2.0 * np.median(stir.array[normal_s])
+    # every bone mask lands on bright T1 marrow, not on soft tissue
+    bright = np.percentile(t1.array, 99)
+    for bone in (Bone.TALUS, Bone.NAVICULAR, Bone.CUBOID, Bone.TIBIA):
+        inner = ndimage.binary_erosion(bones.array == bone)
+        normal = inner & (edema.array == 0)
+        assert np.median(t1.array[normal]) > 0.6 * bright, bone.bone_name
+    # involvement.csv agrees with the label maps
+    rows = (out / "truth" / "involvement.csv").read_text().splitlines()
+    assert rows[0] == "bone,bone_label,bone_volume_ml,edema_volume_ml,fraction"
+    talus = next(r.split(",") for r in rows[1:] if r.startswith("talus,"))
+    ml = bones.voxel_volume_ml
+    assert float(talus[2]) == pytest.approx((bones.array == 1).sum() * ml, rel=1e-3)
+    assert 0.2 < float(talus[4]) < 0.55
+    meta = json.loads((out / "truth" / "phantom.json").read_text())
+    assert meta["spec"]["seed"] == 5 and np.allclose(meta["motion"], np.eye(4))
+
+
+def test_normal_study_has_no_edema() -> None:
+    study = generate_study(PhantomSpec(seed=3, normal=True, resolution=4.0, snr=None))
+    assert not study.edema.array.any()
+    assert all(r["edema_volume_ml"] == 0 for r in study.involvement)
+    present = {r["bone"] for r in study.involvement}
+    assert {"talus", "calcaneus", "navicular", "cuboid", "tibia"} <= present
+
+
+def test_extent_controls_fraction() -> None:
+    fr = {}
+    for extent in ("subchondral", "diffuse"):
+        s = generate_study(PhantomSpec(seed=8, edema_extent=extent, resolution=3.0, snr=None))
+        fr[extent] = next(r["fraction"] for r in s.involvement if r["bone"] == "talus")
+    assert fr["subchondral"] < 0.25 < 0.55 < fr["diffuse"]
+
+
+def test_motion_moves_stir_only() -> None:
+    s = generate_study(PhantomSpec(seed=4, motion_mm=2.0, motion_deg=2.0, resolution=4.0))
+    m = s.motion
+    assert np.allclose(m[:3, :3] @ m[:3, :3].T, np.eye(3), atol=1e-9)
+    angle = np.degrees(np.arccos((np.trace(m[:3, :3]) - 1) / 2))
+    assert angle == pytest.approx(2.0, abs=1e-6)
+
+
+def test_left_foot_is_mirrored() -> None:
+    right, left = load_foot_atlas("R"), load_foot_atlas("L")
+    assert np.array_equal(right.array, left.array)
+    assert np.allclose(left.affine, np.diag([-1, 1, 1, 1]) @ right.affine)
+
+    def lateral_offset(study_bones):  # fibula x minus tibia x (world, RAS)
+        a = study_bones.array
+        xs = {}
+        for bone in (Bone.TIBIA, Bone.FIBULA):
+            ijk = np.argwhere(a == bone)
+            xs[bone] = study_bones.world(ijk)[:, 0].mean()
+        return xs[Bone.FIBULA] - xs[Bone.TIBIA]
+
+    r = generate_study(PhantomSpec(seed=9, side="R", resolution=4.0, snr=None))
+    lft = generate_study(PhantomSpec(seed=9, side="L", resolution=4.0, snr=None))
+    assert lateral_offset(r.bones) > 5  # fibula on the patient's right of the tibia
+    assert lateral_offset(lft.bones) < -5
+    assert lft.t1.info.laterality == "L"
+
+
+def test_table1_cohort_matches_clinical_table() -> None:
+    from bmes_imaging.clinical import read_clinical_table, sample_table_path
+
+    feet = cohort_specs("table1")
+    records = read_clinical_table(sample_table_path())
+    assert len(feet) == 19 and len(records) == 18
+    names = [f for f, _ in feet]
+    assert names[:2] == ["p01_L", "p02_R"] and "p11_R" in names and "p11_L" in names
+    assert names[-1] == "c01_R" and feet[-1][1].normal
+    for (folder, spec), rec in zip(feet, records):
+        assert spec.patient_id == str(rec.patient) == str(int(folder[1:3]))
+        assert spec.side == rec.side == folder[-1]
+        assert spec.patient_sex == rec.sex and spec.patient_age == rec.age
+        assert spec.edema_bones == tuple(Bone(b).bone_name for b in rec.primary_bones)
+        assert not spec.normal
+    seven = dict(feet)["p07_R"]
+    assert set(seven.edema_bones) == {"medial_cuneiform", "intermediate_cuneiform",
+                                      "lateral_cuneiform"}
+    assert len({s.seed for _, s in feet}) == 19
+
+
+def test_spec_validation() -> None:
+    with pytest.raises(PhantomError, match="side"):
+        PhantomSpec(side="X")
+    with pytest.raises(PhantomError, match="unknown bone"):
+        PhantomSpec(edema_bones=("femur",))
+    with pytest.raises(PhantomError, match="edema_extent"):
+        PhantomSpec(edema_extent="huge")
+    assert PhantomSpec(edema_bones=("Lateral malleolus",)).edema_bones == ("fibula",)
+
+
+def test_cli_writes_a_study(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bmes_imaging.cli import main
+
+    rc = main(["phantom", str(tmp_path / "s"), "--seed", "1", "--normal", "--side", "L",
+               "--resolution", "4"])
+    assert rc == 0 and "wrote phantom study" in capsys.readouterr().out
+    assert len(list((tmp_path / "s" / "dicom").glob("*.dcm"))) == 56
+    assert main(["phantom", str(tmp_path / "t"), "--edema", "femur"]) == 1
