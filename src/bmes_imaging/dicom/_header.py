@@ -579,8 +579,11 @@ def careful_header(path: Path) -> HeaderRecord | str:
                     return f"truncated ({eof[0].split(' in file ')[0]})"
                 if msgs and len(ds) == 0:
                     return f"unreadable header ({msgs[0][:120]})"
-            for _elem in ds.iterall():  # convert every element: corrupt ones raise here
-                pass
+            if any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+                reason = _pixel_truncation(ds, size)
+                if reason:
+                    return reason
+            _convert_all(ds)  # corrupt elements raise here, not later in the loader
             values: dict[str, Any] = {}
             meta = getattr(ds, "file_meta", None)
             for tag, (kw, kind) in WANTED.items():
@@ -596,10 +599,6 @@ def careful_header(path: Path) -> HeaderRecord | str:
             shared_iop = None
             if has_pixels and (values.get("NumberOfFrames") or 1) > 1:
                 frames, shared_iop = _frame_geometry(ds)
-            if has_pixels:
-                reason = _pixel_truncation(ds, size)
-                if reason:
-                    return reason
         except EOFError:
             return "truncated header (the file ends inside a data element)"
         except InvalidDicomError as exc:
@@ -611,17 +610,28 @@ def careful_header(path: Path) -> HeaderRecord | str:
     return HeaderRecord(path, values, size, has_pixels, ts, frames, shared_iop, "pydicom")
 
 
+def _convert_all(ds: Any) -> None:
+    """Convert every raw element except the (deferred) pixel data."""
+    for tag in list(ds.keys()):
+        if tag >> 16 == 0x7FE0:
+            continue
+        elem = ds[tag]
+        if elem.VR == "SQ":
+            for item in elem.value:
+                for _sub in item.iterall():
+                    pass
+
+
 def _pixel_truncation(ds: Any, size: int) -> str | None:
-    """Reason if the pixel data element is cut short, else None."""
+    """Reason if the (not yet read) pixel data element runs past the end of the file."""
     for kw in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
         if kw in ds:
-            elem = ds.data_element(kw) if hasattr(ds, "data_element") else None
-            raw = ds.get_item(kw)
+            raw = ds.get_item(kw, keep_deferred=True)  # raw element, value not read
             length = getattr(raw, "length", None)
             offset = getattr(raw, "value_tell", None)
-            if elem is None or length is None or offset is None:
+            if length is None or offset is None or length == _UNDEFINED:
                 return None
-            if length != _UNDEFINED and offset + length > size:
+            if offset + length > size:
                 return (f"truncated: pixel data needs {length} bytes, the file holds "
                         f"{size - offset}")
     return None

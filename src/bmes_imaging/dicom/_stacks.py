@@ -13,12 +13,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from ._header import DICOMDIR_SOP_CLASS, HeaderRecord
 
@@ -249,18 +248,20 @@ def _round(v: Any) -> float | None:
     return None
 
 
-def _iop(rec: HeaderRecord) -> tuple[float, ...] | None:
-    v = rec.get("ImageOrientationPatient")
-    if isinstance(v, tuple) and len(v) == 6:
+def _finite(v: Any, n: int) -> tuple[float, ...] | None:
+    """``v`` if it is a tuple of ``n`` finite floats, else None."""
+    if isinstance(v, tuple) and len(v) == n and all(
+            isinstance(x, float) and math.isfinite(x) for x in v):
         return v
     return None
+
+
+def _iop(rec: HeaderRecord) -> tuple[float, ...] | None:
+    return _finite(rec.values.get("ImageOrientationPatient"), 6)
 
 
 def _ipp(rec: HeaderRecord) -> tuple[float, ...] | None:
-    v = rec.get("ImagePositionPatient")
-    if isinstance(v, tuple) and len(v) == 3:
-        return v
-    return None
+    return _finite(rec.values.get("ImagePositionPatient"), 3)
 
 
 def _same_orientation(a: tuple[float, ...] | None, b: tuple[float, ...] | None) -> bool:
@@ -425,7 +426,9 @@ def _as_tuple(v: Any) -> tuple[str, ...]:
 def _float(v: Any) -> float | None:
     if isinstance(v, tuple):
         v = v[0] if v else None
-    return float(v) if isinstance(v, float | int) else None
+    if isinstance(v, float | int) and math.isfinite(v):
+        return float(v)
+    return None
 
 
 def _laterality(recs: Sequence[HeaderRecord]) -> tuple[str | None, str]:
@@ -438,7 +441,9 @@ def _laterality(recs: Sequence[HeaderRecord]) -> tuple[str | None, str]:
 
 def _base_fields(recs: Sequence[HeaderRecord]) -> dict[str, Any]:
     first = recs[0]
-    spacing = _common(recs, "PixelSpacing")
+    spacing = _finite(_common(recs, "PixelSpacing"), 2)
+    if spacing is not None and min(spacing) <= 0:
+        spacing = None
     return {
         "patient_id": _common(recs, "PatientID"),
         "patient_name": _common(recs, "PatientName"),
@@ -500,8 +505,8 @@ def _ordered(recs: list[HeaderRecord], iop: tuple[float, ...] | None) -> list[He
         return v if isinstance(v, int) else 0
 
     if iop is not None and all(_ipp(r) is not None for r in recs):
-        a = np.asarray(iop, dtype=np.float64)
-        nx, ny, nz = (float(x) for x in np.cross(a[:3], a[3:]))
+        r1, r2, r3, c1, c2, c3 = iop
+        nx, ny, nz = r2 * c3 - r3 * c2, r3 * c1 - r1 * c3, r1 * c2 - r2 * c1
 
         def along(r: HeaderRecord) -> float:
             x, y, z = r.values["ImagePositionPatient"]
@@ -516,10 +521,9 @@ def _multiframe_stack(sid: str, rec: HeaderRecord, split_reason: str) -> SeriesS
     frame_iops = {f[1] for f in rec.frames if f[1] is not None}
     if iop is None and len(frame_iops) == 1:
         iop = next(iter(frame_iops))
-    if iop is None:
-        iop = _iop(rec)
+    iop = _finite(iop, 6) if iop is not None else _iop(rec)
     n = rec.get("NumberOfFrames") or 1
-    positions = tuple(f[0] for f in rec.frames) if rec.frames else ()
+    positions = tuple(_finite(f[0], 3) for f in rec.frames) if rec.frames else ()
     return SeriesStack(
         stack_id=sid,
         files=(rec.path,),
