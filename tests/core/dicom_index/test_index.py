@@ -14,7 +14,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian, generate_uid
 
 from bmes_imaging.dicom import index_files, index_folder
-from bmes_imaging.dicom._header import WANTED, careful_header, scan_header
+from bmes_imaging.dicom._careful import careful_header
+from bmes_imaging.dicom._header import WANTED, scan_header
 from bmes_imaging.errors import DicomFileError
 
 T1 = {"ScanningSequence": "SE", "SequenceVariant": "SK", "RepetitionTime": 550,

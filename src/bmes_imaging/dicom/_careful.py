@@ -1,0 +1,192 @@
+"""Careful header reading with pydicom, for files the fast walker cannot decide.
+
+Big endian and deflated transfer syntaxes, files without a File Meta header, odd
+encodings, and the functional group sequences of multi-frame images. Like the fast
+walker it returns a :class:`~._header.HeaderRecord` or a rejection reason and never
+raises for a bad file.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ._header import _UNDEFINED, WANTED, HeaderRecord
+
+log = logging.getLogger(__name__)
+
+__all__ = ["add_frame_geometry", "careful_header"]
+
+
+def _pydicom_value(ds: Any, keyword: str, kind: str) -> Any:
+    from pydicom.multival import MultiValue
+    from pydicom.valuerep import PersonName
+
+    if keyword not in ds:
+        return None
+    try:
+        v = ds[keyword].value
+    except Exception:  # noqa: BLE001 - a malformed value is treated as absent
+        return None
+    if v is None or v == "" or (isinstance(v, bytes) and not v):
+        return None
+    if kind == "p":
+        return str(v) if isinstance(v, PersonName | str) else None
+    if kind == "m":
+        seq = v if isinstance(v, MultiValue | list | tuple) else [v]
+        return tuple(str(x).strip() for x in seq if str(x).strip())
+    if kind == "f":
+        seq = v if isinstance(v, MultiValue | list | tuple) else [v]
+        try:
+            nums = tuple(float(x) for x in seq)
+        except (TypeError, ValueError):
+            return None
+        if not nums:
+            return None
+        return nums[0] if len(nums) == 1 else nums
+    if kind in ("i", "u"):
+        if isinstance(v, MultiValue | list | tuple):
+            v = v[0] if len(v) else None
+        try:
+            return int(float(v))
+        except (TypeError, ValueError):
+            return None
+    return str(v).strip("\x00 ")
+
+
+def _floats(v: Any, n: int) -> tuple[float, ...] | None:
+    try:
+        t = tuple(float(x) for x in v)
+    except (TypeError, ValueError):
+        return None
+    return t if len(t) == n else None
+
+
+def _frame_geometry(ds: Any) -> tuple[
+        list[tuple[tuple[float, ...] | None, tuple[float, ...] | None]],
+        tuple[float, ...] | None]:
+    """Per-frame (position, orientation) and shared orientation of a multi-frame file."""
+    shared_iop = None
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared:
+        po = shared[0].get("PlaneOrientationSequence")
+        if po and "ImageOrientationPatient" in po[0]:
+            shared_iop = _floats(po[0].ImageOrientationPatient, 6)
+    frames: list[tuple[tuple[float, ...] | None, tuple[float, ...] | None]] = []
+    for item in ds.get("PerFrameFunctionalGroupsSequence") or []:
+        pos = iop = None
+        pp = item.get("PlanePositionSequence")
+        if pp and "ImagePositionPatient" in pp[0]:
+            pos = _floats(pp[0].ImagePositionPatient, 3)
+        po = item.get("PlaneOrientationSequence")
+        if po and "ImageOrientationPatient" in po[0]:
+            iop = _floats(po[0].ImageOrientationPatient, 6)
+        frames.append((pos, iop))
+    return frames, shared_iop
+
+
+def careful_header(path: Path) -> HeaderRecord | str:
+    """Read the header with pydicom; return a record or a rejection reason.
+
+    Never raises for a bad file: pydicom can fail in many ways on corrupt input
+    (its own errors, ``struct.error``, ``ValueError``, ``KeyError``...), so every
+    exception from parsing is turned into a reason naming its type.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc.__class__.__name__})"
+    if size == 0:
+        return "empty file"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            try:
+                ds = pydicom.dcmread(path, defer_size=256, force=False)
+            except InvalidDicomError:
+                ds = pydicom.dcmread(path, defer_size=256, force=True)
+                if "SOPClassUID" not in ds and "SOPInstanceUID" not in ds:
+                    return "not DICOM (no 'DICM' marker and no recognisable header)"
+            if len(ds) == 0 or ("SOPClassUID" not in ds and "PixelData" not in ds):
+                msgs = [str(w.message) for w in caught]
+                eof = [m for m in msgs if "end of file" in m.lower()]
+                if eof:
+                    return f"truncated ({eof[0].split(' in file ')[0]})"
+                if msgs and len(ds) == 0:
+                    return f"unreadable header ({msgs[0][:120]})"
+            if any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+                reason = _pixel_truncation(ds, size)
+                if reason:
+                    return reason
+            _convert_all(ds)  # corrupt elements raise here, not later in the loader
+            values: dict[str, Any] = {}
+            meta = getattr(ds, "file_meta", None)
+            for tag, (kw, kind) in WANTED.items():
+                src = meta if tag >> 16 == 0x0002 else ds
+                if src is None:
+                    continue
+                v = _pydicom_value(src, kw, kind)
+                if v is not None and v != ():
+                    values[kw] = v
+            has_pixels = any(k in ds for k in ("PixelData", "FloatPixelData",
+                                               "DoubleFloatPixelData"))
+            frames: list[tuple[tuple[float, ...] | None, tuple[float, ...] | None]] = []
+            shared_iop = None
+            if has_pixels and (values.get("NumberOfFrames") or 1) > 1:
+                frames, shared_iop = _frame_geometry(ds)
+        except EOFError:
+            return "truncated header (the file ends inside a data element)"
+        except InvalidDicomError as exc:
+            return f"not DICOM ({exc})"
+        except Exception as exc:  # noqa: BLE001 - pydicom's failure modes on corrupt files vary
+            log.debug("careful header read failed for a file: %s", exc.__class__.__name__)
+            return f"unreadable header ({exc.__class__.__name__}: {str(exc)[:120]})"
+    ts = values.get("TransferSyntaxUID", "")
+    return HeaderRecord(path, values, size, has_pixels, ts, frames, shared_iop, "pydicom")
+
+
+def _convert_all(ds: Any) -> None:
+    """Convert every raw element except the (deferred) pixel data."""
+    for tag in list(ds.keys()):
+        if tag >> 16 == 0x7FE0:
+            continue
+        elem = ds[tag]
+        if elem.VR == "SQ":
+            for item in elem.value:
+                for _sub in item.iterall():
+                    pass
+
+
+def _pixel_truncation(ds: Any, size: int) -> str | None:
+    """Reason if the (not yet read) pixel data element runs past the end of the file."""
+    for kw in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
+        if kw in ds:
+            raw = ds.get_item(kw, keep_deferred=True)  # raw element, value not read
+            length = getattr(raw, "length", None)
+            offset = getattr(raw, "value_tell", None)
+            if length is None or offset is None or length == _UNDEFINED:
+                return None
+            if offset + length > size:
+                return (f"truncated: pixel data needs {length} bytes, the file holds "
+                        f"{size - offset}")
+    return None
+
+
+def add_frame_geometry(rec: HeaderRecord) -> HeaderRecord | str:
+    """Fill the per-frame geometry of a multi-frame record from its functional groups."""
+    import pydicom
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ds = pydicom.dcmread(rec.path, stop_before_pixels=True)
+            rec.frames, rec.shared_orientation = _frame_geometry(ds)
+        except Exception as exc:  # noqa: BLE001 - pydicom's failure modes on corrupt files vary
+            return (f"unreadable functional groups ({exc.__class__.__name__}: "
+                    f"{str(exc)[:120]})")
+    return rec
