@@ -195,4 +195,4 @@ def run_migrations(engine: Engine) -> None:
                 raise StoreError(f"cannot migrate the store database: {exc.orig}") from exc
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 1.0)
-    log.info("store schema upgraded from %s to %s", current, HEAD_REVISION)
+    log.info("store schema brought to %s (found %s on opening)", HEAD_REVISION, current)

@@ -87,3 +87,31 @@ def test_parallel_saves_lose_nothing(tmp_path: Path) -> None:
         saves = [e for e in store.audit_events()
                  if e.action in ("annotation_saved", "findings_saved")]
         assert len(saves) == len(plans) * SAVES
+
+
+def _open_and_save(db: str, worker: int, barrier: Any, queue: Any) -> None:
+    try:
+        barrier.wait(timeout=60)
+        with open_store(db) as store:
+            v = store.save_findings("9.8.7", [{"bone": 1 + worker, "grade": 1}], "detector")
+        queue.put((worker, v.version, None))
+    except BaseException:  # noqa: BLE001  report all, incl. "database is locked"
+        queue.put((worker, None, traceback.format_exc()))
+
+
+def test_processes_creating_a_new_store_at_once_migrate_it_once(tmp_path: Path) -> None:
+    db = str(tmp_path / "new.sqlite")  # does not exist yet
+    ctx = mp.get_context("fork")
+    n = 4
+    barrier = ctx.Barrier(n)
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_open_and_save, args=(db, w, barrier, queue))
+             for w in range(n)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=240) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    errors = [err for _, _, err in results if err]
+    assert not errors, errors[0]
+    assert sorted(v for _, v, _ in results) == list(range(1, n + 1))
