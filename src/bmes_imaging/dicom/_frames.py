@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from pydicom.errors import BytesLengthException, InvalidDicomError
 
 from ..errors import DicomFileError
+from ._j2k import J2K_SYNTAXES, decode_j2k_frames
 from ._native import NativeHeader, walk_native
 
 __all__ = ["FILE_ERRORS", "Frame", "decoded_frames", "native_frame", "read_frames"]
@@ -43,8 +44,9 @@ FILE_ERRORS: tuple[type[BaseException], ...] = (
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 #: Decoding plugin per compressed transfer syntax when the caller names none. GDCM is
-#: the fastest here for JPEG 2000 / JPEG-LS and releases the GIL while decoding, so a
-#: series decodes on several cores; pylibjpeg handles the JPEG family and RLE.
+#: the fastest here for JPEG 2000 / JPEG-LS (and JPEG 2000 frames go through GDCM's
+#: multi-threaded codec, see :mod:`._j2k`); for the others pydicom tries its plugins in
+#: order (GDCM first when installed).
 DEFAULT_PLUGINS: dict[str, str] = {
     "1.2.840.10008.1.2.4.90": "gdcm",  # JPEG 2000 lossless
     "1.2.840.10008.1.2.4.91": "gdcm",  # JPEG 2000
@@ -203,7 +205,8 @@ def _plugin_for(transfer_syntax: str, requested: str | None) -> str:
     return default if default in available else ""
 
 
-def _frames_from_pydicom(path: Path, decoding_plugin: str | None) -> list[Frame]:
+def _frames_from_pydicom(path: Path, decoding_plugin: str | None,
+                         threads: int | None) -> list[Frame]:
     import pydicom
     from pydicom.pixels import pixel_array
 
@@ -215,7 +218,7 @@ def _frames_from_pydicom(path: Path, decoding_plugin: str | None) -> list[Frame]
         raise DicomFileError(path, f"cannot be read as DICOM, possibly truncated or "
                              f"corrupt ({type(exc).__name__}: {exc})") from None
     try:
-        return _frames_of_dataset(path, ds, decoding_plugin, pixel_array)
+        return _frames_of_dataset(path, ds, decoding_plugin, pixel_array, threads)
     except DicomFileError:
         raise
     except FILE_ERRORS as exc:
@@ -224,7 +227,7 @@ def _frames_from_pydicom(path: Path, decoding_plugin: str | None) -> list[Frame]
 
 
 def _frames_of_dataset(path: Path, ds: Any, decoding_plugin: str | None,
-                       pixel_array: Any) -> list[Frame]:
+                       pixel_array: Any, threads: int | None) -> list[Frame]:
     if not any(k in ds for k in _PIXEL_KEYWORDS):
         raise DicomFileError(path, "holds no pixel data (not an image: report, "
                              "presentation state, DICOMDIR...)")
@@ -256,7 +259,12 @@ def _frames_of_dataset(path: Path, ds: Any, decoding_plugin: str | None,
         raise DicomFileError(path, f"multi-frame image ({n_frames} frames) without one "
                              "per-frame functional group per frame; cannot place the "
                              "frames in space")
-    arr = pixel_array(ds, decoding_plugin=_plugin_for(ts, decoding_plugin))
+    plugin = _plugin_for(ts, decoding_plugin)
+    arr = None
+    if ts in J2K_SYNTAXES and plugin == "gdcm":
+        arr = decode_j2k_frames(ds, n_frames, threads=threads)
+    if arr is None:
+        arr = pixel_array(ds, decoding_plugin=plugin)
     if arr.ndim == 2:
         arr = arr[None]
     if arr.shape != (n_frames, rows, cols):
@@ -325,7 +333,8 @@ def native_frame(path: Path) -> Frame | None:
     return None if header is None else _frame_from_native(header)
 
 
-def decoded_frames(path: Path, decoding_plugin: str | None = None) -> list[Frame]:
+def decoded_frames(path: Path, decoding_plugin: str | None = None,
+                   threads: int | None = None) -> list[Frame]:
     """Read and decode every frame of ``path`` with pydicom.
 
     Parameters
@@ -335,6 +344,8 @@ def decoded_frames(path: Path, decoding_plugin: str | None = None) -> list[Frame
     decoding_plugin
         pydicom decoding plugin for compressed pixel data (``"gdcm"``, ``"pylibjpeg"``,
         ``"pillow"``...); ``None`` picks one per transfer syntax.
+    threads
+        Threads inside one JPEG 2000 frame decode (GDCM / OpenJPEG); default: cores.
 
     Returns
     -------
@@ -347,7 +358,7 @@ def decoded_frames(path: Path, decoding_plugin: str | None = None) -> list[Frame
         If the file is not DICOM, truncated, has no or undecodable pixel data, or
         malformed geometry.
     """
-    return _frames_from_pydicom(path, decoding_plugin)
+    return _frames_from_pydicom(path, decoding_plugin, threads)
 
 
 def read_frames(path: Path, decoding_plugin: str | None = None) -> list[Frame]:

@@ -86,7 +86,7 @@ def _read_all(paths: Sequence[Path], decoding_plugin: str | None,
 
     def decode(path: Path) -> list[Frame] | DicomFileError:
         try:
-            return decoded_frames(path, decoding_plugin)
+            return decoded_frames(path, decoding_plugin, workers)
         except DicomFileError as exc:
             return exc
 

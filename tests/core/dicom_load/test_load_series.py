@@ -209,3 +209,23 @@ def test_bad_files_name_the_file(tmp_path, series):
         load_series(tmp_path / "nowhere.dcm")
     with pytest.raises(DicomSeriesError):
         read_stack([])
+
+
+@needs_gdcmconv
+def test_jpeg2000_multithreaded_gdcm_decode_equals_single_thread(tmp_path, series,
+                                                                 dicom_tools):
+    """JPEG 2000 frames decoded by GDCM's codec on 2 OpenJPEG threads are exact."""
+    from bmes_imaging.dicom._j2k import decode_j2k_frames, gdcm_available
+
+    if not gdcm_available():
+        pytest.skip("python-gdcm not installed")
+    _, files = series
+    copies = dicom_tools["gdcmconv"](files, tmp_path / "j2k", "--j2k")
+    for original, copy in zip(files, copies):
+        ds = pydicom.dcmread(copy)
+        two = decode_j2k_frames(ds, 1, threads=2)
+        one = decode_j2k_frames(ds, 1, threads=1)
+        assert two is not None and one is not None
+        np.testing.assert_array_equal(two[0], pydicom.dcmread(original).pixel_array)
+        np.testing.assert_array_equal(one, two)
+    _same(read_stack(copies, workers=2), read_stack(copies, decoding_plugin="pylibjpeg"))
