@@ -330,10 +330,11 @@ def _check_header(table: RawTable, errors: list[ClinicalRecordError]) -> None:
 def _check_table(table: RawTable) -> tuple[list[ClinicalRecord], list[ClinicalRecordError]]:
     errors: list[ClinicalRecordError] = []
     _check_header(table, errors)
-    if errors:
+    blocking = [e for e in errors if "unknown column" not in e.message]
+    if blocking:  # rows cannot be read reliably (columns missing, doubled, unnamed...)
         return [], errors
     if not table.rows:
-        return [], [ClinicalRecordError(
+        return [], [*errors, ClinicalRecordError(
             "the table has a header but no data rows; add one row per patient or foot",
             source=table.source, row=2)]
     records: list[ClinicalRecord] = []
@@ -349,7 +350,7 @@ def _check_table(table: RawTable) -> tuple[list[ClinicalRecord], list[ClinicalRe
                 row=number, column=None))
             continue
         mapping = {name: (cells[i] if i < len(cells) else None)
-                   for i, name in enumerate(table.header) if name}
+                   for i, name in enumerate(table.header) if name in KNOWN_COLUMNS}
         row_records = parse_record_fields(mapping, source=table.source, row=number,
                                           errors=errors)
         row_r = _Row(table.source, number, errors)

@@ -171,3 +171,10 @@ def test_every_problem_is_reported_at_once(tmp_path: Path,
     assert main(["clinical", "import", str(path), "--dry-run"]) == 1
     out = capsys.readouterr().out
     assert out.count("bad.csv, row") == 5
+
+
+def test_unknown_column_and_row_problems_are_reported_together(tmp_path: Path) -> None:
+    path = _csv("1,17,M,L,calcaneus,x\n", "2,170,M,R,talus,y\n",
+                header="patient,age,sex,side,primary_bone,comment\n")(tmp_path)
+    problems = validate_clinical_table(path)
+    assert [(p.row, p.column) for p in problems] == [(1, "comment"), (3, "age")]
