@@ -41,7 +41,8 @@ def register(subparsers: Any) -> None:
     p_show = actions.add_parser("show", help="show a patient's records and linked studies")
     p_show.add_argument("patient", metavar="PATIENT", help="pseudonymous patient key")
     p_show.add_argument("--reference-ranges", metavar="JSON",
-                        help='lab reference ranges, e.g. {"esr_mm_h": [null, 15]}')
+                        help='lab reference ranges JSON, e.g. {"esr_mm_h": [null, 15]} '
+                             '(default: $BMES_LAB_RANGES, else built-in adult limits)')
     db_option(p_show)
 
     p_link = actions.add_parser(
@@ -131,10 +132,13 @@ def _default_store_exists() -> bool:
 
 def _show(store: Any, args: argparse.Namespace) -> int:
     from ..clinical import LabReferenceRanges
-    from ..errors import StoreError
+    from ..errors import ClinicalRecordError, StoreError
 
-    ranges = (LabReferenceRanges.from_json(args.reference_ranges)
-              if args.reference_ranges else LabReferenceRanges())
+    try:
+        ranges = (LabReferenceRanges.from_json(args.reference_ranges)
+                  if args.reference_ranges else LabReferenceRanges.configured())
+    except (OSError, ValueError) as exc:
+        raise ClinicalRecordError(f"cannot use the lab reference ranges: {exc}") from None
     records = store.clinical_records(args.patient)
     if not records:
         raise StoreError("no clinical record for this patient key; check it or import "

@@ -23,6 +23,7 @@ records, never copied from the text.
 from __future__ import annotations
 
 from ._classes import (
+    LAB_RANGES_ENV,
     NMOL_L_PER_NG_ML,
     VITAMIN_D_CLASSES,
     LabReferenceRanges,
@@ -47,6 +48,7 @@ from ._validate import (
 
 __all__ = [
     "KNOWN_COLUMNS",
+    "LAB_RANGES_ENV",
     "NMOL_L_PER_NG_ML",
     "REQUIRED_COLUMNS",
     "TABLE1_COLUMNS",

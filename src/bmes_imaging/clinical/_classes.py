@@ -36,12 +36,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "LAB_RANGES_ENV",
     "NMOL_L_PER_NG_ML",
     "VITAMIN_D_CLASSES",
     "LabReferenceRanges",
@@ -52,6 +54,9 @@ __all__ = [
 
 #: 1 ng/mL of 25(OH)D is 2.496 nmol/L.
 NMOL_L_PER_NG_ML = 2.496
+
+#: Environment variable naming a JSON file of lab reference ranges.
+LAB_RANGES_ENV = "BMES_LAB_RANGES"
 
 #: The vitamin D classes, from worst to best.
 VITAMIN_D_CLASSES: tuple[str, ...] = ("deficient", "insufficient", "sufficient")
@@ -223,6 +228,29 @@ class LabReferenceRanges:
 
     @classmethod
     def from_json(cls, path: str | Path) -> LabReferenceRanges:
-        """Read ranges from a JSON file holding a mapping as in :meth:`from_mapping`."""
+        """Read ranges from a JSON file holding a mapping as in :meth:`from_mapping`.
+
+        Raises
+        ------
+        ValueError
+            If the file is not valid JSON or names an unknown lab or a bad range.
+        """
         with open(path, encoding="utf-8") as fh:
-            return cls.from_mapping(json.load(fh))
+            try:
+                data = json.load(fh)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(data, Mapping):
+            raise ValueError(  # noqa: TRY004 - bad file content, not a bad argument
+                f"{path}: expected a JSON object {{lab: [low, high], ...}}")
+        return cls.from_mapping(data)
+
+    @classmethod
+    def configured(cls) -> LabReferenceRanges:
+        """The laboratory's ranges: the JSON file named by ``$BMES_LAB_RANGES``, else defaults.
+
+        Use this wherever lab values are flagged, so a laboratory configures its ranges
+        once (see :meth:`from_mapping` for the file's content).
+        """
+        path = os.environ.get(LAB_RANGES_ENV)
+        return cls.from_json(path) if path else cls()

@@ -97,3 +97,16 @@ def test_synonyms_and_bom(tmp_path: Path) -> None:
     assert (x1.sex, x1.side, x1.rheumatoid_arthritis) == ("F", "R", True)
     assert [b.bone_name for b in x1.bones] == ["intermediate_cuneiform", "fibula"]
     assert (x2r.side, x2l.side) == ("R", "L")
+
+
+def test_configured_ranges_come_from_the_environment(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BMES_LAB_RANGES", raising=False)
+    assert LabReferenceRanges.configured() == LabReferenceRanges()
+    path = tmp_path / "lab.json"
+    path.write_text('{"esr_mm_h": [null, 30]}')
+    monkeypatch.setenv("BMES_LAB_RANGES", str(path))
+    assert LabReferenceRanges.configured().flag("esr_mm_h", 25) == "normal"
+    path.write_text("not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        LabReferenceRanges.configured()
