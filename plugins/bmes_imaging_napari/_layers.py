@@ -112,9 +112,8 @@ def image_layer_data(volume: Volume, *, role: str, name: str | None = None,
                      **kwargs: Any) -> LayerDataTuple:
     """An image layer data tuple for a T1 (``role="t1"``) or fluid (``"fluid"``) volume.
 
-    The fluid series is shown over the T1 in magenta with additive blending (a fusion:
-    marrow edema, dark on T1 and bright on STIR, shows as magenta); hide either layer to
-    read one sequence alone. ``frame`` is the study's display frame (default identity).
+    Both are grey-scale; the fluid series lies over the T1 (the review widget's **T**
+    key flips between them). ``frame`` is the study's display frame (default identity).
     """
     sequence = volume.info.sequence or ("t1" if role == "t1" else None)
     data, affine, order, d = _placement(volume, frame)
@@ -129,8 +128,6 @@ def image_layer_data(volume: Volume, *, role: str, name: str | None = None,
         "units": ("mm", "mm", "mm"),
         "metadata": _meta(role, volume, study_key, order, d),
     }
-    if role == "fluid":
-        params.update(colormap="magenta", blending="additive")
     params.update(kwargs)
     return (data, params, "image")
 

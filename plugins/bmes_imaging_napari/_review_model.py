@@ -124,6 +124,8 @@ class ReviewModel:
         self.last_saved_version: Any = None
         self.config: Any = None
         self._voxel_counts: dict[int, int] = {}
+        #: Seconds per detector stage of the last detection (from ``EdemaResult``).
+        self.last_timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ store
     @property
@@ -205,6 +207,7 @@ class ReviewModel:
         self.edema = result.edema.with_array(np.ascontiguousarray(result.edema.array,
                                                                    dtype=np.uint8))
         self.findings = sorted(result.findings, key=lambda f: int(f.bone))
+        self.last_timings = dict(getattr(result, "timings", {}) or {})
         self._voxel_counts = self._count_voxels()
         self.dirty = True
         self._cache_detection()

@@ -249,3 +249,34 @@ def test_keyboard_shortcuts_drive_the_review(make_napari_viewer, qtbot, store,
     qtbot.keyClicks(widget.reader_edit, "CRN")
     assert widget.model.finding(first).status == "confirmed"
     assert widget.reader_edit.text().endswith("CRN")
+
+
+def test_opening_another_study_places_the_reused_layers_anew(make_napari_viewer, qtbot,
+                                                             store, nifti_study_dir,
+                                                             tmp_path) -> None:
+    from bmes_imaging.geometry import apply_affine
+    from bmes_imaging_napari._layers import display_frame
+
+    from .conftest import make_study
+
+    viewer = make_napari_viewer()
+    widget = make_widget(viewer, store, tmp_path / "cache")
+    open_with_bones(widget, viewer, nifti_study_dir)
+    detect(widget, qtbot)
+    n_layers = len(viewer.layers)
+    oblique = make_study(rotation_deg=15.0)
+    other = tmp_path / "oblique"
+    oblique.t1.to_nifti(other / "t1.nii.gz")
+    oblique.stir.to_nifti(other / "stir.nii.gz")
+    assert widget.open_study(other)
+    assert len(viewer.layers) == n_layers  # reused, not piled up
+    assert widget.model.findings == [] and widget.table.rowCount() == 0
+    frame = display_frame(oblique.t1)
+    for role, vol in (("t1", oblique.t1), ("fluid", oblique.stir), ("edema", oblique.t1)):
+        layer = widget._study_layers()[role]
+        order = layer.metadata["bmes_imaging"]["order"]
+        ijk = np.array([[3.0, 7.0, 2.0], [40.0, 20.0, 9.0]])
+        world = np.array([layer.data_to_world(p[list(order)]) for p in ijk])
+        # (NIfTI stores the affine in float32)
+        np.testing.assert_allclose(world, apply_affine(frame, vol.world(ijk)), atol=1e-4)
+    assert not widget._study_layers()["edema"].data.any()

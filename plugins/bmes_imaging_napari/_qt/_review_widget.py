@@ -5,7 +5,8 @@ only shows it and turns clicks, keys and paint strokes into model operations.
 
 Keyboard shortcuts (anywhere in the viewer window, except while typing in a text
 field): **C** confirm, **R** reject, **N** / **Shift+N** next / previous finding,
-**P** toggle primary bone, **Ctrl+S** save the review (it takes Ctrl+S over from
+**P** toggle primary bone, **T** flip between T1 and the fluid series,
+**Ctrl+S** save the review (it takes Ctrl+S over from
 napari's "Save Selected Layers" while the widget is docked).
 """
 
@@ -266,7 +267,8 @@ class ReviewWidget(QWidget):
         bindings: list[tuple[str | QKeySequence, Callable[[], Any]]] = [
             ("C", self.confirm_selected), ("R", self.reject_selected),
             ("N", self.select_next), ("Shift+N", self.select_previous),
-            ("P", self.toggle_primary_selected), (QKeySequence("Ctrl+S"), self.save),
+            ("P", self.toggle_primary_selected), ("T", self.toggle_sequence),
+            (QKeySequence("Ctrl+S"), self.save),
         ]
         self._freed_actions: list[tuple[Any, Any]] = []
         if window is not None:  # free Ctrl+S from napari's "Save Selected Layers"
@@ -323,16 +325,7 @@ class ReviewWidget(QWidget):
             except BmesError as exc:
                 _notify_error(f"Cannot open study: {exc}")
                 return False
-        self._remove_study_layers()
-        for data, params, kind in study_layer_data(study.t1, study.fluid,
-                                                   study_key=study.key):
-            if study.source is not None:
-                params["metadata"][META_KEY]["source"] = str(study.source)
-            self._syncing = True
-            try:
-                getattr(self.viewer, f"add_{kind}")(data, **params)
-            finally:
-                self._syncing = False
+        self._show_study_layers(study)
         self._start(study)
         return True
 
@@ -378,6 +371,58 @@ class ReviewWidget(QWidget):
             if meta and (key is None or meta.get("study_key") in (key, None)):
                 out.setdefault(meta.get("role"), layer)
         return out
+
+    def _show_study_layers(self, study: Study) -> None:
+        """Show the study's T1 and fluid series, reusing the layers of the previous study.
+
+        Updating layers in place is much faster than removing and adding them (napari
+        collects garbage and rebuilds its scene graph on every removal). Bone and edema
+        layers of the previous study are emptied on the new T1 grid; detection or the
+        saved review fills them again.
+        """
+        self._disconnect_edema_layer()
+        existing: dict[str, Any] = {}
+        for layer in list(self.viewer.layers):
+            meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
+            if meta is None:
+                continue
+            if meta.get("role") in existing or meta.get("role") not in (
+                    "t1", "fluid", "bones", "edema"):
+                self.viewer.layers.remove(layer)
+            else:
+                existing[meta["role"]] = layer
+        tuples = study_layer_data(study.t1, study.fluid, study_key=study.key)
+        empty = study.t1.with_array(np.zeros(study.t1.shape, np.uint8))
+        frame = display_frame(study.t1)
+        for role in ("bones", "edema"):
+            if role in existing:
+                tuples.append(labels_layer_data(empty, role=role, study_key=study.key,
+                                                frame=frame,
+                                                name=existing[role].name))
+        self._syncing = True
+        try:
+            for data, params, kind in tuples:
+                meta = params["metadata"][META_KEY]
+                if study.source is not None:
+                    meta["source"] = str(study.source)
+                layer = existing.pop(meta["role"], None)
+                if layer is None or layer._type_string != kind:
+                    if layer is not None:
+                        self.viewer.layers.remove(layer)
+                    getattr(self.viewer, f"add_{kind}")(data, **params)
+                    continue
+                layer.metadata = params["metadata"]
+                layer.data = data
+                layer.affine = params["affine"]
+                layer.name = params["name"]
+                if kind == "image":
+                    layer.reset_contrast_limits_range()
+                    layer.contrast_limits = params["contrast_limits"]
+                layer.visible = True
+            for layer in existing.values():  # e.g. a fluid layer the new study lacks
+                self.viewer.layers.remove(layer)
+        finally:
+            self._syncing = False
 
     def _remove_study_layers(self) -> None:
         self._disconnect_edema_layer()
@@ -453,7 +498,7 @@ class ReviewWidget(QWidget):
             self._relay.progress.emit(str(stage), float(fraction))
 
         kwargs: dict[str, Any] = {}
-        bones_layer = self._study_layers().get("bones")
+        bones_layer = self._bones_layer_for_detection()
         if bones_layer is not None:  # an imported or earlier bone label map: use it
             kwargs["bones"] = volume_from_layer(bones_layer)
         # errors reach the reader through `errored` (a notification), not a re-raise
@@ -468,6 +513,16 @@ class ReviewWidget(QWidget):
         self._update_enabled()
         worker.start()
         return worker
+
+    def _bones_layer_for_detection(self) -> Any:
+        """The newest non-empty bone label layer of this study (or opened on its own)."""
+        key = self.model.study.key if self.model.study is not None else None
+        for layer in reversed(list(self.viewer.layers)):
+            meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
+            if meta and meta.get("role") == "bones" and meta.get("study_key") in (key, None) \
+                    and np.any(layer.data):
+                return layer
+        return None
 
     def cancel_detection(self) -> None:
         """Ask the running detection to stop at its next progress step."""
@@ -513,12 +568,13 @@ class ReviewWidget(QWidget):
         try:
             if self.model.bones is not None:
                 if "bones" in layers:
-                    layers["bones"].data = layer_view(self.model.bones)
+                    bones_layer = layers["bones"]
+                    bones_layer.data = layer_view(self.model.bones)
                 else:
                     data, params, _ = labels_layer_data(self.model.bones, role="bones",
                                                         study_key=key, frame=frame)
                     bones_layer = self.viewer.add_labels(data, **params)
-                    bones_layer.contour = 1
+                bones_layer.contour = 1  # outlines: the marrow signal stays readable
             if self.model.edema is not None:
                 if "edema" in layers:
                     self._disconnect_edema_layer()
@@ -750,6 +806,16 @@ class ReviewWidget(QWidget):
         rows = [int(f.bone) for f in self.model.findings]
         current = rows.index(int(bone)) if bone is not None and int(bone) in rows else -delta
         self.table.selectRow((current + delta) % n)
+
+    def toggle_sequence(self) -> None:
+        """Flip between the T1 and the fluid series (shows one, hides the other)."""
+        layers = self._study_layers()
+        t1, fluid = layers.get("t1"), layers.get("fluid")
+        if t1 is None or fluid is None:
+            return
+        show_t1 = fluid.visible
+        fluid.visible = not show_t1
+        t1.visible = True
 
     # ---------------------------------------------------------- decisions
     def _with_selected(self, op: Callable[[Bone], Any]) -> None:

@@ -1,0 +1,157 @@
+"""Responsiveness of the napari review plugin on the sample study.
+
+Measures, after napari has started (viewer shown, events processed):
+
+* **open + candidates**: open the study (index, pair, load T1 and STIR, add layers) and
+  run detection until the findings table and the edema layer are shown. Budget 3 s.
+* **confirm / reject**: one decision on the selected finding, table row updated and
+  events processed. Budget 100 ms (median and worst of 40).
+
+Reference measured in the same run: ``dcm2niix`` converting the same DICOM folder (the
+time a reader would wait for a plain conversion), when the study is DICOM.
+
+Run (needs a display)::
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python bench/bench_napari.py
+    ... bench/bench_napari.py --study STUDY_DIR [--bones LABELS.nii.gz]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+OPEN_BUDGET_S = 3.0
+DECISION_BUDGET_MS = 100.0
+
+
+def _process_until(condition, timeout: float = 120.0) -> None:  # noqa: ANN001
+    from qtpy.QtWidgets import QApplication
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        QApplication.processEvents()
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out")
+        time.sleep(0.001)
+
+
+def _dcm2niix_seconds(study_dir: Path) -> float | None:
+    exe = shutil.which("dcm2niix")
+    dicom = study_dir / "dicom" if (study_dir / "dicom").is_dir() else study_dir
+    if exe is None or not any(dicom.rglob("*.dcm")):
+        return None
+    with tempfile.TemporaryDirectory() as out:
+        t = time.perf_counter()
+        subprocess.run([exe, "-z", "n", "-o", out, str(dicom)], capture_output=True,
+                       check=True)
+        return time.perf_counter() - t
+
+
+def _open_and_detect(review, study_dir: Path, bones: Path | None  # noqa: ANN001
+                     ) -> tuple[float, float]:
+    """Open the study and detect until candidates are shown: (open s, detect s)."""
+    from qtpy.QtCore import QEventLoop
+    from qtpy.QtWidgets import QApplication
+
+    viewer = review.viewer
+    review.model.dirty = False
+    t0 = time.perf_counter()
+    if not review.open_study(study_dir):
+        raise SystemExit(f"could not open {study_dir}")
+    if bones:
+        viewer.open(str(bones), plugin="bmes-imaging")
+    QApplication.processEvents()
+    t_open = time.perf_counter() - t0
+    worker = review.run_detection()
+    if worker is not None:  # wait in a real event loop, as napari does
+        loop = QEventLoop()
+        worker.finished.connect(loop.quit)
+        if review.worker is not None:
+            loop.exec()
+    _process_until(lambda: review.table.rowCount() > 0 and review.edema_layer is not None)
+    QApplication.processEvents()
+    return t_open, time.perf_counter() - t0 - t_open
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="napari review responsiveness")
+    parser.add_argument("--study", type=Path, help="study folder (default: sample study)")
+    parser.add_argument("--bones", type=Path, help="bone label map (default: automatic)")
+    parser.add_argument("--repeat", type=int, default=40, help="decisions to time")
+    args = parser.parse_args(argv)
+
+    from bmes_imaging_napari._sample_data import sample_study_dir
+
+    study_dir = args.study or sample_study_dir()  # generate the sample before timing
+    reference = _dcm2niix_seconds(study_dir)
+
+    t_import = time.perf_counter()
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    from bmes_imaging.store import open_store
+    from bmes_imaging_napari._qt._review_widget import ReviewWidget
+
+    tmp = Path(tempfile.mkdtemp(prefix="bmes-bench-"))
+    store = open_store(tmp / "bmes.sqlite")
+    viewer = napari.Viewer(show=True)
+    review = ReviewWidget(viewer, store=store, cache=tmp / "cache", autosave_ms=0)
+    review.ask_unsaved = lambda: "discard"
+    review.ask_yes_no = lambda question: True
+    viewer.window.add_dock_widget(review, name="Review", area="right")
+    for _ in range(10):
+        QApplication.processEvents()
+    startup = time.perf_counter() - t_import
+
+    # ---- open the study and show candidates (twice: the first open also pays napari's
+    # one-time lazy imports and unit registry set-up; the second is a warm open)
+    cold = _open_and_detect(review, study_dir, args.bones)
+    warm = _open_and_detect(review, study_dir, args.bones)
+    t_open, t_detect = warm
+    total = t_open + t_detect
+    # ---- decisions
+    review.table.selectRow(0)
+    QApplication.processEvents()
+    times = []
+    for i in range(args.repeat):
+        t = time.perf_counter()
+        (review.confirm_selected if i % 2 == 0 else review.reject_selected)()
+        QApplication.processEvents()
+        times.append((time.perf_counter() - t) * 1000.0)
+    median_ms, worst_ms = statistics.median(times), max(times)
+
+    n_pos = sum(1 for f in review.model.findings if f.edema_volume_ml > 0)
+    print(f"study: {study_dir} (T1 {review.model.study.t1.shape}, "
+          f"{len(review.model.findings)} bones, {n_pos} with candidates)")
+    print(f"napari start (import + viewer shown): {startup:6.2f} s")
+    print(f"first open + candidates (cold):       {sum(cold):6.2f} s  "
+          f"(open {cold[0]:.2f} s, detection {cold[1]:.2f} s)")
+    print(f"open study (load + layers):           {t_open:6.2f} s")
+    print(f"detection until candidates shown:     {t_detect:6.2f} s")
+    print(f"open + candidates:                    {total:6.2f} s  "
+          f"(budget {OPEN_BUDGET_S:.1f} s, {total / OPEN_BUDGET_S:.0%} of budget) "
+          f"{'OK' if total < OPEN_BUDGET_S else 'OVER BUDGET'}")
+    if reference is not None:
+        print(f"reference dcm2niix on the same DICOM: {reference:6.2f} s  "
+              f"(open + candidates = {total / reference:.1f}x dcm2niix)")
+    print(f"confirm/reject median {median_ms:6.2f} ms, worst {worst_ms:6.2f} ms  "
+          f"(budget {DECISION_BUDGET_MS:.0f} ms, worst = {worst_ms / DECISION_BUDGET_MS:.0%} "
+          f"of budget) {'OK' if worst_ms < DECISION_BUDGET_MS else 'OVER BUDGET'}")
+    timings = getattr(review.model, "last_timings", None)
+    if timings:
+        print("detector stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
+    review.model.dirty = False
+    viewer.close()
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
