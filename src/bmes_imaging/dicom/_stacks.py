@@ -300,7 +300,8 @@ def build_stacks(
     Returns
     -------
     stacks, rejected
-        Stacks sorted by study, series number and stack id; rejected files in path
+        Stacks sorted by patient key, study date, study, series number and stack id;
+        rejected files in path
         order.
     """
     rejected: list[RejectedFile] = []
@@ -352,7 +353,8 @@ def build_stacks(
         side, side_source = side_of(st)
         out.append(st.replace(sequence=c.sequence, sequence_reason=c.reason, plane=c.plane,
                               laterality=side, laterality_source=side_source))
-    out.sort(key=lambda s: (s.study_instance_uid or "", s.series_number or 0, s.stack_id))
+    out.sort(key=lambda s: (s.patient_key, s.study_date or "", s.study_instance_uid or "",
+                            s.series_number or 0, s.stack_id))
     rejected.sort(key=lambda r: str(r.path))
     return out, rejected
 
