@@ -187,3 +187,19 @@ def test_patient_fields_stay_consistent_across_feet(store: Store) -> None:
     right, left = store.clinical_records("11")
     assert (right.side, left.side) == ("R", "L")
     assert right.age == left.age == 19 and right.sex == left.sex == "F"
+
+
+def test_phantom_table1_cohort_links_to_every_clinical_foot(store: Store) -> None:
+    phantom = pytest.importorskip("bmes_imaging.phantom")
+    store.import_clinical(sample_table_path())
+    specs = phantom.cohort_specs("table1")
+    for i, (_folder, spec) in enumerate(specs):
+        store.register_study(study_instance_uid=f"2.25.{i + 1}",
+                             series_instance_uid=f"2.25.{i + 1}.1",
+                             patient_id=spec.patient_id, laterality=spec.side)
+    report = store.link_studies()
+    assert report.unlinked_records == []
+    assert len(report.linked) == 18
+    controls = [uid for uid, _ in report.unlinked_studies]
+    assert len(controls) == len(specs) - 18
+    assert all("no clinical record" in reason for _, reason in report.unlinked_studies)
