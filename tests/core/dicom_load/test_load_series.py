@@ -229,3 +229,27 @@ def test_jpeg2000_multithreaded_gdcm_decode_equals_single_thread(tmp_path, serie
         np.testing.assert_array_equal(two[0], pydicom.dcmread(original).pixel_array)
         np.testing.assert_array_equal(one, two)
     _same(read_stack(copies, workers=2), read_stack(copies, decoding_plugin="pylibjpeg"))
+
+
+@needs_gdcmconv
+def test_jpeg_baseline_lossy_8bit(tmp_path, volume_factory, dicom_tools):
+    vol = volume_factory("sagittal", shape=(16, 16, 4))
+    scaled = (vol.array - vol.array.min()) / np.ptp(vol.array) * 250
+    u8 = Volume(np.clip(scaled, 0, 255).astype(np.uint8), vol.affine)
+    files = write_series(u8, tmp_path / "u8", patient_id="1", dtype="uint8", uid_seed="u8")
+    copies = dicom_tools["gdcmconv"](files, tmp_path / "jpeg", "--jpeg")
+    lossy = []
+    for f in files:  # baseline (lossy) needs the explicit --lossy switch
+        import subprocess
+
+        target = tmp_path / "lossy" / f.name
+        target.parent.mkdir(exist_ok=True)
+        subprocess.run(["gdcmconv", "--jpeg", "--lossy", "-q", "95", str(f), str(target)],
+                       check=True, capture_output=True)
+        lossy.append(target)
+    assert pydicom.dcmread(lossy[0]).file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.50"
+    original = read_stack(files)
+    _same(read_stack(copies), original)
+    baseline = read_stack(lossy)
+    np.testing.assert_allclose(baseline.affine, original.affine, atol=1e-9)
+    assert np.abs(baseline.array.astype(int) - original.array.astype(int)).max() <= 12
