@@ -27,15 +27,8 @@ from ._agreement import (
 from ._engine import DB_ENV, HEAD_REVISION, default_db_path, resolve_url
 from ._findings import FINDING_STATUSES, StoredFinding
 from ._link import LinkedStudy, LinkReport, read_mapping_table
-from ._store import (
-    ANNOTATIONS_ENV,
-    AnnotationVersion,
-    AuditRecord,
-    ImportReport,
-    LoadedAnnotation,
-    Store,
-    open_store,
-)
+from ._results import AnnotationVersion, AuditRecord, ImportReport, LoadedAnnotation
+from ._store import ANNOTATIONS_ENV, Store, open_store
 
 __all__ = [
     "ANNOTATIONS_ENV",

@@ -8,15 +8,10 @@ and versions only, never patient keys, names or DICOM PatientIDs.
 
 from __future__ import annotations
 
-import dataclasses
-import getpass
-import hashlib
 import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,140 +19,31 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from ..clinical import ClinicalRecord, ClinicalTableError, parse_record_fields, read_clinical_table
-from ..errors import ClinicalRecordError, StoreError
+from ..errors import StoreError
 from ..volume import SeriesInfo, Volume
 from . import _files
-from ._clinical_db import now, record_from_visit, record_snapshot, record_to_cells, upsert_record
+from ._clinical_api import ClinicalStore
+from ._clinical_db import now
 from ._engine import make_engine, resolve_url, run_migrations, write_transaction
 from ._findings import StoredFinding, coerce_finding, finding_to_dict
 from ._models import (
     Annotation,
     AuditEvent,
-    ClinicalImport,
-    ClinicalVisit,
     Finding,
     Foot,
     ImagingSeries,
     ImagingStudy,
     Patient,
-    PatientIdentity,
     StudyIdentity,
 )
+from ._results import AnnotationVersion, AuditRecord, LoadedAnnotation, actor_name
 
-__all__ = [
-    "ANNOTATIONS_ENV",
-    "AnnotationVersion",
-    "AuditRecord",
-    "ImportReport",
-    "LoadedAnnotation",
-    "Store",
-    "open_store",
-]
+__all__ = ["ANNOTATIONS_ENV", "Store", "open_store"]
 
 log = logging.getLogger(__name__)
 
 #: Environment variable naming the annotation folder (default: beside the SQLite file).
 ANNOTATIONS_ENV = "BMES_ANNOTATIONS"
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # pragma: no cover - no user database entry
-        return "unknown"
-
-
-@dataclass(frozen=True)
-class ImportReport:
-    """Outcome of a clinical import (or of a dry run).
-
-    Attributes
-    ----------
-    file_name
-        Name of the imported file.
-    n_patients, n_feet
-        Patients and feet (records) in the file.
-    n_new_feet, n_updated_feet
-        Feet created and feet whose record was replaced.
-    dry_run
-        True if nothing was written.
-    records
-        The validated records.
-    """
-
-    file_name: str
-    n_patients: int
-    n_feet: int
-    n_new_feet: int
-    n_updated_feet: int
-    dry_run: bool
-    records: tuple[ClinicalRecord, ...]
-
-
-@dataclass(frozen=True)
-class AnnotationVersion:
-    """One saved version of a reader's (or the detector's) findings for a study.
-
-    Attributes
-    ----------
-    annotation_id
-        Database id.
-    study_instance_uid, reader, version
-        The study, who saved it, and the version number (1, 2, ... per study and
-        reader).
-    kind
-        ``"annotation"`` (with a label map) or ``"findings"`` (findings only).
-    created_at
-        When it was saved (UTC).
-    label_path, label_sha256
-        Absolute path of the label map file and its SHA-256 (``None`` without labels).
-    n_findings
-        Number of findings saved.
-    note
-        Free text of the reader.
-    """
-
-    annotation_id: int
-    study_instance_uid: str
-    reader: str
-    version: int
-    kind: str
-    created_at: datetime
-    label_path: Path | None
-    label_sha256: str | None
-    n_findings: int
-    note: str | None = None
-
-
-@dataclass(frozen=True)
-class LoadedAnnotation:
-    """An annotation version reloaded: its metadata, label map and findings.
-
-    ``labels`` is voxel-exact (checksum verified) with the exact saved affine, or
-    ``None`` for a findings-only version.
-    """
-
-    version: AnnotationVersion
-    labels: Volume | None
-    findings: list[StoredFinding]
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    """One audit event: who did what to which study/finding, when, before and after."""
-
-    at: datetime
-    actor: str
-    action: str
-    study_instance_uid: str | None
-    annotation_id: int | None
-    finding_id: int | None
-    bone: int | None
-    before: Any
-    after: Any
 
 
 def _safe_url(url: str) -> str:
@@ -186,7 +72,7 @@ def _study_fields(info: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class Store:
+class Store(ClinicalStore):
     """The project's database of clinical records, studies, findings and annotations.
 
     Open it with :func:`open_store`. Methods are safe to call from several processes
@@ -230,134 +116,6 @@ class Store:
     def __repr__(self) -> str:
         return f"<Store {_safe_url(self.url)}>"
 
-    def _read(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
-
-    # -- clinical records ----------------------------------------------------------------
-    def import_clinical(self, path: str | os.PathLike[str], *, dry_run: bool = False,
-                        actor: str | None = None) -> ImportReport:
-        """Import a clinical table (CSV/XLSX) in one transaction, all or nothing.
-
-        Records of feet already in the store are replaced (audit events keep the old
-        values). With ``dry_run`` the file is only validated and compared.
-
-        Raises
-        ------
-        ClinicalTableError
-            Listing every problem (row and column each); the store is unchanged.
-        """
-        p = Path(path)
-        records = read_clinical_table(p)
-        data = p.read_bytes()
-        who = _actor(actor)
-
-        def work(session: Session) -> tuple[int, int]:
-            new = updated = 0
-            imp = ClinicalImport(file_name=p.name, sha256=hashlib.sha256(data).hexdigest(),
-                                 n_records=len(records), imported_by=who,
-                                 imported_at=now())
-            session.add(imp)
-            session.flush()
-            for rec in records:
-                _, before = upsert_record(session, rec, import_id=imp.id)
-                if before is None:
-                    new += 1
-                elif before != rec:
-                    updated += 1
-                    session.add(AuditEvent(at=now(), actor=who, action="clinical_updated",
-                                           before_json=json.dumps(record_snapshot(before)),
-                                           after_json=json.dumps(record_snapshot(rec))))
-            session.add(AuditEvent(at=now(), actor=who, action="clinical_import",
-                                   after_json=json.dumps({"file_name": p.name,
-                                                          "records": len(records),
-                                                          "new": new, "updated": updated})))
-            return new, updated
-
-        if dry_run:
-            existing = {(r.patient, r.side): r for r in self.clinical_records()}
-            new = sum(1 for r in records if r.foot not in existing)
-            updated = sum(1 for r in records
-                          if r.foot in existing and existing[r.foot] != r)
-        else:
-            new, updated = write_transaction(self.engine, work, what="clinical import")
-        n_patients = len({r.patient for r in records})
-        log.info("clinical import %s%s: %d patients, %d feet (%d new, %d updated)",
-                 p.name, " (dry run)" if dry_run else "", n_patients, len(records), new,
-                 updated)
-        return ImportReport(p.name, n_patients, len(records), new, updated, dry_run,
-                            tuple(records))
-
-    def clinical_records(self, patient: str | None = None) -> list[ClinicalRecord]:
-        """Stored clinical records (one per foot), optionally of one patient."""
-        with self._read() as s:
-            q = (select(ClinicalVisit, Foot, Patient)
-                 .join(Foot, ClinicalVisit.foot_id == Foot.id)
-                 .join(Patient, Foot.patient_id == Patient.id)
-                 .where(ClinicalVisit.kind == "diagnosis"))
-            if patient is not None:
-                q = q.where(Patient.key == str(patient))
-            rows = s.execute(q.order_by(Patient.id, Foot.id)).all()
-            return [record_from_visit(v, p, f) for v, f, p in rows]
-
-    def clinical_record(self, patient: str, side: str | None = None) -> ClinicalRecord | None:
-        """The record of one foot (``None`` if absent).
-
-        Raises
-        ------
-        StoreError
-            If ``side`` is None and the patient has records for both feet.
-        """
-        records = [r for r in self.clinical_records(str(patient))
-                   if side is None or r.side == side]
-        if len(records) > 1:
-            raise StoreError("the patient has records for both feet; give side='L' or 'R'")
-        return records[0] if records else None
-
-    def update_clinical(self, patient: str, side: str, *, actor: str | None = None,
-                        **changes: Any) -> ClinicalRecord:
-        """Change fields of one foot's record (same validation as the import).
-
-        ``changes`` use the template's column names (``age=40``, ``vitamin_d=55``,
-        ``vitamin_d_unit="nmol/L"``, ``primary_bone="talus+navicular"``...). Patient-level
-        fields (age, sex, rheumatoid arthritis) are changed for the patient.
-
-        Raises
-        ------
-        ClinicalTableError
-            If a changed field is invalid (nothing is written).
-        StoreError
-            If the foot has no record.
-        """
-        current = self.clinical_record(patient, side)
-        if current is None:
-            raise StoreError("no clinical record for this patient and side; import it first")
-        unknown = set(changes) - set(record_to_cells(current))
-        if unknown:
-            raise ClinicalTableError([ClinicalRecordError(
-                f"unknown field(s) {', '.join(sorted(unknown))}", source="update")])
-        cells = record_to_cells(current) | changes
-        cells["patient"], cells["side"] = current.patient, current.side
-        [record] = parse_record_fields(cells, source="update")
-        record = dataclasses.replace(record, source_row=current.source_row)
-        who = _actor(actor)
-
-        def work(session: Session) -> None:
-            visit, before = upsert_record(session, record, import_id=None)
-            # age is the patient's: keep the other foot's visit in step
-            feet = select(Foot.id).join(Patient, Foot.patient_id == Patient.id).where(
-                Patient.key == record.patient)
-            for other in session.scalars(select(ClinicalVisit).where(
-                    ClinicalVisit.foot_id.in_(feet), ClinicalVisit.id != visit.id)):
-                other.age = record.age
-            session.add(AuditEvent(at=now(), actor=who, action="clinical_updated",
-                                   before_json=json.dumps(record_snapshot(before)),
-                                   after_json=json.dumps(record_snapshot(record))))
-
-        write_transaction(self.engine, work, what="clinical update")
-        log.info("clinical record updated (%d field(s))", len(changes))
-        return record
-
-    # -- studies ---------------------------------------------------------------------------
     def register_study(self, info: Any = None, **fields: Any) -> str:
         """Record a DICOM study (and its series) from a SeriesInfo, stack, Volume or fields.
 
@@ -424,41 +182,6 @@ class Store:
                              .order_by(ImagingStudy.id)).all()
         return {uid: (None if key is None else (key, side)) for uid, key, side in rows}
 
-    def set_patient_identity(self, patient: str, *, name: str | None = None,
-                             hospital_number: str | None = None,
-                             birth_date: str | None = None) -> None:
-        """Keep a patient's identifying fields, apart from the pseudonymous records.
-
-        They are stored in their own table (``patient_identity``), never logged, never
-        exported by the store, and only returned by :meth:`patient_identity`.
-
-        Raises
-        ------
-        StoreError
-            If the patient has no clinical record.
-        """
-        def work(session: Session) -> None:
-            row = session.scalar(select(Patient).where(Patient.key == str(patient)))
-            if row is None:
-                raise StoreError("no clinical record for this patient key; import it first")
-            ident = session.get(PatientIdentity, row.id) or PatientIdentity(patient_id=row.id)
-            ident.name, ident.hospital_number = name, hospital_number
-            ident.birth_date = birth_date
-            session.add(ident)
-
-        write_transaction(self.engine, work, what="identity update")
-
-    def patient_identity(self, patient: str) -> dict[str, str | None] | None:
-        """The identifying fields kept for a patient (``None`` if none)."""
-        with self._read() as s:
-            row = s.execute(select(PatientIdentity).join(
-                Patient, PatientIdentity.patient_id == Patient.id)
-                .where(Patient.key == str(patient))).scalar_one_or_none()
-            if row is None:
-                return None
-            return {"name": row.name, "hospital_number": row.hospital_number,
-                    "birth_date": row.birth_date}
-
     def study_foot(self, study_instance_uid: str) -> tuple[str, str] | None:
         """``(patient, side)`` a study is linked to, or ``None``."""
         with self._read() as s:
@@ -474,7 +197,7 @@ class Store:
         """Link registered studies to clinical feet; see :func:`._link.link_studies`."""
         from ._link import link_studies
 
-        return link_studies(self, mapping, relink=relink, actor=_actor(actor))
+        return link_studies(self, mapping, relink=relink, actor=actor_name(actor))
 
     # -- findings and annotations ----------------------------------------------------------
     def save_findings(self, study_instance_uid: str, findings: Iterable[Any],
