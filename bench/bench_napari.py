@@ -25,13 +25,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 OPEN_BUDGET_S = 3.0
 DECISION_BUDGET_MS = 100.0
 
 
-def _process_until(condition, timeout: float = 120.0) -> None:  # noqa: ANN001
+def _process_until(condition: Callable[[], bool], timeout: float = 120.0) -> None:
     from qtpy.QtWidgets import QApplication
 
     deadline = time.monotonic() + timeout
@@ -54,7 +56,7 @@ def _dcm2niix_seconds(study_dir: Path) -> float | None:
         return time.perf_counter() - t
 
 
-def _open_and_detect(review, study_dir: Path, bones: Path | None  # noqa: ANN001
+def _open_and_detect(review: Any, study_dir: Path, bones: Path | None
                      ) -> tuple[float, float]:
     """Open the study and detect until candidates are shown: (open s, detect s)."""
     from qtpy.QtCore import QEventLoop

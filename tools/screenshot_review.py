@@ -18,12 +18,13 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def wait_for(condition, timeout: float = 120.0) -> None:  # noqa: ANN001
+def wait_for(condition: Callable[[], bool], timeout: float = 120.0) -> None:
     """Process Qt events until ``condition()`` is true (or fail after ``timeout`` s)."""
     from qtpy.QtWidgets import QApplication
 

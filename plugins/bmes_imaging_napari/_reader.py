@@ -58,9 +58,8 @@ def get_reader(path: PathLike | Sequence[PathLike]) -> ReaderFunction | None:
             return None
         if p.is_file():
             return read_nifti if is_nifti_path(p) else None
-        if p.is_dir():
-            if nifti_study_files(p) is not None or looks_like_dicom_folder(p):
-                return read_study
+        if p.is_dir() and (nifti_study_files(p) is not None or looks_like_dicom_folder(p)):
+            return read_study
         return None
     except OSError:
         return None

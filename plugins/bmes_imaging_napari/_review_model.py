@@ -124,6 +124,8 @@ class ReviewModel:
         self.last_saved_version: Any = None
         self.config: Any = None
         self._voxel_counts: dict[int, int] = {}
+        #: Extra keyword arguments of ``detect_edema`` (e.g. ``refine_alignment=False``).
+        self.detect_options: dict[str, Any] = {}
         #: Seconds per detector stage of the last detection (from ``EdemaResult``).
         self.last_timings: dict[str, float] = {}
 
@@ -198,6 +200,8 @@ class ReviewModel:
             raise DetectionError("this study has no fluid-sensitive series (STIR, T2-FS or "
                                  "PD-FS): open the study folder, not a single series")
         kwargs.setdefault("config", self.config)
+        for key, value in self.detect_options.items():
+            kwargs.setdefault(key, value)
         return detect_edema(self.study.t1, self.study.fluid, progress=progress, **kwargs)
 
     def set_detection(self, result: Any) -> None:

@@ -28,12 +28,12 @@ from bmes_imaging.volume import Volume, load_nifti
 __all__ = [
     "FLUID_SEQUENCES",
     "Study",
+    "find_studies",
     "is_dicom_file",
     "is_nifti_path",
     "load_study",
     "looks_like_dicom_folder",
     "nifti_study_files",
-    "find_studies",
     "study_key_for_path",
     "study_key_of_folder",
 ]
@@ -210,7 +210,8 @@ def load_study(path: str | os.PathLike[str], *, side: str | None = None) -> Stud
     pair = pairs[0]
     t1 = load_series(pair.t1)
     fluid = load_series(pair.fluid)
-    return Study(t1=t1, fluid=fluid, key=pair.study_instance_uid, side=pair.side,
+    key = pair.study_instance_uid or t1.info.study_instance_uid or study_key_for_path(root)
+    return Study(t1=t1, fluid=fluid, key=key, side=pair.side,
                  patient_id=pair.patient_id, source=root)
 
 

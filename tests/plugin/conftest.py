@@ -100,8 +100,8 @@ def make_study(rotation_deg: float = 0.0) -> SyntheticStudy:
     t1, _ = images(t1_aff, t1_shape, seed=1)
     _, stir = images(st_aff, st_shape, seed=2)
     bones, edema = label_maps(t1_aff, t1_shape)
-    common = dict(study_instance_uid=STUDY_UID, patient_id="2", laterality="R",
-                  plane="sagittal")
+    common = {"study_instance_uid": STUDY_UID, "patient_id": "2", "laterality": "R",
+              "plane": "sagittal"}
     return SyntheticStudy(
         t1=Volume(t1, t1_aff, SeriesInfo(sequence="t1", series_description="T1 SAG",
                                          **common)),

@@ -52,7 +52,7 @@ def test_layers_map_voxels_to_the_volumes_world(make_napari_viewer, rotation_deg
 
 def test_labels_use_the_vocabulary_colours_and_names(make_napari_viewer, synthetic_study):
     viewer = make_napari_viewer()
-    [(data, params, kind)] = study_layer_data(synthetic_study.t1, bones=synthetic_study.bones
+    [(data, params, _)] = study_layer_data(synthetic_study.t1, bones=synthetic_study.bones
                                               )[1:]
     layer = viewer.add_labels(data, **params)
     cmap = label_colormap()

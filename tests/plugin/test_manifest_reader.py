@@ -18,7 +18,7 @@ from bmes_imaging_napari._writer import write_labels
 def test_npe2_validate_passes() -> None:
     npe2 = shutil.which("npe2") or str(Path(__file__).parents[2] / ".venv" / "bin" / "npe2")
     out = subprocess.run([npe2, "validate", "bmes-imaging", "--imports"],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "valid" in out.stdout
 

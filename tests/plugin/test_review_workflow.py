@@ -36,6 +36,8 @@ def make_widget(viewer: Any, store: Any, cache: Path) -> ReviewWidget:
     widget.ask_yes_no = lambda question: True
     widget.reader_edit.setText(READER)
     widget._on_reader_changed()
+    # the synthetic series are not moved: skip the (slow) motion refinement
+    widget.model.detect_options["refine_alignment"] = False
     return widget
 
 

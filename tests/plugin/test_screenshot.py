@@ -73,6 +73,6 @@ def test_t1_and_stir_line_up_on_the_canvas(make_napari_viewer, rotation_deg) -> 
 
 def _component_at(mask: np.ndarray, point: np.ndarray) -> np.ndarray:
     lab, _ = ndimage.label(mask)
-    value = lab[int(round(point[0])), int(round(point[1]))]
+    value = lab[round(point[0]), round(point[1])]
     assert value > 0, "the point is not inside the mask"
     return lab == value

@@ -214,9 +214,11 @@ class ReviewWidget(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents)
+        vertical, horizontal = self.table.verticalHeader(), self.table.horizontalHeader()
+        if vertical is not None:
+            vertical.setVisible(False)
+        if horizontal is not None:
+            horizontal.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._on_selection)
         layout.addWidget(self.table)
 
@@ -297,12 +299,13 @@ class ReviewWidget(QWidget):
         if window is not None:
             window.installEventFilter(self)
 
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+    def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:
         """Ask before the viewer window closes over unsaved review work."""
-        if event.type() == QEvent.Type.Close and obj is self._main_window():
-            if not self.maybe_close_study():
-                event.ignore()
-                return True
+        if (event is not None and event.type() == QEvent.Type.Close
+                and obj is self._main_window()
+                and not self.maybe_close_study()):
+            event.ignore()
+            return True
         return False
 
     # ------------------------------------------------------------ studies
@@ -484,10 +487,10 @@ class ReviewWidget(QWidget):
             return None
         if self.worker is not None:
             return self.worker
-        if self.model.edema is not None and (self.model.dirty or self.model.findings):
-            if not self.ask_yes_no("Replace the current edema labels and findings with "
-                                   "new detector candidates?"):
-                return None
+        if (self.model.edema is not None and (self.model.dirty or self.model.findings)
+                and not self.ask_yes_no("Replace the current edema labels and findings "
+                                        "with new detector candidates?")):
+            return None
         from napari.qt.threading import create_worker
 
         self._cancel_requested = False
@@ -531,7 +534,7 @@ class ReviewWidget(QWidget):
             self.progress_label.setText("Cancelling…")
 
     def _on_progress(self, stage: str, fraction: float) -> None:
-        self.progress.setValue(int(round(100 * max(0.0, min(1.0, fraction)))))
+        self.progress.setValue(round(100 * max(0.0, min(1.0, fraction))))
         self.progress_label.setText(stage)
 
     def _on_detection_returned(self, result: Any) -> None:
@@ -743,8 +746,8 @@ class ReviewWidget(QWidget):
 
     def selected_bone(self) -> Bone | None:
         """The bone of the selected row, or None."""
-        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() \
-            else []
+        selection = self.table.selectionModel()
+        rows = selection.selectedRows() if selection is not None else []
         if not rows:
             return None
         item = self.table.item(rows[0].row(), 0)
@@ -894,7 +897,7 @@ class ReviewWidget(QWidget):
         if path is not None:
             log.info("autosaved review to the recovery file")
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+    def closeEvent(self, event: Any) -> None:
         """Stop timers and give napari's Ctrl+S back."""
         self._autosave_timer.stop()
         self._recompute_timer.stop()
