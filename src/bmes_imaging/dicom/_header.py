@@ -143,7 +143,7 @@ class HeaderRecord:
     """
 
     path: Path
-    values: dict[str, Any]
+    values: dict[str, Any] = field(repr=False)  # holds PatientName / PatientID
     size: int
     has_pixels: bool
     transfer_syntax: str = ""

@@ -339,7 +339,7 @@ class SeriesPair:
     """
 
     study_instance_uid: str | None
-    patient_id: str | None
+    patient_id: str | None = field(repr=False)
     side: str | None
     t1: SeriesStack
     fluid: SeriesStack

@@ -15,7 +15,7 @@ import functools
 import hashlib
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ class SeriesStack:
     """One image stack: the files (or one multi-frame file) that form one 3-D image.
 
     Patient identifiers (``patient_id``, ``patient_name``) are carried for linking and
-    display on request only; never log them.
+    display on request only; they are left out of ``repr()``; never log them.
 
     Attributes
     ----------
@@ -111,8 +111,8 @@ class SeriesStack:
 
     stack_id: str
     files: tuple[Path, ...]
-    patient_id: str | None = None
-    patient_name: str | None = None
+    patient_id: str | None = field(default=None, repr=False)
+    patient_name: str | None = field(default=None, repr=False)
     study_instance_uid: str | None = None
     series_instance_uid: str | None = None
     series_number: int | None = None

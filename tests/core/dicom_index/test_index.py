@@ -267,6 +267,9 @@ def test_patient_identifiers_are_never_logged(tmp_path, make_series, caplog):
         index = index_folder(tmp_path)
     assert index.stacks[0].patient_id == "SECRET-ID-991"
     assert "SECRET-ID-991" not in caplog.text and "Hidden" not in caplog.text
+    # nor shown by repr() (assertion messages, debug prints, batch logs)
+    text = repr(index)
+    assert "SECRET-ID-991" not in text and "Hidden" not in text
 
 
 def _summary(index):
