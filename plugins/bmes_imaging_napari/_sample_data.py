@@ -48,12 +48,12 @@ def _committed_sample() -> Path | None:
 def sample_spec() -> Any:
     """The :class:`~bmes_imaging.phantom.PhantomSpec` of the sample study.
 
-    Patient 2 of the clinical table, right foot, edema in the talus and navicular.
+    The right foot of patient 2 of the study's Table 1 (``p02_R`` of the ``table1``
+    phantom cohort): talus edema, PatientID ``"2"`` so the clinical record links.
     """
     from bmes_imaging import phantom
 
-    return phantom.PhantomSpec(seed=2, side="R", edema_bones=("talus", "navicular"),
-                               edema_extent="moderate", patient_id="2")
+    return dict(phantom.cohort_specs("table1", controls=0))[SAMPLE_NAME.removeprefix("study_")]
 
 
 def sample_study_dir(*, generate: bool = True) -> Path:
