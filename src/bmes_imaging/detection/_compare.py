@@ -20,8 +20,13 @@ How a voxel becomes edema
    and joint fluid), and inside the fluid series' field of view.
 4. **Cleanup.** Connected candidate regions are split by bone; a region is kept when it
    holds at least ``min_region_ml`` and reaches ``min_depth_mm`` into its bone (joint
-   effusion and vessels hugging a bone do not). Kept regions are grown back into the
-   bone's rim where the two ratio conditions hold, never across into another bone.
+   effusion and vessels hugging a bone do not).
+5. **Edge.** Edema is ill-defined; its edge is put where the fluid signal is half-way
+   (``edge_level``) between normal marrow and the region's core (90th percentile), the
+   half-maximum of the lesion. Each region grows from its candidates inside its own
+   bone (rim included, never into another bone) over voxels above that level whose T1
+   is below ``edge_t1_max``; red marrow, dark on T1 but only mildly bright on the fluid
+   image, neither seeds a region nor joins one.
 """
 
 from __future__ import annotations
@@ -247,13 +252,25 @@ def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: Detecti
     kept = np.zeros(lab.shape, dtype=bool)
     sel = ok[inv]
     kept[tuple(w[sel] for w in where)] = True
-    # grow back into the rim, bone by bone, where both ratio conditions hold
-    rim_steps = int(np.ceil(config.rim_mm / float(vs.min()))) + 1
-    grown = kept.copy()
-    for b in np.unique(lab[kept]):
-        same = lab == b
-        grown |= ndimage.binary_dilation(kept & same, iterations=rim_steps,
-                                         mask=both & same)
+    # each region's edge: half-way (edge_level) between normal marrow and the region's
+    # core fluid signal, grown from the region inside its bone (rim included) where T1
+    # is below edge_t1_max; voxels of a region below its edge are dropped
+    grown = np.zeros(lab.shape, dtype=bool)
+    boxes = ndimage.find_objects(lab)
+    comp_kept = np.where(kept, comp, 0)
+    for cid in np.unique(comp_kept[kept]):
+        region = comp_kept == cid
+        b = int(np.bincount(lab[region]).argmax())
+        box = boxes[b - 1]
+        if box is None:
+            continue
+        reg = region[box]
+        fl = ratios.fluid_ratio[box]
+        core = float(np.percentile(fl[reg], 90))
+        edge = max(config.edge_fluid_min, 1.0 + config.edge_level * (core - 1.0))
+        allowed = ((lab[box] == b) & ratios.covered[box] & (fl >= edge)
+                   & (ratios.t1_ratio[box] < config.edge_t1_max))
+        grown[box] |= ndimage.binary_propagation(reg & allowed, mask=allowed)
     edema = np.where(grown, lab, 0).astype(np.uint8)
     out[ratios.crop] = edema
     return out

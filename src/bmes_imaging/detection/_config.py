@@ -22,11 +22,21 @@ class DetectionConfig:
     Attributes
     ----------
     t1_ratio_max
-        A voxel may be edema only where T1 / normal-marrow reference is below this
-        (edematous marrow loses its fat signal). Default 0.80.
+        A voxel may *start* an edema region only where T1 / normal-marrow reference is
+        below this (edematous marrow loses its fat signal). Default 0.80.
     fluid_ratio_min
         ... and fluid / normal-marrow reference is above this (STIR, T2-FS or PD-FS
-        bright). Default 1.8.
+        bright). Default 4.0: fat-suppressed normal marrow is dark, so edema is many
+        times brighter, while red marrow stays below about 3.5.
+    edge_level
+        A region's edge lies where the fluid ratio is this fraction of the way from
+        normal marrow (1.0) to the region's core (its 90th percentile): 0.5 is the
+        half-maximum of the lesion; 0.4 matched the soft edges of the phantom best (partial
+        volume through 3 mm slices lowers the edge signal). Default 0.4.
+    edge_fluid_min
+        The edge never goes below this fluid ratio. Default 2.0.
+    edge_t1_max
+        Voxels joining a region must have T1 / reference below this. Default 0.95.
     score_min
         The two ratios are also combined into one score,
         ``(1 - t1_ratio) / (1 - t1_ratio_max) + (fluid_ratio - 1) / (fluid_ratio_min - 1)``;
@@ -74,7 +84,10 @@ class DetectionConfig:
     """
 
     t1_ratio_max: float = 0.80
-    fluid_ratio_min: float = 1.8
+    fluid_ratio_min: float = 4.0
+    edge_level: float = 0.4
+    edge_fluid_min: float = 2.0
+    edge_t1_max: float = 0.95
     score_min: float = 2.0
     smoothing_mm: float = 0.8
     rim_mm: float = 1.2
