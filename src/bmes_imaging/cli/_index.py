@@ -151,6 +151,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         for study, side, reason in pairing.unpaired:
             print(f"  study {_short(study)} side {side or '?'}: not paired: {reason}",
                   file=out)
+    for note in index.notes:
+        print(f"\nNote: {note}", file=out)
     if index.rejected:
         print(f"\nFiles not used ({len(index.rejected)}):", file=out)
         for r in index.rejected:

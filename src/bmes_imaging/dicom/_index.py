@@ -53,6 +53,9 @@ class FolderIndex:
         Number of files examined.
     seconds
         Wall time of the index.
+    notes
+        Observations about the folder as a whole, e.g. a DICOMDIR that lists files
+        which are not there (an incomplete CD copy).
     """
 
     stacks: list[SeriesStack]
@@ -60,6 +63,7 @@ class FolderIndex:
     root: Path | None = None
     n_files: int = 0
     seconds: float = field(default=0.0, compare=False)
+    notes: list[str] = field(default_factory=list)
 
     def studies(self) -> dict[str, dict[str, list[SeriesStack]]]:
         """Group the stacks: patient key -> StudyInstanceUID -> stacks.
@@ -185,6 +189,8 @@ def index_folder(path: str | os.PathLike[str], *, workers: int | None = None) ->
     """
     t0 = time.perf_counter()
     root = Path(path)
+    if root.is_file() and root.name.upper() == "DICOMDIR":
+        root = root.parent  # a CD's directory file: index the CD
     if root.is_file():
         return _index([root], root, workers, t0)
     if not root.is_dir():
@@ -201,7 +207,45 @@ def _index(files: list[Path], root: Path | None, workers: int | None,
     rejected = [r for r in results if isinstance(r, RejectedFile)]
     stacks, more = build_stacks(records)
     rejected = sorted(rejected + more, key=lambda r: str(r.path))
+    notes = _dicomdir_notes([r.path for r in rejected
+                             if r.reason == "DICOMDIR (directory record)"], files)
     seconds = time.perf_counter() - t0
     log.info("indexed %d files in %.2f s: %d stacks, %d files not used",
              len(files), seconds, len(stacks), len(rejected))
-    return FolderIndex(stacks, rejected, root, len(files), seconds)
+    return FolderIndex(stacks, rejected, root, len(files), seconds, notes)
+
+
+def _dicomdir_notes(dicomdirs: list[Path], files: list[Path]) -> list[str]:
+    """Notes on DICOMDIRs that reference files missing from the folder."""
+    if not dicomdirs:
+        return []
+    import warnings
+
+    import pydicom
+
+    present = {str(f).lower() for f in files}
+    notes = []
+    for dd in dicomdirs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                ds = pydicom.dcmread(dd, force=True)
+                refs = [r.get("ReferencedFileID") for r in
+                        ds.get("DirectoryRecordSequence") or []]
+            except Exception as exc:  # noqa: BLE001 - any corrupt DICOMDIR is only a note
+                notes.append(f"{dd}: DICOMDIR cannot be read ({exc.__class__.__name__}); "
+                             "the files were indexed by walking the folder")
+                continue
+        missing = 0
+        total = 0
+        for ref in refs:
+            if not ref:
+                continue
+            parts = [ref] if isinstance(ref, str) else [str(p) for p in ref]
+            total += 1
+            if str(dd.parent.joinpath(*parts)).lower() not in present:
+                missing += 1
+        if missing:
+            notes.append(f"{dd}: the DICOMDIR lists {total} files, {missing} of them are "
+                         "not in the folder (incomplete copy of the CD?)")
+    return notes

@@ -103,6 +103,14 @@ def test_dicomdir_is_listed_as_directory_record(tmp_path, make_series):
     assert index.rejected[0].path.name == "DICOMDIR"
     assert len(index.stacks) == 1 and index.stacks[0].n_images == 4
     assert index.stacks[0].sequence == "pd_fs"
+    assert index.notes == []
+    # pointing at the DICOMDIR file indexes the CD
+    assert index_folder(cd / "DICOMDIR").stacks == index.stacks
+    # an incomplete copy: a referenced file is missing
+    index.stacks[0].files[0].unlink()
+    again = index_folder(cd)
+    assert again.stacks[0].n_images == 3
+    assert len(again.notes) == 1 and "1 of them are not in the folder" in again.notes[0]
 
 
 def test_series_with_two_orientations_is_split(tmp_path, make_series):
