@@ -189,14 +189,28 @@ def _write_tables(out: Path, plan: ScreenPlan, outcomes: dict[str, StudyOutcome]
     write_csv_atomic(out / "rejected_files.csv", ("path", "reason"), plan.rejected)
 
 
-def _open_log(out: Path) -> logging.Handler:
+class _ToParentAtItsLevel(logging.Handler):
+    """Pass records on to the ``bmes_imaging`` logger only at the level it is set to.
+
+    The run log (``screen.log``) records INFO; the console shows what ``bmes -v`` asks for.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        parent = logging.getLogger("bmes_imaging")
+        if record.levelno >= parent.getEffectiveLevel():
+            parent.handle(record)
+
+
+def _open_log(out: Path) -> list[logging.Handler]:
     handler = logging.FileHandler(out / "screen.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     handler.setLevel(logging.INFO)
-    log.addHandler(handler)
-    if log.getEffectiveLevel() > logging.INFO:
-        log.setLevel(logging.INFO)
-    return handler
+    handlers = [handler, _ToParentAtItsLevel()]
+    for h in handlers:
+        log.addHandler(h)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return handlers
 
 
 def screen(
@@ -254,7 +268,7 @@ def screen(
     if not root.is_dir():
         raise BmesError(f"{root}: archive folder not found; give the folder to screen")
     out.mkdir(parents=True, exist_ok=True)
-    handler = _open_log(out)
+    handlers = _open_log(out)
     try:
         fn_name = "" if study_function is None else (
             f"{study_function.__module__}.{study_function.__qualname__}")
@@ -318,8 +332,11 @@ def screen(
                  result.n_done, result.n_failed, result.n_resumed, result.elapsed)
         return result
     finally:
-        log.removeHandler(handler)
-        handler.close()
+        for h in handlers:
+            log.removeHandler(h)
+            h.close()
+        log.propagate = True
+        log.setLevel(logging.NOTSET)
 
 
 def _run_dask(todo: list[StudyTask], out: Path, config: Any,
@@ -329,6 +346,10 @@ def _run_dask(todo: list[StudyTask], out: Path, config: Any,
     from distributed import Client, KilledWorker, LocalCluster, as_completed
 
     t0 = time.perf_counter()
+    quiet = logging.getLogger("distributed")
+    quiet_level = quiet.level
+    if logging.getLogger("bmes_imaging").getEffectiveLevel() > logging.DEBUG:
+        quiet.setLevel(logging.WARNING)  # the scheduler runs in this process
     cluster = None
     if scheduler:
         client = Client(scheduler, set_as_default=False, timeout="20s")
@@ -371,3 +392,4 @@ def _run_dask(todo: list[StudyTask], out: Path, config: Any,
         if cluster is not None:
             cluster.close()
         timing["cluster_close_s"] = time.perf_counter() - t_close
+        quiet.setLevel(quiet_level)

@@ -54,3 +54,59 @@ def junk_archive(tmp_path: Path) -> dict[str, object]:
     return {"root": root, "good": [f"1.2.826.0.1.3680043.8.498.7{n}" for n in range(4)],
             "nostir": "1.2.826.0.1.3680043.8.498.74",
             "truncated": "1.2.826.0.1.3680043.8.498.75"}
+
+
+@pytest.fixture(scope="session")
+def phantom_archive(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Two good phantom studies (talus R, calcaneus L), a study without STIR, a study
+    with a truncated T1 file, and junk (text file, unreadable DICOM-like file)."""
+    from bmes_imaging.dicom import index_folder
+    from bmes_imaging.phantom import PhantomSpec, write_study
+
+    root = tmp_path_factory.mktemp("phantom") / "archive"
+
+    def spec(n: int, side: str, bone: str) -> PhantomSpec:
+        return PhantomSpec(seed=40 + n, side=side, edema_bones=(bone,), resolution=4.0,
+                           patient_id=str(n), patient_name=NAMES[n % len(NAMES)])
+
+    good = {"1": ("R", "talus"), "2": ("L", "calcaneus")}
+    for pid, (side, bone) in good.items():
+        write_study(spec(int(pid), side, bone), root / f"p0{pid}_{side}")
+    write_study(spec(3, "R", "navicular"), root / "p03_R")
+    write_study(spec(4, "L", "cuboid"), root / "p04_L")
+    uids = {}
+    for folder in ("p03_R", "p04_L"):
+        stacks = index_folder(root / folder / "dicom").stacks
+        uids[folder] = str(stacks[0].study_instance_uid)
+        if folder == "p03_R":  # no fluid series: delete the STIR files
+            for s in stacks:
+                if s.sequence == "stir":
+                    for f in s.files:
+                        Path(f).unlink()
+        else:  # one T1 file cut short in its pixel data
+            t1 = next(s for s in stacks if s.sequence == "t1")
+            victim = Path(t1.files[len(t1.files) // 2])
+            data = victim.read_bytes()
+            victim.write_bytes(data[: len(data) // 2])
+    (root / "README.txt").write_text("export from the old PACS\n")
+    (root / "p01_R" / "dicom" / "garbage.dcm").write_bytes(b"\x00" * 128 + b"DICM" + b"\xfe" * 40)
+    return {"root": root, "good": good, "nostir_uid": uids["p03_R"],
+            "truncated_uid": uids["p04_L"]}
+
+
+@pytest.fixture(scope="session")
+def phantom_local_run(phantom_archive: dict,
+                      tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """``bmes screen`` of the phantom archive on a local cluster of 2 workers (run once)."""
+    import contextlib
+    import io
+
+    from bmes_imaging.cli import main
+
+    out = tmp_path_factory.mktemp("local") / "out"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        status = main(["screen", str(phantom_archive["root"]), "--out", str(out),
+                       "--workers", "2"])
+    return {"out": out, "status": status, "stdout": stdout.getvalue(),
+            "stderr": stderr.getvalue()}

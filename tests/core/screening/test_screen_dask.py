@@ -12,9 +12,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bmes_imaging.cli import main
+from bmes_imaging.volume import load_nifti
 
 DASK = Path(sys.executable).with_name("dask")
 VOLATILE = {"started", "finished", "seconds", "worker", "from_earlier_run"}
@@ -36,8 +38,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
-@pytest.fixture
-def dask_cluster(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp_path = tmp_path_factory.mktemp("dask")
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     logs = tmp_path / "dask_logs"
@@ -74,11 +77,36 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
 def _table(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as fh:
         rows = [{k: v for k, v in r.items() if k not in VOLATILE} for r in csv.DictReader(fh)]
-    return sorted(rows, key=lambda r: r["study_key"] if "study_key" in r else str(r))
+    return sorted(rows, key=lambda r: sorted(r.items()))
 
 
-def test_scheduler_run_matches_local_run(junk_archive: dict, tmp_path: Path,
-                                         dask_cluster: str) -> None:
+@pytest.mark.slow
+def test_scheduler_run_matches_local_run(phantom_local_run: dict, phantom_archive: dict,
+                                         tmp_path: Path, dask_cluster: str) -> None:
+    local, remote = phantom_local_run["out"], tmp_path / "remote"
+    assert main(["screen", str(phantom_archive["root"]), "--out", str(remote),
+                 "--scheduler", dask_cluster, "--no-progress"]) == 0
+    assert _table(local / "studies.csv") == _table(remote / "studies.csv")
+    assert _table(local / "involvement.csv") == _table(remote / "involvement.csv")
+    assert len(_table(remote / "involvement.csv")) > 0
+    for marker in local.glob("studies/*/edema.nii.gz"):
+        a = load_nifti(marker)
+        b = load_nifti(remote / marker.relative_to(local))
+        assert np.array_equal(a.array, b.array) and np.allclose(a.affine, b.affine)
+    with (remote / "studies.csv").open(newline="") as fh:
+        workers = {r["worker"] for r in csv.DictReader(fh) if r["worker"]}
+    assert workers and not workers & _workers(local)
+    log = (remote / "screen.log").read_text(encoding="utf-8")
+    assert "dask: scheduler with 2 workers" in log
+
+
+def _workers(out: Path) -> set[str]:
+    with (out / "studies.csv").open(newline="") as fh:
+        return {r["worker"] for r in csv.DictReader(fh) if r["worker"]}
+
+
+def test_scheduler_check_only_matches_local(junk_archive: dict, tmp_path: Path,
+                                            dask_cluster: str) -> None:
     root = str(junk_archive["root"])
     local, remote = tmp_path / "local", tmp_path / "remote"
     assert main(["screen", root, "--out", str(local), "--workers", "2", "--check-only",
@@ -86,9 +114,3 @@ def test_scheduler_run_matches_local_run(junk_archive: dict, tmp_path: Path,
     assert main(["screen", root, "--out", str(remote), "--scheduler", dask_cluster,
                  "--check-only", "--no-progress"]) == 0
     assert _table(local / "studies.csv") == _table(remote / "studies.csv")
-    assert (local / "involvement.csv").read_text() == (remote / "involvement.csv").read_text()
-    with (remote / "studies.csv").open(newline="") as fh:
-        workers = {r["worker"] for r in csv.DictReader(fh) if r["worker"]}
-    assert len(workers) >= 1
-    log = (remote / "screen.log").read_text(encoding="utf-8")
-    assert "dask: scheduler with 2 workers" in log

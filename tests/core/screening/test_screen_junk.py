@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
 from bmes_imaging.cli import main
 from bmes_imaging.screening import load_only, screen
 
@@ -16,35 +18,52 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def test_junk_archive_every_study_has_result_or_reason(junk_archive: dict, tmp_path: Path,
-                                                       capsys) -> None:
-    out = tmp_path / "out"
-    status = main(["screen", str(junk_archive["root"]), "--out", str(out), "--workers", "2",
-                   "--check-only"])
-    assert status == 0
-    studies = {r["study_instance_uid"]: r for r in _rows(out / "studies.csv")}
-    for uid in junk_archive["good"]:
-        assert studies[uid]["status"] == "done", studies[uid]
-        marker = out / "studies" / studies[uid]["study_key"] / "screen_done.json"
-        assert marker.exists()
-    assert studies[junk_archive["nostir"]]["status"] == "failed"
-    assert "fluid" in studies[junk_archive["nostir"]]["reason"]
-    trunc = studies[junk_archive["truncated"]]
+@pytest.mark.slow
+def test_junk_archive_every_study_has_result_or_reason(phantom_archive: dict,
+                                                       phantom_local_run: dict) -> None:
+    out = phantom_local_run["out"]
+    assert phantom_local_run["status"] == 0
+    studies = {(r["patient_id"], r["side"]): r for r in _rows(out / "studies.csv")}
+    involvement = _rows(out / "involvement.csv")
+    for pid, (side, bone) in phantom_archive["good"].items():
+        row = studies[(pid, side)]
+        assert row["status"] == "done", row
+        folder = out / "studies" / row["study_key"]
+        for name in ("screen_done.json", "involvement.csv", "edema.nii.gz", "bones.nii.gz"):
+            assert (folder / name).exists(), name
+        rows = [r for r in involvement if r["study_instance_uid"] == row["study_instance_uid"]]
+        assert rows and all(r["status"] == "candidate" for r in rows)
+        assert bone in row["bones_with_edema"].split("+")
+    by_uid = {r["study_instance_uid"]: r for r in studies.values()}
+    nostir = by_uid[phantom_archive["nostir_uid"]]
+    assert nostir["status"] == "failed" and "fluid" in nostir["reason"]
+    trunc = by_uid[phantom_archive["truncated_uid"]]
     assert trunc["status"] == "failed" and trunc["reason"]
-    assert all(r["reason"] for r in studies.values() if r["status"] == "failed")
-    rejected = _rows(out / "rejected_files.csv")
-    assert {Path(r["path"]).name for r in rejected} >= {"notes.txt", "broken.dcm",
-                                                       "DICOMDIR.bak"}
+    assert len(studies) == 4 and all(r["reason"] for r in studies.values()
+                                     if r["status"] == "failed")
+    rejected = {Path(r["path"]).name for r in _rows(out / "rejected_files.csv")}
+    assert {"README.txt", "garbage.dcm"} <= rejected
     log = (out / "screen.log").read_text(encoding="utf-8")
-    assert "failed" in log
+    assert "failed" in log and "done in" in log
     for name in NAMES:
         for part in name.split("^"):
             assert part not in log
-    for uid in studies:
+    for uid in by_uid:
         assert uid not in log  # only hashed study keys
-    captured = capsys.readouterr()
-    assert "4 studies done, 2 failed" in captured.out
-    assert "5/5 studies (4 done, 1 failed, 0 remaining)" in captured.err  # progress line
+    assert "2 studies done, 2 failed" in phantom_local_run["stdout"]
+    assert "(2 done, 1 failed, 0 remaining)" in phantom_local_run["stderr"]  # progress
+
+
+def test_check_only_archive_with_junk(junk_archive: dict, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["screen", str(junk_archive["root"]), "--out", str(out), "--workers", "2",
+                 "--check-only", "--no-progress"]) == 0
+    studies = {r["study_instance_uid"]: r for r in _rows(out / "studies.csv")}
+    assert all(studies[u]["status"] == "done" for u in junk_archive["good"])
+    assert studies[junk_archive["nostir"]]["status"] == "failed"
+    assert studies[junk_archive["truncated"]]["status"] == "failed"
+    rejected = {Path(r["path"]).name for r in _rows(out / "rejected_files.csv")}
+    assert {"notes.txt", "broken.dcm", "DICOMDIR.bak"} <= rejected
 
 
 def test_nothing_processable_is_an_error(tmp_path: Path) -> None:
