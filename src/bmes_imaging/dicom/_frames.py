@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.uid import UID
 
 from ..errors import DicomFileError
 from ._j2k import J2K_SYNTAXES, decode_j2k_frames
@@ -240,7 +241,7 @@ def _frames_of_dataset(path: Path, ds: Any, decoding_plugin: str | None,
         if meta is None:
             ds.file_meta = pydicom_file_meta(ts)
         else:
-            meta.TransferSyntaxUID = ts
+            meta.TransferSyntaxUID = UID(ts)
     for kw in ("Rows", "Columns", "BitsAllocated"):
         if kw not in ds or ds[kw].value in (None, ""):
             raise DicomFileError(path, f"{kw} is missing; cannot interpret the pixels")
@@ -306,9 +307,10 @@ def _frames_of_dataset(path: Path, ds: Any, decoding_plugin: str | None,
 def pydicom_file_meta(transfer_syntax: str) -> Any:
     """A minimal File Meta dataset naming ``transfer_syntax`` (for files without one)."""
     from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import UID
 
     meta = FileMetaDataset()
-    meta.TransferSyntaxUID = transfer_syntax
+    meta.TransferSyntaxUID = UID(transfer_syntax)
     return meta
 
 

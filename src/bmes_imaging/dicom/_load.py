@@ -160,7 +160,7 @@ def _arrange(frames: list[Frame], tolerance: float) -> tuple[list[Frame], NDArra
     """Sort frames along the slice normal; check spacing; return (frames, LPS step)."""
     ref = frames[0]
     assert ref.orientation is not None
-    normal = slice_normal(ref.orientation)
+    normal = slice_normal(ref.orientation.tolist())
     order = sorted(range(len(frames)),
                    key=lambda i: (float(np.dot(frames[i].position, normal)),  # type: ignore[arg-type]
                                   str(frames[i].path), frames[i].frame_number))
@@ -191,7 +191,7 @@ def _arrange(frames: list[Frame], tolerance: float) -> tuple[list[Frame], NDArra
     for i in np.flatnonzero(np.abs(gaps - typical) > tolerance * typical):
         a, b, gap = ordered[i], ordered[i + 1], float(gaps[i])
         ratio = gap / typical
-        m = int(round(ratio))
+        m = round(ratio)
         if m >= 2 and abs(ratio - m) <= tolerance * m:
             problems.append(f"{m - 1} slice(s) missing between {_names([a], 1)} "
                             f"({dist[i]:.3f} mm) and {_names([b], 1)} ({dist[i + 1]:.3f} mm)")
@@ -346,7 +346,7 @@ def _series_info(ordered: Sequence[Frame], step: NDArray[np.float64],
     number = _num(ds, "SeriesNumber")
     assert first.orientation is not None
     try:
-        plane: str | None = plane_of(first.orientation)
+        plane: str | None = plane_of(first.orientation.tolist())
     except GeometryError:
         plane = None
     sequence = getattr(stack, "sequence", None)
@@ -437,8 +437,8 @@ def read_stack(
     assert first.position is not None and first.orientation is not None
     assert first.pixel_spacing is not None
     try:
-        affine = affine_from_dicom(first.position, first.orientation, first.pixel_spacing,
-                                   step)
+        affine = affine_from_dicom(first.position.tolist(), first.orientation.tolist(),
+                                   first.pixel_spacing, step.tolist())
     except GeometryError as exc:
         raise DicomSeriesError(f"{first.path}: geometry of the stack is invalid: {exc}") \
             from None

@@ -67,7 +67,7 @@ def test_comparison_detects_a_flipped_axis(tmp_path, volume_factory, dicom_tools
 
 @pytest.mark.parametrize("orientation", ORIENTATIONS)
 def test_multiframe_matches_dcm2niix(tmp_path, volume_factory, dicom_tools, orientation):
-    written, files = _series(tmp_path, volume_factory, orientation, True)
+    _written, files = _series(tmp_path, volume_factory, orientation, True)
     mf_dir = tmp_path / "enhanced"
     mf_dir.mkdir()
     dicom_tools["to_multiframe"](files, mf_dir / "enhanced.dcm")
@@ -83,7 +83,7 @@ def test_multiframe_matches_dcm2niix(tmp_path, volume_factory, dicom_tools, orie
 
 @pytest.mark.parametrize("orientation", ORIENTATIONS)
 def test_jpeg2000_matches_dcm2niix(tmp_path, volume_factory, dicom_tools, orientation):
-    written, files = _series(tmp_path, volume_factory, orientation, True)
+    _written, files = _series(tmp_path, volume_factory, orientation, True)
     j2k = dicom_tools["gdcmconv"](files, tmp_path / "j2k", "--j2k")
     vol = read_stack(j2k)
     assert vol.info.extra["transfer_syntaxes"] == ["1.2.840.10008.1.2.4.90"]

@@ -44,7 +44,7 @@ def test_folder_with_one_stack(tmp_path, volume_factory):
 
 
 def test_folder_with_two_stacks_is_refused_listing_both(study):
-    folder, t1_files, stir_files = study
+    folder, _t1_files, _stir_files = study
     with pytest.raises(DicomSeriesError, match="2 image stacks") as err:
         load_series(folder)
     index = index_folder(folder)
