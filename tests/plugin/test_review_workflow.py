@@ -282,3 +282,24 @@ def test_opening_another_study_places_the_reused_layers_anew(make_napari_viewer,
         # (NIfTI stores the affine in float32)
         np.testing.assert_allclose(world, apply_affine(frame, vol.world(ijk)), atol=1e-4)
     assert not widget._study_layers()["edema"].data.any()
+
+
+def test_closing_the_viewer_with_unsaved_work_asks_first(make_napari_viewer, qtbot, store,
+                                                         nifti_study_dir, tmp_path) -> None:
+    viewer = make_napari_viewer()
+    widget = make_widget(viewer, store, tmp_path / "cache")
+    open_with_bones(widget, viewer, nifti_study_dir)
+    detect(widget, qtbot)
+    widget.table.selectRow(0)
+    widget.reject_selected()
+    asked: list[int] = []
+    widget.ask_unsaved = lambda: asked.append(1) or "cancel"
+    window = viewer.window._qt_window
+    assert window.close() is False  # the reader cancelled: the window stays
+    assert asked == [1] and widget.model.dirty
+    widget.ask_unsaved = lambda: "save"
+    assert widget.maybe_close_study()
+    saved = store.latest_annotation(widget.model.study_key, reader=READER)
+    assert saved is not None
+    assert {f.bone: f.status for f in saved.findings}[widget.model.findings[0].bone] \
+        == "rejected"

@@ -61,9 +61,13 @@ __all__ = ["COLUMNS", "ReviewWidget", "camera_of"]
 
 log = logging.getLogger("bmes_imaging.napari")
 
-#: Table columns.
-COLUMNS: tuple[str, ...] = ("Bone", "Edema mL", "Fraction %", "Grade", "Confidence",
-                            "Status", "Primary", "Source")
+#: Table columns (short headers; the tooltips say what they hold).
+COLUMNS: tuple[str, ...] = ("Bone", "mL", "%", "Gr", "Conf", "Status", "Prim", "Source")
+_COLUMN_TIPS: tuple[str, ...] = (
+    "Bone", "Edema volume (mL)", "Fraction of the bone with edema (%)",
+    "Grade: 0 none, 1 < 25 %, 2 25-50 %, 3 > 50 % of the bone",
+    "Detector confidence (0-1)", "candidate / confirmed / rejected",
+    "Primary affected bone", "Who made the finding: the detector or a reader")
 _STATUS_COLOURS = {"confirmed": QColor(60, 160, 80), "rejected": QColor(170, 60, 60),
                    "candidate": QColor(200, 160, 40)}
 AUTOSAVE_MS = 60_000
@@ -211,6 +215,10 @@ class ReviewWidget(QWidget):
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        for col, tip in enumerate(_COLUMN_TIPS):
+            header_item = self.table.horizontalHeaderItem(col)
+            if header_item is not None:
+                header_item.setToolTip(tip)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
