@@ -94,8 +94,11 @@ class FolderIndex:
         return len(self.stacks)
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    """Regular files under ``root`` (symlinked directories are not followed)."""
+def _walk(root: Path, problems: list[str] | None = None) -> Iterator[Path]:
+    """Regular files under ``root`` (symlinked directories are not followed).
+
+    Folders that cannot be listed are reported in ``problems``.
+    """
     stack = [root]
     while stack:
         d = stack.pop()
@@ -104,6 +107,10 @@ def _walk(root: Path) -> Iterator[Path]:
                 entries = list(it)
         except OSError as exc:
             log.warning("cannot list a folder (%s): %s", exc.__class__.__name__, d)
+            if problems is not None:
+                problems.append(f"{d}: folder cannot be listed "
+                                f"({exc.strerror or exc.__class__.__name__}); its files "
+                                "were not indexed")
             continue
         for e in entries:
             try:
@@ -157,13 +164,14 @@ def index_files(paths: Iterable[str | os.PathLike[str]], *,
     """
     t0 = time.perf_counter()
     files: list[Path] = []
+    problems: list[str] = []
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            files.extend(_walk(path))
+            files.extend(_walk(path, problems))
         else:
             files.append(path)
-    return _index(files, None, workers, t0)
+    return _index(files, None, workers, t0, problems)
 
 
 def index_folder(path: str | os.PathLike[str], *, workers: int | None = None) -> FolderIndex:
@@ -196,19 +204,20 @@ def index_folder(path: str | os.PathLike[str], *, workers: int | None = None) ->
     if not root.is_dir():
         raise DicomFileError(root, "no such file or folder; give the folder that holds "
                              "the DICOM files (or a single file)")
-    files = list(_walk(root))
-    return _index(files, root, workers, t0)
+    problems: list[str] = []
+    files = list(_walk(root, problems))
+    return _index(files, root, workers, t0, problems)
 
 
 def _index(files: list[Path], root: Path | None, workers: int | None,
-           t0: float) -> FolderIndex:
+           t0: float, problems: list[str] | None = None) -> FolderIndex:
     results = _read_all(files, workers)
     records = [r for r in results if isinstance(r, HeaderRecord)]
     rejected = [r for r in results if isinstance(r, RejectedFile)]
     stacks, more = build_stacks(records)
     rejected = sorted(rejected + more, key=lambda r: str(r.path))
-    notes = _dicomdir_notes([r.path for r in rejected
-                             if r.reason == "DICOMDIR (directory record)"], files)
+    notes = list(problems or []) + _dicomdir_notes(
+        [r.path for r in rejected if r.reason == "DICOMDIR (directory record)"], files)
     seconds = time.perf_counter() - t0
     log.info("indexed %d files in %.2f s: %d stacks, %d files not used",
              len(files), seconds, len(stacks), len(rejected))
