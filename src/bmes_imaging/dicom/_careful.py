@@ -9,6 +9,7 @@ raises for a bad file.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,83 @@ def _frame_geometry(ds: Any) -> tuple[
     return frames, shared_iop
 
 
+def _first_item(ds: Any, *path: str) -> Any:
+    """Item 0 at the end of a chain of sequences (``None`` where one is missing)."""
+    item = ds
+    for kw in path:
+        seq = item.get(kw) if item is not None else None
+        if not seq:
+            return None
+        item = seq[0]
+    return item
+
+
+def _number(item: Any, keyword: str) -> float | None:
+    if item is None or keyword not in item:
+        return None
+    v = item.get(keyword)
+    if isinstance(v, list | tuple) or type(v).__name__ == "MultiValue":
+        v = v[0] if len(v) else None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _enhanced_values(ds: Any) -> dict[str, Any]:
+    """Classic attributes an Enhanced (multi-frame) MR keeps in functional groups.
+
+    TR, TE, TI, flip angle, pixel spacing, slice thickness, laterality, and
+    ScanningSequence / ScanOptions equivalents (echo pulse sequence, inversion
+    recovery, spectrally selected fat suppression), from the shared functional groups
+    or else the first frame's.
+    """
+    out: dict[str, Any] = {}
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        fg = _first_item(ds, groups)
+        if fg is None:
+            continue
+        timing = _first_item(fg, "MRTimingAndRelatedParametersSequence")
+        for kw, value in (
+            ("RepetitionTime", _number(timing, "RepetitionTime")),
+            ("FlipAngle", _number(timing, "FlipAngle")),
+            ("EchoTime", _number(_first_item(fg, "MREchoSequence"), "EffectiveEchoTime")),
+            ("InversionTime", _number(_first_item(fg, "MRModifierSequence"),
+                                      "InversionTimes")),
+        ):
+            if value is not None:
+                out.setdefault(kw, value)
+        measures = _first_item(fg, "PixelMeasuresSequence")
+        if measures is not None:
+            sp = _floats(measures.get("PixelSpacing") or (), 2)
+            if sp is not None:
+                out.setdefault("PixelSpacing", sp)
+            th = _number(measures, "SliceThickness")
+            if th is not None:
+                out.setdefault("SliceThickness", th)
+        anatomy = _first_item(fg, "FrameAnatomySequence")
+        if anatomy is not None and str(anatomy.get("FrameLaterality", "")) in ("L", "R"):
+            out.setdefault("Laterality", str(anatomy.FrameLaterality))
+    scanning = []
+    echo = str(ds.get("EchoPulseSequence", "")).upper()
+    if echo in ("SPIN", "BOTH"):
+        scanning.append("SE")
+    if echo in ("GRADIENT", "BOTH"):
+        scanning.append("GR")
+    if str(ds.get("InversionRecovery", "")).upper() == "YES":
+        scanning.append("IR")
+    if scanning:
+        out["ScanningSequence"] = tuple(scanning)
+    fat = str(ds.get("SpectrallySelectedSuppression", "")).upper()
+    if "FAT" in fat:
+        out["ScanOptions"] = ("FS",)
+    name = ds.get("PulseSequenceName")
+    if name:
+        out["SequenceName"] = str(name)
+    return out
+
+
 def careful_header(path: Path) -> HeaderRecord | str:
     """Read the header with pydicom; return a record or a rejection reason.
 
@@ -139,6 +217,8 @@ def careful_header(path: Path) -> HeaderRecord | str:
             shared_iop = None
             if has_pixels and (values.get("NumberOfFrames") or 1) > 1:
                 frames, shared_iop = _frame_geometry(ds)
+                for kw, v in _enhanced_values(ds).items():
+                    values.setdefault(kw, v)
         except EOFError:
             return "truncated header (the file ends inside a data element)"
         except InvalidDicomError as exc:
@@ -186,6 +266,8 @@ def add_frame_geometry(rec: HeaderRecord) -> HeaderRecord | str:
         try:
             ds = pydicom.dcmread(rec.path, stop_before_pixels=True)
             rec.frames, rec.shared_orientation = _frame_geometry(ds)
+            for kw, v in _enhanced_values(ds).items():
+                rec.values.setdefault(kw, v)
         except Exception as exc:  # noqa: BLE001 - pydicom's failure modes on corrupt files vary
             return (f"unreadable functional groups ({exc.__class__.__name__}: "
                     f"{str(exc)[:120]})")

@@ -75,7 +75,7 @@ _STIR_WORDS = frozenset({"stir", "tirm", "tir", "stirfs"})
 _CONTRAST_WORDS = frozenset({"gd", "gad", "post", "postcontrast", "contrast", "kontrast",
                              "c+", "+c", "pc", "postgd", "kmli"})
 _GLUED = re.compile(r"^(t1|t2|pd|dp)(w|wi)?(fs|spair|spir|fatsat|stir)$")
-_T1 = re.compile(r"^t1(w|wi|fs|se|tse|fse|spair|spir)?$")
+_T1 = re.compile(r"^t1(w|wi|fs|se|tse|fse|spair|spir|tfe|ffe|flash|vibe)?$")
 _T2 = re.compile(r"^t2(w|wi|fs|tse|fse|spair|spir)?$")
 _PD = re.compile(r"^(pd|dp|rho|pdw|pdwi|pdfs|dpfs|pdwfs|pdt2)$")
 _SPLIT = re.compile(r"(?:[^\w+*]|_)+")
@@ -124,6 +124,8 @@ def _tokens(*texts: str | None) -> list[str]:
 
 def _description(stack: SeriesStack) -> str:
     parts = [stack.series_description, stack.protocol_name]
+    if stack.multiframe and stack.sequence_name:
+        parts.append(stack.sequence_name)  # Enhanced MR PulseSequenceName (e.g. T1TFE)
     return " / ".join(p for p in parts if p)
 
 
@@ -207,7 +209,8 @@ def classify_stack(stack: SeriesStack) -> Classification:
     """
     plane, _ = plane_for(stack)
     desc = _description(stack)
-    tokens = _tokens(stack.series_description, stack.protocol_name)
+    tokens = _tokens(stack.series_description, stack.protocol_name,
+                     stack.sequence_name if stack.multiframe else None)
     toks = set(tokens)
     fs = _fat_suppression(tokens, stack)
     contrast = bool(toks & _CONTRAST_WORDS) or "+c" in desc.lower() or "+gd" in desc.lower()

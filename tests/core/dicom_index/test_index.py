@@ -308,3 +308,35 @@ def test_process_pool_gives_the_same_index(tmp_path, make_series):
     make_series(tmp_path / "b", n=5, description="stir_sag", attributes=STIR)
     (tmp_path / "junk").write_bytes(b"\x00" * 10)
     assert _summary(index_folder(tmp_path, workers=2)) == _summary(index_folder(tmp_path))
+
+
+def test_enhanced_mr_timing_from_functional_groups(tmp_path):
+    """TR / TE / TI / fat suppression of an Enhanced MR live in functional groups."""
+    import data_store
+
+    ds = pydicom.dcmread(Path(data_store.__file__).parent / "data" / "emri_small.dcm")
+    timing = Dataset()
+    timing.RepetitionTime, timing.FlipAngle = 4200.0, 150.0
+    echo = Dataset()
+    echo.EffectiveEchoTime = 35.0
+    modifier = Dataset()
+    modifier.InversionTimes = [160.0]
+    orient = Dataset()
+    orient.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
+    shared = Dataset()
+    shared.MRTimingAndRelatedParametersSequence = [timing]
+    shared.MREchoSequence = [echo]
+    shared.MRModifierSequence = [modifier]
+    shared.PlaneOrientationSequence = [orient]
+    ds.SharedFunctionalGroupsSequence = [shared]
+    ds.InversionRecovery = "YES"
+    ds.EchoPulseSequence = "SPIN"
+    ds.PulseSequenceName = "TSE_IR"
+    ds.SeriesDescription = "COR"
+    ds.save_as(tmp_path / "enhanced.dcm")
+    st = index_folder(tmp_path).stacks[0]
+    assert st.multiframe and st.n_images == 10
+    assert (st.repetition_time, st.echo_time, st.inversion_time) == (4200.0, 35.0, 160.0)
+    assert st.scanning_sequence == ("SE", "IR")
+    assert st.image_orientation == (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
+    assert (st.sequence, st.plane) == ("stir", "sagittal")
