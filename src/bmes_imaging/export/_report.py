@@ -48,7 +48,7 @@ class CohortReport:
 class _Table:
     title: str
     header: Sequence[str]
-    rows: list[Sequence[str]]
+    rows: Sequence[Sequence[str]]
     intro: str = ""
 
 
@@ -84,8 +84,8 @@ def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str 
                     for c in ("deficient", "insufficient", "sufficient")),
          "patients (<= 20 / 20-30 / >= 30 ng/mL)"],
         ["AOFAS at diagnosis -> last control, mean",
-         f"{_fmt(s['aofas_initial_mean'].value)} -> {_fmt(s['aofas_final_mean'].value)} "
-         f"(change {_fmt(s['aofas_change_mean'].value)})", "points"],
+         (f"{_fmt(s['aofas_initial_mean'].value)} -> {_fmt(s['aofas_final_mean'].value)} "
+          f"(change {_fmt(s['aofas_change_mean'].value)})"), "points"],
         ["Rheumatoid arthritis", s["rheumatoid_arthritis"].formatted(), "patients"],
     ]
     t.append(_Table("Patients (recomputed from the clinical records)",
@@ -182,10 +182,10 @@ def _html(title: str, meta: list[str], tables: list[_Table], plots: list[Path],
     e = html.escape
     parts = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
              f"<title>{e(title)}</title>",
-             "<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
-             "table{border-collapse:collapse;margin-bottom:1em}"
-             "td,th{border:1px solid #999;padding:2px 6px;text-align:left}"
-             "h2.dis{color:#b00}</style></head><body>",
+             ("<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
+              "table{border-collapse:collapse;margin-bottom:1em}"
+              "td,th{border:1px solid #999;padding:2px 6px;text-align:left}"
+              "h2.dis{color:#b00}</style></head><body>"),
              f"<h1>{e(title)}</h1>", "<ul>"] + [f"<li>{e(m)}</li>" for m in meta] + ["</ul>"]
     for tab in tables:
         cls = ' class="dis"' if tab.title.startswith("Disagreements") and tab.rows else ""

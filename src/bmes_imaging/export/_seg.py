@@ -259,7 +259,7 @@ def _bone_of_segment(desc: Any) -> tuple[Bone, bool]:
     by_code = [b for b in Bone if b.info.snomed_verified and b.info.snomed_code == code]
     if len(by_code) == 1:
         return by_code[0], is_edema
-    name = label[: -len(_EDEMA_SUFFIX)] if label.endswith(_EDEMA_SUFFIX) else label
+    name = label.removesuffix(_EDEMA_SUFFIX)
     tracking = str(desc.get("TrackingID", "") or "")
     try:
         return bone_from_name(tracking.removesuffix("_edema") or name), is_edema
