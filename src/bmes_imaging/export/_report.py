@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..bones import Bone
 from ..errors import ExportError
 from ._atomic import write_text_atomic
 from ._cohort import CohortSummary, FootFindings, summarize_cohort
@@ -93,8 +94,6 @@ def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str 
                     "Patient-level figures count each patient once (a bilateral patient "
                     "has two feet)."))
     bone_rows = []
-    from ..bones import Bone
-
     for bone in Bone:
         f = s[f"feet_{bone.bone_name}"]
         found = s.figures.get(f"findings_feet_{bone.bone_name}")
@@ -131,6 +130,29 @@ def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str 
             f"{_fmt(p.aofas_initial, 0)} -> {_fmt(p.aofas_final, 0)}"])
     t.append(_Table("Per patient", ["patient", "side", "age", "sex", "primary bone(s)",
                                     "25(OH)D", "class", "AOFAS"], per_patient))
+    if s.findings:
+        by_foot = {(str(f.patient), f.side.upper()): f for f in s.findings}
+        rows_cmp = []
+        agree = with_findings = 0
+        for rec in s.records:
+            foot = by_foot.get((str(rec.patient), str(rec.side).upper()))
+            recorded = {Bone(b) for b in (*rec.primary_bones, *rec.other_bones)}
+            found = set(foot.bones) if foot else set()
+            primary_found = bool(set(rec.primary_bones) & found)
+            agree += primary_found
+            with_findings += foot is not None
+            rows_cmp.append([
+                name_of(str(rec.patient)), rec.side,
+                ", ".join(b.display_name for b in sorted(recorded)) or "-",
+                ", ".join(b.display_name for b in sorted(found)) or "-",
+                ("yes" if primary_found else "no") if foot else "no findings",
+                ", ".join(b.display_name for b in sorted(found - recorded)) or "-"])
+        t.append(_Table(f"Clinical records against {s.findings_status} findings", [
+            "patient", "side", "bones in the record", f"bones with {s.findings_status} edema",
+            "recorded primary found", "found but not recorded"], rows_cmp,
+            f"The recorded primary bone is among the {s.findings_status} findings in "
+            f"{agree} of {with_findings} feet with findings ({len(s.records) - with_findings} "
+            "feet have none)."))
     if stated_source is not None:
         dis = [c for c in comparisons if c.status == "disagrees"]
         rnd = [c for c in comparisons if c.status == "rounding"]
