@@ -89,3 +89,26 @@ def test_jpeg2000_matches_dcm2niix(tmp_path, volume_factory, dicom_tools, orient
     assert vol.info.extra["transfer_syntaxes"] == ["1.2.840.10008.1.2.4.90"]
     nii = dicom_tools["run_dcm2niix"](tmp_path / "j2k", tmp_path / "nii")
     _compare(vol, nii, dicom_tools)
+
+
+REAL_MR = ["MR_small.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm",
+           "MR_small_implicit.dcm", "MR_small_jp2klossless.dcm", "MR_small_padded.dcm"]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom notes oddities of its test files
+@pytest.mark.parametrize("name", REAL_MR)
+def test_real_mr_files_match_dcm2niix(tmp_path, dicom_tools, name):
+    """pydicom's own MR test files (not written here) load as dcm2niix reads them."""
+    from pathlib import Path
+
+    import pydicom
+
+    source = Path(pydicom.__file__).parent / "data" / "test_files" / name
+    if not source.is_file():
+        pytest.skip(f"{name} not shipped with this pydicom")
+    (tmp_path / "in").mkdir()
+    shutil.copyfile(source, tmp_path / "in" / name)
+    vol = read_stack([tmp_path / "in" / name])
+    nii = dicom_tools["run_dcm2niix"](tmp_path / "in", tmp_path / "nii")
+    data = np.asarray(nii.get_fdata())
+    dicom_tools["assert_same_voxels"](vol, nii.affine, data.reshape(data.shape[:2] + (-1,)))
