@@ -346,20 +346,20 @@ def scan_headers(paths: Sequence[str | os.PathLike[str]]) -> list[HeaderRecord |
     [1, 1, 1]
     """
     files = [p if isinstance(p, Path) else Path(p) for p in paths]
-    names = [_gdcm_name(p) for p in files]
-    scanned = [n for n in dict.fromkeys(names) if n is not None]
+    asked = [_gdcm_name(p) for p in files]
+    scanned = [n for n in dict.fromkeys(asked) if n is not None]
     scanner = _scanner(WANTED, scanned)
     is_key = scanner.IsKey
-    names = [n if n is not None and is_key(n) else None for n in names]
+    names = [n if n is not None and is_key(n) else None for n in asked]
     tags = {t: kw for t, (kw, _kind) in WANTED.items()}
     raws = _raw_values(scanner, names, scanned, tags)
     # decoded values per keyword and distinct string: series share most of them
     caches: dict[str, tuple[str, dict[str, Any]]] = {
         kw: (kind, {}) for kw, kind in WANTED.values()}
     results: list[HeaderRecord | str | _Pending] = []
-    for path, name, raw in zip(files, names, raws, strict=True):
+    for path, name, raw, tried in zip(files, names, raws, asked, strict=True):
         if name is None or raw is None:
-            results.append(_careful(path))
+            results.append(_careful(path, gdcm_failed=tried is not None))
             continue
         values: dict[str, Any] = {}
         for kw, text in raw.items():
@@ -371,8 +371,9 @@ def scan_headers(paths: Sequence[str | os.PathLike[str]]) -> list[HeaderRecord |
         results.append(_record(path, name, values))
     pending = [r for r in results if isinstance(r, _Pending)]
     if pending:
-        found = _pixel_elements([r.name for r in pending])
-        results = [_decide(r, found) if isinstance(r, _Pending) else r for r in results]
+        readable, with_pixels = _pixel_elements([r.name for r in pending])
+        results = [_decide(r, readable, with_pixels) if isinstance(r, _Pending) else r
+                   for r in results]
     return results  # type: ignore[return-value]
 
 
@@ -387,8 +388,12 @@ class _Pending:
         self.size, self.ts, self.delimited = size, ts, delimited
 
 
-def _careful(path: Path) -> HeaderRecord | str:
-    """The careful reader, with the fast walker's quick answer for non-DICOM files."""
+def _careful(path: Path, gdcm_failed: bool = False) -> HeaderRecord | str:
+    """The careful reader, with the fast walker's quick answer for non-DICOM files.
+
+    When GDCM could not read the file either and pydicom finds no pixel data in it,
+    pydicom has read a cut or corrupt header leniently: that is the reason given.
+    """
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
@@ -397,7 +402,15 @@ def _careful(path: Path) -> HeaderRecord | str:
         return f"cannot be read ({exc.strerror or exc.__class__.__name__})"
     if not _maybe_dicom(head):
         return _not_dicom(head, size)
-    return careful_header(path)
+    got = careful_header(path)
+    if gdcm_failed and isinstance(got, HeaderRecord) and not got.has_pixels \
+            and got.get("MediaStorageSOPClassUID") != DICOMDIR_SOP_CLASS:
+        return _CORRUPT
+    return got
+
+
+_CORRUPT = ("truncated or corrupt header (a data element runs past the end of the file "
+            "or cannot be parsed)")
 
 
 def _maybe_dicom(head: bytes) -> bool:
@@ -436,27 +449,27 @@ def _finish(rec: HeaderRecord) -> HeaderRecord | str:
     return rec
 
 
-def _pixel_elements(names: list[str]) -> set[str]:
-    """Files GDCM reads completely up to and including a pixel data element.
+def _pixel_elements(names: list[str]) -> tuple[set[str], set[str]]:
+    """Files GDCM reads to their end (or to the pixel data), and those with pixel data.
 
-    GDCM refuses a file whose native pixel value is cut short, but it accepts a file
-    cut inside a header element as "read, no pixel data" and does not check the
-    fragments of encapsulated pixel data, so callers confirm those otherwise.
+    GDCM refuses a file cut inside a data element or inside native pixel data; it
+    does not check the fragments of encapsulated pixel data (callers check the
+    sequence delimiter that ends the file).
     """
     scanner = _scanner([_PIXEL_DATA], names)
     pixel = _tag_text(_PIXEL_DATA) + " -> ["
-    found: set[str] = set()
-    text = str(scanner)
-    for block in text.split("\nFilename: ")[1:]:
+    readable = {n for n in names if scanner.IsKey(n)}
+    with_pixels: set[str] = set()
+    for block in str(scanner).split("\nFilename: ")[1:]:
         first, _, rest = block.partition(" (could be read)\n")
-        if rest.startswith(pixel) and scanner.IsKey(first):
-            found.add(first)
-    return found
+        if rest.startswith(pixel) and first in readable:
+            with_pixels.add(first)
+    return readable, with_pixels
 
 
-def _decide(p: _Pending, found: set[str]) -> HeaderRecord | str:
+def _decide(p: _Pending, readable: set[str], with_pixels: set[str]) -> HeaderRecord | str:
     """Record of a file whose pixel data is not simply the last element."""
-    if p.name in found and (p.ts in _UNCOMPRESSED or p.delimited):
+    if p.name in with_pixels and (p.ts in _UNCOMPRESSED or p.delimited):
         # padded after the pixel data (uncompressed), or encapsulated pixel data whose
         # sequence ends the file: present and complete
         return _finish(HeaderRecord(p.path, p.values, p.size, True, p.ts, via="gdcm"))
@@ -465,6 +478,8 @@ def _decide(p: _Pending, found: set[str]) -> HeaderRecord | str:
     verdict = careful_header(p.path)
     if isinstance(verdict, str):
         return verdict
+    if p.name not in readable:  # pydicom reads leniently what GDCM cannot read
+        return _CORRUPT
     return HeaderRecord(p.path, p.values, verdict.size, verdict.has_pixels, p.ts,
                         verdict.frames, verdict.shared_orientation, "gdcm")
 
