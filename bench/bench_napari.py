@@ -3,7 +3,9 @@
 Measures, after napari has started (viewer shown, events processed):
 
 * **open + candidates**: open the study (index, pair, load T1 and STIR, add layers) and
-  run detection until the findings table and the edema layer are shown. Budget 3 s.
+  run detection until the findings table and the edema layer are shown (cold: first
+  time in the process; warm: again), and open the study when its detector candidates
+  are already in the store (a study screened or detected before). Budget 3 s.
 * **confirm / reject**: one decision on the selected finding, table row updated and
   events processed. Budget 100 ms (median and worst of 40).
 
@@ -19,6 +21,7 @@ Run (needs a display)::
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -112,40 +115,60 @@ def main(argv: list[str] | None = None) -> int:
         QApplication.processEvents()
     startup = time.perf_counter() - t_import
 
-    # ---- open the study and show candidates (twice: the first open also pays napari's
-    # one-time lazy imports and unit registry set-up; the second is a warm open)
+    # ---- 1. first open: load, detect, show candidates (pays napari's one-time lazy
+    # imports and unit registry set-up too); the candidates are stored
     cold = _open_and_detect(review, study_dir, args.bones)
+    _process_until(lambda: bool(store.annotations(review.model.study_key, "detector")))
+    # ---- 2. detection again, warm
     warm = _open_and_detect(review, study_dir, args.bones)
+    # ---- 3. open with the stored candidates (a study screened earlier): no detection
+    review.model.dirty = False
+    t0 = time.perf_counter()
+    review.open_study(study_dir)
+    _process_until(lambda: review.table.rowCount() > 0 and review.edema_layer is not None)
+    QApplication.processEvents()
+    stored = time.perf_counter() - t0
     t_open, t_detect = warm
     total = t_open + t_detect
+
     # ---- decisions
     review.table.selectRow(0)
     QApplication.processEvents()
-    times = []
+    times, cpu = [], []
     for i in range(args.repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         (review.confirm_selected if i % 2 == 0 else review.reject_selected)()
         QApplication.processEvents()
         times.append((time.perf_counter() - t) * 1000.0)
+        cpu.append((time.process_time() - c) * 1000.0)
     median_ms, worst_ms = statistics.median(times), max(times)
 
     n_pos = sum(1 for f in review.model.findings if f.edema_volume_ml > 0)
     print(f"study: {study_dir} (T1 {review.model.study.t1.shape}, "
           f"{len(review.model.findings)} bones, {n_pos} with candidates)")
     print(f"napari start (import + viewer shown): {startup:6.2f} s")
-    print(f"first open + candidates (cold):       {sum(cold):6.2f} s  "
+    print(f"first open + detection (cold):        {sum(cold):6.2f} s  "
           f"(open {cold[0]:.2f} s, detection {cold[1]:.2f} s)")
-    print(f"open study (load + layers):           {t_open:6.2f} s")
-    print(f"detection until candidates shown:     {t_detect:6.2f} s")
-    print(f"open + candidates:                    {total:6.2f} s  "
-          f"(budget {OPEN_BUDGET_S:.1f} s, {total / OPEN_BUDGET_S:.0%} of budget) "
-          f"{'OK' if total < OPEN_BUDGET_S else 'OVER BUDGET'}")
+    print(f"open + detection (warm):              {total:6.2f} s  "
+          f"(open {t_open:.2f} s, detection {t_detect:.2f} s; budget {OPEN_BUDGET_S:.1f} s: "
+          f"{total / OPEN_BUDGET_S:.0%}) {'OK' if total < OPEN_BUDGET_S else 'OVER BUDGET'}")
+    print(f"open with stored candidates:          {stored:6.2f} s  "
+          f"(budget {OPEN_BUDGET_S:.1f} s: {stored / OPEN_BUDGET_S:.0%}) "
+          f"{'OK' if stored < OPEN_BUDGET_S else 'OVER BUDGET'}")
     if reference is not None:
         print(f"reference dcm2niix on the same DICOM: {reference:6.2f} s  "
-              f"(open + candidates = {total / reference:.1f}x dcm2niix)")
-    print(f"confirm/reject median {median_ms:6.2f} ms, worst {worst_ms:6.2f} ms  "
-          f"(budget {DECISION_BUDGET_MS:.0f} ms, worst = {worst_ms / DECISION_BUDGET_MS:.0%} "
-          f"of budget) {'OK' if worst_ms < DECISION_BUDGET_MS else 'OVER BUDGET'}")
+              f"(warm open + detection = {total / reference:.1f}x, stored candidates = "
+              f"{stored / reference:.1f}x dcm2niix)")
+    print(f"confirm/reject median {median_ms:6.2f} ms, worst {worst_ms:6.2f} ms wall; "
+          f"CPU median {statistics.median(cpu):.2f} ms, worst {max(cpu):.2f} ms  "
+          f"(budget {DECISION_BUDGET_MS:.0f} ms: worst = {worst_ms / DECISION_BUDGET_MS:.0%}) "
+          f"{'OK' if worst_ms < DECISION_BUDGET_MS else 'OVER BUDGET'}")
+    try:
+        load = os.getloadavg()[0]
+        print(f"machine load average {load:.1f} on {os.cpu_count()} CPUs "
+              "(figures above are wall-clock under that load)")
+    except OSError:
+        pass
     timings = getattr(review.model, "last_timings", None)
     if timings:
         print("detector stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))

@@ -163,7 +163,7 @@ def labels_layer_data(volume: Volume, *, role: str, name: str | None = None,
         "axis_labels": AXIS_LABELS,
         "units": ("mm", "mm", "mm"),
         "metadata": _meta(role, volume, study_key, order, d),
-        "opacity": 0.7 if role == "bones" else 0.6,
+        "opacity": 0.7 if role == "bones" else 0.45,
     }
     params.update(kwargs)
     return (data, params, "labels")

@@ -387,6 +387,35 @@ class ReviewModel:
         self.changed.emit("restored")
         return True
 
+    def candidates_snapshot(self) -> tuple[list[Any], Volume] | None:
+        """The current findings and a copy of the edema labels (right after detection:
+        the detector's candidates), for :meth:`save_candidates`."""
+        if self.edema is None:
+            return None
+        return list(self.findings), self.edema.with_array(self.edema.array.copy())
+
+    def save_candidates(self, snapshot: tuple[list[Any], Volume]) -> Any:
+        """Store the detector's candidates under the source ``"detector"``.
+
+        Reopening the study (by any reader who has not saved a review yet) then shows
+        the candidates at once instead of running detection again; readers' reviews
+        are compared against them for agreement.
+        """
+        findings, labels = snapshot
+        return self.store.save_annotation(self.study_key, DETECTOR, findings, labels,
+                                          note="automatic candidates (napari review)")
+
+    def load_candidates(self) -> bool:
+        """Show the detector's stored candidates of this study; False if none."""
+        loaded = self.store.latest_annotation(self.study_key, reader=DETECTOR)
+        if loaded is None or loaded.labels is None:
+            return False
+        self._apply(loaded.labels.array, [_as_bone_finding(f) for f in loaded.findings])
+        self.last_saved_version = None
+        self.dirty = False
+        self.changed.emit("restored")
+        return True
+
     def _apply(self, labels: NDArray[Any], findings: Sequence[Any]) -> None:
         assert self.study is not None
         arr = np.ascontiguousarray(labels, dtype=np.uint8)

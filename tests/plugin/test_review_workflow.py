@@ -74,6 +74,8 @@ def test_review_save_close_reopen_restores_exactly(make_napari_viewer, qtbot, st
     assert bones == [Bone.TALUS, Bone.CALCANEUS, Bone.NAVICULAR]
     assert widget.table.rowCount() == 3
     assert widget.edema_layer is not None and widget.edema_layer.name == "Edema"
+    detector_labels = widget.model.edema.array.copy()
+    detector_findings = {f.bone: f.edema_volume_ml for f in widget.model.findings}
 
     # selecting a finding jumps to it: the slider (R) sits at the talus edema centroid
     widget.table.selectRow(row_of(widget, Bone.TALUS))
@@ -137,6 +139,16 @@ def test_review_save_close_reopen_restores_exactly(make_napari_viewer, qtbot, st
     actions = {e.action for e in events if e.actor == READER}
     assert "annotation_saved" in actions
     assert {"finding_added"} <= actions
+
+    # another reader opening the study sees the stored detector candidates at once
+    widget2.model.dirty = False
+    widget2.reader_edit.setText("dr_b")
+    widget2._on_reader_changed()
+    assert widget2.open_study(nifti_study_dir)
+    assert widget2.worker is None
+    np.testing.assert_array_equal(widget2.model.edema.array, detector_labels)
+    assert {f.bone: f.edema_volume_ml for f in widget2.model.findings} == detector_findings
+    assert {f.status for f in widget2.model.findings} == {"candidate"}
 
 
 def test_unsaved_changes_are_asked_about(make_napari_viewer, qtbot, store,

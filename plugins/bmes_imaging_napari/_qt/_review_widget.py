@@ -370,6 +370,13 @@ class ReviewWidget(QWidget):
                 restored = self.model.load_recovery() or restored
             else:
                 self.model.discard_recovery()
+        if not restored:  # candidates stored by an earlier detection run
+            try:
+                restored = self.model.load_candidates()
+            except BmesError as exc:
+                _notify_error(f"Cannot read the stored candidates: {exc}")
+            if restored:
+                self.progress_label.setText("Stored detector candidates")
         if restored:
             self._sync_layers()
 
@@ -547,14 +554,26 @@ class ReviewWidget(QWidget):
 
     def _on_detection_returned(self, result: Any) -> None:
         self.model.set_detection(result)
+        snapshot = self.model.candidates_snapshot()
         self._sync_layers()
         self.progress.setValue(100)
         n = sum(1 for f in self.model.findings if f.edema_volume_ml > 0)
         self.progress_label.setText(f"{n} bone(s) with candidate edema")
-        for note in getattr(result, "coverage_notes", []) or []:
-            _notify_info(note)
+        notes = list(getattr(result, "coverage_notes", []) or [])
+        if notes:
+            _notify_info("Detection notes: " + "; ".join(notes))
+        self.progress_label.setToolTip("\n".join(notes))
         if self.table.rowCount():
             self.table.selectRow(0)
+        if snapshot is not None:  # store the candidates once the table is shown
+            QTimer.singleShot(0, lambda: self._store_candidates(snapshot))
+
+    def _store_candidates(self, snapshot: Any) -> None:
+        try:
+            self.model.save_candidates(snapshot)
+        except BmesError as exc:
+            _notify_error(f"Candidates not stored (detection will run again next time): "
+                          f"{exc}")
 
     def _on_detection_errored(self, exc: BaseException) -> None:
         if isinstance(exc, _Cancelled):
