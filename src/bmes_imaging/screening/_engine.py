@@ -315,12 +315,19 @@ def screen(
 
         n_workers = 0
         timing: dict[str, float] = {}
-        if todo and inline:
-            for task in todo:
-                finished(run_study(task, out, config, study_function))
-        elif todo:
-            n_workers = _run_dask(todo, out, config, study_function, workers, scheduler,
-                                  finished, timing)
+        try:
+            if todo and inline:
+                for task in todo:
+                    finished(run_study(task, out, config, study_function))
+            elif todo:
+                n_workers = _run_dask(todo, out, config, study_function, workers, scheduler,
+                                      finished, timing)
+        except BaseException:
+            # interrupted (Ctrl-C) or a bug: keep the tables in step with the done-markers
+            _write_tables(out, plan, outcomes)
+            log.warning("run stopped: %d of %d studies finished; rerun to complete the rest",
+                        sum(k in outcomes for k in by_key), len(by_key))
+            raise
         if bar is not None and todo:
             bar.update(final=True)
         _write_tables(out, plan, outcomes)
