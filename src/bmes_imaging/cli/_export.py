@@ -42,7 +42,8 @@ def register(subparsers: Any) -> None:
     seg = sub.add_parser("seg", help="confirmed edema and bones as a DICOM SEG",
                          description="Write a DICOM Segmentation referencing the T1 series: "
                                      "a segment per bone and per bone with confirmed edema.")
-    seg.add_argument("t1", type=Path, help="the T1 series (folder or files of one series)")
+    seg.add_argument("t1", type=Path,
+                     help="the T1 series: its folder, or a study folder holding one T1 series")
     seg.add_argument("--edema", type=Path, required=True, help="edema label map (T1 grid)")
     seg.add_argument("--bones", type=Path, help="bone label map (T1 grid)")
     which = seg.add_mutually_exclusive_group(required=True)
@@ -109,6 +110,25 @@ def run_involvement(args: argparse.Namespace) -> int:
     return 0
 
 
+def _t1_stack(path: Path) -> Any:
+    """The T1 stack of a folder (the only stack, or the only one classified T1)."""
+    from ..dicom import index_folder
+    from ..errors import ExportError
+
+    if not path.is_dir():
+        return path
+    stacks = index_folder(path).stacks
+    if len(stacks) == 1:
+        return stacks[0]
+    t1 = [s for s in stacks if s.sequence == "t1"]
+    if len(t1) != 1:
+        found = ", ".join(f"{s.series_number} {s.series_description} ({s.sequence})"
+                          for s in stacks) or "none"
+        raise ExportError(f"{path}: expected one T1 series, found {len(t1)} among: {found}; "
+                          "give the T1 series folder")
+    return t1[0]
+
+
 def run_seg(args: argparse.Namespace) -> int:
     """Write the DICOM SEG."""
     import numpy as np
@@ -120,7 +140,7 @@ def run_seg(args: argparse.Namespace) -> int:
     from ..export._cohort import read_findings_table
     from ..volume import load_nifti
 
-    t1 = load_series(args.t1)
+    t1 = load_series(_t1_stack(args.t1))
 
     def labels(path: Path) -> Any:
         vol = load_nifti(path)
