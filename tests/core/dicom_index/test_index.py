@@ -340,3 +340,29 @@ def test_enhanced_mr_timing_from_functional_groups(tmp_path):
     assert st.scanning_sequence == ("SE", "IR")
     assert st.image_orientation == (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
     assert (st.sequence, st.plane) == ("stir", "sagittal")
+
+
+@pytest.mark.parametrize("parts", [
+    pytest.param([{"plane": "sagittal"}, {"plane": "coronal"}], id="orientation"),
+    pytest.param([{"attributes": {"EchoTime": 10, "EchoNumbers": 1}},
+                  {"attributes": {"EchoTime": 80, "EchoNumbers": 2}}], id="echo"),
+    pytest.param([{"size": 8}, {"size": 10}], id="image-size"),
+    pytest.param([{"attributes": {"ImageType": ["ORIGINAL", "PRIMARY", "M", "ND"]}},
+                  {"attributes": {"ImageType": ["ORIGINAL", "PRIMARY", "P", "ND"]}}],
+                 id="magnitude-phase"),
+    pytest.param([{}], id="plain"),
+])
+def test_series_split_like_dcm2niix(tmp_path, make_series, parts):
+    """The real dcm2niix writes one NIfTI per stack the index finds."""
+    import subprocess
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    out.mkdir()
+    uid = "1.2.826.0.1.3680043.8.498.95"
+    for n, kw in enumerate(parts):
+        make_series(src, series=uid, seed=f"d{n}", study="1.2.826.0.1.3680043.8.498.96",
+                    **kw)
+    subprocess.run(["dcm2niix", "-b", "n", "-z", "n", "-f", "%s_%p", "-o", str(out),
+                    str(src)], check=True, capture_output=True)
+    written = list(out.glob("*.nii"))
+    assert len(index_folder(src).stacks) == len(written) == len(parts)
