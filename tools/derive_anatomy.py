@@ -20,7 +20,9 @@ Steps (each is a documented geometric rule, so the atlas can be rebuilt exactly)
    the medio-lateral axis through the centre of a circle fitted to the talar dome
    cartilage (sagittal projection), then shift them along z so the tibio-talar
    bone-to-bone gap is ``TIBIOTALAR_GAP_MM``. Then rotate everything so the distal
-   tibial shaft axis is vertical.
+   tibial shaft axis is vertical, and about that vertical axis so the line from the
+   calcaneal tuberosity to the forefoot centroid runs along +y (sagittal slices of a
+   foot examination follow the foot's long axis).
 3. Voxelize every mesh at 0.5 mm by ray parity (vertical rays; a voxel is bone when its
    centre is inside the surface). Tibia and fibula are kept up to ``LEG_TOP_MM`` above
    the dome centre ("distal tibia / fibula"). Voxels claimed by two bones go to the bone
@@ -343,6 +345,17 @@ def bone_stage(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
         m.vertices = m.vertices @ upright.T
     print(f"tibial axis tilted {np.degrees(np.arccos(axis[2] / np.linalg.norm(axis))):.1f} "
           "deg: made vertical")
+    # sagittal slices follow the foot: turn about z so that the line from the calcaneal
+    # tuberosity (posterior 10 mm of the calcaneus) to the forefoot centroid runs along +y
+    cv = meshes[Bone.CALCANEUS].vertices
+    heel = cv[cv[:, 1] < cv[:, 1].min() + 10].mean(0)
+    fwd = forefoot.vertices.mean(0) - heel
+    yaw = float(np.arctan2(fwd[0], fwd[1]))
+    c, s_ = np.cos(yaw), np.sin(yaw)
+    turn = np.array([[c, -s_, 0], [s_, c, 0], [0, 0, 1.0]])
+    for m in [*meshes.values(), forefoot, cart_talus, cart_tibia]:
+        m.vertices = m.vertices @ turn.T
+    print(f"foot axis turned by {np.degrees(yaw):.1f} deg about z onto +y")
 
     # 3. grid
     lows = [m.bounds[0] for b, m in meshes.items() if b not in LEG] + [forefoot.bounds[0]]
@@ -460,20 +473,34 @@ def soft_tissue_stage(args: argparse.Namespace, labels: np.ndarray, origin: np.n
     medcun_med = medcun[np.argmin(medcun[:, 0] + 0.5 * medcun[:, 2])]
 
     # 6. soft tissues
-    achilles_pts = [
-        heel_bottom * [1, 0, 0] + [0, calc_post[1] - 2.5, calc_post[2] - 6],
-        [calc_post[0] + 2, calc_post[1] - 3.5, calc_post[2] + 12],
-        [calc_post[0] + 3, calc_post[1] - 2.0, 35.0],
-        [calc_post[0] + 4, calc_post[1] + 1.0, top_z + 2],
-    ]
-    achilles_pts[0][0] = calc_post[0]
+    # Achilles tendon: elliptic cross-section per axial slice, from the posterior
+    # tuberosity straight up; wide and thin at the insertion
+    tub = calc[calc[:, 1] < calc_post[1] + 10]
+    ach_x, ach_z0 = float(tub[:, 0].mean()), float(tub[:, 2].mean()) - 6.0
+    ach_y0 = float(calc_post[1]) - 3.4
+
+    def ach_y(z: float | np.ndarray) -> float | np.ndarray:
+        return ach_y0 - 0.03 * (np.asarray(z) - ach_z0)
+
+    leg_x = float(tibia[tibia[:, 2] > 40][:, 0].mean())
+
+    def ach_xc(z: float) -> float:
+        # from the tuberosity towards the middle of the back of the leg
+        return float(np.interp(z, [ach_z0 + 10, 50.0], [ach_x, leg_x - 2.0]))
+
+    xx = origin[0] + np.arange(shape[0]) * PITCH
+    yy = origin[1] + np.arange(shape[1]) * PITCH
+    zz = origin[2] + np.arange(shape[2]) * PITCH
     ach = np.zeros(shape, bool)
-    # crescent: union of tubes side by side, wide at insertion
-    for dx, r in ((-6, 3.2), (-3, 3.6), (0, 3.8), (3, 3.6), (6, 3.2)):
-        p = np.array(achilles_pts, float)
-        scale = np.array([1.4, 1.0, 0.8, 0.8])
-        p[:, 0] += dx * scale
-        ach |= polyline_tube(shape, origin, p, r)
+    for k in np.flatnonzero(zz >= ach_z0):
+        z = zz[k]
+        ax_ = np.interp(z, [ach_z0, ach_z0 + 20, zz[-1]], [10.0, 7.5, 6.5])
+        ay_ = np.interp(z, [ach_z0, ach_z0 + 12, zz[-1]], [2.4, 3.3, 3.1])
+        yc = ach_y(z)
+        xc = ach_xc(z)
+        ell = (((xx[:, None] - xc) / ax_) ** 2
+               + ((yy[None, :] - yc - 0.035 * (xx[:, None] - xc) ** 2) / ay_) ** 2) <= 1
+        ach[:, :, k] = ell
     ach &= ~bone_any
     ta = polyline_tube(shape, origin, [
         tib_ant_top + [-6, 6, 2], tib_ant_low + [-6, 6, 0],
@@ -494,7 +521,19 @@ def soft_tissue_stage(args: argparse.Namespace, labels: np.ndarray, origin: np.n
     per_b = polyline_tube(shape, origin, [
         leg_section(top_z - 3, fibula).mean(0) + [-1, -5, 2], lat_mall_tip + [-2, -4, 12],
         lat_mall_tip + [-2, -2, -1], calc_lat + [3, 12, 2], mt5_base + [3, -2, 0]], 2.6)
-    tendons = (ta | tp | fhl | fdl | per_l | per_b) & ~bone_any
+    mt1_dorsal = mt1[np.argmax(mt1[:, 2])]
+    mt3 = pts(int(Bone.THIRD_METATARSAL))
+    mt3_dorsal = mt3[np.argmax(mt3[:, 2])]
+    mt3_head = mt3[np.argmax(mt3[:, 1])]
+    latcun = pts(int(Bone.LATERAL_CUNEIFORM))
+    latcun_dorsal = latcun[np.argmax(latcun[:, 2])]
+    ehl = polyline_tube(shape, origin, [
+        tib_ant_top + [3, 9, 2], tib_ant_low + [2, 8, 0], talus_dorsal + [0, 6, 6],
+        nav_dorsal + [-3, 3, 5], mt1_dorsal + [0, 0, 3.5], mt1_head + [-2, 0, 6]], 1.7)
+    edl = polyline_tube(shape, origin, [
+        tib_ant_top + [10, 8, 2], tib_ant_low + [10, 8, 0], talus_dorsal + [8, 7, 6],
+        latcun_dorsal + [0, 0, 5], mt3_dorsal + [0, 0, 3.5], mt3_head + [0, 0, 6]], 1.8)
+    tendons = (ta | tp | fhl | fdl | per_l | per_b | ehl | edl) & ~bone_any
     vessel = polyline_tube(shape, origin, [
         tib_post_top + [-2, -10, 2], med_mall + [8, -11, 12],
         talus_post + [-12, 2, -3], sust + [-3.5, 10, -3], medcun_med + [16, 6, -16]], 2.2)
@@ -503,21 +542,18 @@ def soft_tissue_stage(args: argparse.Namespace, labels: np.ndarray, origin: np.n
         intcun_dorsal + [0, 0, 2.6], intcun_dorsal + [-3, 14, 0]], 1.7)
     vessel &= ~bone_any & ~tendons
 
-    # posterior leg muscle (flexor hallucis longus / soleus) behind tibia and fibula,
-    # Kager's fat between it and the Achilles
-    kk = np.arange(shape[2])
-    zz = origin[2] + kk * PITCH
+    # posterior leg muscle (flexor hallucis longus, soleus) behind tibia and fibula;
+    # Kager's fat between it and the Achilles, widest just above the calcaneus
     muscle = np.zeros(shape, bool)
     kager = np.zeros(shape, bool)
     legbones = (labels == Bone.TIBIA) | (labels == Bone.FIBULA)
-    yy = origin[1] + np.arange(shape[1]) * PITCH
-    xx = origin[0] + np.arange(shape[0]) * PITCH
-    ach_y = lambda z: np.interp(z, [p[2] for p in achilles_pts],  # noqa: E731
-                                [p[1] for p in achilles_pts])
-    for k in np.flatnonzero(zz > heel_bottom[2] + 10):
+    tib_col = tibia[(np.abs(tibia[:, 0]) < 6) & (np.abs(tibia[:, 1]) < 6)]
+    z_plafond = float(tib_col[:, 2].min()) if len(tib_col) else 15.0
+    calc_top = float(calc[calc[:, 1] < calc_post[1] + 20][:, 2].max())
+    for k in np.flatnonzero(zz > calc_top - 5):
         z = zz[k]
         lb = legbones[:, :, k]
-        ya = ach_y(z)
+        ya = float(ach_y(z))
         if lb.any():
             ii, jj = np.nonzero(lb)
             xmin, xmax = xx[ii].min(), xx[ii].max()
@@ -528,19 +564,23 @@ def soft_tissue_stage(args: argparse.Namespace, labels: np.ndarray, origin: np.n
                 continue
             ii, jj = np.nonzero(tb)
             xmin, xmax, ypost = xx[ii].min(), xx[ii].max(), yy[jj].min()
-        # Kager's triangle widens towards the calcaneus
-        kager_depth = np.clip(np.interp(z, [heel_bottom[2] + 20, 35.0, top_z],
-                                        [30.0, 16.0, 7.0]), 5.0, 30.0)
-        y_muscle_back = ya + 4.0 + kager_depth
-        if z > 5:
-            sel_x = (xx > xmin - 2) & (xx < xmax + 1)
-            sel_y = (yy > y_muscle_back) & (yy < ypost + 1)
-            muscle[np.ix_(sel_x, sel_y, [k])] = True
-        sel_x = (xx > xmin - 4) & (xx < xmax + 4)
-        sel_y = (yy > ya + 3.0) & (yy <= y_muscle_back)
-        kager[np.ix_(sel_x, sel_y, [k])] = True
-    muscle &= ~bone_any
-    kager &= ~bone_any & ~muscle
+        gap = float(np.interp(z, [z_plafond - 8, z_plafond + 25, zz[-1]], [26.0, 13.0, 6.0]))
+        y_back = ya + 3.5 + gap
+        if z > z_plafond - 8:
+            # half-ellipse behind the bones, flat side against them
+            cx, hx = (xmin + xmax) / 2, (xmax - xmin) / 2 + 2.0
+            hy = max(ypost + 2 - y_back, 1.0)
+            ell = (((xx[:, None] - cx) / hx) ** 2
+                   + ((yy[None, :] - (ypost + 2)) / hy) ** 2) <= 1
+            muscle[:, :, k] |= ell & (yy[None, :] < ypost + 2)
+        xc = ach_xc(z)
+        hy = max(y_back - ya - 3.0, 1.0)
+        ell = (((xx[:, None] - xc) / 13.0) ** 2
+               + ((yy[None, :] - (ya + 3.0)) / hy) ** 2) <= 1
+        kager[:, :, k] |= ell & (yy[None, :] > ya + 3.0)
+    muscle = ndimage.gaussian_filter(muscle.astype(np.float32), 2.0 / PITCH) > 0.5
+    muscle &= ~bone_any & ~ach
+    kager &= ~bone_any & ~muscle & ~ach
 
     # plantar side: foot footprint and lowest bone per column
     foot_bones_mask = bone_any & ~legbones
@@ -560,6 +600,8 @@ def soft_tissue_stage(args: argparse.Namespace, labels: np.ndarray, origin: np.n
     in_arch = ((yv > heel_bottom[1] + 28) & (yv < mt1_head[1] - 5))[:, :, None]
     plantar_muscle = plantar_pad & in_arch & (zg >= zl - pad[:, :, None] + 5.0) & (zg < zl - 1.0)
     fasc_zone = ((yv > heel_bottom[1] + 5) & (yv < mt1_head[1] - 2))[:, :, None]
+    plantar_muscle = (ndimage.gaussian_filter(plantar_muscle.astype(np.float32), 1.5 / PITCH)
+                      > 0.5) & plantar_pad
     fascia = plantar_pad & fasc_zone & (np.abs(zg - (zl - pad[:, :, None] + 4.0)) < 1.0)
 
     # body outline: per coronal slice, convex hull of the dilated seeds; then smoothed

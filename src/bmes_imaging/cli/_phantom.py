@@ -5,6 +5,7 @@ Examples::
     bmes phantom out/study --seed 2 --edema talus --extent diffuse --effusion
     bmes phantom out/normal --seed 5 --normal --side L
     bmes phantom --cohort table1 out/cohort --workers 2
+    bmes phantom --cohort table1 --foot p02_R --resolution 2 sample_data/study_p02_R
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def register(subparsers: Any) -> None:
                     "the seed study's Table 1 (p01_L, p02_R, ...) plus normal controls.")
     p.add_argument("out", metavar="OUT", help="study folder (or cohort folder with --cohort)")
     p.add_argument("--cohort", choices=["table1"], help="write a whole cohort instead")
+    p.add_argument("--foot", metavar="NAME",
+                   help="with --cohort: write only this foot (e.g. p02_R) into OUT")
     p.add_argument("--controls", type=int, default=1,
                    help="normal control feet added to a cohort (default 1)")
     p.add_argument("--workers", type=int, default=1, help="processes for a cohort")
@@ -59,6 +62,20 @@ def run(args: argparse.Namespace) -> int:
     from ..phantom import PhantomSpec, write_cohort, write_study
 
     t0 = time.perf_counter()
+    if args.foot and not args.cohort:
+        raise PhantomError("--foot needs --cohort (e.g. --cohort table1 --foot p02_R)")
+    if args.cohort and args.foot:
+        from ..phantom import cohort_specs
+
+        feet = dict(cohort_specs(args.cohort, controls=args.controls,
+                                 resolution=args.resolution))
+        if args.foot not in feet:
+            raise PhantomError(f"cohort {args.cohort} has no foot {args.foot!r}; it has "
+                               f"{', '.join(feet)}")
+        out = write_study(feet[args.foot], args.out)
+        print(f"wrote {args.cohort} foot {args.foot} to {out} in "
+              f"{time.perf_counter() - t0:.1f} s")
+        return 0
     if args.cohort:
         def progress(name: str, frac: float) -> None:
             print(f"  {name}  ({frac:.0%})", flush=True)

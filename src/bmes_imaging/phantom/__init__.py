@@ -15,7 +15,7 @@ Examples
 """
 
 from ._anatomy import load_foot_atlas
-from ._cohort import COHORTS, cohort_specs, write_cohort
+from ._cohort import COHORTS, cohort_specs, default_cache_dir, write_cohort
 from ._study import INVOLVEMENT_FIELDS, PhantomSpec, PhantomStudy, generate_study, write_study
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "PhantomSpec",
     "PhantomStudy",
     "cohort_specs",
+    "default_cache_dir",
     "generate_study",
     "load_foot_atlas",
     "write_cohort",

@@ -132,7 +132,9 @@ def _edema_weights(a: Atlas, bone: Bone, extent: str, fraction: float,
     gidx = idx + np.array([s.start for s in box])
     wobble = coarse[gidx[:, 0] % _TILE, gidx[:, 1] % _TILE, gidx[:, 2] % _TILE]
     g = -dist + rng.uniform(2.0, 3.5) * wobble
-    tau = np.quantile(g, 1.0 - fraction)
+    # fraction of the whole bone (cortex included, as the truth counts it)
+    share = min(fraction * float(whole.sum()) / max(len(g), 1), 0.98)
+    tau = np.quantile(g, 1.0 - share)
     width = rng.uniform(1.0, 2.5)
     w = 1.0 / (1.0 + np.exp(-(g - tau) / width))
     out = np.zeros(codes.shape, np.uint8)

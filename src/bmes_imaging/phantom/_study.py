@@ -202,9 +202,9 @@ def _protocols(spec: PhantomSpec) -> tuple[SeriesProtocol, SeriesProtocol]:
     def m(n: int) -> int:
         return max(int(round(n / r)), 16)
 
-    t1 = SeriesProtocol("t1", "sagittal", (200.0, 171.4), (m(448), m(384)), 3.0, 3.3, 30)
+    t1 = SeriesProtocol("t1", "sagittal", (200.0, 171.4), (m(448), m(384)), 3.0, 3.3, 30, 5)
     stir = SeriesProtocol("stir", "sagittal", (192.0, 166.0), (m(320), m(276)), 3.5, 3.85,
-                          26)
+                          26, 5)
     return t1, stir
 
 
