@@ -19,16 +19,18 @@ def _umask() -> int:
     return mask
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *,
+                       mode: int | None = None) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
 
     A crash never leaves a half-written file: readers see the old file or the new one.
+    ``mode``: file permissions (default: as ``open()`` would give, honouring the umask).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # as an ordinary open() would (mkstemp: 0600)
+        os.fchmod(fd, mode if mode is not None else 0o666 & ~_umask())  # mkstemp: 0600
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -51,8 +51,7 @@ def load_pseudonym_key(path: str | os.PathLike[str] | None = None, *,
         if not create:
             raise ExportError(f"{key_path}: pseudonym key not found; pass the key file used "
                               "for earlier exports so pseudonyms stay stable")
-        write_bytes_atomic(key_path, secrets.token_bytes(32))
-        os.chmod(key_path, 0o600)
+        write_bytes_atomic(key_path, secrets.token_bytes(32), mode=0o600)
     key = key_path.read_bytes()
     if len(key) < 16:
         raise ExportError(f"{key_path}: pseudonym key is too short ({len(key)} bytes, need "
