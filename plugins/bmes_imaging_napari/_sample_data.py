@@ -24,6 +24,8 @@ from ._study import load_study, looks_like_dicom_folder
 __all__ = ["SAMPLE_NAME", "cache_dir", "phantom_study", "sample_spec", "sample_study_dir"]
 
 SAMPLE_NAME = "study_p02_R"
+#: Pixel-size factor of the sample (the committed study is half the clinical matrix).
+SAMPLE_RESOLUTION = 2.0
 LayerDataTuple = tuple[Any, dict[str, Any], str]
 
 
@@ -49,11 +51,14 @@ def sample_spec() -> Any:
     """The :class:`~bmes_imaging.phantom.PhantomSpec` of the sample study.
 
     The right foot of patient 2 of the study's Table 1 (``p02_R`` of the ``table1``
-    phantom cohort): talus edema, PatientID ``"2"`` so the clinical record links.
+    phantom cohort) at half resolution, exactly as committed in ``sample_data/``
+    (``bmes phantom --cohort table1 --foot p02_R --resolution 2``): talus edema,
+    PatientID ``"2"`` so the clinical record links.
     """
     from bmes_imaging import phantom
 
-    return dict(phantom.cohort_specs("table1", controls=0))[SAMPLE_NAME.removeprefix("study_")]
+    specs = dict(phantom.cohort_specs("table1", controls=0, resolution=SAMPLE_RESOLUTION))
+    return specs[SAMPLE_NAME.removeprefix("study_")]
 
 
 def sample_study_dir(*, generate: bool = True) -> Path:

@@ -104,3 +104,15 @@ def test_writer_refuses_non_nifti_names(synthetic_study, tmp_path: Path) -> None
 
     with pytest.raises(NiftiError, match="nii.gz"):
         write_labels(str(tmp_path / "edema.tif"), synthetic_study.edema.array, {})
+
+
+def test_sample_spec_matches_the_committed_sample() -> None:
+    import json
+
+    from bmes_imaging_napari._sample_data import sample_spec
+
+    committed = Path(__file__).parents[2] / "sample_data" / "study_p02_R" / "truth"
+    if not (committed / "phantom.json").is_file():
+        pytest.skip("no committed sample study in this checkout")
+    spec = json.loads((committed / "phantom.json").read_text())["spec"]
+    assert sample_spec().to_dict() == spec
