@@ -122,7 +122,24 @@ def _tokens(*texts: str | None) -> list[str]:
     return out
 
 
+def _names_sequence(text: str) -> bool:
+    """True if ``text`` holds a word that names a weighting or sequence."""
+    for t in _tokens(text):
+        if (_T1.match(t) or _T2.match(t) or _PD.match(t) or _GLUED.match(t)
+                or t in _STIR_WORDS or "stir" in t or "tirm" in t
+                or t in ("flair", "dwi", "dixon", "ideal", "proton", "localizer", "survey")):
+            return True
+    return False
+
+
 def _description(stack: SeriesStack) -> str:
+    """The text to classify from: SeriesDescription when it names a sequence.
+
+    ProtocolName (often a generic protocol such as "ANKLE T1 T2 PD") and, for Enhanced
+    MR, PulseSequenceName are used only when the series description names none.
+    """
+    if _names_sequence(stack.series_description):
+        return stack.series_description
     parts = [stack.series_description, stack.protocol_name]
     if stack.multiframe and stack.sequence_name:
         parts.append(stack.sequence_name)  # Enhanced MR PulseSequenceName (e.g. T1TFE)
@@ -209,8 +226,7 @@ def classify_stack(stack: SeriesStack) -> Classification:
     """
     plane, _ = plane_for(stack)
     desc = _description(stack)
-    tokens = _tokens(stack.series_description, stack.protocol_name,
-                     stack.sequence_name if stack.multiframe else None)
+    tokens = _tokens(desc)
     toks = set(tokens)
     fs = _fat_suppression(tokens, stack)
     contrast = bool(toks & _CONTRAST_WORDS) or "+c" in desc.lower() or "+gd" in desc.lower()

@@ -128,6 +128,13 @@ def test_header_evidence(attrs, expected, word):
     assert word in c.reason
 
 
+def test_series_description_wins_over_a_generic_protocol_name():
+    c = classify_stack(stack("T2 FS SAG", protocol_name="ANKLE T1 T2 PD"))
+    assert c.sequence == "t2_fs", c.reason
+    c = classify_stack(stack("SAG 3", protocol_name="t2_tirm_sag"))
+    assert c.sequence == "stir", c.reason
+
+
 def test_description_names_stir_even_without_ir_tags():
     c = classify_stack(stack("cor_stir", repetition_time=4000.0, echo_time=40.0))
     assert c.sequence == "stir" and "STIR" in c.reason
