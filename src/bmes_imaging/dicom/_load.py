@@ -72,9 +72,10 @@ def _read_all(paths: Sequence[Path], decoding_plugin: str | None,
     """Frames of every file, in input order; DicomFileError for the first bad file.
 
     Native files are walked in this thread (a pure-Python header walk: threads would
-    only contend for the GIL); the others are decoded by pydicom in a thread pool, so
-    a compressed series uses every core (the GDCM and OpenJPEG decoders release the
-    GIL).
+    only contend for the GIL); the others are read and decoded in a thread pool. JPEG
+    2000 frames are decoded by GDCM on several OpenJPEG threads (:mod:`._j2k`), so a
+    JPEG 2000 series uses every core; the other pydicom plugins hold the GIL (except
+    the RLE one), so for them the pool mostly overlaps file I/O.
     """
     results: list[list[Frame] | DicomFileError | None] = []
     for path in paths:
@@ -322,6 +323,9 @@ def read_stack(
         The files do not form one regular stack: different sizes, orientations or
         series, duplicate positions, missing slices or uneven spacing.
     """
+    if not (spacing_tolerance >= 0 and np.isfinite(spacing_tolerance)):
+        raise ValueError(f"spacing_tolerance must be a non-negative fraction, found "
+                         f"{spacing_tolerance!r}")
     paths = [Path(f) for f in files]
     if not paths:
         raise DicomSeriesError("no files given: a series needs at least one image file")
