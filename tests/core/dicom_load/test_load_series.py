@@ -253,3 +253,22 @@ def test_jpeg_baseline_lossy_8bit(tmp_path, volume_factory, dicom_tools):
     baseline = read_stack(lossy)
     np.testing.assert_allclose(baseline.affine, original.affine, atol=1e-9)
     assert np.abs(baseline.array.astype(int) - original.array.astype(int)).max() <= 12
+
+
+def test_files_without_preamble_or_file_meta(tmp_path, series):
+    """Old CD copies: no 128-byte preamble, no File Meta group, implicit VR."""
+    from pydicom.filewriter import dcmwrite
+
+    _, files = series
+    bare = []
+    for f in files:
+        ds = pydicom.dcmread(f)
+        del ds.file_meta
+        ds.preamble = None
+        target = tmp_path / f"{f.stem}.raw"
+        dcmwrite(target, ds, implicit_vr=True, little_endian=True)
+        bare.append(target)
+    assert bare[0].read_bytes()[128:132] != b"DICM"
+    loaded = read_stack(bare)
+    _same(loaded, read_stack(files))
+    assert loaded.info.extra["transfer_syntaxes"] == ["1.2.840.10008.1.2"]
