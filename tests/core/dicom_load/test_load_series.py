@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 
 import numpy as np
@@ -119,7 +120,8 @@ def test_unscaled_integer_series_keeps_its_type(tmp_path, volume_factory, dicom_
 
 
 def test_multiframe_per_frame_rescale(tmp_path, series, dicom_tools):
-    """Enhanced MR with PixelValueTransformationSequence per frame."""
+    """Enhanced MR with every functional group per frame (orientation, pixel measures,
+    position and a different PixelValueTransformation per frame)."""
     _, files = series
     path = tmp_path / "enhanced.dcm"
     dicom_tools["to_multiframe"](files, path)
@@ -128,7 +130,13 @@ def test_multiframe_per_frame_rescale(tmp_path, series, dicom_tools):
     pvt = shared.PixelValueTransformationSequence[0]
     slope, intercept = float(pvt.RescaleSlope), float(pvt.RescaleIntercept)
     del shared.PixelValueTransformationSequence
+    orientation = shared.PlaneOrientationSequence
+    measures = shared.PixelMeasuresSequence
+    del shared.PlaneOrientationSequence
+    del shared.PixelMeasuresSequence
     for n, frame in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        frame.PlaneOrientationSequence = copy.deepcopy(orientation)
+        frame.PixelMeasuresSequence = copy.deepcopy(measures)
         item = pydicom.Dataset()
         item.RescaleSlope = slope * (n + 1)
         item.RescaleIntercept = intercept
@@ -137,6 +145,8 @@ def test_multiframe_per_frame_rescale(tmp_path, series, dicom_tools):
     ds.save_as(path)
     stored = ds.pixel_array
     vol = read_stack([path])
+    single = read_stack(files)
+    np.testing.assert_allclose(vol.affine, single.affine, atol=1e-9)
     for k, frame_number in enumerate(vol.info.frame_numbers):
         expected = stored[frame_number - 1].T * slope * frame_number + intercept
         np.testing.assert_allclose(vol.array[:, :, k], expected, rtol=1e-5)
