@@ -4,35 +4,42 @@ Design note
 -----------
 The index (:mod:`._header`) and the loader (:mod:`._native`) each walk DICOM data
 elements in pure Python for speed. Walking elements is what GDCM (C++, python-gdcm)
-does well, so this module hands that job to :class:`gdcm.Scanner`: **one** ``Scan``
-over all files with every wanted tag added; GDCM parses each file only up to the
-largest wanted tag (group 0028 here), so large private groups and pixel data are
-never read. What is left in Python is small and not a parser:
+does, so this module hands that job to :class:`gdcm.Scanner`: **one** ``Scan`` over all
+files with every wanted tag added; GDCM parses each file only up to the largest wanted
+tag (group 0028), so large private groups and pixel data are not read. The scanner's
+whole mapping is taken in one call (its text rendering, parsed here; a block that does
+not parse cleanly is asked tag by tag), since one ``GetValue`` call per file and tag
+costs more than the scan. What is left in Python is small and not a parser:
 
-* turning the scanner's value strings into the same Python values the index uses
-  (:data:`._header.WANTED` kinds), with decoded values cached per distinct string;
-* **one check of one known element header** per file: an uncompressed image keeps its
-  pixel data as the last element, so the 8 (implicit VR) or 12 (explicit VR, ``OW`` /
-  ``OB``) bytes just before ``file size - pixel bytes`` must be the (7FE0,0010)
-  header with the right length (:func:`native_pixel_offset`); an encapsulated
-  (compressed) image must end with the sequence delimiter. This proves the pixel data
-  is present and complete, and gives the loader its byte offset;
-* routing: any file GDCM cannot parse, any transfer syntax the fast path does not
-  take (big endian, deflated, no File Meta), a file without the 128-byte preamble,
-  and any file whose pixel check fails (no pixel data, truncated, trailing padding,
-  odd bit depths) is read by :func:`._careful.careful_header` (pydicom), which says
-  precisely what is wrong. Multi-frame files get their per-frame geometry from a
-  pydicom header read, as :func:`._header.read_header` does.
+* turning the scanner's value strings into the values the index uses
+  (:data:`._header.WANTED` kinds), decoded once per distinct string;
+* **one check of one known element header** per file: uncompressed pixel data is
+  normally the last element, so the 8 (implicit VR) or 12 (explicit VR, ``OW``/``OB``)
+  bytes before ``file size - pixel bytes`` must be the (7FE0,0010) header with that
+  length (:func:`native_pixel_offset`). This proves the pixel data is present and
+  complete and gives the loader its byte offset;
+* files the check cannot confirm (trailing padding, encapsulated pixel data, no pixel
+  data, truncation) get a second GDCM pass that reads up to the pixel data: GDCM refuses
+  files cut inside an element or inside native pixel data; encapsulated pixel data
+  must also end the file with the sequence delimiter. Whatever is still undecided, and
+  every file GDCM cannot parse, the fast walker never took (big endian, deflated, no
+  File Meta, no preamble) or that is multi-frame (functional groups) goes to
+  :func:`._careful.careful_header` (pydicom), as :func:`._header.read_header` routes it.
 
-The routing copies :func:`._header.read_header`, so :func:`scan_headers` returns the
-same :class:`~._header.HeaderRecord` (or rejection reason) for every file the tests
-know; ``via`` says ``"gdcm"`` instead of ``"fast"``. :func:`native_headers` returns
-:class:`._native.NativeHeader` records for the loader.
+Result: the same records and verdicts as :func:`._header.read_header` on every test
+file (``tests/core/dicom_scan``); ``via`` is ``"gdcm"``.
 
-Measured speed (``bench/bench_scan.py``) is reported there: GDCM's scanner is C++, but
-with ~40 tags it parses headers at a rate close to the tuned Python walker on this
-machine, because the walker caches decoded values and GDCM builds a DataElement per
-element.
+Measured here (``bench/bench_scan.py``, same run, CPU seconds): the scan is **not**
+faster. On the 3,000-file tree ``gdcm.Scanner.Scan`` alone needs ~2x the CPU of the
+whole pure-Python index walker (which caches decoded values by raw bytes), and
+:func:`scan_headers` ~2.9x; for the loader's 512x512x300 series :func:`native_headers`
+needs ~2.6x the CPU of :func:`._native.walk_native`. GDCM holds the GIL while scanning.
+GDCM also trusts declared value lengths on its recovery path for malformed elements:
+on corrupt files it allocates up to gigabytes and takes seconds (pydicom's own
+``SC_rgb_jpeg.dcm``: 1.7 s, 1.3 GB; about 2.6 % of randomly byte-flipped files: median
+0.8 GB, up to 3.6 GB, 6 s, where the walker answers in milliseconds; upstream
+CVE-2026-3650, malaterre/GDCM#214 reverted, #233 open). So this module is a
+verified, equivalent alternative, not a recommended replacement of the walkers.
 """
 
 from __future__ import annotations
@@ -162,14 +169,15 @@ def _raw_values(scanner: Any, names: Sequence[str | None], scanned: list[str],
         if k + 1 < len(scanned):
             nxt = text.find("\nFilename: " + scanned[k + 1] + " (", body_start - 1)
             end = len(text) if nxt < 0 else nxt + 1
-        raw: dict[str, str] | None = {}
+        parsed: dict[str, str] = {}
+        clean = True
         for line in text[body_start:end].splitlines():
             kw = by_text.get(line[:11])
             if kw is None or line[11:16] != " -> [" or line[-1:] != "]":
-                raw = None  # a value with a line break: ask GDCM tag by tag below
+                clean = False  # a value with a line break: ask GDCM tag by tag below
                 break
-            raw[kw] = line[16:-1]
-        blocks[name] = raw
+            parsed[kw] = line[16:-1]
+        blocks[name] = parsed if clean else None
         pos = end
     out: list[dict[str, str] | None] = []
     for n in names:
