@@ -231,8 +231,8 @@ def test_jpeg2000_multithreaded_gdcm_decode_equals_single_thread(tmp_path, serie
         pytest.skip("python-gdcm not installed")
     _, files = series
     copies = dicom_tools["gdcmconv"](files, tmp_path / "j2k", "--j2k")
-    for original, copy in zip(files, copies):
-        ds = pydicom.dcmread(copy)
+    for original, j2k_file in zip(files, copies):
+        ds = pydicom.dcmread(j2k_file)
         two = decode_j2k_frames(ds, 1, threads=2)
         one = decode_j2k_frames(ds, 1, threads=1)
         assert two is not None and one is not None
