@@ -44,14 +44,18 @@ def register(subparsers: Any) -> None:
                                      "a segment per bone and per bone with confirmed edema.")
     seg.add_argument("t1", type=Path,
                      help="the T1 series: its folder, or a study folder holding one T1 series")
-    seg.add_argument("--edema", type=Path, required=True, help="edema label map (T1 grid)")
+    seg.add_argument("--edema", type=Path, help="edema label map (T1 grid)")
     seg.add_argument("--bones", type=Path, help="bone label map (T1 grid)")
     which = seg.add_mutually_exclusive_group(required=True)
+    which.add_argument("--store", metavar="URL",
+                       help="take the edema labels and finding statuses from the reader's "
+                            "latest annotation of this study in the store")
     which.add_argument("--findings", type=Path, metavar="INVOLVEMENT_CSV",
                        help="rows with status 'confirmed' name the confirmed bones")
     which.add_argument("--confirm", metavar="BONES",
                        help="comma-separated bones the reader confirms, e.g. talus,navicular")
-    seg.add_argument("--reader", required=True, help="reader name (content creator)")
+    seg.add_argument("--reader", help="reader name (content creator); with --store, whose "
+                                      "annotation (default: the newest of any reader)")
     seg.add_argument("--out", type=Path, required=True, help="output SEG file (.dcm)")
     _deid_args(seg, default=False)
     seg.set_defaults(func=run_seg)
@@ -147,8 +151,30 @@ def run_seg(args: argparse.Namespace) -> int:
         return t1.with_array(np.rint(vol.array).astype(np.uint8)) if vol.shape == t1.shape \
             else vol
 
-    edema = labels(args.edema)
     bones = labels(args.bones) if args.bones else None
+    reader = args.reader
+    findings: list[Any]
+    if args.store:
+        from ..store import open_store
+
+        uid = t1.info.study_instance_uid
+        store = open_store(args.store)
+        try:
+            loaded = store.latest_annotation(str(uid), args.reader)
+        finally:
+            store.close()
+        if loaded is None or loaded.labels is None:
+            raise ExportError("the store holds no annotation with a label map for this study"
+                              + (f" by {args.reader}" if args.reader else ""))
+        edema = t1.with_array(np.rint(loaded.labels.array).astype(np.uint8)) \
+            if loaded.labels.shape == t1.shape else loaded.labels
+        findings = list(loaded.findings)
+        reader = loaded.version.reader
+    elif args.edema is None or args.reader is None:
+        print("bmes export seg: error: give --edema and --reader (or --store)", file=sys.stderr)
+        return 2
+    else:
+        edema = labels(args.edema)
 
     class _Confirmed:
         status = "confirmed"
@@ -158,15 +184,15 @@ def run_seg(args: argparse.Namespace) -> int:
 
     if args.confirm:
         try:
-            confirmed = [_Confirmed(bone_from_name(b)) for b in args.confirm.split(",") if b]
+            findings = [_Confirmed(bone_from_name(b)) for b in args.confirm.split(",") if b]
         except KeyError as exc:
             raise ExportError(str(exc)) from None
-    else:
-        confirmed = [_Confirmed(b) for foot in read_findings_table(args.findings)
-                     for b in foot.bones]
+    elif args.findings:
+        findings = [_Confirmed(b) for foot in read_findings_table(args.findings)
+                    for b in foot.bones]
     pseudo = Pseudonymizer(load_pseudonym_key(args.key_file)) if args.deidentify else None
-    out = write_edema_seg(t1, args.out, edema=edema, bones=bones, findings=confirmed,
-                          reader=args.reader, deidentify=args.deidentify, pseudonymizer=pseudo)
+    out = write_edema_seg(t1, args.out, edema=edema, bones=bones, findings=findings,
+                          reader=reader, deidentify=args.deidentify, pseudonymizer=pseudo)
     print(out.path)
     print(f"{len(out.bone_segments)} bone segments, {len(out.edema_segments)} confirmed edema "
           "segments" + (f"; de-identified T1 copies in {out.source_files[0].parent}"

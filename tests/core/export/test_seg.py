@@ -109,3 +109,24 @@ def test_cli_seg(tmp_path: Path, study: tuple) -> None:
     assert status == 0
     back = read_edema_seg(tmp_path / "cli.dcm", t1)
     assert np.array_equal(back.edema.array, edema) and back.reader == "Reader^B"
+
+
+def test_cli_seg_from_store_annotation(tmp_path: Path, study: tuple) -> None:
+    from bmes_imaging.store import open_store
+
+    t1, bones, edema = study
+    url = str(tmp_path / "bmes.sqlite")
+    store = open_store(url)  # the default annotation folder, as the CLI opens it
+    try:
+        store.save_annotation(str(t1.info.study_instance_uid), "Reader^C",
+                              [_finding(Bone.TALUS, "confirmed"),
+                               _finding(Bone.CALCANEUS, "candidate")],
+                              t1.with_array(edema))
+    finally:
+        store.close()
+    t1.with_array(bones).to_nifti(tmp_path / "bones.nii.gz")
+    assert main(["export", "seg", str(tmp_path / "t1"), "--store", url, "--bones",
+                 str(tmp_path / "bones.nii.gz"), "--out", str(tmp_path / "s.dcm")]) == 0
+    back = read_edema_seg(tmp_path / "s.dcm", t1)
+    assert back.reader == "Reader^C" and back.confirmed == (Bone.TALUS,)
+    assert np.array_equal(back.edema.array, np.where(edema == int(Bone.TALUS), edema, 0))
