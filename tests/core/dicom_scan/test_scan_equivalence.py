@@ -293,3 +293,23 @@ def test_native_headers_agree_with_walk_native(tree: Path) -> None:
             (b.path, b.values, b.pixel_offset, b.pixel_length, b.transfer_syntax), p
         same += 1
     assert same >= 15
+
+
+def test_index_stacks_are_the_same_with_either_reader(tree: Path) -> None:
+    """What the swap would change downstream: build_stacks on either reader's records."""
+    from bmes_imaging.dicom._stacks import RejectedFile, build_stacks
+
+    paths = _files(tree) + [p for d in _shipped_dirs() for p in _files(d)]
+
+    def stacks(results: list[HeaderRecord | str]) -> tuple[list[Any], set[Path]]:
+        records = [r for r in results if isinstance(r, HeaderRecord)]
+        rejected = [RejectedFile(p, r) for p, r in zip(paths, results, strict=True)
+                    if isinstance(r, str)]
+        built, more = build_stacks(records)
+        return built, {r.path for r in rejected + more}
+
+    got_stacks, got_rejected = stacks(scan_headers(paths))
+    ref_stacks, ref_rejected = stacks([read_header(p) for p in paths])
+    assert got_rejected == ref_rejected
+    assert [s.stack_id for s in got_stacks] == [s.stack_id for s in ref_stacks]
+    assert got_stacks == ref_stacks
