@@ -23,7 +23,7 @@ from ._acquisition import (VENDORS, SeriesProtocol, bias_field, psf_blur, render
                            rician, series_affine)
 from ._anatomy import atlas, draw_pose
 from ._edema import EXTENTS, draw_marrow_fields
-from ._tissue import CORTEX_BIT, OTHER_BONE, bone_label_of, signal_tables
+from ._tissue import OTHER_BONE, bone_label_of, signal_tables, soft_texture_tables
 
 __all__ = ["INVOLVEMENT_FIELDS", "PhantomSpec", "PhantomStudy", "generate_study",
            "write_study"]
@@ -279,6 +279,7 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
     truth_edema: list[NDArray[np.uint8]] = []
 
     tile_mask = np.int32(63)
+    soft_tables = soft_texture_tables()
 
     def make_sampler(sequence: str, world_to_anatomy: NDArray[np.float64] | None):
         lut = tables.t1 if sequence == "t1" else tables.stir
@@ -292,6 +293,7 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
             tex_f, tex_c = np.float32(0.25), np.float32(0.15)
             red = np.float32(tables.red_stir)
         ni, nj = (p_t1 if record else p_stir).matrix
+        soft_f, soft_c = soft_tables[0:2] if record else soft_tables[2:4]
 
         def sample(origin: NDArray[np.float64], step_i: NDArray[np.float64],
                    step_j: NDArray[np.float64], is_centre: bool) -> NDArray[np.float32]:
@@ -320,6 +322,13 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
                         s += (np.float32(tables.edema_stir_gain) * ew
                               * (np.float32(1.0) + np.float32(0.1) * tf))
                 sig[mi_idx] = s
+            st_idx = np.flatnonzero(soft_f[codes])
+            if st_idx.size:
+                tile = (((ix[st_idx] & tile_mask) << 12) | ((iy[st_idx] & tile_mask) << 6)
+                        | (iz[st_idx] & tile_mask))
+                c = codes[st_idx]
+                sig[st_idx] *= (np.float32(1.0) + soft_f[c] * fine_flat[tile]
+                                + soft_c[c] * coarse_flat[tile])
             if record and is_centre:
                 truth_bones.append(bone_label_of(codes))
                 e = np.zeros(codes.shape, np.uint8)
@@ -348,6 +357,9 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
     bones = np.stack([b.reshape(ni, nj) for b in truth_bones], axis=2)
     edema = np.stack([e.reshape(ni, nj) for e in truth_edema], axis=2)
 
+    day = np.datetime64("2014-01-06") + np.timedelta64(int(rng.integers(0, 1000)), "D")
+    study_date = str(day).replace("-", "")
+    minute = int(rng.integers(8 * 60, 18 * 60))
     study_uid = _uid(spec, "study")
     for_uid = _uid(spec, "frame")
     attrs: dict[str, dict[str, Any]] = {}
@@ -358,6 +370,7 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
         te = round(float(rng.uniform(*v["te"])), 1)
         ti = round(float(rng.uniform(*v["ti"])), 1) if v["ti"] else None
         series_uid = _uid(spec, "series", seq)
+        series_time = f"{(minute + 4 * number) // 60:02d}{(minute + 4 * number) % 60:02d}00"
         attrs[seq] = {
             "series_number": number * 100 + 1 if vendor.startswith("Philips") else number + 2,
             "series_description": v["description"],
@@ -376,10 +389,15 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
                 "BodyPartExamined": "FOOT",
                 "Laterality": spec.side,
                 "SliceThickness": proto.thickness_mm,
-                "StudyDescription": "MR FOOT" if spec.side == "R" else "MR FOOT",
+                "StudyDescription": "MR FOOT",
                 "ProtocolName": f"foot_{'right' if spec.side == 'R' else 'left'}",
                 "AcquisitionMatrix": [0, proto.matrix[0], proto.matrix[1], 0],
                 "ImageComments": "bmes-imaging phantom (synthetic, no patient data)",
+                "StudyDate": study_date, "SeriesDate": study_date,
+                "AcquisitionDate": study_date, "ContentDate": study_date,
+                "StudyTime": f"{minute // 60:02d}{minute % 60:02d}00",
+                "SeriesTime": series_time, "AcquisitionTime": series_time,
+                "ContentTime": series_time,
             },
         }
         infos[seq] = SeriesInfo(

@@ -30,12 +30,14 @@ __all__ = [
     "OTHER_BONE",
     "RECESS",
     "SKIN",
+    "SOFT_TEXTURE",
     "TENDON",
     "TISSUE_NAMES",
     "VESSEL",
     "SignalTables",
     "bone_label_of",
     "signal_tables",
+    "soft_texture_tables",
 ]
 
 AIR = 0
@@ -58,6 +60,27 @@ TISSUE_NAMES: dict[int, str] = {
     TENDON: "tendon", CARTILAGE: "cartilage", RECESS: "joint_recess", VESSEL: "vessel",
     SKIN: "skin", KAGER_FAT: "kager_fat",
 }
+
+
+#: Texture of soft tissues: code -> ((T1 fine, T1 coarse), (STIR fine, STIR coarse))
+#: relative amplitudes of the study's noise tiles (fat lobules, muscle fibres...).
+SOFT_TEXTURE: dict[int, tuple[tuple[float, float], tuple[float, float]]] = {
+    FAT: ((0.03, 0.035), (0.15, 0.10)),
+    KAGER_FAT: ((0.03, 0.03), (0.15, 0.10)),
+    MUSCLE: ((0.06, 0.05), (0.06, 0.06)),
+    TENDON: ((0.10, 0.05), (0.10, 0.05)),
+    CARTILAGE: ((0.05, 0.03), (0.05, 0.03)),
+    SKIN: ((0.05, 0.04), (0.05, 0.04)),
+    RECESS: ((0.04, 0.05), (0.05, 0.08)),
+}
+
+
+def soft_texture_tables() -> tuple[NDArray[np.float32], ...]:
+    """``(t1_fine, t1_coarse, stir_fine, stir_coarse)`` amplitude per class code."""
+    out = [np.zeros(256, np.float32) for _ in range(4)]
+    for code, ((t1f, t1c), (stf, stc)) in SOFT_TEXTURE.items():
+        out[0][code], out[1][code], out[2][code], out[3][code] = t1f, t1c, stf, stc
+    return tuple(out)
 
 
 def bone_label_of(codes: NDArray[np.uint8]) -> NDArray[np.uint8]:

@@ -186,3 +186,25 @@ def test_cli_writes_a_study(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert rc == 0 and "wrote phantom study" in capsys.readouterr().out
     assert len(list((tmp_path / "s" / "dicom").glob("*.dcm"))) == 56
     assert main(["phantom", str(tmp_path / "t"), "--edema", "femur"]) == 1
+
+
+def test_write_cohort_writes_every_foot_and_caches(tmp_path: Path) -> None:
+    from bmes_imaging.phantom import write_cohort
+
+    seen: list[str] = []
+    folders = write_cohort("table1", tmp_path, resolution=4.0,
+                           progress=lambda name, frac: seen.append(name))
+    assert [f.name for f in folders][:3] == ["p01_L", "p02_R", "p03_R"]
+    assert len(folders) == 19 and len(seen) == 19
+    meta = json.loads((tmp_path / "p11_L" / "truth" / "phantom.json").read_text())
+    assert meta["spec"]["patient_id"] == "11" and meta["spec"]["side"] == "L"
+    rows = (tmp_path / "cohort.csv").read_text().splitlines()
+    assert len(rows) == 20 and rows[0].startswith("folder,patient_id,side,sex,age")
+    stamp = (tmp_path / "p05_L" / "truth" / "bones.nii.gz").stat().st_mtime_ns
+    seen.clear()
+    write_cohort("table1", tmp_path, resolution=4.0,
+                 progress=lambda name, frac: seen.append(name))
+    assert seen == []  # nothing regenerated: the folder is a cache
+    assert (tmp_path / "p05_L" / "truth" / "bones.nii.gz").stat().st_mtime_ns == stamp
+    with pytest.raises(PhantomError, match="unknown cohort"):
+        write_cohort("table2", tmp_path)
