@@ -19,13 +19,31 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (imported lazily on first attribute access)
 _EXPORTS: dict[str, str] = {
-    "Bone": "bmes_imaging.bones",
     "BmesError": "bmes_imaging.errors",
+    "Bone": "bmes_imaging.bones",
+    "BoneFinding": "bmes_imaging.detection",
+    "ClinicalRecord": "bmes_imaging.clinical",
+    "DetectionConfig": "bmes_imaging.detection",
+    "PhantomSpec": "bmes_imaging.phantom",
     "SeriesInfo": "bmes_imaging.volume",
     "Volume": "bmes_imaging.volume",
     "bone_from_name": "bmes_imaging.bones",
+    "classify_stack": "bmes_imaging.dicom",
+    "detect_edema": "bmes_imaging.detection",
+    "detect_study": "bmes_imaging.detection",
+    "evaluate": "bmes_imaging.detection",
+    "generate_study": "bmes_imaging.phantom",
+    "index_folder": "bmes_imaging.dicom",
     "load_nifti": "bmes_imaging.volume",
+    "load_series": "bmes_imaging.dicom",
+    "open_store": "bmes_imaging.store",
+    "pair_series": "bmes_imaging.dicom",
+    "read_clinical_table": "bmes_imaging.clinical",
     "resample_to": "bmes_imaging.geometry",
+    "screen": "bmes_imaging.screening",
+    "vitamin_d_class": "bmes_imaging.clinical",
+    "write_cohort": "bmes_imaging.phantom",
+    "write_study": "bmes_imaging.phantom",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
