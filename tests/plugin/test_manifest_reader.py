@@ -116,3 +116,36 @@ def test_sample_spec_matches_the_committed_sample() -> None:
         pytest.skip("no committed sample study in this checkout")
     spec = json.loads((committed / "phantom.json").read_text())["spec"]
     assert sample_spec().to_dict() == spec
+
+
+SAMPLE = Path(__file__).parents[2] / "sample_data" / "study_p02_R"
+
+
+@pytest.mark.skipif(not (SAMPLE / "dicom").is_dir(), reason="no committed sample study")
+def test_reader_opens_a_dicom_study_folder_as_t1_and_stir() -> None:
+    reader = get_reader(str(SAMPLE))
+    assert reader is not None
+    layers = reader(str(SAMPLE))
+    assert [p["name"] for _, p, _ in layers] == ["T1", "STIR"]
+    infos = [p["metadata"]["bmes_imaging"]["info"] for _, p, _ in layers]
+    assert [i.sequence for i in infos] == ["t1", "stir"]
+    assert len({i.study_instance_uid for i in infos}) == 1
+
+
+def test_reader_opens_a_dicom_series_folder_alone(synthetic_study, tmp_path: Path) -> None:
+    from bmes_imaging.dicom import write_series
+
+    folder = tmp_path / "T1_SAG"
+    write_series(synthetic_study.t1, folder, patient_id="2", series_description="T1 SAG",
+                 uid_seed="napari-reader-test",
+                 attributes={"ScanningSequence": "SE", "RepetitionTime": 500.0,
+                             "EchoTime": 12.0})
+    reader = get_reader(str(folder))
+    assert reader is not None
+    [(data, params, kind)] = reader(str(folder))
+    assert kind == "image"
+    meta = params["metadata"]["bmes_imaging"]
+    np.testing.assert_allclose(meta["affine"], synthetic_study.t1.affine, atol=1e-3)
+    order = meta["order"]
+    back = np.asarray(data).transpose(np.argsort(order))
+    np.testing.assert_allclose(back, synthetic_study.t1.array, atol=0.6)
