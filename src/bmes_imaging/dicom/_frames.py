@@ -16,6 +16,7 @@ it; no other exception is raised for bad file content.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 import zlib
@@ -25,22 +26,30 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydicom.errors import BytesLengthException, InvalidDicomError
-from pydicom.uid import UID
 
 from ..errors import DicomFileError
 from ._j2k import J2K_SYNTAXES, decode_j2k_frames
 from ._native import NativeHeader, walk_native
 
-__all__ = ["FILE_ERRORS", "Frame", "decoded_frames", "native_frame", "read_frames"]
+__all__ = ["Frame", "decoded_frames", "file_errors", "native_frame", "read_frames"]
 
-#: Exceptions pydicom, its pixel plugins and numpy raise for malformed file content.
-#: Caught per file and turned into DicomFileError (never a bare ``except``).
-FILE_ERRORS: tuple[type[BaseException], ...] = (
+_BASE_FILE_ERRORS: tuple[type[BaseException], ...] = (
     OSError, EOFError, ValueError, KeyError, IndexError, TypeError, AttributeError,
     struct.error, OverflowError, RecursionError, NotImplementedError, RuntimeError,
-    zlib.error, MemoryError, AssertionError, InvalidDicomError, BytesLengthException,
+    zlib.error, MemoryError, AssertionError,
 )
+
+
+@functools.cache
+def file_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions pydicom, its pixel plugins and numpy raise for malformed file content.
+
+    Caught per file and turned into DicomFileError (never a bare ``except``). A function
+    so that importing this package does not import pydicom.
+    """
+    from pydicom.errors import BytesLengthException, InvalidDicomError
+
+    return (*_BASE_FILE_ERRORS, InvalidDicomError, BytesLengthException)
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
@@ -209,20 +218,21 @@ def _plugin_for(transfer_syntax: str, requested: str | None) -> str:
 def _frames_from_pydicom(path: Path, decoding_plugin: str | None,
                          threads: int | None) -> list[Frame]:
     import pydicom
+    from pydicom.errors import InvalidDicomError
     from pydicom.pixels import pixel_array
 
     try:
         ds = pydicom.dcmread(path, force=True)
     except InvalidDicomError as exc:
         raise DicomFileError(path, f"not a DICOM file ({exc})") from None
-    except FILE_ERRORS as exc:
+    except file_errors() as exc:
         raise DicomFileError(path, f"cannot be read as DICOM, possibly truncated or "
                              f"corrupt ({type(exc).__name__}: {exc})") from None
     try:
         return _frames_of_dataset(path, ds, decoding_plugin, pixel_array, threads)
     except DicomFileError:
         raise
-    except FILE_ERRORS as exc:
+    except file_errors() as exc:
         raise DicomFileError(path, f"cannot be decoded ({type(exc).__name__}: {exc}); the "
                              "file may be truncated or corrupt") from None
 
@@ -241,6 +251,8 @@ def _frames_of_dataset(path: Path, ds: Any, decoding_plugin: str | None,
         if meta is None:
             ds.file_meta = pydicom_file_meta(ts)
         else:
+            from pydicom.uid import UID
+
             meta.TransferSyntaxUID = UID(ts)
     for kw in ("Rows", "Columns", "BitsAllocated"):
         if kw not in ds or ds[kw].value in (None, ""):

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from ..errors import GeometryError
 from ..geometry import plane_of
 from ..volume import SeriesInfo
-from ._frames import FILE_ERRORS, Frame
+from ._frames import Frame, file_errors
 
 __all__ = ["series_info"]
 
@@ -26,7 +26,7 @@ __all__ = ["series_info"]
 def _text(ds: Any, keyword: str) -> str | None:
     try:
         value = ds.get(keyword)
-    except FILE_ERRORS:
+    except file_errors():
         return None
     if value is None or value == "":
         return None
@@ -41,7 +41,7 @@ def _num(ds: Any, keyword: str) -> float | None:
         if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
             value = value[0]
         return float(value)
-    except FILE_ERRORS:
+    except file_errors():
         return None
 
 
@@ -57,7 +57,7 @@ def _enhanced_num(ds: Any, macro: str, keyword: str) -> float | None:
                 value = _num(items[0], keyword)
                 if value is not None:
                     return value
-        except FILE_ERRORS:
+        except file_errors():
             continue
     return None
 
@@ -74,7 +74,7 @@ def series_info(ordered: Sequence[Frame], step: NDArray[np.float64],
     first = ordered[0]
     try:
         ds: Any = pydicom.dcmread(first.path, stop_before_pixels=True, force=True)
-    except FILE_ERRORS:
+    except file_errors():
         ds = {}
     legacy = "UnassignedSharedConvertedAttributesSequence"  # legacy converted enhanced
     tr = (_num(ds, "RepetitionTime")

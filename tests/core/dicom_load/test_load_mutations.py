@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bmes_imaging.dicom import load_series, write_series
-from bmes_imaging.dicom._frames import FILE_ERRORS
+from bmes_imaging.dicom._frames import file_errors
 from bmes_imaging.dicom._load import read_stack
 from bmes_imaging.errors import BmesError
 from bmes_imaging.volume import Volume
@@ -120,7 +120,7 @@ def test_mutated_series_loads_or_raises_project_error(base_series, kind, mutatio
             else:
                 try:
                     _set_tag(path, *arg)
-                except FILE_ERRORS:
+                except file_errors():
                     continue  # an earlier mutation already broke the file for pydicom
         for load in (read_stack, load_series):
             source = files if load is read_stack else Path(tmp)
