@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -145,10 +146,24 @@ class ProgressLine:
 
 
 def _scrub(text: str, identifiers: Iterable[str], root: Path) -> str:
+    """Remove the archive path and patient identifiers (IDs, name parts) from a message.
+
+    Identifiers of 3+ characters are replaced where they stand as words; shorter ones
+    (e.g. PatientID "7") only where they form a whole path component, so that slice
+    numbers and file names stay readable.
+
+    Examples
+    --------
+    >>> _scrub("/a/7/IM00017.dcm: slice 7 of DOE^JOHN missing", ["DOE^JOHN", "DOE",
+    ...        "JOHN", "7"], Path("/a"))
+    'ROOT/<patient>/IM00017.dcm: slice 7 of <patient> missing'
+    """
     text = text.replace(str(root.resolve()), "ROOT").replace(str(root), "ROOT")
-    for ident in identifiers:
-        if ident:
-            text = text.replace(ident, "<patient>")
+    for ident in sorted({i for i in identifiers if i}, key=len, reverse=True):
+        if len(ident) >= 3:
+            text = re.sub(rf"(?<![\w^]){re.escape(ident)}(?![\w^])", "<patient>", text)
+        else:
+            text = re.sub(rf"(?<=[/\\]){re.escape(ident)}(?=[/\\])", "<patient>", text)
     return text
 
 
