@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 
-def _make_cohort(root: Path, n: int, check_only: bool) -> str:
+def _make_cohort(root: Path, n: int, check_only: bool, resolution: float = 1.0) -> str:
     """Write ``n`` studies; return what they are."""
     try:
         from bmes_imaging.phantom import PhantomSpec, write_study
@@ -37,9 +37,11 @@ def _make_cohort(root: Path, n: int, check_only: bool) -> str:
         bones = ("talus", "calcaneus", "navicular", "cuboid")
         for i in range(n):
             spec = PhantomSpec(seed=100 + i, side="R" if i % 2 else "L",
-                               edema_bones=(bones[i % len(bones)],), patient_id=str(i + 1))
+                               edema_bones=(bones[i % len(bones)],), patient_id=str(i + 1),
+                               resolution=resolution)
             write_study(spec, root / f"p{i:02d}")
-        return f"{n} phantom studies (bmes_imaging.phantom.write_study)"
+        return (f"{n} phantom studies (bmes_imaging.phantom.write_study, resolution "
+                f"{resolution})")
     import numpy as np
 
     from bmes_imaging import Volume
@@ -67,6 +69,8 @@ def main() -> int:
     parser.add_argument("--cohort", type=Path, help="existing archive to screen")
     parser.add_argument("--studies", type=int, default=8, help="studies to generate")
     parser.add_argument("--check-only", action="store_true", help="load-only study function")
+    parser.add_argument("--resolution", type=float, default=1.0,
+                        help="phantom pixel-size factor (2.0 halves the matrix: quicker)")
     args = parser.parse_args()
 
     from bmes_imaging.screening import load_only, screen
@@ -78,7 +82,7 @@ def main() -> int:
             root, what = args.cohort, str(args.cohort)
         else:
             root = work / "archive"
-            what = _make_cohort(root, args.studies, args.check_only)
+            what = _make_cohort(root, args.studies, args.check_only, args.resolution)
         print(f"cohort: {what}; study function: "
               f"{'load only' if fn else 'detection (load, detect, write)'}")
         print(f"cpus: {os.cpu_count()}, load average before: "
