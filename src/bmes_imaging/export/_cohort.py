@@ -11,10 +11,10 @@ exact.
 
 Examples
 --------
->>> from bmes_imaging.export._records import FootRecord
+>>> from bmes_imaging.clinical import ClinicalRecord
 >>> from bmes_imaging.bones import Bone
->>> recs = [FootRecord("1", 20, "M", "L", (Bone.TALUS,), vitamin_d_ng_ml=10.0),
-...         FootRecord("2", 40, "F", "R", (Bone.CUBOID,), (Bone.NAVICULAR,))]
+>>> recs = [ClinicalRecord("1", 20, "M", "L", (Bone.TALUS,), vitamin_d_ng_ml=10.0),
+...         ClinicalRecord("2", 40, "F", "R", (Bone.CUBOID,), (Bone.NAVICULAR,))]
 >>> s = summarize_cohort(recs)
 >>> s["age_mean"].value, s["sex_male"].value, s["feet_talus"].value
 (30.0, 1, 1)
