@@ -137,16 +137,16 @@ def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str 
         for rec in s.records:
             foot = by_foot.get((str(rec.patient), str(rec.side).upper()))
             recorded = {Bone(b) for b in (*rec.primary_bones, *rec.other_bones)}
-            found = set(foot.bones) if foot else set()
-            primary_found = bool(set(rec.primary_bones) & found)
+            found_bones = set(foot.bones) if foot else set()
+            primary_found = bool(set(rec.primary_bones) & found_bones)
             agree += primary_found
             with_findings += foot is not None
             rows_cmp.append([
                 name_of(str(rec.patient)), rec.side,
                 ", ".join(b.display_name for b in sorted(recorded)) or "-",
-                ", ".join(b.display_name for b in sorted(found)) or "-",
+                ", ".join(b.display_name for b in sorted(found_bones)) or "-",
                 ("yes" if primary_found else "no") if foot else "no findings",
-                ", ".join(b.display_name for b in sorted(found - recorded)) or "-"])
+                ", ".join(b.display_name for b in sorted(found_bones - recorded)) or "-"])
         t.append(_Table(f"Clinical records against {s.findings_status} findings", [
             "patient", "side", "bones in the record", f"bones with {s.findings_status} edema",
             "recorded primary found", "found but not recorded"], rows_cmp,
