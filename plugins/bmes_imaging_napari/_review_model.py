@@ -374,6 +374,32 @@ class ReviewModel:
         self.changed.emit("saved")
         return version
 
+    def export_seg(self, path: str | os.PathLike[str], **kwargs: Any) -> Any:
+        """Write the confirmed edema (and the bones) as a DICOM SEG referencing the T1.
+
+        Calls :func:`bmes_imaging.export.write_edema_seg`; only bones whose finding is
+        ``confirmed`` get an edema segment. Returns its ``SegExport``.
+
+        Raises
+        ------
+        ExportError
+            If the T1 was not read from DICOM, nothing is confirmed, or no reader name.
+        """
+        from bmes_imaging.errors import ExportError
+        from bmes_imaging.export import write_edema_seg
+
+        if self.study is None or self.edema is None:
+            raise ExportError("nothing to export: open a study and run detection first")
+        if not self.study.t1.info.source_files:
+            raise ExportError("the T1 series was not read from DICOM (NIfTI study); a "
+                              "DICOM SEG must reference DICOM images: export NIfTI labels "
+                              "instead (File > Save Selected Layers)")
+        if not self.reader.strip():
+            raise ExportError("enter the reader's name before exporting a SEG")
+        edema = self.study.t1.with_array(np.ascontiguousarray(self.edema.array))
+        return write_edema_seg(self.study.t1, path, edema=edema, findings=self.findings,
+                               reader=self.reader, bones=self.bones, **kwargs)
+
     def restore(self) -> bool:
         """Load the reader's last saved annotation of this study; False if none."""
         loaded = self.store.latest_annotation(self.study_key, reader=self.reader or None)

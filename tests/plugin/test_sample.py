@@ -49,3 +49,37 @@ def test_open_sample_and_detect(make_napari_viewer, qtbot, sample_cache: Path,
     positives = {f.bone for f in review.model.findings if f.edema_volume_ml > 0}
     assert Bone.TALUS in positives  # the sample's edema (the phantom's truth)
     store.close()
+
+
+SAMPLE = Path(__file__).parents[2] / "sample_data" / "study_p02_R"
+
+
+@pytest.mark.skipif(not (SAMPLE / "dicom").is_dir(), reason="no committed sample study")
+def test_confirmed_edema_exports_as_dicom_seg(make_napari_viewer, qtbot, tmp_path) -> None:
+    from bmes_imaging.export import read_edema_seg
+
+    store = open_store(tmp_path / "bmes.sqlite")
+    viewer = make_napari_viewer()
+    review = ReviewWidget(viewer, store=store, cache=tmp_path / "cache", autosave_ms=0)
+    review.ask_unsaved = lambda: "discard"
+    review.model.detect_options["refine_alignment"] = False
+    assert review.open_study(SAMPLE)
+    viewer.open(str(SAMPLE / "truth" / "bones.nii.gz"), plugin="bmes-imaging")
+    review.run_detection()
+    qtbot.waitUntil(lambda: review.worker is None, timeout=120_000)
+    # DICOM person name (family^given): highdicom warns about single-component names
+    review.reader_edit.setText("Reader^Anna")
+    first = review.export_seg(tmp_path / "bones_only.dcm")  # nothing confirmed yet
+    assert first is not None and first.edema_segments == {} and first.bone_segments
+    review.select_bone(Bone.TALUS)
+    review.confirm_selected()
+    out = tmp_path / "edema_seg.dcm"
+    exported = review.export_seg(out)
+    assert exported is not None and out.is_file()
+    assert set(exported.edema_segments) == {Bone.TALUS}
+    back = read_edema_seg(out, review.model.study.t1)
+    expected = np.where(review.model.edema.array == int(Bone.TALUS), int(Bone.TALUS), 0)
+    np.testing.assert_array_equal(back.edema.array, expected)
+    assert back.reader == "Reader^Anna" and back.confirmed == (Bone.TALUS,)
+    review.model.dirty = False
+    store.close()

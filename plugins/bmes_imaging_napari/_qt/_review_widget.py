@@ -262,8 +262,13 @@ class ReviewWidget(QWidget):
         self.paint_button.clicked.connect(self.start_painting)
         self.save_button = QPushButton("Save (Ctrl+S)")
         self.save_button.clicked.connect(self.save)
+        self.seg_button = QPushButton("Export SEG…")
+        self.seg_button.setToolTip("Write the confirmed edema and the bones as a DICOM SEG "
+                                   "that references the T1 series")
+        self.seg_button.clicked.connect(self._export_seg_dialog)
         row.addWidget(self.paint_button)
         row.addWidget(self.save_button)
+        row.addWidget(self.seg_button)
         layout.addLayout(row)
         self.state_label = QLabel("")
         layout.addWidget(self.state_label)
@@ -770,6 +775,7 @@ class ReviewWidget(QWidget):
             b.setEnabled(has_findings and not running)
         self.paint_button.setEnabled(self.model.edema is not None and not running)
         self.save_button.setEnabled(self.model.edema is not None and not running)
+        self.seg_button.setEnabled(self.model.edema is not None and not running)
 
     def selected_bone(self) -> Bone | None:
         """The bone of the selected row, or None."""
@@ -913,6 +919,25 @@ class ReviewWidget(QWidget):
             return False
         self._update_state_label()
         return True
+
+    def _export_seg_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export DICOM SEG", "edema_seg.dcm",
+                                              "DICOM (*.dcm)")
+        if path:
+            self.export_seg(path)
+
+    def export_seg(self, path: str | os.PathLike[str]) -> Any:
+        """Export the confirmed edema as DICOM SEG; the ``SegExport`` or None (error
+        shown as a notification)."""
+        self.flush_edits()
+        self.model.reader = self.reader_edit.text().strip() or self.model.reader
+        try:
+            result = self.model.export_seg(path)
+        except BmesError as exc:
+            _notify_error(f"SEG not written: {exc}")
+            return None
+        _notify_info(f"DICOM SEG written: {Path(path).name}")
+        return result
 
     def autosave(self) -> None:
         """Write work in progress to the recovery file (timer slot)."""
