@@ -7,7 +7,6 @@ generates it once per session into a temporary cache.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
