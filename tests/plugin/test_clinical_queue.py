@@ -107,3 +107,32 @@ def test_queue_steps_to_the_next_unreviewed_study(make_napari_viewer, qtbot, sto
     assert review.model.study.source.name == "p02_R"
     assert [e.reviewed for e in queue.entries] == [True, False, False]
     assert queue.summary.text() == "1 of 3 studies reviewed by dr_a"
+
+
+def test_queue_lists_the_studies_registered_in_the_store(make_napari_viewer, store,
+                                                         synthetic_study, tmp_path) -> None:
+    from bmes_imaging_napari._study import study_key_of_folder
+
+    root = tmp_path / "cohort"
+    for name in ("p01_L", "p02_R", "p03_R"):
+        synthetic_study.t1.to_nifti(root / name / "t1.nii.gz")
+        synthetic_study.stir.to_nifti(root / name / "stir.nii.gz")
+    keys = {name: study_key_of_folder(root / name) for name in ("p01_L", "p02_R", "p03_R")}
+    store.register_study(study_instance_uid=keys["p03_R"])
+    store.register_study(study_instance_uid="1.2.3.4.5.6.7.8.9")  # no folder here
+    store.register_study(study_instance_uid=keys["p01_L"])
+    viewer = make_napari_viewer()
+    review = ReviewWidget(viewer, store=store, cache=tmp_path / "cache", autosave_ms=0)
+    review.model.reader = "dr_a"
+    queue = QueueWidget(viewer, review=review)
+    queue.set_folder(root)
+    queue.use_store(True)
+    assert queue.store_check.isChecked()
+    assert [e.key for e in queue.entries] == [keys["p03_R"], "1.2.3.4.5.6.7.8.9",
+                                              keys["p01_L"]]
+    assert queue.entries[1].path is None
+    assert "folder not found" in queue.list.item(1).text()
+    assert queue.open_next_unreviewed()
+    assert review.model.study.source.name == "p03_R"
+    review.model.dirty = False
+    assert queue.next_unreviewed().path.name == "p01_L"  # skips the one not found

@@ -4,6 +4,11 @@ Point it at a folder (a cohort such as ``bmes phantom --cohort table1 OUT`` writ
 PACS export with one folder per study); each study is marked reviewed when the store
 holds an annotation of it by the current reader. "Next unreviewed" opens the next study
 without one in the review widget (which asks first about unsaved work).
+
+With "Studies in the store" checked the queue lists the studies registered in the store
+(e.g. by ``bmes screen`` or a clinical link) in the store's order; their folders are
+found under the chosen folder by StudyInstanceUID (studies not found there are listed
+but cannot be opened).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import TYPE_CHECKING
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
+    QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -42,13 +48,14 @@ class QueueEntry:
 
     __slots__ = ("key", "path", "reviewed")
 
-    def __init__(self, path: Path, key: str | None, reviewed: bool) -> None:
+    def __init__(self, path: Path | None, key: str | None, reviewed: bool) -> None:
         self.path = path
         self.key = key
         self.reviewed = reviewed
 
     def __repr__(self) -> str:
-        return f"<QueueEntry {self.path.name} reviewed={self.reviewed}>"
+        name = self.path.name if self.path is not None else self.key
+        return f"<QueueEntry {name} reviewed={self.reviewed}>"
 
 
 class QueueWidget(QWidget):
@@ -70,6 +77,7 @@ class QueueWidget(QWidget):
         self._review = review
         self.entries: list[QueueEntry] = []
         self.root: Path | None = None
+        self.from_store = False
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
         self.folder_button = QPushButton("Folder…")
@@ -79,6 +87,11 @@ class QueueWidget(QWidget):
         row.addWidget(self.folder_button)
         row.addWidget(self.refresh_button)
         layout.addLayout(row)
+        self.store_check = QCheckBox("Studies in the store")
+        self.store_check.setToolTip("List the studies registered in the store (their "
+                                    "folders are looked up under the chosen folder)")
+        self.store_check.toggled.connect(self.use_store)
+        layout.addWidget(self.store_check)
         self.summary = QLabel("No folder chosen")
         layout.addWidget(self.summary)
         self.list = QListWidget()
@@ -109,6 +122,13 @@ class QueueWidget(QWidget):
         self.root = Path(folder)
         self.refresh()
 
+    def use_store(self, enabled: bool = True) -> None:
+        """List the store's registered studies (True) or the folder's studies (False)."""
+        self.from_store = bool(enabled)
+        if self.store_check.isChecked() != self.from_store:
+            self.store_check.setChecked(self.from_store)
+        self.refresh()
+
     def _reviewed(self, key: str | None) -> bool:
         reader = self.review.model.reader
         if key is None or not reader:
@@ -123,18 +143,32 @@ class QueueWidget(QWidget):
         """Re-read the folder and the reader's saved reviews."""
         self.list.clear()
         self.entries = []
-        if self.root is None:
-            return
-        for path in find_studies(self.root):
-            key = study_key_of_folder(path)
-            self.entries.append(QueueEntry(path, key, self._reviewed(key)))
+        folders: dict[str | None, Path] = {}
+        if self.root is not None:
+            for path in find_studies(self.root):
+                folders.setdefault(study_key_of_folder(path), path)
+        if self.from_store:
+            try:
+                keys = list(self.review.model.store.studies())
+            except BmesError as exc:
+                self.summary.setText(f"Cannot read the store: {exc}")
+                return
+            self.entries = [QueueEntry(folders.get(k), k, self._reviewed(k)) for k in keys]
+        else:
+            self.entries = [QueueEntry(p, k, self._reviewed(k)) for k, p in folders.items()]
+            self.entries.sort(key=lambda e: str(e.path))
         current = self.review.model.study
         for entry in self.entries:
-            item = QListWidgetItem(("✓ " if entry.reviewed else "• ")
-                                   + str(entry.path.relative_to(self.root)
-                                         if entry.path != self.root else entry.path.name))
-            item.setData(Qt.ItemDataRole.UserRole, str(entry.path))
-            if entry.reviewed:
+            if entry.path is None:
+                label = f"study …{(entry.key or '')[-12:]} (folder not found)"
+            elif self.root is not None and entry.path != self.root:
+                label = str(entry.path.relative_to(self.root))
+            else:
+                label = entry.path.name
+            item = QListWidgetItem(("✓ " if entry.reviewed else "• ") + label)
+            item.setData(Qt.ItemDataRole.UserRole,
+                         None if entry.path is None else str(entry.path))
+            if entry.reviewed or entry.path is None:
                 item.setForeground(QColor(120, 120, 120))
             if current is not None and entry.key == current.key:
                 item.setSelected(True)
@@ -145,7 +179,9 @@ class QueueWidget(QWidget):
                                 if self.review.model.reader else " (enter your name)"))
 
     def _open_item(self, item: QListWidgetItem) -> None:
-        self.review.open_study(item.data(Qt.ItemDataRole.UserRole))
+        path = item.data(Qt.ItemDataRole.UserRole)
+        if path:
+            self.review.open_study(path)
 
     def next_unreviewed(self) -> QueueEntry | None:
         """The first unreviewed study after the open one (wrapping), or None."""
@@ -160,7 +196,8 @@ class QueueWidget(QWidget):
         n = len(self.entries)
         for step in range(n):
             entry = self.entries[(start + step) % n]
-            if not entry.reviewed and (current is None or entry.key != current.key):
+            if (not entry.reviewed and entry.path is not None
+                    and (current is None or entry.key != current.key)):
                 return entry
         return None
 
@@ -171,6 +208,7 @@ class QueueWidget(QWidget):
         if entry is None:
             self.summary.setText("Every study in the queue is reviewed")
             return False
+        assert entry.path is not None
         ok = self.review.open_study(entry.path)
         if ok:
             self.refresh()
