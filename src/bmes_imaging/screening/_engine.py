@@ -101,17 +101,23 @@ class ScreenResult:
 
 
 class ProgressLine:
-    """A one-line progress display on stderr: done / failed / remaining, rate, ETA."""
+    """A one-line progress display on stderr: done / failed / remaining, rate, ETA.
+
+    On a terminal the line is redrawn in place (at most every ``min_interval`` s); in a
+    log file or pipe a new line is written at most every ``log_interval`` s, and the
+    final state is always written.
+    """
 
     def __init__(self, total: int, resumed: int = 0, stream: TextIO | None = None,
-                 min_interval: float = 0.5) -> None:
+                 min_interval: float = 0.5, log_interval: float = 10.0) -> None:
         self.total, self.resumed = total, resumed
         self.done = self.failed = 0
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.start = time.perf_counter()
-        self.min_interval = min_interval
-        self._last = 0.0
+        self.interval = min_interval if self.tty else log_interval
+        self._last = -float("inf")
+        self._shown: tuple[int, int] | None = None
 
     def text(self) -> str:
         """The progress line."""
@@ -133,11 +139,13 @@ class ProgressLine:
         self.done += done
         self.failed += failed
         now = time.perf_counter()
-        if not final and now - self._last < self.min_interval and self.tty:
+        state = (self.done, self.failed)
+        if final:
+            if not self.tty and self._shown == state:
+                return  # this state is already in the log
+        elif now - self._last < self.interval:
             return
-        self._last = now
-        if final and not self.tty:
-            return  # the last update already printed this line
+        self._last, self._shown = now, state
         if self.tty:
             self.stream.write("\r\x1b[2K" + self.text() + ("\n" if final else ""))
         else:
