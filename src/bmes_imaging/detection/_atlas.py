@@ -3,14 +3,18 @@
 Method
 ------
 1. **Template.** The atlas (:func:`bmes_imaging.phantom.load_foot_atlas`, right or left
-   foot from the series laterality; both are tried when it is unknown) is turned into a
-   T1-like template using only its bone labels: fatty marrow bright (1.0), a 1 mm
-   cortex shell dark (0.1), everything else an unknown middle grey (0.45). Nothing of
-   the template depends on a scanner's contrast: the match is by normalised mutual
-   information (NMI), which only asks that the classes map consistently.
+   foot from the series laterality; both are tried when it is unknown) becomes a
+   T1-like template image: each anatomical class of the packaged atlas (fat, muscle,
+   tendon, cartilage, marrow, cortex, air...) takes its generic T1 appearance (fat and
+   marrow bright, muscle intermediate, tendon and cortex dark), block-averaged to 1 mm
+   and blurred along the T1 slice direction like the T1 slice profile. An atlas given
+   as bone labels only gets a bone-only template (marrow bright, cortex dark, rest
+   unknown grey). The match is by normalised mutual information (NMI), which only asks
+   that classes map consistently, not that intensities agree.
 2. **Global affine.** A translation search on a coarse grid (6 mm blocks, +/- 36 mm
-   around the centre of the T1 field of view), then nine parameters (rotation,
-   translation, scale per axis) by Powell's method, coarse to fine (6 mm, 3 mm).
+   around the centre of the T1 field of view); from the best translation(s), nine
+   parameters (rotation, translation, scale per axis, with a small penalty on
+   anisotropic scale) by Powell's method at 6 mm, then at 3 mm.
 3. **Per-bone refinement.** Every bone is refined on its own (rotation, translation,
    scale; 3 mm then 1.5 mm) in a box around it, starting from the global affine; this is
    the smooth, local deformation that absorbs differences in proportion between feet.
@@ -39,7 +43,15 @@ __all__ = ["automatic_bones", "register_atlas"]
 
 log = logging.getLogger(__name__)
 
-_MARROW, _CORTEX, _OTHER = 1.0, 0.1, 0.45
+_MARROW, _CORTEX, _OTHER, _AIR = 1.0, 0.1, 0.45, 0.0
+#: Soft tissue assumed within this distance of a bone, air beyond (0: not modelled;
+#: modelling it made the registration worse on the phantom).
+_ENVELOPE_MM = 0.0
+#: Starts of the global affine (best translations) and how many are refined at 3 mm.
+_N_STARTS, _N_FINE = 1, 1
+#: NMI cost per (% anisotropic scale)^2: 10 % anisotropy costs 0.003, about a tenth
+#: of the NMI gained by a good alignment.
+_ANISOTROPY_PENALTY = 3e-5
 
 
 _ATLAS_CACHE: dict[str, tuple[Volume, NDArray[np.float32], NDArray[np.float64]]] = {}
@@ -58,10 +70,54 @@ def _load_atlas(side: str) -> Volume:
 def _atlas_and_template(side: str) -> tuple[Volume, NDArray[np.float32], NDArray[np.float64]]:
     """The packaged atlas of ``side`` at about 1 mm, and its template (cached)."""
     if side not in _ATLAS_CACHE:
-        atlas = _coarse(_load_atlas(side), 1.0)
-        tmpl, taff = _template(atlas)
+        full = _load_atlas(side)
+        atlas = _coarse(full, 1.0)
+        tissue = _tissue_template(full)
+        tmpl, taff = tissue if tissue is not None else _template(atlas)
         _ATLAS_CACHE[side] = (atlas, tmpl, taff)
     return _ATLAS_CACHE[side]
+
+
+#: Generic T1 appearance (relative to fat) of the atlas' anatomical classes: what any
+#: T1-weighted foot image shows, not a particular scanner's or phantom's values.
+_T1_APPEARANCE = {
+    "air": 0.0, "other_bone": 0.95, "subcutaneous_fat": 1.0, "muscle": 0.38,
+    "tendon": 0.08, "cartilage": 0.5, "joint_recess": 0.85, "vessel": 0.1, "skin": 0.55,
+    "kager_fat": 1.0,
+}
+
+
+def _tissue_template(full: Volume) -> tuple[NDArray[np.float32], NDArray[np.float64]] | None:
+    """T1-like template from the atlas' tissue classes (soft tissue, air, cortex).
+
+    The packaged atlas carries the classes of every voxel (fat, muscle, tendons...);
+    giving each its generic T1 appearance makes a template image like the T1 atlases
+    of brain registration. Returns None when the classes are not available (then the
+    bone-only template is used).
+    """
+    try:
+        from ..phantom._anatomy import atlas as _tissue_atlas
+        from ..phantom._tissue import CORTEX_BIT, OTHER_BONE, TISSUE_NAMES
+    except ImportError:  # pragma: no cover - depends on the phantom package layout
+        return None
+    a = _tissue_atlas()
+    if a.codes.shape != full.shape:
+        return None
+    lut = np.zeros(256, dtype=np.float32)
+    for code, name in TISSUE_NAMES.items():
+        lut[code] = _T1_APPEARANCE.get(name, _OTHER)
+    lut[1:OTHER_BONE + 1] = 0.95
+    lut[CORTEX_BIT:CORTEX_BIT + OTHER_BONE + 1] = 0.08
+    f = np.maximum(1, np.round(1.0 / full.voxel_sizes)).astype(int)
+    # block-average the class appearance to ~1 mm (the side's affine: mirrored for L)
+    vals = lut[a.codes]
+    n = (np.array(vals.shape) // f) * f
+    vals = vals[: n[0], : n[1], : n[2]].reshape(n[0] // f[0], f[0], n[1] // f[1], f[1],
+                                                n[2] // f[2], f[2]).mean(axis=(1, 3, 5))
+    aff = full.affine.copy()
+    aff[:3, :3] = full.affine[:3, :3] * f
+    aff[:3, 3] = apply_affine(full.affine, [(f - 1) / 2.0])[0]
+    return np.ascontiguousarray(vals, dtype=np.float32), aff
 
 
 def _coarse(labels: Volume, spacing: float) -> Volume:
@@ -90,9 +146,32 @@ def _template(labels: Volume) -> tuple[NDArray[np.float32], NDArray[np.float64]]
     bone = lab > 0
     inner = ndimage.distance_transform_edt(bone, sampling=vs2) > 1.0
     tmpl = np.full(lab.shape, _OTHER, dtype=np.float32)
+    if _ENVELOPE_MM:
+        far = ndimage.distance_transform_edt(~bone, sampling=vs2) > _ENVELOPE_MM
+        tmpl[far] = _AIR
     tmpl[bone] = _CORTEX
     tmpl[inner] = _MARROW
     return ndimage.gaussian_filter(tmpl, 0.6), aff
+
+
+def _slice_profile(tmpl: NDArray[np.float32], taff: NDArray[np.float64], t1: Volume
+                   ) -> NDArray[np.float32]:
+    """Blur the template along the T1 slice direction like the T1 slice profile.
+
+    A T1 voxel averages the anatomy over its slice thickness (3-4 mm) but only a
+    fraction of a millimetre in plane; the template is blurred the same way along the
+    atlas axis closest to the T1 slice normal (Gaussian with FWHM = slice spacing).
+    """
+    vs = t1.voxel_sizes
+    k = int(np.argmax(vs))
+    if vs[k] < 1.5 * float(np.median(vs)):
+        return tmpl  # near-isotropic T1: nothing to mimic
+    normal = t1.affine[:3, k] / vs[k]
+    axes = taff[:3, :3] / np.sqrt((taff[:3, :3] ** 2).sum(axis=0))
+    ax = int(np.argmax(np.abs(normal @ axes)))
+    step = float(np.sqrt((taff[:3, ax] ** 2).sum()))
+    sigma = vs[k] / 2.355 / step
+    return ndimage.gaussian_filter1d(tmpl, sigma, axis=ax).astype(np.float32)
 
 
 class _Matcher:
@@ -113,6 +192,8 @@ class _Matcher:
         self.fbin = np.round(_intensity_bins(vals, lo, hi)).astype(np.int64)
         self.all = np.ones(len(self.fbin), dtype=bool)
         self.moving = moving
+        # outside the template: air for a tissue template (it has air), else unknown
+        self.outside = _AIR if float(moving.min()) <= _AIR + 1e-3 else _OTHER
         self.minv = np.linalg.inv(maff)
         self.shape = np.array(moving.shape)
 
@@ -120,7 +201,7 @@ class _Matcher:
         """``a2w`` maps atlas world to T1 world."""
         pv = apply_affine(self.minv @ np.linalg.inv(a2w), self.world)
         vals = ndimage.map_coordinates(self.moving, pv.T, order=1, mode="constant",
-                                       cval=_OTHER)
+                                       cval=self.outside)
         return -_nmi(self.fbin, _intensity_bins(vals, 0.0, 1.0), self.all)
 
 
@@ -143,7 +224,10 @@ def _fit(matcher: _Matcher, centre: NDArray[np.float64], base: NDArray[np.float6
     def fun(p: NDArray[np.float64]) -> float:
         if np.any(np.abs(p[6:9]) > bounds) or np.any(np.abs(p[:3]) > 2 * bounds):
             return 0.0
-        return matcher.cost(_affine9(p, centre, base))
+        # feet differ more in size than in proportion: anisotropic scaling costs a little
+        scale = p[6:9]
+        penalty = _ANISOTROPY_PENALTY * float(((scale - scale.mean()) ** 2).sum())
+        return matcher.cost(_affine9(p, centre, base)) + penalty
 
     res = optimize.minimize(fun, x0, method="Powell",
                             options={"xtol": xtol, "ftol": 1e-5, "maxfev": maxfev})
@@ -156,6 +240,7 @@ def register_atlas(t1: Volume, atlas: Volume, config: DetectionConfig | None = N
     """Register the atlas to T1: (global atlas->T1 world affine, per-bone affines, NMI)."""
     rng = np.random.default_rng(7)
     tmpl, taff = template if template is not None else _template(atlas)
+    tmpl = _slice_profile(tmpl, taff, t1)
     # a 2 mm copy for the global steps (smaller, cache friendly)
     tmpl2 = np.ascontiguousarray(ndimage.zoom(tmpl, 0.5, order=1))
     taff2 = taff.copy()
@@ -176,25 +261,38 @@ def register_atlas(t1: Volume, atlas: Volume, config: DetectionConfig | None = N
     # 1. translation search at 6 mm
     fixed6, faff6 = _block_mean(t1, 6.0)
     m6 = _Matcher(fixed6, faff6, tmpl2, taff2, body_mask(fixed6), 2500, rng)
-    best, best_t = np.inf, np.zeros(3)
     steps = np.arange(-36.0, 36.1, 12.0)
+    trials = []
     for dx in steps:
         for dy in steps:
             for dz in steps:
+                t = t_centre - a_centre + (dx, dy, dz)
                 base = np.eye(4)
-                base[:3, 3] = t_centre - a_centre + (dx, dy, dz)
-                c = m6.cost(base)
-                if c < best:
-                    best, best_t = c, base[:3, 3].copy()
-    base = np.eye(4)
-    base[:3, 3] = best_t
-    p = np.zeros(9)
-    # 2. global affine, coarse to fine
-    for spacing, n, xtol in ((6.0, 4000, 0.3), (3.0, 10000, 0.1)):
-        fixed, faff = _block_mean(t1, spacing)
-        m = _Matcher(fixed, faff, tmpl2 if spacing > 4 else tmpl, taff2 if spacing > 4
-                     else taff, body_mask(fixed), n, rng)
-        p, cost = _fit(m, t_centre, base, p, xtol, 1500, bounds=30.0)
+                base[:3, 3] = t
+                trials.append((m6.cost(base), t))
+    trials.sort(key=lambda ct: ct[0])
+    starts: list[NDArray[np.float64]] = []
+    for _, t in trials:  # the best few translations at least 15 mm apart
+        if all(np.linalg.norm(t - s0) >= 15.0 for s0 in starts):
+            starts.append(t)
+        if len(starts) == _N_STARTS:
+            break
+    # 2. global affine from each start at 6 mm, the best refined at 3 mm
+    fixed, faff = _block_mean(t1, 6.0)
+    m = _Matcher(fixed, faff, tmpl2, taff2, body_mask(fixed), 4000, rng)
+    fits = []
+    for t in starts:
+        base = np.eye(4)
+        base[:3, 3] = t
+        p, cost = _fit(m, t_centre, base, np.zeros(9), 0.3, 800, bounds=20.0)
+        fits.append((cost, base, p))
+    fixed, faff = _block_mean(t1, 3.0)
+    m = _Matcher(fixed, faff, tmpl, taff, body_mask(fixed), 8000, rng)
+    fine = []
+    for _, base, p0 in sorted(fits, key=lambda f: f[0])[:_N_FINE]:
+        p1, c1 = _fit(m, t_centre, base, p0, 0.1, 800, bounds=20.0)
+        fine.append((c1, base, p1))
+    cost, base, p = min(fine, key=lambda f: f[0])
     glob = _affine9(p, t_centre, base)
     # 3. per-bone refinement in a box around each bone
     fixed3, faff3 = _block_mean(t1, 1.5)
@@ -214,10 +312,10 @@ def register_atlas(t1: Volume, atlas: Volume, config: DetectionConfig | None = N
         mask = np.zeros(fixed3.shape, dtype=bool)
         mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = True
         try:
-            mb = _Matcher(fixed3, faff3, tmpl, taff, mask, 4000, rng)
+            mb = _Matcher(fixed3, faff3, tmpl, taff, mask, 3000, rng)
         except DetectionError:
             continue
-        pb, _ = _fit(mb, centre, glob, np.zeros(9), 0.2, 400, bounds=15.0)
+        pb, _ = _fit(mb, centre, glob, np.zeros(9), 0.2, 300, bounds=12.0)
         per_bone[lab] = _affine9(pb, centre, glob)
     return glob, per_bone, -cost
 
