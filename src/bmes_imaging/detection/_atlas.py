@@ -47,8 +47,9 @@ _MARROW, _CORTEX, _OTHER, _AIR = 1.0, 0.1, 0.45, 0.0
 #: Soft tissue assumed within this distance of a bone, air beyond (0: not modelled;
 #: modelling it made the registration worse on the phantom).
 _ENVELOPE_MM = 0.0
-#: Starts of the global affine (best translations) and how many are refined at 3 mm.
-_N_STARTS, _N_FINE = 1, 1
+#: Starts of the global affine (best translations) and how many are refined at 3 mm,
+#: for a tissue template (well constrained) and a bone-only template.
+_STARTS = {"tissue": (1, 1), "bones": (3, 2)}
 #: NMI cost per (% anisotropic scale)^2: 10 % anisotropy costs 0.003, about a tenth
 #: of the NMI gained by a good alignment.
 _ANISOTROPY_PENALTY = 3e-5
@@ -240,6 +241,7 @@ def register_atlas(t1: Volume, atlas: Volume, config: DetectionConfig | None = N
     """Register the atlas to T1: (global atlas->T1 world affine, per-bone affines, NMI)."""
     rng = np.random.default_rng(7)
     tmpl, taff = template if template is not None else _template(atlas)
+    n_starts, n_fine = _STARTS["tissue" if float(tmpl.min()) <= _AIR + 1e-3 else "bones"]
     tmpl = _slice_profile(tmpl, taff, t1)
     # a 2 mm copy for the global steps (smaller, cache friendly)
     tmpl2 = np.ascontiguousarray(ndimage.zoom(tmpl, 0.5, order=1))
@@ -275,7 +277,7 @@ def register_atlas(t1: Volume, atlas: Volume, config: DetectionConfig | None = N
     for _, t in trials:  # the best few translations at least 15 mm apart
         if all(np.linalg.norm(t - s0) >= 15.0 for s0 in starts):
             starts.append(t)
-        if len(starts) == _N_STARTS:
+        if len(starts) == n_starts:
             break
     # 2. global affine from each start at 6 mm, the best refined at 3 mm
     fixed, faff = _block_mean(t1, 6.0)
@@ -289,7 +291,7 @@ def register_atlas(t1: Volume, atlas: Volume, config: DetectionConfig | None = N
     fixed, faff = _block_mean(t1, 3.0)
     m = _Matcher(fixed, faff, tmpl, taff, body_mask(fixed), 8000, rng)
     fine = []
-    for _, base, p0 in sorted(fits, key=lambda f: f[0])[:_N_FINE]:
+    for _, base, p0 in sorted(fits, key=lambda f: f[0])[:n_fine]:
         p1, c1 = _fit(m, t_centre, base, p0, 0.1, 800, bounds=20.0)
         fine.append((c1, base, p1))
     cost, base, p = min(fine, key=lambda f: f[0])
