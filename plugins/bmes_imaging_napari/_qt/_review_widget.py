@@ -19,23 +19,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from qtpy.QtGui import QColor, QKeySequence
+from qtpy.QtCore import QEvent, QObject, QTimer, Signal
 from qtpy.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QProgressBar,
     QPushButton,
-    QShortcut,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -46,13 +39,23 @@ from bmes_imaging.errors import BmesError
 from .._layers import (
     META_KEY,
     display_frame,
-    labels_layer_data,
     layer_view,
-    study_layer_data,
     volume_from_layer,
 )
 from .._review_model import ReviewModel
 from .._study import Study, load_study
+from ._findings_table import COLUMNS, FindingsTable
+from ._prompts import ask_unsaved_dialog, ask_yes_no_dialog, notify_error, notify_info
+from ._shortcuts import WindowShortcuts
+from ._viewer_layers import (
+    bones_layer_for_detection,
+    camera_of,
+    orient_view,
+    plugin_meta,
+    show_labels,
+    show_study_layers,
+    study_layers,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -61,15 +64,6 @@ __all__ = ["COLUMNS", "ReviewWidget", "camera_of"]
 
 log = logging.getLogger("bmes_imaging.napari")
 
-#: Table columns (short headers; the tooltips say what they hold).
-COLUMNS: tuple[str, ...] = ("Bone", "mL", "%", "Gr", "Conf", "Status", "Prim", "Source")
-_COLUMN_TIPS: tuple[str, ...] = (
-    "Bone", "Edema volume (mL)", "Fraction of the bone with edema (%)",
-    "Grade: 0 none, 1 < 25 %, 2 25-50 %, 3 > 50 % of the bone",
-    "Detector confidence (0-1)", "candidate / confirmed / rejected",
-    "Primary affected bone", "Who made the finding: the detector or a reader")
-_STATUS_COLOURS = {"confirmed": QColor(60, 160, 80), "rejected": QColor(170, 60, 60),
-                   "candidate": QColor(200, 160, 40)}
 AUTOSAVE_MS = 60_000
 RECOMPUTE_DELAY_MS = 250
 
@@ -82,47 +76,6 @@ class _Relay(QObject):
     """Carries progress from the worker thread to the GUI thread (queued signal)."""
 
     progress = Signal(str, float)
-
-
-def _ask_unsaved_dialog(parent: QWidget | None) -> str:
-    box = QMessageBox(parent)
-    box.setIcon(QMessageBox.Icon.Warning)
-    box.setWindowTitle("Unsaved review")
-    box.setText("This study has unsaved review changes.")
-    box.setInformativeText("Save them before closing?")
-    box.setStandardButtons(QMessageBox.StandardButton.Save
-                           | QMessageBox.StandardButton.Discard
-                           | QMessageBox.StandardButton.Cancel)
-    box.setDefaultButton(QMessageBox.StandardButton.Save)
-    answer = box.exec()
-    if answer == QMessageBox.StandardButton.Save:
-        return "save"
-    if answer == QMessageBox.StandardButton.Discard:
-        return "discard"
-    return "cancel"
-
-
-def _ask_yes_no_dialog(parent: QWidget | None, question: str) -> bool:
-    answer = QMessageBox.question(parent, "bmes-imaging", question)
-    return answer == QMessageBox.StandardButton.Yes
-
-
-def camera_of(viewer: Any) -> Any:
-    """The viewer's camera (``viewer.scene.camera`` since napari 0.9)."""
-    scene = getattr(viewer, "scene", None)
-    return scene.camera if scene is not None else viewer.camera
-
-
-def _notify_error(message: str) -> None:
-    from napari.utils.notifications import show_error
-
-    show_error(message)
-
-
-def _notify_info(message: str) -> None:
-    from napari.utils.notifications import show_info
-
-    show_info(message)
 
 
 class ReviewWidget(QWidget):
@@ -156,8 +109,8 @@ class ReviewWidget(QWidget):
         self.viewer = napari_viewer
         self.model = ReviewModel(reader=os.environ.get("BMES_READER", ""), store=store,
                                  cache=cache)
-        self.ask_unsaved: Callable[[], str] = lambda: _ask_unsaved_dialog(self)
-        self.ask_yes_no: Callable[[str], bool] = lambda q: _ask_yes_no_dialog(self, q)
+        self.ask_unsaved: Callable[[], str] = lambda: ask_unsaved_dialog(self)
+        self.ask_yes_no: Callable[[str], bool] = lambda q: ask_yes_no_dialog(self, q)
         self.worker: Any = None
         self._cancel_requested = False
         self._syncing = False
@@ -213,20 +166,7 @@ class ReviewWidget(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.progress_label)
 
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        for col, tip in enumerate(_COLUMN_TIPS):
-            header_item = self.table.horizontalHeaderItem(col)
-            if header_item is not None:
-                header_item.setToolTip(tip)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        vertical, horizontal = self.table.verticalHeader(), self.table.horizontalHeader()
-        if vertical is not None:
-            vertical.setVisible(False)
-        if horizontal is not None:
-            horizontal.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table = FindingsTable()
         self.table.itemSelectionChanged.connect(self._on_selection)
         layout.addWidget(self.table)
 
@@ -277,29 +217,12 @@ class ReviewWidget(QWidget):
 
     def _install_shortcuts(self) -> None:
         window = self._main_window()
-        parent = window if window is not None else self
-        self._shortcuts: list[QShortcut] = []
-        bindings: list[tuple[str | QKeySequence, Callable[[], Any]]] = [
+        self._shortcuts = WindowShortcuts(window if window is not None else self, [
             ("C", self.confirm_selected), ("R", self.reject_selected),
             ("N", self.select_next), ("Shift+N", self.select_previous),
             ("P", self.toggle_primary_selected), ("T", self.toggle_sequence),
-            (QKeySequence("Ctrl+S"), self.save),
-        ]
-        self._freed_actions: list[tuple[Any, Any]] = []
-        if window is not None:  # free Ctrl+S from napari's "Save Selected Layers"
-            ctrl_s = QKeySequence("Ctrl+S")
-            actions = {id(a): a for w in (window, *window.findChildren(QWidget))
-                       for a in w.actions()}
-            for action in actions.values():
-                keys = action.shortcuts()
-                if any(k == ctrl_s for k in keys):
-                    self._freed_actions.append((action, keys))
-                    action.setShortcuts([k for k in keys if k != ctrl_s])
-        for key, slot in bindings:
-            sc = QShortcut(QKeySequence(key), parent)
-            sc.setContext(Qt.ShortcutContext.WindowShortcut)
-            sc.activated.connect(slot)
-            self._shortcuts.append(sc)
+            ("Ctrl+S", self.save),
+        ])
 
     def _main_window(self) -> Any:
         try:
@@ -339,26 +262,21 @@ class ReviewWidget(QWidget):
             try:
                 study = load_study(study)
             except BmesError as exc:
-                _notify_error(f"Cannot open study: {exc}")
+                notify_error(f"Cannot open study: {exc}")
                 return False
-        self._show_study_layers(study)
+        self._disconnect_edema_layer()
+        self._syncing = True
+        try:
+            show_study_layers(self.viewer, study)
+        finally:
+            self._syncing = False
         self._start(study)
         return True
 
     def _start(self, study: Study) -> None:
         self.model.open(study)
-        self._orient_view(study)
+        orient_view(self.viewer, study)
         self._restore_saved_or_recovered()
-
-    def _orient_view(self, study: Study) -> None:
-        """Sagittal reading view: slide along R, superior up, anterior to the left."""
-        if study.t1.info.plane in (None, "sagittal"):
-            try:
-                self.viewer.dims.order = (0, 2, 1)
-                camera_of(self.viewer).orientation2d = ("up", "left")
-            except (ValueError, AttributeError, TypeError):  # older napari: keep defaults
-                pass
-        self.viewer.reset_view()
 
     def _restore_saved_or_recovered(self) -> None:
         if self.model.study is None:
@@ -368,7 +286,7 @@ class ReviewWidget(QWidget):
             try:
                 restored = self.model.restore()
             except BmesError as exc:
-                _notify_error(f"Cannot read the saved review: {exc}")
+                notify_error(f"Cannot read the saved review: {exc}")
         if self.model.has_recovery():
             if self.ask_yes_no("Unsaved work from an earlier session was recovered for "
                                "this study. Restore it?"):
@@ -379,85 +297,19 @@ class ReviewWidget(QWidget):
             try:
                 restored = self.model.load_candidates()
             except BmesError as exc:
-                _notify_error(f"Cannot read the stored candidates: {exc}")
+                notify_error(f"Cannot read the stored candidates: {exc}")
             if restored:
                 self.progress_label.setText("Stored detector candidates")
         if restored:
             self._sync_layers()
 
     def _study_layers(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        key = self.model.study.key if self.model.study is not None else None
-        for layer in self.viewer.layers:
-            meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
-            # layers of this study, or label maps opened on their own (no study key)
-            if meta and (key is None or meta.get("study_key") in (key, None)):
-                out.setdefault(meta.get("role"), layer)
-        return out
-
-    def _show_study_layers(self, study: Study) -> None:
-        """Show the study's T1 and fluid series, reusing the layers of the previous study.
-
-        Updating layers in place is much faster than removing and adding them (napari
-        collects garbage and rebuilds its scene graph on every removal). Bone and edema
-        layers of the previous study are emptied on the new T1 grid; detection or the
-        saved review fills them again.
-        """
-        self._disconnect_edema_layer()
-        existing: dict[str, Any] = {}
-        for layer in list(self.viewer.layers):
-            meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
-            if meta is None:
-                continue
-            if meta.get("role") in existing or meta.get("role") not in (
-                    "t1", "fluid", "bones", "edema"):
-                self.viewer.layers.remove(layer)
-            else:
-                existing[meta["role"]] = layer
-        tuples = study_layer_data(study.t1, study.fluid, study_key=study.key)
-        empty = study.t1.with_array(np.zeros(study.t1.shape, np.uint8))
-        frame = display_frame(study.t1)
-        for role in ("bones", "edema"):
-            if role in existing:
-                tuples.append(labels_layer_data(empty, role=role, study_key=study.key,
-                                                frame=frame,
-                                                name=existing[role].name))
-        self._syncing = True
-        try:
-            for data, params, kind in tuples:
-                meta = params["metadata"][META_KEY]
-                if study.source is not None:
-                    meta["source"] = str(study.source)
-                layer = existing.pop(meta["role"], None)
-                if layer is None or layer._type_string != kind:
-                    if layer is not None:
-                        self.viewer.layers.remove(layer)
-                    getattr(self.viewer, f"add_{kind}")(data, **params)
-                    continue
-                layer.metadata = params["metadata"]
-                layer.data = data
-                layer.affine = params["affine"]
-                layer.name = params["name"]
-                if kind == "image":
-                    layer.reset_contrast_limits_range()
-                    layer.contrast_limits = params["contrast_limits"]
-                layer.visible = True
-            for layer in existing.values():  # e.g. a fluid layer the new study lacks
-                self.viewer.layers.remove(layer)
-        finally:
-            self._syncing = False
-
-    def _remove_study_layers(self) -> None:
-        self._disconnect_edema_layer()
-        for layer in list(self.viewer.layers):
-            if isinstance(layer.metadata, dict) and META_KEY in layer.metadata:
-                self.viewer.layers.remove(layer)
+        return study_layers(self.viewer, self.model.study.key if self.model.study else None)
 
     def _on_layer_inserted(self, event: Any) -> None:
         if self._syncing:
             return
-        layer = event.value
-        meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
+        meta = plugin_meta(event.value)
         if meta and meta.get("role") in ("t1", "fluid"):
             # a reader or the sample data opened a study: adopt it once both are in
             QTimer.singleShot(0, self.adopt_layers)
@@ -466,7 +318,7 @@ class ReviewWidget(QWidget):
         """Review a study opened through napari (File > Open, the sample data)."""
         layers: dict[str, Any] = {}
         for layer in self.viewer.layers:
-            meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
+            meta = plugin_meta(layer)
             if meta and meta.get("role") in ("t1", "fluid"):
                 layers.setdefault(meta["role"], layer)
         t1_layer = layers.get("t1")
@@ -503,7 +355,7 @@ class ReviewWidget(QWidget):
     def run_detection(self) -> Any:
         """Start detection in a worker thread; returns the worker (or None)."""
         if self.model.study is None:
-            _notify_error("Open a study first (File > Open, or 'Open study…').")
+            notify_error("Open a study first (File > Open, or 'Open study…').")
             return None
         if self.worker is not None:
             return self.worker
@@ -521,7 +373,8 @@ class ReviewWidget(QWidget):
             self._relay.progress.emit(str(stage), float(fraction))
 
         kwargs: dict[str, Any] = {}
-        bones_layer = self._bones_layer_for_detection()
+        bones_layer = bones_layer_for_detection(
+            self.viewer, self.model.study.key if self.model.study else None)
         if bones_layer is not None:  # an imported or earlier bone label map: use it
             kwargs["bones"] = volume_from_layer(bones_layer)
         # errors reach the reader through `errored` (a notification), not a re-raise
@@ -536,16 +389,6 @@ class ReviewWidget(QWidget):
         self._update_enabled()
         worker.start()
         return worker
-
-    def _bones_layer_for_detection(self) -> Any:
-        """The newest non-empty bone label layer of this study (or opened on its own)."""
-        key = self.model.study.key if self.model.study is not None else None
-        for layer in reversed(list(self.viewer.layers)):
-            meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
-            if meta and meta.get("role") == "bones" and meta.get("study_key") in (key, None) \
-                    and np.any(layer.data):
-                return layer
-        return None
 
     def cancel_detection(self) -> None:
         """Ask the running detection to stop at its next progress step."""
@@ -566,7 +409,7 @@ class ReviewWidget(QWidget):
         self.progress_label.setText(f"{n} bone(s) with candidate edema")
         notes = list(getattr(result, "coverage_notes", []) or [])
         if notes:
-            _notify_info("Detection notes: " + "; ".join(notes))
+            notify_info("Detection notes: " + "; ".join(notes))
         self.progress_label.setToolTip("\n".join(notes))
         if self.table.rowCount():
             self.table.selectRow(0)
@@ -577,7 +420,7 @@ class ReviewWidget(QWidget):
         try:
             self.model.save_candidates(snapshot)
         except BmesError as exc:
-            _notify_error(f"Candidates not stored (detection will run again next time): "
+            notify_error(f"Candidates not stored (detection will run again next time): "
                           f"{exc}")
 
     def _on_detection_errored(self, exc: BaseException) -> None:
@@ -586,7 +429,7 @@ class ReviewWidget(QWidget):
             self.progress.setValue(0)
             return
         self.progress_label.setText("Detection failed")
-        _notify_error(f"Detection failed: {exc}")
+        notify_error(f"Detection failed: {exc}")
 
     def _on_detection_finished(self) -> None:
         self.worker = None
@@ -595,31 +438,19 @@ class ReviewWidget(QWidget):
     # -------------------------------------------------------------- layers
     def _sync_layers(self) -> None:
         """Show the model's bone and edema labels (adding or updating layers)."""
-        layers = self._study_layers()
         key = self.model.study_key
         assert self.model.study is not None
         frame = display_frame(self.model.study.t1)
         self._syncing = True
         try:
             if self.model.bones is not None:
-                if "bones" in layers:
-                    bones_layer = layers["bones"]
-                    bones_layer.data = layer_view(self.model.bones)
-                else:
-                    data, params, _ = labels_layer_data(self.model.bones, role="bones",
-                                                        study_key=key, frame=frame)
-                    bones_layer = self.viewer.add_labels(data, **params)
+                bones_layer = show_labels(self.viewer, self.model.bones, role="bones",
+                                          key=key, frame=frame)
                 bones_layer.contour = 1  # outlines: the marrow signal stays readable
             if self.model.edema is not None:
-                if "edema" in layers:
-                    self._disconnect_edema_layer()
-                    layer = layers["edema"]
-                    layer.data = layer_view(self.model.edema)
-                else:
-                    data, params, _ = labels_layer_data(self.model.edema, role="edema",
-                                                        name="Edema", study_key=key,
-                                                        frame=frame)
-                    layer = self.viewer.add_labels(data, **params)
+                self._disconnect_edema_layer()
+                layer = show_labels(self.viewer, self.model.edema, role="edema", key=key,
+                                    frame=frame, name="Edema")
                 self._connect_edema_layer(layer)
                 # painting must edit the model's array: share it with the layer
                 self.model.edema.array = volume_from_layer(layer).array
@@ -658,13 +489,13 @@ class ReviewWidget(QWidget):
 
     def _recompute_now(self) -> None:
         if not self.model.can_recompute():
-            _notify_info("Run detection to update volumes after painting (bone labels "
+            notify_info("Run detection to update volumes after painting (bone labels "
                          "are needed).")
             return
         try:
             self.model.recompute()
         except BmesError as exc:
-            _notify_error(f"Cannot recompute findings: {exc}")
+            notify_error(f"Cannot recompute findings: {exc}")
 
     def flush_edits(self) -> None:
         """Recompute now if a paint stroke is waiting for the debounce timer."""
@@ -676,7 +507,7 @@ class ReviewWidget(QWidget):
         """Select the edema layer in paint mode, painting the selected finding's bone."""
         layer = self._edema_layer
         if layer is None:
-            _notify_info("Run detection first: there is no edema layer to paint.")
+            notify_info("Run detection first: there is no edema layer to paint.")
             return
         bone = self.selected_bone()
         if bone is not None:
@@ -716,43 +547,13 @@ class ReviewWidget(QWidget):
         return ", ".join(parts)
 
     def _refresh_table(self) -> None:
-        selected = self.selected_bone()
-        findings = self.model.findings
-        self.table.blockSignals(True)
-        try:
-            if self.table.rowCount() != len(findings):
-                self.table.setRowCount(len(findings))
-            for row, f in enumerate(findings):
-                self._fill_row(row, f)
-        finally:
-            self.table.blockSignals(False)
-        if selected is not None:
-            self._select_bone(selected, jump=False)
+        self.table.show_findings(self.model.findings)
         self._update_state_label()
         self._update_enabled()
 
-    def _fill_row(self, row: int, f: Any) -> None:
-        values = (f.bone.display_name, f"{f.edema_volume_ml:.2f}", f"{100 * f.fraction:.1f}",
-                  str(f.grade), f"{f.confidence:.2f}", f.status,
-                  "yes" if f.primary else "", str(f.source))
-        for col, text in enumerate(values):
-            item = self.table.item(row, col)
-            if item is None:
-                item = QTableWidgetItem()
-                self.table.setItem(row, col, item)
-            if item.text() != text:
-                item.setText(text)
-            if col == 0:
-                item.setData(Qt.ItemDataRole.UserRole, int(f.bone))
-            if col == COLUMNS.index("Status"):
-                item.setForeground(_STATUS_COLOURS.get(f.status, QColor(200, 200, 200)))
-
     def refresh_row(self, bone: Bone) -> None:
         """Update one finding's row (fast path for confirm / reject)."""
-        for row, f in enumerate(self.model.findings):
-            if f.bone == bone:
-                self._fill_row(row, f)
-                break
+        self.table.update_bone(self.model.findings, bone)
         self._update_state_label()
 
     def _update_state_label(self) -> None:
@@ -779,25 +580,10 @@ class ReviewWidget(QWidget):
 
     def selected_bone(self) -> Bone | None:
         """The bone of the selected row, or None."""
-        selection = self.table.selectionModel()
-        rows = selection.selectedRows() if selection is not None else []
-        if not rows:
-            return None
-        item = self.table.item(rows[0].row(), 0)
-        if item is None:
-            return None
-        value = item.data(Qt.ItemDataRole.UserRole)
-        return Bone(int(value)) if value is not None else None
+        return self.table.selected_bone()
 
     def _select_bone(self, bone: Bone, *, jump: bool = True) -> None:
-        for row, f in enumerate(self.model.findings):
-            if f.bone == bone:
-                if not jump:
-                    self.table.blockSignals(True)
-                self.table.selectRow(row)
-                if not jump:
-                    self.table.blockSignals(False)
-                return
+        self.table.select_bone(self.model.findings, bone, quiet=not jump)
 
     def select_bone(self, bone: Bone | int) -> None:
         """Select the finding of ``bone`` and jump the view to it."""
@@ -889,7 +675,7 @@ class ReviewWidget(QWidget):
         try:
             self.model.change_bone(bone, new_bone)
         except (RuntimeError, BmesError) as exc:
-            _notify_error(str(exc))
+            notify_error(str(exc))
             return
         if self._edema_layer is not None:
             self._edema_layer.refresh()
@@ -909,13 +695,13 @@ class ReviewWidget(QWidget):
         self.flush_edits()
         self.model.reader = self.reader_edit.text().strip() or self.model.reader
         if not self.model.reader:
-            _notify_error("Enter your name in 'Reader' before saving.")
+            notify_error("Enter your name in 'Reader' before saving.")
             self.reader_edit.setFocus()
             return False
         try:
             self.model.save()
         except (BmesError, ValueError, RuntimeError) as exc:
-            _notify_error(f"Not saved: {exc}")
+            notify_error(f"Not saved: {exc}")
             return False
         self._update_state_label()
         return True
@@ -934,9 +720,9 @@ class ReviewWidget(QWidget):
         try:
             result = self.model.export_seg(path)
         except BmesError as exc:
-            _notify_error(f"SEG not written: {exc}")
+            notify_error(f"SEG not written: {exc}")
             return None
-        _notify_info(f"DICOM SEG written: {Path(path).name}")
+        notify_info(f"DICOM SEG written: {Path(path).name}")
         return result
 
     def autosave(self) -> None:
@@ -953,7 +739,5 @@ class ReviewWidget(QWidget):
         """Stop timers and give napari's Ctrl+S back."""
         self._autosave_timer.stop()
         self._recompute_timer.stop()
-        for action, keys in self._freed_actions:
-            action.setShortcuts(keys)
-        self._freed_actions = []
+        self._shortcuts.release()
         super().closeEvent(event)

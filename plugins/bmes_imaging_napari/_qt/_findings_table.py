@@ -1,0 +1,106 @@
+"""The findings table of the review widget: one row per bone, colour-coded statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+from bmes_imaging.bones import Bone
+
+__all__ = ["COLUMNS", "FindingsTable"]
+
+#: Table columns (short headers; the tooltips say what they hold).
+COLUMNS: tuple[str, ...] = ("Bone", "mL", "%", "Gr", "Conf", "Status", "Prim", "Source")
+_COLUMN_TIPS: tuple[str, ...] = (
+    "Bone", "Edema volume (mL)", "Fraction of the bone with edema (%)",
+    "Grade: 0 none, 1 < 25 %, 2 25-50 %, 3 > 50 % of the bone",
+    "Detector confidence (0-1)", "candidate / confirmed / rejected",
+    "Primary affected bone", "Who made the finding: the detector or a reader")
+_STATUS_COLOURS = {"confirmed": QColor(60, 160, 80), "rejected": QColor(170, 60, 60),
+                   "candidate": QColor(200, 160, 40)}
+
+
+class FindingsTable(QTableWidget):
+    """Read-only table of :class:`~bmes_imaging.detection.BoneFinding` rows."""
+
+    def __init__(self) -> None:
+        super().__init__(0, len(COLUMNS))
+        self.setHorizontalHeaderLabels(list(COLUMNS))
+        for col, tip in enumerate(_COLUMN_TIPS):
+            header_item = self.horizontalHeaderItem(col)
+            if header_item is not None:
+                header_item.setToolTip(tip)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        vertical, horizontal = self.verticalHeader(), self.horizontalHeader()
+        if vertical is not None:
+            vertical.setVisible(False)
+        if horizontal is not None:
+            horizontal.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+
+    def show_findings(self, findings: Sequence[Any]) -> None:
+        """Show ``findings`` (keeps the selected bone selected, emits no selection)."""
+        selected = self.selected_bone()
+        self.blockSignals(True)
+        try:
+            if self.rowCount() != len(findings):
+                self.setRowCount(len(findings))
+            for row, f in enumerate(findings):
+                self.fill_row(row, f)
+        finally:
+            self.blockSignals(False)
+        if selected is not None:
+            self.select_bone(findings, selected, quiet=True)
+
+    def fill_row(self, row: int, f: Any) -> None:
+        """Write one finding into ``row`` (only cells whose text changed)."""
+        values = (f.bone.display_name, f"{f.edema_volume_ml:.2f}", f"{100 * f.fraction:.1f}",
+                  str(f.grade), f"{f.confidence:.2f}", f.status,
+                  "yes" if f.primary else "", str(f.source))
+        for col, text in enumerate(values):
+            item = self.item(row, col)
+            if item is None:
+                item = QTableWidgetItem()
+                self.setItem(row, col, item)
+            if item.text() != text:
+                item.setText(text)
+            if col == 0:
+                item.setData(Qt.ItemDataRole.UserRole, int(f.bone))
+            if col == COLUMNS.index("Status"):
+                item.setForeground(_STATUS_COLOURS.get(f.status, QColor(200, 200, 200)))
+
+    def update_bone(self, findings: Sequence[Any], bone: Bone) -> None:
+        """Rewrite the row of ``bone`` only (fast path for confirm / reject)."""
+        for row, f in enumerate(findings):
+            if f.bone == bone:
+                self.fill_row(row, f)
+                return
+
+    def selected_bone(self) -> Bone | None:
+        """The bone of the selected row, or None."""
+        selection = self.selectionModel()
+        rows = selection.selectedRows() if selection is not None else []
+        if not rows:
+            return None
+        item = self.item(rows[0].row(), 0)
+        if item is None:
+            return None
+        value = item.data(Qt.ItemDataRole.UserRole)
+        return Bone(int(value)) if value is not None else None
+
+    def select_bone(self, findings: Sequence[Any], bone: Bone, *, quiet: bool = False
+                    ) -> None:
+        """Select the row of ``bone``; ``quiet`` emits no selection signal."""
+        for row, f in enumerate(findings):
+            if f.bone == bone:
+                if quiet:
+                    self.blockSignals(True)
+                self.selectRow(row)
+                if quiet:
+                    self.blockSignals(False)
+                return

@@ -1,0 +1,127 @@
+"""Finding, placing and reusing a study's layers in a napari viewer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bmes_imaging.volume import Volume
+
+from .._layers import META_KEY, display_frame, labels_layer_data, layer_view, study_layer_data
+from .._study import Study
+
+__all__ = [
+    "bones_layer_for_detection",
+    "camera_of",
+    "orient_view",
+    "plugin_meta",
+    "show_labels",
+    "show_study_layers",
+    "study_layers",
+]
+
+_ROLES = ("t1", "fluid", "bones", "edema")
+
+
+def camera_of(viewer: Any) -> Any:
+    """The viewer's camera (``viewer.scene.camera`` since napari 0.9)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
+
+
+def plugin_meta(layer: Any) -> dict[str, Any] | None:
+    """The plugin's metadata of a layer (role, info, affine...), or None."""
+    meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
+    return meta if isinstance(meta, dict) else None
+
+
+def study_layers(viewer: Any, key: str | None) -> dict[str, Any]:
+    """Layers by role of the study ``key`` (plus label maps opened on their own)."""
+    out: dict[str, Any] = {}
+    for layer in viewer.layers:
+        meta = plugin_meta(layer)
+        role = meta.get("role") if meta else None
+        if meta and isinstance(role, str) and (key is None
+                                               or meta.get("study_key") in (key, None)):
+            out.setdefault(role, layer)
+    return out
+
+
+def bones_layer_for_detection(viewer: Any, key: str | None) -> Any:
+    """The newest non-empty bone label layer of this study (or opened on its own)."""
+    for layer in reversed(list(viewer.layers)):
+        meta = plugin_meta(layer)
+        if meta and meta.get("role") == "bones" and meta.get("study_key") in (key, None) \
+                and np.any(layer.data):
+            return layer
+    return None
+
+
+def show_study_layers(viewer: Any, study: Study) -> None:
+    """Show the study's T1 and fluid series, reusing the layers of the previous study.
+
+    Updating layers in place is much faster than removing and adding them (napari
+    collects garbage and rebuilds its scene graph on every removal). Bone and edema
+    layers of the previous study are emptied on the new T1 grid; detection or the
+    saved review fills them again.
+    """
+    existing: dict[str, Any] = {}
+    for layer in list(viewer.layers):
+        meta = plugin_meta(layer)
+        if meta is None:
+            continue
+        if meta.get("role") in existing or meta.get("role") not in _ROLES:
+            viewer.layers.remove(layer)
+        else:
+            existing[meta["role"]] = layer
+    tuples = study_layer_data(study.t1, study.fluid, study_key=study.key)
+    empty = study.t1.with_array(np.zeros(study.t1.shape, np.uint8))
+    frame = display_frame(study.t1)
+    for role in ("bones", "edema"):
+        if role in existing:
+            tuples.append(labels_layer_data(empty, role=role, study_key=study.key,
+                                            frame=frame, name=existing[role].name))
+    for data, params, kind in tuples:
+        meta = params["metadata"][META_KEY]
+        if study.source is not None:
+            meta["source"] = str(study.source)
+        layer = existing.pop(meta["role"], None)
+        if layer is None or layer._type_string != kind:
+            if layer is not None:
+                viewer.layers.remove(layer)
+            getattr(viewer, f"add_{kind}")(data, **params)
+            continue
+        layer.metadata = params["metadata"]
+        layer.data = data
+        layer.affine = params["affine"]
+        layer.name = params["name"]
+        if kind == "image":
+            layer.reset_contrast_limits_range()
+            layer.contrast_limits = params["contrast_limits"]
+        layer.visible = True
+    for layer in existing.values():  # e.g. a fluid layer the new study lacks
+        viewer.layers.remove(layer)
+
+
+def show_labels(viewer: Any, volume: Volume, *, role: str, key: str,
+                frame: np.ndarray, name: str | None = None) -> Any:
+    """Show a label map of the study: update its layer (by role) or add one."""
+    layer = study_layers(viewer, key).get(role)
+    if layer is not None:
+        layer.data = layer_view(volume)
+        return layer
+    data, params, _ = labels_layer_data(volume, role=role, study_key=key, frame=frame,
+                                        name=name)
+    return viewer.add_labels(data, **params)
+
+
+def orient_view(viewer: Any, study: Study) -> None:
+    """Sagittal reading view: slide along R, superior up, anterior to the left."""
+    if study.t1.info.plane in (None, "sagittal"):
+        try:
+            viewer.dims.order = (0, 2, 1)
+            camera_of(viewer).orientation2d = ("up", "left")
+        except (ValueError, AttributeError, TypeError):  # older napari: keep defaults
+            pass
+    viewer.reset_view()
