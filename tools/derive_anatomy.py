@@ -63,8 +63,8 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from bmes_imaging.bones import Bone  # noqa: E402
-from bmes_imaging.phantom import _tissue as T  # noqa: E402
+from bmes_imaging.bones import Bone
+from bmes_imaging.phantom import _tissue as T
 
 PITCH = 0.5
 DORSIFLEXION_DEG = 22.0
@@ -198,7 +198,7 @@ def split_rays(mask: np.ndarray) -> tuple[np.ndarray, list[int]]:
     for r in range(1, 6):
         pts = np.argwhere(rays == r).astype(float)
         c = pts.mean(0)
-        u, s, vt = np.linalg.svd(pts - c, full_matrices=False)
+        vt = np.linalg.svd(pts - c, full_matrices=False)[2]
         axis = vt[0] if vt[0][1] > 0 else -vt[0]  # distal along +y
         t = (pts - c) @ axis
         tmin, tmax = t.min(), t.max()
@@ -281,11 +281,9 @@ def main() -> int:
     if args.cache and Path(args.cache).exists():
         z = np.load(args.cache)
         labels, origin = z["labels"], z["origin"]
-        shape = labels.shape
         print(f"bone stage read from {args.cache}")
     else:
         labels, origin = bone_stage(args)
-        shape = labels.shape
         if args.cache:
             np.savez(args.cache, labels=labels, origin=origin)
     return soft_tissue_stage(args, labels, origin, t0)
@@ -425,7 +423,7 @@ def soft_tissue_stage(args: argparse.Namespace, labels: np.ndarray, origin: np.n
     shape = labels.shape
     bone_any = (labels > 0) & (labels <= T.OTHER_BONE)
     bone_codes = [c for c in range(1, T.OTHER_BONE + 1) if np.any(labels == c)]
-    world = lambda idx: origin + np.asarray(idx, float) * PITCH  # noqa: E731
+    world = lambda idx: origin + np.asarray(idx, float) * PITCH
 
     def pts(code: int) -> np.ndarray:
         return world(np.argwhere(labels == code))
@@ -458,7 +456,6 @@ def soft_tissue_stage(args: argparse.Namespace, labels: np.ndarray, origin: np.n
         return s
 
     tib_top = leg_section(top_z - 3, tibia)
-    fib_top = leg_section(top_z - 3, fibula)
     tib_post_top = tib_top[np.argmin(tib_top[:, 1])]
     tib_ant_top = tib_top[np.argmax(tib_top[:, 1])]
     tib_mid = leg_section(15.0, tibia)
@@ -590,19 +587,28 @@ def soft_tissue_stage(args: argparse.Namespace, labels: np.ndarray, origin: np.n
     yv = yy[None, :].repeat(shape[0], 0)
     pad = np.interp(yv, [heel_bottom[1] - 10, heel_bottom[1] + 25, talus_head[1],
                          mt1_head[1], mt1_head[1] + 40], [17.0, 15.0, 13.0, 12.0, 7.0])
-    plantar_pad = np.zeros(shape, bool)
-    plantar_muscle = np.zeros(shape, bool)
-    fascia = np.zeros(shape, bool)
+    # the sole: lowest bone per column minus the pad, as a smooth surface (minimum over
+    # 10 mm, then a 3 mm Gaussian), so fat and muscle layers run continuously under the
+    # rays and tarsals instead of following each bone
+    zl_inf = np.where(has, z_low - pad, np.inf)
+    zs = ndimage.minimum_filter(zl_inf, size=int(10 / PITCH))
+    valid = np.isfinite(zs)
+    sig = 3.0 / PITCH
+    wsum = ndimage.gaussian_filter(valid.astype(np.float32), sig)
+    z_sole = ndimage.gaussian_filter(np.where(valid, zs, 0.0).astype(np.float32), sig)
+    z_sole = z_sole / np.maximum(wsum, 1e-6)
+    sole_cols = valid & (wsum > 0.5)
+    z_top = np.where(has, z_low, z_sole + pad)
     zg = zz[None, None, :]
-    zl = z_low[:, :, None]
-    below = (zg < zl) & (zg >= zl - pad[:, :, None])
-    plantar_pad[has] = below[has]
-    in_arch = ((yv > heel_bottom[1] + 28) & (yv < mt1_head[1] - 5))[:, :, None]
-    plantar_muscle = plantar_pad & in_arch & (zg >= zl - pad[:, :, None] + 5.0) & (zg < zl - 1.0)
-    fasc_zone = ((yv > heel_bottom[1] + 5) & (yv < mt1_head[1] - 2))[:, :, None]
+    zsl = z_sole[:, :, None]
+    plantar_pad = sole_cols[:, :, None] & (zg >= zsl) & (zg < z_top[:, :, None])
+    plantar_pad &= ~bone_any
+    in_arch = ((yv > heel_bottom[1] + 22) & (yv < mt1_head[1] - 5))[:, :, None]
+    plantar_muscle = plantar_pad & in_arch & (zg >= zsl + 5.5)
     plantar_muscle = (ndimage.gaussian_filter(plantar_muscle.astype(np.float32), 1.5 / PITCH)
                       > 0.5) & plantar_pad
-    fascia = plantar_pad & fasc_zone & (np.abs(zg - (zl - pad[:, :, None] + 4.0)) < 1.0)
+    fasc_zone = ((yv > heel_bottom[1] + 5) & (yv < mt1_head[1] - 2))[:, :, None]
+    fascia = plantar_pad & fasc_zone & (np.abs(zg - (zsl + 4.5)) < 0.8)
 
     # body outline: per coronal slice, convex hull of the dilated seeds; then smoothed
     from skimage.morphology import convex_hull_image

@@ -19,9 +19,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from bmes_imaging.bones import Bone  # noqa: E402
-from bmes_imaging.geometry import resample_to  # noqa: E402
-from bmes_imaging.phantom import PhantomSpec, generate_study  # noqa: E402
+from bmes_imaging.bones import Bone
+from bmes_imaging.geometry import resample_to
+from bmes_imaging.phantom import PhantomSpec, generate_study
 
 SHORT = {
     Bone.TALUS: "talus", Bone.CALCANEUS: "calcaneus", Bone.NAVICULAR: "navicular",
@@ -59,7 +59,7 @@ def _panel(ax, image, bones, edema, k, title, vmax) -> None:  # type: ignore[no-
                                    "edgecolor": "none"})
     ed = edema[:, :, k].T > 0
     if ed.any():
-        ax.contour(ed.astype(float), [0.5], colors=["#ff3030"], linewidths=1.2,
+        ax.contour(ed.astype(float), [0.5], colors=["#00ffff"], linewidths=1.3,
                    linestyles="dashed")
     ax.set_title(title, fontsize=10)
     ax.set_axis_off()

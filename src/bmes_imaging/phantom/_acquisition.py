@@ -23,8 +23,14 @@ from scipy import ndimage
 
 from ..geometry import LPS_TO_RAS
 
-__all__ = ["SeriesProtocol", "VENDORS", "bias_field", "rician", "series_affine",
-           "render_series"]
+__all__ = [
+    "VENDORS",
+    "SeriesProtocol",
+    "bias_field",
+    "render_series",
+    "rician",
+    "series_affine",
+]
 
 
 @dataclass(frozen=True)

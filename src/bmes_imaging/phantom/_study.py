@@ -9,6 +9,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,15 @@ from numpy.typing import NDArray
 from ..bones import Bone, bone_from_name
 from ..errors import PhantomError
 from ..volume import SeriesInfo, Volume
-from ._acquisition import (VENDORS, SeriesProtocol, bias_field, psf_blur, render_series,
-                           rician, series_affine)
+from ._acquisition import (
+    VENDORS,
+    SeriesProtocol,
+    bias_field,
+    psf_blur,
+    render_series,
+    rician,
+    series_affine,
+)
 from ._anatomy import atlas, draw_pose
 from ._edema import EXTENTS, draw_marrow_fields
 from ._tissue import OTHER_BONE, bone_label_of, signal_tables, soft_texture_tables
@@ -200,7 +208,7 @@ def _protocols(spec: PhantomSpec) -> tuple[SeriesProtocol, SeriesProtocol]:
     r = spec.resolution
 
     def m(n: int) -> int:
-        return max(int(round(n / r)), 16)
+        return max(round(n / r), 16)
 
     t1 = SeriesProtocol("t1", "sagittal", (200.0, 171.4), (m(448), m(384)), 3.0, 3.3, 30, 5)
     stir = SeriesProtocol("stir", "sagittal", (192.0, 166.0), (m(320), m(276)), 3.5, 3.85,
@@ -281,7 +289,9 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
     tile_mask = np.int32(63)
     soft_tables = soft_texture_tables()
 
-    def make_sampler(sequence: str, world_to_anatomy: NDArray[np.float64] | None):
+    def make_sampler(sequence: str, world_to_anatomy: NDArray[np.float64] | None
+                     ) -> Callable[[NDArray[np.float64], NDArray[np.float64],
+                                    NDArray[np.float64], bool], NDArray[np.float32]]:
         lut = tables.t1 if sequence == "t1" else tables.stir
         record = sequence == "t1"
         if sequence == "t1":
@@ -341,7 +351,8 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
         return sample
 
     t1 = render_series(p_t1, aff_t1, make_sampler("t1", None))
-    inv_motion = None if np.allclose(motion, np.eye(4)) else np.linalg.inv(motion)
+    inv_motion = (None if np.allclose(motion, np.eye(4))
+                  else np.asarray(np.linalg.inv(motion), dtype=np.float64))
     stir = render_series(p_stir, aff_stir, make_sampler("stir", inv_motion))
     t1 = psf_blur(t1, 0.45)
     stir = psf_blur(stir, 0.45)

@@ -63,7 +63,7 @@ def _series(out: Path) -> dict[str, object]:
 
 
 def test_truth_matches_dicom_signal(written: tuple[PhantomSpec, Path]) -> None:
-    spec, out = written
+    _, out = written
     series = _series(out)
     t1, stir = series["t1"], series["stir"]
     assert t1.info.laterality == "R" and t1.info.patient_id == "5"
@@ -116,7 +116,8 @@ def test_extent_controls_fraction() -> None:
     for extent in ("subchondral", "diffuse"):
         s = generate_study(PhantomSpec(seed=8, edema_extent=extent, resolution=3.0, snr=None))
         fr[extent] = next(r["fraction"] for r in s.involvement if r["bone"] == "talus")
-    assert fr["subchondral"] < 0.25 < 0.55 < fr["diffuse"]
+    assert fr["subchondral"] < 0.25
+    assert fr["diffuse"] > 0.55
 
 
 def test_motion_moves_stir_only() -> None:
