@@ -54,8 +54,9 @@ _UNSUPPORTED_PREFIXES: tuple[tuple[str, str], ...] = (
     ("1.2.840.10008.5.1.4.1.1.90.", "content assessment"),
 )
 #: Words in SeriesDescription / ProtocolName that mark localizer images.
-LOCALIZER_WORDS = ("localizer", "localiser", "locator", "scout", "survey", "3-pl loc",
-                    "3pl loc", "tripilot", "aahead", "aascout")
+LOCALIZER_WORDS = ("localiz", "localis", "locator", "scout", "survey", "3-pl loc",
+                    "3pl loc", "3 plane loc", "3-plane loc", "tripilot", "tri-pilot",
+                    "aahead", "aascout", "topogram")
 
 
 @dataclass(frozen=True)

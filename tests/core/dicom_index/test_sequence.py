@@ -57,6 +57,7 @@ VENDOR_TABLE: list[tuple[str, str, dict[str, Any], str]] = [
     ("ge", "FAT: Sag T2 IDEAL", {}, "other"),
     ("ge", "Sag T2 FSE", {}, "other"),
     ("ge", "3-Pl Loc", {}, "other"),
+    ("ge", "3 Plane Localizer T1", {}, "other"),
     ("ge", "Ax T2 FLAIR", {}, "other"),
     # Philips
     ("philips", "T1W_TSE_SAG", {}, "t1"),
