@@ -11,6 +11,10 @@ with one local worker process and with two, then the ratios. Targets: 2 workers 
 1.8x one worker; Dask overhead (1 worker vs plain loop) <= 10 %. Each configuration
 writes to a fresh output folder, so nothing is skipped as already done.
 
+Every configuration runs single-threaded numerical libraries (OMP / MKL / OpenBLAS
+threads = 1, set here before numpy is imported, as Dask's nanny sets them for its
+workers), so "plain loop" means one worker without Dask.
+
 The machine's load matters: on a shared 2-core machine the 2-worker figure is bounded
 by what the other processes leave free; the script prints the load average with the
 figures.
@@ -65,6 +69,8 @@ def _make_cohort(root: Path, n: int, check_only: bool, resolution: float = 1.0) 
 
 
 def main() -> int:
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"  # before numpy loads: the reference loop is one worker too
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cohort", type=Path, help="existing archive to screen")
     parser.add_argument("--studies", type=int, default=8, help="studies to generate")
