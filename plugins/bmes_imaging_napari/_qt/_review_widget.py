@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtCore import QEvent, QObject, QTimer, Signal
+from qtpy.QtCore import QEvent, QObject, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -44,6 +44,7 @@ from .._layers import (
 )
 from .._review_model import ReviewModel
 from .._study import Study, load_study
+from ._detection_run import DetectionCancelled, DetectionRun
 from ._findings_table import COLUMNS, FindingsTable
 from ._prompts import ask_unsaved_dialog, ask_yes_no_dialog, notify_error, notify_info
 from ._shortcuts import WindowShortcuts
@@ -66,16 +67,6 @@ log = logging.getLogger("bmes_imaging.napari")
 
 AUTOSAVE_MS = 60_000
 RECOMPUTE_DELAY_MS = 250
-
-
-class _Cancelled(Exception):
-    """Raised inside the detection worker when the reader pressed Cancel."""
-
-
-class _Relay(QObject):
-    """Carries progress from the worker thread to the GUI thread (queued signal)."""
-
-    progress = Signal(str, float)
 
 
 class ReviewWidget(QWidget):
@@ -112,11 +103,9 @@ class ReviewWidget(QWidget):
         self.ask_unsaved: Callable[[], str] = lambda: ask_unsaved_dialog(self)
         self.ask_yes_no: Callable[[str], bool] = lambda q: ask_yes_no_dialog(self, q)
         self.worker: Any = None
-        self._cancel_requested = False
+        self._run: DetectionRun | None = None
         self._syncing = False
         self._edema_layer: Any = None
-        self._relay = _Relay()
-        self._relay.progress.connect(self._on_progress)
         self._build_ui()
 
         self._recompute_timer = QTimer(self)
@@ -363,23 +352,14 @@ class ReviewWidget(QWidget):
                 and not self.ask_yes_no("Replace the current edema labels and findings "
                                         "with new detector candidates?")):
             return None
-        from napari.qt.threading import create_worker
-
-        self._cancel_requested = False
-
-        def progress(stage: str, fraction: float) -> None:
-            if self._cancel_requested:
-                raise _Cancelled(stage)
-            self._relay.progress.emit(str(stage), float(fraction))
-
         kwargs: dict[str, Any] = {}
         bones_layer = bones_layer_for_detection(
             self.viewer, self.model.study.key if self.model.study else None)
         if bones_layer is not None:  # an imported or earlier bone label map: use it
             kwargs["bones"] = volume_from_layer(bones_layer)
-        # errors reach the reader through `errored` (a notification), not a re-raise
-        worker = create_worker(self.model.run_detection, progress=progress,
-                               _start_thread=False, _ignore_errors=True, **kwargs)
+        self._run = DetectionRun(self.model.run_detection, **kwargs)
+        self._run.progressed.connect(self._on_progress)
+        worker = self._run.worker
         worker.returned.connect(self._on_detection_returned)
         worker.errored.connect(self._on_detection_errored)
         worker.finished.connect(self._on_detection_finished)
@@ -392,8 +372,8 @@ class ReviewWidget(QWidget):
 
     def cancel_detection(self) -> None:
         """Ask the running detection to stop at its next progress step."""
-        if self.worker is not None:
-            self._cancel_requested = True
+        if self.worker is not None and self._run is not None:
+            self._run.cancel()
             self.progress_label.setText("Cancelling…")
 
     def _on_progress(self, stage: str, fraction: float) -> None:
@@ -424,7 +404,7 @@ class ReviewWidget(QWidget):
                           f"{exc}")
 
     def _on_detection_errored(self, exc: BaseException) -> None:
-        if isinstance(exc, _Cancelled):
+        if isinstance(exc, DetectionCancelled):
             self.progress_label.setText("Detection cancelled")
             self.progress.setValue(0)
             return
@@ -433,6 +413,7 @@ class ReviewWidget(QWidget):
 
     def _on_detection_finished(self) -> None:
         self.worker = None
+        self._run = None
         self._update_enabled()
 
     # -------------------------------------------------------------- layers
