@@ -18,6 +18,9 @@ from typing import Any, TextIO
 
 __all__ = ["register", "run"]
 
+#: Above this many unused files the listing is grouped by reason.
+MAX_LISTED = 40
+
 _COLUMNS = ("patient", "study", "series", "description", "sequence", "plane", "side",
             "images", "size", "stack_id")
 _CSV_COLUMNS = ("kind", "patient_key", "patient_id", "patient_name", "study_instance_uid",
@@ -39,9 +42,18 @@ def register(subparsers: Any) -> None:
     p.add_argument("--csv", metavar="FILE", help="also write the table as CSV to FILE")
     p.add_argument("--show-identifiers", action="store_true",
                    help="print patient names and IDs (default: a short hash)")
+    p.add_argument("--all-files", action="store_true",
+                   help=f"list every file not used (default: grouped by reason when "
+                        f"there are more than {MAX_LISTED})")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="processes reading headers (default: automatic)")
     p.set_defaults(func=run)
+
+
+def _reason_kind(reason: str) -> str:
+    """A reason without its file-specific detail (for grouping)."""
+    head = reason.split(" (", 1)[0]
+    return head.split(":", 1)[0] if head.startswith(("truncated", "duplicate")) else head
 
 
 def _size(n: int) -> str:
@@ -156,8 +168,18 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if index.rejected:
         print(f"\nFiles not used ({len(index.rejected)}):", file=out)
         for r in index.rejected:
-            print(f"  {rel(r.path)}: {r.reason}", file=out)
             csv_rows.append({"kind": "rejected", "path": rel(r.path), "reason": r.reason})
+        if len(index.rejected) <= MAX_LISTED or args.all_files:
+            for r in index.rejected:
+                print(f"  {rel(r.path)}: {r.reason}", file=out)
+        else:  # e.g. a CD with viewer software: group by reason
+            groups: dict[str, list[str]] = {}
+            for r in index.rejected:
+                groups.setdefault(_reason_kind(r.reason), []).append(rel(r.path))
+            for kind, paths in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+                shown = ", ".join(paths[:3]) + (", ..." if len(paths) > 3 else "")
+                print(f"  {len(paths):6d}  {kind}: {shown}", file=out)
+            print("  (every file with its reason: --all-files, or --csv FILE)", file=out)
     if args.csv:
         _write_csv(Path(args.csv), csv_rows)
         print(f"\nwrote {args.csv}", file=out)

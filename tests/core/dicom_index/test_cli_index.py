@@ -67,3 +67,14 @@ def test_missing_folder_exits_1(tmp_path):
                           check=False)
     assert proc.returncode == 1
     assert "no such file or folder" in proc.stderr
+
+
+def test_many_unused_files_are_grouped_by_reason(tmp_path, make_series, capsys):
+    root = _tree(tmp_path, make_series)
+    for i in range(45):
+        (root / f"viewer_{i:02d}.dll").write_bytes(b"MZ" + bytes(300))
+    assert main(["index", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "46  not DICOM" in out and "viewer_00.dll" in out and "viewer_44.dll" not in out
+    assert main(["index", str(root), "--all-files"]) == 0
+    assert "viewer_44.dll: not DICOM" in capsys.readouterr().out
