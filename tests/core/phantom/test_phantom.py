@@ -121,11 +121,25 @@ def test_extent_controls_fraction() -> None:
 
 
 def test_motion_moves_stir_only() -> None:
-    s = generate_study(PhantomSpec(seed=4, motion_mm=2.0, motion_deg=2.0, resolution=4.0))
+    s = generate_study(PhantomSpec(seed=4, edema_extent="diffuse", motion_mm=2.0,
+                                   motion_deg=2.0, resolution=FAST, snr=None))
     m = s.motion
     assert np.allclose(m[:3, :3] @ m[:3, :3].T, np.eye(3), atol=1e-9)
     angle = np.degrees(np.arccos((np.trace(m[:3, :3]) - 1) / 2))
     assert angle == pytest.approx(2.0, abs=1e-6)
+    # the truth moved by `motion` lands on the STIR's talus marrow and edema
+    from bmes_imaging.volume import Volume
+
+    moved = Volume(s.bones.array, m @ s.bones.affine)
+    moved_edema = Volume(s.edema.array, m @ s.edema.affine)
+    b = resample_to(moved, s.stir.affine, s.stir.shape, order=0).array
+    e = resample_to(moved_edema, s.stir.affine, s.stir.shape, order=0).array
+    core = np.stack([ndimage.binary_erosion(sl, iterations=2)
+                     for sl in np.moveaxis(b == Bone.TALUS, 2, 0)], axis=2)
+    calc = np.stack([ndimage.binary_erosion(sl, iterations=2)
+                     for sl in np.moveaxis(b == Bone.CALCANEUS, 2, 0)], axis=2)
+    stir = s.stir.array
+    assert np.median(stir[core & (e == Bone.TALUS)]) > 3 * np.median(stir[calc])
 
 
 def test_left_foot_is_mirrored() -> None:
