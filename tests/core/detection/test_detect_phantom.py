@@ -1,0 +1,85 @@
+"""Detector on phantom studies (reduced resolution for speed): the issue's must-shows."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from bmes_imaging.bones import TARSAL_BONES, Bone
+from bmes_imaging.cli import main
+from bmes_imaging.detection import detect_edema, evaluate
+from bmes_imaging.detection._evaluate import score_arrays
+from bmes_imaging.geometry import apply_affine
+from bmes_imaging.phantom import PhantomSpec, generate_study, write_study
+
+
+@pytest.fixture(scope="module")
+def left_diffuse_moved():
+    """Left foot, diffuse talar edema, effusion, bright vessels, 2 mm / 2 deg STIR motion;
+    automatic bone masks (atlas registered to deformed, mirrored anatomy)."""
+    spec = PhantomSpec(seed=11, side="L", edema_bones=("talus",), edema_extent="diffuse",
+                       effusion=True, vessel=True, motion_mm=2.0, motion_deg=2.0,
+                       resolution=2.0)
+    study = generate_study(spec)
+    return study, detect_edema(study.t1, study.stir)
+
+
+def test_motion_2mm_2deg_recovered(left_diffuse_moved) -> None:
+    study, res = left_diffuse_moved
+    pts = study.t1.world(np.argwhere(study.bones.array > 0)[::53])
+    before = np.linalg.norm(apply_affine(study.motion, pts) - pts, axis=1)
+    after = np.linalg.norm(apply_affine(res.transform @ study.motion, pts) - pts, axis=1)
+    assert before.max() > 1.5
+    assert after.max() < 0.5, after.max()
+
+
+def test_diffuse_talar_edema_graded_3_on_left_foot(left_diffuse_moved) -> None:
+    study, res = left_diffuse_moved
+    truth_fraction = (study.edema.array == 1).sum() / (study.bones.array == 1).sum()
+    assert truth_fraction > 0.6
+    talus = res.finding(Bone.TALUS)
+    assert talus is not None and talus.grade == 3 and talus.fraction > 0.5
+    # effusion and bright vessels beside the talus and calcaneus are not bone edema
+    assert res.positive_bones == [Bone.TALUS]
+
+
+def test_automatic_bones_on_mirrored_deformed_anatomy(left_diffuse_moved) -> None:
+    study, res = left_diffuse_moved
+    assert res.bone_source == "automatic"
+    s = score_arrays(study.edema.array, res.edema.array, study.t1.voxel_volume_ml,
+                     truth_bones=study.bones.array, pred_bones=res.bones.array)
+    for b in TARSAL_BONES:
+        assert s.bone_dice[b] > 0.85, (b, s.bone_dice[b])
+    assert s.dice > 0.85
+
+
+def test_normal_study_with_confounders_has_no_positive_bone() -> None:
+    spec = PhantomSpec(seed=12, normal=True, effusion=True, vessel=True, red_marrow=True,
+                       bias=0.8, snr=15.0, resolution=2.0)
+    study = generate_study(spec)
+    res = detect_edema(study.t1, study.stir, bones=study.bones)
+    assert res.positive_bones == []
+    assert not res.edema.array.any()
+    assert len(res.findings) >= 12  # every bone in the field of view has a row
+
+
+def test_bmes_detect_on_written_phantom_with_junk(tmp_path, capsys) -> None:
+    spec = PhantomSpec(seed=13, side="R", edema_bones=("navicular",),
+                       edema_extent="moderate", resolution=2.0, patient_id="4")
+    folder = write_study(spec, tmp_path / "study")
+    (folder / "dicom" / "readme.txt").write_text("exported by PACS")
+    (folder / "dicom" / "thumbs.db").write_bytes(b"\x00\x01junk")
+    out = tmp_path / "out"
+    assert main(["detect", str(folder / "dicom"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "navicular" in printed
+    with open(out / "involvement.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["bone"] for r in rows if int(r["grade"]) > 0] == ["navicular"]
+    assert {r["patient_id"] for r in rows} == {"4"} and {r["side"] for r in rows} == {"R"}
+    ev = evaluate(folder, out)
+    assert ev.sensitivity == 1.0 and ev.specificity == 1.0
+    assert ev.dice > 0.8
+    assert min(ev.bone_dice()[b] for b in TARSAL_BONES) > 0.85
