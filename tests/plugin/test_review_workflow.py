@@ -315,3 +315,27 @@ def test_closing_the_viewer_with_unsaved_work_asks_first(make_napari_viewer, qtb
     assert saved is not None
     assert {f.bone: f.status for f in saved.findings}[widget.model.findings[0].bone] \
         == "rejected"
+
+
+def test_widgets_dock_through_npe2_like_in_napari(make_napari_viewer, qtbot, store,
+                                                  nifti_study_dir, tmp_path,
+                                                  monkeypatch) -> None:
+    """napari hands plugin widgets a PublicOnlyProxy viewer: docking must still work
+    (shortcuts on the main window, the close guard) and the widgets share the store."""
+    from bmes_imaging_napari._qt._clinical_panel import ClinicalPanel
+    from bmes_imaging_napari._qt._queue_widget import QueueWidget
+
+    monkeypatch.setenv("BMES_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("BMES_READER", READER)
+    viewer = make_napari_viewer()
+    _, review = viewer.window.add_plugin_dock_widget("bmes-imaging", "Review")
+    _, panel = viewer.window.add_plugin_dock_widget("bmes-imaging", "Clinical record")
+    _, queue = viewer.window.add_plugin_dock_widget("bmes-imaging", "Study queue")
+    assert isinstance(review, ReviewWidget) and isinstance(panel, ClinicalPanel)
+    assert isinstance(queue, QueueWidget) and queue.review is review
+    assert review.model.reader == READER
+    assert review._shortcuts.shortcuts  # installed on the real main window
+    review.ask_unsaved = lambda: "discard"
+    review.model.store = store
+    assert review.open_study(nifti_study_dir)
+    assert review.model.study is not None

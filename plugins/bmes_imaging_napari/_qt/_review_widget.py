@@ -56,6 +56,7 @@ from ._viewer_layers import (
     show_labels,
     show_study_layers,
     study_layers,
+    unwrap_viewer,
 )
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ class ReviewWidget(QWidget):
                  cache: str | os.PathLike[str] | None = None,
                  autosave_ms: int = AUTOSAVE_MS) -> None:
         super().__init__()
-        self.viewer = napari_viewer
+        self.viewer = unwrap_viewer(napari_viewer)
         self.model = ReviewModel(reader=os.environ.get("BMES_READER", ""), store=store,
                                  cache=cache)
         self.ask_unsaved: Callable[[], str] = lambda: ask_unsaved_dialog(self)

@@ -19,9 +19,19 @@ __all__ = [
     "show_labels",
     "show_study_layers",
     "study_layers",
+    "unwrap_viewer",
 ]
 
 _ROLES = ("t1", "fluid", "bones", "edema")
+
+
+def unwrap_viewer(viewer: Any) -> Any:
+    """The real viewer behind napari's ``PublicOnlyProxy`` (what plugin widgets get).
+
+    The review widget needs the main window (shortcuts, the close guard), which the
+    proxy hides; the plugin is part of this project, not third-party code.
+    """
+    return getattr(viewer, "__wrapped__", viewer)
 
 
 def camera_of(viewer: Any) -> Any:
