@@ -81,6 +81,9 @@ class PhantomSpec:
         (drawn from the seed).
     size
         Overall foot size factor (the atlas is a female foot; 1.06 suits a man).
+    axial
+        Also acquire an axial STIR (a third series, e.g. to test that pairing picks the
+        sagittal STIR for the sagittal T1).
 
     Examples
     --------
@@ -108,6 +111,7 @@ class PhantomSpec:
     resolution: float = 1.0
     vendor: str | None = None
     size: float = 1.0
+    axial: bool = False
 
     def __post_init__(self) -> None:
         side = str(self.side).upper()
@@ -181,9 +185,11 @@ class PhantomStudy:
         One row per bone present: ``bone, bone_label, bone_volume_ml, edema_volume_ml,
         fraction`` (fraction of the bone's volume).
     series_attributes
-        DICOM header values per sequence (used by :func:`write_study`).
+        DICOM header values per series key (``"t1"``, ``"stir"``, ``"axial_stir"``).
     details
         Drawn values: extents and target fractions per bone, vendor, contrast.
+    extra_series
+        Further series by key: ``"axial_stir"`` when ``spec.axial``.
     """
 
     spec: PhantomSpec
@@ -195,6 +201,7 @@ class PhantomStudy:
     involvement: list[dict[str, Any]]
     series_attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    extra_series: dict[str, Volume] = field(default_factory=dict)
 
 
 def _uid(spec: PhantomSpec, *parts: str) -> str:
@@ -204,7 +211,7 @@ def _uid(spec: PhantomSpec, *parts: str) -> str:
                                           spec.resolved_patient_id, *parts]))
 
 
-def _protocols(spec: PhantomSpec) -> tuple[SeriesProtocol, SeriesProtocol]:
+def _protocols(spec: PhantomSpec) -> tuple[SeriesProtocol, SeriesProtocol, SeriesProtocol]:
     r = spec.resolution
 
     def m(n: int) -> int:
@@ -213,7 +220,9 @@ def _protocols(spec: PhantomSpec) -> tuple[SeriesProtocol, SeriesProtocol]:
     t1 = SeriesProtocol("t1", "sagittal", (200.0, 171.4), (m(448), m(384)), 3.0, 3.3, 30, 5)
     stir = SeriesProtocol("stir", "sagittal", (192.0, 166.0), (m(320), m(276)), 3.5, 3.85,
                           26, 5)
-    return t1, stir
+    axial = SeriesProtocol("stir", "axial", (150.0, 150.0), (m(256), m(256)), 4.0, 4.4, 24,
+                           3)
+    return t1, stir, axial
 
 
 def _motion(spec: PhantomSpec, rng: np.random.Generator,
@@ -267,7 +276,7 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
     dome = pose.affine[:3, 3].copy()
     motion = (_motion(spec, rng, dome) if (spec.motion_mm > 0 or spec.motion_deg > 0)
               else np.eye(4))
-    p_t1, p_stir = _protocols(spec)
+    p_t1, p_stir, p_ax = _protocols(spec)
     aff_t1 = series_affine(p_t1, centre, rng.uniform(-1.0, 1.0))
     aff_stir = series_affine(p_stir, centre + rng.uniform(-3.0, 3.0, 3),
                              rng.uniform(-1.5, 1.5))
@@ -289,8 +298,8 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
     tile_mask = np.int32(63)
     soft_tables = soft_texture_tables()
 
-    def make_sampler(sequence: str, world_to_anatomy: NDArray[np.float64] | None
-                     ) -> Callable[[NDArray[np.float64], NDArray[np.float64],
+    def make_sampler(sequence: str, world_to_anatomy: NDArray[np.float64] | None,
+                     protocol: SeriesProtocol) -> Callable[[NDArray[np.float64], NDArray[np.float64],
                                     NDArray[np.float64], bool], NDArray[np.float32]]:
         lut = tables.t1 if sequence == "t1" else tables.stir
         record = sequence == "t1"
@@ -302,7 +311,7 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
             base = np.float32(tables.marrow_stir)
             tex_f, tex_c = np.float32(0.25), np.float32(0.15)
             red = np.float32(tables.red_stir)
-        ni, nj = (p_t1 if record else p_stir).matrix
+        ni, nj = protocol.matrix
         soft_f, soft_c = soft_tables[0:2] if record else soft_tables[2:4]
 
         def sample(origin: NDArray[np.float64], step_i: NDArray[np.float64],
@@ -350,10 +359,10 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
 
         return sample
 
-    t1 = render_series(p_t1, aff_t1, make_sampler("t1", None))
+    t1 = render_series(p_t1, aff_t1, make_sampler("t1", None, p_t1))
     inv_motion = (None if np.allclose(motion, np.eye(4))
                   else np.asarray(np.linalg.inv(motion), dtype=np.float64))
-    stir = render_series(p_stir, aff_stir, make_sampler("stir", inv_motion))
+    stir = render_series(p_stir, aff_stir, make_sampler("stir", inv_motion, p_stir))
     t1 = psf_blur(t1, 0.45)
     stir = psf_blur(stir, 0.45)
     t1 *= bias_field(t1.shape, spec.bias, rng)
@@ -375,16 +384,17 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
     for_uid = _uid(spec, "frame")
     attrs: dict[str, dict[str, Any]] = {}
     infos: dict[str, SeriesInfo] = {}
-    for number, (seq, proto) in enumerate((("t1", p_t1), ("stir", p_stir)), start=1):
+    def describe(key: str, seq: str, proto: SeriesProtocol, number: int,
+                 description: str) -> None:
         v = vend[seq]
         tr = round(float(rng.uniform(*v["tr"])), 1)
         te = round(float(rng.uniform(*v["te"])), 1)
         ti = round(float(rng.uniform(*v["ti"])), 1) if v["ti"] else None
-        series_uid = _uid(spec, "series", seq)
+        series_uid = _uid(spec, "series", key)
         series_time = f"{(minute + 4 * number) // 60:02d}{(minute + 4 * number) % 60:02d}00"
-        attrs[seq] = {
+        attrs[key] = {
             "series_number": number * 100 + 1 if vendor.startswith("Philips") else number + 2,
-            "series_description": v["description"],
+            "series_description": description,
             "series_instance_uid": series_uid,
             "attributes": {
                 "ScanningSequence": v["ScanningSequence"],
@@ -411,14 +421,29 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
                 "ContentTime": series_time,
             },
         }
-        infos[seq] = SeriesInfo(
+        infos[key] = SeriesInfo(
             study_instance_uid=study_uid, series_instance_uid=series_uid,
             frame_of_reference_uid=for_uid, patient_id=spec.resolved_patient_id,
-            modality="MR", manufacturer=vendor, series_description=v["description"],
-            series_number=attrs[seq]["series_number"], laterality=spec.side, sequence=seq,
+            modality="MR", manufacturer=vendor, series_description=description,
+            series_number=attrs[key]["series_number"], laterality=spec.side, sequence=seq,
             plane=proto.plane, repetition_time=tr, echo_time=te, inversion_time=ti,
             sop_class_uid="1.2.840.10008.5.1.4.1.1.4",
         )
+
+    describe("t1", "t1", p_t1, 1, vend["t1"]["description"])
+    describe("stir", "stir", p_stir, 2, vend["stir"]["description"])
+    extra: dict[str, Volume] = {}
+    if spec.axial:
+        # drawn after everything else, so the other series do not change with it
+        centre_ax = (pose.affine @ np.r_[0.0, 5.0, -30.0, 1.0])[:3]
+        aff_ax = series_affine(p_ax, centre_ax, float(rng.uniform(-1.0, 1.0)))
+        ax = render_series(p_ax, aff_ax, make_sampler("stir", inv_motion, p_ax))
+        ax = psf_blur(ax, 0.45) * bias_field(ax.shape, spec.bias, rng)
+        if spec.snr is not None:
+            ax = rician(ax, tables.muscle_stir / (0.8 * spec.snr), rng)
+        ax = np.rint(np.clip(ax, 0, 4095)).astype(np.float32)
+        describe("axial_stir", "stir", p_ax, 3, vend["axial"])
+        extra["axial_stir"] = Volume(ax, aff_ax, infos["axial_stir"])
     truth_info = SeriesInfo(study_instance_uid=study_uid, frame_of_reference_uid=for_uid,
                             patient_id=spec.resolved_patient_id, laterality=spec.side)
     bones_vol = Volume(bones, aff_t1, truth_info)
@@ -429,7 +454,7 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
         stir=Volume(stir, aff_stir, infos["stir"]),
         bones=bones_vol, edema=edema_vol, motion=motion,
         involvement=involvement_rows(bones_vol, edema_vol),
-        series_attributes=attrs,
+        series_attributes=attrs, extra_series=extra,
         details={
             "vendor": vendor,
             "edema_extents": {b.bone_name: e for b, e in fields.extents.items()},
@@ -506,8 +531,11 @@ def write_study(spec_or_study: PhantomSpec | PhantomStudy, out_dir: str | os.Pat
     for old in dicom_dir.glob("*.dcm"):
         old.unlink()
     written: list[Path] = []
-    for prefix, vol in (("a", study.t1), ("b", study.stir)):
-        at = study.series_attributes[vol.info.sequence or ""]
+    series = [("a", "t1", study.t1), ("b", "stir", study.stir)]
+    series += [(chr(ord("c") + n), key, vol)
+               for n, (key, vol) in enumerate(sorted(study.extra_series.items()))]
+    for prefix, key, vol in series:
+        at = study.series_attributes[key]
         written += write_series(
             vol, dicom_dir, patient_id=spec.resolved_patient_id,
             patient_name=spec.patient_name or f"PHANTOM^{spec.resolved_patient_id}",

@@ -223,3 +223,21 @@ def test_write_cohort_writes_every_foot_and_caches(tmp_path: Path) -> None:
     assert (tmp_path / "p05_L" / "truth" / "bones.nii.gz").stat().st_mtime_ns == stamp
     with pytest.raises(PhantomError, match="unknown cohort"):
         write_cohort("table2", tmp_path)
+
+
+def test_optional_axial_series_leaves_the_others_unchanged(tmp_path: Path) -> None:
+    from bmes_imaging.dicom import pair_series
+
+    base = PhantomSpec(seed=21, resolution=4.0)
+    plain = generate_study(base)
+    spec = PhantomSpec(seed=21, resolution=4.0, axial=True)
+    study = generate_study(spec)
+    assert np.array_equal(plain.t1.array, study.t1.array)
+    assert np.array_equal(plain.stir.array, study.stir.array)
+    ax = study.extra_series["axial_stir"]
+    assert ax.info.plane == "axial" and ax.info.sequence == "stir"
+    write_study(study, tmp_path)
+    idx = index_folder(tmp_path / "dicom")
+    assert sorted(s.plane for s in idx.stacks) == ["axial", "sagittal", "sagittal"]
+    pairs = pair_series(idx).pairs
+    assert len(pairs) == 1 and pairs[0].fluid.plane == "sagittal"
