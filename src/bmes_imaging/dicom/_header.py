@@ -192,7 +192,7 @@ def _decode(raw: bytes, kind: str) -> Any:
             return nums[0] if len(nums) == 1 else nums
         if kind == "i":
             return int(float(parts[0])) if parts and parts[0] else None
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", or "inf" / "1e999" in an IS value
         return None
     return text
 

@@ -366,3 +366,41 @@ def test_series_split_like_dcm2niix(tmp_path, make_series, parts):
                     str(src)], check=True, capture_output=True)
     written = list(out.glob("*.nii"))
     assert len(index_folder(src).stacks) == len(written) == len(parts)
+
+
+def test_infinite_integer_string_does_not_break_the_index(tmp_path) -> None:
+    """An IS value of 'inf' (InstanceNumber) is treated as missing, never raised."""
+    import numpy as np
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from bmes_imaging.dicom import index_folder
+
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality = "MR"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Rows = ds.Columns = 4
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.ImagePositionPatient = [0, 0, 0]
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.PixelSpacing = [1, 1]
+    ds.PixelData = np.zeros((4, 4), np.uint16).tobytes()
+    ds.InstanceNumber = 7373  # placeholder, patched to "inf " below
+    path = tmp_path / "inf.dcm"
+    pydicom.dcmwrite(path, ds, enforce_file_format=True)
+    raw = path.read_bytes()
+    assert raw.count(b"7373") == 1
+    path.write_bytes(raw.replace(b"7373", b"inf "))
+    index = index_folder(tmp_path)
+    assert len(index.stacks) + len(index.rejected) == 1
