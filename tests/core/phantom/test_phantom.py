@@ -241,3 +241,16 @@ def test_optional_axial_series_leaves_the_others_unchanged(tmp_path: Path) -> No
     assert sorted(s.plane for s in idx.stacks) == ["axial", "sagittal", "sagittal"]
     pairs = pair_series(idx).pairs
     assert len(pairs) == 1 and pairs[0].fluid.plane == "sagittal"
+
+
+def test_atlas_has_every_bone_with_plausible_volume() -> None:
+    atlas_r = load_foot_atlas()
+    ml = atlas_r.voxel_volume_ml
+    counts = np.bincount(atlas_r.array.reshape(-1), minlength=16)
+    volumes = {Bone(label): counts[label] * ml for label in range(1, 15)}
+    assert all(v > 2.0 for v in volumes.values()), volumes
+    assert 28 < volumes[Bone.TALUS] < 40 and 60 < volumes[Bone.CALCANEUS] < 80
+    assert volumes[Bone.FIRST_METATARSAL] > volumes[Bone.FIFTH_METATARSAL]
+    assert counts[15:].sum() == 0  # toes and soft tissue are not labelled
+    with pytest.raises(PhantomError):
+        load_foot_atlas("X")
