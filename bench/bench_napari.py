@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     # ---- 1. first open: load, detect, show candidates (pays napari's one-time lazy
     # imports and unit registry set-up too); the candidates are stored
     cold = _open_and_detect(review, study_dir, args.bones)
+    cold_timings = dict(review.model.last_timings)
     _process_until(lambda: bool(store.annotations(review.model.study_key, "detector")))
     # ---- 2. detection again, warm
     warm = _open_and_detect(review, study_dir, args.bones)
@@ -169,9 +170,10 @@ def main(argv: list[str] | None = None) -> int:
               "(figures above are wall-clock under that load)")
     except OSError:
         pass
-    timings = getattr(review.model, "last_timings", None)
-    if timings:
-        print("detector stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
+    for label, timings in (("cold", cold_timings), ("warm", review.model.last_timings)):
+        if timings:
+            print(f"detector stages ({label}): "
+                  + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
     review.model.dirty = False
     viewer.close()
     store.close()
