@@ -14,7 +14,7 @@ Examples
 ['navicular']
 """
 
-from ._anatomy import load_foot_atlas
+from ._anatomy import load_foot_atlas, load_foot_template
 from ._cohort import COHORTS, cohort_specs, default_cache_dir, write_cohort
 from ._study import INVOLVEMENT_FIELDS, PhantomSpec, PhantomStudy, generate_study, write_study
 
@@ -27,6 +27,7 @@ __all__ = [
     "default_cache_dir",
     "generate_study",
     "load_foot_atlas",
+    "load_foot_template",
     "write_cohort",
     "write_study",
 ]

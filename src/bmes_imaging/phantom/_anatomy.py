@@ -23,7 +23,7 @@ from ..errors import PhantomError
 from ..volume import SeriesInfo, Volume
 from ._tissue import bone_label_of
 
-__all__ = ["Atlas", "FootPose", "atlas", "draw_pose", "load_foot_atlas"]
+__all__ = ["Atlas", "FootPose", "atlas", "draw_pose", "load_foot_atlas", "load_foot_template"]
 
 _ATLAS_FILE = "foot_atlas.npz"
 _MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0])
@@ -115,6 +115,49 @@ def load_foot_atlas(side: str = "R") -> Volume:
     info = SeriesInfo(laterality=side, series_description="foot atlas (VHF, CC BY 4.0)",
                       extra={"source": a.meta.get("source", "")})
     return Volume(bone_label_of(a.codes), affine, info)
+
+
+def load_foot_template(side: str = "R", sequence: str = "t1", *,
+                       step: int = 2) -> Volume:
+    """A noise-free intensity image of the atlas foot, for registering the atlas.
+
+    Parameters
+    ----------
+    side
+        ``"R"`` or ``"L"`` (mirrored), as :func:`load_foot_atlas`.
+    sequence
+        ``"t1"`` or ``"stir"``: typical phantom signal of each tissue (no texture, no
+        edema, no bias).
+    step
+        Keep every ``step``-th atlas voxel (2: 1 mm voxels, about 30 MB as float32).
+
+    Returns
+    -------
+    Volume
+        ``float32`` image in the atlas frame; :func:`load_foot_atlas` subsampled with
+        the same ``step`` (``array[::step, ::step, ::step]``, affine scaled) gives the
+        matching labels.
+    """
+    from ._tissue import signal_tables
+
+    side = side.upper()
+    if side not in ("L", "R"):
+        raise PhantomError(f"side must be 'L' or 'R', found {side!r}")
+    if sequence not in ("t1", "stir"):
+        raise PhantomError(f"sequence must be 't1' or 'stir', found {sequence!r}")
+    if step < 1:
+        raise PhantomError(f"step must be >= 1, found {step}")
+    a = atlas()
+    tables = signal_tables(None, effusion=False, vessel=False)
+    lut = tables.t1 if sequence == "t1" else tables.stir
+    codes = a.codes[::step, ::step, ::step]
+    affine = a.affine.copy()
+    affine[:3, :3] *= step
+    if side == "L":
+        affine = _MIRROR @ affine
+    info = SeriesInfo(laterality=side, sequence=sequence,
+                      series_description=f"foot atlas template ({sequence})")
+    return Volume(lut[codes], affine, info)
 
 
 @dataclass(frozen=True)

@@ -128,19 +128,23 @@ class SignalTables:
     muscle_stir: float
 
 
-def signal_tables(rng: np.random.Generator, *, effusion: bool, vessel: bool) -> SignalTables:
+def signal_tables(rng: np.random.Generator | None, *, effusion: bool,
+                  vessel: bool) -> SignalTables:
     """Draw the tissue signals of one study.
 
     Parameters
     ----------
     rng
-        The study's random generator (consumed in a fixed order: deterministic).
+        The study's random generator (consumed in a fixed order: deterministic);
+        ``None`` gives the typical values without jitter.
     effusion
         Joint recesses hold fluid (bright STIR) instead of fat pad.
     vessel
         Vessels are slow-flow veins, bright on STIR; otherwise flow voids.
     """
     def j(value: float, rel: float = 0.06) -> float:
+        if rng is None:
+            return float(value)
         return float(value * (1.0 + rel * rng.uniform(-1.0, 1.0)))
 
     fat_t1, fat_stir = j(1000.0), j(70.0, 0.2)
@@ -174,8 +178,8 @@ def signal_tables(rng: np.random.Generator, *, effusion: bool, vessel: bool) -> 
         t1[RECESS], stir[RECESS] = fat_t1 * 0.85, fat_stir * 1.6
     return SignalTables(
         t1=t1, stir=stir, marrow_t1=marrow_t1, marrow_stir=marrow_stir,
-        edema_t1_drop=float(rng.uniform(0.42, 0.62)),
-        edema_stir_gain=float(rng.uniform(520.0, 900.0)),
+        edema_t1_drop=float(rng.uniform(0.42, 0.62)) if rng is not None else 0.52,
+        edema_stir_gain=float(rng.uniform(520.0, 900.0)) if rng is not None else 700.0,
         red_t1=j(560.0), red_stir=j(230.0),
         fluid_t1=fluid_t1, fluid_stir=fluid_stir,
         vessel_t1=vessel_t1, vessel_stir=vessel_stir,

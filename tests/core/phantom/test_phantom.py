@@ -254,3 +254,15 @@ def test_atlas_has_every_bone_with_plausible_volume() -> None:
     assert counts[15:].sum() == 0  # toes and soft tissue are not labelled
     with pytest.raises(PhantomError):
         load_foot_atlas("X")
+
+
+def test_template_matches_atlas_labels() -> None:
+    from bmes_imaging.phantom import load_foot_template
+
+    t1 = load_foot_template("R", "t1")
+    stir = load_foot_template("R", "stir")
+    labels = load_foot_atlas("R").array[::2, ::2, ::2]
+    assert t1.shape == labels.shape and np.allclose(t1.affine, stir.affine)
+    marrow = ndimage.binary_erosion(labels == Bone.CALCANEUS, iterations=2)
+    assert np.median(t1.array[marrow]) > 2 * np.median(stir.array[marrow]) * 5
+    assert np.median(t1.array[marrow]) > 700
