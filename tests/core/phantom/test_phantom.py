@@ -264,5 +264,5 @@ def test_template_matches_atlas_labels() -> None:
     labels = load_foot_atlas("R").array[::2, ::2, ::2]
     assert t1.shape == labels.shape and np.allclose(t1.affine, stir.affine)
     marrow = ndimage.binary_erosion(labels == Bone.CALCANEUS, iterations=2)
-    assert np.median(t1.array[marrow]) > 2 * np.median(stir.array[marrow]) * 5
+    assert np.median(t1.array[marrow]) > 8 * np.median(stir.array[marrow])  # fatty marrow
     assert np.median(t1.array[marrow]) > 700
