@@ -124,6 +124,7 @@ class ReviewModel:
         self.last_saved_version: Any = None
         self.config: Any = None
         self._voxel_counts: dict[int, int] = {}
+        self._ratios: Any = None  # detector's signal ratios, reused while painting
         #: Extra keyword arguments of ``detect_edema`` (e.g. ``refine_alignment=False``).
         self.detect_options: dict[str, Any] = {}
         #: Seconds per detector stage of the last detection (from ``EdemaResult``).
@@ -148,6 +149,7 @@ class ReviewModel:
         """Start reviewing ``study`` (detector output from the cache is reused)."""
         self.study = study
         self.bones = self.edema = self.fluid_aligned = None
+        self._ratios = None
         self.findings = []
         self.dirty = False
         self.last_saved_version = None
@@ -208,6 +210,7 @@ class ReviewModel:
         """Take the detector's bones, edema candidates and findings (all candidates)."""
         self.bones = result.bones
         self.fluid_aligned = result.fluid_aligned
+        self._ratios = None
         self.edema = result.edema.with_array(np.ascontiguousarray(result.edema.array,
                                                                    dtype=np.uint8))
         self.findings = sorted(result.findings, key=lambda f: int(f.bone))
@@ -278,6 +281,7 @@ class ReviewModel:
                 bones = bones.copy()
             bones[region & (bones != 0)] = int(new)
             self.bones = self.bones.with_array(bones)
+            self._ratios = None
             self._cache_detection()
         if old in decisions:
             decisions[new] = {**decisions.pop(old), "source": self.reader or DETECTOR}
@@ -308,8 +312,6 @@ class ReviewModel:
         reader changed gets the reader as its source; a bone that had no finding and now
         has painted edema is a finding the reader made: ``confirmed``.
         """
-        from bmes_imaging.detection import findings_from_masks
-
         if not self.can_recompute():
             raise RuntimeError("run detection first: recomputing needs the bone labels")
         assert self.bones is not None and self.edema is not None
@@ -319,8 +321,7 @@ class ReviewModel:
         if edited is None:
             edited = {bone_from_label(k) for k, n in counts.items()
                       if n != self._voxel_counts.get(k, 0)}
-        fresh = findings_from_masks(self.bones, self.edema, self.study.t1,
-                                    self.fluid_aligned, self.config)
+        fresh = self._findings_from_masks()
         merged = []
         for f in sorted(fresh, key=lambda f: int(f.bone)):
             changes: dict[str, Any] = {}
@@ -338,6 +339,36 @@ class ReviewModel:
         self.dirty = True
         self.changed.emit("findings")
         return merged
+
+    def _findings_from_masks(self) -> list[Any]:
+        """``detection.findings_from_masks`` of the current labels, fast while painting.
+
+        The signal ratios depend on the T1, the aligned fluid image and the bone labels
+        only, not on the edema: they are computed once per study (and again after the
+        bone labels change) and reused for every paint stroke; only the per-bone sums
+        are redone. This is what ``findings_from_masks`` does in one go (a test checks
+        that both agree); it falls back to it if the detector's internals move.
+        """
+        from bmes_imaging.detection import DetectionConfig, findings_from_masks
+
+        assert self.bones is not None and self.edema is not None
+        assert self.study is not None and self.fluid_aligned is not None
+        try:
+            from bmes_imaging.detection._compare import compute_ratios
+            from bmes_imaging.detection._findings import findings_from_ratios
+        except ImportError:  # pragma: no cover - detector reorganised
+            return list(findings_from_masks(self.bones, self.edema, self.study.t1,
+                                            self.fluid_aligned, self.config))
+        cfg = self.config or DetectionConfig()
+        t1, bones = self.study.t1, self.bones
+        if self._ratios is None:
+            fl = np.asarray(self.fluid_aligned.array, dtype=np.float32)
+            self._ratios = compute_ratios(t1.array, fl, bones.array, fl != 0,
+                                          t1.voxel_sizes, cfg)
+        edema = np.asarray(self.edema.array)
+        ed = np.where(edema == np.asarray(bones.array), edema, 0)
+        findings, _ = findings_from_ratios(self._ratios, ed, t1.voxel_volume_ml, cfg)
+        return list(findings)
 
     def centroid_world(self, bone: Bone | int) -> NDArray[np.float64] | None:
         """RAS+ mm centre of the bone's edema (else of the bone), or None if absent."""

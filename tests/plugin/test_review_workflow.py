@@ -339,3 +339,25 @@ def test_widgets_dock_through_npe2_like_in_napari(make_napari_viewer, qtbot, sto
     review.model.store = store
     assert review.open_study(nifti_study_dir)
     assert review.model.study is not None
+
+
+def test_fast_recompute_agrees_with_findings_from_masks(make_napari_viewer, qtbot, store,
+                                                        nifti_study_dir, tmp_path) -> None:
+    from bmes_imaging.detection import findings_from_masks
+
+    viewer = make_napari_viewer()
+    widget = make_widget(viewer, store, tmp_path / "cache")
+    open_with_bones(widget, viewer, nifti_study_dir)
+    detect(widget, qtbot)
+    model = widget.model
+    arr = model.edema.array
+    calcaneus = np.argwhere(model.bones.array == int(Bone.CALCANEUS))
+    for i, j, k in calcaneus[::7]:  # a reader's strokes
+        arr[i, j, k] = int(Bone.CALCANEUS)
+    arr[arr == int(Bone.NAVICULAR)] = 0  # and an erased candidate
+    for _ in range(2):  # the second call reuses the cached ratios
+        fast = model._findings_from_masks()
+        slow = findings_from_masks(model.bones, model.edema, model.study.t1,
+                                   model.fluid_aligned)
+        assert fast == slow
+    assert {f.bone: f.edema_volume_ml > 0 for f in fast}[Bone.CALCANEUS]
