@@ -52,7 +52,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--patient-id", help="PatientID (default PH<seed>)")
     p.add_argument("--sex", choices=["M", "F"], help="PatientSex")
     p.add_argument("--age", type=int, help="PatientAge in years")
-    p.add_argument("--axial", action="store_true", help="also write an axial STIR series")
+    p.add_argument("--fluid", choices=["stir", "t2_fs", "pd_fs"], default="stir",
+                   help="fluid-sensitive series: STIR (default), T2 or PD fat-suppressed")
+    p.add_argument("--axial", action="store_true",
+                   help="also write an axial fluid-sensitive series")
     p.add_argument("--vendor", choices=["SIEMENS", "GE MEDICAL SYSTEMS",
                                         "Philips Medical Systems"],
                    help="header style (default: drawn from the seed)")
@@ -99,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         vessel=args.vessel, red_marrow=args.red_marrow, bias=args.bias,
         snr=args.snr if args.snr > 0 else None, motion_mm=args.motion_mm,
         motion_deg=args.motion_deg, patient_id=args.patient_id, patient_sex=args.sex,
-        patient_age=args.age, resolution=args.resolution, axial=args.axial,
+        patient_age=args.age, resolution=args.resolution, axial=args.axial, fluid=args.fluid,
         vendor=args.vendor)
     out = write_study(spec, args.out)
     print(f"wrote phantom study to {out} in {time.perf_counter() - t0:.1f} s")

@@ -31,7 +31,13 @@ from ._acquisition import (
 )
 from ._anatomy import atlas, draw_pose
 from ._edema import EXTENTS, draw_marrow_fields
-from ._tissue import OTHER_BONE, bone_label_of, signal_tables, soft_texture_tables
+from ._tissue import (
+    OTHER_BONE,
+    bone_label_of,
+    fat_suppressed_variant,
+    signal_tables,
+    soft_texture_tables,
+)
 
 __all__ = ["INVOLVEMENT_FIELDS", "PhantomSpec", "PhantomStudy", "generate_study",
            "write_study"]
@@ -81,8 +87,11 @@ class PhantomSpec:
         (drawn from the seed).
     size
         Overall foot size factor (the atlas is a female foot; 1.06 suits a man).
+    fluid
+        The fluid-sensitive series: ``"stir"`` (default), ``"t2_fs"`` (T2 fat-suppressed)
+        or ``"pd_fs"`` (PD fat-suppressed); it is ``PhantomStudy.stir`` whatever it is.
     axial
-        Also acquire an axial STIR (a third series, e.g. to test that pairing picks the
+        Also acquire an axial fluid-sensitive series (a third series, e.g. to test that pairing picks the
         sagittal STIR for the sagittal T1).
 
     Examples
@@ -112,6 +121,7 @@ class PhantomSpec:
     vendor: str | None = None
     size: float = 1.0
     axial: bool = False
+    fluid: str = "stir"
 
     def __post_init__(self) -> None:
         side = str(self.side).upper()
@@ -139,6 +149,9 @@ class PhantomSpec:
         if not 0.5 <= self.resolution <= 4.0:
             raise PhantomError(f"PhantomSpec.resolution must be in 0.5..4, found "
                                f"{self.resolution}")
+        if self.fluid not in ("stir", "t2_fs", "pd_fs"):
+            raise PhantomError(f"PhantomSpec.fluid must be 'stir', 't2_fs' or 'pd_fs', "
+                               f"found {self.fluid!r}")
         if self.vendor is not None and self.vendor not in VENDORS:
             raise PhantomError(f"PhantomSpec.vendor must be one of {sorted(VENDORS)} or "
                                f"None, found {self.vendor!r}")
@@ -174,7 +187,8 @@ class PhantomStudy:
     spec
         The spec it was generated from.
     t1, stir
-        Image volumes, each in its own acquisition grid, ``SeriesInfo`` filled.
+        Image volumes, each in its own acquisition grid, ``SeriesInfo`` filled; ``stir``
+        is the fluid-sensitive series (T2 / PD fat-suppressed when ``spec.fluid`` says so).
     bones
         ``uint8`` bone labels in the T1 grid (project labels; toes 0).
     edema
@@ -267,7 +281,8 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
     vendor = spec.vendor or sorted(VENDORS)[int(rng.integers(len(VENDORS)))]
     vend = VENDORS[vendor]
     pose = draw_pose(rng, spec.side, spec.size * (1.0 + rng.uniform(-0.03, 0.03)))
-    tables = signal_tables(rng, effusion=spec.effusion, vessel=spec.vessel)
+    tables = fat_suppressed_variant(
+        signal_tables(rng, effusion=spec.effusion, vessel=spec.vessel), spec.fluid)
     fields = draw_marrow_fields(a, rng, spec.bones_with_edema, spec.edema_extent,
                                 red_marrow=spec.red_marrow)
     # the technologist centres the field of view on the hindfoot / midfoot
@@ -431,7 +446,7 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
         )
 
     describe("t1", "t1", p_t1, 1, vend["t1"]["description"])
-    describe("stir", "stir", p_stir, 2, vend["stir"]["description"])
+    describe("stir", spec.fluid, p_stir, 2, vend[spec.fluid]["description"])
     extra: dict[str, Volume] = {}
     if spec.axial:
         # drawn after everything else, so the other series do not change with it
@@ -442,8 +457,9 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
         if spec.snr is not None:
             ax = rician(ax, tables.muscle_stir / (0.8 * spec.snr), rng)
         ax = np.rint(np.clip(ax, 0, 4095)).astype(np.float32)
-        describe("axial_stir", "stir", p_ax, 3, vend["axial"])
-        extra["axial_stir"] = Volume(ax, aff_ax, infos["axial_stir"])
+        key = f"axial_{spec.fluid}"
+        describe(key, spec.fluid, p_ax, 3, vend["axial"][spec.fluid])
+        extra[key] = Volume(ax, aff_ax, infos[key])
     truth_info = SeriesInfo(study_instance_uid=study_uid, frame_of_reference_uid=for_uid,
                             patient_id=spec.resolved_patient_id, laterality=spec.side)
     bones_vol = Volume(bones, aff_t1, truth_info)

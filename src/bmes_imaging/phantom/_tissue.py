@@ -36,6 +36,7 @@ __all__ = [
     "VESSEL",
     "SignalTables",
     "bone_label_of",
+    "fat_suppressed_variant",
     "signal_tables",
     "soft_texture_tables",
 ]
@@ -185,3 +186,37 @@ def signal_tables(rng: np.random.Generator | None, *, effusion: bool,
         vessel_t1=vessel_t1, vessel_stir=vessel_stir,
         muscle_t1=muscle_t1, muscle_stir=muscle_stir,
     )
+
+
+#: Fluid-sensitive sequences other than STIR: factors applied to the STIR signal of a
+#: class (T2 fat-suppressed: darker muscle and cartilage; PD fat-suppressed: brighter
+#: muscle, cartilage and marrow, a little less fluid, less even fat suppression).
+_FS_FACTORS: dict[str, dict[int, float]] = {
+    "t2_fs": {MUSCLE: 0.6, CARTILAGE: 0.8, SKIN: 0.8, TENDON: 0.9},
+    "pd_fs": {MUSCLE: 1.15, CARTILAGE: 1.35, SKIN: 1.2, FAT: 1.4, KAGER_FAT: 1.4},
+}
+_FS_MARROW = {"t2_fs": 1.0, "pd_fs": 1.3}
+_FS_FLUID = {"t2_fs": 1.0, "pd_fs": 0.8}
+_FS_EDEMA = {"t2_fs": 0.85, "pd_fs": 0.7}
+
+
+def fat_suppressed_variant(tables: SignalTables, kind: str) -> SignalTables:
+    """The same study's tables with the fluid series as ``"t2_fs"`` or ``"pd_fs"``."""
+    import dataclasses
+
+    if kind == "stir":
+        return tables
+    fluid = _FS_FACTORS[kind]
+    st = tables.stir.copy()
+    for code, factor in fluid.items():
+        st[code] *= factor
+    for code in range(1, OTHER_BONE + 1):
+        st[code] *= _FS_MARROW[kind]
+    if st[RECESS] == np.float32(tables.fluid_stir):
+        st[RECESS] *= _FS_FLUID[kind]
+    return dataclasses.replace(
+        tables, stir=st, marrow_stir=tables.marrow_stir * _FS_MARROW[kind],
+        fluid_stir=tables.fluid_stir * _FS_FLUID[kind],
+        edema_stir_gain=tables.edema_stir_gain * _FS_EDEMA[kind],
+        muscle_stir=tables.muscle_stir * fluid.get(MUSCLE, 1.0),
+        red_stir=tables.red_stir * _FS_MARROW[kind])

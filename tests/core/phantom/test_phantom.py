@@ -266,3 +266,20 @@ def test_template_matches_atlas_labels() -> None:
     marrow = ndimage.binary_erosion(labels == Bone.CALCANEUS, iterations=2)
     assert np.median(t1.array[marrow]) > 8 * np.median(stir.array[marrow])  # fatty marrow
     assert np.median(t1.array[marrow]) > 700
+
+
+@pytest.mark.parametrize("fluid", ["t2_fs", "pd_fs"])
+def test_fat_suppressed_fluid_series(tmp_path: Path, fluid: str) -> None:
+    spec = PhantomSpec(seed=6, fluid=fluid, edema_extent="diffuse", resolution=3.0,
+                       snr=None)
+    study = write_study(spec, tmp_path)
+    series = _series(study)
+    assert set(series) == {"t1", fluid}
+    fl = series[fluid]
+    bones = load_nifti(tmp_path / "truth" / "bones.nii.gz")
+    edema = load_nifti(tmp_path / "truth" / "edema.nii.gz")
+    b = resample_to(bones, fl.affine, fl.shape, order=0).array
+    e = resample_to(edema, fl.affine, fl.shape, order=0).array
+    ed = ndimage.binary_erosion(e == Bone.TALUS)
+    calc = ndimage.binary_erosion(b == Bone.CALCANEUS)
+    assert np.median(fl.array[ed]) > 2.5 * np.median(fl.array[calc])
