@@ -51,18 +51,16 @@ def file_errors() -> tuple[type[BaseException], ...]:
 
     return (*_BASE_FILE_ERRORS, InvalidDicomError, BytesLengthException)
 
+
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
-#: Decoding plugin per compressed transfer syntax when the caller names none. GDCM is
-#: the fastest here for JPEG 2000 / JPEG-LS (and JPEG 2000 frames go through GDCM's
-#: multi-threaded codec, see :mod:`._j2k`); for the others pydicom tries its plugins in
-#: order (GDCM first when installed).
-DEFAULT_PLUGINS: dict[str, str] = {
-    "1.2.840.10008.1.2.4.90": "gdcm",  # JPEG 2000 lossless
-    "1.2.840.10008.1.2.4.91": "gdcm",  # JPEG 2000
-    "1.2.840.10008.1.2.4.80": "gdcm",  # JPEG-LS lossless
-    "1.2.840.10008.1.2.4.81": "gdcm",  # JPEG-LS near-lossless
-}
+#: Decoding plugins tried, in this order, when the caller names none. pydicom's GDCM
+#: plugin is left out on purpose: on a corrupt JPEG 2000 codestream it throws a C++
+#: exception that python-gdcm does not catch, and the whole process aborts (found by the
+#: mutation test); pylibjpeg and pyjpegls raise Python exceptions instead. JPEG 2000
+#: frames are first tried with GDCM's codec called directly (:mod:`._j2k`: several
+#: OpenJPEG threads per frame, and a clean ``False`` on a corrupt codestream).
+SAFE_PLUGINS: tuple[str, ...] = ("pylibjpeg", "pyjpegls", "pydicom", "pillow")
 
 
 @dataclass(slots=True)
@@ -202,7 +200,7 @@ def _fg_value(per_frame: Any, shared: Any, top: Any, macro: str, keyword: str) -
 
 def _plugin_for(transfer_syntax: str, requested: str | None) -> str:
     """The decoding plugin to use: ``requested`` if it can decode this transfer syntax,
-    else the default for it, else ``""`` (pydicom tries every available plugin)."""
+    else the first available of :data:`SAFE_PLUGINS`, else ``""`` (pydicom's choice)."""
     from pydicom.pixels import get_decoder
 
     try:
@@ -211,8 +209,10 @@ def _plugin_for(transfer_syntax: str, requested: str | None) -> str:
         return ""
     if requested and requested in available:
         return requested
-    default = DEFAULT_PLUGINS.get(transfer_syntax, "")
-    return default if default in available else ""
+    for name in SAFE_PLUGINS:
+        if name in available:
+            return name
+    return ""
 
 
 def _frames_from_pydicom(path: Path, decoding_plugin: str | None,
@@ -274,8 +274,10 @@ def _frames_of_dataset(path: Path, ds: Any, decoding_plugin: str | None,
                              "frames in space")
     plugin = _plugin_for(ts, decoding_plugin)
     arr = None
-    if ts in J2K_SYNTAXES and plugin == "gdcm":
+    if ts in J2K_SYNTAXES and decoding_plugin in (None, "gdcm"):
         arr = decode_j2k_frames(ds, n_frames, threads=threads)
+        if arr is None and plugin == "gdcm":
+            plugin = _plugin_for(ts, None)  # never pydicom's GDCM plugin on a bad stream
     if arr is None:
         arr = pixel_array(ds, decoding_plugin=plugin)
     if arr.ndim == 2:

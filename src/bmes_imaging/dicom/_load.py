@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -329,6 +330,26 @@ def read_stack(
     paths = [Path(f) for f in files]
     if not paths:
         raise DicomSeriesError("no files given: a series needs at least one image file")
+    # pydicom reports oddities of the files (invalid values, VR mismatches) as
+    # UserWarnings; they are the files' problems, not the caller's, so they are
+    # recorded here and logged as a count (never their text: it may hold identifiers).
+    # Other warning categories keep the caller's filters. Set once, in this thread,
+    # around the thread pool (catch_warnings is process-wide and not re-entrant).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        volume = _read_stack(paths, spacing_tolerance, decoding_plugin, stack, workers)
+    noted = [w for w in caught if issubclass(w.category, UserWarning)]
+    if noted:
+        log.debug("pydicom noted %d oddit%s in the files of %s", len(noted),
+                  "y" if len(noted) == 1 else "ies", paths[0].parent.name or paths[0].name)
+    for w in caught:
+        if not issubclass(w.category, UserWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return volume
+
+
+def _read_stack(paths: list[Path], spacing_tolerance: float, decoding_plugin: str | None,
+                stack: Any | None, workers: int | None) -> Volume:
     frames = _read_all(paths, decoding_plugin, workers)
     if not frames:
         raise DicomSeriesError(f"no image frames in {paths[0]} and the other given files")
@@ -396,8 +417,11 @@ def load_series(
         Largest relative deviation of a slice gap from the typical gap before the
         series is refused as unevenly spaced or missing slices (default 0.01 = 1 %).
     decoding_plugin
-        pydicom decoding plugin for compressed pixel data (``"gdcm"``,
-        ``"pylibjpeg"``, ``"pillow"``...); ``None`` picks a fast one per transfer syntax.
+        pydicom decoding plugin for compressed pixel data (``"pylibjpeg"``,
+        ``"pyjpegls"``, ``"pillow"``, ``"gdcm"``); ``None`` (default) uses pylibjpeg and
+        decodes JPEG 2000 with GDCM's codec on all cores. Naming ``"gdcm"`` also uses
+        pydicom's GDCM plugin for the other syntaxes: faster, but a corrupt file can
+        abort the process (a C++ exception python-gdcm does not catch).
 
     Returns
     -------

@@ -95,7 +95,6 @@ REAL_MR = ["MR_small.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm",
            "MR_small_implicit.dcm", "MR_small_jp2klossless.dcm", "MR_small_padded.dcm"]
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom notes oddities of its test files
 @pytest.mark.parametrize("name", REAL_MR)
 def test_real_mr_files_match_dcm2niix(tmp_path, dicom_tools, name):
     """pydicom's own MR test files (not written here) load as dcm2niix reads them."""
