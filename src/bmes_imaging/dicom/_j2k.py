@@ -33,6 +33,30 @@ def gdcm_available() -> bool:
     return True
 
 
+def _header_agrees(fragment_bytes: bytes, rows: int, cols: int, bits_stored: int,
+                   signed: bool) -> bool:
+    """True if the codestream's main header matches the DICOM image description.
+
+    GDCM's codec trusts the dimensions it is given: a codestream larger than Rows x
+    Columns, or with another precision, made it crash (found by the mutation test).
+    The header is read with pylibjpeg-openjpeg, which raises Python errors.
+    """
+    try:
+        from openjpeg import get_parameters
+    except ImportError:
+        return False
+    try:
+        params = get_parameters(fragment_bytes)
+    except (RuntimeError, ValueError, TypeError, KeyError, OSError):
+        return False
+    precision = params.get("precision")
+    return (params.get("rows") == rows and params.get("columns") == cols
+            and params.get("samples_per_pixel") == 1
+            and isinstance(precision, int) and 1 <= precision <= 16
+            and (precision <= 8) == (bits_stored <= 8)
+            and bool(params.get("is_signed")) == signed)
+
+
 def _decode_one(gdcm: Any, fragment_bytes: bytes, rows: int, cols: int, bits: int,
                 signed: bool, threads: int) -> bytes | None:
     codec = gdcm.JPEG2000Codec()
@@ -100,6 +124,8 @@ def decode_j2k_frames(ds: Any, n_frames: int, *, threads: int | None = None
     for index, fragment in enumerate(generate_frames(ds.PixelData,
                                                      number_of_frames=n_frames)):
         if index >= n_frames:
+            return None
+        if not _header_agrees(fragment, rows, cols, bits_stored, signed):
             return None
         raw = _decode_one(gdcm, fragment, rows, cols, bits, signed, n_threads)
         if raw is None or len(raw) != nbytes:
