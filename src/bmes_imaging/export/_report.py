@@ -57,6 +57,10 @@ def _fmt(v: float | None, d: int = 1) -> str:
     return "n/a" if v is None else f"{v:.{d}f}"
 
 
+def _feet(n: int) -> str:
+    return f"{n} foot" if n == 1 else f"{n} feet"
+
+
 def _num(v: float | None, d: int) -> str:
     if v is not None and float(v).is_integer():
         d = 0
@@ -151,8 +155,8 @@ def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str 
             "patient", "side", "bones in the record", f"bones with {s.findings_status} edema",
             "recorded primary found", "found but not recorded"], rows_cmp,
             f"The recorded primary bone is among the {s.findings_status} findings in "
-            f"{agree} of {with_findings} feet with findings ({len(s.records) - with_findings} "
-            "feet have none)."))
+            f"{agree} of {with_findings} feet with findings ({_feet(len(s.records) - with_findings)}"
+            " without)."))
     if stated_source is not None:
         dis = [c for c in comparisons if c.status == "disagrees"]
         rnd = [c for c in comparisons if c.status == "rounding"]
