@@ -11,7 +11,7 @@ Two steps:
    six parameters (three rotations about the foot's centre, three translations)
    maximising the normalised mutual information of T1 and fluid intensities, which is
    independent of the opposite contrasts of fat and fluid in the two series. It runs
-   coarse to fine on block-averaged images (``DetectionConfig.align_levels_mm``) with
+   coarse to fine (one 2 mm level by default) on block-averaged images (``DetectionConfig.align_levels_mm``) with
    Powell's method (:func:`scipy.optimize.minimize`) on a fixed random sample of voxels.
 
 The transform reported, ``transform``, is a 4x4 world (RAS+ mm) matrix ``M``: the
@@ -190,7 +190,7 @@ def _refine(t1: Volume, fluid: Volume, config: DetectionConfig
             return lvl.cost(rigid_matrix(p, centre))
 
         res = optimize.minimize(fun, params, method="Powell",
-                                options={"xtol": 0.02 if last else 0.1, "ftol": 1e-6,
+                                options={"xtol": config.align_xtol if last else 0.1, "ftol": 1e-6,
                                          "maxfev": 1500})
         params = np.asarray(res.x, dtype=np.float64)
         after = -float(res.fun)

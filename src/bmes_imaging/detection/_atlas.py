@@ -39,7 +39,7 @@ from ..volume import Volume
 from ._align import _block_mean, _intensity_bins, _nmi
 from ._config import DetectionConfig
 
-__all__ = ["automatic_bones", "register_atlas"]
+__all__ = ["automatic_bones", "register_atlas", "seeded_bones"]
 
 log = logging.getLogger(__name__)
 
@@ -236,9 +236,15 @@ def _fit(matcher: _Matcher, centre: NDArray[np.float64], base: NDArray[np.float6
 
 
 def register_atlas(t1: Volume, atlas: Volume, config: DetectionConfig | None = None, *,
-                   template: tuple[NDArray[np.float32], NDArray[np.float64]] | None = None
+                   template: tuple[NDArray[np.float32], NDArray[np.float64]] | None = None,
+                   init: NDArray[np.float64] | None = None,
+                   bones: set[int] | None = None
                    ) -> tuple[NDArray[np.float64], dict[int, NDArray[np.float64]], float]:
-    """Register the atlas to T1: (global atlas->T1 world affine, per-bone affines, NMI)."""
+    """Register the atlas to T1: (global atlas->T1 world affine, per-bone affines, NMI).
+
+    ``init`` (atlas to T1 world) replaces the translation search, e.g. from reader
+    seeds; ``bones`` limits the per-bone refinement to those labels.
+    """
     rng = np.random.default_rng(7)
     tmpl, taff = template if template is not None else _template(atlas)
     n_starts, n_fine = _STARTS["tissue" if float(tmpl.min()) <= _AIR + 1e-3 else "bones"]
@@ -260,32 +266,32 @@ def register_atlas(t1: Volume, atlas: Volume, config: DetectionConfig | None = N
         lo, hi = np.percentile(img, [1, 99.5])
         return img > lo + 0.08 * (hi - lo)
 
-    # 1. translation search at 6 mm
-    fixed6, faff6 = _block_mean(t1, 6.0)
-    m6 = _Matcher(fixed6, faff6, tmpl2, taff2, body_mask(fixed6), 2500, rng)
-    steps = np.arange(-36.0, 36.1, 12.0)
-    trials = []
-    for dx in steps:
-        for dy in steps:
-            for dz in steps:
-                t = t_centre - a_centre + (dx, dy, dz)
-                base = np.eye(4)
-                base[:3, 3] = t
-                trials.append((m6.cost(base), t))
-    trials.sort(key=lambda ct: ct[0])
+    # 1. translation search at 6 mm (or the given start)
     starts: list[NDArray[np.float64]] = []
-    for _, t in trials:  # the best few translations at least 15 mm apart
-        if all(np.linalg.norm(t - s0) >= 15.0 for s0 in starts):
-            starts.append(t)
-        if len(starts) == n_starts:
-            break
+    if init is not None:
+        starts.append(np.asarray(init, dtype=np.float64))
+    else:
+        fixed6, faff6 = _block_mean(t1, 6.0)
+        m6 = _Matcher(fixed6, faff6, tmpl2, taff2, body_mask(fixed6), 2500, rng)
+        steps = np.arange(-36.0, 36.1, 12.0)
+        trials = []
+        for dx in steps:
+            for dy in steps:
+                for dz in steps:
+                    base = np.eye(4)
+                    base[:3, 3] = t_centre - a_centre + (dx, dy, dz)
+                    trials.append((m6.cost(base), base))
+        trials.sort(key=lambda ct: ct[0])
+        for _, b0 in trials:  # the best few translations at least 15 mm apart
+            if all(np.linalg.norm(b0[:3, 3] - s0[:3, 3]) >= 15.0 for s0 in starts):
+                starts.append(b0)
+            if len(starts) == n_starts:
+                break
     # 2. global affine from each start at 6 mm, the best refined at 3 mm
     fixed, faff = _block_mean(t1, 6.0)
     m = _Matcher(fixed, faff, tmpl2, taff2, body_mask(fixed), 4000, rng)
     fits = []
-    for t in starts:
-        base = np.eye(4)
-        base[:3, 3] = t
+    for base in starts:
         p, cost = _fit(m, t_centre, base, np.zeros(9), 0.3, 800, bounds=20.0)
         fits.append((cost, base, p))
     fixed, faff = _block_mean(t1, 3.0)
@@ -300,7 +306,8 @@ def register_atlas(t1: Volume, atlas: Volume, config: DetectionConfig | None = N
     fixed3, faff3 = _block_mean(t1, 1.5)
     inv3 = np.linalg.inv(faff3)
     per_bone: dict[int, NDArray[np.float64]] = {}
-    labels_present = [int(v) for v in np.unique(lab_small) if 0 < v <= len(Bone)]
+    labels_present = [int(v) for v in np.unique(lab_small) if 0 < v <= len(Bone)
+                      and (bones is None or int(v) in bones)]
     for lab in labels_present:
         pts = apply_affine(atlas.affine, np.argwhere(lab_small == lab)[::7])
         w = apply_affine(glob, pts)
@@ -424,4 +431,84 @@ def automatic_bones(t1: Volume, config: DetectionConfig | None = None, *,
     if not labels.any():
         raise DetectionError("the bone atlas could not be placed on this T1 image; give a "
                              "bone label map or seed points instead")
+    return Volume(labels, t1.affine, t1.info.replace(sequence="other"))
+
+
+def _init_from_points(src: NDArray[np.float64], dst: NDArray[np.float64]
+                      ) -> NDArray[np.float64]:
+    """Atlas-to-T1 start from corresponding points: similarity (rotation, one scale,
+    translation) by the Umeyama method for 3+ points, translation for fewer."""
+    m = np.eye(4)
+    if len(src) < 3:
+        m[:3, 3] = (dst - src).mean(axis=0)
+        return m
+    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
+    a, b = src - mu_s, dst - mu_d
+    u, sv, vt = np.linalg.svd(b.T @ a / len(src))
+    d = np.eye(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        d[2, 2] = -1
+    rot = u @ d @ vt
+    var = (a ** 2).sum() / len(src)
+    scale = float(np.clip(np.trace(np.diag(sv) @ d) / var if var > 0 else 1.0, 0.8, 1.25))
+    m[:3, :3] = scale * rot
+    m[:3, 3] = mu_d - m[:3, :3] @ mu_s
+    return m
+
+
+def seeded_bones(t1: Volume, seeds: dict[int, NDArray[np.float64]],
+                 config: DetectionConfig | None = None, *, atlas: Volume | None = None
+                 ) -> Volume:
+    """Bone masks of the seeded bones: the atlas placed by the seeds, then registered.
+
+    The centre of each seeded bone in the atlas is matched to the mean of its seed
+    points (a similarity transform from three or more bones, a shift otherwise); that
+    start replaces the global search, the atlas is refined on the image as in
+    :func:`automatic_bones` (affine, then per seeded bone), and only the seeded bones
+    are returned. A seed that ends outside its bone's mask pulls that bone onto it.
+    """
+    cfg = config or DetectionConfig()
+    side = (t1.info.laterality or "").upper()
+    if atlas is not None:
+        coarse = _coarse(atlas, 1.0)
+        candidates = [(coarse, _template(coarse))]
+    else:
+        sides = [side] if side in ("L", "R") else ["R", "L"]
+        candidates = [(a, (tm, ta)) for a, tm, ta in map(_atlas_and_template, sides)]
+    best = None
+    for a, tmpl in candidates:
+        lab = np.asarray(a.array)
+        src, dst = [], []
+        for b, pts in seeds.items():
+            idx = np.argwhere(lab == b)
+            if len(idx):
+                src.append(apply_affine(a.affine, idx.mean(axis=0)[None])[0])
+                dst.append(np.asarray(pts, dtype=np.float64).mean(axis=0))
+        if not src:
+            continue
+        init = _init_from_points(np.array(src), np.array(dst))
+        glob, per_bone, score = register_atlas(t1, a, cfg, template=tmpl, init=init,
+                                               bones=set(seeds))
+        if best is None or score > best[3]:
+            best = (a, glob, per_bone, score)
+    if best is None:
+        raise DetectionError("none of the seeded bones is in the foot atlas")
+    a, glob, per_bone, _ = best
+    labels = _fuse(t1, a, glob, per_bone)
+    labels[~np.isin(labels, list(seeds))] = 0
+    # a seed outside its bone: shift that bone's transform so the mask covers it
+    for b, pts in seeds.items():
+        vox = np.round(apply_affine(np.linalg.inv(t1.affine), pts)).astype(int)
+        vox = np.clip(vox, 0, np.array(t1.shape) - 1)
+        hit = labels[tuple(vox.T)] == b
+        if hit.all() or not (labels == b).any():
+            continue
+        centre = t1.world(np.argwhere(labels == b).mean(axis=0)[None])[0]
+        shift = np.eye(4)
+        shift[:3, 3] = np.asarray(pts, dtype=np.float64)[~hit].mean(axis=0) - centre
+        shift[:3, 3] *= 0.5
+        moved = _fuse(t1, a, glob, {b: shift @ per_bone.get(b, glob)}
+                      | {k: v for k, v in per_bone.items() if k != b})
+        labels[labels == b] = 0
+        labels[(moved == b) & (labels == 0)] = b
     return Volume(labels, t1.affine, t1.info.replace(sequence="other"))

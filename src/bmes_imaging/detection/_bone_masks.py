@@ -5,9 +5,10 @@ on the T1 grid in the project's label convention (:mod:`bmes_imaging.bones`):
 
 * :func:`bones_from_labels`: a label map in any grid, resampled by nearest neighbour
   through world coordinates;
-* :func:`bones_from_seeds`: a few RAS+ points per bone (what a reader clicks) grown into
-  whole bones on T1 by a marker-controlled watershed of the T1 edge strength, with the
-  dark cortex, soft tissue and a distance limit as background;
+* :func:`bones_from_seeds`: a few RAS+ points per bone (what a reader clicks) place the
+  foot atlas, which is then registered to the T1 image (``_atlas.seeded_bones``);
+  :func:`watershed_from_seeds` is the atlas-free alternative (marker-controlled
+  watershed of the T1 edges) for thin-slice images;
 * automatic masks: :mod:`bmes_imaging.detection._atlas`.
 """
 
@@ -25,7 +26,7 @@ from ..geometry import resample_to, world_to_voxel
 from ..volume import Volume
 from ._config import DetectionConfig
 
-__all__ = ["bones_from_labels", "bones_from_seeds"]
+__all__ = ["bones_from_labels", "bones_from_seeds", "watershed_from_seeds"]
 
 
 def bones_from_labels(labels: Volume, t1: Volume) -> Volume:
@@ -61,10 +62,51 @@ def bones_from_labels(labels: Volume, t1: Volume) -> Volume:
     return Volume(out.astype(np.uint8), t1.affine, t1.info.replace(sequence="other"))
 
 
+def _seeds_in_voxels(t1: Volume, seeds: Mapping[Bone | int | str, Sequence[ArrayLike]]
+                     ) -> dict[int, NDArray[np.float64]]:
+    """Validated seeds: label -> (N, 3) RAS+ points inside the T1 field of view."""
+    from ..bones import bone_from_name
+
+    out: dict[int, NDArray[np.float64]] = {}
+    for key, points in seeds.items():
+        bone = bone_from_name(key) if isinstance(key, str) else bone_from_label(int(key))
+        p = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        if p.size == 0:
+            continue
+        if p.shape[1] != 3:
+            raise DetectionError(f"seeds for {bone.bone_name}: expected RAS+ points (x, y, z), "
+                                 f"found shape {p.shape}")
+        v = world_to_voxel(t1.affine, p)
+        inside = np.all((v >= -0.5) & (v <= np.array(t1.shape) - 0.5), axis=1)
+        if not inside.all():
+            raise DetectionError(f"{int((~inside).sum())} seed point(s) of {bone.bone_name} fall "
+                                 "outside the T1 field of view; seeds are RAS+ millimetres in "
+                                 "the scanner frame")
+        out[int(bone)] = p
+    if not out:
+        raise DetectionError("no seed points given; give at least one RAS+ point per bone")
+    return out
+
+
 def bones_from_seeds(t1: Volume, seeds: Mapping[Bone | int | str, Sequence[ArrayLike]],
-                     config: DetectionConfig | None = None, *, max_radius_mm: float = 45.0
-                     ) -> Volume:
-    """Grow a few RAS+ points per bone into bone masks on T1.
+                     config: DetectionConfig | None = None) -> Volume:
+    """Grow a few RAS+ points per bone (what a reader clicks) into bone masks on T1.
+
+    The points place the foot atlas (each seeded bone's atlas centre to the mean of its
+    points), the atlas is then registered to the image and the seeded bones' masks are
+    returned (:func:`bmes_imaging.detection._atlas.seeded_bones`). A marker-controlled
+    watershed of the T1 edges alone (:func:`watershed_from_seeds`) leaked into the fat
+    around bones wherever 3 mm slices blur the thin cortex.
+    """
+    from ._atlas import seeded_bones
+
+    return seeded_bones(t1, _seeds_in_voxels(t1, seeds), config)
+
+
+def watershed_from_seeds(t1: Volume, seeds: Mapping[Bone | int | str, Sequence[ArrayLike]],
+                         config: DetectionConfig | None = None, *,
+                         max_radius_mm: float = 45.0) -> Volume:
+    """Grow seeds into bones by a watershed of the T1 edges (no atlas; thin slices only).
 
     Marker-controlled watershed on the T1 gradient magnitude: every bone's points
     (small balls of 1.5 mm) are its markers; dark voxels (cortex, tendons, muscle, air:
@@ -87,6 +129,7 @@ def bones_from_seeds(t1: Volume, seeds: Mapping[Bone | int | str, Sequence[Array
 
     from ..bones import bone_from_name
 
+    _seeds_in_voxels(t1, seeds)  # validation with the usual messages
     cfg = config or DetectionConfig()
     vs = t1.voxel_sizes
     pts: dict[int, NDArray[np.float64]] = {}

@@ -73,12 +73,16 @@ class DetectionConfig:
     grade_limits
         Fractions of the bone separating grades 1 / 2 / 3 (< 25 %, 25-50 %, > 50 %).
     align_levels_mm
-        Grid spacings of the coarse-to-fine rigid refinement. Default (4.0, 2.0).
+        Grid spacings of the (coarse-to-fine) rigid refinement. Default (2.0,): one
+        level suffices for the few millimetres patients move between series, and was
+        as accurate as (4.0, 2.0) on phantoms at half the time.
     align_max_translation_mm, align_max_rotation_deg
         Refinement results beyond these are rejected (kept at the scanner geometry,
         with a note). Defaults 15 mm and 10 degrees.
     align_samples
-        Random voxel samples used by the mutual-information cost. Default 20000.
+        Random voxel samples used by the mutual-information cost. Default 10000.
+    align_xtol
+        Parameter tolerance of the last level (degrees / mm). Default 0.02.
     seed_beta
         Random-walker edge sensitivity when growing seeded bone masks. Default 130.
     """
@@ -100,10 +104,11 @@ class DetectionConfig:
     min_bone_ml: float = 0.2
     min_coverage: float = 0.5
     grade_limits: tuple[float, float] = (0.25, 0.50)
-    align_levels_mm: tuple[float, ...] = (4.0, 2.0)
+    align_levels_mm: tuple[float, ...] = (2.0,)
     align_max_translation_mm: float = 15.0
     align_max_rotation_deg: float = 10.0
-    align_samples: int = 20000
+    align_samples: int = 10000
+    align_xtol: float = 0.02
     seed_beta: float = 130.0
 
     def replace(self, **changes: Any) -> DetectionConfig:

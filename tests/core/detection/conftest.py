@@ -103,14 +103,18 @@ def make_study(foot: Foot, *, t1_shape=(112, 96, 22), t1_voxel=(0.9, 0.9, 3.0),
     ta = grid(t1_shape, t1_voxel)
     ijk = np.stack(np.meshgrid(*[np.arange(n) for n in t1_shape], indexing="ij"),
                    -1).reshape(-1, 3)
-    w = apply_affine(ta, ijk)
-    v, lab, ed = foot.sample(w, 0)
+    v, lab, ed = foot.sample(apply_affine(ta, ijk), 0)
+    v = (v + foot.sample(apply_affine(ta, ijk + (0, 0, -1 / 3)), 0)[0]
+         + foot.sample(apply_affine(ta, ijk + (0, 0, 1 / 3)), 0)[0]) / 3
     t1 = v.reshape(t1_shape) + rng.normal(0, noise, t1_shape).astype(np.float32)
     sa = grid(st_shape, st_voxel, plane=st_plane, centre=st_centre)
     ijk2 = np.stack(np.meshgrid(*[np.arange(n) for n in st_shape], indexing="ij"),
                     -1).reshape(-1, 3)
-    w2 = apply_affine(np.linalg.inv(motion), apply_affine(sa, ijk2))
-    v2, _, _ = foot.sample(w2, 1)
+    # slice profile: average three positions through the slice thickness
+    v2 = np.zeros(len(ijk2), np.float32)
+    for dk in (-1 / 3, 0.0, 1 / 3):
+        w2 = apply_affine(np.linalg.inv(motion), apply_affine(sa, ijk2 + (0, 0, dk)))
+        v2 += foot.sample(w2, 1)[0] / 3
     st = v2.reshape(st_shape) + rng.normal(0, noise, st_shape).astype(np.float32)
     info_t1 = SeriesInfo(sequence="t1", laterality=side, frame_of_reference_uid="1.2.3")
     info_st = SeriesInfo(sequence="stir", laterality=side, frame_of_reference_uid="1.2.3")

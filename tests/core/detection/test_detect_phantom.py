@@ -83,3 +83,24 @@ def test_bmes_detect_on_written_phantom_with_junk(tmp_path, capsys) -> None:
     assert ev.sensitivity == 1.0 and ev.specificity == 1.0
     assert ev.dice > 0.8
     assert min(ev.bone_dice()[b] for b in TARSAL_BONES) > 0.85
+
+
+def test_seeded_masks_from_two_points_per_bone(left_diffuse_moved) -> None:
+    """A reader's clicks (two points inside each of five bones) grown into bone masks."""
+    from scipy import ndimage
+
+    study, _ = left_diffuse_moved
+    lab = study.bones.array
+    seeds = {}
+    for b in (Bone.TALUS, Bone.CALCANEUS, Bone.NAVICULAR, Bone.CUBOID, Bone.TIBIA):
+        depth = ndimage.distance_transform_edt(lab == b, sampling=study.t1.voxel_sizes)
+        idx = np.argwhere(depth > 2.0)
+        pick = idx[np.random.default_rng(int(b)).choice(len(idx), 2, replace=False)]
+        seeds[b] = study.t1.world(pick)
+    res = detect_edema(study.t1, study.stir, seeds=seeds)
+    assert res.bone_source == "seeded"
+    assert set(np.unique(res.bones.array)) - {0} == {int(b) for b in seeds}
+    for b in seeds:
+        p, q = res.bones.array == b, lab == b
+        assert 2 * (p & q).sum() / (p.sum() + q.sum()) > 0.85, b
+    assert Bone.TALUS in res.positive_bones
