@@ -43,7 +43,8 @@ Steps (each is a documented geometric rule, so the atlas can be rebuilt exactly)
    and fascia, tendons (tibialis anterior, tibialis posterior, flexor hallucis longus,
    peronei), vessels (posterior tibial, dorsalis pedis) and ankle recesses.
 7. Cortex: bone voxels within 0.6 mm of their bone's surface (thicker up the tibial and
-   fibular shafts) get ``CORTEX_BIT``.
+   fibular shafts) get ``CORTEX_BIT``, and so do the physeal scars (a thin, gently domed
+   line 18 mm above the tibial plafond and 12 mm above the lateral malleolus tip).
 
 Run from the repository root: ``.venv/bin/python tools/derive_anatomy.py``; it prints
 the bone volumes (ml).
@@ -661,6 +662,16 @@ def soft_tissue_stage(args: argparse.Namespace, labels: np.ndarray, origin: np.n
             thick = np.clip(0.6 + (zz - 25.0) * 0.045, 0.6, 3.2)
         cortex = m[box] & (d <= thick[box[2]][None, None, :])
         out[box][cortex] = code | T.CORTEX_BIT
+    # physeal scars: thin dark lines of the closed growth plates, gently domed, about
+    # 18 mm above the tibial plafond and 12 mm above the lateral malleolus tip
+    for bone, z0 in ((Bone.TIBIA, z_plafond + 18.0), (Bone.FIBULA, lat_mall_tip[2] + 12.0)):
+        sel = out == int(bone)
+        ijk = np.argwhere(sel)
+        w = origin + ijk * PITCH
+        cx, cy = w[:, 0].mean(), w[:, 1].mean()
+        dome = z0 + 0.03 * np.hypot(w[:, 0] - cx, w[:, 1] - cy)
+        line = np.abs(w[:, 2] - dome) < 0.45
+        out[tuple(ijk[line].T)] = int(bone) | T.CORTEX_BIT
 
     affine = np.diag([PITCH, PITCH, PITCH, 1.0])
     affine[:3, 3] = origin
