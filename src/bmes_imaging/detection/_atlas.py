@@ -49,7 +49,7 @@ _MARROW, _CORTEX, _OTHER, _AIR = 1.0, 0.1, 0.45, 0.0
 _ENVELOPE_MM = 0.0
 #: Starts of the global affine (best translations) and how many are refined at 3 mm,
 #: for a tissue template (well constrained) and a bone-only template.
-_STARTS = {"tissue": (1, 1), "bones": (3, 2)}
+_STARTS = {"tissue": (3, 2), "bones": (3, 2)}
 #: NMI cost per (% anisotropic scale)^2: 10 % anisotropy costs 0.003, about a tenth
 #: of the NMI gained by a good alignment.
 _ANISOTROPY_PENALTY = 3e-5
