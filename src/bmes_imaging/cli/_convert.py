@@ -32,8 +32,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--spacing-tolerance", type=float, default=0.01, metavar="F",
                    help="accepted relative deviation of slice gaps (default 0.01 = 1%%)")
     p.add_argument("--decoding-plugin", default=None, metavar="NAME",
-                   help="pydicom decoder for compressed data: gdcm, pylibjpeg, pillow "
-                        "(default: chosen per transfer syntax)")
+                   help="pydicom decoder for compressed data: pylibjpeg, pyjpegls, "
+                        "pillow or gdcm (default: pylibjpeg, and JPEG 2000 through "
+                        "GDCM's codec on all cores)")
     p.set_defaults(func=run)
 
 
