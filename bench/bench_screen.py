@@ -108,6 +108,12 @@ def main() -> int:
             print(f"{name:>24}: {n} studies in {wall:6.2f} s = {per_min:6.1f} studies/min "
                   f"({res.n_done} done, {res.n_failed} failed; cluster start+close "
                   f"{fixed:.2f} s)")
+            stages: dict[str, list[float]] = {}
+            for o in res.outcomes:
+                for k, v in {"study": o.seconds, **o.timings}.items():
+                    stages.setdefault(k, []).append(v)
+            print(" " * 26 + "per study, mean s: " + ", ".join(
+                f"{k} {sum(v) / len(v):.2f}" for k, v in stages.items()))
         ref = results["plain loop (reference)"][0]
         (one, one_s), (two, two_s) = results["dask, 1 worker"], results["dask, 2 workers"]
         print(f"speed-up 2 workers / 1 worker: {one / two:.2f}x, without cluster start/close "
