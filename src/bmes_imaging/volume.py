@@ -217,7 +217,8 @@ def load_nifti(path: str | os.PathLike[str], *, info: SeriesInfo | None = None) 
     elif len(shape) != 3:
         raise NiftiError(f"{p}: expected a 3-D image, found shape {shape}")
     try:
-        slope, inter = img.dataobj.slope, img.dataobj.inter
+        proxy: Any = img.dataobj  # ArrayProxy carries the NIfTI scaling
+        slope, inter = proxy.slope, proxy.inter
         if np.issubdtype(img.get_data_dtype(), np.integer) and slope == 1 and inter == 0:
             data = np.asarray(img.dataobj)
         else:
