@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._atomic import atomic_path
 from .errors import NiftiError
 from .geometry import apply_affine, check_affine, voxel_sizes
 
@@ -111,7 +111,7 @@ class Volume:
         If the array is not 3-D.
     """
 
-    __slots__ = ("array", "affine", "info")
+    __slots__ = ("affine", "array", "info")
 
     def __init__(self, array: ArrayLike, affine: ArrayLike,
                  info: SeriesInfo | None = None) -> None:
@@ -172,18 +172,8 @@ class Volume:
         img.set_qform(self.affine, code=1)
         img.header.set_xyzt_units("mm")
         if path is not None:
-            target = Path(path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            suffix = "".join(target.suffixes) or ".nii"
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix,
-                                       dir=target.parent)
-            os.close(fd)
-            try:
+            with atomic_path(path, suffix="".join(Path(path).suffixes) or ".nii") as tmp:
                 nib.save(img, tmp)
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
         return img
 
 

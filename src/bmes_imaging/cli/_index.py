@@ -9,12 +9,11 @@ only with ``--show-identifiers``; by default a short hash stands for the patient
 from __future__ import annotations
 
 import argparse
-import csv
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
+
+from .._atomic import write_csv_atomic
 
 __all__ = ["register", "run"]
 
@@ -88,17 +87,7 @@ def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...], out: TextIO
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write ``rows`` atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=_CSV_COLUMNS)
-            w.writeheader()
-            w.writerows(rows)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_csv_atomic(path, _CSV_COLUMNS, rows)
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from pathlib import Path
 
+from .._atomic import write_text_atomic
 from ._records import TEMPLATE_COLUMNS
 
 __all__ = ["sample_table_path", "template_text", "write_template"]
@@ -47,19 +47,7 @@ def write_template(path: str | os.PathLike[str]) -> Path:
     >>> len(read_clinical_table(p))
     4
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(template_text())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text_atomic(path, template_text())
 
 
 def sample_table_path() -> Path:

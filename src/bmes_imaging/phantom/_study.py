@@ -7,7 +7,6 @@ import dataclasses
 import io
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._atomic import write_text_atomic
 from ..bones import Bone, bone_from_name
 from ..errors import PhantomError
 from ..volume import SeriesInfo, Volume
@@ -503,15 +503,7 @@ def involvement_rows(bones: Volume, edema: Volume) -> list[dict[str, Any]]:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)
 
 
 def write_study(spec_or_study: PhantomSpec | PhantomStudy, out_dir: str | os.PathLike[str],
