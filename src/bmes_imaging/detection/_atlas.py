@@ -56,6 +56,7 @@ _ANISOTROPY_PENALTY = 3e-5
 
 
 _ATLAS_CACHE: dict[str, tuple[Volume, NDArray[np.float32], NDArray[np.float64]]] = {}
+_TISSUE_CACHE: dict[tuple[object, ...], NDArray[np.float32]] = {}
 
 
 def _load_atlas(side: str) -> Volume:
@@ -93,7 +94,7 @@ def _tissue_template(full: Volume) -> tuple[NDArray[np.float32], NDArray[np.floa
 
     The packaged atlas carries the classes of every voxel (fat, muscle, tendons...);
     giving each its generic T1 appearance makes a template image like the T1 atlases
-    of brain registration. Returns None when the classes are not available (then the
+    of brain registration (block-averaged to about 1 mm). Returns None when the classes are not available (then the
     bone-only template is used).
     """
     try:
@@ -110,11 +111,19 @@ def _tissue_template(full: Volume) -> tuple[NDArray[np.float32], NDArray[np.floa
     lut[1:OTHER_BONE + 1] = 0.95
     lut[CORTEX_BIT:CORTEX_BIT + OTHER_BONE + 1] = 0.08
     f = np.maximum(1, np.round(1.0 / full.voxel_sizes)).astype(int)
-    # block-average the class appearance to ~1 mm (the side's affine: mirrored for L)
-    vals = lut[a.codes]
-    n = (np.array(vals.shape) // f) * f
-    vals = vals[: n[0], : n[1], : n[2]].reshape(n[0] // f[0], f[0], n[1] // f[1], f[1],
-                                                n[2] // f[2], f[2]).mean(axis=(1, 3, 5))
+    key = (a.codes.shape, tuple(f))
+    if key not in _TISSUE_CACHE:  # the same array serves both sides (mirrored affine)
+        # class appearance block-averaged to ~1 mm, a slab at a time (memory)
+        n = (np.array(a.codes.shape) // f) * f
+        out = np.empty(tuple(n // f), dtype=np.float32)
+        step = f[0] * 16
+        for i0 in range(0, int(n[0]), step):
+            blk = lut[a.codes[i0:min(i0 + step, n[0]), : n[1], : n[2]]]
+            out[i0 // f[0]: i0 // f[0] + blk.shape[0] // f[0]] = blk.reshape(
+                blk.shape[0] // f[0], f[0], n[1] // f[1], f[1], n[2] // f[2], f[2]
+            ).mean(axis=(1, 3, 5))
+        _TISSUE_CACHE[key] = out
+    vals = _TISSUE_CACHE[key]
     aff = full.affine.copy()
     aff[:3, :3] = full.affine[:3, :3] * f
     aff[:3, 3] = apply_affine(full.affine, [(f - 1) / 2.0])[0]

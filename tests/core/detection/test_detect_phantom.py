@@ -67,7 +67,7 @@ def test_normal_study_with_confounders_has_no_positive_bone() -> None:
 
 def test_bmes_detect_on_written_phantom_with_junk(tmp_path, capsys) -> None:
     spec = PhantomSpec(seed=13, side="R", edema_bones=("navicular",),
-                       edema_extent="moderate", resolution=2.0, patient_id="4")
+                       edema_extent="moderate", resolution=3.0, patient_id="4")
     folder = write_study(spec, tmp_path / "study")
     (folder / "dicom" / "readme.txt").write_text("exported by PACS")
     (folder / "dicom" / "thumbs.db").write_bytes(b"\x00\x01junk")
