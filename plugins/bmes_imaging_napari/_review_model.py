@@ -354,7 +354,6 @@ class ReviewModel:
         assert self.bones is not None and self.edema is not None
         assert self.study is not None and self.fluid_aligned is not None
         try:
-            from bmes_imaging.detection._compare import compute_ratios
             from bmes_imaging.detection._findings import findings_from_ratios
         except ImportError:  # pragma: no cover - detector reorganised
             return list(findings_from_masks(self.bones, self.edema, self.study.t1,
@@ -362,13 +361,34 @@ class ReviewModel:
         cfg = self.config or DetectionConfig()
         t1, bones = self.study.t1, self.bones
         if self._ratios is None:
-            fl = np.asarray(self.fluid_aligned.array, dtype=np.float32)
-            self._ratios = compute_ratios(t1.array, fl, bones.array, fl != 0,
-                                          t1.voxel_sizes, cfg)
+            self.prepare_recompute()
         edema = np.asarray(self.edema.array)
         ed = np.where(edema == np.asarray(bones.array), edema, 0)
         findings, _ = findings_from_ratios(self._ratios, ed, t1.voxel_volume_ml, cfg)
         return list(findings)
+
+    def prepare_recompute(self) -> None:
+        """Compute the signal ratios painting needs (slow part), if not done yet.
+
+        Safe to call from a worker thread right after detection, so the first paint
+        stroke updates the table quickly.
+        """
+        from bmes_imaging.detection import DetectionConfig
+
+        try:
+            from bmes_imaging.detection._compare import compute_ratios
+        except ImportError:  # pragma: no cover - detector reorganised
+            return
+        if self._ratios is not None or not self.can_recompute():
+            return
+        assert self.bones is not None and self.study is not None
+        assert self.fluid_aligned is not None
+        bones, t1 = self.bones, self.study.t1
+        fl = np.asarray(self.fluid_aligned.array, dtype=np.float32)
+        ratios = compute_ratios(t1.array, fl, bones.array, fl != 0, t1.voxel_sizes,
+                                self.config or DetectionConfig())
+        if self.bones is bones:  # still the same bone labels
+            self._ratios = ratios
 
     def centroid_world(self, bone: Bone | int) -> NDArray[np.float64] | None:
         """RAS+ mm centre of the bone's edema (else of the bone), or None if absent."""

@@ -105,6 +105,7 @@ class ReviewWidget(QWidget):
         self.ask_yes_no: Callable[[str], bool] = lambda q: ask_yes_no_dialog(self, q)
         self.worker: Any = None
         self._run: DetectionRun | None = None
+        self._prepare_worker: Any = None
         self._syncing = False
         self._edema_layer: Any = None
         self._build_ui()
@@ -292,6 +293,7 @@ class ReviewWidget(QWidget):
                 self.progress_label.setText("Stored detector candidates")
         if restored:
             self._sync_layers()
+            self._prepare_painting()
 
     def _study_layers(self) -> dict[str, Any]:
         return study_layers(self.viewer, self.model.study.key if self.model.study else None)
@@ -396,6 +398,23 @@ class ReviewWidget(QWidget):
             self.table.selectRow(0)
         if snapshot is not None:  # store the candidates once the table is shown
             QTimer.singleShot(0, lambda: self._store_candidates(snapshot))
+        self._prepare_painting()
+
+    def _prepare_painting(self) -> None:
+        """Precompute, in a worker thread, what recomputing after a paint stroke needs."""
+        if not self.model.can_recompute():
+            return
+        from napari.qt.threading import create_worker
+
+        worker = create_worker(self.model.prepare_recompute, _start_thread=False,
+                               _ignore_errors=True)  # painting recomputes if this fails
+        worker.finished.connect(lambda: self._prepare_finished(worker))
+        self._prepare_worker = worker
+        worker.start()
+
+    def _prepare_finished(self, worker: Any) -> None:
+        if self._prepare_worker is worker:  # not an earlier study's worker
+            self._prepare_worker = None
 
     def _store_candidates(self, snapshot: Any) -> None:
         try:
