@@ -20,7 +20,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 from psygnal import Signal
 
+from bmes_imaging._atomic import write_bytes_atomic
 from bmes_imaging.bones import Bone, bone_from_label
 from bmes_imaging.volume import Volume, load_nifti
 
@@ -73,18 +73,6 @@ def _as_bone_finding(stored: Any) -> Any:
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:40] or "reader"
-
-
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ReviewModel:
@@ -519,7 +507,7 @@ class ReviewModel:
         np.savez_compressed(buf, labels=self.edema.array,
                             meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
         path = self.recovery_path()
-        _atomic_write_bytes(path, buf.getvalue())
+        write_bytes_atomic(path, buf.getvalue())
         return path
 
     def has_recovery(self) -> bool:
