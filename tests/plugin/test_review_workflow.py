@@ -252,12 +252,18 @@ def test_keyboard_shortcuts_drive_the_review(make_napari_viewer, qtbot, store,
     assert second is not None and second != first
     qtbot.keyClick(canvas, Qt.Key.Key_R)
     assert widget.model.finding(second).status == "rejected"
-    qtbot.keyClick(canvas, Qt.Key.Key_P)
+    qtbot.keyClick(canvas, Qt.Key.Key_P, Qt.KeyboardModifier.ShiftModifier)
     assert widget.model.finding(second).primary
     assert widget.model.dirty
     qtbot.keyClick(canvas, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
     assert not widget.model.dirty
     assert store.latest_annotation(widget.model.study_key, reader=READER) is not None
+    # plain P is still napari's paint mode of the active labels layer
+    viewer.layers.selection.active = widget.edema_layer
+    canvas.setFocus()
+    qtbot.keyClick(canvas, Qt.Key.Key_P)
+    assert widget.edema_layer.mode == "paint"
+    assert widget.model.finding(second).primary  # unchanged
     # typing a name containing C / R / N in the reader field is typing, not deciding
     widget.reader_edit.setFocus()
     qtbot.keyClicks(widget.reader_edit, "CRN")

@@ -5,9 +5,9 @@ only shows it and turns clicks, keys and paint strokes into model operations.
 
 Keyboard shortcuts (anywhere in the viewer window, except while typing in a text
 field): **C** confirm, **R** reject, **N** / **Shift+N** next / previous finding,
-**P** toggle primary bone, **T** flip between T1 and the fluid series,
-**Ctrl+S** save the review (it takes Ctrl+S over from
-napari's "Save Selected Layers" while the widget is docked).
+**Shift+P** toggle primary bone (plain P stays napari's paint mode), **T** flip between
+T1 and the fluid series, **Ctrl+S** save the review (it takes Ctrl+S over from napari's
+"Save Selected Layers" while the widget is docked).
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ class ReviewWidget(QWidget):
         self.confirm_button.clicked.connect(self.confirm_selected)
         self.reject_button = QPushButton("Reject (R)")
         self.reject_button.clicked.connect(self.reject_selected)
-        self.primary_button = QPushButton("Primary (P)")
+        self.primary_button = QPushButton("Primary (⇧P)")
         self.primary_button.clicked.connect(self.toggle_primary_selected)
         self.next_button = QPushButton("Next (N)")
         self.next_button.clicked.connect(self.select_next)
@@ -211,7 +211,7 @@ class ReviewWidget(QWidget):
         self._shortcuts = WindowShortcuts(window if window is not None else self, [
             ("C", self.confirm_selected), ("R", self.reject_selected),
             ("N", self.select_next), ("Shift+N", self.select_previous),
-            ("P", self.toggle_primary_selected), ("T", self.toggle_sequence),
+            ("Shift+P", self.toggle_primary_selected), ("T", self.toggle_sequence),
             ("Ctrl+S", self.save),
         ])
 
