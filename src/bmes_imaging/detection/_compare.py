@@ -153,26 +153,46 @@ def _local_mean(values: NDArray[np.float32], weight: NDArray[np.bool_],
                 voxel_sizes: NDArray[np.float64], sigma_mm: float, fallback: float
                 ) -> NDArray[np.float32]:
     """Normalised Gaussian average of ``values`` over ``weight``, computed on 4 mm blocks."""
-    f = np.maximum(1, np.round(4.0 / voxel_sizes)).astype(int)
-    shape = np.array(values.shape)
-    n = -(-shape // f) * f  # pad up to whole blocks
-    pad = [(0, int(n[i] - shape[i])) for i in range(3)]
-    w = np.pad(weight.astype(np.float32), pad)
-    vw = np.pad(np.where(weight, values, 0).astype(np.float32), pad)
-    bs = (n[0] // f[0], f[0], n[1] // f[1], f[1], n[2] // f[2], f[2])
-    ws = w.reshape(bs).sum(axis=(1, 3, 5))
-    vs = vw.reshape(bs).sum(axis=(1, 3, 5))
+    return _local_means([values], weight, voxel_sizes, sigma_mm, [fallback])[0]
+
+
+def _block_sum(arr: NDArray[np.float32], f: NDArray[np.int64]) -> NDArray[np.float32]:
+    """Sums over blocks of ``f`` voxels (the last block of an axis may be shorter)."""
+    out = arr
+    for ax in np.argsort(-f):  # the most reducing axis first
+        if f[ax] > 1:
+            out = np.add.reduceat(out, np.arange(0, out.shape[ax], f[ax]), axis=int(ax))
+    return np.asarray(out, dtype=np.float32)
+
+
+def _local_means(values: list[NDArray[np.float32]], weight: NDArray[np.bool_],
+                 voxel_sizes: NDArray[np.float64], sigma_mm: float,
+                 fallbacks: list[float]) -> list[NDArray[np.float32]]:
+    """:func:`_local_mean` of several images sharing one weight (one pass over it)."""
+    f = np.maximum(1, np.round(4.0 / voxel_sizes)).astype(np.int64)
+    shape = np.array(weight.shape)
     sig = sigma_mm / (voxel_sizes * f)
-    ws_s = ndimage.gaussian_filter(ws, sig, mode="constant")
-    vs_s = ndimage.gaussian_filter(vs, sig, mode="constant")
+    ws_s = ndimage.gaussian_filter(_block_sum(weight.astype(np.float32), f), sig,
+                                   mode="constant")
     # where little reference marrow is near, lean towards the global value
     strength = ws_s / (ws_s + 0.05 * max(float(ws_s.max()), 1e-6))
-    local = np.where(ws_s > 0, vs_s / np.maximum(ws_s, 1e-12), fallback)
-    local = strength * local + (1 - strength) * fallback
-    # back to full resolution (block centres at (f - 1) / 2 + f * index), separable
-    # linear interpolation: one small matrix product per axis
-    full = local.astype(np.float32)
+    outs = []
+    for vals, fallback in zip(values, fallbacks):
+        vs_s = ndimage.gaussian_filter(_block_sum(np.where(weight, vals, 0).astype(np.float32),
+                                                  f), sig, mode="constant")
+        local = np.where(ws_s > 0, vs_s / np.maximum(ws_s, 1e-12), fallback)
+        local = (strength * local + (1 - strength) * fallback).astype(np.float32)
+        outs.append(_upsample(local, shape, f))
+    return outs
+
+
+def _upsample(local: NDArray[np.float32], shape: NDArray[np.int64], f: NDArray[np.int64]
+              ) -> NDArray[np.float32]:
+    """Block centres (at (f - 1) / 2 + f * index) back to voxels, separable linear."""
+    full = local
     for a in range(3):
+        if f[a] == 1:
+            continue
         full = np.moveaxis(np.tensordot(_interp_matrix(int(shape[a]), full.shape[a], int(f[a])),
                                         np.moveaxis(full, a, 0), axes=1), 0, a)
     return np.ascontiguousarray(full, dtype=np.float32)
@@ -238,8 +258,8 @@ def compute_ratios(t1: NDArray[np.floating], fluid: NDArray[np.floating],
                    & (fls <= config.reference_fluid_max * fl_ref))
         if ref_vox.sum() < 50:
             break
-        t1_ref = _local_mean(t1s, ref_vox, vs, config.reference_sigma_mm, t1_mode)
-        fl_ref = _local_mean(fls, ref_vox, vs, config.reference_sigma_mm, fl_mode)
+        t1_ref, fl_ref = _local_means([t1s, fls], ref_vox, vs, config.reference_sigma_mm,
+                                      [t1_mode, fl_mode])
     t1_ratio = t1s / np.maximum(t1_ref, 1e-6)
     fl_ratio = fls / np.maximum(fl_ref, 1e-6)
     return Ratios(crop, lab, depth, cov, t1_ratio.astype(np.float32),

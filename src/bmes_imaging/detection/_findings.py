@@ -117,27 +117,42 @@ def findings_from_ratios(ratios: Ratios, edema: NDArray[np.integer], voxel_ml: f
     score = ratios.score(config)
     findings: list[BoneFinding] = []
     notes: list[str] = []
-    counts = np.bincount(lab.ravel(), minlength=len(Bone) + 1)
+    n_lab = len(Bone) + 1
+
+    def per_bone(mask: NDArray[np.bool_], weights: NDArray[np.floating] | None = None
+                 ) -> NDArray[np.float64]:
+        w = None if weights is None else weights[mask]
+        return np.bincount(lab[mask], weights=w, minlength=n_lab).astype(np.float64)
+
+    counts = np.bincount(lab.ravel(), minlength=n_lab)
+    covered = per_bone(ratios.covered)
+    ed_mask = (ed == lab) & (lab > 0)
+    n_ed_all = per_bone(ed_mask)
+    marrow = (ratios.depth >= config.reference_erosion_mm) & ratios.covered & (lab > 0)
+    n_marrow = per_bone(marrow)
+    thin = per_bone(ratios.covered & (lab > 0))  # bones too thin for the eroded marrow
+    sums = {}
+    for name, arr in (("t1", ratios.t1_ratio), ("fl", ratios.fluid_ratio), ("sc", score)):
+        sums[name] = (per_bone(ed_mask, arr), per_bone(marrow, arr),
+                      per_bone(ratios.covered & (lab > 0), arr))
+    susp = per_bone(marrow & (score >= 0.5 * config.score_min))
     for b in Bone:
-        n_bone = int(counts[int(b)]) if int(b) < len(counts) else 0
+        i = int(b)
+        n_bone = int(counts[i]) if i < len(counts) else 0
         bone_ml = n_bone * voxel_ml
         if n_bone == 0 or bone_ml < config.min_bone_ml:
             continue
-        in_bone = lab == int(b)
-        coverage = float(ratios.covered[in_bone].mean())
-        ed_mask = in_bone & (ed == int(b))
-        n_ed = int(ed_mask.sum())
+        coverage = float(covered[i] / n_bone)
+        n_ed = int(n_ed_all[i])
         fraction = n_ed / n_bone
-        marrow = in_bone & (ratios.depth >= config.reference_erosion_mm) & ratios.covered
-        if not marrow.any():
-            marrow = in_bone & ratios.covered
-        where = ed_mask if n_ed else marrow
-        t1r = float(ratios.t1_ratio[where].mean()) if where.any() else float("nan")
-        flr = float(ratios.fluid_ratio[where].mean()) if where.any() else float("nan")
-        sc = float(score[where].mean()) if where.any() else 0.0
-        susp = float((score[marrow] >= 0.5 * config.score_min).mean()) if marrow.any() else 0.0
+        # ratios over the edema voxels, else over the bone's marrow (or whole bone)
+        k, n = (0, n_ed) if n_ed else ((1, n_marrow[i]) if n_marrow[i] else (2, thin[i]))
+        t1r = float(sums["t1"][k][i] / n) if n else float("nan")
+        flr = float(sums["fl"][k][i] / n) if n else float("nan")
+        sc = float(sums["sc"][k][i] / n) if n else 0.0
+        suspicious = float(susp[i] / n_marrow[i]) if n_marrow[i] else 0.0
         grade = grade_for_fraction(fraction, config.grade_limits)
-        conf = _confidence(grade > 0, sc, n_ed * voxel_ml, coverage, susp, config)
+        conf = _confidence(grade > 0, sc, n_ed * voxel_ml, coverage, suspicious, config)
         if coverage < config.min_coverage:
             notes.append(f"{b.bone_name}: only {100 * coverage:.0f} % inside the fluid "
                          "series' field of view; not assessable")
