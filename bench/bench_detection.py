@@ -165,8 +165,13 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="6 studies instead of 22")
     ap.add_argument("--no-automatic", action="store_true", help="skip automatic bones")
     ap.add_argument("--no-timing", action="store_true")
+    ap.add_argument("--timing-only", action="store_true", help="only the per-stage times")
     args = ap.parse_args()
     specs = cohort(args.quick)
+    if args.timing_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            run_timing(specs[2][1], Path(tmp))
+        return 0
     t0 = time.perf_counter()
     given, auto, auto_times = run_accuracy(specs, not args.no_automatic)
     print(f"\n{len(specs)} studies in {time.perf_counter() - t0:.0f} s\n")
