@@ -28,20 +28,20 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bmes_imaging.bones import TARSAL_BONES  # noqa: E402
-from bmes_imaging.detection import detect_edema, detect_study  # noqa: E402
-from bmes_imaging.detection._evaluate import Evaluation, score_arrays  # noqa: E402
-from bmes_imaging.phantom import PhantomSpec, generate_study, write_study  # noqa: E402
+from bmes_imaging.bones import TARSAL_BONES
+from bmes_imaging.detection import detect_edema, detect_study
+from bmes_imaging.detection._evaluate import Evaluation, score_arrays
+from bmes_imaging.phantom import PhantomSpec, generate_study, write_study
 
 
 def cohort(quick: bool = False) -> list[tuple[str, PhantomSpec]]:

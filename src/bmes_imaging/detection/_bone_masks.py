@@ -186,7 +186,7 @@ def watershed_from_seeds(t1: Volume, seeds: Mapping[Bone | int | str, Sequence[A
             for end in (0, 2):
                 idx[ax] = end
                 shell[tuple(idx)] = False
-    shell_steps = max(1, int(round(1.8 / float(vs.min()))))
+    shell_steps = max(1, round(1.8 / float(vs.min())))
     cortex_like = img < 0.7 * marrow_level
     for lab in pts:
         m = ndimage.binary_fill_holes(ws == lab)

@@ -280,7 +280,7 @@ def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: Detecti
     cand = both & (ratios.score(config) >= config.score_min) & (ratios.depth >= config.rim_mm)
     if not cand.any():
         return out
-    comp, n = ndimage.label(cand, structure=ndimage.generate_binary_structure(3, 1))
+    comp, _n = ndimage.label(cand, structure=ndimage.generate_binary_structure(3, 1))
     where = np.nonzero(cand)
     key = comp[where].astype(np.int64) * 16 + lab[where]
     uniq, inv = np.unique(key, return_inverse=True)

@@ -92,7 +92,7 @@ def detect_edema(
     fluid: Volume,
     *,
     bones: Volume | None = None,
-    seeds: Mapping[Bone, Sequence[ArrayLike]] | None = None,
+    seeds: Mapping[Bone | int | str, Sequence[ArrayLike]] | None = None,
     config: DetectionConfig | None = None,
     refine_alignment: bool = True,
     progress: Progress | None = None,

@@ -97,9 +97,10 @@ def grid(shape, voxel, *, plane="sagittal", centre=(0.0, -5.0, 15.0)) -> np.ndar
 
 def make_study(foot: Foot, *, t1_shape=(112, 96, 22), t1_voxel=(0.9, 0.9, 3.0),
                st_shape=(84, 72, 20), st_voxel=(1.2, 1.2, 3.3), st_plane="sagittal",
-               st_centre=(1.0, -4.0, 15.0), motion=np.eye(4), noise=0.02, seed=0,
+               st_centre=(1.0, -4.0, 15.0), motion=None, noise=0.02, seed=0,
                side="R"):
     rng = np.random.default_rng(seed)
+    motion = np.eye(4) if motion is None else motion
     ta = grid(t1_shape, t1_voxel)
     ijk = np.stack(np.meshgrid(*[np.arange(n) for n in t1_shape], indexing="ij"),
                    -1).reshape(-1, 3)

@@ -24,15 +24,15 @@ def study_folder(synth, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic_study")
     foot = synth.Foot(edema={int(Bone.TALUS): ((0.0, -5.0, 15.0), 9.0)}, effusion=True)
     t1, st, bones, edema = synth.make_study(foot, seed=11)
-    common = dict(patient_id="7", study_instance_uid=STUDY_UID,
-                  frame_of_reference_uid=FRAME_UID)
+    common = {"patient_id": "7", "study_instance_uid": STUDY_UID,
+                  "frame_of_reference_uid": FRAME_UID}
     write_series(t1, root / "dicom" / "T1", series_number=2, series_description="t1_tse_sag",
-                 attributes=dict(RepetitionTime=600, EchoTime=12, ScanningSequence="SE",
-                                 Laterality="R"), shuffle_seed=1, **common)
+                 attributes={"RepetitionTime": 600, "EchoTime": 12, "ScanningSequence": "SE",
+                                 "Laterality": "R"}, shuffle_seed=1, **common)
     write_series(st, root / "dicom" / "STIR", series_number=3,
                  series_description="t2_tirm_sag",
-                 attributes=dict(RepetitionTime=4000, EchoTime=40, InversionTime=150,
-                                 ScanningSequence=["SE", "IR"], Laterality="R"),
+                 attributes={"RepetitionTime": 4000, "EchoTime": 40, "InversionTime": 150,
+                                 "ScanningSequence": ["SE", "IR"], "Laterality": "R"},
                  shuffle_seed=2, **common)
     (root / "dicom" / "notes.txt").write_text("not an image")
     (root / "dicom" / "T1" / "DICOMDIR.bak").write_bytes(b"\x00" * 300)

@@ -15,7 +15,6 @@ from bmes_imaging.detection import (
 from bmes_imaging.detection._align import align_fluid
 from bmes_imaging.errors import DetectionError
 from bmes_imaging.geometry import apply_affine
-from bmes_imaging.volume import Volume
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -38,7 +37,7 @@ def test_grade_for_fraction_limits() -> None:
 
 
 def test_diffuse_talar_edema_found_and_graded_3(diffuse_talus) -> None:
-    t1, _, bones, truth, res = diffuse_talus
+    _t1, _, bones, truth, res = diffuse_talus
     talus = res.finding(Bone.TALUS)
     true_frac = (truth.array == 1).sum() / (bones.array == 1).sum()
     assert true_frac > 0.6
@@ -93,7 +92,7 @@ def test_left_foot_mirrored(synth) -> None:
 
 
 def test_imported_labels_in_another_grid(diffuse_talus) -> None:
-    t1, st, bones, truth, ref = diffuse_talus
+    t1, st, bones, _truth, _ref = diffuse_talus
     # the same labels on a coarser, axial grid (nearest neighbour back to T1)
     from bmes_imaging.geometry import resample_to
 
@@ -118,7 +117,7 @@ def test_bad_labels_rejected(synth) -> None:
 
 
 def test_seed_outside_field_of_view_is_refused(synth, diffuse_talus) -> None:
-    t1, st, bones, truth, _ = diffuse_talus
+    t1, st, _bones, _truth, _ = diffuse_talus
     with pytest.raises(DetectionError, match="outside the T1 field of view"):
         detect_edema(t1, st, seeds={Bone.TALUS: [(500.0, 0.0, 0.0)]}, refine_alignment=False)
 
@@ -139,14 +138,14 @@ def test_coverage_reported_when_stir_covers_less(synth) -> None:
 
 def test_axial_stir_into_sagittal_t1(synth) -> None:
     foot = synth.Foot(edema={int(Bone.CALCANEUS): ((2.0, -36.0, 0.0), 8.0)})
-    t1, st, bones, truth = synth.make_study(foot, st_plane="axial", st_shape=(60, 110, 26),
+    t1, st, bones, _truth = synth.make_study(foot, st_plane="axial", st_shape=(60, 110, 26),
                                             st_voxel=(1.0, 1.0, 3.5), seed=8)
     res = detect_edema(t1, st, bones=bones, refine_alignment=False)
     assert res.positive_bones == [Bone.CALCANEUS]
 
 
 def test_findings_from_masks_after_edit(diffuse_talus) -> None:
-    t1, _, bones, _, res = diffuse_talus
+    t1, _, _bones, _, res = diffuse_talus
     ed = res.edema.array.copy()
     ed[ed == int(Bone.TALUS)] = 0  # reader rejects the talus voxels
     again = findings_from_masks(res.bones, res.edema.with_array(ed), t1, res.fluid_aligned)
