@@ -4,7 +4,8 @@ Implementations live in private modules: ``_records`` (clinical records for expo
 ``_cohort`` (recomputed figures, findings tables), ``_stated`` (stated figures and
 disagreements), ``_report`` / ``_plots`` (Markdown / HTML report with PNG plots),
 ``_involvement`` (per-foot table, CSV / XLSX), ``_seg`` (DICOM SEG with highdicom),
-``_deid`` (PS3.15 basic profile), ``_pseudonym`` (keyed-hash pseudonyms), ``_atomic``.
+``_deid`` (PS3.15 basic profile), ``_pseudonym`` (keyed-hash pseudonyms); files are written through
+:mod:`bmes_imaging._atomic`.
 """
 
 from ._cohort import (

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._atomic import write_bytes_atomic, write_csv_atomic
 from ..bones import Bone
 from ..errors import ExportError
-from ._atomic import write_bytes_atomic, write_csv_atomic
 from ._cohort import FootFindings
 from ._pseudonym import Pseudonymizer
 from ._records import vitamin_d_class_of

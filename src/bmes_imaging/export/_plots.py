@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._atomic import write_bytes_atomic
 from ..bones import Bone
-from ._atomic import write_bytes_atomic
 from ._cohort import CohortSummary
 from ._records import vitamin_d_class_of
 

@@ -23,8 +23,8 @@ import os
 import secrets
 from pathlib import Path
 
+from .._atomic import write_bytes_atomic
 from ..errors import ExportError
-from ._atomic import write_bytes_atomic
 
 __all__ = ["Pseudonymizer", "default_key_path", "load_pseudonym_key"]
 

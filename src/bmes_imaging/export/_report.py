@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._atomic import write_text_atomic
 from ..bones import Bone
 from ..errors import ExportError
-from ._atomic import write_text_atomic
 from ._cohort import CohortSummary, FootFindings, summarize_cohort
 from ._plots import plot_aofas, plot_bones, plot_vitamin_d
 from ._pseudonym import Pseudonymizer, load_pseudonym_key

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import write_bytes_atomic
 from ..bones import Bone, bone_from_name
 from ..errors import ExportError
 from ..volume import Volume
-from ._atomic import write_bytes_atomic
 from ._deid import deidentify_dataset
 from ._pseudonym import Pseudonymizer
 

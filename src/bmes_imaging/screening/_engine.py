@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from .._atomic import write_csv_atomic
 from ..errors import BmesError
-from ..export._atomic import write_csv_atomic
 from ._plan import ScreenPlan, StudyTask, UnpairedStudy, plan_screening
 from ._study import (
     StudyFunction,

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._atomic import write_text_atomic
 from ..errors import BmesError
-from ..export._atomic import write_text_atomic
 from ._plan import StudyTask
 
 __all__ = ["MARKER_NAME", "StudyFunction", "StudyOutcome", "detect_pair", "load_only", "read_marker",
