@@ -32,9 +32,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-refine", action="store_true",
                    help="trust the scanner geometry (no motion correction of the fluid series)")
     p.add_argument("--fluid-ratio-min", type=float, default=None,
-                   help="fluid / normal-marrow ratio an edema voxel must exceed (default 1.8)")
+                   help="fluid / normal-marrow ratio a voxel must exceed to start an edema "
+                        "region (default 4.0)")
     p.add_argument("--t1-ratio-max", type=float, default=None,
-                   help="T1 / normal-marrow ratio an edema voxel must stay below (default 0.80)")
+                   help="T1 / normal-marrow ratio a voxel must stay below to start an edema "
+                        "region (default 0.80)")
     p.set_defaults(func=run)
 
 
