@@ -42,7 +42,12 @@ _EXPORTS: dict[str, str] = {
     "resample_to": "bmes_imaging.geometry",
     "screen": "bmes_imaging.screening",
     "vitamin_d_class": "bmes_imaging.clinical",
+    "read_edema_seg": "bmes_imaging.export",
     "write_cohort": "bmes_imaging.phantom",
+    "write_cohort_report": "bmes_imaging.export",
+    "write_edema_seg": "bmes_imaging.export",
+    "write_involvement_table": "bmes_imaging.export",
+    "write_series": "bmes_imaging.dicom",
     "write_study": "bmes_imaging.phantom",
 }
 
