@@ -335,17 +335,12 @@ class ReviewModel:
         only, not on the edema: they are computed once per study (and again after the
         bone labels change) and reused for every paint stroke; only the per-bone sums
         are redone. This is what ``findings_from_masks`` does in one go (a test checks
-        that both agree); it falls back to it if the detector's internals move.
+        that both agree).
         """
-        from bmes_imaging.detection import DetectionConfig, findings_from_masks
+        from bmes_imaging.detection import DetectionConfig, findings_from_ratios
 
         assert self.bones is not None and self.edema is not None
         assert self.study is not None and self.fluid_aligned is not None
-        try:
-            from bmes_imaging.detection._findings import findings_from_ratios
-        except ImportError:  # pragma: no cover - detector reorganised
-            return list(findings_from_masks(self.bones, self.edema, self.study.t1,
-                                            self.fluid_aligned, self.config))
         cfg = self.config or DetectionConfig()
         t1, bones = self.study.t1, self.bones
         if self._ratios is None:
@@ -361,12 +356,8 @@ class ReviewModel:
         Safe to call from a worker thread right after detection, so the first paint
         stroke updates the table quickly.
         """
-        from bmes_imaging.detection import DetectionConfig
+        from bmes_imaging.detection import DetectionConfig, compute_ratios
 
-        try:
-            from bmes_imaging.detection._compare import compute_ratios
-        except ImportError:  # pragma: no cover - detector reorganised
-            return
         if self._ratios is not None or not self.can_recompute():
             return
         assert self.bones is not None and self.study is not None

@@ -35,8 +35,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the evaluation table."""
+    from .._atomic import write_bytes_atomic
     from ..detection._evaluate import evaluate
-    from ..detection._study import _atomic_bytes
 
     ev = evaluate(args.truth, args.pred, min_truth_ml=args.min_truth_ml)
     print(ev.table())
@@ -47,5 +47,5 @@ def run(args: argparse.Namespace) -> int:
         for s in ev.studies:
             w.writerow([s.name, len(s.tp), len(s.fp), len(s.tn), len(s.fn), f"{s.dice:.4f}",
                         "+".join(b.bone_name for b in s.fn), "+".join(b.bone_name for b in s.fp)])
-        _atomic_bytes(args.csv, buf.getvalue().encode("utf-8"))
+        write_bytes_atomic(args.csv, buf.getvalue().encode("utf-8"))
     return 0

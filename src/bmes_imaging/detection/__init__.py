@@ -9,10 +9,11 @@ on T1 and brighter on the fluid image than a local normal-marrow reference are f
 (``_study``).
 """
 
+from ._compare import Ratios, compute_ratios
 from ._config import DetectionConfig
 from ._detect import EdemaResult, detect_edema
 from ._evaluate import Evaluation, evaluate
-from ._findings import BoneFinding, findings_from_masks, grade_for_fraction
+from ._findings import BoneFinding, findings_from_masks, findings_from_ratios, grade_for_fraction
 from ._study import INVOLVEMENT_COLUMNS, StudyDetection, detect_study, write_results
 
 __all__ = [
@@ -21,11 +22,14 @@ __all__ = [
     "DetectionConfig",
     "EdemaResult",
     "Evaluation",
+    "Ratios",
     "StudyDetection",
+    "compute_ratios",
     "detect_edema",
     "detect_study",
     "evaluate",
     "findings_from_masks",
+    "findings_from_ratios",
     "grade_for_fraction",
     "write_results",
 ]

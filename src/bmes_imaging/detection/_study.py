@@ -16,11 +16,9 @@ Every file is written to a temporary name and renamed. A study with both feet ge
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import write_bytes_atomic, write_csv_atomic
 from ..bones import Bone
 from ..errors import DetectionError
 from ..volume import Volume, load_nifti
@@ -72,18 +71,6 @@ class StudyDetection:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def involvement_rows(result: EdemaResult, *, study_instance_uid: str | None = None,
                      patient_id: str | None = None, side: str | None = None
                      ) -> list[dict[str, Any]]:
@@ -107,12 +94,7 @@ def involvement_rows(result: EdemaResult, *, study_instance_uid: str | None = No
 
 
 def _write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(INVOLVEMENT_COLUMNS), lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: r.get(k, "") for k in INVOLVEMENT_COLUMNS})
-    _atomic_bytes(path, buf.getvalue().encode("utf-8"))
+    write_csv_atomic(path, INVOLVEMENT_COLUMNS, rows)
 
 
 def _overlay_png(result: EdemaResult, t1: Volume | None, path: Path) -> None:
@@ -157,7 +139,7 @@ def _overlay_png(result: EdemaResult, t1: Volume | None, path: Path) -> None:
     fig.suptitle(f"Bone marrow edema: {names or 'none found'}")
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    _atomic_bytes(path, buf.getvalue())
+    write_bytes_atomic(path, buf.getvalue())
 
 
 def write_results(result: EdemaResult, out_dir: str | os.PathLike[str], *,
