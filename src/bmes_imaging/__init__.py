@@ -51,7 +51,39 @@ _EXPORTS: dict[str, str] = {
     "write_study": "bmes_imaging.phantom",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "BmesError",
+    "Bone",
+    "BoneFinding",
+    "ClinicalRecord",
+    "DetectionConfig",
+    "PhantomSpec",
+    "SeriesInfo",
+    "Volume",
+    "__version__",
+    "bone_from_name",
+    "classify_stack",
+    "detect_edema",
+    "detect_study",
+    "evaluate",
+    "generate_study",
+    "index_folder",
+    "load_nifti",
+    "load_series",
+    "open_store",
+    "pair_series",
+    "read_clinical_table",
+    "read_edema_seg",
+    "resample_to",
+    "screen",
+    "vitamin_d_class",
+    "write_cohort",
+    "write_cohort_report",
+    "write_edema_seg",
+    "write_involvement_table",
+    "write_series",
+    "write_study",
+]
 
 
 def __getattr__(name: str) -> Any:

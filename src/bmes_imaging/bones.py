@@ -36,9 +36,9 @@ from dataclasses import dataclass
 
 __all__ = [
     "BONES",
+    "TARSAL_BONES",
     "Bone",
     "BoneInfo",
-    "TARSAL_BONES",
     "bone_from_label",
     "bone_from_name",
     "label_colormap",

@@ -20,6 +20,7 @@ def test_import_loads_no_gui_toolkit() -> None:
 
 def test_all_is_sorted_and_resolvable() -> None:
     assert bm.__all__ == sorted(bm.__all__)
+    assert set(bm.__all__) == set(bm._EXPORTS) | {"__version__"}
     for name in bm.__all__:
         assert getattr(bm, name) is not None, name
 

@@ -59,8 +59,12 @@ def _say(msg: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; print where each result is."""
-    from ..export import involvement_rows, read_findings_table, write_cohort_report, \
-        write_involvement_table
+    from ..export import (
+        involvement_rows,
+        read_findings_table,
+        write_cohort_report,
+        write_involvement_table,
+    )
     from ..phantom import write_cohort
     from ..screening import screen
     from ..store import open_store

@@ -25,12 +25,12 @@ from ._seg import SegExport, SegMasks, read_edema_seg, write_edema_seg
 from ._stated import Comparison, StatedFigure, compare_figures, read_stated_figures
 
 __all__ = [
+    "INVOLVEMENT_TABLE_COLUMNS",
     "CohortReport",
     "CohortSummary",
     "Comparison",
     "Figure",
     "FootFindings",
-    "INVOLVEMENT_TABLE_COLUMNS",
     "Pseudonymizer",
     "SegExport",
     "SegMasks",
