@@ -108,6 +108,6 @@ def run(args: argparse.Namespace) -> int:
     for c in rep.disagreements:
         _say(f"      stated {c.stated.value:g} vs recomputed {c.recomputed} [{c.status}]: "
              f"{c.label}")
-    _say("done. Review a study in napari with: bmes view "
-         f"{next(iter(sorted(cohort.iterdir())), cohort)}")
+    feet = sorted(p for p in cohort.glob("p*_*") if p.is_dir())
+    _say(f"done. Review a study in napari with: bmes view {feet[0] if feet else cohort}")
     return 0
