@@ -94,22 +94,19 @@ def _tissue_template(full: Volume) -> tuple[NDArray[np.float32], NDArray[np.floa
 
     The packaged atlas carries the classes of every voxel (fat, muscle, tendons...);
     giving each its generic T1 appearance makes a template image like the T1 atlases
-    of brain registration (block-averaged to about 1 mm). Returns None when the classes are not available (then the
-    bone-only template is used).
+    of brain registration (block-averaged to about 1 mm). Returns None when the atlas grid
+    does not match (then the bone-only template is used).
     """
-    try:
-        from ..phantom._anatomy import atlas as _tissue_atlas
-        from ..phantom._tissue import CORTEX_BIT, OTHER_BONE, TISSUE_NAMES
-    except ImportError:  # pragma: no cover - depends on the phantom package layout
-        return None
-    a = _tissue_atlas()
+    from ..phantom import load_foot_tissues
+
+    a = load_foot_tissues()
     if a.codes.shape != full.shape:
         return None
     lut = np.zeros(256, dtype=np.float32)
-    for code, name in TISSUE_NAMES.items():
+    for code, name in a.tissue_names.items():
         lut[code] = _T1_APPEARANCE.get(name, _OTHER)
-    lut[1:OTHER_BONE + 1] = 0.95
-    lut[CORTEX_BIT:CORTEX_BIT + OTHER_BONE + 1] = 0.08
+    lut[1:a.other_bone_code + 1] = 0.95
+    lut[a.cortex_bit:a.cortex_bit + a.other_bone_code + 1] = 0.08
     f = np.maximum(1, np.round(1.0 / full.voxel_sizes)).astype(int)
     key = (a.codes.shape, tuple(f))
     if key not in _TISSUE_CACHE:  # the same array serves both sides (mirrored affine)

@@ -14,13 +14,14 @@ Examples
 ['navicular']
 """
 
-from ._anatomy import load_foot_atlas, load_foot_template
+from ._anatomy import Atlas, load_foot_atlas, load_foot_template, load_foot_tissues
 from ._cohort import COHORTS, cohort_specs, default_cache_dir, write_cohort
 from ._study import INVOLVEMENT_FIELDS, PhantomSpec, PhantomStudy, generate_study, write_study
 
 __all__ = [
     "COHORTS",
     "INVOLVEMENT_FIELDS",
+    "Atlas",
     "PhantomSpec",
     "PhantomStudy",
     "cohort_specs",
@@ -28,6 +29,7 @@ __all__ = [
     "generate_study",
     "load_foot_atlas",
     "load_foot_template",
+    "load_foot_tissues",
     "write_cohort",
     "write_study",
 ]

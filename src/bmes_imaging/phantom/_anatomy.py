@@ -14,16 +14,17 @@ import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import PhantomError
 from ..volume import SeriesInfo, Volume
-from ._tissue import bone_label_of
+from ._tissue import CORTEX_BIT, OTHER_BONE, TISSUE_NAMES, bone_label_of
 
-__all__ = ["Atlas", "FootPose", "atlas", "draw_pose", "load_foot_atlas", "load_foot_template"]
+__all__ = ["Atlas", "FootPose", "atlas", "draw_pose", "load_foot_atlas", "load_foot_template",
+           "load_foot_tissues"]
 
 _ATLAS_FILE = "foot_atlas.npz"
 _MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0])
@@ -46,6 +47,13 @@ class Atlas:
     codes: NDArray[np.uint8]
     affine: NDArray[np.float64]
     meta: dict[str, Any]
+
+    #: Codes 1-14 are the project's bone labels; this code marks any other bone.
+    other_bone_code: ClassVar[int] = OTHER_BONE
+    #: Added to a bone's code for its cortex voxels.
+    cortex_bit: ClassVar[int] = CORTEX_BIT
+    #: Soft-tissue class names by code (air, fat, muscle, tendon, ...).
+    tissue_names: ClassVar[dict[int, str]] = TISSUE_NAMES
 
     @property
     def pitch(self) -> float:
@@ -82,6 +90,17 @@ def atlas() -> Atlas:
                            "package; reinstall bmes-imaging") from None
     codes.setflags(write=False)
     return Atlas(codes, affine, meta)
+
+
+def load_foot_tissues() -> Atlas:
+    """The committed atlas with every voxel's tissue class (right foot, atlas frame).
+
+    Bones carry their project label (cortex voxels have :attr:`Atlas.cortex_bit` added),
+    soft tissues the codes of :attr:`Atlas.tissue_names`. For building registration
+    templates with another contrast than the phantom's; mirror for a left foot as
+    :func:`load_foot_atlas` does.
+    """
+    return atlas()
 
 
 def load_foot_atlas(side: str = "R") -> Volume:
