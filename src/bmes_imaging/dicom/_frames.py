@@ -4,8 +4,8 @@ A :class:`Frame` is one 2-D image of a stack: a single-frame file, or one frame 
 Enhanced (multi-frame) file. :func:`read_frames` returns the frames of a file:
 
 * native little-endian single-frame files go through the fast header walk
-  (:mod:`._native`); their pixels stay on disk and are read later straight into the
-  output array;
+  (:func:`._header.scan_native`, the walker the folder index uses); their pixels stay
+  on disk and are read later straight into the output array;
 * everything else (JPEG, JPEG-LS, JPEG 2000, RLE, deflated, big endian, multi-frame,
   files without a File Meta header) is read and decoded by pydicom, with the decoding
   plugin chosen per transfer syntax.
@@ -28,8 +28,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DicomFileError
+from ._header import HeaderRecord, scan_native
 from ._j2k import J2K_SYNTAXES, decode_j2k_frames
-from ._native import NativeHeader, walk_native
 
 __all__ = ["Frame", "decoded_frames", "file_errors", "native_frame", "read_frames"]
 
@@ -154,7 +154,27 @@ def _geometry_checked(path: Path, position: Any, orientation: Any,
             None if ps is None else (ps[0], ps[1]))
 
 
-def _frame_from_native(h: NativeHeader) -> Frame:
+def _native_usable(h: HeaderRecord) -> bool:
+    """True if the walked file is a monochrome single-frame image whose pixels fit."""
+    v = h.values
+    try:
+        rows, cols = int(v["Rows"]), int(v["Columns"])
+        bits = int(v["BitsAllocated"])
+        spp = int(v.get("SamplesPerPixel", 1))
+        frames = int(str(v.get("NumberOfFrames", "1") or "1"))
+    except (KeyError, ValueError):
+        return False
+    if bits not in (8, 16, 32) or spp != 1 or frames != 1 or rows < 1 or cols < 1:
+        return False
+    if str(v.get("PhotometricInterpretation", "MONOCHROME2")) not in (
+            "MONOCHROME1", "MONOCHROME2"):
+        return False
+    needed = rows * cols * bits // 8
+    assert h.pixel_offset is not None
+    return h.pixel_length >= needed and h.pixel_offset + needed <= h.size
+
+
+def _frame_from_native(h: HeaderRecord) -> Frame:
     v = h.values
     path = h.path
     ipp, iop, ps = _geometry_checked(path, v.get("ImagePositionPatient"),
@@ -341,12 +361,14 @@ def native_frame(path: Path) -> Frame | None:
         If the file is missing or unreadable, or its geometry values are malformed.
     """
     try:
-        header = walk_native(path)
+        header = scan_native(path)
     except FileNotFoundError:
         raise DicomFileError(path, "no such file") from None
     except OSError as exc:
         raise DicomFileError(path, f"cannot be read ({exc.strerror or exc})") from None
-    return None if header is None else _frame_from_native(header)
+    if header is None or not _native_usable(header):
+        return None
+    return _frame_from_native(header)
 
 
 def decoded_frames(path: Path, decoding_plugin: str | None = None,

@@ -1,11 +1,14 @@
-"""Read the few header attributes the folder index needs, fast, without pixel data.
+"""Read the few header attributes the folder index and the loader need, fast.
 
 Two readers with one result type (:class:`HeaderRecord`):
 
 * :func:`scan_header` walks the data elements of an explicit or implicit VR
   little-endian file in pure Python from the first bytes (read in 16 KiB chunks, long
   values skipped with a seek), keeps only the wanted tags and stops at the pixel data
-  element. It never decodes pixels and costs a few tens of microseconds per file.
+  element, recording where a native pixel data value starts. It never decodes pixels
+  and costs a few tens of microseconds per file. :func:`scan_native` is the same walk
+  for the loader: its own tags (:data:`NATIVE_WANTED`, raw text kept for the loader to
+  validate) and only for native (uncompressed little-endian) files.
 * :func:`._careful.careful_header` reads the file with pydicom (``defer_size`` so pixel
   data is not loaded). :func:`read_header` uses it when the fast walker cannot decide:
   big endian or deflated transfer syntaxes, files without a File Meta header, or
@@ -25,7 +28,8 @@ from struct import Struct, unpack_from
 from struct import error as StructError
 from typing import Any
 
-__all__ = ["WANTED", "HeaderRecord", "read_header", "scan_header"]
+__all__ = ["NATIVE_WANTED", "WANTED", "HeaderRecord", "read_header", "scan_header",
+           "scan_native"]
 
 #: Media Storage Directory Storage: the SOP class of a DICOMDIR file.
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
@@ -37,6 +41,7 @@ _BIG_ENDIAN = "1.2.840.10008.1.2.2"
 _DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
 
 _CHUNK = 16384
+_NATIVE_CHUNK = 32768
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 
 #: Wanted tags: (group << 16 | element) -> (keyword, kind). Kinds: "s" string,
@@ -85,18 +90,50 @@ WANTED: dict[int, tuple[str, str]] = {
     0x00280030: ("PixelSpacing", "f"),
     0x00280100: ("BitsAllocated", "u"),
 }
+#: Tags the loader keeps (:func:`scan_native`). Kinds: "t" text exactly as stored
+#: (ASCII, the loader parses and checks numbers itself), "U" one unsigned short.
+NATIVE_WANTED: dict[int, tuple[str, str]] = {
+    0x00080016: ("SOPClassUID", "t"),
+    0x00080018: ("SOPInstanceUID", "t"),
+    0x00180050: ("SliceThickness", "t"),
+    0x0020000E: ("SeriesInstanceUID", "t"),
+    0x00200013: ("InstanceNumber", "t"),
+    0x00200032: ("ImagePositionPatient", "t"),
+    0x00200037: ("ImageOrientationPatient", "t"),
+    0x00280002: ("SamplesPerPixel", "U"),
+    0x00280004: ("PhotometricInterpretation", "t"),
+    0x00280008: ("NumberOfFrames", "t"),
+    0x00280010: ("Rows", "U"),
+    0x00280011: ("Columns", "U"),
+    0x00280030: ("PixelSpacing", "t"),
+    0x00280100: ("BitsAllocated", "U"),
+    0x00280101: ("BitsStored", "U"),
+    0x00280103: ("PixelRepresentation", "U"),
+    0x00281052: ("RescaleIntercept", "t"),
+    0x00281053: ("RescaleSlope", "t"),
+}
 #: Attributes that differ from file to file of a series (not worth caching).
 _PER_FILE = frozenset({"SOPInstanceUID", "InstanceNumber", "ImagePositionPatient",
                        "MediaStorageSOPClassUID"})
 _MISS = object()
 _CACHE_LIMIT = 50_000
-# The walker reads little-endian u32 at the tag position: element << 16 | group.
-# Values repeat across the files of a series, so decoded values are cached by raw bytes.
-_WANTED_SWAPPED: dict[int, tuple[str, str, dict[bytes, Any] | None]] = {
-    ((t & 0xFFFF) << 16) | (t >> 16): (kw, kind, None if kw in _PER_FILE else {})
-    for t, (kw, kind) in WANTED.items()
-}
-_PIXEL_SWAPPED = frozenset(((t & 0xFFFF) << 16) | (t >> 16) for t in _PIXEL_TAGS)
+
+
+def _swap(tag: int) -> int:
+    # The walker reads little-endian u32 at the tag position: element << 16 | group.
+    return ((tag & 0xFFFF) << 16) | (tag >> 16)
+
+
+def _swapped(wanted: dict[int, tuple[str, str]]
+             ) -> dict[int, tuple[str, str, dict[bytes, Any] | None]]:
+    # Values repeat across the files of a series, so decoded values are cached by raw bytes.
+    return {_swap(t): (kw, kind, None if kw in _PER_FILE else {})
+            for t, (kw, kind) in wanted.items()}
+
+
+_WANTED_SWAPPED = _swapped(WANTED)
+_PIXEL_SWAPPED = frozenset(_swap(t) for t in _PIXEL_TAGS)
+_PIXEL_DATA = _swap(0x7FE00010)
 _LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UR",
                        b"UT", b"UN", b"SV", b"UV"})
 _VALID_VRS = _LONG_VRS | frozenset({
@@ -109,12 +146,13 @@ _UNDEFINED = 0xFFFFFFFF
 _UNPACK_EXPLICIT = Struct("<I2sHI").unpack_from
 _UNPACK_IMPLICIT = Struct("<II").unpack_from
 #: What the walker does per tag: wanted attributes, pixel data ("P"), and item /
-#: delimiter tags that must not appear at the top level ("X").
-_SCAN_TABLE: dict[int, tuple[str, str, dict[bytes, Any] | None]] = {
-    **_WANTED_SWAPPED,
+#: delimiter tags that must not appear at the top level ("X"). One table per reader.
+_MARKS: dict[int, tuple[str, str, dict[bytes, Any] | None]] = {
     **{t: ("", "P", None) for t in _PIXEL_SWAPPED},
     _ITEM: ("", "X", None), _ITEM_END: ("", "X", None), _SEQ_END: ("", "X", None),
 }
+_SCAN_TABLE = {**_WANTED_SWAPPED, **_MARKS}
+_NATIVE_TABLE = {**_swapped(NATIVE_WANTED), **_MARKS}
 
 
 @dataclass(slots=True)
@@ -140,6 +178,9 @@ class HeaderRecord:
         ImageOrientationPatient from the shared functional groups (multi-frame).
     via
         "fast" or "pydicom": which reader produced the record.
+    pixel_offset, pixel_length
+        File offset and length of a native PixelData value (defined length, OB/OW or
+        implicit VR) found by the fast walker; ``None`` and 0 otherwise.
     """
 
     path: Path
@@ -151,6 +192,8 @@ class HeaderRecord:
         default_factory=list)
     shared_orientation: tuple[float, ...] | None = None
     via: str = "fast"
+    pixel_offset: int | None = None
+    pixel_length: int = 0
 
     def get(self, keyword: str, default: Any = None) -> Any:
         """Value of ``keyword`` or ``default``."""
@@ -174,6 +217,15 @@ def _decode_text(raw: bytes) -> str:
 
 
 def _decode(raw: bytes, kind: str) -> Any:
+    if kind == "t":
+        try:
+            return raw.decode("ascii").strip(" \x00")
+        except UnicodeDecodeError:
+            raise _NeedCareful from None
+    if kind == "U":
+        if len(raw) != 2:
+            raise _NeedCareful
+        return unpack_from("<H", raw)[0]
     if kind == "u":
         if len(raw) < 2:
             return None
@@ -274,21 +326,50 @@ def scan_header(path: Path) -> HeaderRecord | str | None:
         truncated); ``None`` when the careful reader must decide.
     """
     try:
+        return _walk_file(path, native=False)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc.__class__.__name__})"
+
+
+def scan_native(path: Path) -> HeaderRecord | None:
+    """The loader's fast header read: :data:`NATIVE_WANTED` of a native file.
+
+    Returns
+    -------
+    HeaderRecord or None
+        The record (``values`` hold raw text and ints) when the file is explicit or
+        implicit VR little endian with a native PixelData value (``pixel_offset`` set);
+        ``None`` for anything else (other transfer syntax, no or encapsulated pixel
+        data, malformed or truncated header...): pydicom must read it.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be opened or read.
+    """
+    got = _walk_file(path, native=True)
+    if isinstance(got, HeaderRecord) and got.pixel_offset is not None:
+        return got
+    return None
+
+
+def _walk_file(path: Path, native: bool) -> HeaderRecord | str | None:
+    try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            first = f.read(_CHUNK)
-            return _scan(path, f, size, first)
+            # a loaded image's header often holds private blocks of a few tens of KiB
+            first = f.read(_NATIVE_CHUNK if native else _CHUNK)
+            return _scan(path, f, size, first, native)
     except _NeedCareful:
         return None
     except _Truncated:
         return "truncated header (the file ends inside a data element)"
     except (StructError, ValueError, IndexError):
         return None
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc.__class__.__name__})"
 
 
-def _scan(path: Path, f: Any, size: int, first: bytes) -> HeaderRecord | str | None:
+def _scan(path: Path, f: Any, size: int, first: bytes,
+          native: bool) -> HeaderRecord | str | None:
     values: dict[str, Any] = {}
     w = _Walker(f, size, first)
     if first[128:132] == b"DICM":
@@ -309,7 +390,7 @@ def _scan(path: Path, f: Any, size: int, first: bytes) -> HeaderRecord | str | N
             break
         if vr in _LONG_VRS:
             length, hdr = long_length, 12
-        elif vr in _VALID_VRS:
+        elif vr in _VALID_VRS or native:  # the loader only reads the transfer syntax
             hdr = 8
         else:
             raise _NeedCareful
@@ -325,15 +406,20 @@ def _scan(path: Path, f: Any, size: int, first: bytes) -> HeaderRecord | str | N
         return HeaderRecord(path, values, size, False, ts)
     if ts == _IMPLICIT_LE:
         explicit = False
-    elif ts == _BIG_ENDIAN or ts in _DEFLATED or not ts:
+    elif ts == _BIG_ENDIAN or ts in _DEFLATED or not ts or (
+            native and ts != _EXPLICIT_LE):
         raise _NeedCareful
     else:
         explicit = True
-    get = _SCAN_TABLE.get
+    get = (_NATIVE_TABLE if native else _SCAN_TABLE).get
     long_vrs, valid, undefined = _LONG_VRS, _VALID_VRS, _UNDEFINED
     unpack = _UNPACK_EXPLICIT if explicit else _UNPACK_IMPLICIT
     has_pixels = False
-    shortcut_pending = True
+    pixel_offset: int | None = None
+    pixel_length = 0
+    # The index jumps to pixel data found at the end of the file; the loader walks every
+    # element so that a malformed header goes to pydicom (which explains the fault).
+    shortcut_pending = not native
     buf, base = w.buf, w.base
     blen = len(buf)
     while pos < size:
@@ -359,10 +445,13 @@ def _scan(path: Path, f: Any, size: int, first: bytes) -> HeaderRecord | str | N
             vr, hdr = b"", 8
         spec = get(tag)
         if spec is None:
+            if native and (tag & 0xFFFF) >= 0x7FE0 and _swap(tag) > 0x7FE00010:
+                raise _NeedCareful  # the loader wants PixelData to be the last element
             if length == undefined:
-                if explicit and vr != b"SQ":
+                if explicit and vr != b"SQ" and not (native and vr == b"UN"):
                     raise _NeedCareful
-                pos = w.skip_undefined(pos + hdr, explicit)
+                # UN of undefined length holds implicit VR items
+                pos = w.skip_undefined(pos + hdr, explicit and vr == b"SQ")
                 buf, base, blen = w.buf, w.base, len(w.buf)
                 continue
             if shortcut_pending and (tag & 0xFFFF) > 0x0028:
@@ -370,20 +459,23 @@ def _scan(path: Path, f: Any, size: int, first: bytes) -> HeaderRecord | str | N
                 # uncompressed image puts it (at the end of the file) before walking
                 # large private groups element by element.
                 shortcut_pending = False
-                if _pixel_element_at_end(w, values, size, explicit) is not None:
-                    has_pixels = True
-                    pos = size
-                    break
+                at_end = _pixel_element_at_end(w, values, size, explicit)
                 buf, base, blen = w.buf, w.base, len(w.buf)
+                if at_end is not None:
+                    pos = at_end
+                    continue
             pos += hdr + length
             continue
         kind = spec[1]
         if kind == "P":
             has_pixels = True
-            if length != undefined and pos + hdr + length > size:
-                return (f"truncated: pixel data needs {length} bytes, the file holds "
-                        f"{size - pos - hdr}")
-            if length == undefined:
+            if length != undefined:
+                if tag == _PIXEL_DATA and (not explicit or vr in (b"OB", b"OW")):
+                    pixel_offset, pixel_length = pos + hdr, length
+                if not native and pos + hdr + length > size:
+                    return (f"truncated: pixel data needs {length} bytes, the file "
+                            f"holds {size - pos - hdr}")
+            elif not native:
                 reason = _check_fragments(w, pos + hdr, size)
                 if reason:
                     return reason
@@ -410,7 +502,8 @@ def _scan(path: Path, f: Any, size: int, first: bytes) -> HeaderRecord | str | N
         pos += hdr + length
     if pos > size:
         raise _Truncated
-    return HeaderRecord(path, values, size, has_pixels, ts)
+    return HeaderRecord(path, values, size, has_pixels, ts, pixel_offset=pixel_offset,
+                        pixel_length=pixel_length)
 
 
 def _check_fragments(w: _Walker, pos: int, size: int) -> str | None:
@@ -452,7 +545,7 @@ _UNCOMPRESSED = frozenset({_EXPLICIT_LE, _IMPLICIT_LE})
 
 def _pixel_element_at_end(w: _Walker, values: dict[str, Any], size: int,
                           explicit: bool) -> int | None:
-    """File offset after the pixel data if it sits, uncompressed, at the end of the file."""
+    """File offset of the pixel data element if it sits, uncompressed, at the end."""
     ts = values.get("TransferSyntaxUID")
     rows, cols = values.get("Rows"), values.get("Columns")
     bits, spp = values.get("BitsAllocated"), values.get("SamplesPerPixel") or 1
@@ -473,7 +566,7 @@ def _pixel_element_at_end(w: _Walker, values: dict[str, Any], size: int,
     got = unpack_from("<I", buf, r + (8 if explicit else 4))[0]
     if tag in _PIXEL_SWAPPED and got == length and (
             not explicit or buf[r + 4:r + 6] in (b"OW", b"OB", b"OF", b"OD")):
-        return size
+        return pos
     return None
 
 
