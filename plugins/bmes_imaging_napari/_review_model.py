@@ -33,6 +33,7 @@ from bmes_imaging._atomic import write_bytes_atomic
 from bmes_imaging.bones import Bone, bone_from_label
 from bmes_imaging.volume import Volume, load_nifti
 
+from ._store_access import LazyStore
 from ._study import Study
 
 __all__ = ["STATUSES", "ReviewModel", "finding_from_dict", "finding_to_dict"]
@@ -93,6 +94,8 @@ class ReviewModel:
     #: Emitted with what changed: ``"study"``, ``"detection"``, ``"findings"``,
     #: ``"labels"``, ``"saved"``, ``"restored"``.
     changed = Signal(str)
+    #: The store (opened on first use; assign to replace it).
+    store = LazyStore()
 
     def __init__(self, reader: str = "", store: Any = None,
                  cache: str | os.PathLike[str] | None = None) -> None:
@@ -117,20 +120,6 @@ class ReviewModel:
         self.detect_options: dict[str, Any] = {}
         #: Seconds per detector stage of the last detection (from ``EdemaResult``).
         self.last_timings: dict[str, float] = {}
-
-    # ------------------------------------------------------------------ store
-    @property
-    def store(self) -> Any:
-        """The store (opened on first use)."""
-        if self._store is None:
-            from bmes_imaging.store import open_store
-
-            self._store = open_store()
-        return self._store
-
-    @store.setter
-    def store(self, value: Any) -> None:
-        self._store = value
 
     # ------------------------------------------------------------------ study
     def open(self, study: Study) -> None:

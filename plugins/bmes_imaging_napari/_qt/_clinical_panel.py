@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
 from bmes_imaging.errors import BmesError
 
 from .._layers import META_KEY
+from .._store_access import LazyStore
 from ._viewer_layers import unwrap_viewer
 
 if TYPE_CHECKING:
@@ -92,6 +93,9 @@ class ClinicalPanel(QWidget):
         A store, or None to open the default one (``$BMES_DB``) on first use.
     """
 
+    #: The store (opened on first use; assign to replace it).
+    store = LazyStore()
+
     def __init__(self, napari_viewer: napari.viewer.Viewer | None = None, *,
                  store: Any = None) -> None:
         super().__init__()
@@ -139,19 +143,6 @@ class ClinicalPanel(QWidget):
             self.viewer.layers.events.inserted.connect(self._follow_layers)
             self.viewer.layers.events.removed.connect(self._follow_layers)
             self._follow_layers()
-
-    @property
-    def store(self) -> Any:
-        """The store (opened on first use)."""
-        if self._store is None:
-            from bmes_imaging.store import open_store
-
-            self._store = open_store()
-        return self._store
-
-    @store.setter
-    def store(self, value: Any) -> None:
-        self._store = value
 
     def _follow_layers(self, event: Any = None) -> None:
         assert self.viewer is not None

@@ -1,7 +1,10 @@
 """The review dock widget: run detection, confirm / reject / relabel findings, save.
 
 All state lives in :class:`~bmes_imaging_napari._review_model.ReviewModel`; this module
-only shows it and turns clicks, keys and paint strokes into model operations.
+only shows it and turns clicks, keys and paint strokes into model operations. The
+controls are built in :mod:`._review_layout`, running detection is wired in
+:mod:`._detection_run` and saving / autosave / the close guard live in
+:mod:`._review_session` (mixins of :class:`ReviewWidget`).
 
 Keyboard shortcuts (anywhere in the viewer window, except while typing in a text
 field): **C** confirm, **R** reject, **N** / **Shift+N** next / previous finding,
@@ -12,26 +15,14 @@ T1 and the fluid series, **Ctrl+S** save the review (it takes Ctrl+S over from n
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtCore import QEvent, QObject, QTimer
-from qtpy.QtWidgets import (
-    QComboBox,
-    QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QProgressBar,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QFileDialog, QWidget
 
 from bmes_imaging.bones import Bone
 from bmes_imaging.errors import BmesError
@@ -44,12 +35,13 @@ from .._layers import (
 )
 from .._review_model import ReviewModel
 from .._study import Study, load_study
-from ._detection_run import DetectionCancelled, DetectionRun
-from ._findings_table import COLUMNS, FindingsTable
+from ._detection_run import DetectionRun, DetectionWiringMixin
+from ._findings_table import COLUMNS
 from ._prompts import ask_unsaved_dialog, ask_yes_no_dialog, notify_error, notify_info
+from ._review_layout import build_review_ui
+from ._review_session import AUTOSAVE_MS, ReviewSessionMixin
 from ._shortcuts import WindowShortcuts
 from ._viewer_layers import (
-    bones_layer_for_detection,
     camera_of,
     orient_view,
     plugin_meta,
@@ -61,16 +53,16 @@ from ._viewer_layers import (
 
 if TYPE_CHECKING:
     import napari
+    from qtpy.QtWidgets import QComboBox, QLabel, QLineEdit, QProgressBar, QPushButton
+
+    from ._findings_table import FindingsTable
 
 __all__ = ["COLUMNS", "ReviewWidget", "camera_of"]
 
-log = logging.getLogger("bmes_imaging.napari")
-
-AUTOSAVE_MS = 60_000
 RECOMPUTE_DELAY_MS = 250
 
 
-class ReviewWidget(QWidget):
+class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
     """Review the edema findings of one study in napari.
 
     Parameters
@@ -94,6 +86,26 @@ class ReviewWidget(QWidget):
         reader's edema with new detector output.
     """
 
+    # the controls, created by build_review_ui (_review_layout)
+    reader_edit: QLineEdit
+    study_label: QLabel
+    state_label: QLabel
+    progress: QProgressBar
+    progress_label: QLabel
+    table: FindingsTable
+    bone_combo: QComboBox
+    open_button: QPushButton
+    detect_button: QPushButton
+    cancel_button: QPushButton
+    confirm_button: QPushButton
+    reject_button: QPushButton
+    primary_button: QPushButton
+    next_button: QPushButton
+    move_button: QPushButton
+    paint_button: QPushButton
+    save_button: QPushButton
+    seg_button: QPushButton
+
     def __init__(self, napari_viewer: napari.viewer.Viewer, *, store: Any = None,
                  cache: str | os.PathLike[str] | None = None,
                  autosave_ms: int = AUTOSAVE_MS) -> None:
@@ -108,7 +120,7 @@ class ReviewWidget(QWidget):
         self._prepare_worker: Any = None
         self._syncing = False
         self._edema_layer: Any = None
-        self._build_ui()
+        build_review_ui(self)
 
         self._recompute_timer = QTimer(self)
         self._recompute_timer.setSingleShot(True)
@@ -126,86 +138,7 @@ class ReviewWidget(QWidget):
         self._install_close_guard()
         self.adopt_layers()
 
-    # ---------------------------------------------------------------- UI
-    def _build_ui(self) -> None:
-        layout = QVBoxLayout(self)
-        form = QFormLayout()
-        self.reader_edit = QLineEdit(self.model.reader)
-        self.reader_edit.setPlaceholderText("your name (recorded with every save)")
-        self.reader_edit.editingFinished.connect(self._on_reader_changed)
-        form.addRow("Reader", self.reader_edit)
-        self.study_label = QLabel("No study open")
-        self.study_label.setWordWrap(True)
-        form.addRow("Study", self.study_label)
-        layout.addLayout(form)
-
-        row = QHBoxLayout()
-        self.open_button = QPushButton("Open study…")
-        self.open_button.clicked.connect(self._open_dialog)
-        self.detect_button = QPushButton("Run detection")
-        self.detect_button.clicked.connect(self.run_detection)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel_detection)
-        for b in (self.open_button, self.detect_button, self.cancel_button):
-            row.addWidget(b)
-        layout.addLayout(row)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 100)
-        self.progress.setValue(0)
-        self.progress_label = QLabel("")
-        layout.addWidget(self.progress)
-        layout.addWidget(self.progress_label)
-
-        self.table = FindingsTable()
-        self.table.itemSelectionChanged.connect(self._on_selection)
-        layout.addWidget(self.table)
-
-        row = QHBoxLayout()
-        self.confirm_button = QPushButton("Confirm (C)")
-        self.confirm_button.clicked.connect(self.confirm_selected)
-        self.reject_button = QPushButton("Reject (R)")
-        self.reject_button.clicked.connect(self.reject_selected)
-        self.primary_button = QPushButton("Primary (⇧P)")
-        self.primary_button.clicked.connect(self.toggle_primary_selected)
-        self.next_button = QPushButton("Next (N)")
-        self.next_button.clicked.connect(self.select_next)
-        for b in (self.confirm_button, self.reject_button, self.primary_button,
-                  self.next_button):
-            row.addWidget(b)
-        layout.addLayout(row)
-
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Move edema to"))
-        self.bone_combo = QComboBox()
-        for bone in Bone:
-            self.bone_combo.addItem(bone.display_name, int(bone))
-        row.addWidget(self.bone_combo, 1)
-        self.move_button = QPushButton("Change bone")
-        self.move_button.clicked.connect(self._change_bone_clicked)
-        row.addWidget(self.move_button)
-        layout.addLayout(row)
-
-        row = QHBoxLayout()
-        self.paint_button = QPushButton("Paint edema")
-        self.paint_button.setToolTip("Select the edema layer in paint mode with the "
-                                     "selected finding's bone as label (E erases)")
-        self.paint_button.clicked.connect(self.start_painting)
-        self.save_button = QPushButton("Save (Ctrl+S)")
-        self.save_button.clicked.connect(self.save)
-        self.seg_button = QPushButton("Export SEG…")
-        self.seg_button.setToolTip("Write the confirmed edema and the bones as a DICOM SEG "
-                                   "that references the T1 series")
-        self.seg_button.clicked.connect(self._export_seg_dialog)
-        row.addWidget(self.paint_button)
-        row.addWidget(self.save_button)
-        row.addWidget(self.seg_button)
-        layout.addLayout(row)
-        self.state_label = QLabel("")
-        layout.addWidget(self.state_label)
-        layout.addStretch(1)
-        self._update_enabled()
-
+    # ------------------------------------------------------------ keyboard
     def _install_shortcuts(self) -> None:
         window = self._main_window()
         self._shortcuts = WindowShortcuts(window if window is not None else self, [
@@ -214,26 +147,6 @@ class ReviewWidget(QWidget):
             ("Shift+P", self.toggle_primary_selected), ("T", self.toggle_sequence),
             ("Ctrl+S", self.save),
         ])
-
-    def _main_window(self) -> Any:
-        try:
-            return self.viewer.window._qt_window
-        except AttributeError:
-            return None
-
-    def _install_close_guard(self) -> None:
-        window = self._main_window()
-        if window is not None:
-            window.installEventFilter(self)
-
-    def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:
-        """Ask before the viewer window closes over unsaved review work."""
-        if (event is not None and event.type() == QEvent.Type.Close
-                and obj is self._main_window()
-                and not self.maybe_close_study()):
-            event.ignore()
-            return True
-        return False
 
     # ------------------------------------------------------------ studies
     def _open_dialog(self) -> None:
@@ -329,112 +242,6 @@ class ReviewWidget(QWidget):
                       side=t1.info.laterality, patient_id=t1.info.patient_id,
                       source=Path(source) if source else None)
         self._start(study)
-
-    def maybe_close_study(self) -> bool:
-        """Ask about unsaved work; True if it is fine to close (saved or discarded)."""
-        if not self.model.dirty or self.model.study is None:
-            return True
-        answer = self.ask_unsaved()
-        if answer == "save":
-            return self.save()
-        if answer == "discard":
-            self.model.dirty = False
-            self.model.discard_recovery()
-            return True
-        return False
-
-    # ---------------------------------------------------------- detection
-    def run_detection(self) -> Any:
-        """Start detection in a worker thread; returns the worker (or None)."""
-        if self.model.study is None:
-            notify_error("Open a study first (File > Open, or 'Open study…').")
-            return None
-        if self.worker is not None:
-            return self.worker
-        if (self.model.edema is not None and (self.model.dirty or self.model.findings)
-                and not self.ask_yes_no("Replace the current edema labels and findings "
-                                        "with new detector candidates?")):
-            return None
-        kwargs: dict[str, Any] = {}
-        bones_layer = bones_layer_for_detection(
-            self.viewer, self.model.study.key if self.model.study else None)
-        if bones_layer is not None:  # an imported or earlier bone label map: use it
-            kwargs["bones"] = volume_from_layer(bones_layer)
-        self._run = DetectionRun(self.model.run_detection, **kwargs)
-        self._run.progressed.connect(self._on_progress)
-        worker = self._run.worker
-        worker.returned.connect(self._on_detection_returned)
-        worker.errored.connect(self._on_detection_errored)
-        worker.finished.connect(self._on_detection_finished)
-        self.worker = worker
-        self.progress.setValue(0)
-        self.progress_label.setText("Detecting…")
-        self._update_enabled()
-        worker.start()
-        return worker
-
-    def cancel_detection(self) -> None:
-        """Ask the running detection to stop at its next progress step."""
-        if self.worker is not None and self._run is not None:
-            self._run.cancel()
-            self.progress_label.setText("Cancelling…")
-
-    def _on_progress(self, stage: str, fraction: float) -> None:
-        self.progress.setValue(round(100 * max(0.0, min(1.0, fraction))))
-        self.progress_label.setText(stage)
-
-    def _on_detection_returned(self, result: Any) -> None:
-        self.model.set_detection(result)
-        snapshot = self.model.candidates_snapshot()
-        self._sync_layers()
-        self.progress.setValue(100)
-        n = sum(1 for f in self.model.findings if f.edema_volume_ml > 0)
-        self.progress_label.setText(f"{n} bone(s) with candidate edema")
-        notes = list(getattr(result, "coverage_notes", []) or [])
-        if notes:
-            notify_info("Detection notes: " + "; ".join(notes))
-        self.progress_label.setToolTip("\n".join(notes))
-        if self.table.rowCount():
-            self.table.selectRow(0)
-        if snapshot is not None:  # store the candidates once the table is shown
-            QTimer.singleShot(0, lambda: self._store_candidates(snapshot))
-        self._prepare_painting()
-
-    def _prepare_painting(self) -> None:
-        """Precompute, in a worker thread, what recomputing after a paint stroke needs."""
-        if not self.model.can_recompute():
-            return
-        from napari.qt.threading import create_worker
-
-        worker = create_worker(self.model.prepare_recompute, _start_thread=False,
-                               _ignore_errors=True)  # painting recomputes if this fails
-        worker.finished.connect(lambda: self._prepare_finished(worker))
-        self._prepare_worker = worker
-        worker.start()
-
-    def _prepare_finished(self, worker: Any) -> None:
-        if self._prepare_worker is worker:  # not an earlier study's worker
-            self._prepare_worker = None
-
-    def _store_candidates(self, snapshot: Any) -> None:
-        try:
-            self.model.save_candidates(snapshot)
-        except BmesError as exc:
-            notify_error(f"Candidates not stored (detection will run again next time): "
-                          f"{exc}")
-
-    def _on_detection_errored(self, exc: BaseException) -> None:
-        if isinstance(exc, DetectionCancelled):
-            self.progress_label.setText("Detection cancelled")
-            self.progress.setValue(0)
-            return
-        self.progress_label.setText("Detection failed")
-        notify_error(f"Detection failed: {exc}")
-
-    def _on_detection_finished(self) -> None:
-        self.worker = None
-        self._run = None
-        self._update_enabled()
 
     # -------------------------------------------------------------- layers
     def _sync_layers(self) -> None:
@@ -681,64 +488,3 @@ class ReviewWidget(QWidget):
         if self._edema_layer is not None:
             self._edema_layer.refresh()
         self._select_bone(Bone(int(new_bone)), jump=False)
-
-    # ---------------------------------------------------------------- save
-    def _on_reader_changed(self) -> None:
-        name = self.reader_edit.text().strip()
-        if name == self.model.reader:
-            return
-        self.model.reader = name
-        if self.model.study is not None and not self.model.dirty and name:
-            self._restore_saved_or_recovered()
-
-    def save(self) -> bool:
-        """Save through the store; True on success (errors shown as notifications)."""
-        self.flush_edits()
-        self.model.reader = self.reader_edit.text().strip() or self.model.reader
-        if not self.model.reader:
-            notify_error("Enter your name in 'Reader' before saving.")
-            self.reader_edit.setFocus()
-            return False
-        try:
-            self.model.save()
-        except (BmesError, ValueError, RuntimeError) as exc:
-            notify_error(f"Not saved: {exc}")
-            return False
-        self._update_state_label()
-        return True
-
-    def _export_seg_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export DICOM SEG", "edema_seg.dcm",
-                                              "DICOM (*.dcm)")
-        if path:
-            self.export_seg(path)
-
-    def export_seg(self, path: str | os.PathLike[str]) -> Any:
-        """Export the confirmed edema as DICOM SEG; the ``SegExport`` or None (error
-        shown as a notification)."""
-        self.flush_edits()
-        self.model.reader = self.reader_edit.text().strip() or self.model.reader
-        try:
-            result = self.model.export_seg(path)
-        except BmesError as exc:
-            notify_error(f"SEG not written: {exc}")
-            return None
-        notify_info(f"DICOM SEG written: {Path(path).name}")
-        return result
-
-    def autosave(self) -> None:
-        """Write work in progress to the recovery file (timer slot)."""
-        try:
-            path = self.model.write_recovery()
-        except OSError as exc:
-            log.warning("autosave failed: %s", exc)
-            return
-        if path is not None:
-            log.info("autosaved review to the recovery file")
-
-    def closeEvent(self, event: Any) -> None:
-        """Stop timers and give napari's Ctrl+S back."""
-        self._autosave_timer.stop()
-        self._recompute_timer.stop()
-        self._shortcuts.release()
-        super().closeEvent(event)

@@ -1,0 +1,148 @@
+"""Saving the review and not losing it: save, SEG export, autosave, the close guard.
+
+A mixin of :class:`~bmes_imaging_napari._qt._review_widget.ReviewWidget` (it uses the
+widget's ``model``, ``viewer``, ``reader_edit``, timers and prompts); kept apart so the
+widget module holds only what the reader sees and does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from qtpy.QtCore import QEvent, QObject
+from qtpy.QtWidgets import QFileDialog, QWidget
+
+from bmes_imaging.errors import BmesError
+
+from ._prompts import notify_error, notify_info
+
+if TYPE_CHECKING:
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QLineEdit
+
+    from .._review_model import ReviewModel
+    from ._shortcuts import WindowShortcuts
+
+__all__ = ["AUTOSAVE_MS", "ReviewSessionMixin"]
+
+log = logging.getLogger("bmes_imaging.napari")
+
+#: Default interval of the recovery autosave, in ms.
+AUTOSAVE_MS = 60_000
+
+
+class ReviewSessionMixin:
+    """Save / export / autosave / close handling of the review widget (mixed into a
+    ``QWidget``: the close guard filters the main window's events)."""
+
+    if TYPE_CHECKING:
+        viewer: Any
+        model: ReviewModel
+        reader_edit: QLineEdit
+        ask_unsaved: Callable[[], str]
+        _autosave_timer: QTimer
+        _recompute_timer: QTimer
+        _shortcuts: WindowShortcuts
+
+        def flush_edits(self) -> None: ...
+        def _update_state_label(self) -> None: ...
+        def _restore_saved_or_recovered(self) -> None: ...
+
+    # -------------------------------------------------------------- window
+    def _main_window(self) -> Any:
+        try:
+            return self.viewer.window._qt_window
+        except AttributeError:
+            return None
+
+    def _install_close_guard(self) -> None:
+        window = self._main_window()
+        if window is not None:
+            window.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:
+        """Ask before the viewer window closes over unsaved review work."""
+        if (event is not None and event.type() == QEvent.Type.Close
+                and obj is self._main_window()
+                and not self.maybe_close_study()):
+            event.ignore()
+            return True
+        return False
+
+    def maybe_close_study(self) -> bool:
+        """Ask about unsaved work; True if it is fine to close (saved or discarded)."""
+        if not self.model.dirty or self.model.study is None:
+            return True
+        answer = self.ask_unsaved()
+        if answer == "save":
+            return self.save()
+        if answer == "discard":
+            self.model.dirty = False
+            self.model.discard_recovery()
+            return True
+        return False
+
+    # ---------------------------------------------------------------- save
+    def _on_reader_changed(self) -> None:
+        name = self.reader_edit.text().strip()
+        if name == self.model.reader:
+            return
+        self.model.reader = name
+        if self.model.study is not None and not self.model.dirty and name:
+            self._restore_saved_or_recovered()
+
+    def save(self) -> bool:
+        """Save through the store; True on success (errors shown as notifications)."""
+        self.flush_edits()
+        self.model.reader = self.reader_edit.text().strip() or self.model.reader
+        if not self.model.reader:
+            notify_error("Enter your name in 'Reader' before saving.")
+            self.reader_edit.setFocus()
+            return False
+        try:
+            self.model.save()
+        except (BmesError, ValueError, RuntimeError) as exc:
+            notify_error(f"Not saved: {exc}")
+            return False
+        self._update_state_label()
+        return True
+
+    def _export_seg_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(cast(QWidget, self), "Export DICOM SEG",
+                                              "edema_seg.dcm", "DICOM (*.dcm)")
+        if path:
+            self.export_seg(path)
+
+    def export_seg(self, path: str | os.PathLike[str]) -> Any:
+        """Export the confirmed edema as DICOM SEG; the ``SegExport`` or None (error
+        shown as a notification)."""
+        self.flush_edits()
+        self.model.reader = self.reader_edit.text().strip() or self.model.reader
+        try:
+            result = self.model.export_seg(path)
+        except BmesError as exc:
+            notify_error(f"SEG not written: {exc}")
+            return None
+        notify_info(f"DICOM SEG written: {Path(path).name}")
+        return result
+
+    def autosave(self) -> None:
+        """Write work in progress to the recovery file (timer slot)."""
+        try:
+            path = self.model.write_recovery()
+        except OSError as exc:
+            log.warning("autosave failed: %s", exc)
+            return
+        if path is not None:
+            log.info("autosaved review to the recovery file")
+
+    def closeEvent(self, event: Any) -> None:
+        """Stop timers and give napari's Ctrl+S back."""
+        self._autosave_timer.stop()
+        self._recompute_timer.stop()
+        self._shortcuts.release()
+        super().closeEvent(event)  # type: ignore[misc]
