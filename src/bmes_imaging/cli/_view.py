@@ -1,7 +1,7 @@
 """``bmes view``: open napari with the review plugin and, optionally, a study.
 
-napari and Qt are imported inside :func:`run` only, so ``import bmes_imaging.cli`` (and
-every other subcommand) stays free of GUI toolkits.
+The viewer itself lives in the plugin (``bmes_imaging_napari._viewer_app``), imported
+inside :func:`run` only, so the core package never imports napari or Qt.
 
 Examples
 --------
@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -63,27 +64,11 @@ def run(args: argparse.Namespace) -> int:
     if args.reader:
         os.environ["BMES_READER"] = args.reader
 
-    import napari
-
-    viewer = napari.Viewer(title="bmes-imaging review")
-    viewer.window.add_plugin_dock_widget("bmes-imaging", "Clinical record")
-    _, review = viewer.window.add_plugin_dock_widget("bmes-imaging", "Review")
-    if args.queue is not None:
-        _, queue = viewer.window.add_plugin_dock_widget("bmes-imaging", "Study queue")
-        queue.set_folder(args.queue)
-    if args.sample:
-        viewer.open_sample("bmes-imaging", "phantom_study")
-        review.adopt_layers()
-    elif args.path is not None:
-        if args.path.is_dir():
-            if not review.open_study(args.path):
-                raise BmesError(f"{args.path}: could not open the study (see the message "
-                                "in the viewer)")
-        else:
-            viewer.open(str(args.path), plugin="bmes-imaging")
-    if args.bones is not None:
-        viewer.open(str(args.bones), plugin="bmes-imaging")
-    if args.detect and review.model.study is not None:
-        review.run_detection()
-    napari.run()
-    return 0
+    try:
+        importlib.import_module("napari")
+        app = importlib.import_module("bmes_imaging_napari._viewer_app")
+    except ModuleNotFoundError as exc:
+        raise BmesError(f"bmes view needs the napari extra ({exc.name} is missing): "
+                        "pip install 'bmes-imaging[napari]'") from None
+    return int(app.open_review_viewer(args.path, bones=args.bones, queue=args.queue,
+                                      sample=args.sample, detect=args.detect))
