@@ -92,9 +92,10 @@ def run(args: argparse.Namespace) -> int:
         for stack in index_folder(cohort).stacks:
             store.register_study(stack)
         links = store.link_studies()
-        _say(f"      {len(links.linked)} studies linked to a clinical foot by PatientID, "
-             f"{len(links.unlinked_studies)} unlinked (normal controls), "
-             f"{len(links.unlinked_records)} feet without a study")
+        linked = [v for v in store.study_links().values() if v is not None]
+        _say(f"      {len(linked)} studies linked to a clinical foot by PatientID "
+             f"({len(links.linked)} new), {len(links.unlinked_studies)} unlinked "
+             f"(normal controls), {len(links.unlinked_records)} feet without a study")
         records = store.clinical_records()
 
     _say(f"[4/4] tables and report -> {out}")
