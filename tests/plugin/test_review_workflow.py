@@ -54,6 +54,15 @@ def open_with_bones(widget: ReviewWidget, viewer: Any, study_dir: Path) -> None:
     viewer.open(str(study_dir.parent / "bones.nii.gz"), plugin="bmes-imaging")
 
 
+def detected_widget(viewer: Any, qtbot: Any, store: Any, study_dir: Path,
+                    cache: Path) -> ReviewWidget:
+    """A docked review widget with the study open (imported bones) and detection run."""
+    widget = make_widget(viewer, store, cache)
+    open_with_bones(widget, viewer, study_dir)
+    detect(widget, qtbot)
+    return widget
+
+
 def statuses(widget: ReviewWidget) -> dict[Bone, tuple[str, bool]]:
     return {f.bone: (f.status, f.primary) for f in widget.model.findings}
 
@@ -154,9 +163,7 @@ def test_review_save_close_reopen_restores_exactly(make_napari_viewer, qtbot, st
 def test_unsaved_changes_are_asked_about(make_napari_viewer, qtbot, store,
                                          nifti_study_dir, tmp_path) -> None:
     viewer = make_napari_viewer()
-    widget = make_widget(viewer, store, tmp_path / "cache")
-    open_with_bones(widget, viewer, nifti_study_dir)
-    detect(widget, qtbot)
+    widget = detected_widget(viewer, qtbot, store, nifti_study_dir, tmp_path / "cache")
     widget.table.selectRow(0)
     widget.confirm_selected()
     asked: list[str] = []
@@ -235,9 +242,7 @@ def test_keyboard_shortcuts_drive_the_review(make_napari_viewer, qtbot, store,
     from qtpy.QtCore import Qt
 
     viewer = make_napari_viewer(show=True)
-    widget = make_widget(viewer, store, tmp_path / "cache")
-    open_with_bones(widget, viewer, nifti_study_dir)
-    detect(widget, qtbot)
+    widget = detected_widget(viewer, qtbot, store, nifti_study_dir, tmp_path / "cache")
     window = viewer.window._qt_window
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
@@ -280,9 +285,7 @@ def test_opening_another_study_places_the_reused_layers_anew(make_napari_viewer,
     from .conftest import make_study
 
     viewer = make_napari_viewer()
-    widget = make_widget(viewer, store, tmp_path / "cache")
-    open_with_bones(widget, viewer, nifti_study_dir)
-    detect(widget, qtbot)
+    widget = detected_widget(viewer, qtbot, store, nifti_study_dir, tmp_path / "cache")
     n_layers = len(viewer.layers)
     oblique = make_study(rotation_deg=15.0)
     other = tmp_path / "oblique"
@@ -305,9 +308,7 @@ def test_opening_another_study_places_the_reused_layers_anew(make_napari_viewer,
 def test_closing_the_viewer_with_unsaved_work_asks_first(make_napari_viewer, qtbot, store,
                                                          nifti_study_dir, tmp_path) -> None:
     viewer = make_napari_viewer()
-    widget = make_widget(viewer, store, tmp_path / "cache")
-    open_with_bones(widget, viewer, nifti_study_dir)
-    detect(widget, qtbot)
+    widget = detected_widget(viewer, qtbot, store, nifti_study_dir, tmp_path / "cache")
     widget.table.selectRow(0)
     widget.reject_selected()
     asked: list[int] = []
@@ -352,9 +353,7 @@ def test_fast_recompute_agrees_with_findings_from_masks(make_napari_viewer, qtbo
     from bmes_imaging.detection import findings_from_masks
 
     viewer = make_napari_viewer()
-    widget = make_widget(viewer, store, tmp_path / "cache")
-    open_with_bones(widget, viewer, nifti_study_dir)
-    detect(widget, qtbot)
+    widget = detected_widget(viewer, qtbot, store, nifti_study_dir, tmp_path / "cache")
     model = widget.model
     arr = model.edema.array
     calcaneus = np.argwhere(model.bones.array == int(Bone.CALCANEUS))
