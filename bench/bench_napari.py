@@ -1,6 +1,9 @@
 """Responsiveness of the napari review plugin on the sample study.
 
-Measures, after napari has started (viewer shown, events processed):
+Measures, after napari has started (viewer shown with the review dock, and the dock's
+warm-up done: imports, napari's first layers and the bone atlas, about a second while a
+reader would be choosing a study; ``--open-at-once`` opens as soon as the window shows,
+as ``bmes view STUDY`` does):
 
 * **open + candidates**: open the study (index, pair, load T1 and STIR, add layers) and
   run detection until the findings table and the edema layer are shown (cold: first
@@ -92,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--study", type=Path, help="study folder (default: sample study)")
     parser.add_argument("--bones", type=Path, help="bone label map (default: automatic)")
     parser.add_argument("--repeat", type=int, default=40, help="decisions to time")
+    parser.add_argument("--open-at-once", action="store_true",
+                        help="open the study as soon as the window shows, without "
+                             "waiting for the review dock's warm-up")
     args = parser.parse_args(argv)
 
     from bmes_imaging_napari._sample_data import sample_study_dir
@@ -104,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     from qtpy.QtWidgets import QApplication
 
     from bmes_imaging.store import open_store
+    from bmes_imaging_napari._qt._detection_run import warm_up_done
     from bmes_imaging_napari._qt._review_widget import ReviewWidget
 
     tmp = Path(tempfile.mkdtemp(prefix="bmes-bench-"))
@@ -116,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(10):
         QApplication.processEvents()
     startup = time.perf_counter() - t_import
+    ready = None
+    if not args.open_at_once:
+        _process_until(warm_up_done.is_set)
+        ready = time.perf_counter() - t_import
 
     # ---- 1. first open: load, detect, show candidates (pays napari's one-time lazy
     # imports and unit registry set-up too); the candidates are stored
@@ -172,8 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"study: {study_dir} (T1 {review.model.study.t1.shape}, "
           f"{len(review.model.findings)} bones, {n_pos} with candidates)")
     print(f"napari start (import + viewer shown): {startup:6.2f} s")
+    if ready is not None:
+        print(f"  review dock ready (warm-up done):   {ready:6.2f} s")
+    else:
+        print("  study opened at once (no wait for the review dock's warm-up)")
     print(f"first open + detection (cold):        {sum(cold):6.2f} s  "
-          f"(open {cold[0]:.2f} s, detection {cold[1]:.2f} s)")
+          f"(open {cold[0]:.2f} s, detection {cold[1]:.2f} s; budget {OPEN_BUDGET_S:.1f} s: "
+          f"{sum(cold) / OPEN_BUDGET_S:.0%}) "
+          f"{'OK' if sum(cold) < OPEN_BUDGET_S else 'OVER BUDGET'}")
     print(f"open + detection (warm):              {total:6.2f} s  "
           f"(open {t_open:.2f} s, detection {t_detect:.2f} s; budget {OPEN_BUDGET_S:.1f} s: "
           f"{total / OPEN_BUDGET_S:.0%}) {'OK' if total < OPEN_BUDGET_S else 'OVER BUDGET'}")

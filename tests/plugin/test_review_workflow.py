@@ -366,3 +366,21 @@ def test_fast_recompute_agrees_with_findings_from_masks(make_napari_viewer, qtbo
                                    model.fluid_aligned)
         assert fast == slow
     assert {f.bone: f.edema_volume_ml > 0 for f in fast}[Bone.CALCANEUS]
+
+
+def test_review_dock_prepares_the_bone_atlas_in_the_background(make_napari_viewer, qtbot,
+                                                                store, tmp_path) -> None:
+    """The first automatic bone masks of a session should not wait for the atlas: the
+    dock loads it while the reader is still choosing a study."""
+    from bmes_imaging.detection import _atlas
+    from bmes_imaging_napari._qt import _detection_run
+
+    # as in a new session (earlier tests may have loaded the atlas already)
+    _atlas._ATLAS_CACHE.clear()
+    _detection_run._warm_up_started.clear()
+    _detection_run.warm_up_done.clear()
+    viewer = make_napari_viewer()
+    make_widget(viewer, store, tmp_path / "cache")
+    assert not _atlas._ATLAS_CACHE  # not in the dock's constructor: in the background
+    qtbot.waitUntil(_detection_run.warm_up_done.is_set, timeout=60_000)
+    assert {"R", "L"} <= set(_atlas._ATLAS_CACHE)

@@ -35,7 +35,7 @@ from .._layers import (
 )
 from .._review_model import ReviewModel
 from .._study import Study, load_study
-from ._detection_run import DetectionRun, DetectionWiringMixin
+from ._detection_run import DetectionRun, DetectionWiringMixin, warm_up
 from ._findings_table import COLUMNS
 from ._prompts import ask_unsaved_dialog, ask_yes_no_dialog, notify_error, notify_info
 from ._review_layout import build_review_ui
@@ -137,6 +137,7 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
         self._install_shortcuts()
         self._install_close_guard()
         self.adopt_layers()
+        warm_up()
 
     # ------------------------------------------------------------ keyboard
     def _install_shortcuts(self) -> None:

@@ -9,6 +9,7 @@ on T1 and brighter on the fluid image than a local normal-marrow reference are f
 (``_study``).
 """
 
+from ._atlas import prepare_atlas
 from ._compare import Ratios, compute_ratios
 from ._config import DetectionConfig
 from ._detect import EdemaResult, detect_edema
@@ -31,5 +32,6 @@ __all__ = [
     "findings_from_masks",
     "findings_from_ratios",
     "grade_for_fraction",
+    "prepare_atlas",
     "write_results",
 ]

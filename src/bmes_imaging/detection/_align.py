@@ -110,27 +110,32 @@ def _intensity_bins(values: NDArray[np.float32], lo: float, hi: float
 
 
 def _nmi(fixed_bin: NDArray[np.int64], moving_pos: NDArray[np.float64],
-         valid: NDArray[np.bool_]) -> float:
-    """Normalised mutual information with linear (Parzen-like) binning of the moving side."""
-    if valid.sum() < 100:
+         valid: NDArray[np.bool_] | None) -> float:
+    """Normalised mutual information with linear (Parzen-like) binning of the moving
+    side; ``valid`` selects the samples to use (None: all)."""
+    if valid is not None:
+        if valid.sum() < 100:
+            return 0.0
+        fixed_bin = fixed_bin[valid]
+        moving_pos = moving_pos[valid]
+    elif len(fixed_bin) < 100:
         return 0.0
-    fb = fixed_bin[valid]
-    mp = moving_pos[valid]
-    m0 = np.floor(mp).astype(np.int64)
-    a = mp - m0
-    m1 = np.minimum(m0 + 1, _BINS - 1)
-    joint = (np.bincount(fb * _BINS + m0, weights=1 - a, minlength=_BINS * _BINS)
-             + np.bincount(fb * _BINS + m1, weights=a, minlength=_BINS * _BINS))
-    p = joint / joint.sum()
-    pf = p.reshape(_BINS, _BINS).sum(axis=1)
-    pm = p.reshape(_BINS, _BINS).sum(axis=0)
+    m0 = moving_pos.astype(np.int64)  # floor: positions are >= 0
+    a = moving_pos - m0
+    cell = fixed_bin * _BINS + m0
+    joint = np.bincount(np.concatenate((cell, np.minimum(cell + 1, fixed_bin * _BINS
+                                                         + _BINS - 1))),
+                        weights=np.concatenate((1 - a, a)), minlength=_BINS * _BINS)
+    p = joint.reshape(_BINS, _BINS) / joint.sum()
+    pf = p.sum(axis=1)
+    pm = p.sum(axis=0)
+    hj = _entropy(p)
+    return (_entropy(pf) + _entropy(pm)) / hj if hj > 0 else 0.0
 
-    def h(q: NDArray[np.float64]) -> float:
-        q = q[q > 0]
-        return float(-(q * np.log(q)).sum())
 
-    hj = h(p)
-    return (h(pf) + h(pm)) / hj if hj > 0 else 0.0
+def _entropy(q: NDArray[np.float64]) -> float:
+    q = q[q > 0]
+    return float(-(q * np.log(q)).sum())
 
 
 class _Level:

@@ -27,6 +27,9 @@ Method
 from __future__ import annotations
 
 import logging
+import math
+import threading
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,7 +42,7 @@ from ..volume import Volume
 from ._align import _block_mean, _intensity_bins, _nmi
 from ._config import DetectionConfig
 
-__all__ = ["automatic_bones", "register_atlas", "seeded_bones"]
+__all__ = ["automatic_bones", "prepare_atlas", "register_atlas", "seeded_bones"]
 
 log = logging.getLogger(__name__)
 
@@ -49,35 +52,131 @@ _MARROW, _CORTEX, _OTHER, _AIR = 1.0, 0.1, 0.45, 0.0
 _ENVELOPE_MM = 0.0
 #: Starts of the global affine (best translations) and how many are refined at 3 mm,
 #: for a tissue template (well constrained) and a bone-only template.
-_STARTS = {"tissue": (3, 2), "bones": (3, 2)}
+_STARTS = {"tissue": (3, 1), "bones": (3, 1)}
 #: NMI cost per (% anisotropic scale)^2: 10 % anisotropy costs 0.003, about a tenth
 #: of the NMI gained by a good alignment.
 _ANISOTROPY_PENALTY = 3e-5
 
 
-_ATLAS_CACHE: dict[str, tuple[Volume, NDArray[np.float32], NDArray[np.float64]]] = {}
+@dataclass(frozen=True)
+class _Schedule:
+    """Samples and optimiser budgets of the registration stages (see the module doc)."""
+
+    search_points: int = 2500
+    global_points: int = 2000
+    global_maxfev: int = 400
+    fine_points: int = 4000
+    fine_maxfev: int = 400
+    bone_points: int = 3000
+    bone_maxfev: int = 150
+    bone_spacing_mm: float = 1.5
+
+
+#: Automatic masks: budgets chosen on the 22-study phantom cohort of
+#: ``bench/bench_detection.py`` (tarsal Dice as with twice the budget, in half the time).
+_SCHEDULE = _Schedule()
+#: Seeded masks: the start comes from a few reader clicks, only the seeded bones are
+#: refined, and a reader waits on purpose; the larger budget keeps them exact.
+_SEEDED_SCHEDULE = _Schedule(global_points=4000, global_maxfev=800, fine_points=8000,
+                             fine_maxfev=800, bone_maxfev=300)
+
+
+@dataclass
+class _PreparedAtlas:
+    """An atlas at about 1 mm with what every registration reuses (built once)."""
+
+    labels: Volume
+    template: NDArray[np.float32]
+    template_affine: NDArray[np.float64]
+    #: world centre of all bone voxels
+    centre: NDArray[np.float64] = field(init=False)
+    #: per bone: a subsample of its voxels' world positions (box for the refinement)
+    points: dict[int, NDArray[np.float64]] = field(init=False)
+    #: per bone: its mask cropped to its box (uint8 0/1) and that box's voxel-to-world
+    masks: dict[int, tuple[NDArray[np.float32], NDArray[np.float64]]] = field(init=False)
+    #: slice-profiled templates (full and half resolution) per T1 slice geometry
+    profiled: dict[tuple[object, ...], tuple[NDArray[np.float32], NDArray[np.float32],
+                                             NDArray[np.float64]]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        lab = np.asarray(self.labels.array)
+        idx = np.argwhere(lab > 0)
+        if len(idx) == 0:
+            raise DetectionError("the foot atlas holds no bone labels")
+        self.centre = apply_affine(self.labels.affine, idx.mean(axis=0)[None])[0]
+        self.points, self.masks, self.profiled = {}, {}, {}
+        objects = ndimage.find_objects(np.where(lab <= len(Bone), lab, 0))
+        for i, box in enumerate(objects):
+            if box is None:
+                continue
+            b = i + 1
+            sub = lab[box] == b
+            lo = np.array([sl.start for sl in box], dtype=np.float64)
+            self.points[b] = apply_affine(self.labels.affine,
+                                          np.argwhere(sub)[::7] + lo)
+            shift = np.eye(4)
+            shift[:3, 3] = lo
+            self.masks[b] = (sub.astype(np.float32), self.labels.affine @ shift)
+
+    def profiled_for(self, t1: Volume) -> tuple[NDArray[np.float32], NDArray[np.float32],
+                                                NDArray[np.float64]]:
+        """The template blurred like ``t1``'s slice profile, its 2 mm copy and affine."""
+        key = (tuple(np.round(t1.voxel_sizes, 3)),
+               tuple(np.round(t1.affine[:3, :3], 3).ravel()))
+        if key not in self.profiled:
+            tmpl = _slice_profile(self.template, self.template_affine, t1)
+            tmpl2 = np.ascontiguousarray(ndimage.zoom(tmpl, 0.5, order=1))
+            taff2 = self.template_affine.copy()
+            taff2[:3, :3] = self.template_affine[:3, :3] * (
+                np.array(tmpl.shape) - 1) / np.maximum(np.array(tmpl2.shape) - 1, 1)
+            if len(self.profiled) > 8:
+                self.profiled.clear()
+            self.profiled[key] = (tmpl, tmpl2, taff2)
+        return self.profiled[key]
+
+
+_ATLAS_CACHE: dict[str, _PreparedAtlas] = {}
 _TISSUE_CACHE: dict[tuple[object, ...], NDArray[np.float32]] = {}
+_ATLAS_LOCK = threading.Lock()
 
 
 def _load_atlas(side: str) -> Volume:
+    """The packaged bone label atlas of ``side`` at 1 mm (every other 0.5 mm voxel)."""
     try:
         from ..phantom import load_foot_atlas
     except ImportError as exc:  # pragma: no cover - the phantom package ships the atlas
         raise DetectionError("automatic bone masks need the foot atlas of "
                              "bmes_imaging.phantom, which is not available; give a bone "
                              "label map (--bones) or seed points instead") from exc
-    return load_foot_atlas(side)
+    return load_foot_atlas(side, step=_ATLAS_STEP)
 
 
-def _atlas_and_template(side: str) -> tuple[Volume, NDArray[np.float32], NDArray[np.float64]]:
-    """The packaged atlas of ``side`` at about 1 mm, and its template (cached)."""
-    if side not in _ATLAS_CACHE:
-        full = _load_atlas(side)
-        atlas = _coarse(full, 1.0)
-        tissue = _tissue_template(full)
-        tmpl, taff = tissue if tissue is not None else _template(atlas)
-        _ATLAS_CACHE[side] = (atlas, tmpl, taff)
-    return _ATLAS_CACHE[side]
+#: The packaged atlas has 0.5 mm voxels; registration works at 1 mm.
+_ATLAS_STEP = 2
+
+
+def _atlas_and_template(side: str) -> _PreparedAtlas:
+    """The packaged atlas of ``side`` at about 1 mm, with its template (cached)."""
+    with _ATLAS_LOCK:  # a warm-up thread and a detection may ask at the same time
+        if side not in _ATLAS_CACHE:
+            atlas = _load_atlas(side)
+            tissue = _tissue_template(atlas)
+            tmpl, taff = tissue if tissue is not None else _template(atlas)
+            _ATLAS_CACHE[side] = _PreparedAtlas(atlas, tmpl, taff)
+        return _ATLAS_CACHE[side]
+
+
+def prepare_atlas(laterality: str | None = None) -> None:
+    """Load and prepare the packaged foot atlas now, so that the first automatic bone
+    masks do not pay for it (about half a second; e.g. from a GUI at start-up).
+
+    Parameters
+    ----------
+    laterality
+        ``"R"`` or ``"L"``; both when None.
+    """
+    for side in ([laterality.upper()] if laterality else ["R", "L"]):
+        _atlas_and_template(side)
 
 
 #: Generic T1 appearance (relative to fat) of the atlas' anatomical classes: what any
@@ -89,42 +188,40 @@ _T1_APPEARANCE = {
 }
 
 
-def _tissue_template(full: Volume) -> tuple[NDArray[np.float32], NDArray[np.float64]] | None:
+def _tissue_template(atlas: Volume) -> tuple[NDArray[np.float32], NDArray[np.float64]] | None:
     """T1-like template from the atlas' tissue classes (soft tissue, air, cortex).
 
     The packaged atlas carries the classes of every voxel (fat, muscle, tendons...);
     giving each its generic T1 appearance makes a template image like the T1 atlases
-    of brain registration (block-averaged to about 1 mm). Returns None when the atlas grid
-    does not match (then the bone-only template is used).
+    of brain registration, block-averaged from the 0.5 mm classes onto the grid of
+    ``atlas`` (the packaged labels every ``_ATLAS_STEP`` voxels). Returns None when the
+    atlas grid does not match (then the bone-only template is used).
     """
     from ..phantom import load_foot_tissues
 
     a = load_foot_tissues()
-    if a.codes.shape != full.shape:
+    f = _ATLAS_STEP
+    n = np.array(a.codes.shape) // f
+    if tuple(-(-np.array(a.codes.shape) // f)) != atlas.shape:
         return None
     lut = np.zeros(256, dtype=np.float32)
     for code, name in a.tissue_names.items():
         lut[code] = _T1_APPEARANCE.get(name, _OTHER)
     lut[1:a.other_bone_code + 1] = 0.95
     lut[a.cortex_bit:a.cortex_bit + a.other_bone_code + 1] = 0.08
-    f = np.maximum(1, np.round(1.0 / full.voxel_sizes)).astype(int)
-    key = (a.codes.shape, tuple(f))
+    key = (a.codes.shape, f)
     if key not in _TISSUE_CACHE:  # the same array serves both sides (mirrored affine)
-        # class appearance block-averaged to ~1 mm, a slab at a time (memory)
-        n = (np.array(a.codes.shape) // f) * f
-        out = np.empty(tuple(n // f), dtype=np.float32)
-        step = f[0] * 16
-        for i0 in range(0, int(n[0]), step):
-            blk = lut[a.codes[i0:min(i0 + step, n[0]), : n[1], : n[2]]]
-            out[i0 // f[0]: i0 // f[0] + blk.shape[0] // f[0]] = blk.reshape(
-                blk.shape[0] // f[0], f[0], n[1] // f[1], f[1], n[2] // f[2], f[2]
-            ).mean(axis=(1, 3, 5))
-        _TISSUE_CACHE[key] = out
+        total = np.zeros(tuple(n), dtype=np.float32)
+        for i in range(f):  # sum of the f**3 sub-grids: a block sum without copies
+            for j in range(f):
+                for k in range(f):
+                    total += lut[a.codes[i:n[0] * f:f, j:n[1] * f:f, k:n[2] * f:f]]
+        total *= np.float32(1.0 / f ** 3)
+        _TISSUE_CACHE[key] = total
     vals = _TISSUE_CACHE[key]
-    aff = full.affine.copy()
-    aff[:3, :3] = full.affine[:3, :3] * f
-    aff[:3, 3] = apply_affine(full.affine, [(f - 1) / 2.0])[0]
-    return np.ascontiguousarray(vals, dtype=np.float32), aff
+    aff = atlas.affine.copy()  # block centres: half a 0.5 mm voxel from the labels' grid
+    aff[:3, 3] = apply_affine(atlas.affine, [np.full(3, (f - 1) / (2.0 * f))])[0]
+    return vals, aff
 
 
 def _coarse(labels: Volume, spacing: float) -> Volume:
@@ -193,133 +290,155 @@ class _Matcher:
                                  "place the bone atlas; give a bone label map instead")
         if len(idx) > n:
             idx = idx[rng.choice(len(idx), n, replace=False)]
-        self.world = apply_affine(faff, idx)
+        #: T1 world positions of the samples, (3, N)
+        self.world = np.ascontiguousarray(apply_affine(faff, idx).T)
         vals = fixed[tuple(idx.T)]
         lo, hi = np.percentile(fixed[mask], [1, 99.5])
         self.fbin = np.round(_intensity_bins(vals, lo, hi)).astype(np.int64)
-        self.all = np.ones(len(self.fbin), dtype=bool)
         self.moving = moving
         # outside the template: air for a tissue template (it has air), else unknown
         self.outside = _AIR if float(moving.min()) <= _AIR + 1e-3 else _OTHER
         self.minv = np.linalg.inv(maff)
-        self.shape = np.array(moving.shape)
 
     def cost(self, a2w: NDArray[np.float64]) -> float:
         """``a2w`` maps atlas world to T1 world."""
-        pv = apply_affine(self.minv @ np.linalg.inv(a2w), self.world)
-        vals = ndimage.map_coordinates(self.moving, pv.T, order=1, mode="constant",
+        return self.cost_inverse(self.minv @ np.linalg.inv(a2w))
+
+    def cost_inverse(self, w2v: NDArray[np.float64]) -> float:
+        """``w2v`` maps T1 world to template voxels."""
+        pv = w2v[:3, :3] @ self.world + w2v[:3, 3:4]
+        vals = ndimage.map_coordinates(self.moving, pv, order=1, mode="constant",
                                        cval=self.outside)
-        return -_nmi(self.fbin, _intensity_bins(vals, 0.0, 1.0), self.all)
+        return -_nmi(self.fbin, _intensity_bins(vals, 0.0, 1.0), None)
+
+
+def _rotation(deg: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Rotation about x, then y, then z (degrees), as :func:`._align.rigid_matrix`."""
+    rx, ry, rz = (math.radians(float(d)) for d in deg)
+    cx, sx, cy, sy = math.cos(rx), math.sin(rx), math.cos(ry), math.sin(ry)
+    cz, sz = math.cos(rz), math.sin(rz)
+    return np.array([[cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx],
+                     [sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx],
+                     [-sy, cy * sx, cy * cx]])
 
 
 def _affine9(p: NDArray[np.float64], centre: NDArray[np.float64],
              base: NDArray[np.float64]) -> NDArray[np.float64]:
     """base followed by rotation (deg), translation (mm), scale (1 unit = 1 %) about centre."""
-    from ._align import rigid_matrix
-
-    r = rigid_matrix(np.r_[p[:3], 0, 0, 0], np.zeros(3))[:3, :3]
-    s = np.exp(np.asarray(p[6:9]) / 100.0)
     m = np.eye(4)
-    m[:3, :3] = r * s
+    m[:3, :3] = _rotation(p[:3]) * np.exp(np.asarray(p[6:9]) / 100.0)
     m[:3, 3] = centre - m[:3, :3] @ centre + np.asarray(p[3:6])
     return m @ base
+
+
+def _affine9_inverse(p: NDArray[np.float64], centre: NDArray[np.float64]
+                     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Inverse of the 9-parameter part of :func:`_affine9` (without base): (A, b)
+    with ``x = A @ y + b``; no matrix inversion (the rotation is orthogonal)."""
+    a = _rotation(p[:3]).T / np.exp(np.asarray(p[6:9]) / 100.0)[:, None]
+    t = centre + np.asarray(p[3:6])
+    return a, centre - a @ t
 
 
 def _fit(matcher: _Matcher, centre: NDArray[np.float64], base: NDArray[np.float64],
          x0: NDArray[np.float64], xtol: float, maxfev: int, bounds: float
          ) -> tuple[NDArray[np.float64], float]:
+    # T1 world -> template voxels = minv @ inv(base) @ inv(affine9): the fixed part once
+    g = matcher.minv @ np.linalg.inv(base)
+    w2v = np.eye(4)
+
     def fun(p: NDArray[np.float64]) -> float:
         if np.any(np.abs(p[6:9]) > bounds) or np.any(np.abs(p[:3]) > 2 * bounds):
             return 0.0
         # feet differ more in size than in proportion: anisotropic scaling costs a little
         scale = p[6:9]
         penalty = _ANISOTROPY_PENALTY * float(((scale - scale.mean()) ** 2).sum())
-        return matcher.cost(_affine9(p, centre, base)) + penalty
+        a, b = _affine9_inverse(p, centre)
+        w2v[:3, :3] = g[:3, :3] @ a
+        w2v[:3, 3] = g[:3, :3] @ b + g[:3, 3]
+        return matcher.cost_inverse(w2v) + penalty
 
     res = optimize.minimize(fun, x0, method="Powell",
                             options={"xtol": xtol, "ftol": 1e-5, "maxfev": maxfev})
     return np.asarray(res.x, dtype=np.float64), float(res.fun)
 
 
-def register_atlas(t1: Volume, atlas: Volume, config: DetectionConfig | None = None, *,
+def register_atlas(t1: Volume, atlas: Volume | _PreparedAtlas,
+                   config: DetectionConfig | None = None, *,
                    template: tuple[NDArray[np.float32], NDArray[np.float64]] | None = None,
                    init: NDArray[np.float64] | None = None,
-                   bones: set[int] | None = None
+                   bones: set[int] | None = None,
+                   schedule: _Schedule | None = None,
                    ) -> tuple[NDArray[np.float64], dict[int, NDArray[np.float64]], float]:
     """Register the atlas to T1: (global atlas->T1 world affine, per-bone affines, NMI).
 
-    ``init`` (atlas to T1 world) replaces the translation search, e.g. from reader
-    seeds; ``bones`` limits the per-bone refinement to those labels.
+    ``atlas`` is a label volume at about 1 mm (``template`` its T1-like image, else one
+    is made from the labels) or a prepared atlas; ``init`` (atlas to T1 world) replaces
+    the translation search, e.g. from reader seeds; ``bones`` limits the per-bone
+    refinement to those labels.
     """
+    sch = schedule or _SCHEDULE
+    if not isinstance(atlas, _PreparedAtlas):
+        tm, ta = template if template is not None else _template(atlas)
+        atlas = _PreparedAtlas(atlas, tm, ta)
     rng = np.random.default_rng(7)
-    tmpl, taff = template if template is not None else _template(atlas)
+    tmpl, tmpl2, taff2 = atlas.profiled_for(t1)
+    taff = atlas.template_affine
     n_starts, n_fine = _STARTS["tissue" if float(tmpl.min()) <= _AIR + 1e-3 else "bones"]
-    tmpl = _slice_profile(tmpl, taff, t1)
-    # a 2 mm copy for the global steps (smaller, cache friendly)
-    tmpl2 = np.ascontiguousarray(ndimage.zoom(tmpl, 0.5, order=1))
-    taff2 = taff.copy()
-    taff2[:3, :3] = taff[:3, :3] * (np.array(tmpl.shape) - 1) / np.maximum(
-        np.array(tmpl2.shape) - 1, 1)
-    lab_small = np.asarray(atlas.array)
-    # atlas bone centre (world)
-    idx = np.argwhere(lab_small > 0)
-    if len(idx) == 0:
-        raise DetectionError("the foot atlas holds no bone labels")
-    a_centre = apply_affine(atlas.affine, idx.mean(axis=0)[None])[0]
+    a_centre = atlas.centre
     t_centre = apply_affine(t1.affine, [(np.array(t1.shape) - 1) / 2.0])[0]
 
     def body_mask(img: NDArray[np.float32]) -> NDArray[np.bool_]:
         lo, hi = np.percentile(img, [1, 99.5])
         return img > lo + 0.08 * (hi - lo)
 
-    # 1. translation search at 6 mm (or the given start)
+    # 1. translation search at 6 mm; a given start (reader seeds) competes with the best
+    # translations, so that a rough start cannot trap the optimiser
+    fixed6, faff6 = _block_mean(t1, 6.0)
     starts: list[NDArray[np.float64]] = []
     if init is not None:
         starts.append(np.asarray(init, dtype=np.float64))
-    else:
-        fixed6, faff6 = _block_mean(t1, 6.0)
-        m6 = _Matcher(fixed6, faff6, tmpl2, taff2, body_mask(fixed6), 2500, rng)
-        steps = np.arange(-36.0, 36.1, 12.0)
-        trials = []
-        for dx in steps:
-            for dy in steps:
-                for dz in steps:
-                    base = np.eye(4)
-                    base[:3, 3] = t_centre - a_centre + (dx, dy, dz)
-                    trials.append((m6.cost(base), base))
-        trials.sort(key=lambda ct: ct[0])
-        for _, b0 in trials:  # the best few translations at least 15 mm apart
-            if all(np.linalg.norm(b0[:3, 3] - s0[:3, 3]) >= 15.0 for s0 in starts):
-                starts.append(b0)
-            if len(starts) == n_starts:
-                break
+    m6 = _Matcher(fixed6, faff6, tmpl2, taff2, body_mask(fixed6), sch.search_points, rng)
+    steps = np.arange(-36.0, 36.1, 12.0)
+    trials = []
+    for dx in steps:
+        for dy in steps:
+            for dz in steps:
+                base = np.eye(4)
+                base[:3, 3] = t_centre - a_centre + (dx, dy, dz)
+                trials.append((m6.cost(base), base))
+    trials.sort(key=lambda ct: ct[0])
+    n_total = n_starts + len(starts)
+    for _, b0 in trials:  # the best few translations at least 15 mm apart
+        if all(np.linalg.norm(b0[:3, 3] - s0[:3, 3]) >= 15.0 for s0 in starts):
+            starts.append(b0)
+        if len(starts) == n_total:
+            break
     # 2. global affine from each start at 6 mm, the best refined at 3 mm
-    fixed, faff = _block_mean(t1, 6.0)
-    m = _Matcher(fixed, faff, tmpl2, taff2, body_mask(fixed), 4000, rng)
+    m = _Matcher(fixed6, faff6, tmpl2, taff2, body_mask(fixed6), sch.global_points, rng)
     fits = []
     for base in starts:
-        p, cost = _fit(m, t_centre, base, np.zeros(9), 0.3, 800, bounds=20.0)
+        p, cost = _fit(m, t_centre, base, np.zeros(9), 0.3, sch.global_maxfev, 20.0)
         fits.append((cost, base, p))
     fixed, faff = _block_mean(t1, 3.0)
-    m = _Matcher(fixed, faff, tmpl, taff, body_mask(fixed), 8000, rng)
+    m = _Matcher(fixed, faff, tmpl, taff, body_mask(fixed), sch.fine_points, rng)
     fine = []
     for _, base, p0 in sorted(fits, key=lambda f: f[0])[:n_fine]:
-        p1, c1 = _fit(m, t_centre, base, p0, 0.1, 800, bounds=20.0)
+        p1, c1 = _fit(m, t_centre, base, p0, 0.1, sch.fine_maxfev, 20.0)
         fine.append((c1, base, p1))
     cost, base, p = min(fine, key=lambda f: f[0])
     glob = _affine9(p, t_centre, base)
     # 3. per-bone refinement in a box around each bone
-    fixed3, faff3 = _block_mean(t1, 1.5)
+    fixed3, faff3 = _block_mean(t1, sch.bone_spacing_mm)
     inv3 = np.linalg.inv(faff3)
+    margin = np.ceil(6.0 / np.sqrt((faff3[:3, :3] ** 2).sum(axis=0))).astype(int)
     per_bone: dict[int, NDArray[np.float64]] = {}
-    labels_present = [int(v) for v in np.unique(lab_small) if 0 < v <= len(Bone)
-                      and (bones is None or int(v) in bones)]
-    for lab in labels_present:
-        pts = apply_affine(atlas.affine, np.argwhere(lab_small == lab)[::7])
+    for lab, pts in sorted(atlas.points.items()):
+        if bones is not None and lab not in bones:
+            continue
         w = apply_affine(glob, pts)
         centre = w.mean(axis=0)
         vox = apply_affine(inv3, w)
-        margin = np.ceil(6.0 / np.sqrt((faff3[:3, :3] ** 2).sum(axis=0))).astype(int)
         lo = np.maximum(0, np.floor(vox.min(axis=0)).astype(int) - margin)
         hi = np.minimum(fixed3.shape, np.ceil(vox.max(axis=0)).astype(int) + 1 + margin)
         if np.any(hi - lo < 2):
@@ -327,27 +446,27 @@ def register_atlas(t1: Volume, atlas: Volume, config: DetectionConfig | None = N
         mask = np.zeros(fixed3.shape, dtype=bool)
         mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = True
         try:
-            mb = _Matcher(fixed3, faff3, tmpl, taff, mask, 3000, rng)
+            mb = _Matcher(fixed3, faff3, tmpl, taff, mask, sch.bone_points, rng)
         except DetectionError:
             continue
-        pb, _ = _fit(mb, centre, glob, np.zeros(9), 0.2, 300, bounds=12.0)
+        pb, _ = _fit(mb, centre, glob, np.zeros(9), 0.2, sch.bone_maxfev, 12.0)
         per_bone[lab] = _affine9(pb, centre, glob)
     return glob, per_bone, -cost
 
 
-def _fuse(t1: Volume, atlas: Volume, glob: NDArray[np.float64],
+def _fuse(t1: Volume, atlas: _PreparedAtlas, glob: NDArray[np.float64],
           per_bone: dict[int, NDArray[np.float64]]) -> NDArray[np.uint8]:
     """Most probable bone per T1 voxel from the per-bone warped masks."""
-    lab = np.asarray(atlas.array)
     best = np.full(t1.shape, 0.5, dtype=np.float32)
     out = np.zeros(t1.shape, dtype=np.uint8)
-    for b in [int(v) for v in np.unique(lab) if 0 < v <= len(Bone)]:
+    t1_inv = np.linalg.inv(t1.affine)
+    for b, (mask, maff) in sorted(atlas.masks.items()):
         m = per_bone.get(b, glob)
-        src = Volume((lab == b).astype(np.float32), m @ atlas.affine)
+        src = Volume(mask, m @ maff)
         # only the box of this bone in T1 voxels
-        idx = np.argwhere(lab == b)
-        corners = apply_affine(np.linalg.inv(t1.affine) @ m @ atlas.affine,
-                               np.array([idx.min(0), idx.max(0)]))
+        corners = np.array([[i, j, k] for i in (0, mask.shape[0] - 1)
+                            for j in (0, mask.shape[1] - 1) for k in (0, mask.shape[2] - 1)])
+        corners = apply_affine(t1_inv @ m @ maff, corners)
         lo = np.maximum(0, np.floor(corners.min(0)).astype(int) - 2)
         hi = np.minimum(t1.shape, np.ceil(corners.max(0)).astype(int) + 3)
         if np.any(hi <= lo):
@@ -398,17 +517,15 @@ def _snap(t1: Volume, labels: NDArray[np.uint8], config: DetectionConfig) -> NDA
     return out
 
 
-def _atlas_candidates(
-    t1: Volume, atlas: Volume | None,
-) -> list[tuple[Volume, tuple[NDArray[np.float32], NDArray[np.float64]]]]:
-    """(atlas labels, template) pairs to try: the given atlas, else the packaged one of
-    the T1's side, or of both sides when the laterality is unknown."""
+def _atlas_candidates(t1: Volume, atlas: Volume | None) -> list[_PreparedAtlas]:
+    """Atlases to try: the given one, else the packaged one of the T1's side, or of
+    both sides when the laterality is unknown."""
     if atlas is not None:
         coarse = _coarse(atlas, 1.0)
-        return [(coarse, _template(coarse))]
+        return [_PreparedAtlas(coarse, *_template(coarse))]
     side = (t1.info.laterality or "").upper()
     sides = [side] if side in ("L", "R") else ["R", "L"]
-    return [(a, (tm, ta)) for a, tm, ta in map(_atlas_and_template, sides)]
+    return [_atlas_and_template(s) for s in sides]
 
 
 def automatic_bones(t1: Volume, config: DetectionConfig | None = None, *,
@@ -432,8 +549,8 @@ def automatic_bones(t1: Volume, config: DetectionConfig | None = None, *,
     cfg = config or DetectionConfig()
     candidates = _atlas_candidates(t1, atlas)
     best = None
-    for a, tmpl in candidates:
-        glob, per_bone, score = register_atlas(t1, a, cfg, template=tmpl)
+    for a in candidates:
+        glob, per_bone, score = register_atlas(t1, a, cfg)
         if best is None or score > best[3]:
             best = (a, glob, per_bone, score)
     assert best is not None
@@ -469,39 +586,59 @@ def _init_from_points(src: NDArray[np.float64], dst: NDArray[np.float64]
     return m
 
 
+def _seeds_inside(labels: NDArray[np.uint8], t1: Volume,
+                  seeds: dict[int, NDArray[np.float64]]) -> int:
+    """How many seed points lie in their own bone's mask."""
+    inv = np.linalg.inv(t1.affine)
+    n = 0
+    for b, pts in seeds.items():
+        vox = np.round(apply_affine(inv, pts)).astype(int)
+        vox = np.clip(vox, 0, np.array(t1.shape) - 1)
+        n += int((labels[tuple(vox.T)] == b).sum())
+    return n
+
+
 def seeded_bones(t1: Volume, seeds: dict[int, NDArray[np.float64]],
                  config: DetectionConfig | None = None, *, atlas: Volume | None = None
                  ) -> Volume:
-    """Bone masks of the seeded bones: the atlas placed by the seeds, then registered.
+    """Bone masks of the seeded bones: the registered atlas that holds the seeds.
 
-    The centre of each seeded bone in the atlas is matched to the mean of its seed
-    points (a similarity transform from three or more bones, a shift otherwise); that
-    start replaces the global search, the atlas is refined on the image as in
-    :func:`automatic_bones` (affine, then per seeded bone), and only the seeded bones
-    are returned. A seed that ends outside its bone's mask pulls that bone onto it.
+    The atlas is registered as in :func:`automatic_bones`; when some seeds then fall
+    outside their bones, a second placement starts from the seeds (each seeded bone's
+    atlas centre matched to the mean of its seed points: a similarity transform from
+    three or more bones, a shift otherwise) and the placement holding more seeds (then
+    the better match) is kept. Only the seeded bones are returned. A seed that still
+    ends outside its bone's mask pulls that bone onto it.
     """
     cfg = config or DetectionConfig()
     candidates = _atlas_candidates(t1, atlas)
-    best = None
-    for a, tmpl in candidates:
-        lab = np.asarray(a.array)
-        src, dst = [], []
-        for b, pts in seeds.items():
-            idx = np.argwhere(lab == b)
-            if len(idx):
-                src.append(apply_affine(a.affine, idx.mean(axis=0)[None])[0])
-                dst.append(np.asarray(pts, dtype=np.float64).mean(axis=0))
-        if not src:
-            continue
-        init = _init_from_points(np.array(src), np.array(dst))
-        glob, per_bone, score = register_atlas(t1, a, cfg, template=tmpl, init=init,
-                                               bones=set(seeds))
-        if best is None or score > best[3]:
-            best = (a, glob, per_bone, score)
+    n_seeds = sum(len(np.atleast_2d(p)) for p in seeds.values())
+    best: tuple[tuple[int, float], _PreparedAtlas, NDArray[np.float64],
+                dict[int, NDArray[np.float64]], NDArray[np.uint8]] | None = None
+
+    def consider(a: _PreparedAtlas, glob: NDArray[np.float64],
+                 per_bone: dict[int, NDArray[np.float64]], score: float) -> None:
+        nonlocal best
+        fused = _fuse(t1, a, glob, per_bone)
+        rank = (_seeds_inside(fused, t1, seeds), score)
+        if best is None or rank > best[0]:
+            best = (rank, a, glob, per_bone, fused)
+
+    for a in candidates:  # 1. the search, as for automatic masks (robust to the start)
+        if any(b in a.points for b in seeds):
+            consider(a, *register_atlas(t1, a, cfg))
+    if best is not None and best[0][0] < n_seeds:
+        for a in candidates:  # 2. some seeds outside: also try starting from the seeds
+            src = [a.points[b].mean(axis=0) for b in seeds if b in a.points]
+            dst = [np.asarray(pts, dtype=np.float64).mean(axis=0)
+                   for b, pts in seeds.items() if b in a.points]
+            init = _init_from_points(np.array(src), np.array(dst))
+            consider(a, *register_atlas(t1, a, cfg, init=init, bones=set(seeds),
+                                        schedule=_SEEDED_SCHEDULE))
     if best is None:
         raise DetectionError("none of the seeded bones is in the foot atlas")
-    a, glob, per_bone, _ = best
-    labels = _fuse(t1, a, glob, per_bone)
+    _, a, glob, per_bone, labels = best
+    labels = labels.copy()
     labels[~np.isin(labels, list(seeds))] = 0
     # a seed outside its bone: shift that bone's transform so the mask covers it
     for b, pts in seeds.items():

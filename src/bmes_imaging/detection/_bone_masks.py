@@ -5,8 +5,8 @@ on the T1 grid in the project's label convention (:mod:`bmes_imaging.bones`):
 
 * :func:`bones_from_labels`: a label map in any grid, resampled by nearest neighbour
   through world coordinates;
-* :func:`bones_from_seeds`: a few RAS+ points per bone (what a reader clicks) place the
-  foot atlas, which is then registered to the T1 image (``_atlas.seeded_bones``);
+* :func:`bones_from_seeds`: a few RAS+ points per bone (what a reader clicks) say which
+  bones to return and check the registered foot atlas (``_atlas.seeded_bones``);
 * automatic masks: :mod:`bmes_imaging.detection._atlas`.
 """
 
@@ -93,9 +93,13 @@ def bones_from_seeds(t1: Volume, seeds: Mapping[Bone | int | str, Sequence[Array
                      config: DetectionConfig | None = None) -> Volume:
     """Grow a few RAS+ points per bone (what a reader clicks) into bone masks on T1.
 
-    The points place the foot atlas (each seeded bone's atlas centre to the mean of its
-    points), the atlas is then registered to the image and the seeded bones' masks are
-    returned (:func:`bmes_imaging.detection._atlas.seeded_bones`). A marker-controlled
+    The foot atlas is registered to the image; if some points then lie outside their
+    bones, a placement started from the points (each seeded bone's atlas centre to the
+    mean of its points) competes, and the one holding more points wins; the seeded
+    bones' masks are returned (:func:`bmes_imaging.detection._atlas.seeded_bones`).
+    Starting from the points alone was fragile: two clicks anywhere inside a bone give
+    a rough centre, and one in six random click sets on a phantom misplaced every bone.
+    A marker-controlled
     watershed of the T1 edges alone was tried and dropped: it leaked into the fat around
     bones wherever 3 mm slices blur the thin cortex.
     """

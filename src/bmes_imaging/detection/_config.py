@@ -9,6 +9,7 @@ and brighter on the fluid-sensitive image).
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +86,10 @@ class DetectionConfig:
         Parameter tolerance of the last level (degrees / mm). Default 0.02.
     seed_beta
         Random-walker edge sensitivity when growing seeded bone masks. Default 130.
+    threads
+        Threads for the independent fits of the automatic bone registration (results
+        do not depend on it). Default 0: up to two, as many as there are CPUs. Batch
+        screening with one worker per core sets 1.
     """
 
     t1_ratio_max: float = 0.80
@@ -110,6 +115,11 @@ class DetectionConfig:
     align_samples: int = 10000
     align_xtol: float = 0.02
     seed_beta: float = 130.0
+    threads: int = 0
+
+    def thread_count(self) -> int:
+        """Threads the detector may use: :attr:`threads`, or up to two when it is 0."""
+        return self.threads if self.threads > 0 else min(2, os.cpu_count() or 1)
 
     def replace(self, **changes: Any) -> DetectionConfig:
         """Return a copy with ``changes`` applied."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,7 +44,9 @@ class EdemaResult:
         What only one series covers, bones partly outside the fluid series, alignment
         remarks.
     timings
-        Seconds per stage (``align``, ``bones``, ``compare``, ``findings``).
+        Seconds per stage (``align``, ``bones``, ``compare``, ``findings``). Automatic
+        bones are registered beside the alignment when the config allows two threads,
+        so ``align`` and ``bones`` then overlap.
     bone_source
         ``"imported"``, ``"seeded"`` or ``"automatic"``.
     t1_reference, fluid_reference
@@ -85,6 +88,13 @@ def _check_input(t1: Volume, fluid: Volume) -> None:
     if t1.info.sequence and t1.info.sequence not in ("t1", "other"):
         raise DetectionError(f"the first image is a {t1.info.sequence} series; detect_edema "
                              "needs the T1 series first and the fluid series second")
+
+
+def _timed_automatic_bones(t1: Volume, cfg: DetectionConfig) -> tuple[Volume, float]:
+    from ._atlas import automatic_bones
+
+    t0 = time.perf_counter()
+    return automatic_bones(t1, cfg), time.perf_counter() - t0
 
 
 def detect_edema(
@@ -144,23 +154,35 @@ def detect_edema(
 
     report("align", 0.0)
     t0 = time.perf_counter()
-    al = align_fluid(t1, fluid, refine=refine_alignment, config=cfg)
-    timings["align"] = time.perf_counter() - t0
-
-    report("bones", 0.3)
+    pending: Future[tuple[Volume, float]] | None = None
+    if bones is None and not seeds and cfg.thread_count() > 1:
+        # automatic bones need only T1: register the atlas while aligning the fluid series
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bmes-bones")
+        pending = pool.submit(_timed_automatic_bones, t1, cfg)
+        pool.shutdown(wait=False)
+    try:
+        al = align_fluid(t1, fluid, refine=refine_alignment, config=cfg)
+        timings["align"] = time.perf_counter() - t0
+        report("bones", 0.3)
+    except BaseException:  # an error, or a cancel from the progress callback
+        if pending is not None:
+            wait([pending])  # no registration outlives the call
+        raise
     t0 = time.perf_counter()
-    if bones is not None:
-        bone_vol = bones_from_labels(bones, t1)
-        source = "imported"
-    elif seeds:
-        bone_vol = bones_from_seeds(t1, seeds, cfg)
-        source = "seeded"
-    else:
-        from ._atlas import automatic_bones
-
-        bone_vol = automatic_bones(t1, cfg)
+    if pending is not None:
+        bone_vol, timings["bones"] = pending.result()  # ran beside the alignment
         source = "automatic"
-    timings["bones"] = time.perf_counter() - t0
+    else:
+        if bones is not None:
+            bone_vol = bones_from_labels(bones, t1)
+            source = "imported"
+        elif seeds:
+            bone_vol = bones_from_seeds(t1, seeds, cfg)
+            source = "seeded"
+        else:
+            bone_vol, _ = _timed_automatic_bones(t1, cfg)
+            source = "automatic"
+        timings["bones"] = time.perf_counter() - t0
 
     report("compare", 0.6)
     t0 = time.perf_counter()

@@ -103,19 +103,21 @@ def load_foot_tissues() -> Atlas:
     return atlas()
 
 
-def load_foot_atlas(side: str = "R") -> Volume:
+def load_foot_atlas(side: str = "R", *, step: int = 1) -> Volume:
     """The committed bone label atlas of a foot, in project labels.
 
     Parameters
     ----------
     side
         ``"R"`` (as derived) or ``"L"`` (mirrored across the sagittal plane).
+    step
+        Keep every ``step``-th voxel along each axis (2: 1 mm voxels).
 
     Returns
     -------
     Volume
         ``uint8`` bone labels (:class:`~bmes_imaging.bones.Bone` values, toes 0) at
-        0.5 mm in the atlas frame: RAS+ millimetres with the origin at the talar dome's
+        0.5 mm (times ``step``) in the atlas frame: RAS+ millimetres with the origin at the talar dome's
         centre of curvature (+y anterior, +z superior; +x lateral for ``"R"``, medial
         for ``"L"``).
 
@@ -129,11 +131,17 @@ def load_foot_atlas(side: str = "R") -> Volume:
     side = side.upper()
     if side not in ("L", "R"):
         raise PhantomError(f"side must be 'L' or 'R', found {side!r}")
+    if step < 1:
+        raise PhantomError(f"step must be >= 1, found {step}")
     a = atlas()
-    affine = a.affine if side == "R" else _MIRROR @ a.affine
+    affine = a.affine.copy()
+    affine[:3, :3] *= step
+    if side == "L":
+        affine = _MIRROR @ affine
     info = SeriesInfo(laterality=side, series_description="foot atlas (VHF, CC BY 4.0)",
                       extra={"source": a.meta.get("source", "")})
-    return Volume(bone_label_of(a.codes), affine, info)
+    codes = a.codes[::step, ::step, ::step] if step > 1 else a.codes
+    return Volume(bone_label_of(codes), affine, info)
 
 
 def load_foot_template(side: str = "R", sequence: str = "t1", *,

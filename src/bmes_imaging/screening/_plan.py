@@ -92,12 +92,20 @@ class ScreenPlan:
     rejected: list[tuple[str, str]]  # (path relative to root, reason)
 
 
+#: Configuration fields that change how fast, not what, a study gives.
+_SPEED_ONLY_FIELDS = ("threads",)
+
+
 def config_fingerprint(config: Any) -> str:
-    """Stable text of a configuration (dataclass fields as JSON, else ``repr``)."""
+    """Stable text of a configuration (dataclass fields as JSON, else ``repr``);
+    fields that only change the speed (thread counts) are left out."""
     if config is None:
         return "default"
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+        fields = dataclasses.asdict(config)
+        for name in _SPEED_ONLY_FIELDS:
+            fields.pop(name, None)
+        return json.dumps(fields, sort_keys=True, default=str)
     return repr(config)
 
 

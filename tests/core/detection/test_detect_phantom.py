@@ -85,7 +85,9 @@ def test_bmes_detect_on_written_phantom_with_junk(tmp_path, capsys) -> None:
     assert min(ev.bone_dice()[b] for b in TARSAL_BONES) > 0.85
 
 
-def test_seeded_masks_from_two_points_per_bone(left_diffuse_moved) -> None:
+# click sets 100, 700 and 800 misplaced bones when the seeds alone placed the atlas
+@pytest.mark.parametrize("clicks", [0, 100, 700, 800])
+def test_seeded_masks_from_two_points_per_bone(left_diffuse_moved, clicks: int) -> None:
     """A reader's clicks (two points inside each of five bones) grown into bone masks."""
     from scipy import ndimage
 
@@ -95,7 +97,8 @@ def test_seeded_masks_from_two_points_per_bone(left_diffuse_moved) -> None:
     for b in (Bone.TALUS, Bone.CALCANEUS, Bone.NAVICULAR, Bone.CUBOID, Bone.TIBIA):
         depth = ndimage.distance_transform_edt(lab == b, sampling=study.t1.voxel_sizes)
         idx = np.argwhere(depth > 2.0)
-        pick = idx[np.random.default_rng(int(b)).choice(len(idx), 2, replace=False)]
+        rng = np.random.default_rng(int(b) + clicks)
+        pick = idx[rng.choice(len(idx), 2, replace=False)]
         seeds[b] = study.t1.world(pick)
     res = detect_edema(study.t1, study.stir, seeds=seeds)
     assert res.bone_source == "seeded"
@@ -104,3 +107,17 @@ def test_seeded_masks_from_two_points_per_bone(left_diffuse_moved) -> None:
         p, q = res.bones.array == b, lab == b
         assert 2 * (p & q).sum() / (p.sum() + q.sum()) > 0.85, b
     assert Bone.TALUS in res.positive_bones
+
+
+def test_automatic_bones_do_not_depend_on_threads(left_diffuse_moved) -> None:
+    """With two threads the atlas is registered beside the alignment; the result is
+    the same as one thread doing one after the other."""
+    from bmes_imaging.detection import DetectionConfig
+
+    study, res = left_diffuse_moved
+    one = detect_edema(study.t1, study.stir, config=DetectionConfig(threads=1))
+    two = detect_edema(study.t1, study.stir, config=DetectionConfig(threads=2))
+    assert one.bone_source == two.bone_source == "automatic"
+    np.testing.assert_array_equal(one.bones.array, two.bones.array)
+    np.testing.assert_array_equal(one.edema.array, two.edema.array)
+    np.testing.assert_array_equal(one.bones.array, res.bones.array)

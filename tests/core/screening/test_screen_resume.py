@@ -42,3 +42,14 @@ def test_killed_run_resumes_with_only_the_rest(tmp_path: Path) -> None:
     earlier = {r["study_key"] for r in rows if r["from_earlier_run"] == "yes"}
     assert earlier == done_before  # exactly the finished ones were skipped
     assert f"({len(done_before)} from an earlier run)" in rerun.stdout
+
+
+def test_only_settings_that_change_results_make_a_study_run_again() -> None:
+    """A resumed run redoes a study when its detection settings changed; a thread count
+    changes only the speed, so it does not count."""
+    from bmes_imaging.detection import DetectionConfig
+    from bmes_imaging.screening._plan import config_fingerprint
+
+    base = DetectionConfig()
+    assert config_fingerprint(base.replace(threads=1)) == config_fingerprint(base)
+    assert config_fingerprint(base.replace(fluid_ratio_min=3.0)) != config_fingerprint(base)
