@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,7 @@ def _sources(t1: Volume) -> list[Any]:
 
 def write_edema_seg(
     t1: Volume,
-    path: str | Path,
+    path: str | os.PathLike[str],
     *,
     edema: Volume,
     findings: Sequence[Any],
