@@ -22,6 +22,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,8 @@ class ReviewModel:
         self.detect_options: dict[str, Any] = {}
         #: Seconds per detector stage of the last detection (from ``EdemaResult``).
         self.last_timings: dict[str, float] = {}
+        #: Automatic bone masks being computed ahead of detection: (study key, future).
+        self._bones_ahead: tuple[str, Future[Volume]] | None = None
 
     # ------------------------------------------------------------------ study
     def open(self, study: Study) -> None:
@@ -134,6 +137,7 @@ class ReviewModel:
         self.dirty = False
         self.last_saved_version = None
         self._load_cached_detection()
+        self.compute_bones_ahead(study)
         self.changed.emit("study")
 
     @property
@@ -144,7 +148,10 @@ class ReviewModel:
         return self.study.key
 
     def _study_cache(self) -> Path:
-        digest = hashlib.sha256(self.study_key.encode()).hexdigest()[:24]
+        return self._cache_for(self.study_key)
+
+    def _cache_for(self, key: str) -> Path:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:24]
         return self.cache / "studies" / digest
 
     def _load_cached_detection(self) -> None:
@@ -166,6 +173,42 @@ class ReviewModel:
             self.fluid_aligned.to_nifti(folder / _CACHED_FLUID)
 
     # -------------------------------------------------------------- detection
+    def compute_bones_ahead(self, study: Study) -> None:
+        """Start the automatic bone masks of ``study`` in the bone-mask process.
+
+        A reader who opens a study without candidates asks for them next; the automatic
+        bone masks (the slow part of detection, needing only T1) are then computed on
+        the other core while the layers are drawn and the series aligned.
+        :meth:`run_detection` uses them when it would have computed the same masks.
+        Does nothing when masks for the study are cached or under way, a bone map was
+        given, or there is no bone-mask process (one CPU).
+        """
+        if (study.fluid is None or "bones" in self.detect_options
+                or "seeds" in self.detect_options
+                or (self._bones_ahead is not None and self._bones_ahead[0] == study.key)
+                or (self.study is study and self.bones is not None)
+                or (self._cache_for(study.key) / _CACHED_BONES).is_file()):
+            return
+        from ._bone_process import submit_automatic_bones
+
+        future = submit_automatic_bones(study.t1, self.config)
+        if future is not None:
+            self._bones_ahead = (study.key, future)
+
+    def _take_bones_ahead(self) -> Future[Volume] | None:
+        """The automatic bone masks under way for the open study, else started now in
+        the bone-mask process; None if that is not available."""
+        ahead, self._bones_ahead = self._bones_ahead, None
+        if self.study is None:
+            return None
+        if ahead is not None and ahead[0] == self.study.key:
+            future = ahead[1]
+            if not (future.done() and future.exception() is not None):
+                return future
+        from ._bone_process import submit_automatic_bones
+
+        return submit_automatic_bones(self.study.t1, self.config)
+
     def run_detection(self, progress: Callable[[str, float], None] | None = None,
                       **kwargs: Any) -> Any:
         """Run :func:`bmes_imaging.detection.detect_edema` on the open study.
@@ -184,7 +227,15 @@ class ReviewModel:
         kwargs.setdefault("config", self.config)
         for key, value in self.detect_options.items():
             kwargs.setdefault(key, value)
-        return detect_edema(self.study.t1, self.study.fluid, progress=progress, **kwargs)
+        ahead = None
+        if kwargs.get("bones") is None and not kwargs.get("seeds"):
+            ahead = self._take_bones_ahead()
+        if ahead is None:
+            return detect_edema(self.study.t1, self.study.fluid, progress=progress, **kwargs)
+        kwargs["bones"] = ahead  # awaited by detect_edema after the alignment
+        result = detect_edema(self.study.t1, self.study.fluid, progress=progress, **kwargs)
+        result.bone_source = "automatic"  # the atlas, in the bone-mask process
+        return result
 
     def set_detection(self, result: Any) -> None:
         """Take the detector's bones, edema candidates and findings (all candidates)."""

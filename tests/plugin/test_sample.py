@@ -6,6 +6,7 @@ generates it once per session into a temporary cache.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,15 @@ def test_open_sample_and_detect(make_napari_viewer, qtbot, sample_cache: Path,
     assert review.table.rowCount() == len(review.model.findings) > 3
     positives = {f.bone for f in review.model.findings if f.edema_volume_ml > 0}
     assert Bone.TALUS in positives  # the sample's edema (the phantom's truth)
+    # the automatic bone masks came from the bone-mask process (two CPUs or more) and
+    # are the masks this process computes itself
+    from bmes_imaging.detection import automatic_bones
+    from bmes_imaging_napari import _bone_process
+
+    if (os.cpu_count() or 1) >= 2:
+        assert _bone_process._pool is not None
+    np.testing.assert_array_equal(review.model.bones.array,
+                                  automatic_bones(study.t1).array)
     store.close()
 
 

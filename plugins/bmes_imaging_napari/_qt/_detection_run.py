@@ -35,12 +35,19 @@ _warm_up_started = threading.Event()
 warm_up_done = threading.Event()
 
 
-def _prepare_atlas() -> None:  # a daemon thread: numpy and scipy work, no imports
+def _prepare_atlas() -> None:  # a daemon thread
+    """The bone atlas, in the bone-mask process (else in this one, for detection)."""
     try:
-        from bmes_imaging.detection import prepare_atlas
+        from .._bone_process import start
 
-        prepare_atlas()
-    except Exception:
+        ready = start()
+        if ready is not None:
+            ready.result()
+        else:
+            from bmes_imaging.detection import prepare_atlas
+
+            prepare_atlas()
+    except Exception:  # only a head start; detection reports real errors
         log.debug("bone atlas warm-up failed", exc_info=True)
     finally:
         warm_up_done.set()
@@ -49,7 +56,7 @@ def _prepare_atlas() -> None:  # a daemon thread: numpy and scipy work, no impor
 def _warm_up_gui() -> None:  # GUI thread, when idle
     """Imports the first open and detection need, then one image and one labels layer
     made and dropped (napari sets up its unit registry and layer machinery on the first
-    ones), then the bone atlas in a background thread.
+    ones), then the bone-mask process with its atlas (waited for in a background thread).
 
     The imports stay in the GUI thread: an import in another thread can add warning
     filters while a DICOM read has them swapped out (``warnings.catch_warnings`` is

@@ -169,6 +169,7 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
             except BmesError as exc:
                 notify_error(f"Cannot open study: {exc}")
                 return False
+        self.model.compute_bones_ahead(study)  # while the layers are drawn
         self._disconnect_edema_layer()
         self._syncing = True
         try:

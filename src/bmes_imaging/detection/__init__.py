@@ -9,7 +9,7 @@ on T1 and brighter on the fluid image than a local normal-marrow reference are f
 (``_study``).
 """
 
-from ._atlas import prepare_atlas
+from ._atlas import automatic_bones, prepare_atlas
 from ._compare import Ratios, compute_ratios
 from ._config import DetectionConfig
 from ._detect import EdemaResult, detect_edema
@@ -25,6 +25,7 @@ __all__ = [
     "Evaluation",
     "Ratios",
     "StudyDetection",
+    "automatic_bones",
     "compute_ratios",
     "detect_edema",
     "detect_study",

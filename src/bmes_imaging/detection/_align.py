@@ -161,17 +161,22 @@ class _Level:
             idx = idx[rng.choice(len(idx), n_samples, replace=False)]
         jitter = rng.uniform(-0.5, 0.5, size=idx.shape)
         pts_vox = idx + jitter
-        self.world = apply_affine(faff, pts_vox)
+        #: T1 world positions of the samples, (3, N)
+        self.world = np.ascontiguousarray(apply_affine(faff, pts_vox).T)
+        self.upper = (np.array(self.moving.shape) - 0.5)[:, None]
         fvals = ndimage.map_coordinates(fixed, pts_vox.T, order=1, mode="nearest")
         self.fixed_bin = np.round(_intensity_bins(fvals, flo, fhi)).astype(np.int64)
 
     def cost(self, matrix: NDArray[np.float64]) -> float:
-        # fluid placed at M @ fluid.affine: sample at inv(M) @ x
-        to_vox = self.moving_inv @ np.linalg.inv(matrix)
-        pv = apply_affine(to_vox, self.world)
-        shape = np.array(self.moving.shape)
-        valid = np.all((pv >= -0.5) & (pv <= shape - 0.5), axis=1)
-        vals = ndimage.map_coordinates(self.moving, pv.T, order=1, mode="nearest")
+        """NMI cost with the fluid series placed at ``matrix @ fluid.affine`` (rigid)."""
+        # sample the fluid at inv(M) @ x; M is rigid: inv = [R^T, -R^T t]
+        inv = np.eye(4)
+        inv[:3, :3] = matrix[:3, :3].T
+        inv[:3, 3] = -inv[:3, :3] @ matrix[:3, 3]
+        to_vox = self.moving_inv @ inv
+        pv = to_vox[:3, :3] @ self.world + to_vox[:3, 3:4]
+        valid = np.all((pv >= -0.5) & (pv <= self.upper), axis=0)
+        vals = ndimage.map_coordinates(self.moving, pv, order=1, mode="nearest")
         return -_nmi(self.fixed_bin, _intensity_bins(vals, self.mlo, self.mhi), valid)
 
 

@@ -101,7 +101,7 @@ def detect_edema(
     t1: Volume,
     fluid: Volume,
     *,
-    bones: Volume | None = None,
+    bones: Volume | Future[Volume] | None = None,
     seeds: Mapping[Bone | int | str, Sequence[ArrayLike]] | None = None,
     config: DetectionConfig | None = None,
     refine_alignment: bool = True,
@@ -117,7 +117,9 @@ def detect_edema(
         The fluid-sensitive series (STIR, T2 or PD fat-suppressed), any grid.
     bones
         Bone label map in the project convention, in any grid (resampled by nearest
-        neighbour). ``None`` with ``seeds=None``: automatic bone masks (atlas).
+        neighbour), or a ``concurrent.futures.Future`` that gives one (masks being
+        computed elsewhere, awaited after the alignment). ``None`` with ``seeds=None``:
+        automatic bone masks (atlas).
     seeds
         RAS+ mm points per bone, grown into bone masks on T1 (used when ``bones`` is
         None).
@@ -169,6 +171,8 @@ def detect_edema(
             wait([pending])  # no registration outlives the call
         raise
     t0 = time.perf_counter()
+    if isinstance(bones, Future):
+        bones = bones.result()  # computed elsewhere, beside the alignment
     if pending is not None:
         bone_vol, timings["bones"] = pending.result()  # ran beside the alignment
         source = "automatic"
