@@ -1,4 +1,4 @@
-"""Benchmark of the edema detector on a phantom cohort (accuracy and speed, one core).
+"""Benchmark of the edema detector on a phantom cohort (accuracy and speed).
 
 Run from the repository root::
 
@@ -146,7 +146,7 @@ def run_timing(spec: PhantomSpec, work: Path) -> None:
                        check=True, capture_output=True)
         ref = time.perf_counter() - t0
     print("\nPer-stage times (s) of detect_study on one written study "
-          f"({spec.side} foot), one core:")
+          f"({spec.side} foot), no BLAS threads; automatic bones are registered in a second thread beside the alignment (DetectionConfig.threads):")
     print(f"{'':<17}" + "".join(f"{k:>9}" for k in ("load", "align", "bones", "compare",
                                                      "write", "total", "cpu")))
     for label, t, total, cpu in rows:
