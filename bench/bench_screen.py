@@ -69,7 +69,8 @@ def _make_cohort(root: Path, n: int, check_only: bool, resolution: float = 1.0) 
 
 
 def main() -> int:
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                "BMES_DETECTION_THREADS"):
         os.environ[var] = "1"  # before numpy loads: the reference loop is one worker too
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cohort", type=Path, help="existing archive to screen")

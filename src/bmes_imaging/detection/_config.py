@@ -87,9 +87,10 @@ class DetectionConfig:
     seed_beta
         Random-walker edge sensitivity when growing seeded bone masks. Default 130.
     threads
-        Threads for the independent fits of the automatic bone registration (results
-        do not depend on it). Default 0: up to two, as many as there are CPUs. Batch
-        screening with one worker per core sets 1.
+        Threads the detector may use (automatic bone masks are registered in a second
+        thread beside the T1/fluid alignment); results do not depend on it. Default 0:
+        the environment variable ``BMES_DETECTION_THREADS`` if set, else up to two, as
+        many as there are CPUs. Batch screening workers (one per core) get 1.
     """
 
     t1_ratio_max: float = 0.80
@@ -118,8 +119,14 @@ class DetectionConfig:
     threads: int = 0
 
     def thread_count(self) -> int:
-        """Threads the detector may use: :attr:`threads`, or up to two when it is 0."""
-        return self.threads if self.threads > 0 else min(2, os.cpu_count() or 1)
+        """Threads the detector may use: :attr:`threads`, else ``BMES_DETECTION_THREADS``,
+        else up to two (as many as there are CPUs)."""
+        if self.threads > 0:
+            return self.threads
+        env = os.environ.get("BMES_DETECTION_THREADS", "").strip()
+        if env.isdigit() and int(env) > 0:
+            return int(env)
+        return min(2, os.cpu_count() or 1)
 
     def replace(self, **changes: Any) -> DetectionConfig:
         """Return a copy with ``changes`` applied."""

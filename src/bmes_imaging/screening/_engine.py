@@ -376,12 +376,15 @@ def _local_worker_config() -> dict[str, Any]:
     and its nanny sets ``MALLOC_TRIM_THRESHOLD_`` = 64 KiB (memory handed back to the
     OS at once); together they made detection 30-40 % slower in a worker than in a
     plain loop here. Off for the local cluster; the single-threaded numerical
-    libraries (OMP / MKL / OpenBLAS = 1 thread per worker process) are kept.
+    libraries (OMP / MKL / OpenBLAS = 1 thread per worker process) are kept, and the
+    detector runs in one thread too (``BMES_DETECTION_THREADS=1``): the workers share
+    the cores, one each.
     """
     import dask
 
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    environ["BMES_DETECTION_THREADS"] = "1"
     return {"distributed.worker.profile.enabled": False,
             "distributed.nanny.pre-spawn-environ": environ}
 
