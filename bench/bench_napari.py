@@ -1,9 +1,10 @@
 """Responsiveness of the napari review plugin on the sample study.
 
 Measures, after napari has started (viewer shown with the review dock, and the dock's
-warm-up done: imports, napari's first layers and the bone atlas, about a second while a
-reader would be choosing a study; ``--open-at-once`` opens as soon as the window shows,
-as ``bmes view STUDY`` does):
+warm-up done: imports, napari's first layers and the bone-mask process with its atlas,
+about a second while a reader would be choosing a study; ``--open-at-once`` opens as
+soon as the window shows, as ``bmes view STUDY`` does, which also starts the bone-mask
+process before importing napari):
 
 * **open + candidates**: open the study (index, pair, load T1 and STIR, add layers) and
   run detection until the findings table and the edema layer are shown (cold: first
@@ -106,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     reference = _dcm2niix_seconds(study_dir)
 
     t_import = time.perf_counter()
+    if args.open_at_once and not args.bones:  # as `bmes view STUDY` does
+        from bmes_imaging_napari._bone_process import start
+
+        start()
     import napari
     from qtpy.QtWidgets import QApplication
 

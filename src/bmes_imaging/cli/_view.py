@@ -65,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
         os.environ["BMES_READER"] = args.reader
 
     try:
+        if args.bones is None:
+            # automatic bone masks will be needed: start the plugin's bone-mask process
+            # (and its atlas) now, on the other core, while napari imports
+            importlib.import_module("bmes_imaging_napari._bone_process").start()
         importlib.import_module("napari")
         app = importlib.import_module("bmes_imaging_napari._viewer_app")
     except ModuleNotFoundError as exc:
