@@ -64,6 +64,30 @@ SAMPLE = Path(__file__).parents[2] / "sample_data" / "study_p02_R"
 
 
 @pytest.mark.skipif(not (SAMPLE / "dicom").is_dir(), reason="no committed sample study")
+def test_detection_without_the_bone_mask_process(make_napari_viewer, qtbot, tmp_path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """One CPU, or a process that cannot start: the masks are computed in napari's
+    process, and they are the same masks."""
+    from bmes_imaging.detection import automatic_bones
+    from bmes_imaging_napari import _bone_process
+
+    monkeypatch.setattr(_bone_process, "_get_pool", lambda: None)
+    store = open_store(tmp_path / "bmes.sqlite")
+    viewer = make_napari_viewer()
+    review = ReviewWidget(viewer, store=store, cache=tmp_path / "cache", autosave_ms=0)
+    review.ask_unsaved = lambda: "discard"
+    review.model.detect_options["refine_alignment"] = False
+    assert review.open_study(SAMPLE)
+    assert review.model._bones_ahead is None  # nothing started elsewhere
+    review.run_detection()
+    qtbot.waitUntil(lambda: review.worker is None, timeout=120_000)
+    assert review.model.findings
+    np.testing.assert_array_equal(review.model.bones.array,
+                                  automatic_bones(review.model.study.t1).array)
+    store.close()
+
+
+@pytest.mark.skipif(not (SAMPLE / "dicom").is_dir(), reason="no committed sample study")
 def test_confirmed_edema_exports_as_dicom_seg(make_napari_viewer, qtbot, tmp_path) -> None:
     from bmes_imaging.export import read_edema_seg
 

@@ -121,3 +121,23 @@ def test_automatic_bones_do_not_depend_on_threads(left_diffuse_moved) -> None:
     np.testing.assert_array_equal(one.bones.array, two.bones.array)
     np.testing.assert_array_equal(one.edema.array, two.edema.array)
     np.testing.assert_array_equal(one.bones.array, res.bones.array)
+
+
+def test_bone_masks_may_come_as_a_future(left_diffuse_moved) -> None:
+    """Masks computed elsewhere (a process, a thread) are awaited after the alignment
+    and give what the same masks given directly give; a failure there is raised."""
+    from concurrent.futures import Future
+
+    from bmes_imaging.errors import DetectionError
+
+    study, _ = left_diffuse_moved
+    direct = detect_edema(study.t1, study.stir, bones=study.bones)
+    ready: Future = Future()
+    ready.set_result(study.bones)
+    later = detect_edema(study.t1, study.stir, bones=ready)
+    np.testing.assert_array_equal(later.edema.array, direct.edema.array)
+    assert [f.bone for f in later.findings] == [f.bone for f in direct.findings]
+    failed: Future = Future()
+    failed.set_exception(DetectionError("the bone atlas could not be placed"))
+    with pytest.raises(DetectionError, match="could not be placed"):
+        detect_edema(study.t1, study.stir, bones=failed)
