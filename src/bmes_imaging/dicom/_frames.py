@@ -68,6 +68,9 @@ class Frame:
     """One 2-D image of a stack and where its pixels are.
 
     Exactly one of ``pixels`` (decoded) or ``pixel_offset`` (native bytes on disk) is set.
+    ``pixels`` hold stored values as in the file (no rescale, no inversion);
+    ``monochrome1`` is True for PhotometricInterpretation MONOCHROME1 (minimum value
+    shown white): the loader inverts those values when it assembles the stack.
     """
 
     path: Path
@@ -87,6 +90,7 @@ class Frame:
     transfer_syntax: str = ""
     pixel_offset: int | None = None
     pixels: NDArray[Any] | None = None
+    monochrome1: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -195,6 +199,7 @@ def _frame_from_native(h: HeaderRecord) -> Frame:
         series_instance_uid=str(v.get("SeriesInstanceUID", "")),
         sop_class_uid=str(v.get("SOPClassUID", "")),
         transfer_syntax=h.transfer_syntax, pixel_offset=h.pixel_offset,
+        monochrome1=str(v.get("PhotometricInterpretation", "")) == "MONOCHROME1",
         extra={"slice_thickness": v["SliceThickness"]} if v.get("SliceThickness") else {},
     )
 
@@ -309,6 +314,7 @@ def _frames_of_dataset(path: Path, ds: Any, decoding_plugin: str | None,
         arr = arr.astype(arr.dtype.newbyteorder("="))
     stored = arr.dtype
     bits = int(ds.BitsAllocated)
+    monochrome1 = str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1"
     frames: list[Frame] = []
     for f in range(n_frames):
         pf = per_frame[f] if per_frame is not None and f < len(per_frame) else None
@@ -333,7 +339,7 @@ def _frames_of_dataset(path: Path, ds: Any, decoding_plugin: str | None,
             sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
             series_instance_uid=str(ds.get("SeriesInstanceUID", "")),
             sop_class_uid=str(ds.get("SOPClassUID", "")),
-            transfer_syntax=ts, pixels=arr[f], extra=extra,
+            transfer_syntax=ts, pixels=arr[f], monochrome1=monochrome1, extra=extra,
         ))
     return frames
 

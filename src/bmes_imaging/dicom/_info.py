@@ -102,6 +102,8 @@ def series_info(ordered: Sequence[Frame], step: NDArray[np.float64],
         "transfer_syntaxes": sorted({f.transfer_syntax for f in ordered}),
         "rescale_varies": len(slopes) > 1,
     }
+    if any(f.monochrome1 for f in ordered):
+        extra["monochrome1_inverted"] = True
     thick = _num(ds, "SliceThickness")
     if thick is not None:
         extra["slice_thickness_mm"] = thick

@@ -235,8 +235,35 @@ def _mask(src: NDArray[Any], bits_stored: int) -> NDArray[Any]:
     return (src << shift) >> shift
 
 
+def _inverted(src: NDArray[Any], bits_stored: int,
+              float_range: tuple[float, float] | None) -> NDArray[Any]:
+    """MONOCHROME1 stored values turned to the MONOCHROME2 convention.
+
+    Integers are reflected within the range their BitsStored and sign allow,
+    ``(min + max) - value``: unsigned ``(2**BitsStored - 1) - value``, signed
+    ``-1 - value``. The result keeps the stored type and range, and since the modality
+    rescale is linear, rescaling it equals ``(rescaled min + rescaled max) -
+    rescaled value``: the inversion after the rescale, over the rescaled range.
+    Floating-point pixel data has no stored range: it is reflected within
+    ``float_range``, the smallest and largest value of the stack's MONOCHROME1 frames.
+    """
+    if src.dtype.kind in "iu":
+        src = _mask(src, bits_stored)
+        if src.dtype.kind == "i":
+            return np.invert(src)  # -1 - v: min + max of a two's complement range is -1
+        top = (1 << min(bits_stored, src.dtype.itemsize * 8)) - 1
+        return np.array(top, dtype=src.dtype) - src
+    assert float_range is not None
+    lo, hi = float_range
+    return (lo + hi) - src
+
+
 def _fill(frames: Sequence[Frame]) -> NDArray[Any]:
-    """Stack the frames' pixels as a ``(slice, row, column)`` array, rescaled."""
+    """Stack the frames' pixels as a ``(slice, row, column)`` array, rescaled.
+
+    MONOCHROME1 frames (minimum value shown white) are inverted to the MONOCHROME2
+    convention (:func:`_inverted`), so every stack loads with bright = high signal.
+    """
     rows, cols = frames[0].rows, frames[0].columns
     identity = all(f.slope == 1.0 and f.intercept == 0.0 for f in frames)
     if identity:
@@ -244,6 +271,10 @@ def _fill(frames: Sequence[Frame]) -> NDArray[Any]:
     else:
         out_dtype = np.dtype(np.float32)
     out = np.empty((len(frames), rows, cols), dtype=out_dtype)
+    float_m1 = [f.pixels for f in frames if f.monochrome1 and f.pixels is not None
+                and f.pixels.dtype.kind == "f"]
+    float_range = ((float(min(np.nanmin(p) for p in float_m1)),
+                    float(max(np.nanmax(p) for p in float_m1))) if float_m1 else None)
 
     def one(k: int) -> None:
         f = frames[k]
@@ -252,7 +283,7 @@ def _fill(frames: Sequence[Frame]) -> NDArray[Any]:
         else:
             assert f.pixel_offset is not None
             nbytes = rows * cols * f.stored_dtype.itemsize
-            direct = (identity and f.stored_dtype == out_dtype
+            direct = (identity and f.stored_dtype == out_dtype and not f.monochrome1
                       and f.bits_stored >= f.stored_dtype.itemsize * 8)
             try:
                 with open(f.path, "rb") as fh:
@@ -271,6 +302,8 @@ def _fill(frames: Sequence[Frame]) -> NDArray[Any]:
                                      f"{nbytes} bytes")
             src = _mask(np.frombuffer(buf, dtype=f.stored_dtype).reshape(rows, cols),
                         f.bits_stored)
+        if f.monochrome1:
+            src = _inverted(src, f.bits_stored, float_range)
         if identity:
             out[k] = src
         else:
