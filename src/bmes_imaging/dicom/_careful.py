@@ -14,11 +14,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ._header import _UNDEFINED, WANTED, HeaderRecord
+from ._header import _UNDEFINED, WANTED, FrameKey, HeaderRecord
 
 log = logging.getLogger(__name__)
 
-__all__ = ["add_frame_geometry", "careful_header"]
+__all__ = ["add_frame_geometry", "careful_header", "frame_split_keys"]
 
 
 def _pydicom_value(ds: Any, keyword: str, kind: str) -> Any:
@@ -86,6 +86,75 @@ def _frame_geometry(ds: Any) -> tuple[
             iop = _floats(po[0].ImageOrientationPatient, 6)
         frames.append((pos, iop))
     return frames, shared_iop
+
+
+def _group_item(per_frame: Any, shared: Any, macro: str, keyword: str) -> Any:
+    """The item of ``macro`` holding ``keyword``: per-frame group first, then shared."""
+    for groups in (per_frame, shared):
+        item = _first_item(groups, macro)
+        if item is not None and keyword in item:
+            return item
+    return None
+
+
+def _text_tuple(v: Any) -> tuple[str, ...]:
+    if v is None:
+        return ()
+    seq = v if isinstance(v, list | tuple) or type(v).__name__ == "MultiValue" else [v]
+    return tuple(str(x).strip().upper() for x in seq if str(x).strip())
+
+
+def frame_split_keys(ds: Any) -> list[FrameKey]:
+    """One :class:`~._header.FrameKey` per frame of a multi-frame dataset.
+
+    The values that put the frames of one Enhanced MR file into separate stacks
+    (multi-echo, Dixon water / fat, magnitude / phase, several StackIDs): echo time,
+    inversion time, frame type and complex image component, StackID. Each comes from
+    the frame's per-frame functional group, else the shared group; a legacy-converted
+    file's echo / inversion time may sit in its "unassigned" converted attributes.
+    Used by both the index (:func:`careful_header`, :func:`add_frame_geometry`) and the
+    loader (:mod:`._frames`), so that they split a file the same way.
+
+    Parameters
+    ----------
+    ds
+        A pydicom dataset (pixel data not needed).
+
+    Returns
+    -------
+    list of FrameKey
+        One per item of PerFrameFunctionalGroupsSequence (empty if it is missing).
+    """
+    shared = _first_item(ds, "SharedFunctionalGroupsSequence")
+    legacy_shared = _first_item(shared, "UnassignedSharedConvertedAttributesSequence")
+    keys = []
+    for pf in ds.get("PerFrameFunctionalGroupsSequence") or []:
+        legacy = _first_item(pf, "UnassignedPerFrameConvertedAttributesSequence")
+        echo = _number(_group_item(pf, shared, "MREchoSequence", "EffectiveEchoTime"),
+                       "EffectiveEchoTime")
+        if echo is None:
+            echo = _number(legacy, "EchoTime")
+        if echo is None:
+            echo = _number(legacy_shared, "EchoTime")
+        inversion = _number(_group_item(pf, shared, "MRModifierSequence", "InversionTimes"),
+                            "InversionTimes")
+        if inversion is None:
+            inversion = _number(legacy, "InversionTime")
+        if inversion is None:
+            inversion = _number(legacy_shared, "InversionTime")
+        ftype = _group_item(pf, shared, "MRImageFrameTypeSequence", "FrameType")
+        cplx = _group_item(pf, shared, "MRImageFrameTypeSequence", "ComplexImageComponent")
+        content = _first_item(pf, "FrameContentSequence")
+        stack_id = content.get("StackID") if content is not None else None
+        keys.append(FrameKey(
+            echo_time=None if echo is None else round(echo, 2),
+            inversion_time=None if inversion is None else round(inversion, 2),
+            frame_type=_text_tuple(ftype.FrameType) if ftype is not None else (),
+            complex_component=(str(cplx.ComplexImageComponent).strip().upper()
+                               if cplx is not None else ""),
+            stack_id=str(stack_id).strip() if stack_id not in (None, "") else "",
+        ))
+    return keys
 
 
 def _first_item(ds: Any, *path: str) -> Any:
@@ -214,9 +283,11 @@ def careful_header(path: Path) -> HeaderRecord | str:
             has_pixels = any(k in ds for k in ("PixelData", "FloatPixelData",
                                                "DoubleFloatPixelData"))
             frames: list[tuple[tuple[float, ...] | None, tuple[float, ...] | None]] = []
+            frame_keys: list[FrameKey] = []
             shared_iop = None
             if has_pixels and (values.get("NumberOfFrames") or 1) > 1:
                 frames, shared_iop = _frame_geometry(ds)
+                frame_keys = frame_split_keys(ds)
                 for kw, v in _enhanced_values(ds).items():
                     values.setdefault(kw, v)
         except EOFError:
@@ -227,7 +298,8 @@ def careful_header(path: Path) -> HeaderRecord | str:
             log.debug("careful header read failed for a file: %s", exc.__class__.__name__)
             return f"unreadable header ({exc.__class__.__name__}: {str(exc)[:120]})"
     ts = values.get("TransferSyntaxUID", "")
-    return HeaderRecord(path, values, size, has_pixels, ts, frames, shared_iop, "pydicom")
+    return HeaderRecord(path, values, size, has_pixels, ts, frames, shared_iop, "pydicom",
+                        frame_keys=frame_keys)
 
 
 def _convert_all(ds: Any) -> None:
@@ -266,6 +338,7 @@ def add_frame_geometry(rec: HeaderRecord) -> HeaderRecord | str:
         try:
             ds = pydicom.dcmread(rec.path, stop_before_pixels=True)
             rec.frames, rec.shared_orientation = _frame_geometry(ds)
+            rec.frame_keys = frame_split_keys(ds)
             for kw, v in _enhanced_values(ds).items():
                 rec.values.setdefault(kw, v)
         except Exception as exc:  # noqa: BLE001 - pydicom's failure modes on corrupt files vary

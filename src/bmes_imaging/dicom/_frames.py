@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DicomFileError
-from ._header import HeaderRecord, scan_native
+from ._header import FrameKey, HeaderRecord, scan_native
 from ._j2k import J2K_SYNTAXES, decode_j2k_frames
 
 __all__ = ["Frame", "decoded_frames", "file_errors", "native_frame", "read_frames"]
@@ -91,6 +91,7 @@ class Frame:
     pixel_offset: int | None = None
     pixels: NDArray[Any] | None = None
     monochrome1: bool = False
+    key: FrameKey | None = None  # multi-frame files: the values that split their stacks
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -315,6 +316,11 @@ def _frames_of_dataset(path: Path, ds: Any, decoding_plugin: str | None,
     stored = arr.dtype
     bits = int(ds.BitsAllocated)
     monochrome1 = str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1"
+    keys: list[FrameKey] = []
+    if per_frame is not None:
+        from ._careful import frame_split_keys
+
+        keys = frame_split_keys(ds)
     frames: list[Frame] = []
     for f in range(n_frames):
         pf = per_frame[f] if per_frame is not None and f < len(per_frame) else None
@@ -339,7 +345,8 @@ def _frames_of_dataset(path: Path, ds: Any, decoding_plugin: str | None,
             sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
             series_instance_uid=str(ds.get("SeriesInstanceUID", "")),
             sop_class_uid=str(ds.get("SOPClassUID", "")),
-            transfer_syntax=ts, pixels=arr[f], monochrome1=monochrome1, extra=extra,
+            transfer_syntax=ts, pixels=arr[f], monochrome1=monochrome1,
+            key=keys[f] if f < len(keys) else None, extra=extra,
         ))
     return frames
 

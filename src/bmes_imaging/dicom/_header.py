@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from struct import Struct, unpack_from
 from struct import error as StructError
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["NATIVE_WANTED", "WANTED", "HeaderRecord", "read_header", "scan_header",
-           "scan_native"]
+__all__ = ["NATIVE_WANTED", "WANTED", "FrameKey", "HeaderRecord", "read_header",
+           "scan_header", "scan_native"]
 
 #: Media Storage Directory Storage: the SOP class of a DICOMDIR file.
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
@@ -155,6 +155,21 @@ _SCAN_TABLE = {**_WANTED_SWAPPED, **_MARKS}
 _NATIVE_TABLE = {**_swapped(NATIVE_WANTED), **_MARKS}
 
 
+class FrameKey(NamedTuple):
+    """Per-frame values of a multi-frame file that separate the stacks it holds.
+
+    The multi-frame counterpart of :func:`._stacks.stack_key` (orientation is compared
+    separately, with a tolerance). Read from the per-frame, else the shared, functional
+    groups by :func:`._careful.frame_split_keys`.
+    """
+
+    echo_time: float | None = None  # MREchoSequence EffectiveEchoTime (ms, 2 decimals)
+    inversion_time: float | None = None  # MRModifierSequence InversionTimes[0]
+    frame_type: tuple[str, ...] = ()  # MRImageFrameTypeSequence FrameType
+    complex_component: str = ""  # MRImageFrameTypeSequence ComplexImageComponent
+    stack_id: str = ""  # FrameContentSequence StackID
+
+
 @dataclass(slots=True)
 class HeaderRecord:
     """Header attributes of one DICOM file (no pixel data).
@@ -181,6 +196,9 @@ class HeaderRecord:
     pixel_offset, pixel_length
         File offset and length of a native PixelData value (defined length, OB/OW or
         implicit VR) found by the fast walker; ``None`` and 0 otherwise.
+    frame_keys
+        Multi-frame files: one :class:`FrameKey` per frame (echo time, inversion time,
+        frame type, StackID), parallel to ``frames``; empty for single-frame files.
     """
 
     path: Path
@@ -194,6 +212,7 @@ class HeaderRecord:
     via: str = "fast"
     pixel_offset: int | None = None
     pixel_length: int = 0
+    frame_keys: list[FrameKey] = field(default_factory=list)
 
     def get(self, keyword: str, default: Any = None) -> Any:
         """Value of ``keyword`` or ``default``."""

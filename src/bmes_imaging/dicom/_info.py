@@ -85,6 +85,9 @@ def series_info(ordered: Sequence[Frame], step: NDArray[np.float64],
     ti = (_num(ds, "InversionTime")
           or _enhanced_num(ds, "MRModifierSequence", "InversionTimes")
           or _enhanced_num(ds, legacy, "InversionTime"))
+    if first.key is not None:  # multi-frame: this stack's own echo / inversion time
+        te = first.key.echo_time if first.key.echo_time is not None else te
+        ti = first.key.inversion_time if first.key.inversion_time is not None else ti
     laterality = _text(ds, "Laterality") or _text(ds, "ImageLaterality")
     if laterality not in ("L", "R"):
         laterality = getattr(stack, "laterality", None)

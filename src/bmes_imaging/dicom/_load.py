@@ -117,6 +117,70 @@ def _read_all(paths: Sequence[Path], decoding_plugin: str | None,
 
 # --------------------------------------------------------------------- arrangement
 
+def _chosen_frames(frames: list[Frame], wanted: tuple[int, ...]) -> list[Frame]:
+    """The frames of a multi-frame file that the chosen stack names (``frame_numbers``)."""
+    files = {f.path for f in frames}
+    if len(files) != 1 or not all(f.frame_number for f in frames):
+        raise DicomSeriesError(
+            f"the stack names frames {wanted[:8]} of a multi-frame file, but was given "
+            f"{len(files)} file(s) ({_names(frames, 3)}); pass the stack itself "
+            "(load_series(stack)) with its one file")
+    chosen = set(wanted)
+    picked = [f for f in frames if f.frame_number in chosen]
+    if len(picked) != len(chosen):
+        found = {f.frame_number for f in picked}
+        missing = sorted(chosen - found)
+        raise DicomSeriesError(
+            f"{frames[0].path} has {len(frames)} frames; the stack names frame(s) "
+            f"{missing[:8]} it does not hold (index the file again)")
+    return picked
+
+
+def _one_stack_per_file(frames: list[Frame]) -> list[Frame]:
+    """``frames`` unchanged, or DicomSeriesError if a multi-frame file holds several
+    stacks (multi-echo, Dixon, magnitude / phase, several StackIDs or orientations) and
+    none was chosen. Grouped as the index groups them (:func:`._stacks.group_frames`).
+    """
+    from ._stacks import describe_frame_group, differing_fields, group_frames
+
+    by_file: dict[Path, list[Frame]] = {}
+    for f in frames:
+        if f.frame_number and f.key is not None:
+            by_file.setdefault(f.path, []).append(f)
+    for path, own in by_file.items():
+        groups = group_frames(
+            [f.key for f in own if f.key is not None],
+            [None if f.orientation is None else tuple(float(v) for v in f.orientation)
+             for f in own])
+        if len(groups) < 2:
+            continue
+        fields = differing_fields(groups)
+        listed = "; ".join(
+            f"{describe_frame_group(g.key, fields) or _orientation_text(g.orientation)}: "
+            f"{len(g.frame_numbers)} frames "
+            f"({_frame_range([own[n - 1].frame_number for n in g.frame_numbers])})"
+            for g in groups[:_MAX_LISTED])
+        more = f"; and {len(groups) - _MAX_LISTED} more" if len(groups) > _MAX_LISTED else ""
+        raise DicomSeriesError(
+            f"multi-frame file {path} holds {len(groups)} image stacks, expected one: "
+            f"{listed}{more}. Choose one: index_files([file]).stacks lists them "
+            "(frame_numbers, split_reason); load_series(stack) loads one")
+    return frames
+
+
+def _orientation_text(iop: Sequence[float] | None) -> str:
+    return "orientation " + ("\\".join(f"{v:.3g}" for v in iop) if iop else "unknown")
+
+
+def _frame_range(numbers: Sequence[int]) -> str:
+    """``"frames 1-5"`` for consecutive numbers, else the first few listed."""
+    if list(numbers) == list(range(numbers[0], numbers[0] + len(numbers))):
+        return f"frames {numbers[0]}-{numbers[-1]}" if len(numbers) > 1 \
+            else f"frame {numbers[0]}"
+    shown = ", ".join(str(n) for n in numbers[:6])
+    return f"frames {shown}" + (", ..." if len(numbers) > 6 else "")
+
+
 def _check_consistent(frames: Sequence[Frame]) -> None:
     """Same size, orientation and pixel spacing, one series; geometry present."""
     for f in frames:
@@ -333,13 +397,17 @@ def read_stack(
     ----------
     files
         Single-frame files of one stack, or one multi-frame file (any order).
+        A multi-frame file holding several stacks (multi-echo, Dixon water / fat,
+        magnitude / phase, several StackIDs or orientations) needs ``stack``: one of
+        the stacks the index lists for it.
     spacing_tolerance
         Largest relative deviation of a slice gap from the typical gap (default 1 %).
     decoding_plugin
         pydicom decoding plugin for compressed data; ``None`` chooses per transfer syntax.
     stack
         The index's ``SeriesStack`` for these files, if any (its sequence and
-        laterality fill :class:`SeriesInfo`).
+        laterality fill :class:`SeriesInfo`; its ``frame_numbers``, when set, choose
+        the frames of a multi-frame file that form the stack).
     workers
         Threads for reading and decoding (default: up to the number of cores, max 4).
 
@@ -355,7 +423,9 @@ def read_stack(
         A file cannot be read, decoded or placed (names the file).
     DicomSeriesError
         The files do not form one regular stack: different sizes, orientations or
-        series, duplicate positions, missing slices or uneven spacing.
+        series, duplicate positions, missing slices or uneven spacing; or a
+        multi-frame file holds several stacks and ``stack`` chooses none (the message
+        lists them).
     """
     if not (spacing_tolerance >= 0 and np.isfinite(spacing_tolerance)):
         raise ValueError(f"spacing_tolerance must be a non-negative fraction, found "
@@ -386,6 +456,8 @@ def _read_stack(paths: list[Path], spacing_tolerance: float, decoding_plugin: st
     frames = _read_all(paths, decoding_plugin, workers)
     if not frames:
         raise DicomSeriesError(f"no image frames in {paths[0]} and the other given files")
+    wanted = tuple(getattr(stack, "frame_numbers", None) or ())
+    frames = _chosen_frames(frames, wanted) if wanted else _one_stack_per_file(frames)
     _check_consistent(frames)
     ordered, step = _arrange(frames, spacing_tolerance)
     first = ordered[0]
@@ -405,18 +477,24 @@ def _read_stack(paths: list[Path], spacing_tolerance: float, decoding_plugin: st
     return Volume(data.transpose(2, 1, 0), affine, info)
 
 
-def _refuse_several(where: str, stacks: Sequence[Any]) -> None:
+def _refuse_several(where: str, stacks: Sequence[Any], how: str = "") -> None:
     def describe(s: Any) -> str:
         desc = getattr(s, "series_description", None) or "no description"
         what = ", ".join(str(v) for v in (getattr(s, "sequence", None),
                                          getattr(s, "plane", None)) if v)
+        if getattr(s, "frame_numbers", None):
+            count = f"{len(s.frame_numbers)} frames of {s.files[0].name}"
+            reason = getattr(s, "split_reason", "")
+            count += f", {reason}" if reason else ""
+        else:
+            count = f"{len(s.files)} files"
         return (f"series {getattr(s, 'series_number', None)} {desc!r} "
-                f"({what + ', ' if what else ''}{len(s.files)} files; stack {s.stack_id})")
+                f"({what + ', ' if what else ''}{count}; stack {s.stack_id})")
 
     listed = "; ".join(describe(s) for s in stacks[:20])
     raise DicomSeriesError(
         f"{where} holds {len(stacks)} image stacks, expected one: {listed}. "
-        "Pass one stack (from bmes_imaging.index_folder) or its files instead")
+        + (how or "Pass one stack (from bmes_imaging.index_folder) or its files instead"))
 
 
 def _single_stack(where: str, index: Any) -> Any:
@@ -445,7 +523,9 @@ def load_series(
     ----------
     source
         A folder holding one stack, one file (single- or multi-frame), a list of files,
-        or a ``SeriesStack`` from :func:`~bmes_imaging.dicom.index_folder`.
+        or a ``SeriesStack`` from :func:`~bmes_imaging.dicom.index_folder`. A
+        multi-frame file holding several stacks (multi-echo, Dixon water / fat...)
+        is loaded by passing one of its stacks (``index_files([file]).stacks``).
     spacing_tolerance
         Largest relative deviation of a slice gap from the typical gap before the
         series is refused as unevenly spaced or missing slices (default 0.01 = 1 %).
@@ -466,8 +546,10 @@ def load_series(
     DicomFileError
         A file is missing, not DICOM, truncated, undecodable or lacks geometry.
     DicomSeriesError
-        The source holds no stack or several, or the stack is irregular (duplicate
-        positions, missing slices, uneven spacing, mixed sizes or orientations).
+        The source holds no stack or several (a folder, a list of files, or one
+        multi-frame file with several stacks: the message lists them and their stack
+        ids), or the stack is irregular (duplicate positions, missing slices, uneven
+        spacing, mixed sizes or orientations).
 
     Examples
     --------
@@ -489,8 +571,12 @@ def load_series(
             return read_stack(stack.files, stack=stack, **opts)
         if not path.exists():
             raise DicomFileError(path, "no such file or folder")
+        index = _index_quietly([path])
+        if index is not None and len(index.stacks) > 1:
+            _refuse_several(f"file {path}", index.stacks,
+                            "Choose one: load_series(index_files([file]).stacks[i])")
         vol = read_stack([path], **opts)
-        return _with_classification(vol, [path])
+        return _with_classification(vol, index)
     if isinstance(source, Iterable):
         paths = [Path(p) for p in source]
         if not paths:
@@ -506,15 +592,19 @@ def load_series(
                     f"SeriesStack, not {type(source).__name__}")
 
 
-def _with_classification(vol: Volume, paths: list[Path]) -> Volume:
-    """Fill sequence / laterality from the index's classification of ``paths``."""
+def _index_quietly(paths: list[Path]) -> Any | None:
+    """The index of ``paths``, or None if it cannot be built (the loader then decides)."""
     from ._index import index_files
 
     try:
-        index = index_files(paths)
+        return index_files(paths)
     except (BmesError, NotImplementedError):
-        return vol
-    if len(index.stacks) != 1:
+        return None
+
+
+def _with_classification(vol: Volume, index: Any | None) -> Volume:
+    """Fill sequence / laterality from the index's classification of the loaded file."""
+    if index is None or len(index.stacks) != 1:
         return vol
     stack = index.stacks[0]
     changes: dict[str, Any] = {}

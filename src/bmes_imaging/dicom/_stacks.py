@@ -6,6 +6,9 @@ magnitude and phase images or image sizes. :func:`stack_key` gives the attribute
 must be equal inside one stack; :func:`build_stacks` groups records by series and key,
 orders the files of each stack along the slice normal, names each stack and lists the
 files it cannot use (duplicates, no pixel data, unsupported objects) with a reason.
+A multi-frame file whose frames differ in echo time, inversion time, frame type,
+StackID or orientation (:func:`frame_groups`) gives one stack per group of frames,
+each naming its ``frame_numbers``.
 """
 
 from __future__ import annotations
@@ -19,12 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._header import DICOMDIR_SOP_CLASS, HeaderRecord
+from ._header import DICOMDIR_SOP_CLASS, FrameKey, HeaderRecord
 
 __all__ = [
+    "FrameGroup",
     "RejectedFile",
     "SeriesStack",
     "build_stacks",
+    "describe_frame_group",
+    "differing_fields",
+    "frame_groups",
+    "group_frames",
     "patient_key",
     "stack_key",
 ]
@@ -108,6 +116,11 @@ class SeriesStack:
         Why this stack was separated from the rest of its series ('' if not split).
     size_bytes
         Total size of the files.
+    frame_numbers
+        For a multi-frame file holding several stacks (multi-echo, Dixon water / fat,
+        magnitude / phase, several StackIDs or orientations): the 1-based numbers of
+        the file's frames that form this stack, in file order. Empty when the stack
+        uses every image of its files.
     """
 
     stack_id: str
@@ -157,6 +170,7 @@ class SeriesStack:
     split_reason: str = ""
     size_bytes: int = 0
     laterality_source: str = ""
+    frame_numbers: tuple[int, ...] = ()
 
     @property
     def patient_key(self) -> str:
@@ -344,8 +358,16 @@ def build_stacks(
         for n, rec in enumerate(sorted(recs, key=lambda r: r.get("SOPInstanceUID") or ""),
                                 start=1):
             sid = uid if (len(recs) == 1 and n_single == 0) else f"{uid}#mf{n}"
-            stacks.append(_multiframe_stack(sid, rec, "" if sid == uid else
-                                            "one stack per multi-frame file"))
+            subs = frame_groups(rec)
+            if len(subs) <= 1:
+                stacks.append(_multiframe_stack(sid, rec, "" if sid == uid else
+                                                "one stack per multi-frame file"))
+                continue
+            for m, (sub, reason) in enumerate(zip(subs, _frame_split_reasons(subs),
+                                                  strict=True), start=1):
+                sub_id = f"{uid}#{m}" if sid == uid else f"{sid}.{m}"
+                stacks.append(_multiframe_stack(
+                    sub_id, rec, f"frames of one multi-frame file that {reason}", sub))
     from ._sequence import classify_stack, side_of
 
     out = []
@@ -519,18 +541,175 @@ def _ordered(recs: list[HeaderRecord], iop: tuple[float, ...] | None) -> list[He
     return sorted(recs, key=lambda r: (inst(r), str(r.path)))
 
 
-def _multiframe_stack(sid: str, rec: HeaderRecord, split_reason: str) -> SeriesStack:
-    iop = rec.shared_orientation
-    frame_iops = {f[1] for f in rec.frames if f[1] is not None}
-    if iop is None and len(frame_iops) == 1:
-        iop = next(iter(frame_iops))
-    iop = _finite(iop, 6) if iop is not None else _iop(rec)
-    n = rec.get("NumberOfFrames") or 1
-    positions = tuple(_finite(f[0], 3) for f in rec.frames) if rec.frames else ()
+@dataclass(frozen=True)
+class FrameGroup:
+    """Frames of one multi-frame file that form one stack (see :func:`frame_groups`)."""
+
+    key: FrameKey
+    orientation: tuple[float, ...] | None
+    frame_numbers: tuple[int, ...]  # 1-based, in file order
+
+
+def _frame_orientation(rec: HeaderRecord, i: int) -> tuple[float, ...] | None:
+    own = rec.frames[i][1] if i < len(rec.frames) else None
+    iop = own if own is not None else rec.shared_orientation
+    return _finite(iop, 6) if iop is not None else _iop(rec)
+
+
+def frame_groups(rec: HeaderRecord) -> list[FrameGroup]:
+    """Split the frames of a multi-frame record into stacks.
+
+    Frames share a stack when their :class:`~._header.FrameKey` (echo time, inversion
+    time, frame type, complex image component, StackID) is equal and their orientations
+    agree within :data:`ORIENTATION_TOLERANCE`, as single-frame files of a series are
+    split by :func:`stack_key`.
+
+    Parameters
+    ----------
+    rec
+        Header record of a multi-frame file (``frames`` and ``frame_keys`` filled).
+
+    Returns
+    -------
+    list of FrameGroup
+        Ordered by StackID, echo time, inversion time, frame type, complex component
+        and orientation; a single group (all frames) when the file holds one stack or
+        its per-frame values are unknown.
+    """
+    n = int(rec.get("NumberOfFrames") or 1)
+    keys = rec.frame_keys
+    if len(keys) != n:
+        return [FrameGroup(FrameKey(), None, tuple(range(1, n + 1)))]
+    return group_frames(keys, [_frame_orientation(rec, i) for i in range(n)])
+
+
+def group_frames(keys: Sequence[FrameKey],
+                 orientations: Sequence[tuple[float, ...] | None]) -> list[FrameGroup]:
+    """Group the frames of one file by key and orientation (see :func:`frame_groups`).
+
+    Parameters
+    ----------
+    keys
+        One :class:`~._header.FrameKey` per frame, in file order.
+    orientations
+        ImageOrientationPatient per frame (None where unknown).
+
+    Returns
+    -------
+    list of FrameGroup
+        Frame numbers are 1-based positions in ``keys``.
+    """
+    groups: list[tuple[FrameKey, tuple[float, ...] | None, list[int]]] = []
+    for i, (key, iop) in enumerate(zip(keys, orientations, strict=True)):
+        for g in groups:
+            if g[0] == key and _same_orientation(g[1], iop):
+                g[2].append(i + 1)
+                break
+        else:
+            groups.append((key, iop, [i + 1]))
+
+    def order(g: tuple[FrameKey, tuple[float, ...] | None, list[int]]) -> tuple[Any, ...]:
+        k, iop = g[0], g[1]
+        return (k.stack_id, k.echo_time if k.echo_time is not None else -1.0,
+                k.inversion_time if k.inversion_time is not None else -1.0,
+                k.frame_type, k.complex_component,
+                tuple(round(v, 3) for v in iop) if iop else (), g[2][0])
+
+    return [FrameGroup(k, iop, tuple(numbers))
+            for k, iop, numbers in sorted(groups, key=order)]
+
+
+_COMPLEX_PARTS = {"MAGNITUDE": "M", "PHASE": "P", "REAL": "R", "IMAGINARY": "I"}
+_FRAME_KEY_NAMES = {"echo_time": "echo time", "inversion_time": "inversion time",
+                    "frame_type": "frame type", "complex_component": "complex image "
+                    "component", "stack_id": "StackID"}
+
+
+def differing_fields(groups: Sequence[FrameGroup]) -> set[str]:
+    """Names of the :class:`~._header.FrameKey` fields that differ between ``groups``."""
+    return {name for name in _FRAME_KEY_NAMES
+            if len({getattr(g.key, name) for g in groups}) > 1}
+
+
+def describe_frame_group(key: FrameKey, fields: Iterable[str] | None = None) -> str:
+    """Short text of a frame group's per-frame values (e.g. ``TE 80 ms``).
+
+    Parameters
+    ----------
+    key
+        The group's key.
+    fields
+        Only these :class:`~._header.FrameKey` fields (default: every one set).
+
+    Returns
+    -------
+    str
+        Comma-separated values; ``""`` when none is set.
+    """
+    shown = set(_FRAME_KEY_NAMES) if fields is None else set(fields)
+    parts = []
+    if key.stack_id and "stack_id" in shown:
+        parts.append(f"StackID {key.stack_id}")
+    if key.echo_time is not None and "echo_time" in shown:
+        parts.append(f"TE {key.echo_time:g} ms")
+    if key.inversion_time is not None and "inversion_time" in shown:
+        parts.append(f"TI {key.inversion_time:g} ms")
+    if key.frame_type and "frame_type" in shown:
+        parts.append("frame type " + "\\".join(key.frame_type))
+    if key.complex_component and "complex_component" in shown:
+        parts.append(key.complex_component.lower())
+    return ", ".join(parts)
+
+
+def _frame_split_reasons(groups: Sequence[FrameGroup]) -> list[str]:
+    """Which per-frame values separate each group of a file from the others."""
+    out = []
+    for g in groups:
+        diffs: set[str] = set()
+        names: set[str] = set()
+        for h in groups:
+            if h is g:
+                continue
+            for name, label in _FRAME_KEY_NAMES.items():
+                if getattr(g.key, name) != getattr(h.key, name):
+                    diffs.add(label)
+                    names.add(name)
+            if not _same_orientation(g.orientation, h.orientation):
+                diffs.add("orientation")
+        what = describe_frame_group(g.key, names)
+        out.append("differ in " + ", ".join(sorted(diffs))
+                   + (f" ({what})" if what else ""))
+    return out
+
+
+def _multiframe_stack(sid: str, rec: HeaderRecord, split_reason: str,
+                      group: FrameGroup | None = None) -> SeriesStack:
+    n = int(rec.get("NumberOfFrames") or 1)
+    numbers = group.frame_numbers if group is not None else tuple(range(1, n + 1))
+    if group is not None:
+        iop = group.orientation
+    else:
+        iop = rec.shared_orientation
+        frame_iops = {f[1] for f in rec.frames if f[1] is not None}
+        if iop is None and len(frame_iops) == 1:
+            iop = next(iter(frame_iops))
+        iop = _finite(iop, 6) if iop is not None else _iop(rec)
+    positions = (tuple(_finite(rec.frames[k - 1][0], 3) for k in numbers
+                       if k - 1 < len(rec.frames)) if rec.frames else ())
+    base = _base_fields([rec])
+    if group is not None:
+        key = group.key
+        if key.echo_time is not None:
+            base["echo_time"] = key.echo_time
+        if key.inversion_time is not None:
+            base["inversion_time"] = key.inversion_time
+        if key.frame_type:
+            part = _COMPLEX_PARTS.get(key.complex_component)
+            base["image_type"] = key.frame_type + ((part,) if part else ())
     return SeriesStack(
         stack_id=sid,
         files=(rec.path,),
-        n_images=int(n),
+        n_images=len(numbers),
         image_orientation=iop,
         positions=positions,
         instance_numbers=(rec.get("InstanceNumber"),),
@@ -538,5 +717,6 @@ def _multiframe_stack(sid: str, rec: HeaderRecord, split_reason: str) -> SeriesS
         localizer=is_localizer(rec),
         split_reason=split_reason,
         multiframe=True,
-        **_base_fields([rec]),
+        frame_numbers=numbers if group is not None else (),
+        **base,
     )
