@@ -51,6 +51,9 @@ class StudyTask:
         ``"<number> <description>"`` of each series, for the results table.
     fluid_sequence
         ``"stir"``, ``"t2_fs"`` or ``"pd_fs"``.
+    t1_frames, fluid_frames
+        For a stack that is part of a multi-frame file holding several stacks
+        (multi-echo, Dixon...), its frame numbers in that file; else None.
     fingerprint
         Hash of the input files (paths, sizes, mtimes) and the configuration.
     identifiers
@@ -66,6 +69,8 @@ class StudyTask:
     t1_series: str = ""
     fluid_series: str = ""
     fluid_sequence: str = ""
+    t1_frames: tuple[int, ...] | None = None
+    fluid_frames: tuple[int, ...] | None = None
     fingerprint: str = ""
     identifiers: tuple[str, ...] = field(default=(), repr=False)
 
@@ -94,6 +99,11 @@ class ScreenPlan:
 
 #: Configuration fields that change how fast, not what, a study gives.
 _SPEED_ONLY_FIELDS = ("threads",)
+
+
+def _frames_of(stack: Any) -> tuple[int, ...] | None:
+    frames = getattr(stack, "frame_numbers", None)
+    return tuple(int(f) for f in frames) if frames else None
 
 
 def config_fingerprint(config: Any) -> str:
@@ -185,6 +195,8 @@ def plan_screening(root: str | Path, *, config: Any = None, extra: str = "") -> 
             t1_series=_series_label(pair.t1),
             fluid_series=_series_label(pair.fluid),
             fluid_sequence=str(getattr(pair.fluid, "sequence", "") or ""),
+            t1_frames=_frames_of(pair.t1),
+            fluid_frames=_frames_of(pair.fluid),
             fingerprint=task_fingerprint(t1, fluid, config, extra),
             identifiers=_identifiers(pair.t1, pair.fluid),
         ))

@@ -77,6 +77,28 @@ def read_marker(study_dir: Path) -> StudyOutcome | None:
 StudyFunction = Callable[[StudyTask, Path, Any], tuple[list[dict[str, Any]], dict[str, float]]]
 
 
+def load_task_series(files: tuple[str, ...], frames: tuple[int, ...] | None) -> Any:
+    """Load one series of a task: its files, or, for one stack of a multi-frame file
+    holding several (multi-echo, Dixon...), the stack of the index with those frames.
+
+    Raises
+    ------
+    DicomSeriesError
+        The files no longer hold a stack with those frames (changed since planning).
+    """
+    from ..dicom import index_files, load_series
+    from ..errors import DicomSeriesError
+
+    paths = [Path(f) for f in files]
+    if not frames:
+        return load_series(paths)
+    for stack in index_files(paths).stacks:
+        if tuple(stack.frame_numbers) == tuple(frames):
+            return load_series(stack)
+    raise DicomSeriesError(f"{paths[0]}: no stack with frames {frames[0]}-{frames[-1]} "
+                           "(the file changed since the run was planned)")
+
+
 def detect_pair(task: StudyTask, out_dir: Path, config: Any
                 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Default study function: load T1 and fluid, run edema detection, write results.
@@ -87,12 +109,11 @@ def detect_pair(task: StudyTask, out_dir: Path, config: Any
     import csv
 
     from ..detection import detect_edema, write_results
-    from ..dicom import load_series
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    t1 = load_series([Path(f) for f in task.t1_files])
-    fluid = load_series([Path(f) for f in task.fluid_files])
+    t1 = load_task_series(task.t1_files, task.t1_frames)
+    fluid = load_task_series(task.fluid_files, task.fluid_frames)
     timings["load"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     result = detect_edema(t1, fluid, config=config)
@@ -165,11 +186,9 @@ def load_only(task: StudyTask, out_dir: Path, config: Any
 
     Returns no involvement rows; raises the loader's errors for unloadable series.
     """
-    from ..dicom import load_series
-
     del out_dir, config
     t0 = time.perf_counter()
-    t1 = load_series([Path(f) for f in task.t1_files])
-    fluid = load_series([Path(f) for f in task.fluid_files])
+    t1 = load_task_series(task.t1_files, task.t1_frames)
+    fluid = load_task_series(task.fluid_files, task.fluid_frames)
     del t1, fluid
     return [], {"load": time.perf_counter() - t0}

@@ -121,6 +121,24 @@ def test_each_echo_loads_with_exact_geometry(tmp_path, source):
     assert echo2.info.extra["stack_id"] == second.stack_id
 
 
+def test_screening_task_loads_its_stack_of_a_multiframe_file(tmp_path, source):
+    """A screening task (sent to a worker as files and frame numbers) loads the stack
+    it was planned with, not the whole file; a file changed since is a clear error."""
+    from bmes_imaging.screening._plan import _frames_of
+    from bmes_imaging.screening._study import load_task_series
+
+    _, enhanced = source
+    path = _build(enhanced, tmp_path / "echoes.dcm", TWO_ECHOES)
+    first, second = index_files([path]).stacks
+    files = tuple(str(f) for f in second.files)
+    vol = load_task_series(files, _frames_of(second))
+    np.testing.assert_array_equal(vol.array, load_series(second).array)
+    assert vol.info.echo_time == 80.0
+    assert _frames_of(first) == (1, 3, 5, 7, 9, 11)
+    with pytest.raises(DicomSeriesError, match="no stack with frames"):
+        load_task_series(files, (1, 2))
+
+
 def test_whole_file_is_refused_listing_the_stacks(tmp_path, source):
     _, enhanced = source
     path = _build(enhanced, tmp_path / "echoes.dcm", TWO_ECHOES)
