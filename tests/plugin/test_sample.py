@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -63,6 +64,17 @@ def test_open_sample_and_detect(make_napari_viewer, qtbot, sample_cache: Path,
 SAMPLE = Path(__file__).parents[2] / "sample_data" / "study_p02_R"
 
 
+def _review_of_sample(make_napari_viewer, tmp_path: Path) -> tuple[ReviewWidget, Any]:
+    """A review widget (own store and cache) with the committed sample study open."""
+    store = open_store(tmp_path / "bmes.sqlite")
+    viewer = make_napari_viewer()
+    review = ReviewWidget(viewer, store=store, cache=tmp_path / "cache", autosave_ms=0)
+    review.ask_unsaved = lambda: "discard"
+    review.model.detect_options["refine_alignment"] = False
+    assert review.open_study(SAMPLE)
+    return review, store
+
+
 @pytest.mark.skipif(not (SAMPLE / "dicom").is_dir(), reason="no committed sample study")
 def test_detection_without_the_bone_mask_process(make_napari_viewer, qtbot, tmp_path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,12 +84,7 @@ def test_detection_without_the_bone_mask_process(make_napari_viewer, qtbot, tmp_
     from bmes_imaging_napari import _bone_process
 
     monkeypatch.setattr(_bone_process, "_get_pool", lambda: None)
-    store = open_store(tmp_path / "bmes.sqlite")
-    viewer = make_napari_viewer()
-    review = ReviewWidget(viewer, store=store, cache=tmp_path / "cache", autosave_ms=0)
-    review.ask_unsaved = lambda: "discard"
-    review.model.detect_options["refine_alignment"] = False
-    assert review.open_study(SAMPLE)
+    review, store = _review_of_sample(make_napari_viewer, tmp_path)
     assert review.model._bones_ahead is None  # nothing started elsewhere
     review.run_detection()
     qtbot.waitUntil(lambda: review.worker is None, timeout=120_000)
@@ -91,12 +98,8 @@ def test_detection_without_the_bone_mask_process(make_napari_viewer, qtbot, tmp_
 def test_confirmed_edema_exports_as_dicom_seg(make_napari_viewer, qtbot, tmp_path) -> None:
     from bmes_imaging.export import read_edema_seg
 
-    store = open_store(tmp_path / "bmes.sqlite")
-    viewer = make_napari_viewer()
-    review = ReviewWidget(viewer, store=store, cache=tmp_path / "cache", autosave_ms=0)
-    review.ask_unsaved = lambda: "discard"
-    review.model.detect_options["refine_alignment"] = False
-    assert review.open_study(SAMPLE)
+    review, store = _review_of_sample(make_napari_viewer, tmp_path)
+    viewer = review.viewer
     viewer.open(str(SAMPLE / "truth" / "bones.nii.gz"), plugin="bmes-imaging")
     review.run_detection()
     qtbot.waitUntil(lambda: review.worker is None, timeout=120_000)

@@ -104,6 +104,15 @@ def _text_tuple(v: Any) -> tuple[str, ...]:
     return tuple(str(x).strip().upper() for x in seq if str(x).strip())
 
 
+def _first_number(*places: tuple[Any, str]) -> float | None:
+    """The first numeric value found among ``(item, keyword)`` places, in order."""
+    for item, keyword in places:
+        value = _number(item, keyword)
+        if value is not None:
+            return value
+    return None
+
+
 def frame_split_keys(ds: Any) -> list[FrameKey]:
     """One :class:`~._header.FrameKey` per frame of a multi-frame dataset.
 
@@ -130,18 +139,12 @@ def frame_split_keys(ds: Any) -> list[FrameKey]:
     keys = []
     for pf in ds.get("PerFrameFunctionalGroupsSequence") or []:
         legacy = _first_item(pf, "UnassignedPerFrameConvertedAttributesSequence")
-        echo = _number(_group_item(pf, shared, "MREchoSequence", "EffectiveEchoTime"),
-                       "EffectiveEchoTime")
-        if echo is None:
-            echo = _number(legacy, "EchoTime")
-        if echo is None:
-            echo = _number(legacy_shared, "EchoTime")
-        inversion = _number(_group_item(pf, shared, "MRModifierSequence", "InversionTimes"),
-                            "InversionTimes")
-        if inversion is None:
-            inversion = _number(legacy, "InversionTime")
-        if inversion is None:
-            inversion = _number(legacy_shared, "InversionTime")
+        echo = _first_number(
+            (_group_item(pf, shared, "MREchoSequence", "EffectiveEchoTime"),
+             "EffectiveEchoTime"), (legacy, "EchoTime"), (legacy_shared, "EchoTime"))
+        inversion = _first_number(
+            (_group_item(pf, shared, "MRModifierSequence", "InversionTimes"),
+             "InversionTimes"), (legacy, "InversionTime"), (legacy_shared, "InversionTime"))
         ftype = _group_item(pf, shared, "MRImageFrameTypeSequence", "FrameType")
         cplx = _group_item(pf, shared, "MRImageFrameTypeSequence", "ComplexImageComponent")
         content = _first_item(pf, "FrameContentSequence")
