@@ -475,7 +475,8 @@ class ReviewModel:
 
     def restore(self) -> bool:
         """Load the reader's last saved annotation of this study; False if none."""
-        loaded = self.store.latest_annotation(self.study_key, reader=self.reader or None)
+        loaded = self.store.latest_annotation(self.study_key, reader=self.reader or None,
+                                              series_instance_uid=self._t1_series())
         if loaded is None:
             return False
         if loaded.labels is None:
@@ -485,6 +486,13 @@ class ReviewModel:
         self.dirty = False
         self.changed.emit("restored")
         return True
+
+    def _t1_series(self) -> str | None:
+        """The open study's T1 series: with both feet in one study, it tells the two
+        feet's reviews apart (annotations record the series of their grid)."""
+        if self.study is None:
+            return None
+        return self.study.t1.info.series_instance_uid or None
 
     def candidates_snapshot(self) -> tuple[list[Any], Volume] | None:
         """The current findings and a copy of the edema labels (right after detection:
@@ -506,7 +514,8 @@ class ReviewModel:
 
     def load_candidates(self) -> bool:
         """Show the detector's stored candidates of this study; False if none."""
-        loaded = self.store.latest_annotation(self.study_key, reader=DETECTOR)
+        loaded = self.store.latest_annotation(self.study_key, reader=DETECTOR,
+                                              series_instance_uid=self._t1_series())
         if loaded is None or loaded.labels is None:
             return False
         self._apply(loaded.labels.array, [_as_bone_finding(f) for f in loaded.findings])

@@ -74,6 +74,8 @@ class AnnotationVersion:
         Number of findings saved.
     note
         Free text of the reader.
+    series_instance_uid
+        The series whose grid the label map is on (the T1 of one foot), if recorded.
     """
 
     annotation_id: int
@@ -86,6 +88,7 @@ class AnnotationVersion:
     label_sha256: str | None
     n_findings: int
     note: str | None = None
+    series_instance_uid: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -351,11 +351,18 @@ class Store(ClinicalStore):
             annotation_id=ann.id, study_instance_uid=study_uid, reader=ann.reader,
             version=ann.version, kind=ann.kind, created_at=ann.created_at,
             label_path=None if ann.label_path is None else self.annotation_dir / ann.label_path,
-            label_sha256=ann.label_sha256, n_findings=n, note=ann.note)
+            label_sha256=ann.label_sha256, n_findings=n, note=ann.note,
+            series_instance_uid=ann.series_instance_uid)
 
     def annotations(self, study_instance_uid: str | None = None, reader: str | None = None,
+                    *, series_instance_uid: str | None = None,
                     ) -> list[AnnotationVersion]:
-        """Every saved version (oldest first), optionally of one study and/or reader."""
+        """Every saved version (oldest first), optionally of one study and/or reader.
+
+        With ``series_instance_uid`` (the T1 series of one foot), only versions on that
+        series or with no series recorded: with both feet in one study, each foot's
+        review is found by its own T1 series.
+        """
         counts = (select(Finding.annotation_id, func.count(Finding.id).label("n"))
                   .group_by(Finding.annotation_id).subquery())
         with self._read() as s:
@@ -366,6 +373,9 @@ class Store(ClinicalStore):
                 q = q.where(ImagingStudy.study_instance_uid == study_instance_uid)
             if reader is not None:
                 q = q.where(Annotation.reader == reader)
+            if series_instance_uid is not None:
+                q = q.where(or_(Annotation.series_instance_uid == series_instance_uid,
+                                Annotation.series_instance_uid.is_(None)))
             rows = s.execute(q.order_by(Annotation.id)).all()
             return [self._version(a, uid, int(n or 0)) for a, uid, n in rows]
 
@@ -396,13 +406,16 @@ class Store(ClinicalStore):
         return LoadedAnnotation(version, labels, findings)
 
     def latest_annotation(self, study_instance_uid: str, reader: str | None = None,
-                          *, with_labels: bool = True) -> LoadedAnnotation | None:
+                          *, with_labels: bool = True,
+                          series_instance_uid: str | None = None) -> LoadedAnnotation | None:
         """The newest version for a study (of ``reader``, or of anyone), reloaded exactly.
 
-        With ``with_labels`` (default) only versions that have a label map count.
-        Returns ``None`` if there is none.
+        With ``with_labels`` (default) only versions that have a label map count; with
+        ``series_instance_uid``, only those of that T1 series (one foot of a study
+        holding both) or with no series recorded. Returns ``None`` if there is none.
         """
-        versions = [v for v in self.annotations(study_instance_uid, reader)
+        versions = [v for v in self.annotations(study_instance_uid, reader,
+                                                series_instance_uid=series_instance_uid)
                     if not with_labels or v.label_path is not None]
         if not versions:
             return None

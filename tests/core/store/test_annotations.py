@@ -164,3 +164,31 @@ def test_orphans_are_listed_and_removed(store: Store) -> None:
     assert store.remove_orphans(min_age_s=3600) == []  # too young: maybe being saved
     assert store.remove_orphans(min_age_s=0) == [stray]
     assert store.latest_annotation(STUDY) is not None
+
+
+def test_both_feet_of_one_study_keep_their_own_reviews(store: Store) -> None:
+    """A study holding both feet: each foot's review is found by its T1 series, and a
+    version saved without a series still counts for either."""
+    right = Volume(_labels(2).array, _labels(2).affine,
+                   SeriesInfo(series_instance_uid="1.2.3.4.100"))
+    left = Volume(_labels(3).array, _labels(3).affine,
+                  SeriesInfo(series_instance_uid="1.2.3.4.200"))
+    store.save_annotation(STUDY, "dr_a", [{"bone": "talus", "grade": 2}], right)
+    store.save_annotation(STUDY, "dr_a", [{"bone": "calcaneus", "grade": 1}], left)
+    r = store.latest_annotation(STUDY, "dr_a", series_instance_uid="1.2.3.4.100")
+    l_ = store.latest_annotation(STUDY, "dr_a", series_instance_uid="1.2.3.4.200")
+    assert r is not None and l_ is not None
+    np.testing.assert_array_equal(r.labels.array, right.array)
+    np.testing.assert_array_equal(l_.labels.array, left.array)
+    assert [f.bone for f in r.findings] == [Bone.TALUS]
+    assert [f.bone for f in l_.findings] == [Bone.CALCANEUS]
+    # without a series: the newest of the study, as before
+    newest = store.latest_annotation(STUDY, "dr_a")
+    assert newest is not None and newest.version.series_instance_uid == "1.2.3.4.200"
+    assert [v.series_instance_uid for v in store.annotations(STUDY, "dr_a")] == [
+        "1.2.3.4.100", "1.2.3.4.200"]
+    # a version with no series recorded (a NIfTI study) is found for any series
+    store.save_annotation(STUDY, "dr_b", [{"bone": "talus", "grade": 1}],
+                          Volume(_labels(4).array, _labels(4).affine))
+    assert store.latest_annotation(STUDY, "dr_b", series_instance_uid="1.2.3.4.100")
+    assert store.latest_annotation(STUDY, "dr_a", series_instance_uid="9.9.9") is None
