@@ -160,7 +160,8 @@ def run_seg(args: argparse.Namespace) -> int:
         uid = t1.info.study_instance_uid
         store = open_store(args.store)
         try:
-            loaded = store.latest_annotation(str(uid), args.reader)
+            loaded = store.latest_annotation(  # this T1's foot, if the study has two
+                str(uid), args.reader, series_instance_uid=t1.info.series_instance_uid)
         finally:
             store.close()
         if loaded is None or loaded.labels is None:
