@@ -56,13 +56,17 @@ def run(args: argparse.Namespace) -> int:
             "studies": [{"study_instance_uid": s.study_instance_uid, "kappa": clean(s.kappa),
                          "dice": clean(s.dice), "involved_a": list(s.involved_a),
                          "involved_b": list(s.involved_b), "version_a": s.version_a,
-                         "version_b": s.version_b} for s in report.studies],
+                         "version_b": s.version_b,
+                         "series_instance_uid": s.series_instance_uid}
+                        for s in report.studies],
             "skipped": [{"study_instance_uid": u, "reason": r} for u, r in report.skipped],
         }, indent=2))
         return 0
     print(f"{'study':<64} {'kappa':>6} {'dice':>6}  bones {args.reader_a} | {args.reader_b}")
     for s in report.studies:
-        print(f"{s.study_instance_uid:<64} {_num(s.kappa):>6} {_num(s.dice):>6}  "
+        name = s.study_instance_uid + (f" (T1 series {s.series_instance_uid})"
+                                       if s.series_instance_uid else "")
+        print(f"{name:<64} {_num(s.kappa):>6} {_num(s.dice):>6}  "
               f"{'+'.join(s.involved_a) or '-'} | {'+'.join(s.involved_b) or '-'}")
     for uid, reason in report.skipped:
         print(f"{uid:<64} skipped: {reason}")

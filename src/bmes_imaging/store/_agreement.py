@@ -19,6 +19,7 @@ when both masks are empty) are ``nan`` and skipped in means.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -71,7 +72,8 @@ def dice(a: Any, b: Any) -> float:
 
 @dataclass(frozen=True)
 class StudyAgreement:
-    """Agreement of two readers on one study."""
+    """Agreement of two readers on one study (on one foot's T1 series when the study
+    holds both feet: ``series_instance_uid`` says which)."""
 
     study_instance_uid: str
     kappa: float
@@ -80,6 +82,7 @@ class StudyAgreement:
     involved_b: tuple[str, ...]
     version_a: int
     version_b: int
+    series_instance_uid: str | None = None
 
 
 @dataclass
@@ -113,6 +116,21 @@ def _masks(a: LoadedAnnotation, b: LoadedAnnotation) -> tuple[np.ndarray, np.nda
     return mask_a, np.asarray(lb.array) > 0
 
 
+
+def _feet(store: Any, uids: Iterable[str], reader_a: str, reader_b: str
+          ) -> list[tuple[str, str | None]]:
+    """(study, T1 series) pairs to compare: one per study, or one per T1 series when
+    the readers' annotations of a study lie on several (both feet in one study)."""
+    out: list[tuple[str, str | None]] = []
+    for uid in uids:
+        series = sorted({v.series_instance_uid for r in (reader_a, reader_b)
+                         for v in store.annotations(uid, r) if v.series_instance_uid})
+        if len(series) > 1:
+            out.extend((uid, s) for s in series)
+        else:
+            out.append((uid, None))
+    return out
+
 def reader_agreement(store: Store, reader_a: str, reader_b: str,
                      studies: list[str] | None = None) -> AgreementReport:
     """Cohen's kappa of bone involvement and Dice of edema masks between two readers.
@@ -138,9 +156,11 @@ def reader_agreement(store: Store, reader_a: str, reader_b: str,
     calls_a: list[np.ndarray] = []
     calls_b: list[np.ndarray] = []
     inter = size = 0
-    for uid in uids:
-        a = store.latest_annotation(uid, reader_a, with_labels=False)
-        b = store.latest_annotation(uid, reader_b, with_labels=False)
+    for uid, series in _feet(store, uids, reader_a, reader_b):
+        a = store.latest_annotation(uid, reader_a, with_labels=False,
+                                    series_instance_uid=series)
+        b = store.latest_annotation(uid, reader_b, with_labels=False,
+                                    series_instance_uid=series)
         if a is None or b is None:
             missing = reader_a if a is None else reader_b
             if studies is not None or (a is not None or b is not None):
@@ -159,7 +179,7 @@ def reader_agreement(store: Store, reader_a: str, reader_b: str,
             uid, cohen_kappa(ia, ib), d,
             tuple(Bone(int(i) + 1).bone_name for i in np.flatnonzero(ia)),
             tuple(Bone(int(i) + 1).bone_name for i in np.flatnonzero(ib)),
-            a.version.version, b.version.version))
+            a.version.version, b.version.version, series))
     if calls_a:
         report.pooled_kappa = cohen_kappa(np.concatenate(calls_a), np.concatenate(calls_b))
     if size:

@@ -99,3 +99,29 @@ def test_masks_on_different_grids_are_resampled(tmp_path: Path) -> None:
                               Volume(swapped, affine_b))
         report = reader_agreement(store, "a", "b")
     assert report.studies[0].dice == pytest.approx(1.0)
+
+
+def test_both_feet_in_one_study_are_compared_foot_by_foot(tmp_path: Path) -> None:
+    """Two readers, one study holding both feet: agreement per foot (T1 series), never
+    one foot's review against the other foot's."""
+    from bmes_imaging.volume import SeriesInfo
+
+    store = open_store(tmp_path / "bmes.sqlite")
+    uid = "1.2.826.0.1.3680043.10.999.77"
+    affine = np.diag([0.5, 0.5, 3.0, 1.0])
+    feet = {}
+    for n, series in enumerate(("1.2.3.900.1", "1.2.3.900.2")):
+        arr = np.zeros((10, 10, 4), np.uint8)
+        arr[2 + 3 * n: 5 + 3 * n, 2:5, 1:3] = int(Bone.TALUS) if n == 0 else int(Bone.CALCANEUS)
+        feet[series] = Volume(arr, affine, SeriesInfo(series_instance_uid=series))
+    bone = {"1.2.3.900.1": "talus", "1.2.3.900.2": "calcaneus"}
+    for reader in ("dr_a", "dr_b"):  # both readers agree on each foot
+        for series, vol in feet.items():
+            store.save_annotation(uid, reader, [{"bone": bone[series], "grade": 1}], vol)
+    report = reader_agreement(store, "dr_a", "dr_b")
+    assert [s.series_instance_uid for s in report.studies] == sorted(feet)
+    assert [s.involved_a for s in report.studies] == [("talus",), ("calcaneus",)]
+    assert all(s.involved_a == s.involved_b for s in report.studies)
+    assert all(s.dice == 1.0 and s.kappa == 1.0 for s in report.studies)
+    assert report.pooled_dice == 1.0
+    store.close()
