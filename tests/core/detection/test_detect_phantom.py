@@ -141,3 +141,26 @@ def test_bone_masks_may_come_as_a_future(left_diffuse_moved) -> None:
     failed.set_exception(DetectionError("the bone atlas could not be placed"))
     with pytest.raises(DetectionError, match="could not be placed"):
         detect_edema(study.t1, study.stir, bones=failed)
+
+
+def test_a_poor_atlas_match_is_registered_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With half the global budget, this phantom's forefoot is misplaced (the match
+    stays low); the automatic masks then register again with more starts and are right.
+    """
+    from bmes_imaging.detection import _atlas
+
+    study = generate_study(PhantomSpec(seed=117, side="R", edema_bones=("talus",),
+                                       edema_extent="moderate", effusion=True, bias=0.6))
+    truth = study.bones.array
+
+    def tarsal_min(labels: np.ndarray) -> float:
+        return min(2 * ((truth == b) & (labels == b)).sum()
+                   / ((truth == b).sum() + (labels == b).sum()) for b in TARSAL_BONES)
+
+    low_match = _atlas._LOW_MATCH
+    monkeypatch.setattr(_atlas, "_SCHEDULE",
+                        _atlas._Schedule(global_points=2000, global_maxfev=400))
+    monkeypatch.setattr(_atlas, "_LOW_MATCH", 0.0)  # no second try: misplaced
+    assert tarsal_min(_atlas.automatic_bones(study.t1).array) < 0.7
+    monkeypatch.setattr(_atlas, "_LOW_MATCH", low_match)
+    assert tarsal_min(_atlas.automatic_bones(study.t1).array) > 0.9
