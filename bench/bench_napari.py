@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     from qtpy.QtWidgets import QApplication
 
     from bmes_imaging.store import open_store
-    from bmes_imaging_napari._qt._detection_run import warm_up_done
     from bmes_imaging_napari._qt._review_widget import ReviewWidget
+    from bmes_imaging_napari._qt._warm_up import warm_up_done
 
     tmp = Path(tempfile.mkdtemp(prefix="bmes-bench-"))
     store = open_store(tmp / "bmes.sqlite")

@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
@@ -54,47 +55,49 @@ def _get_pool() -> ProcessPoolExecutor | None:
         return _pool
 
 
-def start() -> Future[None] | None:
-    """Start the worker process and prepare the atlas in it (returns when asked; the
-    future completes when the process is ready). None when there is no second CPU."""
+def _submit(fn: Callable[..., Any], *args: Any) -> Future[Any] | None:
+    """``fn(*args)`` in the worker process; None when there is none (one CPU, or it
+    broke: then the session stays in-process)."""
     pool = _get_pool()
     if pool is None:
         return None
     try:
-        return pool.submit(_prepare)
-    except Exception:  # broken or shut down: detection runs in-process
-        log.debug("bone-mask process could not start", exc_info=True)
-        _reset()
-        return None
-
-
-def submit_automatic_bones(t1: Volume, config: Any = None) -> Future[Volume] | None:
-    """Automatic bone masks of ``t1`` computed in the worker process, or None when it
-    is not available (then compute them in-process)."""
-    pool = _get_pool()
-    if pool is None:
-        return None
-    try:
-        return pool.submit(_automatic_bones, t1, config)
+        return pool.submit(fn, *args)
     except Exception:  # broken or shut down: detection runs in-process
         log.debug("bone-mask process unavailable", exc_info=True)
         _reset()
         return None
 
 
-def _reset() -> None:
-    global _pool, _disabled
+def start() -> Future[None] | None:
+    """Start the worker process and prepare the atlas in it (returns when asked; the
+    future completes when the process is ready). None when there is no second CPU."""
+    return _submit(_prepare)
+
+
+def submit_automatic_bones(t1: Volume, config: Any = None) -> Future[Volume] | None:
+    """Automatic bone masks of ``t1`` computed in the worker process, or None when it
+    is not available (then compute them in-process)."""
+    return _submit(_automatic_bones, t1, config)
+
+
+def _take_pool() -> ProcessPoolExecutor | None:
+    global _pool
     with _lock:
         pool, _pool = _pool, None
-        _disabled = True  # once broken, stay in-process for the session
+    return pool
+
+
+def _reset() -> None:
+    global _disabled
+    _disabled = True  # once broken, stay in-process for the session
+    pool = _take_pool()
     if pool is not None:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
 def shutdown() -> None:
     """Stop the worker process (at exit; also safe to call earlier)."""
-    global _pool
-    with _lock:
-        pool, _pool = _pool, None
+    pool = _take_pool()
     if pool is not None:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -377,17 +377,17 @@ def test_review_dock_prepares_the_bone_atlas_in_the_background(make_napari_viewe
 
     from bmes_imaging.detection import _atlas
     from bmes_imaging_napari import _bone_process
-    from bmes_imaging_napari._qt import _detection_run
+    from bmes_imaging_napari._qt import _warm_up
 
     # as in a new session (earlier tests may have started all this already)
     _bone_process.shutdown()
     _atlas._ATLAS_CACHE.clear()
-    _detection_run._warm_up_started.clear()
-    _detection_run.warm_up_done.clear()
+    _warm_up._warm_up_started.clear()
+    _warm_up.warm_up_done.clear()
     viewer = make_napari_viewer()
     make_widget(viewer, store, tmp_path / "cache")
     assert _bone_process._pool is None  # not in the dock's constructor: when idle
-    qtbot.waitUntil(_detection_run.warm_up_done.is_set, timeout=60_000)
+    qtbot.waitUntil(_warm_up.warm_up_done.is_set, timeout=60_000)
     if (os.cpu_count() or 1) >= 2:
         pool = _bone_process._pool
         assert pool is not None

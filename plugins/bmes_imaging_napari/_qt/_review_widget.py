@@ -35,7 +35,7 @@ from .._layers import (
 )
 from .._review_model import ReviewModel
 from .._study import Study, load_study
-from ._detection_run import DetectionRun, DetectionWiringMixin, warm_up
+from ._detection_run import DetectionRun, DetectionWiringMixin
 from ._findings_table import COLUMNS
 from ._prompts import ask_unsaved_dialog, ask_yes_no_dialog, notify_error, notify_info
 from ._review_layout import build_review_ui
@@ -50,6 +50,7 @@ from ._viewer_layers import (
     study_layers,
     unwrap_viewer,
 )
+from ._warm_up import warm_up
 
 if TYPE_CHECKING:
     import napari
