@@ -33,9 +33,22 @@ fi
 py="${PYTHON:-python3.11}"
 command -v "$py" >/dev/null || py=python3
 [ -x .venv/bin/python ] || "$py" -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "is ignored" || true
+# pip's output without the site configuration's "Location ... is ignored" noise; a pip
+# failure stops the bootstrap with its output (never swallowed)
+pip_install() {
+  local log status=0
+  log="$(mktemp)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check "$@" >"$log" 2>&1 || status=$?
+  grep -v "is ignored" "$log" || true
+  rm -f "$log"
+  if [ "$status" != 0 ]; then
+    echo "bootstrap: pip install $* failed (exit $status): see the lines above" >&2
+    exit "$status"
+  fi
+}
+pip_install --upgrade pip
 extras="napari"
 [ "$with_tests" = 1 ] && extras="napari,test"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${extras}]" 2>&1 | grep -v "is ignored" || true
+pip_install -e ".[${extras}]"
 .venv/bin/python -c "import bmes_imaging" 
 echo "bootstrap: ready (.venv, extras: ${extras})"
