@@ -114,14 +114,15 @@ def _number(row: _Row, column: str, value: Any, *, integer: bool = False) -> flo
                           "cell as a number")
         return None
     if isinstance(value, bool):
-        row.error(column, f"expected a number, found {value!r}")
+        row.error(column, "expected a number, found yes/no")
         return None
     if isinstance(value, (int, float)):
         number = float(value)
     else:
         text = str(value).strip()
         if not _NUMBER.match(text):
-            row.error(column, f"expected a number, found {text!r}")
+            row.error(column, "expected a number, found text (not shown: it may "
+                              "identify a patient)")
             return None
         number = float(text.replace(",", "."))
     if not math.isfinite(number):
@@ -148,12 +149,15 @@ def _bones(row: _Row, column: str, value: Any, *, required: bool) -> tuple[Bone,
     bones: list[Bone] = []
     for part in re.split(r"\s*[+;,/]\s*", text):
         if not part:
-            row.error(column, f"empty bone name in {text!r}; join several bones with '+'")
+            row.error(column, "an empty bone name between separators; join several bones "
+                              "with '+'")
             continue
         try:
             bones.append(bone_from_name(part))
-        except KeyError as exc:
-            row.error(column, str(exc.args[0]))
+        except KeyError:
+            valid = ", ".join(b.bone_name for b in Bone)
+            row.error(column, f"unknown bone name (the text is not shown: it may identify a "
+                              f"patient); expected one of: {valid}")
     return tuple(dict.fromkeys(bones))
 
 
@@ -171,7 +175,7 @@ def _vitamin_d(row: _Row, cells: Mapping[str, Any]) -> tuple[float | None, str |
         if unit_text is not None:
             unit = _UNITS.get(unit_text.lower().replace(" ", ""))
             if unit is None:
-                row.error("vitamin_d_unit", f"unknown unit {unit_text!r}; expected 'ng/mL' or "
+                row.error("vitamin_d_unit", "unknown unit (not shown); expected 'ng/mL' or "
                                             "'nmol/L'")
                 return None, None
     cell_unit = None
@@ -180,7 +184,8 @@ def _vitamin_d(row: _Row, cells: Mapping[str, Any]) -> tuple[float | None, str |
         if m and m.group("unit"):
             cell_unit = _UNITS.get(m.group("unit").lower().replace(" ", ""))
             if cell_unit is None:
-                row.error(column, f"unknown unit in {value!r}; expected 'ng/mL' or 'nmol/L'")
+                row.error(column, "unknown unit after the number (not shown); expected "
+                                  "'ng/mL' or 'nmol/L'")
                 return None, None
             value = m.group("num")
     if cell_unit is not None:
@@ -243,11 +248,13 @@ def parse_record_fields(cells: Mapping[str, Any], *, source: str = "record",
     sex_text = _cell_text(cells.get("sex"))
     sex = None if sex_text is None else _SEX.get(sex_text.lower())
     if sex is None:
-        r.error("sex", f"expected 'M' or 'F', found {sex_text!r}")
+        r.error("sex", "expected M/F" + ("" if sex_text is None else
+                                          ", found other text (not shown)"))
     side_text = _cell_text(cells.get("side"))
     sides = None if side_text is None else _SIDE.get(side_text.lower().replace(" ", ""))
     if sides is None:
-        r.error("side", f"expected 'L', 'R' or 'R+L' (bilateral), found {side_text!r}")
+        r.error("side", "expected 'L', 'R' or 'R+L' (bilateral)" + (
+            "" if side_text is None else ", found other text (not shown)"))
     primary = _bones(r, "primary_bone", cells.get("primary_bone"), required=True)
     other = _bones(r, "other_bones", cells.get("other_bones"), required=False)
     both = set(primary) & set(other)
@@ -266,7 +273,8 @@ def parse_record_fields(cells: Mapping[str, Any], *, source: str = "record",
     if ra_text is not None:
         ra = _BOOL.get(ra_text.lower())
         if ra is None:
-            r.error("rheumatoid_arthritis", f"expected 'yes' or 'no', found {ra_text!r}")
+            r.error("rheumatoid_arthritis", "expected 'yes' or 'no', found other text "
+                                            "(not shown)")
 
     if len(collect) > before:
         if errors is None:
