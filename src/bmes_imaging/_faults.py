@@ -37,8 +37,8 @@ _OS_HINTS: dict[int, tuple[str, str]] = {
     errno.EEXIST: ("it exists already", "remove it or choose another name"),
     errno.EIO: ("an input/output error occurred (failing disk or lost network share)",
                 "check the disk or share, then retry"),
-    errno.EMFILE: ("too many files are open", "close other programs or raise the limit "
-                                               "(ulimit -n), then retry"),
+    errno.EMFILE: ("too many files are open",
+                   "close other programs or raise the limit (ulimit -n), then retry"),
     errno.ENAMETOOLONG: ("the file name is too long", "use a shorter path"),
     errno.ESTALE: ("the network share went away (stale handle)",
                    "mount the share again, then retry"),

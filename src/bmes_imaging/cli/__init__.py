@@ -117,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"bmes {args.command}: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - only OS / database faults, bugs re-raised
+    except Exception as exc:  # only OS / database faults; bugs are re-raised
         line = _fault_line(exc)
         if line is None:
             raise
