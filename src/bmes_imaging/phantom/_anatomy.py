@@ -5,14 +5,17 @@ CC BY 4.0 Visible Human Female surfaces) is a right foot in its own frame: milli
 +x lateral (right), +y anterior, +z superior, origin at the talar dome's centre of
 curvature. A study places it in the scanner's RAS+ world with a :class:`FootPose`:
 mirror for a left foot, anisotropic scale, a small rotation, a translation and a smooth
-low-frequency deformation, all drawn from the study's seed.
+low-frequency deformation, all drawn from the study's seed. On request the pose also
+plantar-flexes the foot about the talocrural axis (the tibia and fibula stay, the foot
+below rotates; a per-voxel warp that blends smoothly across the ankle joint), deforms the
+anatomy more strongly and places the foot off the centre of the field of view.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, ClassVar
 
@@ -187,13 +190,81 @@ def load_foot_template(side: str = "R", sequence: str = "t1", *,
     return Volume(lut[codes], affine, info)
 
 
+#: Talocrural (ankle) axis in the atlas frame of a right foot, through the talar dome's
+#: centre of curvature (the atlas origin): its lateral end about 8 degrees lower and
+#: 7 degrees more posterior than its medial end (Inman 1976, *The Joints of the Ankle*:
+#: the empirical axis runs just below the malleolar tips, about 8 degrees from the
+#: horizontal in the frontal plane, turned externally in the transverse plane).
+_ANKLE_AXIS = np.array([1.0, -0.12, -0.14]) / float(np.linalg.norm([1.0, -0.12, -0.14]))
+#: Grid (mm) of the distance-to-leg and distance-to-foot fields of the flexion warp.
+_FLEX_PITCH = 2.0
+_FLEX_CACHE: dict[int, tuple[NDArray[np.uint8], tuple[NDArray[np.float32],
+                                                        NDArray[np.float32],
+                                                        NDArray[np.float64], float]]] = {}
+
+
+def _flex_fields(a: Atlas) -> tuple[NDArray[np.float32], NDArray[np.float32],
+                                    NDArray[np.float64], float]:
+    """Distance (mm) to the leg bones and to the foot bones on a coarse grid, cached."""
+    from scipy import ndimage
+
+    hit = _FLEX_CACHE.get(id(a.codes))
+    if hit is not None and hit[0] is a.codes:
+        return hit[1]
+    step = max(round(_FLEX_PITCH / a.pitch), 1)
+    codes = a.codes[::step, ::step, ::step]
+    base = codes & np.uint8(CORTEX_BIT - 1)
+    bone = (codes > 0) & (base <= OTHER_BONE) & ((codes < 16) | (codes >= CORTEX_BIT))
+    leg = bone & ((base == 13) | (base == 14))
+    foot = bone & ~leg
+    pitch = a.pitch * step
+    d_leg = ndimage.distance_transform_edt(~leg, sampling=pitch).astype(np.float32)
+    d_foot = ndimage.distance_transform_edt(~foot, sampling=pitch).astype(np.float32)
+    out = (d_leg, d_foot, a.origin, float(pitch))
+    if len(_FLEX_CACHE) >= 4:
+        _FLEX_CACHE.pop(next(iter(_FLEX_CACHE)))
+    _FLEX_CACHE[id(a.codes)] = (a.codes, out)
+    return out
+
+
+def _rotate(p: NDArray[np.float64], k: NDArray[np.float64],
+            angle: float | NDArray[np.float64]) -> NDArray[np.float64]:
+    """Rotate ``(N, 3)`` points about the unit axis ``k`` through the origin (Rodrigues)."""
+    c = np.cos(angle)
+    s = np.sin(angle)
+    if np.ndim(c):
+        c, s = np.asarray(c)[:, None], np.asarray(s)[:, None]
+    kp = p @ k
+    return np.asarray(p * c + np.cross(k, p) * s + np.outer(kp, k) * (1.0 - c),
+                      dtype=np.float64)
+
+
+def _foot_weight(a: Atlas, p_leg: NDArray[np.float64],
+                 p_foot: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Share (0 leg .. 1 foot) of points whose leg / foot distances are read at
+    ``p_leg`` / ``p_foot`` (atlas mm): ``d_leg / (d_leg + d_foot)``, smoothstepped, so
+    the blend is sharp in the joint space and gradual far from the bones."""
+    from scipy import ndimage
+
+    d_leg, d_foot, origin, pitch = _flex_fields(a)
+    dl = ndimage.map_coordinates(d_leg, ((p_leg - origin) / pitch).T, order=1,
+                                 mode="nearest")
+    df = ndimage.map_coordinates(d_foot, ((p_foot - origin) / pitch).T, order=1,
+                                 mode="nearest")
+    f = dl / (dl + df + 1e-3)
+    return np.asarray(f * f * (3.0 - 2.0 * f), dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class FootPose:
     """Where and how one study's foot lies in the scanner (RAS+ mm).
 
     The map from a world point ``w`` to the atlas point it shows is
-    ``a = u + d(u)`` with ``u = inverse_affine @ w`` and the smooth displacement
-    ``d(u) = sum_n amp_n * sin(wave_n . u + phase_n)``.
+    ``a = F(u + d(u))`` with ``u = inverse_affine @ w``, the smooth displacement
+    ``d(u) = sum_n amp_n * sin(wave_n . u + phase_n)`` and ``F`` the ankle warp: the
+    identity without flexion, else a rotation about the talocrural axis by
+    ``flexion_deg * f`` where ``f`` goes from 0 at the tibia and fibula to 1 at the foot
+    bones (plantar flexion: the leg stays, the foot below it turns down).
 
     Attributes
     ----------
@@ -201,22 +272,59 @@ class FootPose:
         4x4 atlas mm to world mm (mirror, scale, rotation, translation).
     wave, amp, phase
         ``(n, 3)`` wave vectors (rad/mm), ``(n, 3)`` amplitudes (mm), ``(n,)`` phases.
+    flexion_deg
+        Plantar flexion (degrees, negative: dorsiflexion) of the foot against the leg.
+    fov_offset
+        Atlas-mm offset the study adds to the centre of its field of view (placement of
+        the foot off the centre).
     """
 
     affine: NDArray[np.float64]
     wave: NDArray[np.float64]
     amp: NDArray[np.float64]
     phase: NDArray[np.float64]
+    flexion_deg: float = 0.0
+    fov_offset: NDArray[np.float64] = field(default_factory=lambda: np.zeros(3))
 
-    def to_atlas_mm(self, world: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
-        """Atlas millimetres shown at ``(N, 3)`` world points (float32)."""
+    def unflex(self, a: Atlas, posed: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Atlas mm of ``(N, 3)`` points of the flexed foot (atlas mm before flexion)."""
+        p = np.asarray(posed, dtype=np.float64)
+        if not self.flexion_deg:
+            return p
+        theta = np.radians(self.flexion_deg)
+        f = _foot_weight(a, p, _rotate(p, _ANKLE_AXIS, theta))
+        return _rotate(p, _ANKLE_AXIS, theta * f)
+
+    def to_atlas_mm(self, world: NDArray[np.floating[Any]],
+                    a: Atlas | None = None) -> NDArray[np.float32]:
+        """Atlas millimetres shown at ``(N, 3)`` world points (float32).
+
+        ``a`` is the atlas the pose is applied to (the flexion warp reads its bones);
+        default the committed VHF atlas.
+        """
         inv = np.linalg.inv(self.affine)
         w = np.asarray(world, dtype=np.float64)
         u = w @ inv[:3, :3].T + inv[:3, 3]
         out = u.copy()
         for k in range(len(self.phase)):
             out += np.sin(u @ self.wave[k] + self.phase[k])[:, None] * self.amp[k]
+        if self.flexion_deg:
+            out = self.unflex(a if a is not None else atlas(), out)
         return out.astype(np.float32)
+
+    def to_world(self, atlas_mm: NDArray[np.floating[Any]],
+                 a: Atlas | None = None) -> NDArray[np.float64]:
+        """World mm of ``(N, 3)`` atlas points: flexion, then the affine.
+
+        The small sine displacement is not inverted (it moves points by a few mm at
+        most); meant for placing the field of view on an atlas landmark.
+        """
+        p = np.atleast_2d(np.asarray(atlas_mm, dtype=np.float64))
+        if self.flexion_deg:
+            aa = a if a is not None else atlas()
+            theta = np.radians(self.flexion_deg)
+            p = _rotate(p, _ANKLE_AXIS, -theta * _foot_weight(aa, p, p))
+        return np.asarray(p @ self.affine[:3, :3].T + self.affine[:3, 3], dtype=np.float64)
 
     def plane_voxels(self, a: Atlas, origin: NDArray[np.float64], step_i: NDArray[np.float64],
                      step_j: NDArray[np.float64], ni: int, nj: int,
@@ -227,8 +335,9 @@ class FootPose:
 
         The plane's points are ``origin + i * step_i + j * step_j``. Because the pose is
         affine plus a sum of sines, the sines separate over ``i`` and ``j`` (angle
-        addition), which keeps this fast. ``world_to_anatomy`` (4x4) is applied to world
-        points first (e.g. the inverse of the STIR motion).
+        addition), which keeps this fast; the flexion warp (if any) is applied per point
+        afterwards. ``world_to_anatomy`` (4x4) is applied to world points first (e.g. the
+        inverse of the STIR motion).
 
         Returns
         -------
@@ -262,7 +371,7 @@ class FootPose:
         o = a.origin
         shape = a.codes.shape
         inside = np.ones(ni * nj, dtype=bool)
-        out = []
+        vox = []
         for c in range(3):
             line_i = ((u0[c] - o[c]) + ii * da[c]) * inv_p
             line_j = jj * db[c] * inv_p
@@ -270,6 +379,13 @@ class FootPose:
             d = disp[c]
             if d is not None:
                 v += d * np.float32(inv_p)
+            vox.append(v)
+        if self.flexion_deg:
+            posed = np.stack([v.reshape(-1) for v in vox], axis=1) * a.pitch + o
+            back = (self.unflex(a, posed) - o) * inv_p
+            vox = [np.ascontiguousarray(back[:, c], dtype=np.float32) for c in range(3)]
+        out = []
+        for c, v in enumerate(vox):
             idx = np.rint(v, out=v).astype(np.int32).reshape(-1)
             inside &= (idx >= 0) & (idx < shape[c])
             np.clip(idx, 0, shape[c] - 1, out=idx)
@@ -285,12 +401,51 @@ def _rotation(angles_deg: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.asarray(rz @ ry @ rx, dtype=np.float64)
 
 
-def draw_pose(rng: np.random.Generator, side: str, size: float = 1.0) -> FootPose:
-    """Draw one study's pose: scale about ``size`` (+-4 % per axis), +-4 degree rotation,
-    a few millimetres of placement jitter and a 1-2 mm smooth deformation.
+def draw_pose(rng: np.random.Generator, side: str, size: float = 1.0, *,
+              flexion_deg: float = 0.0, deformation: float | None = None,
+              rotation_deg: float = 4.0, placement_mm: float = 0.0) -> FootPose:
+    """Draw one study's pose.
+
+    Parameters
+    ----------
+    rng
+        The study's generator. With the keyword arguments at their defaults it is
+        consumed exactly as before they existed (same studies byte for byte).
+    side
+        ``"R"`` or ``"L"`` (mirrored).
+    size
+        Foot size factor (0.8-1.25 covers adult feet against the female atlas); each
+        axis is further scaled by +-4 %.
+    flexion_deg
+        Plantar flexion of the foot about the talocrural axis (degrees; up to 40 is
+        realistic for a relaxed foot in the coil, negative values dorsiflex); the tibia
+        and fibula keep their place.
+    deformation
+        ``None``: the usual 1-2 mm smooth deformation (four sine modes). A strength
+        ``s`` in 0..2 adds six sine modes of 40-110 mm wavelength and ``s * (2-5)`` mm
+        amplitude, scaled down if needed so that the displacement's Lipschitz bound
+        stays below 0.75 (the warp never folds).
+    rotation_deg
+        Rotation about each axis is drawn in +-``rotation_deg``.
+    placement_mm
+        The field of view's centre is moved off the hindfoot / midfoot by up to this
+        distance (``FootPose.fov_offset``, random direction).
+
+    Returns
+    -------
+    FootPose
     """
+    if not 0.3 <= size <= 3.0:
+        raise PhantomError(f"foot size factor must be in 0.3..3, found {size}")
+    if not -30.0 <= flexion_deg <= 60.0:
+        raise PhantomError(f"flexion_deg must be in -30..60 degrees, found {flexion_deg}")
+    if deformation is not None and not 0.0 <= deformation <= 2.0:
+        raise PhantomError(f"deformation strength must be in 0..2 or None, found "
+                           f"{deformation}")
+    if rotation_deg < 0 or placement_mm < 0:
+        raise PhantomError("rotation_deg and placement_mm must be >= 0")
     scale = size * (1.0 + rng.uniform(-0.04, 0.04, 3))
-    rot = _rotation(rng.uniform(-4.0, 4.0, 3))
+    rot = _rotation(rng.uniform(-rotation_deg, rotation_deg, 3))
     lin = rot @ np.diag(scale)
     if side == "L":
         lin = lin @ _MIRROR[:3, :3]
@@ -307,4 +462,31 @@ def draw_pose(rng: np.random.Generator, side: str, size: float = 1.0) -> FootPos
     amp_dir = rng.normal(size=(n, 3))
     amp_dir /= np.linalg.norm(amp_dir, axis=1, keepdims=True)
     amp = amp_dir * rng.uniform(0.6, 1.6, n)[:, None]
-    return FootPose(affine, wave, amp, rng.uniform(0, 2 * np.pi, n))
+    phase = rng.uniform(0, 2 * np.pi, n)
+    if deformation is not None and deformation > 0:
+        wave, amp, phase = _strong_modes(rng, deformation, wave, amp, phase)
+    offset = np.zeros(3)
+    if placement_mm > 0:
+        d = rng.normal(size=3)
+        offset = d / np.linalg.norm(d) * rng.uniform(0.0, placement_mm)
+    return FootPose(affine, wave, amp, phase, float(flexion_deg), offset)
+
+
+def _strong_modes(rng: np.random.Generator, strength: float, wave: NDArray[np.float64],
+                  amp: NDArray[np.float64], phase: NDArray[np.float64],
+                  ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Append six stronger sine modes, keeping ``sum |amp| |wave|`` below 0.75."""
+    n = 6
+    direction = rng.normal(size=(n, 3))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    w = direction * (2 * np.pi / rng.uniform(40.0, 110.0, n))[:, None]
+    amp_dir = rng.normal(size=(n, 3))
+    amp_dir /= np.linalg.norm(amp_dir, axis=1, keepdims=True)
+    a = amp_dir * (strength * rng.uniform(2.0, 5.0, n))[:, None]
+    ph = rng.uniform(0, 2 * np.pi, n)
+    base = float(np.sum(np.linalg.norm(amp, axis=1) * np.linalg.norm(wave, axis=1)))
+    extra = float(np.sum(np.linalg.norm(a, axis=1) * np.linalg.norm(w, axis=1)))
+    room = max(0.75 - base, 0.0)
+    if extra > room:
+        a *= room / extra
+    return np.vstack([wave, w]), np.vstack([amp, a]), np.concatenate([phase, ph])
