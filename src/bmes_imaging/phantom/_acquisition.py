@@ -42,7 +42,7 @@ class SeriesProtocol:
     sequence
         ``"t1"`` or ``"stir"``.
     plane
-        ``"sagittal"`` or ``"axial"``.
+        ``"sagittal"``, ``"axial"`` or ``"coronal"``.
     fov_mm
         In-plane field of view ``(along a row, along a column)``.
     matrix
@@ -73,7 +73,7 @@ class SeriesProtocol:
 #: Vendor styles: manufacturer, model, series descriptions and sequence attributes.
 VENDORS: dict[str, dict[str, Any]] = {
     "SIEMENS": {
-        "model": "MAGNETOM Aera", "field": 1.5,
+        "model": "MAGNETOM Aera", "field": 1.5, "model_3t": "MAGNETOM Skyra",
         "t1": {"description": "t1_tse_sag", "ScanningSequence": "SE",
                "SequenceVariant": ["SK", "SP", "OSP"], "ScanOptions": "",
                "SequenceName": "*tse2d1_3", "tr": (500.0, 650.0), "te": (9.0, 13.0),
@@ -91,9 +91,10 @@ VENDORS: dict[str, dict[str, Any]] = {
                   "SequenceName": "*tse2d1_9", "tr": (2500.0, 3800.0),
                   "te": (28.0, 40.0), "ti": None, "etl": 9},
         "axial": {"stir": "t2_tirm_tra", "t2_fs": "t2_tse_fs_tra", "pd_fs": "pd_tse_fs_tra"},
+        "coronal": {"stir": "t2_tirm_cor", "t2_fs": "t2_tse_fs_cor", "pd_fs": "pd_tse_fs_cor"},
     },
     "GE MEDICAL SYSTEMS": {
-        "model": "SIGNA Explorer", "field": 1.5,
+        "model": "SIGNA Explorer", "field": 1.5, "model_3t": "SIGNA Premier",
         "t1": {"description": "Sag T1 FSE", "ScanningSequence": "SE",
                "SequenceVariant": ["SK"], "ScanOptions": ["FAST_GEMS"],
                "SequenceName": "fse-xl", "tr": (450.0, 700.0), "te": (8.0, 14.0),
@@ -111,9 +112,10 @@ VENDORS: dict[str, dict[str, Any]] = {
                   "SequenceName": "fse-xl", "tr": (2400.0, 3600.0), "te": (28.0, 40.0),
                   "ti": None, "etl": 8},
         "axial": {"stir": "Ax STIR", "t2_fs": "Ax T2 FS", "pd_fs": "Ax PD FS"},
+        "coronal": {"stir": "Cor STIR", "t2_fs": "Cor T2 FS", "pd_fs": "Cor PD FS"},
     },
     "Philips Medical Systems": {
-        "model": "Ingenia", "field": 1.5,
+        "model": "Ingenia", "field": 1.5, "model_3t": "Ingenia Elition X",
         "t1": {"description": "T1W_TSE SAG", "ScanningSequence": "SE",
                "SequenceVariant": ["SK"], "ScanOptions": "",
                "SequenceName": "TSE", "tr": (480.0, 650.0), "te": (10.0, 15.0),
@@ -132,6 +134,8 @@ VENDORS: dict[str, dict[str, Any]] = {
                   "ti": None, "etl": 8},
         "axial": {"stir": "STIR_TSE TRA", "t2_fs": "T2W_TSE_SPAIR TRA",
                   "pd_fs": "PDW_TSE_SPAIR TRA"},
+        "coronal": {"stir": "STIR_TSE COR", "t2_fs": "T2W_TSE_SPAIR COR",
+                    "pd_fs": "PDW_TSE_SPAIR COR"},
     },
 }
 
@@ -143,10 +147,14 @@ def series_affine(protocol: SeriesProtocol, centre: NDArray[np.float64],
     Sagittal: rows run anterior to posterior (ImageOrientationPatient 0\\1\\0\\0\\0\\-1,
     anterior on the left of the screen), columns superior to inferior, slices left to
     right. Axial: rows right to left (1\\0\\0), columns anterior to posterior
-    (0\\1\\0), slices inferior to superior.
+    (0\\1\\0), slices inferior to superior. Coronal: rows right to left, columns
+    superior to inferior (1\\0\\0\\0\\0\\-1), slices anterior to posterior.
     """
     if protocol.plane == "sagittal":
         row_lps = np.array([0.0, 1.0, 0.0])
+        col_lps = np.array([0.0, 0.0, -1.0])
+    elif protocol.plane == "coronal":
+        row_lps = np.array([1.0, 0.0, 0.0])
         col_lps = np.array([0.0, 0.0, -1.0])
     else:
         row_lps = np.array([1.0, 0.0, 0.0])

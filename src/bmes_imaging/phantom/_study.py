@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import os
@@ -17,8 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._atomic import write_text_atomic
-from ..bones import Bone, bone_from_name
-from ..errors import PhantomError
+from ..bones import Bone
 from ..volume import SeriesInfo, Volume
 from ._acquisition import (
     VENDORS,
@@ -29,11 +27,15 @@ from ._acquisition import (
     rician,
     series_affine,
 )
-from ._anatomy import atlas, draw_pose
-from ._edema import EXTENTS, draw_marrow_fields
+from ._anatomy import atlas
+from ._edema import draw_marrow_fields
+from ._protocol import foot_atlas, protocols, study_pose
+from ._spec import PhantomSpec
 from ._tissue import (
     OTHER_BONE,
+    adjust_contrast,
     bone_label_of,
+    edema_ratios,
     fat_suppressed_variant,
     signal_tables,
     soft_texture_tables,
@@ -44,138 +46,6 @@ __all__ = ["INVOLVEMENT_FIELDS", "PhantomSpec", "PhantomStudy", "generate_study"
 
 #: Columns of ``truth/involvement.csv``.
 INVOLVEMENT_FIELDS = ("bone", "bone_label", "bone_volume_ml", "edema_volume_ml", "fraction")
-
-
-@dataclass(frozen=True)
-class PhantomSpec:
-    """What one phantom study should show.
-
-    Parameters
-    ----------
-    seed
-        Seed of every random choice (anatomy, contrast, edema shape, noise, UIDs): the
-        same spec always gives the same study, byte for byte.
-    side
-        ``"R"`` or ``"L"`` (a mirrored right foot).
-    edema_bones
-        Bone names (see :mod:`bmes_imaging.bones`) with edema, e.g. ``("talus",)``.
-    edema_extent
-        ``"subchondral"`` (6-20 % of the bone), ``"moderate"`` (25-50 %), ``"diffuse"``
-        (60-85 %) or ``"mixed"`` (drawn per bone).
-    normal
-        No edema at all (``edema_bones`` is ignored).
-    effusion
-        Fluid in the ankle and posterior subtalar recesses.
-    vessel
-        Slow-flow veins, bright on STIR, running against the talus and calcaneus
-        (tarsal tunnel) and the dorsum of the midfoot; otherwise they are flow voids.
-    red_marrow
-        Islands of red marrow in the calcaneus (low T1, slightly high STIR, not edema).
-    bias
-        Strength 0..1 of a smooth receive-coil intensity field (about +-40 % at 1).
-    snr
-        Signal-to-noise ratio of muscle (Rician noise); ``None`` for no noise.
-    motion_mm, motion_deg
-        Rigid motion of the STIR relative to the T1: translation length and rotation
-        angle (random direction and axis).
-    patient_id, patient_name, patient_sex, patient_age
-        Patient module values; ``patient_id`` defaults to ``"PH<seed>"``.
-    resolution
-        Multiplies the pixel size (2.0 halves the matrix): for quick tests only.
-    vendor
-        ``"SIEMENS"``, ``"GE MEDICAL SYSTEMS"``, ``"Philips Medical Systems"`` or ``None``
-        (drawn from the seed).
-    size
-        Overall foot size factor (the atlas is a female foot; 1.06 suits a man).
-    fluid
-        The fluid-sensitive series: ``"stir"`` (default), ``"t2_fs"`` (T2 fat-suppressed)
-        or ``"pd_fs"`` (PD fat-suppressed); it is ``PhantomStudy.stir`` whatever it is.
-    axial
-        Also acquire an axial fluid-sensitive series (a third series, e.g. to test that pairing picks the
-        sagittal STIR for the sagittal T1).
-
-    Examples
-    --------
-    >>> from bmes_imaging.phantom import PhantomSpec
-    >>> PhantomSpec(seed=2, edema_bones=("Talus",)).edema_bones
-    ('talus',)
-    """
-
-    seed: int = 0
-    side: str = "R"
-    edema_bones: tuple[str, ...] = ("talus",)
-    edema_extent: str = "moderate"
-    normal: bool = False
-    effusion: bool = False
-    vessel: bool = False
-    red_marrow: bool = False
-    bias: float = 0.3
-    snr: float | None = 25.0
-    motion_mm: float = 0.0
-    motion_deg: float = 0.0
-    patient_id: str | None = None
-    patient_name: str | None = None
-    patient_sex: str | None = None
-    patient_age: int | None = None
-    resolution: float = 1.0
-    vendor: str | None = None
-    size: float = 1.0
-    axial: bool = False
-    fluid: str = "stir"
-
-    def __post_init__(self) -> None:
-        side = str(self.side).upper()
-        if side not in ("L", "R"):
-            raise PhantomError(f"PhantomSpec.side must be 'L' or 'R', found {self.side!r}")
-        object.__setattr__(self, "side", side)
-        if isinstance(self.edema_bones, str):
-            object.__setattr__(self, "edema_bones", (self.edema_bones,))
-        names = []
-        for name in self.edema_bones:
-            try:
-                names.append(bone_from_name(name).bone_name)
-            except KeyError as exc:
-                raise PhantomError(f"PhantomSpec.edema_bones: {exc.args[0]}") from None
-        object.__setattr__(self, "edema_bones", tuple(dict.fromkeys(names)))
-        if self.edema_extent not in EXTENTS:
-            raise PhantomError(f"PhantomSpec.edema_extent must be one of {EXTENTS}, "
-                               f"found {self.edema_extent!r}")
-        if not 0.0 <= self.bias <= 1.0:
-            raise PhantomError(f"PhantomSpec.bias must be in 0..1, found {self.bias}")
-        if self.snr is not None and self.snr <= 0:
-            raise PhantomError(f"PhantomSpec.snr must be positive or None, found {self.snr}")
-        if self.motion_mm < 0 or self.motion_deg < 0:
-            raise PhantomError("PhantomSpec.motion_mm and motion_deg must be >= 0")
-        if not 0.5 <= self.resolution <= 4.0:
-            raise PhantomError(f"PhantomSpec.resolution must be in 0.5..4, found "
-                               f"{self.resolution}")
-        if self.fluid not in ("stir", "t2_fs", "pd_fs"):
-            raise PhantomError(f"PhantomSpec.fluid must be 'stir', 't2_fs' or 'pd_fs', "
-                               f"found {self.fluid!r}")
-        if self.vendor is not None and self.vendor not in VENDORS:
-            raise PhantomError(f"PhantomSpec.vendor must be one of {sorted(VENDORS)} or "
-                               f"None, found {self.vendor!r}")
-        if self.patient_sex is not None and self.patient_sex not in ("M", "F", "O"):
-            raise PhantomError(f"PhantomSpec.patient_sex must be 'M', 'F' or 'O', found "
-                               f"{self.patient_sex!r}")
-
-    @property
-    def bones_with_edema(self) -> tuple[Bone, ...]:
-        """The edema bones as :class:`Bone` (empty for a normal study)."""
-        if self.normal:
-            return ()
-        return tuple(bone_from_name(n) for n in self.edema_bones)
-
-    @property
-    def resolved_patient_id(self) -> str:
-        """``patient_id`` or the default ``"PH<seed>"``."""
-        return self.patient_id if self.patient_id is not None else f"PH{self.seed}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary of every field."""
-        d = dataclasses.asdict(self)
-        d["edema_bones"] = list(self.edema_bones)
-        return d
 
 
 @dataclass
@@ -225,20 +95,6 @@ def _uid(spec: PhantomSpec, *parts: str) -> str:
                                           spec.resolved_patient_id, *parts]))
 
 
-def _protocols(spec: PhantomSpec) -> tuple[SeriesProtocol, SeriesProtocol, SeriesProtocol]:
-    r = spec.resolution
-
-    def m(n: int) -> int:
-        return max(round(n / r), 16)
-
-    t1 = SeriesProtocol("t1", "sagittal", (200.0, 171.4), (m(448), m(384)), 3.0, 3.3, 30, 5)
-    stir = SeriesProtocol("stir", "sagittal", (192.0, 166.0), (m(320), m(276)), 3.5, 3.85,
-                          26, 5)
-    axial = SeriesProtocol("stir", "axial", (150.0, 150.0), (m(256), m(256)), 4.0, 4.4, 24,
-                           3)
-    return t1, stir, axial
-
-
 def _motion(spec: PhantomSpec, rng: np.random.Generator,
             centre: NDArray[np.float64]) -> NDArray[np.float64]:
     axis = rng.normal(size=3)
@@ -276,22 +132,25 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
     True
     """
     t_start = time.perf_counter()
-    a = atlas()
+    a = foot_atlas(spec, atlas())
     rng = np.random.default_rng([spec.seed, 0 if spec.side == "R" else 1, 7051])
     vendor = spec.vendor or sorted(VENDORS)[int(rng.integers(len(VENDORS)))]
     vend = VENDORS[vendor]
-    pose = draw_pose(rng, spec.side, spec.size * (1.0 + rng.uniform(-0.03, 0.03)))
-    tables = fat_suppressed_variant(
-        signal_tables(rng, effusion=spec.effusion, vessel=spec.vessel), spec.fluid)
+    pose = study_pose(rng, spec, spec.size * (1.0 + rng.uniform(-0.03, 0.03)))
+    tables = adjust_contrast(
+        fat_suppressed_variant(signal_tables(rng, effusion=spec.effusion,
+                                             vessel=spec.vessel), spec.fluid),
+        fluid_ratio=spec.edema_fluid_ratio, t1_ratio=spec.edema_t1_ratio,
+        fat_remaining=spec.fat_suppression, field_strength=spec.field_strength)
     fields = draw_marrow_fields(a, rng, spec.bones_with_edema, spec.edema_extent,
                                 red_marrow=spec.red_marrow)
     # the technologist centres the field of view on the hindfoot / midfoot
     centre_atlas = np.array([3.0, 40.0, -18.0]) + rng.uniform(-5.0, 5.0, 3)
-    centre = (pose.affine @ np.r_[centre_atlas, 1.0])[:3]
+    centre = (pose.affine @ np.r_[centre_atlas, 1.0])[:3] - np.asarray(spec.placement)
     dome = pose.affine[:3, 3].copy()
     motion = (_motion(spec, rng, dome) if (spec.motion_mm > 0 or spec.motion_deg > 0)
               else np.eye(4))
-    p_t1, p_stir, p_ax = _protocols(spec)
+    p_t1, p_stir, p_ax = protocols(spec)
     aff_t1 = series_affine(p_t1, centre, rng.uniform(-1.0, 1.0))
     aff_stir = series_affine(p_stir, centre + rng.uniform(-3.0, 3.0, 3),
                              rng.uniform(-1.5, 1.5))
@@ -351,7 +210,8 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
                     ew = edema_flat[f].astype(np.float32) * np.float32(1 / 255.0)
                     ew *= np.float32(0.85) + np.float32(0.15) * tc
                     if record:
-                        s *= np.float32(1.0) - np.float32(tables.edema_t1_drop) * ew
+                        s *= np.maximum(np.float32(1.0) - np.float32(tables.edema_t1_drop)
+                                        * ew, np.float32(0.02))
                     else:
                         s += (np.float32(tables.edema_stir_gain) * ew
                               * (np.float32(1.0) + np.float32(0.1) * tf))
@@ -385,8 +245,8 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
     if spec.snr is not None:
         t1 = rician(t1, tables.muscle_t1 / spec.snr, rng)
         stir = rician(stir, tables.muscle_stir / (0.8 * spec.snr), rng)
-    t1 = np.rint(np.clip(t1, 0, 4095)).astype(np.float32)
-    stir = np.rint(np.clip(stir, 0, 4095)).astype(np.float32)
+    t1 = _rescaled(np.rint(np.clip(t1, 0, 4095)), spec.rescale_of("t1"))
+    stir = _rescaled(np.rint(np.clip(stir, 0, 4095)), spec.rescale_of("fluid"))
 
     ni, nj = p_t1.matrix
     bones = np.stack([b.reshape(ni, nj) for b in truth_bones], axis=2)
@@ -420,8 +280,10 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
                 "RepetitionTime": tr, "EchoTime": te,
                 **({"InversionTime": ti} if ti is not None else {}),
                 "EchoTrainLength": v["etl"],
-                "MagneticFieldStrength": vend["field"],
-                "ManufacturerModelName": vend["model"],
+                "MagneticFieldStrength": (vend["field"] if spec.field_strength == 1.5
+                                          else spec.field_strength),
+                "ManufacturerModelName": (vend["model"] if spec.field_strength == 1.5
+                                          else vend["model_3t"]),
                 "BodyPartExamined": "FOOT",
                 "Laterality": spec.side,
                 "SliceThickness": proto.thickness_mm,
@@ -446,7 +308,9 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
         )
 
     describe("t1", "t1", p_t1, 1, vend["t1"]["description"])
-    describe("stir", spec.fluid, p_stir, 2, vend[spec.fluid]["description"])
+    describe("stir", spec.fluid, p_stir, 2,
+             vend[spec.fluid]["description"] if spec.fluid_plane == "sagittal"
+             else vend[spec.fluid_plane][spec.fluid])
     extra: dict[str, Volume] = {}
     if spec.axial:
         # drawn after everything else, so the other series do not change with it
@@ -456,7 +320,7 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
         ax = psf_blur(ax, 0.45) * bias_field(ax.shape, spec.bias, rng)
         if spec.snr is not None:
             ax = rician(ax, tables.muscle_stir / (0.8 * spec.snr), rng)
-        ax = np.rint(np.clip(ax, 0, 4095)).astype(np.float32)
+        ax = _rescaled(np.rint(np.clip(ax, 0, 4095)), spec.rescale_of("fluid"))
         key = f"axial_{spec.fluid}"
         describe(key, spec.fluid, p_ax, 3, vend["axial"][spec.fluid])
         extra[key] = Volume(ax, aff_ax, infos[key])
@@ -478,10 +342,30 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
                                        for b, f in fields.fractions.items()},
             "edema_t1_drop": round(tables.edema_t1_drop, 4),
             "edema_stir_gain": round(tables.edema_stir_gain, 2),
+            "edema_fluid_ratio": round(edema_ratios(tables)[0], 4),
+            "edema_t1_ratio": round(edema_ratios(tables)[1], 4),
+            "fluid_plane": p_stir.plane,
+            "t1_protocol": _protocol_details(p_t1),
+            "fluid_protocol": _protocol_details(p_stir),
             "pose_affine": np.round(pose.affine, 6).tolist(),
             "seconds": round(time.perf_counter() - t_start, 3),
         },
     )
+
+
+def _rescaled(stored: NDArray[Any], rescale: tuple[float, float]) -> NDArray[np.float32]:
+    """Image values of stored integers under a vendor RescaleSlope / RescaleIntercept."""
+    slope, intercept = rescale
+    if slope == 1.0 and intercept == 0.0:
+        return stored.astype(np.float32)
+    return (stored * slope + intercept).astype(np.float32)
+
+
+def _protocol_details(p: SeriesProtocol) -> dict[str, Any]:
+    return {"plane": p.plane, "matrix": list(p.matrix),
+            "pixel_mm": [round(v, 4) for v in p.pixel_mm],
+            "thickness_mm": p.thickness_mm, "spacing_mm": p.spacing_mm,
+            "n_slices": p.n_slices}
 
 
 def involvement_rows(bones: Volume, edema: Volume) -> list[dict[str, Any]]:
@@ -544,6 +428,14 @@ def write_study(spec_or_study: PhantomSpec | PhantomStudy, out_dir: str | os.Pat
                for n, (key, vol) in enumerate(sorted(study.extra_series.items()))]
     for prefix, key, vol in series:
         at = study.series_attributes[key]
+        attributes = at["attributes"]
+        slope, intercept = spec.rescale_of("t1" if key == "t1" else "fluid")
+        if (slope, intercept) != (1.0, 0.0):
+            # the stored integers, with the vendor's rescale in the header
+            vol = Volume(np.rint((np.asarray(vol.array, np.float64) - intercept) / slope)
+                         .astype(np.float32), vol.affine, vol.info)
+            attributes = {**attributes, "RescaleSlope": f"{slope:.10g}",
+                          "RescaleIntercept": f"{intercept:.10g}"}
         written += write_series(
             vol, dicom_dir, patient_id=spec.resolved_patient_id,
             patient_name=spec.patient_name or f"PHANTOM^{spec.resolved_patient_id}",
@@ -552,7 +444,7 @@ def write_study(spec_or_study: PhantomSpec | PhantomStudy, out_dir: str | os.Pat
             series_instance_uid=at["series_instance_uid"],
             frame_of_reference_uid=vol.info.frame_of_reference_uid,
             series_number=at["series_number"], series_description=at["series_description"],
-            manufacturer=vol.info.manufacturer or "SIEMENS", attributes=at["attributes"],
+            manufacturer=vol.info.manufacturer or "SIEMENS", attributes=attributes,
             uid_seed=f"bmes-phantom-{spec.seed}-{spec.side}-{spec.resolved_patient_id}",
             filename_pattern=prefix + "{index:05d}.tmp",
         )

@@ -35,7 +35,9 @@ __all__ = [
     "TISSUE_NAMES",
     "VESSEL",
     "SignalTables",
+    "adjust_contrast",
     "bone_label_of",
+    "edema_ratios",
     "fat_suppressed_variant",
     "signal_tables",
     "soft_texture_tables",
@@ -220,3 +222,79 @@ def fat_suppressed_variant(tables: SignalTables, kind: str) -> SignalTables:
         edema_stir_gain=tables.edema_stir_gain * _FS_EDEMA[kind],
         muscle_stir=tables.muscle_stir * fluid.get(MUSCLE, 1.0),
         red_stir=tables.red_stir * _FS_MARROW[kind])
+
+
+#: Mean edema weight over the core of a lesion (the sampler multiplies the 0..1 edema
+#: weight by ``0.85 + 0.15 * coarse texture``): what turns a wanted mean ratio into a
+#: T1 drop or a fluid-image gain.
+EDEMA_CORE_WEIGHT = 0.85
+#: Fat signal on the fluid image without any suppression (a T2 / PD fast spin echo
+#: image: fat about as bright as fluid), and the residual fraction the default tables
+#: were drawn with (STIR fat about 70 against fluid about 1150).
+FAT_UNSUPPRESSED = 1000.0
+FAT_RESIDUAL_DEFAULT = 0.05
+#: Fat fraction of each class whose fluid-image signal follows the fat suppression.
+_FAT_CONTENT = {FAT: 0.95, KAGER_FAT: 0.95, RECESS: 0.8}
+_MARROW_FAT = 0.9
+_RED_FAT = 0.4
+
+
+def edema_ratios(tables: SignalTables) -> tuple[float, float]:
+    """``(fluid ratio, T1 ratio)`` of the mean edema core against normal marrow."""
+    fluid = 1.0 + EDEMA_CORE_WEIGHT * tables.edema_stir_gain / tables.marrow_stir
+    t1 = 1.0 - EDEMA_CORE_WEIGHT * tables.edema_t1_drop
+    return float(fluid), float(t1)
+
+
+def adjust_contrast(tables: SignalTables, *, fluid_ratio: float | None = None,
+                    t1_ratio: float | None = None, fat_remaining: float | None = None,
+                    field_strength: float = 1.5) -> SignalTables:
+    """The tables with contrast set explicitly (``None`` / 1.5 T leave them unchanged).
+
+    Parameters
+    ----------
+    tables
+        One study's tables (after :func:`fat_suppressed_variant`).
+    fluid_ratio
+        Mean fluid-image signal of the edema core / normal fatty marrow (after fat
+        suppression is applied, so the ratio holds whatever the residual fat).
+    t1_ratio
+        Mean T1 signal of the edema core / normal marrow (``1 - T1 drop``).
+    fat_remaining
+        Fraction of the unsuppressed fat signal left on the fluid image: raises (or
+        lowers, below the default 0.05) subcutaneous fat, fat pads and marrow
+        (fat content 0.9; red marrow 0.4).
+    field_strength
+        3.0 lengthens T1 of water-rich tissue: muscle, cartilage, fluid, skin and red
+        marrow darker on T1 against fat (about -12 to -20 %); 1.5 is the reference.
+    """
+    import dataclasses
+
+    t1 = tables.t1.copy()
+    st = tables.stir.copy()
+    changes: dict[str, float] = {}
+    marrow_stir, red_stir = tables.marrow_stir, tables.red_stir
+    if fat_remaining is not None:
+        delta = (float(fat_remaining) - FAT_RESIDUAL_DEFAULT) * FAT_UNSUPPRESSED
+        for code, share in _FAT_CONTENT.items():
+            if not (code == RECESS and st[RECESS] == np.float32(tables.fluid_stir)):
+                st[code] = max(float(st[code]) + share * delta, 5.0)
+        marrow_stir = max(marrow_stir + _MARROW_FAT * delta, 5.0)
+        red_stir = max(red_stir + _RED_FAT * delta, 5.0)
+        st[1:OTHER_BONE + 1] = marrow_stir
+        changes.update(marrow_stir=marrow_stir, red_stir=red_stir)
+    muscle_t1, red_t1, fluid_t1 = tables.muscle_t1, tables.red_t1, tables.fluid_t1
+    if field_strength >= 2.0:
+        factors = {MUSCLE: 0.85, CARTILAGE: 0.88, SKIN: 0.9, VESSEL: 0.85}
+        for code, factor in factors.items():
+            t1[code] *= factor
+        if t1[RECESS] == np.float32(tables.fluid_t1):
+            t1[RECESS] *= 0.8
+        muscle_t1, red_t1, fluid_t1 = muscle_t1 * 0.85, red_t1 * 0.85, fluid_t1 * 0.8
+        changes.update(muscle_t1=muscle_t1, red_t1=red_t1, fluid_t1=fluid_t1)
+    if fluid_ratio is not None:
+        changes["edema_stir_gain"] = (float(fluid_ratio) - 1.0) * marrow_stir \
+            / EDEMA_CORE_WEIGHT
+    if t1_ratio is not None:
+        changes["edema_t1_drop"] = (1.0 - float(t1_ratio)) / EDEMA_CORE_WEIGHT
+    return dataclasses.replace(tables, t1=t1, stir=st, **changes)
