@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 from ..clinical import ClinicalRecord, ClinicalTableError, parse_record_fields, read_clinical_table
 from ..errors import ClinicalRecordError, StoreError
 from ._clinical_db import now, record_from_visit, record_snapshot, record_to_cells, upsert_record
-from ._engine import write_transaction
+from ._engine import read_session, write_transaction
 from ._models import AuditEvent, ClinicalImport, ClinicalVisit, Foot, Patient, PatientIdentity
 from ._results import ImportReport, actor_name
 
@@ -34,8 +35,8 @@ class ClinicalStore:
 
     engine: Engine
 
-    def _read(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
+    def _read(self) -> AbstractContextManager[Session]:
+        return read_session(self.engine)
 
     def import_clinical(self, path: str | os.PathLike[str], *, dry_run: bool = False,
                         actor: str | None = None) -> ImportReport:

@@ -10,19 +10,21 @@ a conflicting write is retried the same way.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from .._faults import db_error_message
 from ..errors import StoreError
 
 __all__ = [
@@ -30,8 +32,10 @@ __all__ = [
     "HEAD_REVISION",
     "default_db_path",
     "make_engine",
+    "read_session",
     "resolve_url",
     "run_migrations",
+    "shown_url",
     "write_transaction",
 ]
 
@@ -40,7 +44,7 @@ log = logging.getLogger(__name__)
 #: Environment variable naming the store database (SQLAlchemy URL or file path).
 DB_ENV = "BMES_DB"
 #: Alembic revision the code expects (the newest file in ``migrations/versions``).
-HEAD_REVISION = "0001_initial"
+HEAD_REVISION = "0002_store_identity"
 
 _BUSY_TIMEOUT_MS = 30_000
 _MAX_ATTEMPTS = 12
@@ -79,15 +83,32 @@ def _is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def shown_url(url: str | Engine) -> str:
+    """The store's URL for messages: password hidden; a SQLite store by its file path."""
+    try:
+        parsed = url.url if isinstance(url, Engine) else make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database:
+            return str(parsed.database)
+        return parsed.render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as "<invalid URL>"
+        return "<invalid URL>"
+
+
 def make_engine(url: str) -> Engine:
-    """Create the engine; for SQLite set WAL, foreign keys, busy timeout, explicit BEGIN."""
+    """Create the engine; for SQLite set WAL, foreign keys, busy timeout, explicit BEGIN.
+
+    Statement parameters are never part of an error message (``hide_parameters``).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     database = parsed.database
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+        from .._atomic import make_private_dirs
+
+        make_private_dirs(Path(database).parent)
+    engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000},
+                           hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
@@ -130,7 +151,8 @@ def write_transaction(engine: Engine, work: Callable[[Session], T], *,
     Raises
     ------
     StoreError
-        If the database stays locked after every retry.
+        If the database stays locked after every retry, or refuses the write (read-only,
+        disk full, server gone): one line naming the store, never the SQL.
     """
     bind = engine.execution_options(sqlite_begin="IMMEDIATE") if _is_sqlite(engine) else engine
     delay = 0.02
@@ -142,20 +164,34 @@ def write_transaction(engine: Engine, work: Callable[[Session], T], *,
             if not _is_lock_error(exc) or attempt == _MAX_ATTEMPTS:
                 if _is_lock_error(exc):
                     raise StoreError(
-                        f"the store stayed busy for {attempt} attempts during {what}; "
-                        "another program holds it, try again") from exc
-                raise
+                        f"the store {shown_url(engine)} stayed busy for {attempt} attempts "
+                        f"during {what}; another program holds it, try again") from None
+                raise StoreError(db_error_message(exc, shown_url(engine), what=what)) \
+                    from None
             log.debug("store busy during %s (attempt %d), retrying", what, attempt)
         except IntegrityError as exc:
             if "uq_annotation_study_reader_version" not in str(exc) and \
                     "annotation.study_id, annotation.reader, annotation.version" not in str(exc):
-                raise
+                raise StoreError(db_error_message(exc, shown_url(engine), what=what)) \
+                    from None
             if attempt == _MAX_ATTEMPTS:
                 raise StoreError(f"could not allocate a version during {what}") from exc
             log.debug("version race during %s (attempt %d), retrying", what, attempt)
+        except DBAPIError as exc:
+            raise StoreError(db_error_message(exc, shown_url(engine), what=what)) from None
         time.sleep(delay * (0.5 + random.random()))
         delay = min(delay * 2, 1.0)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def read_session(engine: Engine, *, what: str = "reading") -> Iterator[Session]:
+    """A session for reads; a database fault becomes one :class:`StoreError` line."""
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            yield session
+    except DBAPIError as exc:
+        raise StoreError(db_error_message(exc, shown_url(engine), what=what)) from None
 
 
 def _current_revision(engine: Engine) -> str | None:
@@ -192,7 +228,8 @@ def run_migrations(engine: Engine) -> None:
             break
         except OperationalError as exc:
             if not _is_lock_error(exc) or attempt == _MAX_ATTEMPTS:
-                raise StoreError(f"cannot migrate the store database: {exc.orig}") from exc
+                raise StoreError(db_error_message(exc, shown_url(engine),
+                                                  what="opening (schema upgrade)")) from None
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 1.0)
     log.info("store schema brought to %s (found %s on opening)", HEAD_REVISION, current)

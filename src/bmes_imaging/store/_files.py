@@ -11,10 +11,16 @@ its versioned name (a link never replaces an existing file) and the folder is fs
 the temporary name is removed once the transaction has committed. The row that references it commits after that,
 so a committed row always has its complete file. A crash can only leave an
 unreferenced file behind (:func:`find_orphans` lists them).
+
+The writer holds an advisory lock (``flock``) on the file from its creation until its
+row has committed, so the clean-up on the next open (:mod:`._identity`) can tell a
+dead writer's leftovers from a save in progress. Files are created 0600, folders 0700.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import hashlib
 import json
@@ -25,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import FILE_MODE, make_private_dirs
 from ..errors import StoreError
 from ..volume import SeriesInfo, Volume
 
@@ -66,10 +73,18 @@ class PreparedLabels:
     """A label map written to a temporary file, waiting for its versioned name."""
 
     def __init__(self, root: Path, tmp_path: Path, sha256: str, shape: tuple[int, ...],
-                 dtype: str, affine: list[list[float]]) -> None:
+                 dtype: str, affine: list[list[float]], fd: int = -1) -> None:
         self.root, self.tmp_path, self.sha256 = root, tmp_path, sha256
         self.shape, self.dtype, self.affine = shape, dtype, affine
         self.final_path: Path | None = None
+        self._fd = fd  # open and locked until release(): "a save is in progress"
+
+    def release(self) -> None:
+        """Remove the temporary name and drop the writer's lock (after the commit)."""
+        self.tmp_path.unlink(missing_ok=True)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def discard(self) -> None:
         """Remove the temporary file and, if linked but not committed, the final one."""
@@ -77,6 +92,7 @@ class PreparedLabels:
         if self.final_path is not None:
             self.final_path.unlink(missing_ok=True)
             self.final_path = None
+        self.release()
 
 
 def _label_array(labels: Volume) -> np.ndarray:
@@ -103,11 +119,13 @@ def prepare_label_file(root: Path, labels: Volume) -> PreparedLabels:
     img.set_qform(labels.affine, code=1)
     img.header.set_xyzt_units("mm")
     data = gzip.compress(img.to_bytes(), compresslevel=1, mtime=0)  # as nibabel
-    tmp_dir = root / TMP_DIR
-    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp_dir = make_private_dirs(root / TMP_DIR)
     tmp_path = tmp_dir / f"{secrets.token_hex(8)}.nii.gz.part"
-    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     try:
+        with contextlib.suppress(OSError):  # no locks here: the age rule applies
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.fchmod(fd, FILE_MODE)
         view = memoryview(data)
         while view:
             written = os.write(fd, view)
@@ -117,17 +135,15 @@ def prepare_label_file(root: Path, labels: Volume) -> PreparedLabels:
         os.close(fd)
         tmp_path.unlink(missing_ok=True)
         raise
-    os.close(fd)
     affine = [[float(v) for v in row] for row in np.asarray(labels.affine, dtype=np.float64)]
     return PreparedLabels(root, tmp_path, sha256_bytes(data), tuple(int(s) for s in arr.shape),
-                          str(arr.dtype), affine)
+                          str(arr.dtype), affine, fd)
 
 
 def commit_label_file(prepared: PreparedLabels, study_instance_uid: str, reader: str,
                       version: int) -> str:
     """Give the prepared file its versioned name (never overwriting); return it relative."""
-    folder = prepared.root / _slug(study_instance_uid) / _slug(reader)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_private_dirs(prepared.root / _slug(study_instance_uid) / _slug(reader))
     while True:
         final = folder / f"v{version:04d}-{secrets.token_hex(4)}.nii.gz"
         try:
@@ -173,7 +189,10 @@ def read_label_file(root: Path, relative: str, sha256: str, *, affine_json: str 
 
 
 def find_orphans(root: Path, referenced: set[str]) -> list[Path]:
-    """Files under ``root`` no database row references (crash leftovers, temp files)."""
+    """Files under ``root`` no database row references (crash leftovers, temp files).
+
+    The folder's identity file (``.bmes-store-id``) is not an orphan.
+    """
     if not root.is_dir():
         return []
     orphans: list[Path] = []
@@ -181,6 +200,8 @@ def find_orphans(root: Path, referenced: set[str]) -> list[Path]:
         if not path.is_file():
             continue
         rel = path.relative_to(root).as_posix()
+        if "/" not in rel and ".bmes-store-id" in rel:  # the identity (or its writer's)
+            continue
         if rel not in referenced:
             orphans.append(path)
     return orphans

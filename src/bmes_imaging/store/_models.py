@@ -17,6 +17,8 @@ Entities
                         folder) and its sha256; versions count per (study, reader)
 ``finding``             one bone's finding within an annotation version
 ``audit_event``         who did what to which finding/study, when, before/after as JSON
+``store_identity``      the store's own UUID (one row), also written into its label-map
+                        folder: the store deletes only files in a folder carrying it
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ __all__ = [
     "LabResult",
     "Patient",
     "PatientIdentity",
+    "StoreIdentity",
     "StudyIdentity",
     "UTCDateTime",
 ]
@@ -256,3 +259,12 @@ class AuditEvent(Base):
     bone: Mapped[int | None] = mapped_column(Integer)
     before_json: Mapped[str | None] = mapped_column(Text)
     after_json: Mapped[str | None] = mapped_column(Text)
+
+
+class StoreIdentity(Base):
+    """The store's identity: one row with a UUID (``id`` is always 1)."""
+
+    __tablename__ = "store_identity"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_uuid: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -26,6 +26,7 @@ from ._clinical_api import ClinicalStore
 from ._clinical_db import now
 from ._engine import make_engine, resolve_url, run_migrations, write_transaction
 from ._findings import StoredFinding, coerce_finding, finding_to_dict
+from ._identity import claim_folder, clean_on_open, create_if_new, ensure_identity, orphan_age
 from ._models import (
     Annotation,
     AuditEvent,
@@ -79,13 +80,15 @@ class Store(ClinicalStore):
     at once; a :class:`Store` object itself is for one thread.
     """
 
-    def __init__(self, url: str, annotation_dir: Path) -> None:
+    def __init__(self, url: str, annotation_dir: Path, *, init: bool = False,
+                 orphan_age_s: float | None = None) -> None:
         self.url = url
         self.annotation_dir = annotation_dir
         from alembic.util import CommandError
         from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
         shown = _safe_url(url)
+        create_if_new(url, init=init)
         try:
             self.engine = make_engine(url)
         except (ArgumentError, NoSuchModuleError) as exc:
@@ -101,6 +104,25 @@ class Store(ClinicalStore):
             self.engine.dispose()
             raise StoreError(f"the store {shown} has a schema this version of bmes-imaging "
                              f"does not know ({exc}); upgrade bmes-imaging") from None
+        self._owns_folder = False
+        try:
+            #: The store's UUID; its label-map folder carries it too.
+            self.store_uuid = ensure_identity(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
+        try:
+            self._owns_folder = claim_folder(annotation_dir, self.store_uuid, self.engine,
+                                             create=False)
+            if self._owns_folder:
+                clean_on_open(annotation_dir, self.engine, max_age_s=orphan_age(orphan_age_s))
+        except OSError as exc:
+            from .._faults import os_error_line
+
+            log.warning("annotation folder not checked: %s", os_error_line(exc))
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
@@ -261,6 +283,7 @@ class Store(ClinicalStore):
                              "bone; nothing was saved")
         prepared = None
         if labels is not None:
+            self._check_folder()
             prepared = _files.prepare_label_file(self.annotation_dir, labels)
 
         def work(session: Session) -> AnnotationVersion:
@@ -319,10 +342,21 @@ class Store(ClinicalStore):
                 prepared.discard()
             raise
         if prepared is not None:
-            prepared.tmp_path.unlink(missing_ok=True)
+            prepared.release()
         log.info("saved %s version %d for study %s (%d findings)", result.kind,
                  result.version, study_uid, result.n_findings)
         return result
+
+    def _check_folder(self) -> None:
+        """Label maps go only into a folder this store owns (created and marked if new)."""
+        if not self._owns_folder:
+            self._owns_folder = claim_folder(self.annotation_dir, self.store_uuid,
+                                             self.engine, create=True)
+        if not self._owns_folder:
+            raise StoreError(
+                f"the annotation folder {self.annotation_dir} belongs to another store (or "
+                "holds label maps this store does not know); nothing was saved; give this "
+                f"store its own folder (${ANNOTATIONS_ENV}) or move that folder away")
 
     def _previous_findings(self, session: Session, study_id: int, reader: str,
                            exclude_id: int) -> dict[int, dict[str, Any]]:
@@ -476,9 +510,14 @@ class Store(ClinicalStore):
         """Delete unreferenced files older than ``min_age_s`` seconds; return them.
 
         The age limit protects a save that another process is committing right now.
+        Nothing is removed from a folder the store does not own (see
+        :mod:`bmes_imaging.store._identity`).
         """
         import time
 
+        if not self._owns_folder:
+            log.warning("orphans not removed: the annotation folder is not this store's")
+            return []
         _, orphans = self.check_annotations()
         removed = []
         for path in orphans:
@@ -509,8 +548,14 @@ def _annotation_dir(url: str, annotation_dir: str | os.PathLike[str] | None) -> 
 
 
 def open_store(url: str | os.PathLike[str] | None = None, *,
-               annotation_dir: str | os.PathLike[str] | None = None) -> Store:
+               annotation_dir: str | os.PathLike[str] | None = None, init: bool = False,
+               orphan_age_s: float | None = None) -> Store:
     """Open (and create or upgrade) the store.
+
+    A SQLite store is created only where no file exists; an existing empty (0-byte)
+    file is refused unless ``init`` (it may be a lost store), and so is a file that is
+    not a bmes-imaging store. Opening removes the leftovers of interrupted saves in the
+    store's own label-map folder (see :mod:`bmes_imaging.store._identity`).
 
     Parameters
     ----------
@@ -520,6 +565,11 @@ def open_store(url: str | os.PathLike[str] | None = None, *,
     annotation_dir
         Folder of the annotation label files; default ``$BMES_ANNOTATIONS``, else
         ``<sqlite file>-annotations`` beside the SQLite file.
+    init
+        Make a new store in an existing empty file (``bmes ... --init``).
+    orphan_age_s
+        Where file locks do not work, temporary files older than this count as
+        abandoned (default ``$BMES_ORPHAN_AGE_S``, else 3600 s).
 
     Returns
     -------
@@ -534,4 +584,5 @@ def open_store(url: str | os.PathLike[str] | None = None, *,
     >>> store.close()
     """
     resolved = resolve_url(url)
-    return Store(resolved, _annotation_dir(resolved, annotation_dir))
+    return Store(resolved, _annotation_dir(resolved, annotation_dir), init=init,
+                 orphan_age_s=orphan_age_s)
