@@ -10,15 +10,27 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
+from ..errors import DicomFileError
+from ._complete import Rejection
 from ._header import _UNDEFINED, WANTED, FrameKey, HeaderRecord
+from ._limits import (
+    DEFLATED_SYNTAXES,
+    NATIVE_SYNTAXES,
+    declared_size_problem,
+    pixel_length_problem,
+    read_dataset,
+    rescale_problem,
+    zero_tail,
+)
+from ._quiet import error_text, printable, pydicom_notes, value_free
 
 log = logging.getLogger(__name__)
 
-__all__ = ["add_frame_geometry", "careful_header", "frame_split_keys"]
+__all__ = ["add_frame_geometry", "careful_header", "checked_record", "frame_split_keys",
+           "record_problem", "safe_uid"]
 
 
 def _pydicom_value(ds: Any, keyword: str, kind: str) -> Any:
@@ -242,9 +254,10 @@ def careful_header(path: Path) -> HeaderRecord | str:
 
     Never raises for a bad file: pydicom can fail in many ways on corrupt input
     (its own errors, ``struct.error``, ``ValueError``, ``KeyError``...), so every
-    exception from parsing is turned into a reason naming its type.
+    exception from parsing is turned into a reason naming its type (values its message
+    quotes are left out). Deflated files are inflated with a bound
+    (:func:`._limits.read_dataset`).
     """
-    import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
@@ -253,56 +266,94 @@ def careful_header(path: Path) -> HeaderRecord | str:
         return f"cannot be read ({exc.strerror or exc.__class__.__name__})"
     if size == 0:
         return "empty file"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with pydicom_notes() as notes:
         try:
-            try:
-                ds = pydicom.dcmread(path, defer_size=256, force=False)
-            except InvalidDicomError:
-                ds = pydicom.dcmread(path, defer_size=256, force=True)
-                if "SOPClassUID" not in ds and "SOPInstanceUID" not in ds:
-                    return "not DICOM (no 'DICM' marker and no recognisable header)"
-            if len(ds) == 0 or ("SOPClassUID" not in ds and "PixelData" not in ds):
-                msgs = [str(w.message) for w in caught]
-                eof = [m for m in msgs if "end of file" in m.lower()]
-                if eof:
-                    return f"truncated ({eof[0].split(' in file ')[0]})"
-                if msgs and len(ds) == 0:
-                    return f"unreadable header ({msgs[0][:120]})"
-            if any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-                reason = _pixel_truncation(ds, size)
-                if reason:
-                    return reason
-            _convert_all(ds)  # corrupt elements raise here, not later in the loader
-            values: dict[str, Any] = {}
-            meta = getattr(ds, "file_meta", None)
-            for tag, (kw, kind) in WANTED.items():
-                src = meta if tag >> 16 == 0x0002 else ds
-                if src is None:
-                    continue
-                v = _pydicom_value(src, kw, kind)
-                if v is not None and v != ():
-                    values[kw] = v
-            has_pixels = any(k in ds for k in ("PixelData", "FloatPixelData",
-                                               "DoubleFloatPixelData"))
-            frames: list[tuple[tuple[float, ...] | None, tuple[float, ...] | None]] = []
-            frame_keys: list[FrameKey] = []
-            shared_iop = None
-            if has_pixels and (values.get("NumberOfFrames") or 1) > 1:
-                frames, shared_iop = _frame_geometry(ds)
-                frame_keys = frame_split_keys(ds)
-                for kw, v in _enhanced_values(ds).items():
-                    values.setdefault(kw, v)
+            return _careful_record(path, size, notes)
+        except DicomFileError as exc:
+            return exc.reason
         except EOFError:
             return "truncated header (the file ends inside a data element)"
         except InvalidDicomError as exc:
-            return f"not DICOM ({exc})"
+            return f"not DICOM ({value_free(str(exc), 120)})"
         except Exception as exc:  # noqa: BLE001 - pydicom's failure modes on corrupt files vary
             log.debug("careful header read failed for a file: %s", exc.__class__.__name__)
-            return f"unreadable header ({exc.__class__.__name__}: {str(exc)[:120]})"
+            return f"unreadable header ({error_text(exc)})"
+
+
+def _careful_record(path: Path, size: int, notes: list[str]) -> HeaderRecord | str:
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = read_dataset(path, defer_size=256, force=False)
+    except InvalidDicomError:
+        ds = read_dataset(path, defer_size=256, force=True)
+        if "SOPClassUID" not in ds and "SOPInstanceUID" not in ds:
+            return "not DICOM (no 'DICM' marker and no recognisable header)"
+    if len(ds) == 0 or ("SOPClassUID" not in ds and "PixelData" not in ds):
+        eof = [m for m in notes if "end of file" in m.lower()]
+        if eof:
+            return f"truncated ({eof[0].split(' in file ')[0]})"
+        if notes and len(ds) == 0:
+            return f"unreadable header ({notes[0][:120]})"
+    deflated = _is_deflated(ds)
+    pixel_length, pixel_offset = 0, None
+    if any(k in ds for k in _PIXEL_KEYWORDS):
+        if not deflated:  # a deflated file's offsets are those of the inflated data
+            reason = _pixel_truncation(ds, size)
+            if reason:
+                return reason
+        pixel_length, pixel_offset = _pixel_length(ds, deflated)
+    _convert_all(ds)  # corrupt elements raise here, not later in the loader
+    values: dict[str, Any] = {}
+    meta = getattr(ds, "file_meta", None)
+    for tag, (kw, kind) in WANTED.items():
+        src = meta if tag >> 16 == 0x0002 else ds
+        if src is None:
+            continue
+        v = _pydicom_value(src, kw, kind)
+        if v is not None and v != ():
+            values[kw] = v
+    has_pixels = any(k in ds for k in _PIXEL_KEYWORDS)
+    frames: list[tuple[tuple[float, ...] | None, tuple[float, ...] | None]] = []
+    frame_keys: list[FrameKey] = []
+    shared_iop = None
+    if has_pixels and (values.get("NumberOfFrames") or 1) > 1:
+        frames, shared_iop = _frame_geometry(ds)
+        frame_keys = frame_split_keys(ds)
+        for kw, v in _enhanced_values(ds).items():
+            values.setdefault(kw, v)
     ts = values.get("TransferSyntaxUID", "")
+    if not ts and not ds.is_little_endian:
+        ts = "1.2.840.10008.1.2.2"  # no File Meta: pydicom found big endian
     return HeaderRecord(path, values, size, has_pixels, ts, frames, shared_iop, "pydicom",
+                        pixel_offset=pixel_offset, pixel_length=pixel_length,
                         frame_keys=frame_keys)
+
+
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+def _is_deflated(ds: Any) -> bool:
+    meta = getattr(ds, "file_meta", None)
+    ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    return ts in DEFLATED_SYNTAXES
+
+
+def _pixel_length(ds: Any, deflated: bool) -> tuple[int, int | None]:
+    """Defined length of the pixel data value (0 if undefined: encapsulated) and its
+    offset in the file (None for a deflated file or a value already read)."""
+    for kw in _PIXEL_KEYWORDS:
+        if kw in ds:
+            raw = ds.get_item(kw, keep_deferred=True)
+            length = getattr(raw, "length", None)
+            if length is None:
+                value = getattr(raw, "value", None)
+                length = len(value) if isinstance(value, bytes | bytearray) else 0
+            offset = getattr(raw, "value_tell", None)
+            if length == _UNDEFINED:
+                return 0, None
+            return int(length), None if deflated or offset is None else int(offset)
+    return 0, None
 
 
 def _convert_all(ds: Any) -> None:
@@ -334,17 +385,116 @@ def _pixel_truncation(ds: Any, size: int) -> str | None:
 
 def add_frame_geometry(rec: HeaderRecord) -> HeaderRecord | str:
     """Fill the per-frame geometry of a multi-frame record from its functional groups."""
-    import pydicom
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with pydicom_notes():
         try:
-            ds = pydicom.dcmread(rec.path, stop_before_pixels=True)
+            ds = read_dataset(rec.path, stop_before_pixels=True, force=False)
             rec.frames, rec.shared_orientation = _frame_geometry(ds)
             rec.frame_keys = frame_split_keys(ds)
             for kw, v in _enhanced_values(ds).items():
                 rec.values.setdefault(kw, v)
+        except DicomFileError as exc:
+            return exc.reason
         except Exception as exc:  # noqa: BLE001 - pydicom's failure modes on corrupt files vary
-            return (f"unreadable functional groups ({exc.__class__.__name__}: "
-                    f"{str(exc)[:120]})")
+            return f"unreadable functional groups ({error_text(exc)})"
     return rec
+
+
+# ------------------------------------------------------------------ record checks
+
+#: UID attributes whose values are checked (a damaged file can hold a megabyte of other
+#: elements, a patient name among them, in a "UID").
+_UID_KEYWORDS = ("MediaStorageSOPClassUID", "TransferSyntaxUID", "SOPClassUID",
+                 "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
+                 "FrameOfReferenceUID")
+_UID_CHARS = frozenset("0123456789.")
+#: Reasons of the header readers that mean a damaged image file, not a non-image file.
+_DAMAGED = ("truncated", "unreadable", "corrupt", "PixelData holds", "Rescale",
+            "declares", "deflated data set", "cannot be read", "file of ")
+
+
+def safe_uid(value: Any) -> Any:
+    """``value`` if it is a plausible UID (digits and dots, at most 100), else a stable
+    stand-in ``invalid-uid-<hash>`` that quotes nothing of it."""
+    if not isinstance(value, str):
+        return value
+    if 0 < len(value) <= 100 and set(value) <= _UID_CHARS:
+        return value
+    import hashlib
+
+    digest = hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return f"invalid-uid-{digest}"
+
+
+def _number_or_none(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def record_problem(rec: HeaderRecord) -> str | None:
+    """Reason to refuse a readable header: declared size, PixelData length, rescale."""
+    v = rec.values
+    if not rec.has_pixels:
+        return None
+    dims = (v.get("Rows"), v.get("Columns"), v.get("NumberOfFrames") or 1,
+            v.get("SamplesPerPixel") or 1, v.get("BitsAllocated"))
+    if all(isinstance(x, int) for x in dims):
+        reason = declared_size_problem(*dims)
+        if reason:
+            return reason
+        if rec.pixel_length and rec.transfer_syntax in NATIVE_SYNTAXES:
+            reason = pixel_length_problem(rows=dims[0], columns=dims[1], frames=dims[2],
+                                          samples=dims[3], bits=dims[4],
+                                          length=rec.pixel_length,
+                                          padding=zero_tail(rec.path, rec.pixel_offset))
+            if reason:
+                return reason
+    return rescale_problem(_number_or_none(v.get("RescaleSlope")),
+                           _number_or_none(v.get("RescaleIntercept")))
+
+
+def _rejection(path: Path, reason: str, values: dict[str, Any] | None) -> Rejection:
+    """A :class:`Rejection` with the series the file names (read again if needed)."""
+    damaged = str(reason).startswith(_DAMAGED)
+    if values is None and damaged:
+        values = _salvaged_values(path)
+    values = values or {}
+    uid = safe_uid(values.get("SeriesInstanceUID"))
+    sop = safe_uid(values.get("SOPInstanceUID"))
+    pos = values.get("ImagePositionPatient")
+    return Rejection(printable(reason, 300), damaged=damaged,
+                     series_uid=uid if isinstance(uid, str) and uid else None,
+                     sop_instance_uid=sop if isinstance(sop, str) and sop else None,
+                     position=pos if isinstance(pos, tuple) and len(pos) == 3 else None)
+
+
+def _salvaged_values(path: Path) -> dict[str, Any]:
+    """Series, instance and position of a damaged file, where pydicom finds them."""
+    with pydicom_notes():
+        try:
+            ds = read_dataset(path, stop_before_pixels=True, defer_size=256, force=True)
+            out = {}
+            for kw, kind in (("SeriesInstanceUID", "s"), ("SOPInstanceUID", "s"),
+                             ("ImagePositionPatient", "f")):
+                value = _pydicom_value(ds, kw, kind)
+                if value is not None:
+                    out[kw] = value
+            return out
+        except Exception:  # noqa: BLE001 - a damaged file: whatever can be read is used
+            return {}
+
+
+def checked_record(path: Path, got: HeaderRecord | str) -> HeaderRecord | str:
+    """``got`` checked: a record passing :func:`record_problem`, else a Rejection.
+
+    UID values that are not UIDs are replaced (:func:`safe_uid`); every rejection
+    reason is printable and remembers the file's series where it can be read, so that
+    :func:`._complete.refuse_incomplete` does not index its series as a shorter stack.
+    """
+    if isinstance(got, str):
+        return _rejection(path, got, None)
+    for kw in _UID_KEYWORDS:
+        if kw in got.values:
+            got.values[kw] = safe_uid(got.values[kw])
+    reason = record_problem(got)
+    if reason:
+        return _rejection(path, reason, got.values)
+    return got

@@ -30,6 +30,15 @@ from numpy.typing import NDArray
 from ..errors import DicomFileError
 from ._header import FrameKey, HeaderRecord, scan_native
 from ._j2k import J2K_SYNTAXES, decode_j2k_frames
+from ._limits import (
+    NATIVE_SYNTAXES,
+    declared_size_problem,
+    pixel_length_problem,
+    read_dataset,
+    rescale_problem,
+    zero_tail,
+)
+from ._quiet import error_text, printable, pydicom_notes
 
 __all__ = ["Frame", "decoded_frames", "file_errors", "native_frame", "read_frames"]
 
@@ -113,7 +122,7 @@ def _float_list(path: Path, keyword: str, raw: Any, count: int) -> list[float] |
         else:
             values = [float(raw)]
     except (ValueError, TypeError, OverflowError):
-        raise DicomFileError(path, f"{keyword} is malformed ({str(raw)[:60]!r}); expected "
+        raise DicomFileError(path, f"{keyword} is malformed ('{printable(raw)}'); expected "
                              f"{count} numbers") from None
     if len(values) != count or not all(math.isfinite(v) for v in values):
         raise DicomFileError(path, f"{keyword} must hold {count} finite numbers, found "
@@ -159,6 +168,32 @@ def _geometry_checked(path: Path, position: Any, orientation: Any,
             None if ps is None else (ps[0], ps[1]))
 
 
+def _rescale(path: Path, slope: Any, intercept: Any) -> tuple[float, float]:
+    """RescaleSlope and RescaleIntercept parsed and checked (DicomFileError if not)."""
+    s = _number(path, "RescaleSlope", slope, 1.0)
+    i = _number(path, "RescaleIntercept", intercept, 0.0)
+    reason = rescale_problem(s, i)
+    if reason:
+        raise DicomFileError(path, reason)
+    return s, i
+
+
+def _native_length_checked(h: HeaderRecord) -> None:
+    """DicomFileError if the declared image is too big or PixelData does not fit it."""
+    v = h.values
+    try:
+        dims = (int(v["Rows"]), int(v["Columns"]),
+                int(str(v.get("NumberOfFrames", "1") or "1")),
+                int(v.get("SamplesPerPixel", 1)), int(v["BitsAllocated"]))
+    except (KeyError, ValueError, TypeError):
+        return
+    reason = declared_size_problem(*dims) or pixel_length_problem(
+        rows=dims[0], columns=dims[1], frames=dims[2], samples=dims[3], bits=dims[4],
+        length=h.pixel_length, padding=zero_tail(h.path, h.pixel_offset))
+    if reason:
+        raise DicomFileError(h.path, reason)
+
+
 def _native_usable(h: HeaderRecord) -> bool:
     """True if the walked file is a monochrome single-frame image whose pixels fit."""
     v = h.values
@@ -190,12 +225,11 @@ def _frame_from_native(h: HeaderRecord) -> Frame:
     if not 1 <= bits_stored <= bits:
         raise DicomFileError(path, f"BitsStored {bits_stored} does not fit BitsAllocated "
                              f"{bits}")
+    slope, intercept = _rescale(path, v.get("RescaleSlope"), v.get("RescaleIntercept"))
     return Frame(
         path=path, frame_number=0, position=ipp, orientation=iop, pixel_spacing=ps,
         rows=int(v["Rows"]), columns=int(v["Columns"]),
-        slope=_number(path, "RescaleSlope", v.get("RescaleSlope"), 1.0),
-        intercept=_number(path, "RescaleIntercept", v.get("RescaleIntercept"), 0.0),
-        stored_dtype=dtype, bits_stored=bits_stored,
+        slope=slope, intercept=intercept, stored_dtype=dtype, bits_stored=bits_stored,
         sop_instance_uid=str(v.get("SOPInstanceUID", "")),
         series_instance_uid=str(v.get("SeriesInstanceUID", "")),
         sop_class_uid=str(v.get("SOPClassUID", "")),
@@ -243,24 +277,27 @@ def _plugin_for(transfer_syntax: str, requested: str | None) -> str:
 
 def _frames_from_pydicom(path: Path, decoding_plugin: str | None,
                          threads: int | None) -> list[Frame]:
-    import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.pixels import pixel_array
 
-    try:
-        ds = pydicom.dcmread(path, force=True)
-    except InvalidDicomError as exc:
-        raise DicomFileError(path, f"not a DICOM file ({exc})") from None
-    except file_errors() as exc:
-        raise DicomFileError(path, f"cannot be read as DICOM, possibly truncated or "
-                             f"corrupt ({type(exc).__name__}: {exc})") from None
-    try:
-        return _frames_of_dataset(path, ds, decoding_plugin, pixel_array, threads)
-    except DicomFileError:
-        raise
-    except file_errors() as exc:
-        raise DicomFileError(path, f"cannot be decoded ({type(exc).__name__}: {exc}); the "
-                             "file may be truncated or corrupt") from None
+    with pydicom_notes():
+        try:
+            # deferred: the pixel data is read only after its size has been checked
+            ds = read_dataset(path, defer_size=1 << 16, force=True)
+        except DicomFileError:
+            raise
+        except InvalidDicomError as exc:
+            raise DicomFileError(path, f"not a DICOM file ({error_text(exc)})") from None
+        except file_errors() as exc:
+            raise DicomFileError(path, f"cannot be read as DICOM, possibly truncated or "
+                                 f"corrupt ({error_text(exc)})") from None
+        try:
+            return _frames_of_dataset(path, ds, decoding_plugin, pixel_array, threads)
+        except DicomFileError:
+            raise
+        except file_errors() as exc:
+            raise DicomFileError(path, f"cannot be decoded ({error_text(exc)}); the file "
+                                 "may be truncated or corrupt") from None
 
 
 def _frames_of_dataset(path: Path, ds: Any, decoding_plugin: str | None,
@@ -292,6 +329,7 @@ def _frames_of_dataset(path: Path, ds: Any, decoding_plugin: str | None,
     if rows < 1 or cols < 1 or n_frames < 1:
         raise DicomFileError(path, f"empty image (Rows={rows}, Columns={cols}, "
                              f"NumberOfFrames={n_frames})")
+    _pixels_checked(path, ds, ts, (rows, cols, n_frames, spp, int(ds.BitsAllocated)))
     shared = _item(ds, "SharedFunctionalGroupsSequence")
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     if n_frames > 1 and (per_frame is None or len(per_frame) != n_frames):
@@ -336,12 +374,11 @@ def _frames_of_dataset(path: Path, ds: Any, decoding_plugin: str | None,
         thick = _fg_value(pf, shared, ds, "PixelMeasuresSequence", "SliceThickness")
         if thick not in (None, ""):
             extra["slice_thickness"] = thick
+        slope, inter = _rescale(path, slope, inter)
         frames.append(Frame(
             path=path, frame_number=(f + 1) if n_frames > 1 or per_frame is not None else 0,
             position=pos, orientation=ori, pixel_spacing=spacing, rows=rows, columns=cols,
-            slope=_number(path, "RescaleSlope", slope, 1.0),
-            intercept=_number(path, "RescaleIntercept", inter, 0.0),
-            stored_dtype=np.dtype(stored), bits_stored=int(ds.get("BitsStored", bits) or bits),
+            slope=slope, intercept=inter, stored_dtype=np.dtype(stored), bits_stored=int(ds.get("BitsStored", bits) or bits),
             sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
             series_instance_uid=str(ds.get("SeriesInstanceUID", "")),
             sop_class_uid=str(ds.get("SOPClassUID", "")),
@@ -349,6 +386,32 @@ def _frames_of_dataset(path: Path, ds: Any, decoding_plugin: str | None,
             key=keys[f] if f < len(keys) else None, extra=extra,
         ))
     return frames
+
+
+def _pixels_checked(path: Path, ds: Any, ts: str, dims: tuple[int, int, int, int, int]
+                    ) -> None:
+    """DicomFileError if the declared image is too big or native PixelData misfits it."""
+    reason = declared_size_problem(*dims)
+    if reason is None and ts in NATIVE_SYNTAXES:
+        for kw in _PIXEL_KEYWORDS:
+            if kw in ds:
+                raw = ds.get_item(kw, keep_deferred=True)
+                length = getattr(raw, "length", None)
+                value = getattr(raw, "value", None)
+                if length is None or length == 0xFFFFFFFF:
+                    length = len(value) if isinstance(value, bytes | bytearray) else None
+                if length is not None:
+                    def padding(start: int, count: int, kw: str = kw) -> bool:
+                        data = ds[kw].value  # read (deferred) only for long data
+                        return not bytes(data[start:start + count]).strip(b"\x00")
+
+                    reason = pixel_length_problem(rows=dims[0], columns=dims[1],
+                                                  frames=dims[2], samples=dims[3],
+                                                  bits=dims[4], length=int(length),
+                                                  padding=padding)
+                break
+    if reason:
+        raise DicomFileError(path, reason)
 
 
 def pydicom_file_meta(transfer_syntax: str) -> Any:
@@ -379,7 +442,10 @@ def native_frame(path: Path) -> Frame | None:
         raise DicomFileError(path, "no such file") from None
     except OSError as exc:
         raise DicomFileError(path, f"cannot be read ({exc.strerror or exc})") from None
-    if header is None or not _native_usable(header):
+    if header is None:
+        return None
+    _native_length_checked(header)
+    if not _native_usable(header):
         return None
     return _frame_from_native(header)
 

@@ -89,6 +89,8 @@ WANTED: dict[int, tuple[str, str]] = {
     0x00280011: ("Columns", "u"),
     0x00280030: ("PixelSpacing", "f"),
     0x00280100: ("BitsAllocated", "u"),
+    0x00281052: ("RescaleIntercept", "f"),
+    0x00281053: ("RescaleSlope", "f"),
 }
 #: Tags the loader keeps (:func:`scan_native`). Kinds: "t" text exactly as stored
 #: (ASCII, the loader parses and checks numbers itself), "U" one unsigned short.
@@ -593,14 +595,18 @@ def read_header(path: Path) -> HeaderRecord | str:
     """Header of one file: fast walker first, pydicom when it cannot decide.
 
     Multi-frame images found by the fast walker get their per-frame geometry from a
-    pydicom read of the header (functional group sequences).
+    pydicom read of the header (functional group sequences). Every record is then
+    checked (:func:`._careful.checked_record`: declared size, PixelData length,
+    rescale values, UIDs); a rejection is a :class:`._complete.Rejection` that
+    remembers the series the file claims, so that its series is not indexed as a
+    shorter stack.
     """
-    from ._careful import add_frame_geometry, careful_header
+    from ._careful import add_frame_geometry, careful_header, checked_record
 
     got = scan_header(path)
     if got is None:
-        return careful_header(path)
-    if isinstance(got, HeaderRecord) and got.has_pixels \
+        got = careful_header(path)
+    elif isinstance(got, HeaderRecord) and got.has_pixels \
             and (got.get("NumberOfFrames") or 1) > 1:
-        return add_frame_geometry(got)
-    return got
+        got = add_frame_geometry(got)
+    return checked_record(path, got)

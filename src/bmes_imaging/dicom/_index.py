@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DicomFileError
+from ._complete import refuse_incomplete
 from ._header import HeaderRecord, read_header
 from ._stacks import RejectedFile, SeriesStack, build_stacks, patient_key
 
@@ -215,7 +216,9 @@ def _index(files: list[Path], root: Path | None, workers: int | None,
     records = [r for r in results if isinstance(r, HeaderRecord)]
     rejected = [r for r in results if isinstance(r, RejectedFile)]
     stacks, more = build_stacks(records)
-    rejected = sorted(rejected + more, key=lambda r: str(r.path))
+    # a series with a damaged file is refused, not indexed as a shorter stack (issue 21)
+    stacks, rejected = refuse_incomplete(stacks, rejected + more, records)
+    rejected = sorted(rejected, key=lambda r: str(r.path))
     notes = list(problems or []) + _dicomdir_notes(
         [r.path for r in rejected if r.reason == "DICOMDIR (directory record)"], files)
     seconds = time.perf_counter() - t0

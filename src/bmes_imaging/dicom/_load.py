@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +39,8 @@ from ..geometry import affine_from_dicom, slice_normal
 from ..volume import Volume
 from ._frames import Frame, decoded_frames, native_frame
 from ._info import series_info
+from ._limits import max_series_bytes
+from ._quiet import quiet_pydicom
 
 __all__ = ["load_series", "read_stack"]
 
@@ -334,6 +335,12 @@ def _fill(frames: Sequence[Frame]) -> NDArray[Any]:
         out_dtype = np.result_type(*{f.stored_dtype for f in frames})
     else:
         out_dtype = np.dtype(np.float32)
+    size, limit = len(frames) * rows * cols * out_dtype.itemsize, max_series_bytes()
+    if size > limit:
+        raise DicomSeriesError(
+            f"the stack of {len(frames)} images of {cols}x{rows} pixels ({_names(frames, 2)})"
+            f" needs {size >> 20} MiB, beyond the limit of {limit >> 20} MiB per series "
+            "(raise BMES_MAX_SERIES_BYTES if the series is real)")
     out = np.empty((len(frames), rows, cols), dtype=out_dtype)
     float_m1 = [f.pixels for f in frames if f.monochrome1 and f.pixels is not None
                 and f.pixels.dtype.kind == "f"]
@@ -433,22 +440,12 @@ def read_stack(
     paths = [Path(f) for f in files]
     if not paths:
         raise DicomSeriesError("no files given: a series needs at least one image file")
-    # pydicom reports oddities of the files (invalid values, VR mismatches) as
-    # UserWarnings; they are the files' problems, not the caller's, so they are
-    # recorded here and logged as a count (never their text: it may hold identifiers).
-    # Other warning categories keep the caller's filters. Set once, in this thread,
-    # around the thread pool (catch_warnings is process-wide and not re-entrant).
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        volume = _read_stack(paths, spacing_tolerance, decoding_plugin, stack, workers)
-    noted = [w for w in caught if issubclass(w.category, UserWarning)]
-    if noted:
-        log.debug("pydicom noted %d oddit%s in the files of %s", len(noted),
-                  "y" if len(noted) == 1 else "ies", paths[0].parent.name or paths[0].name)
-    for w in caught:
-        if not issubclass(w.category, UserWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return volume
+    # pydicom reports oddities of the files (invalid values, VR mismatches) as warnings
+    # and log records quoting the raw values; they are the files' problems, not the
+    # caller's: quiet_pydicom ignores the warnings and re-logs the records without
+    # values at DEBUG (no catch_warnings: process-wide, not thread-safe).
+    quiet_pydicom()
+    return _read_stack(paths, spacing_tolerance, decoding_plugin, stack, workers)
 
 
 def _read_stack(paths: list[Path], spacing_tolerance: float, decoding_plugin: str | None,
