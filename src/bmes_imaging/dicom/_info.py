@@ -18,9 +18,9 @@ from ..errors import GeometryError
 from ..geometry import plane_of
 from ..volume import SeriesInfo
 from ._frames import Frame, file_errors
+from ._scaling import scaling_available
 
 __all__ = ["series_info"]
-
 
 
 def _text(ds: Any, keyword: str) -> str | None:
@@ -107,6 +107,11 @@ def series_info(ordered: Sequence[Frame], step: NDArray[np.float64],
     }
     if any(f.monochrome1 for f in ordered):
         extra["monochrome1_inverted"] = True
+    # what the files offer (rescale as stored, vendor maps); the loader adds what it
+    # applied (_scaling.apply_scaling)
+    extra["value_scaling"] = {"available": scaling_available(ds, first.frame_number)}
+    if first.extra.get("mosaic_tiles"):
+        extra["mosaic_tiles"] = int(first.extra["mosaic_tiles"])
     thick = _num(ds, "SliceThickness")
     if thick is not None:
         extra["slice_thickness_mm"] = thick

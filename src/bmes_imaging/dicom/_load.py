@@ -40,7 +40,10 @@ from ..volume import Volume
 from ._frames import Frame, decoded_frames, native_frame
 from ._info import series_info
 from ._limits import max_series_bytes
+from ._mosaic import expand_mosaics
 from ._quiet import quiet_pydicom
+from ._scaling import apply_scaling
+from ._volumes import duplicate_advice
 
 __all__ = ["load_series", "read_stack"]
 
@@ -253,8 +256,7 @@ def _arrange(frames: list[Frame], tolerance: float) -> tuple[list[Frame], NDArra
         more = f" and {len(dups) - _MAX_LISTED} more" if len(dups) > _MAX_LISTED else ""
         raise DicomSeriesError(
             f"{len(dups)} duplicate slice position(s) along the slice normal: {listed}{more}."
-            " The files may hold repeated acquisitions, several echoes or a second copy;"
-            " remove the duplicates or load the stacks separately (see `bmes index`)")
+            + duplicate_advice(dist))
     problems: list[str] = []
     for i in np.flatnonzero(np.abs(gaps - typical) > tolerance * typical):
         a, b, gap = ordered[i], ordered[i + 1], float(gaps[i])
@@ -397,6 +399,7 @@ def read_stack(
     decoding_plugin: str | None = None,
     stack: Any | None = None,
     workers: int | None = None,
+    scaling: str = "rescale",
 ) -> Volume:
     """Read files that form one image stack into a :class:`Volume`.
 
@@ -417,6 +420,9 @@ def read_stack(
         the frames of a multi-frame file that form the stack).
     workers
         Threads for reading and decoding (default: up to the number of cores, max 4).
+    scaling
+        Pixel value scale: ``"rescale"`` (default), ``"real_world"`` or
+        ``"philips_precise"`` (see :func:`load_series` and :mod:`._scaling`).
 
     Returns
     -------
@@ -445,16 +451,20 @@ def read_stack(
     # caller's: quiet_pydicom ignores the warnings and re-logs the records without
     # values at DEBUG (no catch_warnings: process-wide, not thread-safe).
     quiet_pydicom()
-    return _read_stack(paths, spacing_tolerance, decoding_plugin, stack, workers)
+    return _read_stack(paths, spacing_tolerance, decoding_plugin, stack, workers,
+                       scaling)
 
 
 def _read_stack(paths: list[Path], spacing_tolerance: float, decoding_plugin: str | None,
-                stack: Any | None, workers: int | None) -> Volume:
+                stack: Any | None, workers: int | None,
+                scaling: str = "rescale") -> Volume:
     frames = _read_all(paths, decoding_plugin, workers)
     if not frames:
         raise DicomSeriesError(f"no image frames in {paths[0]} and the other given files")
     wanted = tuple(getattr(stack, "frame_numbers", None) or ())
     frames = _chosen_frames(frames, wanted) if wanted else _one_stack_per_file(frames)
+    frames = expand_mosaics(frames, stack)  # Siemens mosaics: one frame per tile
+    value_scaling = apply_scaling(frames, scaling)  # vendor value maps (_scaling)
     _check_consistent(frames)
     ordered, step = _arrange(frames, spacing_tolerance)
     first = ordered[0]
@@ -468,6 +478,8 @@ def _read_stack(paths: list[Path], spacing_tolerance: float, decoding_plugin: st
             from None
     data = _fill(ordered)
     info = series_info(ordered, step, stack)
+    info.extra["value_scaling"] = {**info.extra.get("value_scaling", {}),
+                                   **value_scaling}
     log.debug("read %d image(s) of %dx%d from %d file(s), transfer syntaxes %s",
               len(ordered), first.columns, first.rows, len(paths),
               ",".join(info.extra.get("transfer_syntaxes", ())))
@@ -513,6 +525,7 @@ def load_series(
     *,
     spacing_tolerance: float = 0.01,
     decoding_plugin: str | None = None,
+    scaling: str = "rescale",
 ) -> Volume:
     """Load one DICOM series as a :class:`~bmes_imaging.volume.Volume`.
 
@@ -532,6 +545,13 @@ def load_series(
         decodes JPEG 2000 with GDCM's codec on all cores. Naming ``"gdcm"`` also uses
         pydicom's GDCM plugin for the other syntaxes: faster, but a corrupt file can
         abort the process (a C++ exception python-gdcm does not catch).
+    scaling
+        Pixel value scale (docs/dicom_index.md, "Pixel values"): ``"rescale"``
+        (default: RescaleSlope / RescaleIntercept, as before), ``"real_world"`` (the
+        vendor's RealWorldValueMapping where the files hold a linear one, e.g. Hz for a
+        Philips field map) or ``"philips_precise"`` (Philips floating-point value, as
+        dcm2niix writes it). ``SeriesInfo.extra["value_scaling"]`` states the scale
+        applied and the ones the files offer.
 
     Returns
     -------
@@ -557,7 +577,7 @@ def load_series(
     from ._index import SeriesStack, index_files, index_folder
 
     opts: dict[str, Any] = {"spacing_tolerance": spacing_tolerance,
-                            "decoding_plugin": decoding_plugin}
+                            "decoding_plugin": decoding_plugin, "scaling": scaling}
     if isinstance(source, SeriesStack) or (hasattr(source, "files")
                                            and hasattr(source, "stack_id")):
         return read_stack(source.files, stack=source, **opts)

@@ -8,14 +8,20 @@ per study and side, the T1 and fluid-sensitive series to compare.
 
 Evidence, strongest first:
 
-1. localizer / scout / survey images are "other";
+1. localizer / scout / survey images (ImageType LOCALIZER, description words, one
+   series holding three orthogonal planes) are "other"; so is every acquisition the
+   header shows is not an anatomy image (:mod:`._physics`: echo planar, diffusion,
+   perfusion / ASL, fMRI, phase / field map), and every other stack of a series that
+   holds one (:func:`classify_stacks`);
 2. fluid-sensitive keywords in SeriesDescription / ProtocolName / SequenceName
    (Siemens ``t2_tirm``, ``stir``, ``t2_tse_fs``, ``pd_tse_fs``; GE ``STIR``,
    ``T2 FRFSE FS``, ``PD FS``, ``IDEAL`` water; Philips ``STIR``, ``T2W_SPAIR``,
    ``PDW_SPAIR``, ``SPIR``; Canon ``STIR``, ``FS T2WI``, ``PDWI FS``);
 3. an inversion-recovery acquisition (ScanningSequence / SequenceVariant / ScanOptions
    ``IR``, Siemens ``*tir`` sequence names) with a short inversion time (STIR: 80-300 ms);
-4. T1 keywords (``t1_tse``, ``Sag T1 FSE``, ``T1W_TSE``, ``T1WI``);
+4. T1 keywords (``t1_tse``, ``Sag T1 FSE``, ``T1W_TSE``, ``T1WI``), then 3-D T1
+   gradient-echo sequences by vendor name (Siemens ``*tfl`` MPRAGE, ``*fl3d``; Philips
+   3D ``TFE``; GE BRAVO / SPGR; ``mprage``, ``vibe`` in the description);
 5. TR / TE ranges (T1: TR <= 1000 ms, TE <= 30 ms; T2: TR >= 1500 ms, TE >= 60 ms;
    PD: TR >= 1500 ms, TE < 60 ms) combined with fat-suppression evidence (ScanOptions
    ``FS``, ``SFS``, ``CHESS``, ``SPAIR``, ``WE``, ImageType ``WATER``).
@@ -41,7 +47,8 @@ import numpy as np
 
 from ..errors import GeometryError
 from ..geometry import plane_of
-from ._stacks import LOCALIZER_WORDS
+from ._physics import not_anatomy, t1_by_sequence
+from ._stacks import LOCALIZER_WORDS, _is_localizer
 
 if TYPE_CHECKING:
     from ._index import FolderIndex
@@ -52,6 +59,7 @@ __all__ = [
     "PairingResult",
     "SeriesPair",
     "classify_stack",
+    "classify_stacks",
     "pair_series",
     "side_of",
 ]
@@ -234,8 +242,12 @@ def classify_stack(stack: SeriesStack) -> Classification:
     def done(seq: str, reason: str) -> Classification:
         return Classification(seq, plane, reason, fs is not None, contrast)
 
-    if stack.localizer or any(w in desc.lower() for w in LOCALIZER_WORDS):
-        return done("other", "localizer / scout images")
+    if stack.localizer or any(w in desc.lower() for w in LOCALIZER_WORDS) \
+            or _is_localizer((), desc, ""):
+        return done("other", _localizer_reason(stack, desc))
+    physics = not_anatomy(stack)
+    if physics is not None:
+        return done("other", f"{physics[1]}: not a T1 / fluid-sensitive anatomy image")
     if {"dark", "fluid"} <= toks or "darkfluid" in toks:
         return done("other", f"description '{desc}' names dark-fluid (FLAIR)")
     if toks & {"flair", "dwi", "adc", "diff", "trace", "ep2d", "tof", "swi", "mip",
@@ -277,6 +289,10 @@ def classify_stack(stack: SeriesStack) -> Classification:
         extra = ", fat-suppressed" if fs else ""
         extra += ", post-contrast" if contrast else ""
         return done("t1", f"description '{desc}' names T1 ('{t1_word}'){extra}")
+    t1_sequence = t1_by_sequence(stack)
+    if t1_sequence and not (t2_word or pd_word):
+        extra = ", fat-suppressed" if fs else ""
+        return done("t1", t1_sequence + extra)
     if t2_word or pd_word:
         what = "T2" if t2_word else "PD"
         return done("other", f"description '{desc}' names {what} without fat suppression "
@@ -308,6 +324,57 @@ def classify_stack(stack: SeriesStack) -> Classification:
             return done("pd_fs", f"{timing} (PD-weighted), fat suppression: {fs}")
         return done("other", f"{timing} (PD-weighted) without fat suppression")
     return done("other", f"{timing}: no recognised weighting")
+
+
+def _localizer_reason(stack: SeriesStack, desc: str) -> str:
+    if "LOCALIZER" in {str(v).upper() for v in stack.image_type}:
+        return "localizer (ImageType LOCALIZER)"
+    if _is_localizer((), stack.series_description, stack.protocol_name) or \
+            _is_localizer((), desc, ""):
+        return f"localizer (description '{desc}')"
+    return "localizer (one series holding orthogonal planes of a few slices each)"
+
+
+#: Sequences a series-mate's evidence can overrule (anatomy classifications).
+_ANATOMY = ("t1", "stir", "t2_fs", "pd_fs")
+
+
+def classify_stacks(stacks: Sequence[SeriesStack]) -> list[SeriesStack]:
+    """Classify every stack and fill sequence, reason, plane and laterality.
+
+    A stack of a series whose other stack is shown by its header to be a non-anatomy
+    image (field map, phase, diffusion, EPI...) is not classified T1 / fluid-sensitive
+    either: e.g. the magnitude half of a Philips B0 field map, the b = 0 volume of a
+    diffusion series. Its reason names that stack's evidence.
+
+    Parameters
+    ----------
+    stacks
+        Stacks built by the index (sequence not yet set).
+
+    Returns
+    -------
+    list of SeriesStack
+        Copies with ``sequence``, ``sequence_reason``, ``plane``, ``laterality`` and
+        ``laterality_source`` set, in the same order.
+    """
+    found = [(classify_stack(st), side_of(st)) for st in stacks]
+    evidence: dict[str | None, str] = {}
+    for st, (c, _) in zip(stacks, found, strict=True):
+        physics = not_anatomy(st)
+        if physics is not None and st.series_instance_uid:
+            evidence.setdefault(st.series_instance_uid, physics[1])
+    out = []
+    for st, (c, (side, side_source)) in zip(stacks, found, strict=True):
+        sequence, reason = c.sequence, c.reason
+        mate = evidence.get(st.series_instance_uid)
+        if sequence in _ANATOMY and mate is not None:
+            reason = (f"same series as a non-anatomy stack ({mate}); would otherwise be "
+                      f"{sequence}: {reason}")
+            sequence = "other"
+        out.append(st.replace(sequence=sequence, sequence_reason=reason, plane=c.plane,
+                              laterality=side, laterality_source=side_source))
+    return out
 
 
 def side_of(stack: SeriesStack) -> tuple[str | None, str]:

@@ -17,12 +17,19 @@ import dataclasses
 import functools
 import hashlib
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ._header import DICOMDIR_SOP_CLASS, FrameKey, HeaderRecord
+from ._volumes import (
+    is_mosaic_record,
+    mosaic_stacks,
+    name_multiframe_volumes,
+    split_repeated_positions,
+)
 
 __all__ = [
     "FrameGroup",
@@ -49,7 +56,7 @@ _UNSUPPORTED_PREFIXES: tuple[tuple[str, str], ...] = (
     ("1.2.840.10008.5.1.4.1.1.481.", "radiotherapy object"),
     ("1.2.840.10008.5.1.4.1.1.9.", "waveform"),
     ("1.2.840.10008.5.1.4.1.1.4.2", "MR spectroscopy"),
-    ("1.2.840.10008.5.1.4.1.1.4.3", "MR spectroscopy"),
+    ("1.2.840.10008.5.1.4.1.1.4.3", "colour image; only greyscale images load as a volume"),
     ("1.2.840.10008.5.1.4.1.1.91.", "real world value map"),
     ("1.2.840.10008.5.1.4.1.1.67", "real world value map"),
     ("1.2.840.10008.5.1.4.1.1.104", "encapsulated document"),
@@ -65,6 +72,9 @@ _UNSUPPORTED_PREFIXES: tuple[tuple[str, str], ...] = (
 LOCALIZER_WORDS = ("localiz", "localis", "locator", "scout", "survey", "3-pl loc",
                     "3pl loc", "3 plane loc", "3-plane loc", "tripilot", "tri-pilot",
                     "aahead", "aascout", "topogram")
+#: "Loc" as a word (GE "Loc (Right)", "3-Plane Loc", "Ax Loc"), "3-plane", "pilot".
+_LOC_WORD = re.compile(r"(?<![a-z])(loc|locs|3[- ]?plane|tri[- ]?plane|pilot|"
+                       r"posdisp|scanogram)(?![a-z])")
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,12 @@ class SeriesStack:
         magnitude / phase, several StackIDs or orientations): the 1-based numbers of
         the file's frames that form this stack, in file order. Empty when the stack
         uses every image of its files.
+    mosaic_tiles
+        A Siemens mosaic (one file holding a whole volume as tiles): the number of
+        slices tiled in it (CSA NumberOfImagesInMosaic); 0 otherwise. ``rows`` and
+        ``columns`` are then one slice's size and ``positions`` the slices' positions.
+    mr_acquisition_type
+        MRAcquisitionType (``"2D"`` / ``"3D"``), '' if absent.
     """
 
     stack_id: str
@@ -171,6 +187,8 @@ class SeriesStack:
     size_bytes: int = 0
     laterality_source: str = ""
     frame_numbers: tuple[int, ...] = ()
+    mosaic_tiles: int = 0
+    mr_acquisition_type: str = ""
 
     @property
     def patient_key(self) -> str:
@@ -231,7 +249,7 @@ def _is_localizer(image_type: tuple[str, ...], description: str, protocol: str) 
     if "LOCALIZER" in image_type:
         return True
     text = f"{description} {protocol}".lower()
-    return any(w in text for w in LOCALIZER_WORDS)
+    return any(w in text for w in LOCALIZER_WORDS) or _LOC_WORD.search(text) is not None
 
 
 def stack_key(rec: HeaderRecord) -> tuple[Any, ...]:
@@ -324,6 +342,7 @@ def build_stacks(
     # series uid -> list of groups; a group is [key, orientation, records]
     series: dict[str, list[list[Any]]] = {}
     multiframe: dict[str, list[HeaderRecord]] = {}
+    mosaics: dict[str, list[HeaderRecord]] = {}
     for rec in sorted(records, key=lambda r: str(r.path)):
         reason = _rejection(rec)
         if reason is None:
@@ -338,6 +357,9 @@ def build_stacks(
             rejected.append(RejectedFile(rec.path, reason))
             continue
         uid = rec.get("SeriesInstanceUID")
+        if is_mosaic_record(rec):
+            mosaics.setdefault(uid, []).append(rec)
+            continue
         if (rec.get("NumberOfFrames") or 1) > 1:
             multiframe.setdefault(uid, []).append(rec)
             continue
@@ -368,18 +390,32 @@ def build_stacks(
                 sub_id = f"{uid}#{m}" if sid == uid else f"{sid}.{m}"
                 stacks.append(_multiframe_stack(
                     sub_id, rec, f"frames of one multi-frame file that {reason}", sub))
-    from ._sequence import classify_stack, side_of
+    for uid, recs in mosaics.items():
+        more_stacks, more_rejected = mosaic_stacks(uid, recs)
+        stacks.extend(more_stacks)
+        rejected.extend(more_rejected)
+    stacks, refused = _volumes_of(stacks)
+    rejected.extend(refused)
+    from ._sequence import classify_stacks
 
-    out = []
-    for st in stacks:
-        c = classify_stack(st)
-        side, side_source = side_of(st)
-        out.append(st.replace(sequence=c.sequence, sequence_reason=c.reason, plane=c.plane,
-                              laterality=side, laterality_source=side_source))
+    out = classify_stacks(stacks)
     out.sort(key=lambda s: (s.patient_key, s.study_date or "", s.study_instance_uid or "",
                             s.series_number or 0, s.stack_id))
     rejected.sort(key=lambda r: str(r.path))
     return out, rejected
+
+
+def _volumes_of(stacks: list[SeriesStack]) -> tuple[list[SeriesStack], list[RejectedFile]]:
+    """4-D stacks split into volumes, or refused (:mod:`._volumes`)."""
+    out: list[SeriesStack] = []
+    refused: list[RejectedFile] = []
+    for st in name_multiframe_volumes(stacks):
+        got = split_repeated_positions(st)
+        if isinstance(got, str):
+            refused.extend(RejectedFile(f, got) for f in st.files)
+        else:
+            out.extend(got)
+    return out, refused
 
 
 def _group_order(group: list[Any]) -> tuple[Any, ...]:
@@ -395,10 +431,14 @@ def _group_order(group: list[Any]) -> tuple[Any, ...]:
 def _series_stacks(uid: str, groups: list[list[Any]], n_multiframe: int) -> list[SeriesStack]:
     groups = sorted(groups, key=_group_order)
     reasons = _split_reasons(groups)
-    # orthogonal handful-of-slices groups of one series: a localizer
-    if len(groups) >= 2 and all(len(g[2]) <= 3 for g in groups):
+    # orthogonal handful-of-slices groups of one series, or one series holding all
+    # three planes (GE three-plane localizer, 9 slices a plane): a localizer
+    if len(groups) >= 2 and all(len(g[2]) <= 3 for g in groups) \
+            or len(groups) >= 3 and all(len(g[2]) <= 32 for g in groups):
         orientations = {tuple(round(v, 1) for v in g[1]) for g in groups if g[1]}
-        if len(orientations) >= 2:
+        planes = {_plane_name(g[1]) for g in groups if g[1]}
+        if len(orientations) >= 2 and (all(len(g[2]) <= 3 for g in groups)
+                                       or {"sagittal", "coronal", "axial"} <= planes):
             for g in groups:
                 g[0] = g[0][:6] + (True,)
     split = len(groups) > 1 or n_multiframe > 0
@@ -408,6 +448,16 @@ def _series_stacks(uid: str, groups: list[list[Any]], n_multiframe: int) -> list
         out.append(_single_frame_stack(sid, group[2], group[1], bool(group[0][6]),
                                        reason if split else ""))
     return out
+
+
+def _plane_name(iop: tuple[float, ...]) -> str | None:
+    from ..errors import GeometryError
+    from ..geometry import plane_of
+
+    try:
+        return plane_of(iop)
+    except GeometryError:
+        return None
 
 
 def _split_reasons(groups: Sequence[list[Any]]) -> list[str]:
@@ -496,6 +546,7 @@ def _base_fields(recs: Sequence[HeaderRecord]) -> dict[str, Any]:
         "study_description": _common(recs, "StudyDescription") or "",
         "protocol_name": _common(recs, "ProtocolName") or "",
         "sequence_name": _common(recs, "SequenceName") or "",
+        "mr_acquisition_type": str(_common(recs, "MRAcquisitionType") or "").upper(),
         "body_part": _common(recs, "BodyPartExamined") or "",
         "magnetic_field_strength": _float(_common(recs, "MagneticFieldStrength")),
         "pixel_spacing": spacing if isinstance(spacing, tuple) and len(spacing) == 2 else None,
