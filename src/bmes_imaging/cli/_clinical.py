@@ -31,6 +31,9 @@ def register(subparsers: Any) -> None:
         p.add_argument("--db", metavar="URL",
                        help="store database: SQLAlchemy URL or SQLite file "
                             "(default $BMES_DB, else ~/.local/share/bmes-imaging/bmes.sqlite)")
+        p.add_argument("--init", action="store_true",
+                       help="make a new store in an existing EMPTY file (an empty or "
+                            "foreign file is refused otherwise)")
 
     p_import = actions.add_parser("import", help="import a CSV/XLSX clinical table")
     p_import.add_argument("file", metavar="FILE", help="CSV (UTF-8) or XLSX table")
@@ -54,6 +57,8 @@ def register(subparsers: Any) -> None:
     p_link.add_argument("--relink", action="store_true", help="re-link linked studies too")
     p_link.add_argument("--dicom", metavar="FOLDER",
                         help="first index this DICOM folder and register its studies")
+    p_link.add_argument("--show-identifiers", action="store_true",
+                        help="print patient keys that are DICOM PatientIDs (default: hidden)")
     db_option(p_link)
 
     p_tpl = actions.add_parser("template", help="write the clinical template CSV")
@@ -85,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         return _dry_run(args)
     from ..store import open_store
 
-    with open_store(args.db) as store:
+    with open_store(args.db, init=args.init) as store:
         if action == "import":
             report = store.import_clinical(args.file)
             print(f"imported {report.file_name}: {report.n_patients} patients, "
@@ -178,13 +183,20 @@ def _link(store: Any, args: argparse.Namespace) -> int:
         for stack in index.stacks:
             store.register_study(stack)
     report = store.link_studies(args.mapping, relink=args.relink)
+    hidden = 0
     for item in report.linked:
-        print(f"linked   study {item.study_instance_uid} -> patient {item.patient} "
-              f"foot {item.side} (by {item.method})")
+        # linked by PatientID, the patient key IS the DICOM PatientID: an identifier
+        show = args.show_identifiers or item.method != "patient_id"
+        hidden += not show
+        print(f"linked   study {item.study_instance_uid} -> patient "
+              f"{item.patient if show else '<PatientID>'} foot {item.side} (by {item.method})")
     for uid, reason in report.unlinked_studies:
         print(f"UNLINKED study {uid}: {reason}")
     for patient, side in report.unlinked_records:
         print(f"NO STUDY patient {patient} foot {side}")
     print(f"{len(report.linked)} linked, {len(report.unlinked_studies)} studies unlinked, "
           f"{len(report.unlinked_records)} feet without a study")
+    if hidden:
+        print(f"({hidden} patient key(s) equal to the DICOM PatientID not shown; "
+              "--show-identifiers prints them)")
     return 0

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .._atomic import write_csv_atomic
+from .._outbound import TerminalStream, terminal_text
 
 __all__ = ["register", "run"]
 
@@ -76,6 +77,7 @@ def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...], out: TextIO
     widths = [min(w, 48) for w in widths]
 
     def fmt(cells: tuple[str, ...]) -> str:
+        cells = tuple(terminal_text(c) for c in cells)  # data: no control characters
         return "  ".join((c if len(c) <= w else c[:w - 1] + "…").ljust(w)
                          for c, w in zip(cells, widths, strict=True)).rstrip()
 
@@ -97,7 +99,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from ..dicom import index_folder, pair_series
     from ..dicom._sequence import side_of
 
-    out = out or sys.stdout
+    out = TerminalStream(out or sys.stdout)  # type: ignore[assignment]
     show = bool(args.show_identifiers)
     index = index_folder(args.path, workers=args.workers)
     root = Path(args.path)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._outbound import from_csv_cell
 from ..bones import Bone, bone_from_name
 from ..errors import ExportError
 from ._records import patients_of, vitamin_d_class_of
@@ -320,7 +321,8 @@ def read_findings_table(path: str | Path, *, status: str = "confirmed") -> list[
                 raise ExportError(f"{path}: row {row_no}: {exc}") from None
             if (grade == 0) or (grade is None and ml <= 0.0):
                 continue  # the bone was assessed and holds no edema
-            key = (str(row["patient_id"]).strip(), str(row["side"]).strip().upper())
+            key = (from_csv_cell(str(row["patient_id"]).strip()),
+                   str(row["side"]).strip().upper())
             feet.setdefault(key, {})[bone] = ml
             if (row.get("primary") or "").strip().lower() in ("1", "true", "yes"):
                 primary[key] = bone

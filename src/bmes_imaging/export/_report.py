@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import write_text_atomic
+from .._outbound import markdown_text
 from ..bones import Bone
 from ..errors import ExportError
 from ._cohort import CohortSummary, FootFindings, summarize_cohort
@@ -182,19 +183,20 @@ def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str 
 
 def _markdown(title: str, meta: list[str], tables: list[_Table], plots: list[Path],
               out_dir: Path) -> str:
-    def cell(x: str) -> str:
-        return str(x).replace("|", "\\|").replace("\n", " ")
+    # every text goes through markdown_text: no raw HTML, link or control character
+    # from data (stated figures, file names, clinical values) reaches the rendered page
+    cell = markdown_text
 
-    lines = [f"# {title}", ""]
-    lines += [f"- {m}" for m in meta] + [""]
+    lines = [f"# {cell(title)}", ""]
+    lines += [f"- {cell(m)}" for m in meta] + [""]
     for tab in tables:
-        lines += [f"## {tab.title}", ""]
+        lines += [f"## {cell(tab.title)}", ""]
         if tab.intro:
-            lines += [tab.intro, ""]
+            lines += [cell(tab.intro), ""]
         if not tab.rows:
             lines += ["None.", ""]
             continue
-        lines.append("| " + " | ".join(tab.header) + " |")
+        lines.append("| " + " | ".join(cell(h) for h in tab.header) + " |")
         lines.append("|" + "|".join("---" for _ in tab.header) + "|")
         lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in tab.rows]
         lines.append("")

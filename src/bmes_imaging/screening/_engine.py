@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._atomic import write_csv_atomic
+from .._atomic import FILE_MODE, make_private_dirs, write_csv_atomic
+from .._outbound import terminal_text
 from ..errors import BmesError
 from ._plan import ScreenPlan, StudyTask, UnpairedStudy, plan_screening
 from ._study import (
@@ -112,7 +113,9 @@ class ProgressLine:
                  min_interval: float = 0.5, log_interval: float = 10.0) -> None:
         self.total, self.resumed = total, resumed
         self.done = self.failed = 0
-        self.stream = stream if stream is not None else sys.stderr
+        stream = stream if stream is not None else sys.stderr
+        # the line is the toolkit's own text: drawn on the terminal itself (\r, ESC[2K)
+        self.stream = getattr(stream, "unfiltered", stream)
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.start = time.perf_counter()
         self.interval = min_interval if self.tty else log_interval
@@ -153,26 +156,42 @@ class ProgressLine:
         self.stream.flush()
 
 
-def _scrub(text: str, identifiers: Iterable[str], root: Path) -> str:
-    """Remove the archive path and patient identifiers (IDs, name parts) from a message.
+#: A path under the archive in a message: up to ": ", a quote, ", ", ")" or the end.
+_ARCHIVE_PATH = re.compile(r"ROOT(?:[/\\].*?)?(?=: |['\"]|, |; |\)|\s\(|$|\s(?:holds|has|is|are|"
+                           r"and|with|of|in|not|from|to|missing|cannot)\b)")
+#: File names that carry nothing but a number (``IM00017.dcm``, ``1.3.12.2...``, ``000123``).
+_PLAIN_FILE = re.compile(r"(?i)[a-z]{0,4}[0-9][0-9._-]*(?:\.dcm|\.ima)?")
 
-    Identifiers of 3+ characters are replaced where they stand as words; shorter ones
-    (e.g. PatientID "7") only where they form a whole path component, so that slice
-    numbers and file names stay readable.
+
+def _hide_path(match: re.Match[str]) -> str:
+    name = re.split(r"[/\\]", match.group())[-1]
+    return f"<path>/{name}" if name != "ROOT" and _PLAIN_FILE.fullmatch(name) else "<path>"
+
+
+def _scrub(text: str, identifiers: Iterable[str], root: Path) -> str:
+    """A message for the run log: no archive path, no identifier, no control character.
+
+    The log names studies by their hashed key only. Every path under the archive
+    becomes ``<path>`` (folder names such as ``SURNAME_GIVEN`` are identifiers; a file
+    name that is only a number is kept); identifiers of 3+ characters are replaced
+    wherever they stand between non-alphanumerics (``_`` separates too), shorter ones
+    (e.g. PatientID "7") only where they form a whole path component.
 
     Examples
     --------
-    >>> _scrub("/a/7/IM00017.dcm: slice 7 of DOE^JOHN missing", ["DOE^JOHN", "DOE",
-    ...        "JOHN", "7"], Path("/a"))
-    'ROOT/<patient>/IM00017.dcm: slice 7 of <patient> missing'
+    >>> _scrub("/a/DOE_JOHN/7/IM00017.dcm: slice 7 of DOE^JOHN missing", ["DOE^JOHN",
+    ...        "DOE", "JOHN", "7"], Path("/a"))
+    '<path>/IM00017.dcm: slice 7 of <patient> missing'
     """
     text = text.replace(str(root.resolve()), "ROOT").replace(str(root), "ROOT")
+    text = _ARCHIVE_PATH.sub(_hide_path, text)
     for ident in sorted({i for i in identifiers if i}, key=len, reverse=True):
         if len(ident) >= 3:
-            text = re.sub(rf"(?<![\w^]){re.escape(ident)}(?![\w^])", "<patient>", text)
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(ident)}(?![A-Za-z0-9])", "<patient>",
+                          text, flags=re.IGNORECASE)
         else:
             text = re.sub(rf"(?<=[/\\]){re.escape(ident)}(?=[/\\])", "<patient>", text)
-    return text
+    return terminal_text(text)
 
 
 def _studies_rows(plan: ScreenPlan, outcomes: dict[str, StudyOutcome]) -> list[dict[str, Any]]:
@@ -225,7 +244,9 @@ class _ToParentAtItsLevel(logging.Handler):
 
 
 def _open_log(out: Path) -> list[logging.Handler]:
-    handler = logging.FileHandler(out / "screen.log", encoding="utf-8")
+    path = out / "screen.log"
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE))  # 0600
+    handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     handler.setLevel(logging.INFO)
     handlers = [handler, _ToParentAtItsLevel()]
@@ -290,7 +311,7 @@ def screen(
     root, out = Path(root), Path(out)
     if not root.is_dir():
         raise BmesError(f"{root}: archive folder not found; give the folder to screen")
-    out.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(out)
     handlers = _open_log(out)
     try:
         fn_name = "" if study_function is None else (

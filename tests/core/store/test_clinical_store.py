@@ -154,7 +154,8 @@ def test_cli_link_from_a_dicom_folder(tmp_path: Path, capsys: pytest.CaptureFixt
                  attributes={"Laterality": "L"}, uid_seed="s2")
     db = str(tmp_path / "cli.sqlite")
     assert main(["clinical", "import", str(sample_table_path()), "--db", db]) == 0
-    assert main(["clinical", "link", "--dicom", str(tmp_path / "dcm"), "--db", db]) == 0
+    assert main(["clinical", "link", "--dicom", str(tmp_path / "dcm"), "--db", db,
+                 "--show-identifiers"]) == 0  # the key linked by PatientID is the PatientID
     out = capsys.readouterr().out
     assert "-> patient 7 foot R (by patient_id)" in out
     assert "1 linked, 1 studies unlinked, 17 feet without a study" in out
