@@ -59,6 +59,7 @@ def _say(msg: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; print where each result is."""
+    from .._atomic import make_private_dirs
     from ..export import (
         involvement_rows,
         read_findings_table,
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
     data = sample_data_dir()
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(out)  # health data (synthetic here): 0700 like every output
     clinical = data / "table1_clinical.csv"
 
     _say(f"[1/4] phantom cohort of Table 1 -> {out / 'cohort'}")

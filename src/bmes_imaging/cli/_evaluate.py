@@ -11,8 +11,6 @@ Examples
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +33,15 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the evaluation table."""
-    from .._atomic import write_bytes_atomic
+    from .._atomic import write_csv_atomic
     from ..detection._evaluate import evaluate
 
     ev = evaluate(args.truth, args.pred, min_truth_ml=args.min_truth_ml)
     print(ev.table())
     if args.csv:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["study", "tp", "fp", "tn", "fn", "dice", "missed", "false_positive"])
-        for s in ev.studies:
-            w.writerow([s.name, len(s.tp), len(s.fp), len(s.tn), len(s.fn), f"{s.dice:.4f}",
-                        "+".join(b.bone_name for b in s.fn), "+".join(b.bone_name for b in s.fp)])
-        write_bytes_atomic(args.csv, buf.getvalue().encode("utf-8"))
+        write_csv_atomic(  # cells through csv_cell: a study name is data
+            args.csv, ["study", "tp", "fp", "tn", "fn", "dice", "missed", "false_positive"],
+            [[s.name, len(s.tp), len(s.fp), len(s.tn), len(s.fn), f"{s.dice:.4f}",
+              "+".join(b.bone_name for b in s.fn), "+".join(b.bone_name for b in s.fp)]
+             for s in ev.studies])
     return 0

@@ -181,7 +181,6 @@ def write_edema_seg(
         for k, ds in enumerate(sources):
             deidentify_dataset(ds, pseudonymizer)
             target = copy_dir / f"IM{k + 1:05d}.dcm"
-            target.parent.mkdir(parents=True, exist_ok=True)
             import io
 
             buf = io.BytesIO()
