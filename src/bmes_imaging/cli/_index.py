@@ -1,7 +1,9 @@
 """``bmes index PATH [--csv FILE] [--show-identifiers]``: list the image stacks in a folder.
 
 Prints one row per stack (patient key, study, series number, description, sequence,
-plane, side, images, size, stack id), the T1 / fluid-sensitive pairs chosen per study
+plane, side, images, size, stack id, and the reason: the evidence of the sequence
+classification, then in brackets why the stack was split from its series, e.g. a
+volume of a 4-D or mosaic series), the T1 / fluid-sensitive pairs chosen per study
 and side, and every file not used with the reason. Patient names and IDs are printed
 only with ``--show-identifiers``; by default a short hash stands for the patient.
 """
@@ -22,7 +24,7 @@ __all__ = ["register", "run"]
 MAX_LISTED = 40
 
 _COLUMNS = ("patient", "study", "series", "description", "sequence", "plane", "side",
-            "images", "size", "stack_id")
+            "images", "size", "stack_id", "reason")
 _CSV_COLUMNS = ("kind", "patient_key", "patient_id", "patient_name", "study_instance_uid",
                 "study_date", "series_number", "series_description", "sequence",
                 "sequence_reason", "plane", "side", "side_source", "n_images", "rows",
@@ -74,7 +76,8 @@ def _short(uid: str | None) -> str:
 def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...], out: TextIO) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
               for i, h in enumerate(header)]
-    widths = [min(w, 48) for w in widths]
+    # every column but the last (the reason, printed whole) is cut at 48 characters
+    widths = [min(w, 48) if i < len(widths) - 1 else w for i, w in enumerate(widths)]
 
     def fmt(cells: tuple[str, ...]) -> str:
         cells = tuple(terminal_text(c) for c in cells)  # data: no control characters
@@ -85,6 +88,12 @@ def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...], out: TextIO
     print("  ".join("-" * w for w in widths), file=out)
     for r in rows:
         print(fmt(r), file=out)
+
+
+def _reason(st: Any) -> str:
+    """Why the stack has its sequence, and why it was split from its series."""
+    text = st.sequence_reason or "—"
+    return text + (f" [{st.split_reason}]" if st.split_reason else "")
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -127,6 +136,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             st.sequence, st.plane or "—", side or "—", str(st.n_images),
             _size(st.size_bytes), _short(st.stack_id.split("#")[0]) + (
                 "#" + st.stack_id.split("#", 1)[1] if "#" in st.stack_id else ""),
+            _reason(st),
         ))
         csv_rows.append({
             "kind": "stack", "patient_key": st.patient_key,

@@ -49,6 +49,7 @@ from ..errors import GeometryError
 from ..geometry import plane_of
 from ._physics import not_anatomy, t1_by_sequence
 from ._stacks import LOCALIZER_WORDS, _is_localizer
+from ._volumes import load_problem
 
 if TYPE_CHECKING:
     from ._index import FolderIndex
@@ -493,8 +494,10 @@ def _candidates(stacks: Iterable[SeriesStack]) -> list[SeriesStack]:
 def pair_series(index_or_stacks: FolderIndex | Iterable[SeriesStack]) -> PairingResult:
     """Choose, per study and side, the T1 and the fluid-sensitive series to compare.
 
-    Fluid preference STIR > T2 fat-suppressed > PD fat-suppressed; among those, the
-    same plane as a T1, then the best coverage overlap, then a T1 without fat
+    Only stacks the loader can read are chosen (:func:`._volumes.load_problem`: no
+    repeated positions, even slice gaps). Fluid preference STIR > T2 fat-suppressed >
+    PD fat-suppressed; then original spin-echo / inversion-recovery anatomy images
+    over gradient-echo and derived ones; then the same plane as a T1, then the best coverage overlap, then a T1 without fat
     suppression or contrast, then more images.
 
     Parameters
@@ -537,16 +540,37 @@ def pair_series(index_or_stacks: FolderIndex | Iterable[SeriesStack]) -> Pairing
     return result
 
 
+def _anatomy_rank(stack: SeriesStack) -> int:
+    """Preference among stacks of one sequence: original spin-echo / inversion-recovery
+    anatomy images first, then other original images, derived images (MPR, subtraction)
+    last."""
+    derived = bool(stack.image_type) and stack.image_type[0].upper() == "DERIVED"
+    spin = bool({s.upper() for s in stack.scanning_sequence} & {"SE", "IR"})
+    return (0 if derived else 2) + (1 if spin else 0)
+
+
+def _unloadable(stacks: Iterable[SeriesStack]) -> str:
+    parts = [f"series {s.series_number if s.series_number is not None else '?'} "
+             f"({load_problem(s)})" for s in stacks]
+    return ", ".join(parts[:4]) + (f" and {len(parts) - 4} more" if len(parts) > 4 else "")
+
+
 def _choose(study: str | None, side: str | None,
             members: list[SeriesStack]) -> SeriesPair | str:
-    t1s = [s for s in members if s.sequence == "t1"]
-    fluids = [s for s in members if s.sequence in FLUID_PREFERENCE]
-    if not t1s and not fluids:
+    t1_all = [s for s in members if s.sequence == "t1"]
+    fluid_all = [s for s in members if s.sequence in FLUID_PREFERENCE]
+    # never a stack the loader would refuse (repeated positions, uneven gaps)
+    t1s = [s for s in t1_all if load_problem(s) is None]
+    fluids = [s for s in fluid_all if load_problem(s) is None]
+    if not t1_all and not fluid_all:
         return "no T1 and no fluid-sensitive series"
     if not t1s:
-        return "no T1"
+        return "no T1" if not t1_all else \
+            f"no loadable T1 ({_unloadable(t for t in t1_all)} cannot be loaded)"
     if not fluids:
-        return "no fluid-sensitive series"
+        return "no fluid-sensitive series" if not fluid_all else \
+            ("no loadable fluid-sensitive series "
+             f"({_unloadable(f for f in fluid_all)} cannot be loaded)")
     best: tuple[Any, ...] | None = None
     chosen: tuple[SeriesStack, SeriesStack, float | None] | None = None
     for f in fluids:
@@ -555,6 +579,7 @@ def _choose(study: str | None, side: str | None,
             c1 = classify_stack(t)
             score = (
                 -FLUID_PREFERENCE.index(f.sequence),
+                _anatomy_rank(f) + _anatomy_rank(t),
                 t.plane is not None and t.plane == f.plane,
                 round(ov, 2) if ov is not None else -1.0,
                 not c1.fat_suppressed and not c1.contrast,
