@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from qtpy.QtWidgets import QMessageBox, QWidget
 
-__all__ = ["ask_unsaved_dialog", "ask_yes_no_dialog", "notify_error", "notify_info"]
+__all__ = ["ask_save_failed_dialog", "ask_unsaved_dialog", "ask_yes_no_dialog", "notify_error",
+           "notify_info"]
 
 
 def ask_unsaved_dialog(parent: QWidget | None) -> str:
@@ -23,6 +24,26 @@ def ask_unsaved_dialog(parent: QWidget | None) -> str:
         return "save"
     if answer == QMessageBox.StandardButton.Discard:
         return "discard"
+    return "cancel"
+
+
+def ask_save_failed_dialog(parent: QWidget | None, reason: str) -> str:
+    """After a failed save: ``"retry"``, ``"elsewhere"`` (save a copy) or ``"cancel"``."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle("Review not saved")
+    box.setText(f"The review was not saved: {reason}")
+    box.setInformativeText("It is kept, unsaved. Try again, or save a copy elsewhere?")
+    retry = box.addButton("Retry", QMessageBox.ButtonRole.AcceptRole)
+    elsewhere = box.addButton("Save a copy elsewhere...", QMessageBox.ButtonRole.ActionRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(retry)
+    box.exec()
+    clicked = box.clickedButton()
+    if clicked is retry:
+        return "retry"
+    if clicked is elsewhere:
+        return "elsewhere"
     return "cancel"
 
 

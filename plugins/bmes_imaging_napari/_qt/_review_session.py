@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, cast
 from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QFileDialog, QWidget
 
-from bmes_imaging.errors import BmesError
+from bmes_imaging.errors import BmesError, StoreError
 
-from ._prompts import notify_error, notify_info
+from ._prompts import ask_save_failed_dialog, notify_error, notify_info
 
 if TYPE_CHECKING:
     from qtpy.QtCore import QTimer
@@ -96,20 +96,77 @@ class ReviewSessionMixin:
             self._restore_saved_or_recovered()
 
     def save(self) -> bool:
-        """Save through the store; True on success (errors shown as notifications)."""
+        """Save through the store; True on success (errors shown as notifications).
+
+        When the store or its disk fails (full, read-only, held, server gone), the
+        review stays in memory (still unsaved, also written to the recovery file where
+        possible), the reason is shown in one line and the reader chooses: retry, save
+        a copy elsewhere (label map NIfTI + findings JSON), or cancel.
+        """
         self.flush_edits()
         self.model.reader = self.reader_edit.text().strip() or self.model.reader
         if not self.model.reader:
             notify_error("Enter your name in 'Reader' before saving.")
             self.reader_edit.setFocus()
             return False
-        try:
-            self.model.save()
-        except (BmesError, ValueError, RuntimeError) as exc:
-            notify_error(f"Not saved: {exc}")
-            return False
+        while True:
+            try:
+                self.model.save()
+            except (StoreError, OSError) as exc:
+                line = _failure_line(exc)
+                self.autosave()  # protect the work in progress where the cache allows
+                answer = self.ask_save_failed(line)
+                if answer == "retry":
+                    continue
+                if answer == "elsewhere":
+                    self._save_copy_dialog()
+                else:
+                    notify_error(f"Not saved (the review is kept, unsaved): {line}")
+                self._update_state_label()
+                return False
+            except (BmesError, ValueError, RuntimeError) as exc:
+                notify_error(f"Not saved: {exc}")
+                return False
+            break
         self._update_state_label()
         return True
+
+    def ask_save_failed(self, reason: str) -> str:
+        """``"retry"``, ``"elsewhere"`` or ``"cancel"`` after a failed save (replaceable)."""
+        return ask_save_failed_dialog(cast(QWidget, self), reason)
+
+    def _save_copy_dialog(self) -> Path | None:
+        folder = QFileDialog.getExistingDirectory(cast(QWidget, self),
+                                                  "Save a copy of the review in")
+        return self.save_copy(folder) if folder else None
+
+    def save_copy(self, folder: str | os.PathLike[str]) -> Path | None:
+        """Write the unsaved review to ``folder``: label map NIfTI + findings JSON.
+
+        The review stays unsaved in the store (save again once it is writable); returns
+        the folder, or None if that write failed too (shown as a notification).
+        """
+        import json
+
+        from bmes_imaging._atomic import write_text_atomic
+
+        from .._review_model import finding_to_dict
+
+        if self.model.edema is None:
+            return None
+        out = Path(folder)
+        stem = f"review_{_file_safe(self.model.reader)}"
+        try:
+            self.model.edema.to_nifti(out / f"{stem}_edema.nii.gz")
+            write_text_atomic(out / f"{stem}_findings.json", json.dumps(
+                {"reader": self.model.reader,
+                 "findings": [finding_to_dict(f) for f in self.model.findings]}, indent=1))
+        except OSError as exc:
+            notify_error(f"Copy not written either: {_failure_line(exc)}")
+            return None
+        notify_info(f"A copy of the review is in {out} ({stem}_edema.nii.gz, "
+                    f"{stem}_findings.json); it is still unsaved in the store")
+        return out
 
     def _export_seg_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(cast(QWidget, self), "Export DICOM SEG",
@@ -146,3 +203,17 @@ class ReviewSessionMixin:
         self._recompute_timer.stop()
         self._shortcuts.release()
         super().closeEvent(event)  # type: ignore[misc]
+
+
+def _failure_line(exc: BaseException) -> str:
+    """One line for a failed save: the store's message, or path + reason + what to do."""
+    from bmes_imaging._faults import os_error_line
+
+    text = os_error_line(exc) if isinstance(exc, OSError) else str(exc)
+    return " ".join(text.split())
+
+
+def _file_safe(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")[:40] or "reader"
