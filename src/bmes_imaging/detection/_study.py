@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import write_bytes_atomic, write_csv_atomic
+from .._atomic import make_private_dirs, write_bytes_atomic, write_csv_atomic
 from ..bones import Bone
 from ..errors import DetectionError
 from ..volume import Volume, load_nifti
@@ -170,7 +170,7 @@ def write_results(result: EdemaResult, out_dir: str | os.PathLike[str], *,
         The files written.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(out)  # 0700 whatever the umask
     files = []
     if csv_file:
         rows = involvement_rows(result, study_instance_uid=study_instance_uid,

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, make_private_dirs
 from ..errors import GeometryError
 from ..geometry import LPS_TO_RAS
 
@@ -230,7 +230,7 @@ def write_series(
     if shuffle_seed is not None:
         order = np.random.default_rng(shuffle_seed).permutation(nk)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(out)  # 0700 whatever the umask
 
     extra = dict(attributes or {})
     info = np.iinfo(np_dtype)

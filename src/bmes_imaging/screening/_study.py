@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._atomic import write_text_atomic
+from .._atomic import make_private_dirs, write_text_atomic
 from ..errors import BmesError
 from ._plan import StudyTask
 
@@ -163,7 +163,7 @@ def run_study(task: StudyTask, out_root: str | Path, config: Any = None,
     """
     fn = study_function or detect_pair
     study_dir = Path(out_root) / "studies" / task.key
-    study_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(study_dir)  # 0700 whatever the umask
     started, t0 = _now(), time.perf_counter()
     outcome = StudyOutcome(task.key, "done", fingerprint=task.fingerprint, started=started,
                            worker=f"{socket.gethostname()}:{os.getpid()}")
