@@ -27,6 +27,7 @@ import csv
 import fcntl
 import io
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -36,8 +37,8 @@ from typing import Any
 from ._outbound import csv_cell
 
 __all__ = ["FILE_MODE", "FOLDER_MODE", "STALE_AGE_S", "atomic_path", "is_abandoned",
-           "make_private_dirs", "remove_abandoned", "write_bytes_atomic", "write_csv_atomic",
-           "write_text_atomic"]
+           "make_private_dirs", "remove_abandoned", "sweep_temp_files", "write_bytes_atomic",
+           "write_csv_atomic", "write_text_atomic"]
 
 #: Permissions of every file bmes-imaging creates.
 FILE_MODE = 0o600
@@ -96,6 +97,29 @@ def is_abandoned(path: Path, *, max_age_s: float = STALE_AGE_S,
     finally:
         os.close(fd)
     return age >= grace_s
+
+
+#: Name of a temporary file of :func:`atomic_path`: ``.<target>.<8 random><suffix>``.
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}(?P<suffix>(?:\.[^.]+)*)")
+
+
+def sweep_temp_files(folder: str | os.PathLike[str], *, recursive: bool = True,
+                     max_age_s: float = STALE_AGE_S) -> list[Path]:
+    """Remove the temporary files of :func:`atomic_path` writers that died under ``folder``.
+
+    For a resumed run (``bmes screen``): targets that are not written again would keep
+    a dead writer's temporary file otherwise. Returns the files removed.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    found = root.rglob(".*") if recursive else root.glob(".*")
+    temps = []
+    for p in found:
+        m = _TEMP_NAME.fullmatch(p.name)
+        if m and m.group("suffix") in ("".join(Path(m.group("target")).suffixes), ".tmp"):
+            temps.append(p)
+    return remove_abandoned(temps, max_age_s=max_age_s)
 
 
 def remove_abandoned(paths: Iterable[Path], *, max_age_s: float = STALE_AGE_S) -> list[Path]:

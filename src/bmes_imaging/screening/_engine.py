@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._atomic import FILE_MODE, make_private_dirs, write_csv_atomic
+from .._atomic import FILE_MODE, make_private_dirs, sweep_temp_files, write_csv_atomic
 from .._outbound import terminal_text
 from ..errors import BmesError
 from ._plan import ScreenPlan, StudyTask, UnpairedStudy, plan_screening
@@ -312,10 +312,13 @@ def screen(
     if not root.is_dir():
         raise BmesError(f"{root}: archive folder not found; give the folder to screen")
     make_private_dirs(out)
+    swept = sweep_temp_files(out)  # temporary files of a run that was killed
     handlers = _open_log(out)
     try:
         fn_name = "" if study_function is None else (
             f"{study_function.__module__}.{study_function.__qualname__}")
+        if swept:
+            log.info("removed %d temporary file(s) of an interrupted run", len(swept))
         plan = plan_screening(root, config=config, extra=fn_name)
         log.info("screening %d studies (%d cannot be paired, %d files not used)",
                  len(plan.tasks), len(plan.unpaired), len(plan.rejected))

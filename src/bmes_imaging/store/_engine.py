@@ -28,6 +28,7 @@ from .._faults import db_error_message
 from ..errors import StoreError
 
 __all__ = [
+    "BUSY_TIMEOUT_ENV",
     "DB_ENV",
     "HEAD_REVISION",
     "default_db_path",
@@ -46,8 +47,19 @@ DB_ENV = "BMES_DB"
 #: Alembic revision the code expects (the newest file in ``migrations/versions``).
 HEAD_REVISION = "0002_store_identity"
 
+#: Environment variable: seconds a writer waits for a store another program holds
+#: (default 30); a write gives up with one clear line after twice that.
+BUSY_TIMEOUT_ENV = "BMES_BUSY_TIMEOUT_S"
 _BUSY_TIMEOUT_MS = 30_000
 _MAX_ATTEMPTS = 12
+
+
+def _busy_timeout_ms() -> int:
+    value = os.environ.get(BUSY_TIMEOUT_ENV)
+    try:
+        return max(int(float(value) * 1000), 0) if value else _BUSY_TIMEOUT_MS
+    except ValueError:
+        raise StoreError(f"${BUSY_TIMEOUT_ENV} must be a number of seconds") from None
 
 T = TypeVar("T")
 
@@ -107,7 +119,8 @@ def make_engine(url: str) -> Engine:
         from .._atomic import make_private_dirs
 
         make_private_dirs(Path(database).parent)
-    engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000},
+    busy_ms = _busy_timeout_ms()
+    engine = create_engine(url, connect_args={"timeout": busy_ms / 1000},
                            hide_parameters=True)
 
     @event.listens_for(engine, "connect")
@@ -116,7 +129,7 @@ def make_engine(url: str) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
             mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
             if str(mode).lower() != "wal" and database and database != ":memory:":
                 cursor.execute("PRAGMA journal_mode = WAL")
@@ -156,12 +169,14 @@ def write_transaction(engine: Engine, work: Callable[[Session], T], *,
     """
     bind = engine.execution_options(sqlite_begin="IMMEDIATE") if _is_sqlite(engine) else engine
     delay = 0.02
+    deadline = time.monotonic() + 2 * _busy_timeout_ms() / 1000
     for attempt in range(1, _MAX_ATTEMPTS + 1):
         try:
             with Session(bind, expire_on_commit=False) as session, session.begin():
                 return work(session)
         except OperationalError as exc:
-            if not _is_lock_error(exc) or attempt == _MAX_ATTEMPTS:
+            if (not _is_lock_error(exc) or attempt == _MAX_ATTEMPTS
+                    or time.monotonic() > deadline):
                 if _is_lock_error(exc):
                     raise StoreError(
                         f"the store {shown_url(engine)} stayed busy for {attempt} attempts "
