@@ -26,6 +26,7 @@ import contextlib
 import csv
 import fcntl
 import io
+import logging
 import os
 import re
 import tempfile
@@ -36,7 +37,8 @@ from typing import Any
 
 from ._outbound import csv_cell
 
-__all__ = ["FILE_MODE", "FOLDER_MODE", "STALE_AGE_S", "atomic_path", "is_abandoned",
+__all__ = ["FILE_MODE", "FOLDER_MODE", "STALE_AGE_S", "PrivateLogFile", "atomic_path",
+           "is_abandoned",
            "make_private_dirs", "remove_abandoned", "sweep_temp_files", "write_bytes_atomic",
            "write_csv_atomic", "write_text_atomic"]
 
@@ -50,6 +52,23 @@ STALE_AGE_S = 3600.0
 #: A temporary file younger than this is never removed (its writer may not hold its lock
 #: yet: the file is created, then locked).
 LOCK_GRACE_S = 2.0
+
+
+class PrivateLogFile(logging.FileHandler):
+    """A log file created 0600 (whatever the umask); a full disk does not print tracebacks.
+
+    When a line cannot be written (disk full, share gone) the handler notes it in
+    :attr:`failed` and drops the line: the run itself reports the fault where it
+    matters (its results cannot be written either), in one line.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE))
+        super().__init__(path, encoding="utf-8")
+        self.failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.failed = True
 
 
 def make_private_dirs(folder: str | os.PathLike[str]) -> Path:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._atomic import FILE_MODE, make_private_dirs, sweep_temp_files, write_csv_atomic
+from .._atomic import PrivateLogFile, make_private_dirs, sweep_temp_files, write_csv_atomic
 from .._outbound import terminal_text
 from ..errors import BmesError
 from ._plan import ScreenPlan, StudyTask, UnpairedStudy, plan_screening
@@ -244,9 +244,7 @@ class _ToParentAtItsLevel(logging.Handler):
 
 
 def _open_log(out: Path) -> list[logging.Handler]:
-    path = out / "screen.log"
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE))  # 0600
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = PrivateLogFile(out / "screen.log")  # 0600; a full disk: no traceback
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     handler.setLevel(logging.INFO)
     handlers = [handler, _ToParentAtItsLevel()]
