@@ -62,11 +62,10 @@ class _EscapingFormatter(logging.Formatter):
 
 
 def _private_log(path: str) -> logging.Handler:
-    """A file handler on ``path``, created 0600 whatever the umask."""
-    import os
+    """A file handler on ``path``, created 0600 whatever the umask; quiet on a full disk."""
+    from .._atomic import PrivateLogFile
 
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-    return logging.FileHandler(path, encoding="utf-8")
+    return PrivateLogFile(path)
 
 
 def _configure_logging(verbose: int, log_file: str | None) -> None:
