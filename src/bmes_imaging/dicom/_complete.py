@@ -40,12 +40,13 @@ __all__ = ["Rejection", "refuse_incomplete"]
 
 #: Reasons (from :func:`._stacks.build_stacks`) that mean a file of an image series is
 #: damaged, when it has the series' SOP class.
-_DAMAGE_PREFIXES = ("no pixel data", "incomplete image header")
+_DAMAGE_PREFIXES = ("no pixel data", "incomplete image header", "duplicate SOPInstanceUID")
 #: Reasons of files whose series could not be read that still look like a damaged
 #: image file (for the folder rule).
-_UNATTRIBUTED_PREFIXES = ("truncated", "unreadable header", "not DICOM (no 'DICM'",
-                          "PixelData holds", "Rescale", "deflated data set", "declares",
-                          "cannot be read", "empty file", "corrupt")
+_UNATTRIBUTED_PREFIXES = ("truncated", "unreadable", "not DICOM", "PixelData holds",
+                          "Rescale", "deflated data set", "declares", "cannot be read",
+                          "empty file", "corrupt", "no pixel data",
+                          "incomplete image header", "file of ", "no SeriesInstanceUID")
 _MAX_NAMED = 3
 
 
@@ -92,6 +93,10 @@ def _claims(rej: RejectedFile, by_path: dict[Path, HeaderRecord]) -> tuple[Any, 
     rec = by_path.get(rej.path)
     if rec is None:
         return None, None
+    if str(rej.reason).startswith("duplicate SOPInstanceUID"):
+        # a true copy has the position of the image it copies; another position means
+        # another image whose UID is broken (a slice the stack would silently lack)
+        return None, rec.get("ImagePositionPatient")
     return rec.get("SOPInstanceUID"), rec.get("ImagePositionPatient")
 
 
@@ -121,12 +126,19 @@ def _attributed(rejected: Sequence[RejectedFile], by_path: dict[Path, HeaderReco
     return out
 
 
-def _unattributed(rejected: Sequence[RejectedFile]) -> dict[Path, list[RejectedFile]]:
-    """Damaged-looking files whose series is unknown, by folder."""
+def _unattributed(rejected: Sequence[RejectedFile], known: set[str],
+                  by_path: dict[Path, HeaderRecord]) -> dict[Path, list[RejectedFile]]:
+    """Damaged-looking files whose series is unknown (or none indexed: a file cut
+    inside its SeriesInstanceUID names a series that does not exist), by folder."""
     out: dict[Path, list[RejectedFile]] = {}
     for rej in rejected:
         reason = rej.reason
-        if isinstance(reason, Rejection) and reason.series_uid:
+        if isinstance(reason, Rejection):
+            series = reason.series_uid
+        else:
+            rec = by_path.get(rej.path)
+            series = rec.get("SeriesInstanceUID") if rec is not None else None
+        if series in known:
             continue
         if str(reason).startswith(_UNATTRIBUTED_PREFIXES):
             out.setdefault(rej.path.parent, []).append(rej)
@@ -208,7 +220,8 @@ def refuse_incomplete(stacks: Iterable[SeriesStack], rejected: Iterable[Rejected
     rejected = list(rejected)
     by_path = {r.path: r for r in records}
     damaged = _attributed(rejected, by_path, stacks)
-    loose = _unattributed(rejected)
+    loose = _unattributed(rejected, {st.series_instance_uid or "" for st in stacks},
+                          by_path)
     per_folder: dict[Path, int] = {}
     for st in stacks:
         for folder in {f.parent for f in st.files}:
@@ -242,7 +255,7 @@ def _refusal(st: SeriesStack, damaged: dict[str, list[RejectedFile]],
             "series may be incomplete, not loaded: the folder also holds "
             f"{_describe(suspects, 'which cannot be read ')}, of the size of this "
             "series' files", damaged=False)
-    holes = _instance_holes(st)
-    if holes:
+    holes = _instance_holes(st) if per_folder.get(folder, 0) == 1 else None
+    if holes:  # (with other stacks in the folder, the missing images may be there)
         return Rejection(f"series incomplete: {holes}", damaged=False)
     return None

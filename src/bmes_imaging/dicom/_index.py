@@ -117,8 +117,8 @@ def _walk(root: Path, problems: list[str] | None = None) -> Iterator[Path]:
             try:
                 if e.is_dir(follow_symlinks=False):
                     stack.append(Path(e.path))
-                elif e.is_file():
-                    yield Path(e.path)
+                elif e.is_file() or (e.is_symlink() and not e.is_dir()):
+                    yield Path(e.path)  # a dangling link is listed as unreadable
             except OSError:
                 continue
 
