@@ -37,6 +37,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--t1-ratio-max", type=float, default=None,
                    help="T1 / normal-marrow ratio a voxel must stay below to start an edema "
                         "region (default 0.80)")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="site settings (TOML) from `bmes validate --fit` (default $BMES_CONFIG)")
     p.set_defaults(func=run)
 
 
@@ -49,9 +51,15 @@ def run(args: argparse.Namespace) -> int:
         changes["fluid_ratio_min"] = args.fluid_ratio_min
     if args.t1_ratio_max is not None:
         changes["t1_ratio_max"] = args.t1_ratio_max
-    cfg = DetectionConfig(**changes)
-    det = detect_study(args.study_dir, args.out, bones_path=args.bones, config=cfg,
-                       refine_alignment=not args.no_refine)
+    from ..validation import detect_study_with_site, load_site_config, site_config_path
+
+    site_path = site_config_path(args.config)
+    site = load_site_config(site_path) if site_path is not None else None
+    cfg = (site.detection_config() if site else DetectionConfig()).replace(**changes)
+    det = (detect_study_with_site(args.study_dir, args.out, site, config=cfg,
+                                  bones_path=args.bones, refine_alignment=not args.no_refine)
+           if site else detect_study(args.study_dir, args.out, bones_path=args.bones,
+                                     config=cfg, refine_alignment=not args.no_refine))
     positives = [r for r in det.rows if int(r["grade"]) >= 1]
     for r in positives:
         print(f"{r['side'] or '?'} {r['bone']}: {float(r['fraction']) * 100:.0f} % of the bone "
