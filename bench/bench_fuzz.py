@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "core" / "fuzz"))
 
-import dicom_fuzz as fz  # noqa: E402 - the mutation engine lives beside the tests
+import dicom_fuzz as fz  # the mutation engine lives beside the tests
 
 BOMB_BYTES = 3 << 29  # 1.5 GiB inflated, beyond the default 1 GiB per file
 COLUMNS = ("cases", "typed", "equal", "gap", "traceback", "hang", "memory", "wrong",
@@ -93,7 +93,7 @@ def worker(root: Path, total: int) -> None:
         t0 = time.perf_counter()
         try:
             result = fz.run_case(case, folder, expected, affine,
-                                 stderr_text=lambda: _read_err(err_path))
+                                 stderr_text=lambda p=err_path: _read_err(p))
         finally:
             sys.stderr.flush()
             os.dup2(saved_fd, 2)
@@ -136,7 +136,8 @@ class Worker:
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--worker", str(self.root), "--cases",
              str(self.total)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, text=True, preexec_fn=limits, env=env)
+            stderr=subprocess.DEVNULL, text=True, env=env,
+            preexec_fn=limits)  # noqa: PLW1509 - no threads in this parent
 
     def run(self, i: int, timeout: float) -> str:
         """"done", "hang" or "crash"."""
