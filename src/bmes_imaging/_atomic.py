@@ -192,6 +192,11 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None,
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None or Path(exc.filename) == tmp:  # name the file the user asked
+            raise OSError(exc.errno, exc.strerror, str(target)) from exc
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

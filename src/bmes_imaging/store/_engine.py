@@ -48,7 +48,7 @@ DB_ENV = "BMES_DB"
 HEAD_REVISION = "0002_store_identity"
 
 #: Environment variable: seconds a writer waits for a store another program holds
-#: (default 30); a write gives up with one clear line after twice that.
+#: (default 30); a write gives up with one clear line after twice that (at least 10 s).
 BUSY_TIMEOUT_ENV = "BMES_BUSY_TIMEOUT_S"
 _BUSY_TIMEOUT_MS = 30_000
 _MAX_ATTEMPTS = 12
@@ -169,7 +169,7 @@ def write_transaction(engine: Engine, work: Callable[[Session], T], *,
     """
     bind = engine.execution_options(sqlite_begin="IMMEDIATE") if _is_sqlite(engine) else engine
     delay = 0.02
-    deadline = time.monotonic() + 2 * _busy_timeout_ms() / 1000
+    deadline = time.monotonic() + max(2 * _busy_timeout_ms() / 1000, 10.0)
     for attempt in range(1, _MAX_ATTEMPTS + 1):
         try:
             with Session(bind, expire_on_commit=False) as session, session.begin():

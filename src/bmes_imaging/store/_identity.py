@@ -183,28 +183,35 @@ def create_sqlite_store(path: Path, *, over_empty: bool = False) -> None:
                      if p.name.endswith(_CREATING))
     tmp = folder / f".{path.name}.{secrets.token_hex(4)}{_CREATING}"
     try:
-        with _locked_new_file(tmp):
-            engine = make_engine("sqlite:///" + str(tmp))
-            try:
-                run_migrations(engine)
-                ensure_identity(engine)
-            finally:
-                engine.dispose()
-            con = sqlite3.connect(tmp)  # fold the WAL into the file before it is linked
-            try:
-                con.execute("PRAGMA journal_mode = DELETE")
-            finally:
-                con.close()
-            _fsync(tmp)
-            if over_empty:
-                os.replace(tmp, path)
-            else:
-                with contextlib.suppress(FileExistsError):  # another process was first
-                    os.link(tmp, path)
-            _fsync(folder)
+        _build_and_link(tmp, path, folder, over_empty=over_empty)
+    except StoreError as exc:  # name the store the user asked for, not the temporary file
+        raise StoreError(str(exc).replace(str(tmp), str(path))) from None
     finally:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(str(tmp) + suffix).unlink(missing_ok=True)
+
+
+def _build_and_link(tmp: Path, path: Path, folder: Path, *, over_empty: bool) -> None:
+    """Migrate a new store at ``tmp``, fold its WAL in, then link it to ``path``."""
+    with _locked_new_file(tmp):
+        engine = make_engine("sqlite:///" + str(tmp))
+        try:
+            run_migrations(engine)
+            ensure_identity(engine)
+        finally:
+            engine.dispose()
+        con = sqlite3.connect(tmp)  # fold the WAL into the file before it is linked
+        try:
+            con.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            con.close()
+        _fsync(tmp)
+        if over_empty:
+            os.replace(tmp, path)
+        else:
+            with contextlib.suppress(FileExistsError):  # another process was first
+                os.link(tmp, path)
+        _fsync(folder)
 
 
 def _fsync(path: Path) -> None:
@@ -327,10 +334,17 @@ def create_if_new(url: str, *, init: bool) -> None:
     path = sqlite_file(url)
     if path is None:
         return
+    from sqlalchemy.exc import DBAPIError
+
+    from .._faults import db_error_message
+
     try:
         state = check_sqlite_file(path, init=init)
         if state != "store":
             create_sqlite_store(path, over_empty=state == "empty")
     except OSError as exc:
         raise StoreError(f"cannot create the store: {os_error_line(exc)}") from None
+    except (sqlite3.Error, DBAPIError) as exc:
+        raise StoreError(db_error_message(exc, str(path), what="creating the store")) \
+            from None
 
