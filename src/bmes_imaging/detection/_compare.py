@@ -1,36 +1,54 @@
-"""T1 / fluid signal comparison against a local normal-marrow reference.
+"""T1 / fluid signal comparison against this study's own normal marrow.
 
 How a voxel becomes edema
 -------------------------
 1. Both images (T1 and the fluid series already in the T1 grid) are smoothed a little
    (``smoothing_mm``) against noise.
-2. **Reference.** Normal fatty marrow is the bright-T1 / dark-fluid mode of the whole
-   foot's marrow: bones eroded by ``reference_erosion_mm`` (no cortex, cartilage or
-   joint fluid), the mode of each histogram taken. Most marrow of a foot is normal even
-   when one talus is diffusely oedematous, so the modes stay on normal marrow. Voxels
-   near both modes (``reference_t1_min``, ``reference_fluid_max``) are *reference
-   voxels*; a normalised Gaussian average of them (``reference_sigma_mm``) gives a
-   smooth local reference per image, which absorbs coil bias fields; the selection is
-   repeated once against the local reference. Red-marrow islands and edema are never
-   reference voxels, and an oedematous bone takes its reference from its neighbours.
-3. **Ratios.** ``t1_ratio = T1 / T1 reference`` and ``fluid_ratio = fluid / fluid
-   reference``. A voxel is a candidate where ``t1_ratio < t1_ratio_max`` *and*
-   ``fluid_ratio > fluid_ratio_min`` *and* the combined score reaches ``score_min``,
-   inside a bone, deeper than ``rim_mm`` from its surface (partial volume with cortex
-   and joint fluid), and inside the fluid series' field of view.
+2. **Normal marrow of this study.** Bones are eroded by ``reference_erosion_mm`` (no
+   cortex, cartilage or joint fluid). A first reference is the mode of the most
+   fat-like 40 % of that marrow (highest T1 / fluid), which stays on normal marrow even
+   when several bones are oedematous; voxels with T1 >= ``reference_t1_min`` x and
+   fluid <= ``reference_fluid_max`` x that mode are the first *reference voxels*.
+   Then, ``reference_iterations`` times:
+
+   * **location**: a normalised Gaussian average of the reference voxels
+     (``reference_sigma_mm``) per image, which absorbs coil bias fields. Reference
+     voxels of a bone whose marrow looks oedematous for more than
+     ``reference_bone_max_suspect`` of it, and of 4 mm blocks (and their neighbours)
+     that do, are left out, so the local reference never adapts into an oedematous
+     bone: such a bone takes its reference from its neighbours, and far from any
+     reference marrow the whole-foot value is used;
+   * **spread**: the robust standard deviation (1.4826 x MAD) of the reference
+     voxels' residuals ``value / location - 1`` per image: texture, noise (the Rician
+     floor of a dark fat-suppressed marrow at low SNR) and residual fat signal all
+     widen it;
+   * reference voxels are re-selected as marrow within ``reference_z_max`` spreads
+     of the location on both images.
+
+3. **Decision in units of that distribution.** ``z_fluid = (fluid / location - 1) /
+   spread`` and ``z_t1 = (1 - T1 / location) / spread``. A voxel may start a region
+   where ``z_fluid >= fluid_z_min`` *and* ``z_t1 >= t1_z_min`` *and* their sum reaches
+   ``evidence_min``, *and* the effect is large enough in ratio terms
+   (``fluid_ratio >= fluid_ratio_min``, ``t1_ratio <= t1_ratio_max``, so that a very
+   quiet image does not flag tiny differences), inside a bone, deeper than ``rim_mm``
+   from its surface (partial volume with cortex and joint fluid), inside the fluid
+   series' field of view.
 4. **Cleanup.** Connected candidate regions are split by bone; a region is kept when it
    holds at least ``min_region_ml`` and reaches ``min_depth_mm`` into its bone (joint
-   effusion and vessels hugging a bone do not).
-5. **Edge.** Edema is ill-defined; its edge is put where the fluid signal is half-way
-   (``edge_level``) between normal marrow and the region's core (90th percentile), the
-   half-maximum of the lesion. Each region grows from its candidates inside its own
-   bone (rim included, never into another bone) over voxels above that level whose T1
-   is below ``edge_t1_max``; red marrow, dark on T1 but only mildly bright on the fluid
-   image, neither seeds a region nor joins one.
+   effusion and vessels hugging a bone do not). After growing (step 5), a region must
+   hold at least ``min_region_fraction`` of its bone: small islands of red marrow look
+   like mild edema voxel by voxel, but are a small part of the bone.
+5. **Edge.** Edema is ill-defined; its edge is put where the fluid signal is
+   ``edge_level`` of the way between normal marrow and the region's core (90th
+   percentile), near the lesion's half-maximum, and never closer to normal marrow than
+   ``edge_z_min`` spreads or ``edge_fluid_min`` x. Each region grows from its
+   candidates inside its own bone (rim included, never into another bone) over voxels
+   above that level whose T1 is below ``edge_t1_max`` x normal marrow.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,11 +75,14 @@ class Ratios:
     covered
         Fluid series present.
     t1_ratio, fluid_ratio
-        Smoothed intensities over the local normal-marrow reference.
+        Smoothed intensities over the local normal-marrow reference (its location).
     t1_reference, fluid_reference
-        Whole-foot marrow modes (before the local bias correction).
+        Whole-foot normal-marrow intensity: median of the final reference voxels
+        (before the local bias correction).
     n_reference
         Number of reference voxels used.
+    t1_spread, fluid_spread
+        Robust standard deviation of normal marrow's ``ratio - 1`` on each image.
     """
 
     crop: tuple[slice, slice, slice]
@@ -73,12 +94,34 @@ class Ratios:
     t1_reference: float
     fluid_reference: float
     n_reference: int
+    t1_spread: float = 0.1
+    fluid_spread: float = 0.3
+
+    def z_t1(self) -> NDArray[np.float32]:
+        """How many normal-marrow spreads T1 lies *below* normal marrow."""
+        return np.asarray((1.0 - self.t1_ratio) / self.t1_spread, dtype=np.float32)
+
+    def z_fluid(self) -> NDArray[np.float32]:
+        """How many normal-marrow spreads the fluid signal lies *above* normal marrow."""
+        return np.asarray((self.fluid_ratio - 1.0) / self.fluid_spread, dtype=np.float32)
 
     def score(self, config: DetectionConfig) -> NDArray[np.float32]:
-        """Combined edema score (2.0 where both thresholds are just met)."""
-        a = (1.0 - self.t1_ratio) / max(1.0 - config.t1_ratio_max, 1e-3)
-        b = (self.fluid_ratio - 1.0) / max(config.fluid_ratio_min - 1.0, 1e-3)
+        """Evidence for edema in spreads: ``z_fluid + z_t1``, each clipped at 0.
+
+        A candidate needs at least ``config.evidence_min``.
+        """
+        a = np.maximum((self.fluid_ratio - 1.0) / self.fluid_spread, 0.0)
+        b = np.maximum((1.0 - self.t1_ratio) / self.t1_spread, 0.0)
         return np.asarray(a + b, dtype=np.float32)
+
+    def candidates(self, config: DetectionConfig) -> NDArray[np.bool_]:
+        """Voxels that may start a region (before the region size and depth rules)."""
+        zf, zt = self.z_fluid(), self.z_t1()
+        return ((zf >= config.fluid_z_min) & (zt >= config.t1_z_min)
+                & (np.maximum(zf, 0) + np.maximum(zt, 0) >= config.evidence_min)
+                & (self.fluid_ratio >= config.fluid_ratio_min)
+                & (self.t1_ratio <= config.t1_ratio_max)
+                & (self.labels > 0) & self.covered & (self.depth >= config.rim_mm))
 
 
 def _crop_box(labels: NDArray[np.integer], margin: NDArray[np.int64]
@@ -149,11 +192,24 @@ def _mode(values: NDArray[np.float32]) -> float:
     return float((edges[k] + edges[k + 1]) / 2)
 
 
-def _local_mean(values: NDArray[np.float32], weight: NDArray[np.bool_],
-                voxel_sizes: NDArray[np.float64], sigma_mm: float, fallback: float
-                ) -> NDArray[np.float32]:
-    """Normalised Gaussian average of ``values`` over ``weight``, computed on 4 mm blocks."""
-    return _local_means([values], weight, voxel_sizes, sigma_mm, [fallback])[0]
+def _upsample(local: NDArray[np.float32], shape: NDArray[np.int64], f: NDArray[np.int64]
+              ) -> NDArray[np.float32]:
+    """Block centres (at (f - 1) / 2 + f * index) back to voxels, separable linear."""
+    full = local
+    for a in range(3):
+        if f[a] == 1:
+            continue
+        n_small = full.shape[a]
+        pos = np.clip((np.arange(int(shape[a])) - (f[a] - 1) / 2.0) / f[a], 0, n_small - 1)
+        i0 = np.floor(pos).astype(np.intp)
+        i1 = np.minimum(i0 + 1, n_small - 1)
+        w1 = (pos - i0).astype(np.float32)
+        bshape = [1, 1, 1]
+        bshape[a] = -1
+        w1b = w1.reshape(bshape)
+        lo = np.take(full, i0, axis=a)
+        full = lo + w1b * (np.take(full, i1, axis=a) - lo)
+    return np.ascontiguousarray(full, dtype=np.float32)
 
 
 def _block_sum(arr: NDArray[np.float32], f: NDArray[np.int64]) -> NDArray[np.float32]:
@@ -165,55 +221,94 @@ def _block_sum(arr: NDArray[np.float32], f: NDArray[np.int64]) -> NDArray[np.flo
     return np.asarray(out, dtype=np.float32)
 
 
-def _local_means(values: list[NDArray[np.float32]], weight: NDArray[np.bool_],
-                 voxel_sizes: NDArray[np.float64], sigma_mm: float,
-                 fallbacks: list[float]) -> list[NDArray[np.float32]]:
-    """:func:`_local_mean` of several images sharing one weight (one pass over it)."""
-    f = np.maximum(1, np.round(4.0 / voxel_sizes)).astype(np.int64)
-    shape = np.array(weight.shape)
+def _block_factor(voxel_sizes: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Voxels per 4 mm block along each axis."""
+    return np.maximum(1, np.round(4.0 / voxel_sizes)).astype(np.int64)
+
+
+def _local_fields(values: list[NDArray[np.float32]], weight: NDArray[np.bool_],
+                  voxel_sizes: NDArray[np.float64], sigma_mm: float,
+                  fallbacks: list[float], block_keep: NDArray[np.bool_] | None = None
+                  ) -> list[NDArray[np.float32]]:
+    """Normalised Gaussian averages of ``values`` over ``weight``, on the 4 mm block grid.
+
+    ``block_keep`` (block grid) drops whole blocks from the average. Where little
+    reference marrow is near, the result leans towards ``fallbacks`` (whole-foot values).
+    Bring them back to voxels with :func:`_upsample`.
+    """
+    f = _block_factor(voxel_sizes)
     sig = sigma_mm / (voxel_sizes * f)
-    ws_s = ndimage.gaussian_filter(_block_sum(weight.astype(np.float32), f), sig,
-                                   mode="constant")
-    # where little reference marrow is near, lean towards the global value
+    wb = _block_sum(weight.astype(np.float32), f)
+    if block_keep is not None:
+        wb = wb * block_keep
+    ws_s = ndimage.gaussian_filter(wb, sig, mode="constant")
     strength = ws_s / (ws_s + 0.05 * max(float(ws_s.max()), 1e-6))
     outs = []
     for vals, fallback in zip(values, fallbacks):
-        vs_s = ndimage.gaussian_filter(_block_sum(np.where(weight, vals, 0).astype(np.float32),
-                                                  f), sig, mode="constant")
+        vb = _block_sum(np.where(weight, vals, 0).astype(np.float32), f)
+        if block_keep is not None:
+            vb = vb * block_keep
+        vs_s = ndimage.gaussian_filter(vb, sig, mode="constant")
         local = np.where(ws_s > 0, vs_s / np.maximum(ws_s, 1e-12), fallback)
-        local = (strength * local + (1 - strength) * fallback).astype(np.float32)
-        outs.append(_upsample(local, shape, f))
+        outs.append(np.maximum(strength * local + (1 - strength) * fallback,
+                               1e-6).astype(np.float32))
     return outs
 
 
-def _upsample(local: NDArray[np.float32], shape: NDArray[np.int64], f: NDArray[np.int64]
-              ) -> NDArray[np.float32]:
-    """Block centres (at (f - 1) / 2 + f * index) back to voxels, separable linear."""
-    full = local
-    for a in range(3):
-        if f[a] == 1:
-            continue
-        full = np.moveaxis(np.tensordot(_interp_matrix(int(shape[a]), full.shape[a], int(f[a])),
-                                        np.moveaxis(full, a, 0), axes=1), 0, a)
-    return np.ascontiguousarray(full, dtype=np.float32)
+def _robust_sd(residuals: NDArray[np.float32], floor: float) -> float:
+    """1.4826 x median absolute deviation (a normal distribution's s.d.), >= ``floor``."""
+    r = residuals[np.isfinite(residuals)]
+    if r.size < 20:
+        return float("nan")
+    if r.size > 200_000:  # a regular subsample is as good and faster
+        r = r[:: r.size // 100_000]
+    med = float(np.median(r))
+    return max(1.4826 * float(np.median(np.abs(r - med))), floor)
 
 
-def _interp_matrix(n_full: int, n_small: int, f: int) -> NDArray[np.float32]:
-    """(n_full, n_small) linear interpolation weights from block centres to voxels."""
-    pos = np.clip((np.arange(n_full) - (f - 1) / 2.0) / f, 0, n_small - 1)
-    i0 = np.floor(pos).astype(int)
-    i1 = np.minimum(i0 + 1, n_small - 1)
-    w1 = (pos - i0).astype(np.float32)
-    m = np.zeros((n_full, n_small), dtype=np.float32)
-    m[np.arange(n_full), i0] += 1 - w1
-    m[np.arange(n_full), i1] += w1
-    return m
+def _first_reference(t1s: NDArray[np.float32], fls: NDArray[np.float32],
+                     marrow: NDArray[np.bool_]) -> tuple[float, float]:
+    """Whole-foot modes of the most fat-like 40 % of the marrow (highest T1 / fluid)."""
+    t1m, flm = t1s[marrow], fls[marrow]
+    if t1m.size == 0:
+        return 1.0, 1.0
+    fat_index = np.log(np.maximum(t1m, 1e-6)) - np.log(np.maximum(flm, 1e-6))
+    fatty = fat_index >= np.quantile(fat_index, 0.6)
+    t1_mode, fl_mode = _mode(t1m[fatty]), _mode(flm[fatty])
+    if not (np.isfinite(t1_mode) and np.isfinite(fl_mode)) or t1_mode <= 0 or fl_mode <= 0:
+        t1_mode, fl_mode = float(np.median(t1m)), float(np.median(flm))
+    return max(t1_mode, 1e-6), max(fl_mode, 1e-6)
+
+
+def _suspect(z_t1: NDArray[np.float32], z_fl: NDArray[np.float32], marrow: NDArray[np.bool_],
+             lab: NDArray[np.uint8], f: NDArray[np.int64], config: DetectionConfig
+             ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Marrow to keep out of the reference: (voxels of suspect bones, blocks to keep).
+
+    Edema-like marrow is brighter on fluid *and* darker on T1 than ``reference_z_max``
+    spreads... half of it on each image. A bone whose marrow is edema-like for more than
+    ``reference_bone_max_suspect`` is suspect as a whole; so is every 4 mm block (and
+    its neighbours) where more than a quarter of the marrow is.
+    """
+    k = 0.5 * config.reference_z_max
+    like = marrow & (z_fl > k) & (z_t1 > k)
+    n_lab = int(lab.max()) + 1
+    n_like = np.bincount(lab[like], minlength=n_lab)
+    n_marrow = np.bincount(lab[marrow], minlength=n_lab)
+    bad_bone = n_like > config.reference_bone_max_suspect * np.maximum(n_marrow, 1)
+    bad_bone[0] = False
+    bad_vox = bad_bone[lab]
+    lb = _block_sum(like.astype(np.float32), f)
+    mb = _block_sum(marrow.astype(np.float32), f)
+    bad_block = lb > 0.25 * np.maximum(mb, 1.0)
+    bad_block = ndimage.binary_dilation(bad_block, structure=np.ones((3, 3, 3), bool))
+    return bad_vox, ~bad_block
 
 
 def compute_ratios(t1: NDArray[np.floating], fluid: NDArray[np.floating],
                    labels: NDArray[np.integer], covered: NDArray[np.bool_],
                    voxel_sizes: NDArray[np.float64], config: DetectionConfig) -> Ratios:
-    """Normalise T1 and fluid intensities by the local normal-marrow reference.
+    """Normalise T1 and fluid intensities by this study's normal marrow (location, spread).
 
     Parameters
     ----------
@@ -227,6 +322,11 @@ def compute_ratios(t1: NDArray[np.floating], fluid: NDArray[np.floating],
         Voxel edge lengths (mm).
     config
         Detection settings.
+
+    Returns
+    -------
+    Ratios
+        Ratios to the local location and the spreads of normal marrow (module docstring).
     """
     vs = np.asarray(voxel_sizes, dtype=np.float64)
     margin = np.ceil(3.0 / vs).astype(np.int64)
@@ -240,31 +340,63 @@ def compute_ratios(t1: NDArray[np.floating], fluid: NDArray[np.floating],
     marrow = (depth >= config.reference_erosion_mm) & cov
     if marrow.sum() < 50:
         marrow = (lab > 0) & cov
-    # normal fatty marrow: the most fat-like part of the marrow (highest T1 / fluid),
-    # which stays normal marrow even when a large bone is oedematous
-    t1m, flm = t1s[marrow], fls[marrow]
-    fat_index = np.log(np.maximum(t1m, 1e-6)) - np.log(np.maximum(flm, 1e-6))
-    fatty = fat_index >= np.quantile(fat_index, 0.6) if fat_index.size else fat_index > 0
-    t1_mode = _mode(t1m[fatty])
-    fl_mode = _mode(flm[fatty])
-    if not (np.isfinite(t1_mode) and np.isfinite(fl_mode)) or t1_mode <= 0 or fl_mode <= 0:
-        t1_mode = float(np.median(t1s[marrow])) if marrow.any() else 1.0
-        fl_mode = float(np.median(fls[marrow])) if marrow.any() else 1.0
-    t1_ref = np.full(lab.shape, t1_mode, dtype=np.float32)
-    fl_ref = np.full(lab.shape, max(fl_mode, 1e-6), dtype=np.float32)
-    ref_vox = marrow
-    for _ in range(2):
-        ref_vox = (marrow & (t1s >= config.reference_t1_min * t1_ref)
-                   & (fls <= config.reference_fluid_max * fl_ref))
-        if ref_vox.sum() < 50:
-            break
-        t1_ref, fl_ref = _local_means([t1s, fls], ref_vox, vs, config.reference_sigma_mm,
-                                      [t1_mode, fl_mode])
-    t1_ratio = t1s / np.maximum(t1_ref, 1e-6)
-    fl_ratio = fls / np.maximum(fl_ref, 1e-6)
+    # the reference is estimated on every second voxel of fine axes (a smooth field)
+    d = np.where(vs < 0.6, 2, 1).astype(np.int64)
+    sub = (slice(None, None, int(d[0])), slice(None, None, int(d[1])),
+           slice(None, None, int(d[2])))
+    est = _estimate_reference(t1s[sub], fls[sub], marrow[sub], lab[sub], vs * d, config)
+    (t1_field, fl_field), s_t1, s_fl, t1_glob, fl_glob = est
+    shape = np.array(lab.shape)
+    f_full = _block_factor(vs * d) * d
+    t1_ratio = t1s / _upsample(t1_field, shape, f_full)
+    fl_ratio = fls / _upsample(fl_field, shape, f_full)
+    k = config.reference_z_max
+    n_ref = int((marrow & (np.abs(1.0 - t1_ratio) <= k * s_t1)
+                 & (np.abs(fl_ratio - 1.0) <= k * s_fl)).sum())
     return Ratios(crop, lab, depth, cov, t1_ratio.astype(np.float32),
-                  fl_ratio.astype(np.float32), float(t1_mode), float(fl_mode),
-                  int(ref_vox.sum()))
+                  fl_ratio.astype(np.float32), float(t1_glob), float(fl_glob),
+                  n_ref, float(s_t1), float(s_fl))
+
+
+def _estimate_reference(t1s: NDArray[np.float32], fls: NDArray[np.float32],
+                        marrow: NDArray[np.bool_], lab: NDArray[np.uint8],
+                        vs: NDArray[np.float64], config: DetectionConfig
+                        ) -> tuple[list[NDArray[np.float32]], float, float, float, float]:
+    """Location fields (block grid), spreads and whole-foot values of normal marrow."""
+    t1_glob, fl_glob = _first_reference(t1s, fls, marrow)
+    ref_vox = (marrow & (t1s >= config.reference_t1_min * t1_glob)
+               & (fls <= config.reference_fluid_max * fl_glob))
+    s_t1, s_fl = 0.1, 0.3
+    f = _block_factor(vs)
+    shape = np.array(lab.shape)
+    fields = [np.full((1, 1, 1), t1_glob, np.float32), np.full((1, 1, 1), fl_glob, np.float32)]
+    keep_vox = np.ones(lab.shape, dtype=bool)
+    keep_block: NDArray[np.bool_] | None = None
+    for _ in range(max(1, config.reference_iterations)):
+        w = ref_vox & keep_vox
+        if w.sum() < 50:
+            w = ref_vox
+        if w.sum() < 50:
+            break
+        t1_glob = float(np.median(t1s[w]))
+        fl_glob = max(float(np.median(fls[w])), 1e-6)
+        fields = _local_fields([t1s, fls], w, vs, config.reference_sigma_mm,
+                               [t1_glob, fl_glob], keep_block)
+        t1_ref = _upsample(fields[0], shape, f)
+        fl_ref = _upsample(fields[1], shape, f)
+        s_new = (_robust_sd(t1s[w] / t1_ref[w] - 1.0, 0.01),
+                 _robust_sd(fls[w] / fl_ref[w] - 1.0, 0.02))
+        if math.isfinite(s_new[0]) and math.isfinite(s_new[1]):
+            s_t1, s_fl = s_new
+        z_t1 = (1.0 - t1s / t1_ref) / s_t1
+        z_fl = (fls / fl_ref - 1.0) / s_fl
+        k = config.reference_z_max
+        ref_vox = marrow & (np.abs(z_t1) <= k) & (np.abs(z_fl) <= k)
+        bad_vox, keep_block = _suspect(z_t1, z_fl, marrow, lab, f, config)
+        keep_vox = ~bad_vox
+    if fields[0].shape == (1, 1, 1):
+        fields = [np.full(tuple(-(-shape // f)), v, np.float32) for v in (t1_glob, fl_glob)]
+    return fields, s_t1, s_fl, t1_glob, fl_glob
 
 
 def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: DetectionConfig,
@@ -275,9 +407,7 @@ def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: Detecti
     out = np.zeros(shape, dtype=np.uint8)
     if lab.size == 0:
         return out
-    both = ((ratios.t1_ratio < config.t1_ratio_max)
-            & (ratios.fluid_ratio > config.fluid_ratio_min) & (lab > 0) & ratios.covered)
-    cand = both & (ratios.score(config) >= config.score_min) & (ratios.depth >= config.rim_mm)
+    cand = ratios.candidates(config)
     if not cand.any():
         return out
     comp, _n = ndimage.label(cand, structure=ndimage.generate_binary_structure(3, 1))
@@ -292,12 +422,19 @@ def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: Detecti
     kept = np.zeros(lab.shape, dtype=bool)
     sel = ok[inv]
     kept[tuple(w[sel] for w in where)] = True
-    # each region's edge: half-way (edge_level) between normal marrow and the region's
-    # core fluid signal, grown from the region inside its bone (rim included) where T1
-    # is below edge_t1_max; voxels of a region below its edge are dropped
+    out[ratios.crop] = _grow_regions(ratios, kept, comp, config)
+    return out
+
+
+def _grow_regions(ratios: Ratios, kept: NDArray[np.bool_], comp: NDArray[np.int32],
+                  config: DetectionConfig) -> NDArray[np.uint8]:
+    """Each kept region grown to its edge inside its bone (module docstring, step 5)."""
+    lab = ratios.labels
     grown = np.zeros(lab.shape, dtype=bool)
     boxes = ndimage.find_objects(lab)
     comp_kept = np.where(kept, comp, 0)
+    floor = max(config.edge_fluid_min, 1.0 + config.edge_z_min * ratios.fluid_spread)
+    bone_sizes = np.bincount(lab.ravel(), minlength=int(lab.max()) + 1)
     for cid in np.unique(comp_kept[kept]):
         region = comp_kept == cid
         b = int(np.bincount(lab[region]).argmax())
@@ -307,10 +444,12 @@ def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: Detecti
         reg = region[box]
         fl = ratios.fluid_ratio[box]
         core = float(np.percentile(fl[reg], 90))
-        edge = max(config.edge_fluid_min, 1.0 + config.edge_level * (core - 1.0))
+        edge = max(floor, 1.0 + config.edge_level * (core - 1.0))
         allowed = ((lab[box] == b) & ratios.covered[box] & (fl >= edge)
                    & (ratios.t1_ratio[box] < config.edge_t1_max))
-        grown[box] |= ndimage.binary_propagation(reg & allowed, mask=allowed)
-    edema = np.where(grown, lab, 0).astype(np.uint8)
-    out[ratios.crop] = edema
-    return out
+        g = ndimage.binary_propagation(reg & allowed, mask=allowed)
+        # extent: a focus holding less than min_region_fraction of its bone is not
+        # reported (red-marrow islands; foot and RA scores grade extent from 1 %)
+        if g.sum() >= config.min_region_fraction * bone_sizes[b]:
+            grown[box] |= g
+    return np.where(grown, lab, 0).astype(np.uint8)

@@ -1,9 +1,10 @@
 """Every threshold of the edema detector, with its documented default.
 
-A reader or a site can change any of them (``DetectionConfig(fluid_ratio_min=1.6)``);
-the defaults were chosen on the phantom cohort (``bench/bench_detection.py``) and on
-what the foot BME literature describes (marrow darker than normal fatty marrow on T1
-and brighter on the fluid-sensitive image).
+A reader or a site can change any of them (``DetectionConfig(fluid_z_min=4.0)``).
+The decision is made in units of each study's own normal-marrow distribution (robust
+location and spread, ``docs/detection.md``, "Decision rule"); its defaults were chosen
+on the phantom *tuning* cohort only (``bench/tune_detection.py``), never on the
+evaluation cohort.
 """
 
 from __future__ import annotations
@@ -22,27 +23,36 @@ class DetectionConfig:
 
     Attributes
     ----------
-    t1_ratio_max
-        A voxel may *start* an edema region only where T1 / normal-marrow reference is
-        below this (edematous marrow loses its fat signal). Default 0.80.
+    fluid_z_min
+        A voxel may *start* an edema region only where its fluid signal lies at least
+        this many normal-marrow spreads above this study's normal marrow
+        (``z_fluid``, see :mod:`~bmes_imaging.detection._compare`). Default 3.0.
+    t1_z_min
+        ... and its T1 at least this many spreads below normal marrow (``z_t1``).
+        Default 1.5.
+    evidence_min
+        ... and ``z_fluid + z_t1`` reaches this. Default 6.0.
     fluid_ratio_min
-        ... and fluid / normal-marrow reference is above this (STIR, T2-FS or PD-FS
-        bright). Default 4.0: fat-suppressed normal marrow is dark, so edema is many
-        times brighter, while red marrow stays below about 3.5.
+        Minimum effect size: a region may start only where fluid / normal marrow is at
+        least this, however quiet the image. Default 1.5 (was 4.0 before the decision
+        adapted to each study).
+    t1_ratio_max
+        ... and T1 / normal marrow at most this. Default 0.92 (was 0.80).
     edge_level
         A region's edge lies where the fluid ratio is this fraction of the way from
         normal marrow (1.0) to the region's core (its 90th percentile): 0.5 is the
-        half-maximum of the lesion; 0.4 matched the soft edges of the phantom best (partial
-        volume through 3 mm slices lowers the edge signal). Default 0.4.
+        half-maximum of the lesion; partial volume through thick slices lowers the edge
+        signal. Default 0.4.
+    edge_z_min
+        The edge is never closer to normal marrow than this many fluid spreads.
+        Default 2.0.
     edge_fluid_min
-        The edge never goes below this fluid ratio. Default 2.0.
+        ... nor below this fluid ratio. Default 1.2 (was 2.0).
     edge_t1_max
         Voxels joining a region must have T1 / reference below this. Default 0.95.
     score_min
-        The two ratios are also combined into one score,
-        ``(1 - t1_ratio) / (1 - t1_ratio_max) + (fluid_ratio - 1) / (fluid_ratio_min - 1)``;
-        a voxel needs both conditions above and ``score >= score_min``. Default 2.0
-        (equal to both thresholds just being met).
+        **Deprecated, unused** (the old combined score of fixed ratios); accepted so
+        that saved configurations still load. Use ``evidence_min``.
     smoothing_mm
         Gaussian smoothing (sigma) of both images before the ratios, against noise.
         Default 0.8 mm.
@@ -53,16 +63,29 @@ class DetectionConfig:
     min_region_ml
         Connected candidate regions smaller than this are dropped. Default 0.03 ml
         (30 mm³).
+    min_region_fraction
+        A grown region must hold at least this fraction of its bone (red-marrow islands
+        are smaller; extent scores such as RAMRIS start grading at 1 % of the bone).
+        Default 0.02.
     min_depth_mm
         A region must reach at least this far inside its bone (distance to the bone
         surface), so that joint fluid hugging a bone is never reported. Default 2.0 mm.
     reference_sigma_mm
-        Width (sigma) of the local normal-marrow reference that absorbs coil bias.
+        Width (sigma) of the local normal-marrow location that absorbs coil bias.
         Default 25 mm.
     reference_t1_min, reference_fluid_max
-        Voxels count as normal marrow for the reference when T1 >= ``reference_t1_min``
-        x and fluid <= ``reference_fluid_max`` x the whole-foot marrow mode.
+        First reference voxels (before any spread is known): T1 >= ``reference_t1_min``
+        x and fluid <= ``reference_fluid_max`` x the mode of the most fat-like marrow.
         Defaults 0.85 and 1.4.
+    reference_z_max
+        After that, reference voxels are marrow within this many spreads of the
+        location on both images. Default 3.0.
+    reference_iterations
+        Rounds of location, spread and reference-voxel selection. Default 3.
+    reference_bone_max_suspect
+        A bone whose marrow is edema-like (both images beyond half of
+        ``reference_z_max``) for more than this fraction gives no reference voxels: it
+        takes its reference from its neighbours. Default 0.15.
     reference_erosion_mm
         Bones are eroded by this before estimating the reference (no cortex, no
         cartilage). Default 1.5 mm.
@@ -93,10 +116,10 @@ class DetectionConfig:
         many as there are CPUs. Batch screening workers (one per core) get 1.
     """
 
-    t1_ratio_max: float = 0.80
-    fluid_ratio_min: float = 4.0
+    t1_ratio_max: float = 0.92
+    fluid_ratio_min: float = 1.5
     edge_level: float = 0.4
-    edge_fluid_min: float = 2.0
+    edge_fluid_min: float = 1.2
     edge_t1_max: float = 0.95
     score_min: float = 2.0
     smoothing_mm: float = 0.8
@@ -107,6 +130,9 @@ class DetectionConfig:
     reference_t1_min: float = 0.85
     reference_fluid_max: float = 1.4
     reference_erosion_mm: float = 1.5
+    reference_z_max: float = 3.0
+    reference_iterations: int = 3
+    reference_bone_max_suspect: float = 0.15
     min_bone_ml: float = 0.2
     min_coverage: float = 0.5
     grade_limits: tuple[float, float] = (0.25, 0.50)
@@ -117,6 +143,11 @@ class DetectionConfig:
     align_xtol: float = 0.02
     seed_beta: float = 130.0
     threads: int = 0
+    fluid_z_min: float = 3.0
+    t1_z_min: float = 1.5
+    evidence_min: float = 6.0
+    edge_z_min: float = 2.0
+    min_region_fraction: float = 0.02
 
     def thread_count(self) -> int:
         """Threads the detector may use: :attr:`threads`, else ``BMES_DETECTION_THREADS``,

@@ -38,8 +38,9 @@ class BoneFinding:
         Mean T1 and fluid intensity over the normal-marrow reference, over the edema
         voxels (over the whole bone marrow when there is no edema). NaN if unknown.
     confidence
-        0-1: how sure the detector is of this row (positive or negative); 0 when the
-        bone lies mostly outside the fluid series.
+        0-1: how sure the detector is of this row (positive or negative), from the
+        strength of evidence in units of the study's normal-marrow spread (a rule, not
+        calibrated); 0 when the bone lies mostly outside the fluid series.
     status
         ``"candidate"`` (detector output), ``"confirmed"`` or ``"rejected"`` (reader).
     source
@@ -95,12 +96,15 @@ def _confidence(positive: bool, score_mean: float, edema_ml: float, coverage: fl
                 frac_suspicious: float, config: DetectionConfig) -> float:
     """Confidence of a row.
 
-    Positive: grows with how far the mean score exceeds ``score_min`` and with the
-    edema volume (relative to ``min_region_ml``). Negative: falls with the share of the
-    bone's marrow that is half-way to the thresholds. Both scale with coverage.
+    Positive: grows with the strength of evidence, how far the mean evidence of the
+    edema voxels (``z_fluid + z_t1``, in normal-marrow spreads) exceeds
+    ``evidence_min``, and with the edema volume (relative to ``min_region_ml``).
+    Negative: falls with the share of the bone's marrow whose evidence is half-way to
+    ``evidence_min``. Both scale with coverage. A rule, not a calibrated probability.
     """
     if positive:
-        margin = 1.0 - math.exp(-max(score_mean - config.score_min, 0.0) / config.score_min)
+        k = max(config.evidence_min, 1e-3)
+        margin = 1.0 - math.exp(-max(score_mean - k, 0.0) / k)
         size = 1.0 - math.exp(-edema_ml / (5.0 * config.min_region_ml))
         c = 0.4 + 0.6 * margin * size
     else:
@@ -135,7 +139,7 @@ def findings_from_ratios(ratios: Ratios, edema: NDArray[np.integer], voxel_ml: f
     for name, arr in (("t1", ratios.t1_ratio), ("fl", ratios.fluid_ratio), ("sc", score)):
         sums[name] = (per_bone(ed_mask, arr), per_bone(marrow, arr),
                       per_bone(ratios.covered & (lab > 0), arr))
-    susp = per_bone(marrow & (score >= 0.5 * config.score_min))
+    susp = per_bone(marrow & (score >= 0.5 * config.evidence_min))
     for b in Bone:
         i = int(b)
         n_bone = int(counts[i]) if i < len(counts) else 0

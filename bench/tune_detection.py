@@ -1,0 +1,151 @@
+"""Choose the detector's decision defaults on the phantom *tuning* cohort (issue 11).
+
+Run from the repository root::
+
+    .venv/bin/python bench/tune_detection.py                 # 30 tuning studies
+    .venv/bin/python bench/tune_detection.py -n 12           # fewer, for a smoke run
+    .venv/bin/python bench/tune_detection.py --set fluid_z_min=2.5 --set evidence_min=5
+
+Only ``draw_spec(i, "tune")`` studies are used (``bmes_imaging.phantom._distribution``);
+the evaluation split is never generated here, so nothing is chosen on it. Generated
+studies and their aligned fluid series are cached under ``/tmp/bmes_tune_cache`` (or
+``--cache``), so trying another setting re-runs only the comparison and the findings.
+
+With the true bone masks given, it prints bone-level sensitivity and specificity, pooled
+voxel Dice, the sensitivity for lesions with fluid >= 2x normal marrow and T1 drop >=
+20 %, sensitivity by fluid contrast, the missed and false bones, and the median time of
+``detect_edema`` (alignment included) on the studies it generated in this run.
+
+Targets (issue 11, measured on the evaluation cohort by ``bench/bench_detection.py``):
+sensitivity >= 0.95, specificity >= 0.95, Dice >= 0.80, strong-lesion sensitivity >= 0.97.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("BMES_DETECTION_THREADS", "1")
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bmes_imaging.detection import DetectionConfig, detect_edema
+from bmes_imaging.detection._compare import compute_ratios, flag_edema
+from bmes_imaging.detection._evaluate import Evaluation, StudyScore, score_arrays
+from bmes_imaging.detection._findings import findings_from_ratios
+from bmes_imaging.phantom import generate_study
+from bmes_imaging.phantom._distribution import draw_spec
+
+
+def _cached_study(i: int, cache: Path, times: list[float]) -> dict[str, Any]:
+    """Arrays of tuning study ``i``: T1, aligned fluid, coverage, true bones and edema."""
+    path = cache / f"tune_{i:03d}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+        data["spec"] = json.loads(str(data["spec"]))
+        return data
+    spec = draw_spec(i, "tune")
+    study = generate_study(spec)
+    t0 = time.perf_counter()
+    res = detect_edema(study.t1, study.stir, bones=study.bones)
+    times.append(time.perf_counter() - t0)
+    fl = np.asarray(res.fluid_aligned.array, dtype=np.float32)
+    data = {"t1": np.asarray(study.t1.array, np.float32), "fluid": fl,
+            "covered": fl != 0, "voxel_sizes": np.asarray(study.t1.voxel_sizes),
+            "bones": np.asarray(res.bones.array), "edema": np.asarray(study.edema.array),
+            "spec": json.dumps(spec.to_dict())}
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **data)
+    tmp.rename(path)
+    data["spec"] = spec.to_dict()
+    return data
+
+
+def _run(data: dict[str, Any], cfg: DetectionConfig) -> tuple[np.ndarray, list[Any]]:
+    vs = data["voxel_sizes"]
+    ratios = compute_ratios(data["t1"], data["fluid"], data["bones"], data["covered"], vs, cfg)
+    edema = flag_edema(ratios, vs, cfg, data["t1"].shape)
+    findings, _ = findings_from_ratios(ratios, edema, float(np.prod(vs)) / 1000.0, cfg)
+    return edema, findings
+
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    fields = {f.name: f for f in dataclasses.fields(DetectionConfig)}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if key not in fields:
+            raise SystemExit(f"--set {item}: DetectionConfig has no field {key!r}")
+        out[key] = type(getattr(DetectionConfig(), key))(value)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("-n", type=int, default=30, help="tuning studies (default 30)")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/bmes_tune_cache"))
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="DetectionConfig override (repeatable)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="one line per study")
+    args = ap.parse_args()
+    cfg = DetectionConfig(**_parse_set(args.set))
+    scores: list[StudyScore] = []
+    strong = [0, 0]  # found, total: lesions with fluid >= 2x and T1 drop >= 20 %
+    by_contrast: dict[str, list[int]] = {}
+    times: list[float] = []
+    for i in range(args.n):
+        data = _cached_study(i, args.cache, times)
+        spec = data["spec"]
+        edema, _ = _run(data, cfg)
+        vml = float(np.prod(data["voxel_sizes"])) / 1000.0
+        s = score_arrays(data["edema"], edema, vml, truth_bones=data["bones"],
+                         name=f"tune_{i:03d}")
+        scores.append(s)
+        fr, t1r = spec.get("edema_fluid_ratio"), spec.get("edema_t1_ratio")
+        if s.tp or s.fn:
+            bucket = ("1.8-2" if fr < 2 else "2-3" if fr < 3 else "3-5" if fr < 5 else "5-8")
+            acc = by_contrast.setdefault(bucket, [0, 0])
+            acc[0] += len(s.tp)
+            acc[1] += len(s.tp) + len(s.fn)
+            if fr >= 2.0 and t1r <= 0.80:
+                strong[0] += len(s.tp)
+                strong[1] += len(s.tp) + len(s.fn)
+        if args.verbose or s.fn or s.fp:
+            print(f"tune_{i:03d} fluid {fr} t1 {t1r} fs {spec.get('fat_suppression')} "
+                  f"snr {spec.get('snr')} {spec.get('fluid')} red {spec.get('red_marrow')}: "
+                  f"dice {s.dice:.3f} missed {[b.bone_name for b in s.fn]} "
+                  f"false {[b.bone_name for b in s.fp]}", flush=True)
+    ev = Evaluation(scores)
+    print(f"\n{args.n} tuning studies (draw_spec(i, 'tune'), i = 0..{args.n - 1}), "
+          "true bone masks given")
+    print(f"bone-level sensitivity {ev.sensitivity:.3f} (>= 0.95), specificity "
+          f"{ev.specificity:.3f} (>= 0.95)")
+    print(f"voxel Dice pooled {ev.dice:.3f} (>= 0.80), mean per study {ev.mean_dice:.3f}")
+    if strong[1]:
+        print(f"lesions fluid >= 2x and T1 drop >= 20 %: sensitivity "
+              f"{strong[0] / strong[1]:.3f} ({strong[0]}/{strong[1]}, >= 0.97)")
+    print("sensitivity by fluid contrast: " + ", ".join(
+        f"{k}x {v[0]}/{v[1]}" for k, v in sorted(by_contrast.items())))
+    if times:
+        print(f"detect_edema with given bones (one thread, alignment included): median "
+              f"{np.median(times):.2f} s, max {np.max(times):.2f} s over {len(times)} "
+              "studies generated in this run")
+    changed = {k: v for k, v in dataclasses.asdict(cfg).items()
+               if v != getattr(DetectionConfig(), k)}
+    print(f"config overrides: {changed or 'none (defaults)'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
