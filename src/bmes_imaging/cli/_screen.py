@@ -38,6 +38,8 @@ def register(subparsers: Any) -> None:
                    help="only pair and load every study's series (checks an archive; no "
                         "detection)")
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="site settings (TOML) from `bmes validate --fit` (default $BMES_CONFIG)")
     p.set_defaults(func=run)
 
 
@@ -50,10 +52,14 @@ def run(args: argparse.Namespace) -> int:
         print("bmes screen: error: --workers must be at least 1", file=sys.stderr)
         return 2
     from ..screening import load_only, screen
+    from ..validation import load_site_config, screen_study_with_site, site_config_path
 
+    site_path = None if args.check_only else site_config_path(args.config)
+    site = load_site_config(site_path) if site_path is not None else None
     result = screen(args.root, args.out, workers=args.workers, scheduler=args.scheduler,
                     retry_failed=args.retry_failed, progress=not args.no_progress,
-                    study_function=load_only if args.check_only else None)
+                    config=site, study_function=load_only if args.check_only
+                    else (screen_study_with_site if site else None))
     print(f"{result.n_done} studies done, {result.n_failed} failed "
           f"({result.n_resumed} from an earlier run), {len(result.rejected)} files not used; "
           f"results in {result.out}")

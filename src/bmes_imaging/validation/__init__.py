@@ -19,7 +19,7 @@ Examples
 0.8
 """
 
-from ._apply import detect_study_with_site
+from ._apply import detect_study_with_site, screen_study_with_site
 from ._calibration import LogisticCalibration, fit_logistic, reliability_table
 from ._fit import MIN_NEGATIVE, MIN_POSITIVE, choose_threshold, fit_site_config
 from ._metrics import SUMMARY_COLUMNS, GroupSummary, summarise, summary_rows
@@ -66,6 +66,7 @@ __all__ = [
     "load_site_config",
     "reliability_table",
     "roc_curve",
+    "screen_study_with_site",
     "site_config_path",
     "stated_probability",
     "summarise",

@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ._site_config import SiteConfig
 
-__all__ = ["detect_study_with_site"]
+__all__ = ["detect_study_with_site", "screen_study_with_site"]
 
 
 def detect_study_with_site(study_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
@@ -65,3 +67,36 @@ def _t1_of(study_dir: str | os.PathLike[str], side: str | None, several: bool) -
         if not several or pair.side == side:
             return load_series(pair.t1)
     return None
+
+
+def screen_study_with_site(task: Any, out_dir: Path, site: SiteConfig
+                           ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Screening study function (``bmes screen --config``): the default one
+    (:func:`bmes_imaging.screening.detect_pair`) with the site's detector settings,
+    then the decision threshold and calibration applied to the study's rows,
+    ``involvement.csv`` and ``edema.nii.gz`` (the overlay picture keeps the detector's
+    own candidates)."""
+    from types import SimpleNamespace
+
+    from .._atomic import write_csv_atomic
+    from ..detection import INVOLVEMENT_COLUMNS
+    from ..screening import detect_pair
+    from ..volume import load_nifti
+
+    rows, timings = detect_pair(task, out_dir, site.detection_config())
+    demoted: list[int] = []
+    for row in rows:
+        demote, confidence = site.decide(SimpleNamespace(
+            grade=int(row["grade"]), confidence=float(row["confidence"] or "nan")))
+        if demote:
+            row.update(grade=0, edema_volume_ml=f"{0.0:.3f}", fraction=f"{0.0:.4f}")
+            demoted.append(int(row["bone_label"]))
+        if confidence is not None:
+            row["confidence"] = f"{confidence:.3f}"
+    if demoted:
+        edema = load_nifti(out_dir / "edema.nii.gz")
+        arr = np.array(edema.array, copy=True)
+        arr[np.isin(arr, demoted)] = 0
+        edema.with_array(arr).to_nifti(out_dir / "edema.nii.gz")
+    write_csv_atomic(out_dir / "involvement.csv", INVOLVEMENT_COLUMNS, rows)
+    return rows, timings

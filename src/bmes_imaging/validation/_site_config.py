@@ -84,18 +84,30 @@ class SiteConfig:
         """
         out, demoted = [], []
         for f in findings:
-            s = bone_score(f)
-            positive = detector_positive(f)
+            demote, confidence = self.decide(f)
             changes: dict[str, Any] = {}
-            if positive and self.bone_score_min is not None and s < self.bone_score_min:
+            if demote:
                 changes.update(grade=0, edema_volume_ml=0.0, fraction=0.0)
-                positive = False
                 demoted.append(f.bone)
-            if self.calibration is not None:
-                p = float(self.calibration.probability(s))
-                changes["confidence"] = round(p if positive else 1.0 - p, 3)
+            if confidence is not None:
+                changes["confidence"] = confidence
             out.append(dataclasses.replace(f, **changes) if changes else f)
         return out, demoted
+
+    def decide(self, finding: Any) -> tuple[bool, float | None]:
+        """``(demote, confidence)`` of one finding (any object with ``grade`` and
+        ``confidence``): whether the threshold turns a positive call negative, and
+        the calibrated confidence of the row (``None`` without a calibration)."""
+        s = bone_score(finding)
+        positive = detector_positive(finding)
+        demote = (positive and self.bone_score_min is not None
+                  and s < self.bone_score_min)
+        if demote:
+            positive = False
+        if self.calibration is None:
+            return demote, None
+        p = float(self.calibration.probability(s))
+        return demote, round(p if positive else 1.0 - p, 3)
 
     def apply_to_result(self, result: Any) -> Any:
         """An ``EdemaResult`` copy with :meth:`apply_to_findings` applied and the edema

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import math
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -277,3 +278,44 @@ def test_fitted_settings_move_the_operating_point_as_the_roc_said(phantom_sets, 
     with open(out / "involvement.csv", newline="") as fh:
         grades = {r["bone"]: int(r["grade"]) for r in csv.DictReader(fh)}
     assert grades == {f.bone.bone_name: f.grade for f in applied[0].findings}
+
+
+def test_screen_with_site_settings_applies_the_decision(phantom_sets, tmp_path) -> None:
+    from bmes_imaging.screening import screen
+    from bmes_imaging.validation import (
+        LogisticCalibration,
+        SiteConfig,
+        bone_score,
+        write_site_config,
+    )
+
+    det = phantom_sets["B"][1]
+    raw = screen(det.study_dir, tmp_path / "raw", inline=True, progress=False)
+    assert raw.n_done == 1
+    with open(tmp_path / "raw" / "involvement.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    scores = sorted(bone_score(SimpleNamespace(grade=int(r["grade"]),
+                                               confidence=float(r["confidence"])))
+                    for r in rows if int(r["grade"]) >= 1)
+    if len(set(scores)) < 2:
+        pytest.skip("fewer than two distinct positive scores: nothing to demote")
+    site = SiteConfig(bone_score_min=scores[-1], calibration=LogisticCalibration(-5.0, 10.0))
+    path = write_site_config(tmp_path / "site.toml", site)
+    rc = main(["screen", str(det.study_dir), "--out", str(tmp_path / "site"), "--workers",
+               "1", "--no-progress", "--config", str(path)])
+    assert rc == 0
+    with open(tmp_path / "site" / "involvement.csv", newline="") as fh:
+        got = {r["bone"]: r for r in csv.DictReader(fh)}
+    for r in rows:
+        demote, conf = site.decide(SimpleNamespace(grade=int(r["grade"]),
+                                                   confidence=float(r["confidence"])))
+        g = got[r["bone"]]
+        assert int(g["grade"]) == (0 if demote else int(r["grade"])), r["bone"]
+        assert float(g["confidence"]) == pytest.approx(conf, abs=1e-3)
+    kept = {r["bone"] for r in got.values() if int(r["grade"]) >= 1}
+    assert len(kept) >= 1
+    (study_dir,) = (tmp_path / "site" / "studies").iterdir()
+    from bmes_imaging.volume import load_nifti
+
+    labels = set(np.unique(load_nifti(study_dir / "edema.nii.gz").array).tolist()) - {0}
+    assert {Bone(int(v)).bone_name for v in labels} <= kept
