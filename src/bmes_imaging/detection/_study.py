@@ -125,8 +125,14 @@ def _overlay_png(result: EdemaResult, t1: Volume | None, path: Path) -> None:
         ax = fig.add_subplot(1, 2, n + 1)
         if arr is not None:
             sl = np.asarray(arr[:, :, k], dtype=np.float32).T
-            hi = float(np.percentile(sl, 99.5)) or 1.0
-            ax.imshow(sl, cmap="gray", vmin=0, vmax=hi, interpolation="nearest",
+            # grey range from 0 (or the lowest value: RescaleSlope -1 gives negative
+            # images) to the 99.5th percentile, never empty or reversed (issue 21)
+            finite = sl[np.isfinite(sl)]
+            lo, hi = ((float(np.percentile(finite, 0.5)), float(np.percentile(finite, 99.5)))
+                      if finite.size else (0.0, 1.0))
+            lo = min(lo, 0.0) if hi > 0 else lo
+            hi = hi if hi > lo else lo + 1.0
+            ax.imshow(sl, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest",
                       aspect=aspect)
         b = bones[:, :, k].T
         ax.contour(b > 0, levels=[0.5], colors="yellow", linewidths=0.5)
