@@ -106,7 +106,11 @@ def _tables(inp: ReportInput) -> list[_Table]:
         roc_rows.append([("FROC operating point: lesions found / false-positive regions "
                          "per study"),
                          f"{last.lesions_found} of {last.lesions} / {_f(last.fp_per_study)}"])
-    tables.append(_Table("ROC and FROC", ["what", "value"], roc_rows))
+    tables.append(_Table("ROC and FROC", ["what", "value"], roc_rows,
+                         "Score of a bone: the detector's score when it gives one, else "
+                         "0.5 + confidence / 2 for a positive call and 0.5 - confidence / 2 "
+                         "for a negative one. FROC regions: connected candidate regions, "
+                         "true when they touch the reader's final edema."))
     tables.append(_Table("Reliability (stated confidence)", [
         "bin", "bones", "mean stated", "observed positive (95 % CI)"],
         [[f"{r['bin_low']:.1f}-{r['bin_high']:.1f}", str(r["bones"]),
