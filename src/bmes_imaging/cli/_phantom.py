@@ -6,6 +6,8 @@ Examples::
     bmes phantom out/normal --seed 5 --normal --side L
     bmes phantom --cohort table1 out/cohort --workers 2
     bmes phantom --cohort table1 --foot p02_R --resolution 2 sample_data/study_p02_R
+    bmes phantom --cohort eval --n 40 out/eval --workers 2
+    bmes phantom out/faint --seed 3 --edema talus --fluid-ratio 2 --t1-ratio 0.8 --plane axial
 """
 
 from __future__ import annotations
@@ -24,9 +26,14 @@ def register(subparsers: Any) -> None:
         description="Write a phantom study: OUT/dicom/ (sagittal T1 and STIR, shuffled "
                     "file names) and OUT/truth/ (bones.nii.gz, edema.nii.gz, "
                     "involvement.csv, phantom.json). With --cohort, one study per foot of "
-                    "the seed study's Table 1 (p01_L, p02_R, ...) plus normal controls.")
+                    "the seed study's Table 1 (p01_L, p02_R, ...) plus normal controls, or the "
+                    "detector's tuning / evaluation cohort drawn from the phantom "
+                    "distribution (tune000, eval000_<corner case>, ...).")
     p.add_argument("out", metavar="OUT", help="study folder (or cohort folder with --cohort)")
-    p.add_argument("--cohort", choices=["table1"], help="write a whole cohort instead")
+    p.add_argument("--cohort", choices=["table1", "tune", "eval"],
+                   help="write a whole cohort instead")
+    p.add_argument("--n", type=int, metavar="N",
+                   help="studies of a tune / eval cohort (default 60 / 40)")
     p.add_argument("--foot", metavar="NAME",
                    help="with --cohort: write only this foot (e.g. p02_R) into OUT")
     p.add_argument("--controls", type=int, default=1,
@@ -61,6 +68,18 @@ def register(subparsers: Any) -> None:
                    help="header style (default: drawn from the seed)")
     p.add_argument("--resolution", type=float, default=1.0,
                    help="pixel size factor (2 = half matrix; for quick tests)")
+    p.add_argument("--fluid-ratio", type=float, metavar="R",
+                   help="mean edema / normal marrow signal on the fluid image (e.g. 1.8-8)")
+    p.add_argument("--t1-ratio", type=float, metavar="R",
+                   help="mean edema / normal marrow signal on T1 (e.g. 0.35-0.85)")
+    p.add_argument("--fat-suppression", type=float, metavar="F",
+                   help="residual fat fraction on the fluid image (0 perfect, 0.4 poor)")
+    p.add_argument("--field", type=float, choices=[1.5, 3.0], default=1.5,
+                   help="field strength in tesla (default 1.5)")
+    p.add_argument("--plane", choices=["sagittal", "axial", "coronal"], default="sagittal",
+                   help="plane of the fluid-sensitive series (default sagittal)")
+    p.add_argument("--slice-mm", type=float, help="slice thickness of both series (mm)")
+    p.add_argument("--pixel-mm", type=float, help="in-plane pixel of both series (mm)")
     p.set_defaults(func=run)
 
 
@@ -75,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         from ..phantom import cohort_specs
 
         feet = dict(cohort_specs(args.cohort, controls=args.controls,
-                                 resolution=args.resolution))
+                                 resolution=args.resolution, n=args.n))
         if args.foot not in feet:
             raise PhantomError(f"cohort {args.cohort} has no foot {args.foot!r}; it has "
                                f"{', '.join(feet)}")
@@ -89,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
 
         folders = write_cohort(args.cohort, args.out, controls=args.controls,
                                resolution=args.resolution, workers=max(args.workers, 1),
-                               overwrite=args.overwrite, progress=progress)
+                               overwrite=args.overwrite, progress=progress, n=args.n)
         print(f"wrote {len(folders)} studies to {args.out} in "
               f"{time.perf_counter() - t0:.1f} s")
         return 0
@@ -103,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
         snr=args.snr if args.snr > 0 else None, motion_mm=args.motion_mm,
         motion_deg=args.motion_deg, patient_id=args.patient_id, patient_sex=args.sex,
         patient_age=args.age, resolution=args.resolution, axial=args.axial, fluid=args.fluid,
-        vendor=args.vendor)
+        vendor=args.vendor, edema_fluid_ratio=args.fluid_ratio, edema_t1_ratio=args.t1_ratio,
+        fat_suppression=args.fat_suppression, field_strength=args.field,
+        fluid_plane=args.plane, slice_mm=args.slice_mm, pixel_mm=args.pixel_mm)
     out = write_study(spec, args.out)
     print(f"wrote phantom study to {out} in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -16,16 +16,23 @@ Examples
 
 from ._anatomy import Atlas, load_foot_atlas, load_foot_template, load_foot_tissues
 from ._cohort import COHORTS, cohort_specs, default_cache_dir, write_cohort
-from ._study import INVOLVEMENT_FIELDS, PhantomSpec, PhantomStudy, generate_study, write_study
+from ._distribution import EVAL_CORNERS, RANGES, SPLITS, distribution_specs, draw_spec
+from ._spec import PhantomSpec
+from ._study import INVOLVEMENT_FIELDS, PhantomStudy, generate_study, write_study
 
 __all__ = [
     "COHORTS",
+    "EVAL_CORNERS",
     "INVOLVEMENT_FIELDS",
+    "RANGES",
+    "SPLITS",
     "Atlas",
     "PhantomSpec",
     "PhantomStudy",
     "cohort_specs",
     "default_cache_dir",
+    "distribution_specs",
+    "draw_spec",
     "generate_study",
     "load_foot_atlas",
     "load_foot_template",

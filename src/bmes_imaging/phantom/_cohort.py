@@ -9,6 +9,10 @@ is added, which also gives the screening demo a study that should come out clean
 
 Confounders and contrast vary by foot (drawn from the foot's seed): effusion, a bright
 vessel, red marrow, bias, SNR and 0-2 mm / 0-2 degree STIR motion.
+
+``"tune"`` and ``"eval"`` are the detector's tuning and evaluation cohorts drawn from the
+phantom distribution (:mod:`bmes_imaging.phantom._distribution`): ``n`` studies each,
+disjoint seeds, the evaluation cohort with every range's extremes.
 """
 
 from __future__ import annotations
@@ -26,16 +30,22 @@ import numpy as np
 
 from ..bones import Bone
 from ..errors import PhantomError
+from ._distribution import SPLITS, distribution_specs
 from ._study import PhantomSpec, _atomic_text, write_study
 
 __all__ = ["COHORTS", "cohort_specs", "default_cache_dir", "write_cohort"]
 
 #: Known cohort names.
-COHORTS = ("table1",)
+COHORTS = ("table1", *SPLITS)
 #: Columns of ``cohort.csv``.
 COHORT_FIELDS = ("folder", "patient_id", "side", "sex", "age", "edema_bones", "extent",
                  "effusion", "vessel", "red_marrow", "bias", "snr", "motion_mm",
                  "motion_deg", "seed")
+#: Further columns of a distribution cohort's ``cohort.csv``.
+DISTRIBUTION_FIELDS = ("edema_fluid_ratio", "edema_t1_ratio", "fat_suppression",
+                       "field_strength", "fluid", "fluid_plane", "slice_mm", "pixel_mm",
+                       "rescale", "anatomy", "size", "flexion_deg", "deformation",
+                       "placement", "coverage", "vendor")
 
 
 def default_cache_dir(name: str = "table1") -> Path:
@@ -69,18 +79,22 @@ def _foot_spec(seed: int, patient_id: str, side: str, sex: str | None, age: int 
     )
 
 
-def cohort_specs(name: str = "table1", *, controls: int = 1,
-                 resolution: float = 1.0) -> list[tuple[str, PhantomSpec]]:
+def cohort_specs(name: str = "table1", *, controls: int = 1, resolution: float = 1.0,
+                 n: int | None = None) -> list[tuple[str, PhantomSpec]]:
     """The feet of a cohort as ``(folder name, spec)`` pairs.
 
     Parameters
     ----------
     name
-        ``"table1"``.
+        ``"table1"``, ``"tune"`` or ``"eval"``.
     controls
-        Normal control feet added after the table's feet (``c01_R``, ``c02_L``, ...).
+        ``"table1"``: normal control feet added after the table's feet (``c01_R``,
+        ``c02_L``, ...).
     resolution
         Passed to every spec (1.0 = the real protocol).
+    n
+        ``"tune"`` / ``"eval"``: number of studies (default 60 / 40); see
+        :func:`~bmes_imaging.phantom.distribution_specs`.
 
     Examples
     --------
@@ -91,6 +105,8 @@ def cohort_specs(name: str = "table1", *, controls: int = 1,
     """
     if name not in COHORTS:
         raise PhantomError(f"unknown cohort {name!r}; known: {', '.join(COHORTS)}")
+    if name in SPLITS:
+        return distribution_specs(name, n, resolution=resolution)
     from ..clinical import read_clinical_table, sample_table_path
 
     records = read_clinical_table(sample_table_path())
@@ -124,6 +140,16 @@ def _cohort_row(folder: str, spec: PhantomSpec) -> dict[str, Any]:
     }
 
 
+def _distribution_row(folder: str, spec: PhantomSpec) -> dict[str, Any]:
+    row = _cohort_row(folder, spec)
+    for name in DISTRIBUTION_FIELDS:
+        value = getattr(spec, name)
+        if isinstance(value, tuple):
+            value = " ".join(f"{v:g}" for v in value)
+        row[name] = "" if value is None else value
+    return row
+
+
 def _is_cached(folder: Path, spec: PhantomSpec) -> bool:
     meta = folder / "truth" / "phantom.json"
     if not meta.is_file() or not (folder / "dicom").is_dir():
@@ -143,17 +169,18 @@ def _write_one(args: tuple[PhantomSpec, str]) -> str:
 
 def write_cohort(name: str, out_dir: str | os.PathLike[str], *, controls: int = 1,
                  resolution: float = 1.0, workers: int = 1, overwrite: bool = False,
-                 progress: Callable[[str, float], None] | None = None) -> list[Path]:
+                 progress: Callable[[str, float], None] | None = None,
+                 n: int | None = None) -> list[Path]:
     """Write one study folder per foot of a cohort, plus ``cohort.csv``.
 
     Parameters
     ----------
     name
-        ``"table1"``.
+        ``"table1"``, ``"tune"`` or ``"eval"``.
     out_dir
         Cohort folder: ``out_dir/p01_L/``, ``out_dir/p02_R/``, ... (see
         :func:`write_study` for each folder's layout).
-    controls, resolution
+    controls, resolution, n
         See :func:`cohort_specs`.
     workers
         Processes to generate studies in parallel.
@@ -170,7 +197,7 @@ def write_cohort(name: str, out_dir: str | os.PathLike[str], *, controls: int = 
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    feet = cohort_specs(name, controls=controls, resolution=resolution)
+    feet = cohort_specs(name, controls=controls, resolution=resolution, n=n)
     todo = [(spec, str(out / folder)) for folder, spec in feet
             if overwrite or not _is_cached(out / folder, spec)]
     done = len(feet) - len(todo)
@@ -187,9 +214,11 @@ def write_cohort(name: str, out_dir: str | os.PathLike[str], *, controls: int = 
             if progress:
                 progress(Path(item[1]).name, done / len(feet))
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(COHORT_FIELDS), lineterminator="\n")
+    fields, row = ((COHORT_FIELDS + DISTRIBUTION_FIELDS, _distribution_row)
+                   if name in SPLITS else (COHORT_FIELDS, _cohort_row))
+    w = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n")
     w.writeheader()
     for folder, spec in feet:
-        w.writerow(_cohort_row(folder, spec))
+        w.writerow(row(folder, spec))
     _atomic_text(out / "cohort.csv", buf.getvalue())
     return [out / folder for folder, _ in feet]

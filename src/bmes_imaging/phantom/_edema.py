@@ -81,8 +81,9 @@ def _box(mask: NDArray[np.bool_], margin: int) -> tuple[slice, slice, slice]:
 def _bone_boxes(a: Atlas) -> dict[int, tuple[slice, slice, slice]]:
     """Bounding boxes of each bone (marrow and cortex), computed once per process."""
     cache = _bone_boxes.__dict__.setdefault("cache", {})
-    key = id(a.codes)
-    if key not in cache:
+    # keyed on the array itself (kept alive here), not its id(): a freed parametric
+    # atlas's id can be reused by the next one
+    if cache.get("codes") is not a.codes:
         base = a.codes & np.uint8(CORTEX_BIT - 1)
         boxes = {}
         for obj, sl in enumerate(ndimage.find_objects(np.where(a.codes > 0, base, 0)),
@@ -90,8 +91,9 @@ def _bone_boxes(a: Atlas) -> dict[int, tuple[slice, slice, slice]]:
             if sl is not None and obj <= len(Bone):
                 boxes[obj] = sl
         cache.clear()
-        cache[key] = boxes
-    boxes_out: dict[int, tuple[slice, slice, slice]] = cache[key]
+        cache["codes"] = a.codes
+        cache["boxes"] = boxes
+    boxes_out: dict[int, tuple[slice, slice, slice]] = cache["boxes"]
     return boxes_out
 
 

@@ -107,7 +107,9 @@ class PhantomSpec:
     flexion_deg
         Plantar flexion of the foot (degrees; negative is dorsiflexion).
     deformation
-        Strength of the smooth non-rigid deformation (1.0: 0.6-1.6 mm, the default).
+        Strength 0..2 of a strong smooth non-rigid deformation added to the usual
+        0.6-1.6 mm one (0, the default: none added); ``s`` adds six sine modes of
+        ``s * (2-5)`` mm (see :func:`~bmes_imaging.phantom._anatomy.draw_pose`).
     placement
         ``(x, y, z)`` offset (mm, RAS) of the foot from where the technologist centres
         the field of view; large offsets leave part of the foot outside it.
@@ -152,7 +154,7 @@ class PhantomSpec:
     rescale: tuple[float, ...] | None = None
     anatomy: str = "vhf"
     flexion_deg: float = 0.0
-    deformation: float = 1.0
+    deformation: float = 0.0
     placement: tuple[float, float, float] = (0.0, 0.0, 0.0)
     coverage: float = 1.0
 
@@ -207,7 +209,7 @@ class PhantomSpec:
         within("slice_mm", 1.0, 8.0)
         within("pixel_mm", 0.2, 1.5)
         within("flexion_deg", -30.0, 60.0)
-        within("deformation", 0.0, 6.0)
+        within("deformation", 0.0, 2.0)
         within("coverage", 0.3, 1.0)
         if self.field_strength not in (1.5, 3.0):
             raise PhantomError(f"PhantomSpec.field_strength must be 1.5 or 3.0, found "

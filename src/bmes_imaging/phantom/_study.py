@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from ._acquisition import (
 )
 from ._anatomy import atlas
 from ._edema import draw_marrow_fields
-from ._protocol import foot_atlas, protocols, study_pose
+from ._protocol import foot_atlas, protocols, render_series_at, study_pose, upsample
 from ._spec import PhantomSpec
 from ._tissue import (
     OTHER_BONE,
@@ -146,6 +147,7 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
                                 red_marrow=spec.red_marrow)
     # the technologist centres the field of view on the hindfoot / midfoot
     centre_atlas = np.array([3.0, 40.0, -18.0]) + rng.uniform(-5.0, 5.0, 3)
+    centre_atlas = centre_atlas + pose.fov_offset
     centre = (pose.affine @ np.r_[centre_atlas, 1.0])[:3] - np.asarray(spec.placement)
     dome = pose.affine[:3, 3].copy()
     motion = (_motion(spec, rng, dome) if (spec.motion_mm > 0 or spec.motion_deg > 0)
@@ -234,10 +236,13 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
 
         return sample
 
-    t1 = render_series(p_t1, aff_t1, make_sampler("t1", None, p_t1))
+    fine = spec.pixel_mm is not None
+    t1, t1_factor = render_series_at(p_t1, aff_t1, lambda p: make_sampler("t1", None, p),
+                                     fine)
     inv_motion = (None if np.allclose(motion, np.eye(4))
                   else np.asarray(np.linalg.inv(motion), dtype=np.float64))
-    stir = render_series(p_stir, aff_stir, make_sampler("stir", inv_motion, p_stir))
+    stir, _ = render_series_at(p_stir, aff_stir,
+                               lambda p: make_sampler("stir", inv_motion, p), fine)
     t1 = psf_blur(t1, 0.45)
     stir = psf_blur(stir, 0.45)
     t1 *= bias_field(t1.shape, spec.bias, rng)
@@ -249,8 +254,13 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
     stir = _rescaled(np.rint(np.clip(stir, 0, 4095)), spec.rescale_of("fluid"))
 
     ni, nj = p_t1.matrix
-    bones = np.stack([b.reshape(ni, nj) for b in truth_bones], axis=2)
-    edema = np.stack([e.reshape(ni, nj) for e in truth_edema], axis=2)
+    ci, cj = ((ni, nj) if t1_factor == 1.0 else
+              (math.ceil((ni - 1) / t1_factor) + 1, math.ceil((nj - 1) / t1_factor) + 1))
+    bones = np.stack([b.reshape(ci, cj) for b in truth_bones], axis=2)
+    edema = np.stack([e.reshape(ci, cj) for e in truth_edema], axis=2)
+    if t1_factor != 1.0:
+        bones = upsample(bones, (ni, nj), t1_factor, nearest=True)
+        edema = upsample(edema, (ni, nj), t1_factor, nearest=True)
 
     day = np.datetime64("2014-01-06") + np.timedelta64(int(rng.integers(0, 1000)), "D")
     study_date = str(day).replace("-", "")

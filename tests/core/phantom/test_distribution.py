@@ -139,7 +139,7 @@ def test_spec_round_trips_through_to_dict() -> None:
     spec = PhantomSpec(seed=9, edema_bones=("talus", "cuboid"), edema_extent="mixed",
                        edema_fluid_ratio=2.2, edema_t1_ratio=0.7, fat_suppression=0.1,
                        field_strength=3.0, slice_mm=4.0, pixel_mm=0.5, fluid_plane="axial",
-                       rescale=(1.5, 0.0), flexion_deg=20.0, deformation=2.0,
+                       rescale=(1.5, 0.0), flexion_deg=20.0, deformation=1.5,
                        placement=(5.0, -10.0, 0.0), coverage=0.8)
     import json
 
@@ -152,3 +152,52 @@ def test_spec_round_trips_through_to_dict() -> None:
         PhantomSpec(fluid_plane="oblique")
     with pytest.raises(PhantomError, match="rescale"):
         PhantomSpec(rescale=(0.0, 1.0))
+
+
+def test_tune_and_eval_draw_from_disjoint_seeds() -> None:
+    from bmes_imaging.phantom import cohort_specs, draw_spec
+
+    tune = cohort_specs("tune", n=300)
+    evals = cohort_specs("eval", n=300)
+    assert len(tune) == len(evals) == 300
+    assert not {s.seed for _, s in tune} & {s.seed for _, s in evals}
+    assert not {s.patient_id for _, s in tune} & {s.patient_id for _, s in evals}
+    # not only the seeds: the drawn values differ too
+    assert draw_spec(5, "tune").edema_fluid_ratio != draw_spec(5, "eval").edema_fluid_ratio
+    assert draw_spec(5, "eval") == draw_spec(5, "eval")  # deterministic
+    with pytest.raises(PhantomError, match="split"):
+        draw_spec(1, "test")
+
+
+def test_eval_cohort_holds_the_extremes_of_every_range() -> None:
+    from bmes_imaging.phantom import RANGES, cohort_specs
+
+    specs = [s for _, s in cohort_specs("eval", n=40)]
+    lesions = [s for s in specs if not s.normal]
+    fluid = [s.edema_fluid_ratio for s in lesions]
+    t1 = [s.edema_t1_ratio for s in lesions]
+    assert min(fluid) == 1.8 and max(fluid) == 8.0  # type: ignore[type-var]
+    assert min(t1) == 0.35 and max(t1) == 0.85  # type: ignore[type-var]
+    assert {(1.8, 0.85), (1.8, 0.35), (8.0, 0.35), (8.0, 0.85)} <= {
+        (s.edema_fluid_ratio, s.edema_t1_ratio) for s in lesions}
+    snr = [s.snr for s in specs if s.snr is not None]
+    assert min(snr) == 8.0 and max(snr) == 60.0
+    assert max(s.slice_mm or 0 for s in specs) == 5.0
+    assert min(s.slice_mm or 9 for s in specs) == 2.0
+    assert max(s.pixel_mm or 0 for s in specs) == 0.9
+    assert min(s.pixel_mm or 9 for s in specs) == 0.3
+    assert {s.fluid_plane for s in lesions} == {"sagittal", "axial", "coronal"}
+    assert {s.fluid for s in specs} == {"stir", "t2_fs", "pd_fs"}
+    assert {s.field_strength for s in specs} == {1.5, 3.0}
+    assert any(s.coverage < 1.0 for s in lesions)
+    assert max(s.flexion_deg for s in specs) == RANGES["flexion_deg"][1]
+    assert {min(s.size for s in specs), max(s.size for s in specs)} == {0.8, 1.25}
+    assert max(s.fat_suppression or 0 for s in specs) == 0.4
+    assert any(s.rescale is not None for s in specs)
+    assert any(len(s.edema_bones) == 4 for s in lesions)
+    assert {s.edema_extent for s in lesions} >= {"subchondral", "moderate", "diffuse",
+                                                  "mixed"}
+    assert 0.15 <= sum(s.normal for s in specs) / len(specs) <= 0.4
+    assert 0.2 <= sum(s.anatomy == "parametric" for s in specs) / len(specs) <= 0.6
+    assert {s.side for s in specs} == {"L", "R"}
+    assert any(s.red_marrow for s in specs if s.normal)

@@ -1,0 +1,318 @@
+"""The phantom as a distribution: tuning and evaluation cohorts that span real scanners.
+
+:func:`draw_spec` draws one :class:`~bmes_imaging.phantom.PhantomSpec` with every contrast,
+acquisition and anatomy parameter taken from the ranges below; :func:`distribution_specs`
+gives a cohort of them. Two splits exist and never share a study:
+
+* ``"tune"``: for choosing detector defaults;
+* ``"eval"``: for reporting only. Its first studies are deterministic *corner cases*
+  (:data:`EVAL_CORNERS`) that put every range's extremes in the cohort, the rest are
+  drawn like the tuning studies.
+
+The split enters both the random stream (``default_rng([index, salt])`` with a
+split-specific salt) and the study seed (``SEED_BASE[split] + index``, used for noise,
+anatomy and edema shape), so no tuning study can repeat an evaluation study.
+
+Ranges and their basis
+----------------------
+==========================  ==============================  =================================
+parameter                   range (distribution)            basis
+==========================  ==============================  =================================
+edema / normal marrow on    1.8-8x, log-uniform             STIR / T2-FS / PD-FS bone marrow
+the fluid image                                             lesion contrast against fatty
+                                                            marrow varies with field, TI,
+                                                            fat suppression and noise floor;
+                                                            knee BML work thresholds at
+                                                            normal mean + 2-3 SD, which is
+                                                            below 2x on poor images
+T1 drop (1 - T1 ratio)      15-65 %, uniform                faint to marked T1 loss of
+                                                            marrow edema (BME with preserved
+                                                            fat vs. near-complete replacement)
+residual fat on the fluid   STIR 0-0.1; T2 / PD fat-        STIR suppresses fat uniformly;
+image                       suppressed 0-0.4                spectral fat suppression fails
+                                                            near the ankle's air / bone
+                                                            interfaces and off-centre
+fluid sequence              STIR 55 %, T2-FS 25 %, PD-FS    foot protocols of the three
+                            20 %                            vendors
+SNR of muscle               8-60 (1.5 T 8-40, 3 T 12-60),   clinical extremity coils
+                            log-uniform
+receive-coil bias           0-0.8 (+-0-32 %)                surface / extremity coil profiles
+field strength              1.5 T 55 %, 3 T 45 %
+slice thickness             2-5 mm (gap 10 %)               clinical foot / ankle protocols
+in-plane pixel              0.3-0.9 mm                      (matrix capped at 512: FOV
+                                                            cropped around the foot)
+fluid series plane          sagittal 60 %, axial 25 %,
+                            coronal 15 %
+vendor rescale              35 %: slope 0.2-5 (log),        Philips real-world scaling and
+                            intercept 0 or -200..200        other vendors' RescaleSlope /
+                                                            RescaleIntercept
+anatomy                     VHF atlas 60 %, parametric      independent bone shapes
+                            bones 40 %                      (``_parametric``)
+foot size                   0.8-1.25                        adult foot length range
+plantar flexion             -10..40 degrees                 neutral to plantar-flexed
+                                                            positioning in the coil
+smooth deformation          strength 0-2 (added modes of
+                            0-10 mm, never folding)
+placement in the FOV        +-8 mm per axis; 15 %: partial  off-centre feet, part of the
+                            coverage (offset 25-40 mm or    foot outside the slab / FOV
+                            60-85 % of the slices)
+normal studies              25 %
+edematous bones             1 (50 %), 2, 3, 4 bones         BMES of the foot: one bone or
+                            (tarsals weighted 2x)           several (migratory / regional)
+extent                      subchondral 6-20 %, moderate    subchondral to diffuse
+                            25-50 %, diffuse 60-85 %
+confounders                 red marrow 30 %, effusion       normal variants and mimics
+                            30 %, slow-flow vessel 25 %,
+                            STIR motion 30 % (0.5-2.5 mm /
+                            degrees)
+==========================  ==============================  =================================
+
+Examples
+--------
+>>> from bmes_imaging.phantom import draw_spec
+>>> spec = draw_spec(3, "tune")
+>>> 1.8 <= (spec.edema_fluid_ratio or 0) <= 8.0
+True
+>>> draw_spec(3, "tune").seed != draw_spec(3, "eval").seed
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..bones import Bone
+from ..errors import PhantomError
+from ._spec import PhantomSpec
+
+__all__ = ["EVAL_CORNERS", "RANGES", "SEED_BASE", "SPLITS", "distribution_specs",
+           "draw_spec"]
+
+#: The two splits.
+SPLITS = ("tune", "eval")
+#: Study seed of index ``i`` in a split: ``SEED_BASE[split] + i``.
+SEED_BASE = {"tune": 10_000_000, "eval": 20_000_000}
+_SALT = {"tune": 0x7475_6E65, "eval": 0x6576_616C}
+_MAX_INDEX = 9_999_999
+
+#: Documented ranges (see the module docstring); the corner cases use their ends.
+RANGES: dict[str, tuple[float, float]] = {
+    "edema_fluid_ratio": (1.8, 8.0),
+    "t1_drop": (0.15, 0.65),
+    "fat_suppression": (0.0, 0.4),
+    "snr": (8.0, 60.0),
+    "bias": (0.0, 0.8),
+    "slice_mm": (2.0, 5.0),
+    "pixel_mm": (0.3, 0.9),
+    "size": (0.8, 1.25),
+    "flexion_deg": (-10.0, 40.0),
+    "deformation": (0.0, 2.0),
+}
+_P_NORMAL = 0.25
+_P_PARAMETRIC = 0.4
+_TARSALS = (Bone.TALUS, Bone.CALCANEUS, Bone.NAVICULAR, Bone.CUBOID,
+            Bone.MEDIAL_CUNEIFORM, Bone.INTERMEDIATE_CUNEIFORM, Bone.LATERAL_CUNEIFORM)
+_OTHERS = (Bone.FIRST_METATARSAL, Bone.SECOND_METATARSAL, Bone.THIRD_METATARSAL,
+           Bone.FOURTH_METATARSAL, Bone.FIFTH_METATARSAL, Bone.TIBIA, Bone.FIBULA)
+_VENDORS = ("SIEMENS", "GE MEDICAL SYSTEMS", "Philips Medical Systems")
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+def _r(value: float, digits: int = 3) -> float:
+    return round(float(value), digits)
+
+
+def _edema(rng: np.random.Generator) -> dict[str, Any]:
+    """Bones, extent and contrast of the edema (also drawn for normal studies, so the
+    stream does not depend on the normal draw)."""
+    n = int(rng.choice([1, 2, 3, 4], p=[0.5, 0.25, 0.12, 0.13]))
+    pool = _TARSALS + _OTHERS
+    weights = np.array([2.0] * len(_TARSALS) + [1.0] * len(_OTHERS))
+    bones = rng.choice(len(pool), size=n, replace=False, p=weights / weights.sum())
+    extent = (str(rng.choice(["subchondral", "moderate", "diffuse"], p=[0.3, 0.35, 0.35]))
+              if n == 1 else "mixed")
+    lo, hi = RANGES["edema_fluid_ratio"]
+    d_lo, d_hi = RANGES["t1_drop"]
+    return {
+        "edema_bones": tuple(pool[int(i)].bone_name for i in sorted(bones)),
+        "edema_extent": extent,
+        "edema_fluid_ratio": _r(_log_uniform(rng, lo, hi)),
+        "edema_t1_ratio": _r(1.0 - rng.uniform(d_lo, d_hi)),
+    }
+
+
+def _acquisition(rng: np.random.Generator) -> dict[str, Any]:
+    field = 3.0 if rng.uniform() < 0.45 else 1.5
+    fluid = str(rng.choice(["stir", "t2_fs", "pd_fs"], p=[0.55, 0.25, 0.2]))
+    fat_hi = 0.1 if fluid == "stir" else RANGES["fat_suppression"][1]
+    fat = rng.uniform(0.0, fat_hi) if rng.uniform() < 0.5 else rng.uniform(0.0, 0.08)
+    snr = _log_uniform(rng, 8.0, 40.0) if field == 1.5 else _log_uniform(rng, 12.0, 60.0)
+    vendor = _VENDORS[int(rng.integers(len(_VENDORS)))]
+    rescale: tuple[float, ...] | None = None
+    if rng.uniform() < (0.7 if vendor.startswith("Philips") else 0.2):
+        intercept = 0.0 if rng.uniform() < 0.6 else _r(rng.uniform(-200.0, 200.0), 1)
+        rescale = (float(f"{_log_uniform(rng, 0.2, 5.0):.5g}"), intercept,
+                   float(f"{_log_uniform(rng, 0.2, 5.0):.5g}"), intercept)
+    return {
+        "field_strength": field, "fluid": fluid, "fat_suppression": _r(fat),
+        "snr": _r(snr, 2), "bias": _r(rng.uniform(*RANGES["bias"])), "vendor": vendor,
+        "slice_mm": _r(rng.uniform(*RANGES["slice_mm"]), 2),
+        "pixel_mm": _r(rng.uniform(*RANGES["pixel_mm"])),
+        "fluid_plane": str(rng.choice(["sagittal", "axial", "coronal"],
+                                      p=[0.6, 0.25, 0.15])),
+        "rescale": rescale,
+    }
+
+
+def _anatomy(rng: np.random.Generator) -> dict[str, Any]:
+    placement = rng.normal(0.0, 8.0, 3).clip(-20.0, 20.0)
+    coverage = 1.0
+    if rng.uniform() < 0.15:  # partial coverage
+        if rng.uniform() < 0.5:
+            axis = int(rng.integers(3))
+            placement[axis] = rng.choice([-1.0, 1.0]) * rng.uniform(25.0, 40.0)
+        else:
+            coverage = rng.uniform(0.6, 0.85)
+    motion = rng.uniform() < 0.3
+    return {
+        "side": "R" if rng.uniform() < 0.5 else "L",
+        "anatomy": "parametric" if rng.uniform() < _P_PARAMETRIC else "vhf",
+        "size": _r(rng.uniform(*RANGES["size"])),
+        "flexion_deg": _r(rng.uniform(*RANGES["flexion_deg"]), 1),
+        "deformation": _r(rng.uniform(*RANGES["deformation"]), 2),
+        "placement": tuple(_r(v, 1) for v in placement),
+        "coverage": _r(coverage, 2),
+        "red_marrow": bool(rng.uniform() < 0.3),
+        "effusion": bool(rng.uniform() < 0.3),
+        "vessel": bool(rng.uniform() < 0.25),
+        "motion_mm": _r(rng.uniform(0.5, 2.5), 2) if motion else 0.0,
+        "motion_deg": _r(rng.uniform(0.5, 2.5), 2) if motion else 0.0,
+    }
+
+
+def draw_spec(seed: int, split: str, *, resolution: float = 1.0) -> PhantomSpec:
+    """Draw study ``seed`` of a split from the documented ranges.
+
+    Parameters
+    ----------
+    seed
+        Index of the study in its split (``0 <= seed < 10_000_000``).
+    split
+        ``"tune"`` or ``"eval"``: disjoint random streams and study seeds.
+    resolution
+        Passed to the spec (1.0 = the drawn protocol; larger for quick tests).
+
+    Returns
+    -------
+    PhantomSpec
+        With PatientID ``"T<seed>"`` / ``"E<seed>"``.
+
+    Raises
+    ------
+    PhantomError
+        For an unknown split or a seed out of range.
+    """
+    if split not in SPLITS:
+        raise PhantomError(f"split must be one of {SPLITS}, found {split!r}")
+    if not 0 <= int(seed) <= _MAX_INDEX:
+        raise PhantomError(f"seed must be in 0..{_MAX_INDEX}, found {seed}")
+    rng = np.random.default_rng([int(seed), _SALT[split]])
+    normal = bool(rng.uniform() < _P_NORMAL)
+    values = {**_edema(rng), **_acquisition(rng), **_anatomy(rng)}
+    return PhantomSpec(seed=SEED_BASE[split] + int(seed), normal=normal,
+                       patient_id=f"{split[0].upper()}{int(seed)}", resolution=resolution,
+                       **values)
+
+
+def _with(**changes: Any) -> Callable[[PhantomSpec], PhantomSpec]:
+    def apply(spec: PhantomSpec) -> PhantomSpec:
+        return dataclasses.replace(spec, **changes)
+    return apply
+
+
+def _lesion(**changes: Any) -> Callable[[PhantomSpec], PhantomSpec]:
+    """A corner case that needs edema: a single moderate-to-diffuse lesion if none."""
+    def apply(spec: PhantomSpec) -> PhantomSpec:
+        if spec.normal:
+            spec = dataclasses.replace(spec, normal=False)
+        return dataclasses.replace(spec, **changes)
+    return apply
+
+
+#: Corner cases of the evaluation split: (name, change applied to the drawn spec).
+EVAL_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
+    ("stir1.8_t1drop15", _lesion(edema_fluid_ratio=1.8, edema_t1_ratio=0.85)),
+    ("stir8_t1drop65", _lesion(edema_fluid_ratio=8.0, edema_t1_ratio=0.35)),
+    ("stir1.8_t1drop65", _lesion(edema_fluid_ratio=1.8, edema_t1_ratio=0.35)),
+    ("stir8_t1drop15", _lesion(edema_fluid_ratio=8.0, edema_t1_ratio=0.85)),
+    ("talus_diffuse_stir2.5_t1_0.7", _lesion(edema_bones=("talus",),
+                                             edema_extent="diffuse",
+                                             edema_fluid_ratio=2.5, edema_t1_ratio=0.7)),
+    ("four_bones", _lesion(edema_bones=("talus", "calcaneus", "navicular", "cuboid"),
+                           edema_extent="mixed")),
+    ("snr8", _with(snr=8.0, field_strength=1.5)),
+    ("snr60", _with(snr=60.0, field_strength=3.0)),
+    ("slice5", _with(slice_mm=5.0)),
+    ("slice2", _with(slice_mm=2.0)),
+    ("pixel0.9", _with(pixel_mm=0.9)),
+    ("pixel0.3", _with(pixel_mm=0.3)),
+    ("fluid_axial", _lesion(fluid_plane="axial")),
+    ("fluid_coronal", _lesion(fluid_plane="coronal")),
+    ("partial_coverage", _lesion(coverage=0.6, placement=(0.0, 0.0, 30.0))),
+    ("flexion40", _with(flexion_deg=40.0)),
+    ("size0.8", _with(size=0.8)),
+    ("size1.25", _with(size=1.25)),
+    ("normal_red_marrow_poor_fs", _with(normal=True, red_marrow=True, fluid="t2_fs",
+                                        fat_suppression=0.4)),
+    ("normal_effusion_vessel_motion", _with(normal=True, effusion=True, vessel=True,
+                                            motion_mm=2.5, motion_deg=2.5)),
+    ("deformation2_parametric", _with(deformation=2.0, anatomy="parametric")),
+    ("rescale_3t", _with(field_strength=3.0, rescale=(0.3333, 0.0, 4.2, -50.0))),
+    ("bias0.8_fat0", _with(bias=0.8, fat_suppression=0.0)),
+)
+
+
+def distribution_specs(split: str, n: int | None = None, *, resolution: float = 1.0,
+                       ) -> list[tuple[str, PhantomSpec]]:
+    """A tuning or evaluation cohort as ``(folder name, spec)`` pairs.
+
+    Parameters
+    ----------
+    split
+        ``"tune"`` or ``"eval"``.
+    n
+        Number of studies (default 40 for ``"eval"``, 60 for ``"tune"``).
+    resolution
+        Passed to every spec.
+
+    Notes
+    -----
+    Study ``i`` is :func:`draw_spec` ``(i, split)``; in ``"eval"`` the first
+    ``len(EVAL_CORNERS)`` studies have a corner case applied on top (folder names carry
+    it), so the extremes of every range are present whatever else is drawn.
+    """
+    if split not in SPLITS:
+        raise PhantomError(f"split must be one of {SPLITS}, found {split!r}")
+    n = (40 if split == "eval" else 60) if n is None else int(n)
+    if n < 1:
+        raise PhantomError(f"a {split} cohort needs at least one study, asked for {n}")
+    out: list[tuple[str, PhantomSpec]] = []
+    for i in range(n):
+        spec = draw_spec(i, split, resolution=resolution)
+        name = f"{split}{i:03d}"
+        if split == "eval" and i < len(EVAL_CORNERS):
+            corner, apply = EVAL_CORNERS[i]
+            spec = apply(spec)
+            name += f"_{corner}"
+        elif spec.normal:
+            name += "_normal"
+        out.append((name, spec))
+    return out
