@@ -259,8 +259,8 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
     bones = np.stack([b.reshape(ci, cj) for b in truth_bones], axis=2)
     edema = np.stack([e.reshape(ci, cj) for e in truth_edema], axis=2)
     if t1_factor != 1.0:
-        bones = upsample(bones, (ni, nj), t1_factor, nearest=True)
-        edema = upsample(edema, (ni, nj), t1_factor, nearest=True)
+        bones = np.asarray(upsample(bones, (ni, nj), t1_factor, nearest=True), np.uint8)
+        edema = np.asarray(upsample(edema, (ni, nj), t1_factor, nearest=True), np.uint8)
 
     day = np.datetime64("2014-01-06") + np.timedelta64(int(rng.integers(0, 1000)), "D")
     study_date = str(day).replace("-", "")
