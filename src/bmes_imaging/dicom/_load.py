@@ -41,7 +41,7 @@ from ._frames import Frame, decoded_frames, native_frame
 from ._info import series_info
 from ._limits import max_series_bytes
 from ._mosaic import expand_mosaics
-from ._quiet import quiet_pydicom
+from ._quiet import printable, quiet_pydicom
 from ._scaling import apply_scaling
 from ._volumes import duplicate_advice
 
@@ -512,7 +512,14 @@ def _single_stack(where: str, index: Any) -> Any:
         return stacks[0]
     if not stacks:
         rejected = list(getattr(index, "rejected", []))
-        reasons = "; ".join(f"{r.path.name}: {r.reason}" for r in rejected[:_MAX_LISTED])
+        # the damaged files first; the files refused with their series are counted
+        own = [r for r in rejected if not str(r.reason).startswith("series ")]
+        along = len(rejected) - len(own)
+        reasons = "; ".join(f"{printable(r.path.name)}: {r.reason}"
+                            for r in (own or rejected)[:_MAX_LISTED])
+        if own and along:
+            reasons += (f"; and {along} file(s) of the same series, not loaded with an "
+                        "image missing")
         raise DicomSeriesError(f"{where} holds no loadable image stack"
                                + (f" ({len(rejected)} file(s) not used: {reasons})"
                                   if rejected else " (no DICOM files found)"))

@@ -144,3 +144,9 @@ def pydicom_notes() -> Iterator[list[str]]:
         yield notes
     finally:
         _local.notes = previous
+
+
+# Installed when the DICOM code is imported (the CLI's index, convert and detect read
+# files through several modules); each reader calls it again before reading, since a
+# catch_warnings block elsewhere may have restored an older filter list meanwhile.
+quiet_pydicom()
