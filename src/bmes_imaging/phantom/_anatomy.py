@@ -242,8 +242,9 @@ def _rotate(p: NDArray[np.float64], k: NDArray[np.float64],
 def _foot_weight(a: Atlas, p_leg: NDArray[np.float64],
                  p_foot: NDArray[np.float64]) -> NDArray[np.float64]:
     """Share (0 leg .. 1 foot) of points whose leg / foot distances are read at
-    ``p_leg`` / ``p_foot`` (atlas mm): ``d_leg / (d_leg + d_foot)``, smoothstepped, so
-    the blend is sharp in the joint space and gradual far from the bones."""
+    ``p_leg`` / ``p_foot`` (atlas mm): ``d_leg / (d_leg + d_foot)``, going to 0 from 10
+    to 40 mm above the dome centre, smoothstepped: the blend is sharp in the joint space
+    and gradual far from the bones."""
     from scipy import ndimage
 
     d_leg, d_foot, origin, pitch = _flex_fields(a)
@@ -252,6 +253,9 @@ def _foot_weight(a: Atlas, p_leg: NDArray[np.float64],
     df = ndimage.map_coordinates(d_foot, ((p_foot - origin) / pitch).T, order=1,
                                  mode="nearest")
     f = dl / (dl + df + 1e-3)
+    # well above the ankle (z > 40 mm) everything belongs to the leg, whatever its
+    # distance to the bones (the calf's soft tissues do not turn with the foot)
+    f *= np.clip((40.0 - p_leg[:, 2]) / 30.0, 0.0, 1.0)
     return np.asarray(f * f * (3.0 - 2.0 * f), dtype=np.float64)
 
 

@@ -458,9 +458,23 @@ def _cortex_mm(code: int, z: Arr) -> Arr | float:
 
 def _upsample(coarse: Arr, shape: tuple[int, ...]) -> Arr:
     """Linear interpolation of values on every second voxel onto all voxels."""
-    zoom = [(2 * n - 1) / n for n in coarse.shape]
-    fine = ndimage.zoom(coarse, zoom, order=1, output=np.float32, prefilter=False)
-    return np.asarray(fine[: shape[0], : shape[1], : shape[2]], dtype=np.float32)
+    out = coarse
+    for axis in range(3):
+        n = out.shape[axis]
+        full = list(out.shape)
+        full[axis] = 2 * n - 1
+        fine = np.empty(full, np.float32)
+        even = [slice(None)] * 3
+        odd = [slice(None)] * 3
+        even[axis], odd[axis] = slice(0, None, 2), slice(1, None, 2)
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        lo[axis], hi[axis] = slice(0, n - 1), slice(1, n)
+        fine[tuple(even)] = out
+        np.add(out[tuple(lo)], out[tuple(hi)], out=fine[tuple(odd)])
+        fine[tuple(odd)] *= np.float32(0.5)
+        out = fine
+    return np.asarray(out[: shape[0], : shape[1], : shape[2]], dtype=np.float32)
 
 
 def _bones(foot: _Foot, origin: NDArray[np.float64],
