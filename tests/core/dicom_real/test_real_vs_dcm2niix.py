@@ -1,0 +1,190 @@
+"""Every stack of every real series equals dcm2niix, or is refused at index time.
+
+"Equals": the 8 world corners (RAS+) agree within 0.05 mm, every voxel sits at the
+reference voxel of the same world position (dcm2niix flips the row axis), and the
+values are equal, or differ by the constant scale the loaded volume documents in
+``SeriesInfo.extra["value_scaling"]`` (Philips: dcm2niix writes the precise value
+``DV / (RS * SS)``). "Refused": the stack's files are listed by the index as not used,
+with a reason naming what they are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bmes_imaging.dicom import index_files, index_folder, load_series
+
+#: The shared data folder (``<repo>/../shared/real-dicom``) and its datasets by vendor.
+REAL_DICOM = Path(__file__).resolve().parents[3].parent / "shared" / "real-dicom"
+DATASETS = {
+    "dcm_qa_decubitus": "siemens_classic_decubitus",
+    "dcm_qa_xa30": "siemens_xa30_enhanced",
+    "dcm_qa_mosaic": "siemens_mosaic",
+    "dcm_qa_enh": "philips_and_siemens_enhanced",
+    "dcm_qa_ts": "siemens_transfer_syntaxes",
+    "dcm_qa_12bit": "siemens_12bit",
+}
+
+
+@pytest.fixture(autouse=True)
+def _needs(real):
+    """Skip when the data or dcm2niix are absent (the ``real`` fixture says why)."""
+
+
+def documented_factor(vol) -> float:
+    """The constant by which dcm2niix's value differs from ours, from SeriesInfo."""
+    avail = vol.info.extra["value_scaling"]["available"]
+    if vol.info.extra["value_scaling"]["scaling"] == "rescale" \
+            and "philips_scale_slope" in avail:
+        return 1.0 / (avail.get("rescale_slope", 1.0) * avail["philips_scale_slope"])
+    return 1.0
+
+
+def _check_stacks(index, refs, match) -> tuple[list[str], int]:
+    problems = []
+    scaled = 0
+    for st in index.stacks:
+        vol = load_series(st)  # never raises: what cannot load was refused by the index
+        got = match(vol, refs)
+        where = f"{st.files[0].relative_to(REAL_DICOM)} ({st.stack_id[-12:]})"
+        if got is None:
+            problems.append(f"{where}: no dcm2niix volume with the same corners and values")
+            continue
+        ref, (factor, offset) = got
+        if (factor, offset) != (1.0, 0.0):
+            expected = documented_factor(vol)
+            if not (np.isclose(factor, expected, rtol=1e-4) and abs(offset) < 1e-3 * abs(
+                    factor)):
+                problems.append(f"{where}: values are {factor:g} x ours + {offset:g} in "
+                                f"{ref.name}; documented factor {expected:g}")
+            scaled += 1
+    return problems, scaled
+
+
+@pytest.mark.parametrize("folder", list(DATASETS), ids=list(DATASETS.values()))
+def test_every_stack_equals_dcm2niix_or_is_refused_at_index(folder, dcm2niix_refs, real):
+    index = index_folder(REAL_DICOM / folder / "In")
+    refs = dcm2niix_refs(folder)
+    assert refs
+    problems, _ = _check_stacks(index, refs, real.match)
+    assert not problems, "\n".join(problems)
+    used = {f for st in index.stacks for f in st.files}
+    dicom = sorted(p for p in (REAL_DICOM / folder / "In").rglob("*.dcm"))
+    assert used or folder == "dcm_qa_12bit"  # (three copies of one image: see below)
+    for r in index.rejected:
+        assert r.reason
+        if r.path.suffix == ".dcm":  # a DICOM file not used says what it is
+            assert any(w in r.reason for w in ("structured report", "colour image",
+                                               "duplicate SOPInstanceUID")), r
+    assert sorted(used | {r.path for r in index.rejected if r.path.suffix == ".dcm"}) \
+        == dicom
+
+
+def test_12bit_files_each_equal_dcm2niix(dcm2niix_refs, real):
+    """The three 12-bit files share one SOPInstanceUID (the index keeps one of them):
+    each indexed on its own equals dcm2niix (signed, unsigned, high bits set)."""
+    refs = dcm2niix_refs("dcm_qa_12bit")
+    files = sorted((REAL_DICOM / "dcm_qa_12bit" / "In").glob("*.dcm"))
+    assert len(files) == 3
+    for f in files:
+        problems, _ = _check_stacks(index_files([f]), refs, real.match)
+        assert not problems, "\n".join(problems)
+
+
+def test_mosaics_are_volumes_not_tiled_slices():
+    """A 90 x 90-style mosaic loads as its slices at the true slab, one volume a file."""
+    index = index_folder(REAL_DICOM / "dcm_qa_mosaic" / "In" / "cmrr_Asc_6")
+    assert len(index.stacks) == 6
+    for n, st in enumerate(sorted(index.stacks, key=lambda s: s.instance_numbers), start=1):
+        assert st.mosaic_tiles == 40 and st.n_images == 40 and (st.rows, st.columns) == (64, 64)
+        assert f"volume {n} of 6" in st.split_reason and "mosaic" in st.split_reason
+    vol = load_series(index.stacks[0])
+    assert vol.shape == (64, 64, 40)
+    assert vol.info.extra["mosaic_tiles"] == 40
+    assert abs(vol.affine[2, 2]) > 3  # slices 3.6 mm apart along the (oblique) axial normal
+
+
+def test_several_mosaic_files_refused_with_4d_advice_not_remove_duplicates():
+    files = sorted((REAL_DICOM / "dcm_qa_mosaic" / "In" / "ep2d_Asc_2").glob("*.dcm"))
+    from bmes_imaging.dicom._load import read_stack
+    from bmes_imaging.errors import DicomSeriesError
+
+    with pytest.raises(DicomSeriesError) as err:
+        read_stack(files)
+    text = str(err.value)
+    assert "remove the duplicates" not in text
+    assert "6 volumes of a 4-D series" in text
+    with pytest.raises(DicomSeriesError, match="6 image stacks") as err:
+        load_series(files)  # through the index: lists the six volumes
+    assert "remove the duplicates" not in str(err.value)
+
+
+def test_mosaic_without_csa_header_is_refused_at_index(tmp_path):
+    """The tile count lives only in the CSA header: without it, refuse (never tile)."""
+    import pydicom
+
+    src = min((REAL_DICOM / "dcm_qa_mosaic" / "In" / "ep2d_Asc_2").glob("*.dcm"))
+    ds = pydicom.dcmread(src)
+    for tag in [t for t in ds if t.group == 0x0029]:
+        del ds[tag]
+    ds.save_as(tmp_path / "mosaic.dcm")
+    index = index_folder(tmp_path)
+    assert not index.stacks
+    (rejected,) = index.rejected
+    assert "Siemens mosaic" in rejected.reason and "CSA" in rejected.reason
+    from bmes_imaging.dicom._load import read_stack
+    from bmes_imaging.errors import DicomSeriesError
+
+    with pytest.raises(DicomSeriesError, match="Siemens mosaic"):
+        read_stack([tmp_path / "mosaic.dcm"])
+
+
+def test_philips_scales_stated_and_selectable(dcm2niix_refs, real):
+    """Philips field map: rescale by default (stated), the private scale slope gives
+    dcm2niix's values exactly, the real-world map gives Hz for the field map."""
+    refs = dcm2niix_refs("dcm_qa_enh")
+    index = index_folder(REAL_DICOM / "dcm_qa_enh" / "In" / "Philips")
+    assert len(index.stacks) == 2
+    units = set()
+    for st in index.stacks:
+        default = load_series(st)
+        stated = default.info.extra["value_scaling"]
+        assert stated["scaling"] == "rescale" and "RescaleSlope" in stated["applied"]
+        assert {"philips_scale_slope", "real_world_slope"} <= set(stated["available"])
+        precise = load_series(st, scaling="philips_precise")
+        _, scale = real.match(precise, refs)
+        assert scale == (1.0, 0.0)
+        real = load_series(st, scaling="real_world")
+        assert "RealWorldValueMapping" in real.info.extra["value_scaling"]["applied"]
+        units.add(real.info.extra["value_scaling"]["available"]["real_world_units"])
+    assert "Hz" in units
+
+
+def test_scaling_option_refuses_unknown_and_absent_scales():
+    from bmes_imaging.errors import DicomSeriesError
+
+    st = index_folder(REAL_DICOM / "dcm_qa_decubitus" / "In" / "HFS" / "3_t1_fl2d_sag").stacks[0]
+    with pytest.raises(ValueError, match="scaling must be one of"):
+        load_series(st, scaling="magic")
+    with pytest.raises(DicomSeriesError, match="Philips private scale slope"):
+        load_series(st, scaling="philips_precise")
+    same = load_series(st, scaling="real_world")  # no map in these files: rescale kept
+    np.testing.assert_array_equal(same.array, load_series(st).array)
+    assert "keep the RescaleSlope" in same.info.extra["value_scaling"]["applied"]
+
+
+def test_the_comparison_can_fail(dcm2niix_refs, real):
+    """A shifted or flipped volume does not match: the check is not vacuous."""
+    from bmes_imaging.volume import Volume
+
+    refs = dcm2niix_refs("dcm_qa_decubitus")
+    st = index_folder(REAL_DICOM / "dcm_qa_decubitus" / "In" / "HFS" / "3_t1_fl2d_sag").stacks[0]
+    vol = load_series(st)
+    assert real.match(vol, refs) is not None
+    shifted = vol.affine.copy()
+    shifted[:3, 3] += 0.1
+    assert real.match(Volume(vol.array, shifted), refs) is None
+    assert real.match(Volume(vol.array[:, ::-1, :].copy(), vol.affine), refs) is None
