@@ -425,11 +425,10 @@ def draw_pose(rng: np.random.Generator, side: str, size: float = 1.0, *,
         realistic for a relaxed foot in the coil, negative values dorsiflex); the tibia
         and fibula keep their place.
     deformation
-        Strength of the smooth deformation. ``None`` or 1.0: the usual 0.6-1.6 mm of
-        four sine modes (60-130 mm wavelength). Another value ``s`` (0..6) multiplies
-        their amplitude by ``s`` and, above 1, adds six modes of 40-110 mm wavelength and
-        ``(s - 1) * (0.5-1.5)`` mm amplitude, which bend and stretch single bones;
-        everything is scaled down if needed so that the displacement's Lipschitz bound
+        ``None`` or 0: the usual 0.6-1.6 mm smooth deformation (four sine modes of
+        60-130 mm wavelength). A strength ``s`` in 0..2 adds six sine modes of 40-110 mm
+        wavelength and ``s * (2-5)`` mm amplitude, which bend and stretch single bones;
+        all modes are scaled down if needed so that the displacement's Lipschitz bound
         stays below 0.6 (the warp never folds).
     rotation_deg
         Rotation about each axis is drawn in +-``rotation_deg``.
@@ -445,8 +444,8 @@ def draw_pose(rng: np.random.Generator, side: str, size: float = 1.0, *,
         raise PhantomError(f"foot size factor must be in 0.3..3, found {size}")
     if not -30.0 <= flexion_deg <= 60.0:
         raise PhantomError(f"flexion_deg must be in -30..60 degrees, found {flexion_deg}")
-    if deformation is not None and not 0.0 <= deformation <= 6.0:
-        raise PhantomError(f"deformation strength must be in 0..6 or None, found "
+    if deformation is not None and not 0.0 <= deformation <= 2.0:
+        raise PhantomError(f"deformation strength must be in 0..2 or None, found "
                            f"{deformation}")
     if rotation_deg < 0 or placement_mm < 0:
         raise PhantomError("rotation_deg and placement_mm must be >= 0")
@@ -469,7 +468,7 @@ def draw_pose(rng: np.random.Generator, side: str, size: float = 1.0, *,
     amp_dir /= np.linalg.norm(amp_dir, axis=1, keepdims=True)
     amp = amp_dir * rng.uniform(0.6, 1.6, n)[:, None]
     phase = rng.uniform(0, 2 * np.pi, n)
-    if deformation is not None and deformation != 1.0:
+    if deformation:
         wave, amp, phase = _strong_modes(rng, deformation, wave, amp, phase)
     offset = np.zeros(3)
     if placement_mm > 0:
@@ -481,19 +480,17 @@ def draw_pose(rng: np.random.Generator, side: str, size: float = 1.0, *,
 def _strong_modes(rng: np.random.Generator, strength: float, wave: NDArray[np.float64],
                   amp: NDArray[np.float64], phase: NDArray[np.float64],
                   ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Scale the usual modes by ``strength`` and, above 1, append six shorter ones;
-    keep ``sum |amp| |wave|`` (a Lipschitz bound of the displacement) below 0.6."""
-    amp = amp * strength
-    if strength > 1.0:
-        n = 6
-        direction = rng.normal(size=(n, 3))
-        direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-        w = direction * (2 * np.pi / rng.uniform(40.0, 110.0, n))[:, None]
-        amp_dir = rng.normal(size=(n, 3))
-        amp_dir /= np.linalg.norm(amp_dir, axis=1, keepdims=True)
-        a = amp_dir * ((strength - 1.0) * rng.uniform(0.5, 1.5, n))[:, None]
-        wave, amp = np.vstack([wave, w]), np.vstack([amp, a])
-        phase = np.concatenate([phase, rng.uniform(0, 2 * np.pi, n)])
+    """Append six stronger, shorter sine modes; keep ``sum |amp| |wave|`` (a Lipschitz
+    bound of the displacement) below 0.6."""
+    n = 6
+    direction = rng.normal(size=(n, 3))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    w = direction * (2 * np.pi / rng.uniform(40.0, 110.0, n))[:, None]
+    amp_dir = rng.normal(size=(n, 3))
+    amp_dir /= np.linalg.norm(amp_dir, axis=1, keepdims=True)
+    a = amp_dir * (strength * rng.uniform(2.0, 5.0, n))[:, None]
+    wave, amp = np.vstack([wave, w]), np.vstack([amp, a])
+    phase = np.concatenate([phase, rng.uniform(0, 2 * np.pi, n)])
     bound = float(np.sum(np.linalg.norm(amp, axis=1) * np.linalg.norm(wave, axis=1)))
     if bound > 0.6:
         amp = amp * (0.6 / bound)

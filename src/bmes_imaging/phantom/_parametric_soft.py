@@ -320,5 +320,4 @@ def soft_tissues(codes: NDArray[np.uint8], origin: NDArray[np.float64], pitch: f
     out[skin & (out >= FAT)] = SKIN
     nx, ny, nz = codes.shape
     fine = out.repeat(_STEP, 0)[:nx].repeat(_STEP, 1)[:, :ny].repeat(_STEP, 2)[:, :, :nz]
-    empty = codes == 0
-    codes[empty] = fine[empty]
+    np.copyto(codes, fine, where=codes == 0)
