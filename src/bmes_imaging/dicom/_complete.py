@@ -249,13 +249,14 @@ def _refusal(st: SeriesStack, damaged: dict[str, list[RejectedFile]],
             f"series incomplete, not loaded with an image missing: "
             f"{_describe(own, 'of this series cannot be used ')}", damaged=False)
     folder = st.files[0].parent if st.files else None
-    suspects = _folder_suspects(st, per_folder.get(folder, 0) if folder else 0, loose)
+    in_folder = per_folder.get(folder, 0) if folder is not None else 0
+    suspects = _folder_suspects(st, in_folder, loose)
     if suspects:
         return Rejection(
             "series may be incomplete, not loaded: the folder also holds "
-            f"{_describe(suspects, 'which cannot be read ')}, of the size of this "
+            f"{_describe(suspects, 'which cannot be read ')}, named like this "
             "series' files", damaged=False)
-    holes = _instance_holes(st) if per_folder.get(folder, 0) == 1 else None
+    holes = _instance_holes(st) if in_folder == 1 else None
     if holes:  # (with other stacks in the folder, the missing images may be there)
         return Rejection(f"series incomplete: {holes}", damaged=False)
     return None

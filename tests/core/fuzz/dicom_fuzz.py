@@ -480,7 +480,9 @@ def structured_cases(bomb_bytes: int = 64 << 20, bomb_limit: int | None = 16 << 
              must_load=True))
     add(Case("transfer syntax", "big endian series (all)",
              rewrite("all", _write_big_endian), must_load=True))
-    add(Case("transfer syntax", "no File Meta header (all)", _strip_meta))
+    add(Case("transfer syntax", "no File Meta header (all)", _strip_meta, must_load=True))
+    add(Case("transfer syntax", "big endian without File Meta header (all)",
+             _then(rewrite("all", _write_big_endian), _strip_meta), must_load=True))
     for depth, undefined in ((200, False), (200, True), (64, True)):
         add(Case("nesting", f"private sequence {depth} deep "
                  f"({'undefined' if undefined else 'defined'} length)",
@@ -544,6 +546,13 @@ def _both(*changes: Callable[[Any], None]) -> Callable[[Any], None]:
         for c in changes:
             c(ds)
     return change
+
+
+def _then(*steps: Callable[[Path, list[Path]], None]) -> Callable[[Path, list[Path]], None]:
+    def mutate(folder: Path, files: list[Path]) -> None:
+        for step in steps:
+            step(folder, files)
+    return mutate
 
 
 def _big_declared(ds: Any) -> None:
