@@ -141,3 +141,16 @@ def test_same_figures_on_postgresql(pg_url, tmp_path) -> None:
         _fill(store)
         res = validate(store, tmp_path / "out")
     _check(res)
+
+
+def test_empty_store_says_what_is_missing(tmp_path, capsys) -> None:
+    db = tmp_path / "s.sqlite"
+    with open_store(db) as store:
+        uid = "1.2.3.5"
+        arr = np.zeros((4, 4, 4), np.uint8)
+        store.save_annotation(uid, "Reader A", [{"bone": "talus", "grade": 0}], _vol(arr, uid))
+    rc = main(["validate", "--db", str(db), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "no reviewed study with stored detector candidates" in err
+    assert "no detector candidates stored" in err
