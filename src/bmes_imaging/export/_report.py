@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import write_text_atomic
-from .._outbound import markdown_text
+from .._outbound import markdown_text, terminal_text
 from ..bones import Bone
 from ..errors import ExportError
 from ._cohort import CohortSummary, FootFindings, summarize_cohort
@@ -207,7 +207,9 @@ def _markdown(title: str, meta: list[str], tables: list[_Table], plots: list[Pat
 
 def _html(title: str, meta: list[str], tables: list[_Table], plots: list[Path],
           out_dir: Path) -> str:
-    e = html.escape
+    def e(text: str) -> str:  # control characters from data escaped too
+        return html.escape(terminal_text(text))
+
     parts = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
              f"<title>{e(title)}</title>",
              ("<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
