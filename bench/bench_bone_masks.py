@@ -35,7 +35,7 @@ import numpy as np
 from bmes_imaging.bones import Bone
 from bmes_imaging.detection import automatic_bones
 from bmes_imaging.detection._evaluate import score_arrays
-from bmes_imaging.phantom import generate_study
+from bmes_imaging.phantom import PhantomSpec, generate_study
 from bmes_imaging.phantom._distribution import draw_spec
 
 #: First index used in the evaluation split (clear of the corner cases at its start).
@@ -44,7 +44,7 @@ _SALT = 0x626F_6E65  # "bone": anatomy choices of this benchmark
 TARSAL_MEDIAN, TARSAL_P10, OTHER_MEDIAN = 0.85, 0.70, 0.80
 
 
-def eval_spec(i: int, resolution: float):  # -> PhantomSpec
+def eval_spec(i: int, resolution: float) -> PhantomSpec:
     """Evaluation foot ``i`` (see the module docstring)."""
     rng = np.random.default_rng([i, _SALT])
     spec = draw_spec(EVAL_OFFSET + i, "eval", resolution=resolution)

@@ -123,10 +123,10 @@ def test_flexion_turns_the_foot_and_not_the_leg(which: str) -> None:
     assert r1 == pytest.approx(r0, rel=0.05)
     assert np.allclose(pose.to_atlas_mm(world, a), head, atol=0.5)
     # the image: a plane through the leg shows the same voxels, the foot's changes
-    kw = {"origin": np.array([0.0, -60.0, 90.0]), "step_i": np.array([0.0, 0.5, 0.0]),
-          "step_j": np.array([0.0, 0.0, -0.5]), "ni": 400, "nj": 360}
-    flat = _codes(a, *_plain_pose(0.0).plane_voxels(a, **kw))
-    bent = _codes(a, *pose.plane_voxels(a, **kw))
+    plane = (np.array([0.0, -60.0, 90.0]), np.array([0.0, 0.5, 0.0]),
+             np.array([0.0, 0.0, -0.5]), 400, 360)
+    flat = _codes(a, *_plain_pose(0.0).plane_voxels(a, *plane))
+    bent = _codes(a, *pose.plane_voxels(a, *plane))
     assert np.array_equal(flat[:, :80], bent[:, :80])  # z above +50 mm: the leg
     low = (slice(None), slice(260, None))  # z below -40 mm: the foot
     assert np.mean(flat[low] != bent[low]) > 0.2
