@@ -98,8 +98,10 @@ class Store(ClinicalStore):
             run_migrations(self.engine)
         except DatabaseError as exc:  # includes OperationalError
             self.engine.dispose()
-            raise StoreError(f"cannot open the store {shown}: {exc.orig}; check the "
-                             "location, permissions and that the server runs") from None
+            from .._faults import db_error_message
+
+            raise StoreError("cannot open the store: " + db_error_message(
+                exc, shown, what="opening the store")) from None
         except CommandError as exc:
             self.engine.dispose()
             raise StoreError(f"the store {shown} has a schema this version of bmes-imaging "

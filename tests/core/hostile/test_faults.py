@@ -226,3 +226,26 @@ def test_truncated_store_never_deletes_the_label_maps(tmp_path: Path) -> None:
     finally:
         other.close()
     assert sorted(folder.rglob("v*.nii.gz")) == maps
+
+
+# -------------------------------------------------------------- PostgreSQL gone
+def test_postgresql_gone_one_line(pg_server: dict[str, Any], tmp_path: Path) -> None:
+    url = pg_server["url"]
+    ann = tmp_path / "labels"
+    proc = run_bmes(["clinical", "import", sample_table(), "--db", url],
+                    env={"BMES_ANNOTATIONS": str(ann)})
+    assert proc.returncode == 0, proc.stderr
+    store = open_store(url, annotation_dir=ann)
+    try:
+        store.save_findings("1.2.3", [{"bone": "talus", "grade": 1}])
+        pg_server["stop"]()  # the server goes away under an open store
+        with pytest.raises(StoreError) as info:
+            store.save_findings("1.2.3", [{"bone": "talus", "grade": 2}])
+    finally:
+        store.close()
+    message = str(info.value)
+    assert "\n" not in message and "cannot be reached" in message
+    assert "INSERT" not in message and "1.2.3" not in message
+    proc = run_bmes(["clinical", "import", sample_table(), "--db", url],
+                    env={"BMES_ANNOTATIONS": str(ann)})
+    assert_one_line_error(proc, "cannot be reached", "server")
