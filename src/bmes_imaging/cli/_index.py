@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from .._atomic import write_csv_atomic
 from .._outbound import TerminalStream, terminal_text
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from ..dicom import index_folder, pair_series
     from ..dicom._sequence import side_of
 
-    out = TerminalStream(out or sys.stdout)  # type: ignore[assignment]
+    out = cast(TextIO, TerminalStream(out or sys.stdout))  # control chars escaped
     show = bool(args.show_identifiers)
     index = index_folder(args.path, workers=args.workers)
     root = Path(args.path)
