@@ -29,9 +29,9 @@ T1 drop (1 - T1 ratio)      15-65 %, uniform                faint to marked T1 l
                                                             marrow edema (BME with preserved
                                                             fat vs. near-complete replacement)
 residual fat on the fluid   STIR 0-0.1; T2 / PD fat-        STIR suppresses fat uniformly;
-image                       suppressed 0-0.4                spectral fat suppression fails
-                                                            near the ankle's air / bone
-                                                            interfaces and off-centre
+image                       suppressed 0-0.4, half of them  spectral fat suppression fails
+                            varying +-0-60 % across the     near the ankle's air / bone
+                            field (ramp)                    interfaces and off-centre
 fluid sequence              STIR 55 %, T2-FS 25 %, PD-FS    foot protocols of the three
                             20 %                            vendors
 SNR of muscle               8-60 (1.5 T 8-40, 3 T 12-60),   clinical extremity coils
@@ -227,6 +227,9 @@ def draw_spec(seed: int, split: str, *, resolution: float = 1.0) -> PhantomSpec:
     rng = np.random.default_rng([int(seed), _SALT[split]])
     normal = bool(rng.uniform() < _P_NORMAL)
     values = {**_edema(rng), **_acquisition(rng), **_anatomy(rng)}
+    # drawn last, so that adding it left every other drawn value as it was
+    inhomogeneous = values["fluid"] != "stir" and rng.uniform() < 0.5
+    values["fat_inhomogeneity"] = _r(rng.uniform(0.0, 0.6)) if inhomogeneous else 0.0
     return PhantomSpec(seed=SEED_BASE[split] + int(seed), normal=normal,
                        patient_id=f"{split[0].upper()}{int(seed)}", resolution=resolution,
                        **values)
@@ -271,7 +274,7 @@ EVAL_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
     ("size0.8", _with(size=0.8)),
     ("size1.25", _with(size=1.25)),
     ("normal_red_marrow_poor_fs", _with(normal=True, red_marrow=True, fluid="t2_fs",
-                                        fat_suppression=0.4)),
+                                        fat_suppression=0.4, fat_inhomogeneity=0.6)),
     ("normal_effusion_vessel_motion", _with(normal=True, effusion=True, vessel=True,
                                             motion_mm=2.5, motion_deg=2.5)),
     ("deformation2_parametric", _with(deformation=2.0, anatomy="parametric")),

@@ -23,7 +23,8 @@ MAX_MATRIX = 512
 MAX_SLICES = 60
 #: Fields added for the phantom distribution (issue 11): omitted from
 #: :meth:`PhantomSpec.to_dict` while at their defaults.
-KNOB_FIELDS = ("edema_fluid_ratio", "edema_t1_ratio", "fat_suppression", "field_strength",
+KNOB_FIELDS = ("edema_fluid_ratio", "edema_t1_ratio", "fat_suppression", "fat_inhomogeneity",
+               "field_strength",
                "slice_mm", "pixel_mm", "fluid_plane", "rescale", "anatomy", "flexion_deg",
                "deformation", "placement", "coverage")
 
@@ -85,6 +86,10 @@ class PhantomSpec:
         Fraction of the unsuppressed fat signal left on the fluid image (0 perfect,
         0.05 the default tables, 0.4 poor): raises marrow, fat pads and subcutaneous
         fat on the fluid image. ``None`` leaves the default (about 0.05).
+    fat_inhomogeneity
+        0..1: the residual fat fraction varies across the field of view by this
+        relative amount (a ramp along a random direction, ``f * (1 +- h)``), as a
+        spectral fat suppression that degrades off-centre; 0 (default) is uniform.
     field_strength
         1.5 or 3.0 (tesla): T1 contrast (water-rich tissue darker against fat at 3 T),
         the header's MagneticFieldStrength and scanner model. ``snr`` stays the achieved
@@ -147,6 +152,7 @@ class PhantomSpec:
     edema_fluid_ratio: float | None = None
     edema_t1_ratio: float | None = None
     fat_suppression: float | None = None
+    fat_inhomogeneity: float = 0.0
     field_strength: float = 1.5
     slice_mm: float | None = None
     pixel_mm: float | None = None
@@ -206,6 +212,7 @@ class PhantomSpec:
         within("edema_fluid_ratio", 1.05, 20.0)
         within("edema_t1_ratio", 0.1, 0.98)
         within("fat_suppression", 0.0, 1.0)
+        within("fat_inhomogeneity", 0.0, 1.0)
         within("slice_mm", 1.0, 8.0)
         within("pixel_mm", 0.2, 1.5)
         within("flexion_deg", -30.0, 60.0)

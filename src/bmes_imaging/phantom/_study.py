@@ -34,6 +34,7 @@ from ._protocol import foot_atlas, protocols, render_series_at, study_pose, upsa
 from ._spec import PhantomSpec
 from ._tissue import (
     OTHER_BONE,
+    FatRamp,
     adjust_contrast,
     bone_label_of,
     edema_ratios,
@@ -173,6 +174,7 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
 
     tile_mask = np.int32(63)
     soft_tables = soft_texture_tables()
+    fat_ramp = FatRamp.of(spec, tables, centre)
 
     def make_sampler(sequence: str, world_to_anatomy: NDArray[np.float64] | None,
                      protocol: SeriesProtocol) -> Callable[[NDArray[np.float64], NDArray[np.float64],
@@ -225,6 +227,8 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
                 c = codes[st_idx]
                 sig[st_idx] *= (np.float32(1.0) + soft_f[c] * fine_flat[tile]
                                 + soft_c[c] * coarse_flat[tile])
+            if fat_ramp is not None and not record:
+                sig += fat_ramp.plane(codes, origin, step_i, step_j, ni, nj)
             if record and is_centre:
                 truth_bones.append(bone_label_of(codes))
                 e = np.zeros(codes.shape, np.uint8)

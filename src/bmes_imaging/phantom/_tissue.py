@@ -34,6 +34,7 @@ __all__ = [
     "TENDON",
     "TISSUE_NAMES",
     "VESSEL",
+    "FatRamp",
     "SignalTables",
     "adjust_contrast",
     "bone_label_of",
@@ -298,3 +299,50 @@ def adjust_contrast(tables: SignalTables, *, fluid_ratio: float | None = None,
     if t1_ratio is not None:
         changes["edema_t1_drop"] = (1.0 - float(t1_ratio)) / EDEMA_CORE_WEIGHT
     return dataclasses.replace(tables, t1=t1, stir=st, **changes)
+
+
+@dataclass(frozen=True)
+class FatRamp:
+    """Inhomogeneous fat suppression: the residual fat fraction varies across the field.
+
+    ``residual(x) = f * (1 + h * clip(d . (x - c) / 60 mm, -1, 1))`` with ``f`` the
+    study's residual fraction, ``h`` the spec's ``fat_inhomogeneity`` and ``d`` a random
+    direction (a shim that degrades off-centre); :meth:`plane` gives the signal added to
+    the fluid image's fat-containing voxels on one plane.
+    """
+
+    fat_lut: NDArray[np.float32]
+    amplitude: float
+    direction: NDArray[np.float64]
+    centre: NDArray[np.float64]
+    length_mm: float = 60.0
+
+    @classmethod
+    def of(cls, spec: object, tables: SignalTables,
+           centre: NDArray[np.float64]) -> FatRamp | None:
+        """The ramp of a :class:`~bmes_imaging.phantom.PhantomSpec` (``None`` if even)."""
+        h = float(getattr(spec, "fat_inhomogeneity", 0.0))
+        if h <= 0:
+            return None
+        f = getattr(spec, "fat_suppression", None)
+        f = FAT_RESIDUAL_DEFAULT if f is None else float(f)
+        lut = np.zeros(256, np.float32)
+        for code, share in _FAT_CONTENT.items():
+            if not (code == RECESS and tables.stir[RECESS] == np.float32(tables.fluid_stir)):
+                lut[code] = share
+        lut[1:OTHER_BONE + 1] = _MARROW_FAT
+        rng = np.random.default_rng([int(getattr(spec, "seed", 0)), 4711])
+        d = rng.normal(size=3)
+        return cls(lut * np.float32(f * h * FAT_UNSUPPRESSED), h,
+                   d / np.linalg.norm(d), np.asarray(centre, dtype=np.float64))
+
+    def plane(self, codes: NDArray[np.uint8], origin: NDArray[np.float64],
+              step_i: NDArray[np.float64], step_j: NDArray[np.float64], ni: int,
+              nj: int) -> NDArray[np.float32]:
+        """Signal to add on a plane of ``ni x nj`` points (flat, ``(i, j)`` C order)."""
+        u = self.direction / self.length_mm
+        a = float(u @ (origin - self.centre))
+        ramp = (a + np.arange(ni, dtype=np.float32)[:, None] * np.float32(u @ step_i)
+                + np.arange(nj, dtype=np.float32)[None, :] * np.float32(u @ step_j))
+        return np.asarray(self.fat_lut[codes] * np.clip(ramp, -1.0, 1.0).reshape(-1),
+                          dtype=np.float32)

@@ -63,6 +63,12 @@ def test_poor_fat_suppression_raises_marrow_and_fat_on_the_fluid_image() -> None
     marrow = _core(b == Bone.CALCANEUS)
     assert np.array_equal(good.t1.array, poor.t1.array)  # T1 untouched
     assert poor.stir.array[marrow].mean() > 4 * good.stir.array[marrow].mean()
+    # inhomogeneous: the same mean residual, spread across the field (a ramp)
+    uneven = generate_study(replace(base, fat_suppression=0.4, fat_inhomogeneity=0.8))
+    fat_like = poor.stir.array > 200  # fat and fatty marrow on the poorly suppressed image
+    spread = [np.std(s.stir.array[fat_like]) for s in (poor, uneven)]
+    assert spread[1] > 1.5 * spread[0]
+    assert np.array_equal(uneven.t1.array, poor.t1.array)
 
 
 def test_field_strength_darkens_muscle_on_t1_and_writes_the_header(tmp_path: Path) -> None:
