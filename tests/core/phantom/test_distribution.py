@@ -207,3 +207,17 @@ def test_eval_cohort_holds_the_extremes_of_every_range() -> None:
     assert 0.2 <= sum(s.anatomy == "parametric" for s in specs) / len(specs) <= 0.6
     assert {s.side for s in specs} == {"L", "R"}
     assert any(s.red_marrow for s in specs if s.normal)
+
+
+def test_deformation_strength_reshapes_the_bones() -> None:
+    base = PhantomSpec(seed=8, normal=True, snr=None, resolution=4.0)
+    plain = generate_study(base).bones.array
+    weak = generate_study(replace(base, deformation=0.2)).bones.array
+    strong = generate_study(replace(base, deformation=2.0)).bones.array
+
+    def dice(a: np.ndarray, b: np.ndarray, bone: Bone) -> float:
+        x, y = a == bone, b == bone
+        return float(2 * (x & y).sum() / (x.sum() + y.sum()))
+
+    assert dice(plain, weak, Bone.CALCANEUS) > dice(plain, strong, Bone.CALCANEUS)
+    assert dice(plain, strong, Bone.CALCANEUS) < 0.9
