@@ -20,6 +20,7 @@ from ._limits import (
     DEFLATED_SYNTAXES,
     NATIVE_SYNTAXES,
     declared_size_problem,
+    element_bounds_problem,
     pixel_length_problem,
     read_dataset,
     rescale_problem,
@@ -303,6 +304,10 @@ def _careful_record(path: Path, size: int, notes: list[str]) -> HeaderRecord | s
             if reason:
                 return reason
         pixel_length, pixel_offset = _pixel_length(ds, deflated)
+    if not deflated:  # a damaged length must not make pydicom allocate gigabytes
+        reason = element_bounds_problem(ds, size)
+        if reason:
+            return reason
     _convert_all(ds)  # corrupt elements raise here, not later in the loader
     values: dict[str, Any] = {}
     meta = getattr(ds, "file_meta", None)

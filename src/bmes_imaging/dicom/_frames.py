@@ -33,6 +33,7 @@ from ._j2k import J2K_SYNTAXES, decode_j2k_frames
 from ._limits import (
     NATIVE_SYNTAXES,
     declared_size_problem,
+    element_bounds_problem,
     pixel_length_problem,
     read_dataset,
     rescale_problem,
@@ -284,6 +285,7 @@ def _frames_from_pydicom(path: Path, decoding_plugin: str | None,
         try:
             # deferred: the pixel data is read only after its size has been checked
             ds = read_dataset(path, defer_size=1 << 16, force=True)
+            reason = element_bounds_problem(ds, path.stat().st_size)
         except DicomFileError:
             raise
         except InvalidDicomError as exc:
@@ -291,6 +293,8 @@ def _frames_from_pydicom(path: Path, decoding_plugin: str | None,
         except file_errors() as exc:
             raise DicomFileError(path, f"cannot be read as DICOM, possibly truncated or "
                                  f"corrupt ({error_text(exc)})") from None
+        if reason:
+            raise DicomFileError(path, reason)
         try:
             return _frames_of_dataset(path, ds, decoding_plugin, pixel_array, threads)
         except DicomFileError:

@@ -43,7 +43,8 @@ from ..errors import DicomFileError
 from ._quiet import quiet_pydicom
 
 __all__ = ["DEFLATED_SYNTAXES", "MAX_ABS_INTERCEPT", "MAX_ABS_SLOPE", "NATIVE_SYNTAXES",
-           "declared_size_problem", "max_file_bytes", "max_series_bytes",
+           "declared_size_problem", "element_bounds_problem", "max_file_bytes",
+           "max_series_bytes",
            "pixel_length_problem", "read_dataset", "rescale_problem"]
 
 #: Default bound on what one file declares or inflates to (bytes).
@@ -178,6 +179,31 @@ def rescale_problem(slope: float | None, intercept: float | None) -> str | None:
         if abs(intercept) > MAX_ABS_INTERCEPT:
             return (f"RescaleIntercept {intercept:.3g} is implausible (|intercept| above "
                     f"{MAX_ABS_INTERCEPT:g})")
+    return None
+
+
+def element_bounds_problem(ds: Any, size: int, depth: int = 0) -> str | None:
+    """Reason if a not-yet-read (deferred) value of ``ds`` runs past the end of the file.
+
+    A damaged length field (``0xFF000010``) would make pydicom allocate gigabytes when
+    the value is read; checked on the raw elements, sequence items included, without
+    reading anything.
+    """
+    from pydicom.dataelem import RawDataElement
+
+    for tag, elem in ds._dict.items():
+        if isinstance(elem, RawDataElement):
+            if (elem.value is None and elem.length != 0xFFFFFFFF
+                    and elem.value_tell + elem.length > size):
+                return (f"truncated or corrupt: element ({tag >> 16:04X},{tag & 0xFFFF:04X}) "
+                        f"needs {elem.length} bytes, the file holds "
+                        f"{max(0, size - elem.value_tell)} after it")
+            continue
+        if elem.VR == "SQ" and depth < 256 and isinstance(elem.value, list):
+            for item in elem.value:
+                reason = element_bounds_problem(item, size, depth + 1)
+                if reason:
+                    return reason
     return None
 
 

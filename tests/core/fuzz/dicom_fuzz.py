@@ -434,6 +434,7 @@ def structured_cases(bomb_bytes: int = 64 << 20, bomb_limit: int | None = 16 << 
             ("truncated by one row", lambda size, px: size - 40),
         ):
             add(Case("sizes", f"{name} ({where})", truncate(k, keep)))
+        add(Case("sizes", f"element length of 3.75 GiB ({where})", _huge_length(k)))
         add(Case("sizes", f"PixelData removed ({where})",
                  edit_files([k], remove("PixelData"))))
         add(Case("file system", f"slice replaced by an empty file ({where})",
@@ -546,6 +547,16 @@ def _both(*changes: Callable[[Any], None]) -> Callable[[Any], None]:
         for c in changes:
             c(ds)
     return change
+
+
+def _huge_length(k: int) -> Callable[[Path, list[Path]], None]:
+    """File ``k`` holds a private OB element whose length field says 0xF0000000."""
+    def mutate(folder: Path, files: list[Path]) -> None:
+        data = files[k].read_bytes()
+        at = _group_start(data, 0x0029)
+        element = struct.pack("<HH2sHI", 0x0029, 0x0010, b"OB", 0, 0xF0000000) + b"\x00" * 8
+        files[k].write_bytes(data[:at] + element + data[at:])
+    return mutate
 
 
 def _then(*steps: Callable[[Path, list[Path]], None]) -> Callable[[Path, list[Path]], None]:
