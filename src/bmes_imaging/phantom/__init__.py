@@ -5,6 +5,13 @@ a committed bone atlas (derived from the Visible Human Female foot surfaces, CC 
 see ``NOTICE``) with seed-varied anatomy, tissue contrast, bone marrow edema in chosen
 bones and optional confounders, written as DICOM with its ground truth beside it.
 
+Every contrast and acquisition parameter can be set on the :class:`PhantomSpec`
+(edema / normal marrow ratios on both images, residual fat, field strength, slices,
+pixels, fluid plane, vendor rescale, anatomy family, flexion, deformation, placement) or
+drawn from the documented distribution (:func:`draw_spec`): :func:`cohort_specs`
+``("tune")`` chooses detector defaults, ``("eval")`` (other seeds, every range's
+extremes) reports them.
+
 Examples
 --------
 >>> from bmes_imaging.phantom import PhantomSpec, generate_study
