@@ -70,6 +70,21 @@ class PrivateLogFile(logging.FileHandler):
     def handleError(self, record: logging.LogRecord) -> None:
         self.failed = True
 
+    def flush(self) -> None:
+        """Flush; a full disk marks the log as failed instead of raising."""
+        try:
+            super().flush()
+        except OSError:
+            self.failed = True
+
+    def close(self) -> None:
+        """Close; a full disk (the last lines cannot be written) does not raise."""
+        try:
+            super().close()
+        except OSError:
+            self.failed = True
+            self.stream = None  # type: ignore[assignment]
+
 
 def make_private_dirs(folder: str | os.PathLike[str]) -> Path:
     """Create ``folder`` and its missing parents with mode 0700; return it.

@@ -435,7 +435,7 @@ def _run_dask(todo: list[StudyTask], out: Path, config: Any,
                                    host="127.0.0.1", dashboard_address=None,
                                    scheduler_kwargs={"dashboard": False,
                                                      "dashboard_address": "127.0.0.1:0"},
-                                   silence_logs=logging.ERROR)
+                                   silence_logs=logging.CRITICAL)  # their errors reach us
         client = Client(cluster, set_as_default=False)
     try:
         client.run(warm_up)  # imports on every worker, before the clock of the first study

@@ -212,3 +212,26 @@ def pg_server() -> Iterator[dict[str, Any]]:
     finally:
         stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def small_archive(root: Path, n: int) -> None:
+    """``n`` small T1 + STIR studies (random voxels: for --check-only runs)."""
+    import numpy as np
+
+    from bmes_imaging import Volume
+    from bmes_imaging.dicom import write_series
+
+    affine = np.array([[0, 0, -3.0, 0], [0.8, 0, 0, -50], [0, 0.8, 0, -40], [0, 0, 0, 1]])
+    t1 = {"ScanningSequence": "SE", "SequenceVariant": "SK", "RepetitionTime": 520,
+          "EchoTime": 12}
+    stir = {"ScanningSequence": ["SE", "IR"], "SequenceVariant": "SK",
+            "RepetitionTime": 4200, "EchoTime": 40, "InversionTime": 160}
+    for k in range(n):
+        rng = np.random.default_rng(k)
+        common = {"patient_id": f"P{k}", "patient_name": "SURNAME^GIVEN",
+                  "study_instance_uid": f"1.2.826.0.1.3680043.8.498.9{k}"}
+        for number, (desc, attrs) in enumerate((("T1 TSE SAG", t1), ("STIR SAG", stir)), 1):
+            vol = Volume(rng.uniform(50, 900, (40, 32, 8)).astype(np.float32), affine)
+            write_series(vol, root / f"s{k}", series_number=number, series_description=desc,
+                         uid_seed=f"{desc}-{k}", attributes={**attrs, "Laterality": "R"},
+                         filename_pattern=f"S{number}_{{index:05d}}.dcm", **common)

@@ -21,7 +21,7 @@ from bmes_imaging.errors import StoreError
 from bmes_imaging.store import open_store
 from bmes_imaging.volume import Volume
 
-from .conftest import assert_one_line_error, fill, run_bmes, sample_table
+from .conftest import assert_one_line_error, fill, run_bmes, sample_table, small_archive
 
 FINDINGS = ("patient_id,side,bone,status,grade,edema_volume_ml\n"
             "2,R,talus,confirmed,2,3.5\n7,R,navicular,confirmed,1,0.8\n")
@@ -59,6 +59,14 @@ def test_full_disk_export_and_report_one_line(small_disk: Path, tmp_path: Path) 
                      "--no-deidentify"])
     assert_one_line_error(proc, str(small_disk), "disk is full")
     assert not out.exists() and _temp_files(small_disk) == []
+
+
+def test_full_disk_screen_one_line(small_disk: Path, tmp_path: Path) -> None:
+    small_archive(tmp_path / "archive", 2)
+    fill(small_disk)
+    proc = run_bmes(["screen", tmp_path / "archive", "--out", small_disk / "screen",
+                     "--workers", "1", "--no-progress", "--check-only"])
+    assert_one_line_error(proc, str(small_disk / "screen"), "disk is full")
 
 
 def test_full_disk_cannot_hold_a_new_store(small_disk: Path) -> None:

@@ -19,7 +19,7 @@ import pytest
 from bmes_imaging._atomic import LOCK_GRACE_S
 from bmes_imaging.store import open_store
 
-from .conftest import run_bmes, sample_table
+from .conftest import run_bmes, sample_table, small_archive
 
 ROUNDS = 6
 
@@ -142,30 +142,10 @@ def test_kill_during_export_and_report_then_next_write(tmp_path: Path) -> None:
         assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
 
 
-def _archive(root: Path, n: int) -> None:
-    from bmes_imaging import Volume
-    from bmes_imaging.dicom import write_series
-
-    affine = np.array([[0, 0, -3.0, 0], [0.8, 0, 0, -50], [0, 0.8, 0, -40], [0, 0, 0, 1]])
-    t1 = {"ScanningSequence": "SE", "SequenceVariant": "SK", "RepetitionTime": 520,
-          "EchoTime": 12}
-    stir = {"ScanningSequence": ["SE", "IR"], "SequenceVariant": "SK",
-            "RepetitionTime": 4200, "EchoTime": 40, "InversionTime": 160}
-    for k in range(n):
-        rng = np.random.default_rng(k)
-        common = {"patient_id": f"P{k}", "patient_name": "SURNAME^GIVEN",
-                  "study_instance_uid": f"1.2.826.0.1.3680043.8.498.9{k}"}
-        for number, (desc, attrs) in enumerate((("T1 TSE SAG", t1), ("STIR SAG", stir)), 1):
-            vol = Volume(rng.uniform(50, 900, (40, 32, 8)).astype(np.float32), affine)
-            write_series(vol, root / f"s{k}", series_number=number, series_description=desc,
-                         uid_seed=f"{desc}-{k}", attributes={**attrs, "Laterality": "R"},
-                         filename_pattern=f"S{number}_{{index:05d}}.dcm", **common)
-
-
 @pytest.mark.slow
 def test_kill_during_screen_then_resume(tmp_path: Path) -> None:
     root, out = tmp_path / "archive", tmp_path / "screen"
-    _archive(root, 4)
+    small_archive(root, 4)
     args = [sys.executable, "-m", "bmes_imaging", "screen", str(root), "--out", str(out),
             "--workers", "1", "--no-progress", "--check-only"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
