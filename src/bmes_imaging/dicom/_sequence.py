@@ -360,11 +360,15 @@ def classify_stacks(stacks: Sequence[SeriesStack]) -> list[SeriesStack]:
         ``laterality_source`` set, in the same order.
     """
     found = [(classify_stack(st), side_of(st)) for st in stacks]
+    per_series: dict[str | None, int] = {}
+    for st in stacks:
+        per_series[st.series_instance_uid] = per_series.get(st.series_instance_uid, 0) + 1
     evidence: dict[str | None, str] = {}
-    for st, (c, _) in zip(stacks, found, strict=True):
-        physics = not_anatomy(st)
-        if physics is not None and st.series_instance_uid:
-            evidence.setdefault(st.series_instance_uid, physics[1])
+    for st in stacks:  # only series split into several stacks can have a mate
+        if st.series_instance_uid and per_series[st.series_instance_uid] > 1:
+            physics = not_anatomy(st)
+            if physics is not None:
+                evidence.setdefault(st.series_instance_uid, physics[1])
     out = []
     for st, (c, (side, side_source)) in zip(stacks, found, strict=True):
         sequence, reason = c.sequence, c.reason

@@ -23,6 +23,7 @@ the loader (positions missing, slices unevenly spaced); pairing skips such stack
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,10 +45,19 @@ SPACING_TOLERANCE = 0.01
 
 
 def _normal(iop: Sequence[float]) -> np.ndarray | None:
-    a = np.asarray(iop, dtype=np.float64)
-    n = np.cross(a[:3], a[3:])
-    norm = float(np.linalg.norm(n))
-    return n / norm if norm > 1e-6 else None
+    r1, r2, r3, c1, c2, c3 = (float(v) for v in iop)
+    n = (r2 * c3 - r3 * c2, r3 * c1 - r1 * c3, r1 * c2 - r2 * c1)
+    norm = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]) ** 0.5
+    return np.array(n) / norm if norm > 1e-6 else None
+
+
+def _all_distinct(positions: Sequence[Sequence[float]], iop: Sequence[float]) -> bool:
+    """True when no two positions share a place along the normal (pure Python: the
+    common case of the index, kept cheap)."""
+    r1, r2, r3, c1, c2, c3 = (float(v) for v in iop)
+    nx, ny, nz = r2 * c3 - r3 * c2, r3 * c1 - r1 * c3, r1 * c2 - r2 * c1
+    dist = sorted(nx * p[0] + ny * p[1] + nz * p[2] for p in positions)
+    return all(b - a > SAME_POSITION_MM for a, b in pairwise(dist))
 
 
 def _series_name(st: SeriesStack | HeaderRecord) -> str:
@@ -118,7 +128,10 @@ def mosaic_stacks(uid: str, recs: list[HeaderRecord]
 
 def is_mosaic_record(rec: HeaderRecord) -> bool:
     """True for a single-frame Siemens mosaic file."""
-    return (rec.get("NumberOfFrames") or 1) <= 1 and is_mosaic(rec.get("ImageType"))
+    image_type = rec.values.get("ImageType")
+    if not image_type or "MOSAIC" not in str(image_type).upper():
+        return False
+    return (rec.get("NumberOfFrames") or 1) <= 1 and is_mosaic(image_type)
 
 
 # ------------------------------------------------------------ repeated positions
@@ -165,6 +178,8 @@ def split_repeated_positions(st: SeriesStack) -> list[SeriesStack] | str:
     if multiframe and len(numbers) != len(st.positions):
         return [st]
     if not multiframe and len(st.files) != len(st.positions):
+        return [st]
+    if _all_distinct(st.positions, st.image_orientation):  # type: ignore[arg-type]
         return [st]
     normal = _normal(st.image_orientation)
     if normal is None:
