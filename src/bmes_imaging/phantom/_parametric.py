@@ -45,7 +45,6 @@ above the dome) 38-52 ml.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +54,7 @@ from scipy import ndimage
 from ..bones import Bone
 from ..errors import PhantomError
 from ._anatomy import Atlas
+from ._parametric_shapes import ArrayLike3, Shape, cone, moved, rotation, shifted, superq, union
 from ._parametric_soft import soft_tissues
 from ._tissue import CARTILAGE, CORTEX_BIT, OTHER_BONE, TISSUE_NAMES
 
@@ -68,122 +68,6 @@ _MARGIN_MM = 24.0
 _SALT = 90_211  # keeps parametric seeds apart from every other use of the same seed
 
 Arr = NDArray[np.float32]
-Field = Callable[[Arr, Arr, Arr], Arr]
-ArrayLike3 = NDArray[np.float64] | tuple[float, float, float] | list[float]
-
-
-@dataclass(frozen=True)
-class Shape:
-    """A signed distance function (mm, negative inside) and its bounding box (mm)."""
-
-    f: Field
-    lo: NDArray[np.float64]
-    hi: NDArray[np.float64]
-
-    def __call__(self, x: Arr, y: Arr, z: Arr) -> Arr:
-        return self.f(x, y, z)
-
-
-def _rot(axis: str, deg: float) -> NDArray[np.float64]:
-    t = np.radians(deg)
-    c, s = np.cos(t), np.sin(t)
-    if axis == "x":
-        return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
-    if axis == "y":
-        return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
-
-
-def superq(centre: ArrayLike3, radii: ArrayLike3, n: float = 2.0,
-           rot: NDArray[np.float64] | None = None) -> Shape:
-    """Superellipsoid ``sum |x_i / r_i|^n <= 1`` (``rot``: local axes to atlas frame)."""
-    c = np.asarray(centre, float)
-    r = np.asarray(radii, float)
-    m = np.eye(3) if rot is None else np.asarray(rot, float)
-    inv = m.T.astype(np.float32)
-
-    def f(x: Arr, y: Arr, z: Arr) -> Arr:
-        dx, dy, dz = x - np.float32(c[0]), y - np.float32(c[1]), z - np.float32(c[2])
-        loc = [inv[i, 0] * dx + inv[i, 1] * dy + inv[i, 2] * dz for i in range(3)]
-        q = [np.abs(loc[i]) / np.float32(r[i]) for i in range(3)]
-        if n == 2.0:
-            g = np.sqrt(q[0] ** 2 + q[1] ** 2 + q[2] ** 2)
-            grad2 = sum((q[i] / np.float32(r[i])) ** 2 for i in range(3)) / np.maximum(
-                g, np.float32(1e-6)) ** 2
-        else:
-            nn = np.float32(n)
-            g = (q[0] ** nn + q[1] ** nn + q[2] ** nn) ** np.float32(1.0 / n)
-            gs = np.maximum(g, np.float32(1e-6)) ** (np.float32(1.0) - nn)
-            grad2 = sum((gs * q[i] ** (nn - 1) / np.float32(r[i])) ** 2 for i in range(3))
-        return np.asarray((g - 1.0) / np.sqrt(np.maximum(grad2, np.float32(1e-12))),
-                          dtype=np.float32)
-
-    ext = np.abs(m) @ r
-    return Shape(f, c - ext, c + ext)
-
-
-def cone(a: ArrayLike3, b: ArrayLike3, ra: float, rb: float) -> Shape:
-    """Round cone (capsule) from ``a`` (radius ``ra``) to ``b`` (radius ``rb``)."""
-    pa, pb = np.asarray(a, float), np.asarray(b, float)
-    ab = (pb - pa).astype(np.float32)
-    l2 = np.float32(max(float(ab @ ab), 1e-9))
-
-    def f(x: Arr, y: Arr, z: Arr) -> Arr:
-        dx, dy, dz = x - np.float32(pa[0]), y - np.float32(pa[1]), z - np.float32(pa[2])
-        t = np.clip((dx * ab[0] + dy * ab[1] + dz * ab[2]) / l2, 0.0, 1.0)
-        d = np.sqrt((dx - t * ab[0]) ** 2 + (dy - t * ab[1]) ** 2 + (dz - t * ab[2]) ** 2)
-        return np.asarray(d - (np.float32(ra) + t * np.float32(rb - ra)), dtype=np.float32)
-
-    r = max(ra, rb)
-    return Shape(f, np.minimum(pa, pb) - r, np.maximum(pa, pb) + r)
-
-
-def union(*shapes: Shape, k: float = 0.0) -> Shape:
-    """Union (smooth with blend width ``k`` mm when ``k > 0``)."""
-    def f(x: Arr, y: Arr, z: Arr) -> Arr:
-        d = shapes[0](x, y, z)
-        for s in shapes[1:]:
-            e = s(x, y, z)
-            if k > 0:
-                h = np.maximum(np.float32(k) - np.abs(d - e), 0.0) / np.float32(k)
-                d = np.minimum(d, e) - h * h * np.float32(k / 4.0)
-            else:
-                d = np.minimum(d, e)
-        return d
-
-    lo = np.min([s.lo for s in shapes], axis=0)
-    hi = np.max([s.hi for s in shapes], axis=0)
-    return Shape(f, lo, hi)
-
-
-def intersect(first: Shape, *fields: Field) -> Shape:
-    """``first`` cut by further half-space-like fields (box of ``first``)."""
-    def f(x: Arr, y: Arr, z: Arr) -> Arr:
-        d = first(x, y, z)
-        for g in fields:
-            d = np.maximum(d, g(x, y, z))
-        return d
-
-    return Shape(f, first.lo, first.hi)
-
-
-def moved(shape: Shape, rot: NDArray[np.float64], pivot: ArrayLike3) -> Shape:
-    """``shape`` rotated by ``rot`` about ``pivot``."""
-    p = np.asarray(pivot, float)
-    inv = np.asarray(rot, float).T.astype(np.float32)
-
-    def f(x: Arr, y: Arr, z: Arr) -> Arr:
-        dx, dy, dz = x - np.float32(p[0]), y - np.float32(p[1]), z - np.float32(p[2])
-        loc = [inv[i, 0] * dx + inv[i, 1] * dy + inv[i, 2] * dz + np.float32(p[i])
-               for i in range(3)]
-        return shape(loc[0], loc[1], loc[2])
-
-    corners = np.array([[a, b, c] for a in (shape.lo[0], shape.hi[0])
-                        for b in (shape.lo[1], shape.hi[1])
-                        for c in (shape.lo[2], shape.hi[2])])
-    moved_c = (corners - p) @ np.asarray(rot, float).T + p
-    return Shape(f, moved_c.min(0), moved_c.max(0))
-
 
 
 def _jit(rng: np.random.Generator, rel: float = 0.12) -> NDArray[np.float64]:
@@ -209,12 +93,12 @@ def _leg(rng: np.random.Generator) -> dict[int, Shape]:
     col = Shape(column, np.array([-hx0 - 1, -hy0, 8.0]),
                 np.array([hx0, hy0, LEG_TOP_MM + 40]))
     mall = superq((-20.0, 3.0, 14.0), np.array([7.0, 11.0, 11.0]) * pm, 2.2,
-                  _rot("y", 8.0))
+                  rotation("y", 8.0))
     tibia = union(col, mall, k=5.0)
     fx = 22.0 + rng.uniform(-1.5, 1.5)
     shaft = cone((fx - 1.0, -8.0, LEG_TOP_MM + 40), (fx, -10.0, 20.0), 5.8 * pf[0],
                  6.5 * pf[0])
-    lat = superq((fx, -11.0, 2.0), np.array([7.0, 11.0, 14.0]) * pf, 2.2, _rot("x", -10.0))
+    lat = superq((fx, -11.0, 2.0), np.array([7.0, 11.0, 14.0]) * pf, 2.2, rotation("x", -10.0))
     fibula = union(shaft, lat, k=6.0)
     return {int(Bone.TIBIA): tibia, int(Bone.FIBULA): fibula}
 
@@ -241,12 +125,12 @@ def _hindfoot(rng: np.random.Generator, pitch_deg: float) -> dict[int, Shape]:
         superq((15.0 * pt[0], -4.0, -9.0), (5.5, 8.0, 7.0)),
         superq((2.0, -half_len - 1.0, -8.0), (6.0, 5.0, 5.0)),
         cone((0.0, 6.0, -5.0), head_c, 11.0 * pt[2], 9.5 * pt[2]),
-        superq(head_c, np.array([14.0, 10.0, 11.0]) * pt, 2.0, _rot("y", -20.0)),
+        superq(head_c, np.array([14.0, 10.0, 11.0]) * pt, 2.0, rotation("y", -20.0)),
         k=4.0)
-    tilt = _rot("x", pitch_deg - 20.0)
+    tilt = rotation("x", pitch_deg - 20.0)
     pivot = (3.0, 25.0, -32.0)
     calc = union(
-        superq((3.0, -14.0, -29.0), np.array([15.0, 37.0, 16.0]) * pc, 3.0, _rot("x", 12.0)),
+        superq((3.0, -14.0, -29.0), np.array([15.0, 37.0, 16.0]) * pc, 3.0, rotation("x", 12.0)),
         superq((1.0, -43.0 * pc[1], -38.0), np.array([15.0, 12.0, 20.0]) * pc, 2.5),
         superq((4.0, -7.0, -17.0), np.array([14.0, 13.0, 9.0]) * pc, 2.0),
         superq((-14.0, -2.0, -20.0), np.array([8.0, 11.0, 5.0]) * pc, 2.0),
@@ -259,14 +143,14 @@ def _midfoot(rng: np.random.Generator) -> dict[int, Shape]:
     """Navicular, cuboid and the three cuneiforms (before the arch rotation)."""
     pn, pb, p5, p6, p7 = (_jit(rng) for _ in range(5))
     nav = union(superq((-8.0, 45.0, -11.0), np.array([19.0, 9.0, 13.0]) * pn, 2.2,
-                       _rot("y", -25.0)),
+                       rotation("y", -25.0)),
                 superq((-25.0, 41.0, -20.0), np.array([6.0, 6.0, 7.0]) * pn), k=4.0)
     cub = superq((14.0, 44.0, -34.0), np.array([12.0, 15.0, 12.0]) * pb, 3.0,
-                 _rot("y", 15.0) @ _rot("x", -10.0))
+                 rotation("y", 15.0) @ rotation("x", -10.0))
     med = superq((-19.0, 66.0, -17.0), np.array([8.0, 13.0, 17.0]) * p5, 3.0)
     inter = superq((-6.0, 63.0, -8.0), np.array([6.5, 10.0, 12.0]) * p6, 3.0)
     lat = superq((6.5, 64.0, -13.0), np.array([7.5, 11.0, 11.5]) * p7, 3.0,
-                 _rot("y", 10.0))
+                 rotation("y", 10.0))
     return {int(Bone.NAVICULAR): nav, int(Bone.CUBOID): cub,
             int(Bone.MEDIAL_CUNEIFORM): med, int(Bone.INTERMEDIATE_CUNEIFORM): inter,
             int(Bone.LATERAL_CUNEIFORM): lat}
@@ -353,7 +237,7 @@ def _draw_foot(seed: int) -> _Foot:
     fore, toes = _forefoot(rng)
     distal.update(fore)
     # the arch: midfoot and forefoot turn about the talonavicular / calcaneocuboid line
-    arch = _rot("x", -arch_deg)
+    arch = rotation("x", -arch_deg)
     for code, shape in distal.items():
         shapes[code] = moved(shape, arch, (0.0, 35.0, -25.0))
     shifts = _articulate(shapes)
@@ -365,19 +249,6 @@ def _draw_foot(seed: int) -> _Foot:
     params = {"scale": scale, "calcaneal_pitch_deg": pitch_deg, "arch_deg": arch_deg,
               "joint_space_mm": gap, "tibiotalar_space_mm": gap_ankle}
     return _Foot(shapes, gaps, scale, params)
-
-
-def shifted(shape: Shape, vec: NDArray[np.float64]) -> Shape:
-    """``shape`` translated by ``vec`` (mm)."""
-    v = np.asarray(vec, float)
-    if not np.any(v):
-        return shape
-    vx, vy, vz = (np.float32(c) for c in v)
-
-    def f(x: Arr, y: Arr, z: Arr) -> Arr:
-        return shape(x - vx, y - vy, z - vz)
-
-    return Shape(f, shape.lo + v, shape.hi + v)
 
 
 def _settle(moving: Shape, fixed: list[Shape], direction: ArrayLike3,
