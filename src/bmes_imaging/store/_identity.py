@@ -54,6 +54,7 @@ __all__ = [
     "create_sqlite_store",
     "ensure_identity",
     "folder_owner",
+    "open_failure_line",
     "orphan_age",
     "sqlite_file",
 ]
@@ -348,3 +349,19 @@ def create_if_new(url: str, *, init: bool) -> None:
         raise StoreError(db_error_message(exc, str(path), what="creating the store")) \
             from None
 
+
+def open_failure_line(url: str, exc: BaseException) -> str:
+    """One line for a store that cannot be opened (read-only folder named as such)."""
+    from .._faults import db_error_message
+    from ._engine import shown_url
+
+    path = sqlite_file(url)
+    if path is not None and path.parent.is_dir():
+        read_only = bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+        if read_only or not os.access(path.parent, os.W_OK):
+            return (f"cannot open the store {path}: its folder is "
+                    f"{'on a read-only file system' if read_only else 'not writable'} (a "
+                    "SQLite store writes beside itself, e.g. its -wal file); make the folder "
+                    "writable or copy the store to a writable place")
+    line = db_error_message(exc, shown_url(url), what="opening the store")
+    return line if line.startswith("cannot open") else "cannot open the store: " + line

@@ -26,7 +26,14 @@ from ._clinical_api import ClinicalStore
 from ._clinical_db import now
 from ._engine import make_engine, resolve_url, run_migrations, write_transaction
 from ._findings import StoredFinding, coerce_finding, finding_to_dict
-from ._identity import claim_folder, clean_on_open, create_if_new, ensure_identity, orphan_age
+from ._identity import (
+    claim_folder,
+    clean_on_open,
+    create_if_new,
+    ensure_identity,
+    open_failure_line,
+    orphan_age,
+)
 from ._models import (
     Annotation,
     AuditEvent,
@@ -98,10 +105,7 @@ class Store(ClinicalStore):
             run_migrations(self.engine)
         except DatabaseError as exc:  # includes OperationalError
             self.engine.dispose()
-            from .._faults import db_error_message
-
-            raise StoreError("cannot open the store: " + db_error_message(
-                exc, shown, what="opening the store")) from None
+            raise StoreError(open_failure_line(url, exc)) from None
         except CommandError as exc:
             self.engine.dispose()
             raise StoreError(f"the store {shown} has a schema this version of bmes-imaging "

@@ -142,7 +142,7 @@ def test_read_only_store_one_line_nothing_lost(read_only_bind: Any, tmp_path: Pa
     edited = tmp_path / "table.csv"
     edited.write_text(sample_table().read_text().replace(",M,", ",F,", 1))
     proc = run_bmes(["clinical", "import", edited, "--db", db])
-    assert_one_line_error(proc, str(db))
+    assert_one_line_error(proc, str(db), "read-only", "writable")
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
 
 
