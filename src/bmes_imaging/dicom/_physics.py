@@ -177,7 +177,8 @@ def t1_by_sequence(stack: SeriesStack) -> str | None:
                 if what.startswith("Philips") and stack.mr_acquisition_type == "2D":
                     continue  # a 2D TFE is not an MPRAGE
                 return f"sequence name '{stack.sequence_name}' ({what}, T1-weighted)"
-        if re.match(r"^\*?fl3d", name):
+        if re.match(r"^\*?fl3d", name) and not re.match(r"^\*?fl3d\d*r", name):
+            # (``*fl3d1r_t70``: ramped-pulse 3D FLASH, a time-of-flight angiogram)
             flip = stack.flip_angle
             if flip is None or flip >= 8:
                 shown = "?" if flip is None else f"{flip:g}"

@@ -182,3 +182,11 @@ def test_ge_three_plane_localizer_of_nine_slices_a_plane(tmp_path):
     for st in index.stacks:
         assert st.localizer and st.sequence == "other", st.sequence_reason
         assert "localizer" in st.sequence_reason
+
+
+def test_time_of_flight_flash_is_not_t1():
+    """Siemens ``*fl3d1r_t70`` (ramped 3D FLASH: TOF angiography) is not a T1 FLASH."""
+    c = classify_stack(_stack(sequence_name="*fl3d1r_t70", flip_angle=25.0, scan_options=(),
+                              scanning_sequence=("GR",), repetition_time=22.0,
+                              echo_time=3.6, series_description="angio"))
+    assert c.sequence == "other", c
