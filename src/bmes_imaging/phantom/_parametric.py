@@ -493,7 +493,7 @@ def parametric_atlas(seed: int, side: str = "R") -> Atlas:
     shape = tuple(int(n) for n in np.ceil((hi - origin) / PITCH).astype(int) + 1)
     codes = _bones(foot, origin, shape)
     marks = _landmarks(codes, origin)
-    soft_tissues(codes, origin, PITCH, marks)
+    soft_tissues(codes, origin, PITCH)
     affine = np.diag([PITCH, PITCH, PITCH, 1.0])
     affine[:3, 3] = origin
     meta = {

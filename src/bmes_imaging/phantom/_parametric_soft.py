@@ -279,8 +279,8 @@ def _body(g: _Grid, seeds: Mask) -> Mask:
     return np.asarray(body | g.occupied, dtype=bool)
 
 
-def soft_tissues(codes: NDArray[np.uint8], origin: NDArray[np.float64], pitch: float,
-                 landmarks: dict[str, list[float]]) -> None:
+def soft_tissues(codes: NDArray[np.uint8], origin: NDArray[np.float64], pitch: float
+                 ) -> None:
     """Fill the non-bone voxels of ``codes`` (in place) with soft-tissue classes.
 
     Parameters
@@ -289,12 +289,7 @@ def soft_tissues(codes: NDArray[np.uint8], origin: NDArray[np.float64], pitch: f
         Class codes holding the bones, cortex and joint spaces; 0 elsewhere.
     origin, pitch
         Atlas mm of voxel (0, 0, 0) and the voxel size.
-    landmarks
-        The atlas landmarks (unused for now beyond a consistency check: the soft tissues
-        read their own, finer set off the bones).
     """
-    if "dome_centre" not in landmarks:
-        raise ValueError("soft_tissues needs the atlas landmarks")
     g = _Grid(codes, origin, pitch)
     m = _marks(g)
     tendons, vessel = _tendons(g, m)

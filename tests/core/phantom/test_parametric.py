@@ -176,3 +176,12 @@ def test_a_study_renders_from_the_parametric_anatomy() -> None:
     assert {"talus", "calcaneus", "navicular", "tibia"} <= present
     edema = [row["bone"] for row in study.involvement if row["edema_volume_ml"] > 0]
     assert edema == ["navicular"]
+
+    def fibula_side(st: object) -> float:  # fibula x minus tibia x (world RAS, mm)
+        bones = st.bones  # type: ignore[attr-defined]
+        ijk = {b: np.argwhere(bones.array == int(b)).mean(0) for b in (Bone.FIBULA, Bone.TIBIA)}
+        world = {b: bones.affine[:3, :3] @ v + bones.affine[:3, 3] for b, v in ijk.items()}
+        return float(world[Bone.FIBULA][0] - world[Bone.TIBIA][0])
+
+    left = generate_study(dataclasses.replace(spec, side="L"))
+    assert fibula_side(study) > 5.0 > -5.0 > fibula_side(left)  # the fibula is lateral
