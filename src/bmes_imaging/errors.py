@@ -26,6 +26,7 @@ __all__ = [
     "ExportError",
     "GeometryError",
     "NiftiError",
+    "NotAFootError",
     "PhantomError",
     "StoreError",
 ]
@@ -74,6 +75,11 @@ class AlignmentError(BmesError, RuntimeError):
 
 class DetectionError(BmesError, RuntimeError):
     """Edema detection cannot run on the given study (no T1, no fluid series...)."""
+
+
+class NotAFootError(DetectionError):
+    """The study's header, field of view or atlas fit says it is not a foot or ankle
+    (``bmes detect --force`` / ``force=True`` analyses it anyway)."""
 
 
 class ClinicalRecordError(BmesError, ValueError):

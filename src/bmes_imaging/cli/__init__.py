@@ -29,7 +29,7 @@ __all__ = ["build_parser", "main"]
 
 #: Subcommand modules, in the order ``bmes --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "demo", "index", "convert", "phantom", "detect", "evaluate", "clinical",
+    "demo", "index", "convert", "phantom", "detect", "atlas", "evaluate", "clinical",
     "agreement", "validate", "screen", "export", "report", "view",
 )
 

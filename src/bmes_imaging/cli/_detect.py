@@ -29,6 +29,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--bones", type=Path, metavar="LABELS.nii.gz",
                    help="bone label map (project labels, any grid); default: automatic "
                         "bone masks from the foot atlas")
+    p.add_argument("--force", action="store_true",
+                   help="analyse the study even when its BodyPartExamined, field of view or "
+                        "atlas fit says it is not a foot or ankle")
     p.add_argument("--no-refine", action="store_true",
                    help="trust the scanner geometry (no motion correction of the fluid series)")
     p.add_argument("--fluid-ratio-min", type=float, default=None,
@@ -57,9 +60,11 @@ def run(args: argparse.Namespace) -> int:
     site = load_site_config(site_path) if site_path is not None else None
     cfg = (site.detection_config() if site else DetectionConfig()).replace(**changes)
     det = (detect_study_with_site(args.study_dir, args.out, site, config=cfg,
-                                  bones_path=args.bones, refine_alignment=not args.no_refine)
+                                  bones_path=args.bones, refine_alignment=not args.no_refine,
+                                  force=args.force)
            if site else detect_study(args.study_dir, args.out, bones_path=args.bones,
-                                     config=cfg, refine_alignment=not args.no_refine))
+                                     config=cfg, refine_alignment=not args.no_refine,
+                                     force=args.force))
     positives = [r for r in det.rows if int(r["grade"]) >= 1]
     for r in positives:
         print(f"{r['side'] or '?'} {r['bone']}: {float(r['fraction']) * 100:.0f} % of the bone "

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,16 +42,22 @@ from ..errors import DetectionError
 from ..geometry import apply_affine, resample_to
 from ..volume import Volume
 from ._align import _block_mean, _intensity_bins, _nmi
+from ._atlas_template import (
+    AIR,
+    ATLAS_STEP,
+    OTHER,
+    coarse_labels,
+    label_template,
+    slice_profile,
+    tissue_template,
+)
 from ._config import DetectionConfig
+from ._refine import articulate, edge_quality, flexed_atlas, group_of, snap_to_edges
 
-__all__ = ["automatic_bones", "prepare_atlas", "register_atlas", "seeded_bones"]
+__all__ = ["automatic_bones", "bone_mask_quality", "prepare_atlas", "register_atlas"]
 
 log = logging.getLogger(__name__)
 
-_MARROW, _CORTEX, _OTHER, _AIR = 1.0, 0.1, 0.45, 0.0
-#: Soft tissue assumed within this distance of a bone, air beyond (0: not modelled;
-#: modelling it made the registration worse on the phantom).
-_ENVELOPE_MM = 0.0
 #: NMI cost per (% anisotropic scale)^2: 10 % anisotropy costs 0.003, about a tenth
 #: of the NMI gained by a good alignment.
 _ANISOTROPY_PENALTY = 3e-5
@@ -72,6 +80,15 @@ class _Schedule:
     bone_points: int = 3000
     bone_maxfev: int = 150
     bone_spacing_mm: float = 1.5
+    #: sizes tried by the translation search (relative to the atlas foot)
+    search_scales: tuple[float, ...] = (0.87, 1.0, 1.15)
+    #: placements screened by a short fit (samples, evaluations; 0: no screening)
+    screen_starts: int = 8
+    screen_points: int = 2000
+    screen_maxfev: int = 200
+    #: samples and evaluations of each body of :func:`._refine.articulate` (0: skip)
+    group_points: int = 3000
+    group_maxfev: int = 250
 
 
 #: Automatic masks: budgets chosen on the 22-study phantom cohort of
@@ -135,7 +152,7 @@ class _PreparedAtlas:
         key = (tuple(np.round(t1.voxel_sizes, 3)),
                tuple(np.round(t1.affine[:3, :3], 3).ravel()))
         if key not in self.profiled:
-            tmpl = _slice_profile(self.template, self.template_affine, t1)
+            tmpl = slice_profile(self.template, self.template_affine, t1)
             tmpl2 = np.ascontiguousarray(ndimage.zoom(tmpl, 0.5, order=1))
             taff2 = self.template_affine.copy()
             taff2[:3, :3] = self.template_affine[:3, :3] * (
@@ -147,7 +164,6 @@ class _PreparedAtlas:
 
 
 _ATLAS_CACHE: dict[str, _PreparedAtlas] = {}
-_TISSUE_CACHE: dict[tuple[object, ...], NDArray[np.float32]] = {}
 _ATLAS_LOCK = threading.Lock()
 
 
@@ -159,11 +175,9 @@ def _load_atlas(side: str) -> Volume:
         raise DetectionError("automatic bone masks need the foot atlas of "
                              "bmes_imaging.phantom, which is not available; give a bone "
                              "label map (--bones) or seed points instead") from exc
-    return load_foot_atlas(side, step=_ATLAS_STEP)
+    return load_foot_atlas(side, step=ATLAS_STEP)
 
 
-#: The packaged atlas has 0.5 mm voxels; registration works at 1 mm.
-_ATLAS_STEP = 2
 
 
 def _atlas_and_template(side: str) -> _PreparedAtlas:
@@ -171,8 +185,8 @@ def _atlas_and_template(side: str) -> _PreparedAtlas:
     with _ATLAS_LOCK:  # a warm-up thread and a detection may ask at the same time
         if side not in _ATLAS_CACHE:
             atlas = _load_atlas(side)
-            tissue = _tissue_template(atlas)
-            tmpl, taff = tissue if tissue is not None else _template(atlas)
+            tissue = tissue_template(atlas)
+            tmpl, taff = tissue if tissue is not None else label_template(atlas)
             _ATLAS_CACHE[side] = _PreparedAtlas(atlas, tmpl, taff)
         return _ATLAS_CACHE[side]
 
@@ -188,105 +202,6 @@ def prepare_atlas(laterality: str | None = None) -> None:
     """
     for side in ([laterality.upper()] if laterality else ["R", "L"]):
         _atlas_and_template(side)
-
-
-#: Generic T1 appearance (relative to fat) of the atlas' anatomical classes: what any
-#: T1-weighted foot image shows, not a particular scanner's or phantom's values.
-_T1_APPEARANCE = {
-    "air": 0.0, "other_bone": 0.95, "subcutaneous_fat": 1.0, "muscle": 0.38,
-    "tendon": 0.08, "cartilage": 0.5, "joint_recess": 0.85, "vessel": 0.1, "skin": 0.55,
-    "kager_fat": 1.0,
-}
-
-
-def _tissue_template(atlas: Volume) -> tuple[NDArray[np.float32], NDArray[np.float64]] | None:
-    """T1-like template from the atlas' tissue classes (soft tissue, air, cortex).
-
-    The packaged atlas carries the classes of every voxel (fat, muscle, tendons...);
-    giving each its generic T1 appearance makes a template image like the T1 atlases
-    of brain registration, block-averaged from the 0.5 mm classes onto the grid of
-    ``atlas`` (the packaged labels every ``_ATLAS_STEP`` voxels). Returns None when the
-    atlas grid does not match (then the bone-only template is used).
-    """
-    from ..phantom import load_foot_tissues
-
-    a = load_foot_tissues()
-    f = _ATLAS_STEP
-    n = np.array(a.codes.shape) // f
-    if tuple(-(-np.array(a.codes.shape) // f)) != atlas.shape:
-        return None
-    lut = np.zeros(256, dtype=np.float32)
-    for code, name in a.tissue_names.items():
-        lut[code] = _T1_APPEARANCE.get(name, _OTHER)
-    lut[1:a.other_bone_code + 1] = 0.95
-    lut[a.cortex_bit:a.cortex_bit + a.other_bone_code + 1] = 0.08
-    key = (a.codes.shape, f)
-    if key not in _TISSUE_CACHE:  # the same array serves both sides (mirrored affine)
-        total = np.zeros(tuple(n), dtype=np.float32)
-        for i in range(f):  # sum of the f**3 sub-grids: a block sum without copies
-            for j in range(f):
-                for k in range(f):
-                    total += lut[a.codes[i:n[0] * f:f, j:n[1] * f:f, k:n[2] * f:f]]
-        total *= np.float32(1.0 / f ** 3)
-        _TISSUE_CACHE[key] = total
-    vals = _TISSUE_CACHE[key]
-    aff = atlas.affine.copy()  # block centres: half a 0.5 mm voxel from the labels' grid
-    aff[:3, 3] = apply_affine(atlas.affine, [np.full(3, (f - 1) / (2.0 * f))])[0]
-    return vals, aff
-
-
-def _coarse(labels: Volume, spacing: float) -> Volume:
-    """Nearest-neighbour subsampling of a label volume to about ``spacing`` mm."""
-    f = np.maximum(1, np.round(spacing / labels.voxel_sizes)).astype(int)
-    if np.all(f == 1):
-        return labels
-    arr = np.ascontiguousarray(np.asarray(labels.array)[::f[0], ::f[1], ::f[2]])
-    aff = labels.affine.copy()
-    aff[:3, :3] = labels.affine[:3, :3] * f
-    return Volume(arr.astype(np.uint8), aff, labels.info)
-
-
-def _template(labels: Volume) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
-    """T1-like template on a ~1 mm grid from bone labels only."""
-    vs = labels.voxel_sizes
-    f = np.maximum(1, np.round(1.0 / vs)).astype(int)
-    lab = np.asarray(labels.array)
-    if np.any(f > 1):
-        lab = lab[::f[0], ::f[1], ::f[2]]
-        aff = labels.affine.copy()
-        aff[:3, :3] = labels.affine[:3, :3] * f
-    else:
-        aff = labels.affine.copy()
-    vs2 = vs * f
-    bone = lab > 0
-    inner = ndimage.distance_transform_edt(bone, sampling=vs2) > 1.0
-    tmpl = np.full(lab.shape, _OTHER, dtype=np.float32)
-    if _ENVELOPE_MM:
-        far = ndimage.distance_transform_edt(~bone, sampling=vs2) > _ENVELOPE_MM
-        tmpl[far] = _AIR
-    tmpl[bone] = _CORTEX
-    tmpl[inner] = _MARROW
-    return ndimage.gaussian_filter(tmpl, 0.6), aff
-
-
-def _slice_profile(tmpl: NDArray[np.float32], taff: NDArray[np.float64], t1: Volume
-                   ) -> NDArray[np.float32]:
-    """Blur the template along the T1 slice direction like the T1 slice profile.
-
-    A T1 voxel averages the anatomy over its slice thickness (3-4 mm) but only a
-    fraction of a millimetre in plane; the template is blurred the same way along the
-    atlas axis closest to the T1 slice normal (Gaussian with FWHM = slice spacing).
-    """
-    vs = t1.voxel_sizes
-    k = int(np.argmax(vs))
-    if vs[k] < 1.5 * float(np.median(vs)):
-        return tmpl  # near-isotropic T1: nothing to mimic
-    normal = t1.affine[:3, k] / vs[k]
-    axes = taff[:3, :3] / np.sqrt((taff[:3, :3] ** 2).sum(axis=0))
-    ax = int(np.argmax(np.abs(normal @ axes)))
-    step = float(np.sqrt((taff[:3, ax] ** 2).sum()))
-    sigma = vs[k] / 2.355 / step
-    return ndimage.gaussian_filter1d(tmpl, sigma, axis=ax).astype(np.float32)
 
 
 class _Matcher:
@@ -308,7 +223,7 @@ class _Matcher:
         self.fbin = np.round(_intensity_bins(vals, lo, hi)).astype(np.int64)
         self.moving = moving
         # outside the template: air for a tissue template (it has air), else unknown
-        self.outside = _AIR if float(moving.min()) <= _AIR + 1e-3 else _OTHER
+        self.outside = AIR if float(moving.min()) <= AIR + 1e-3 else OTHER
         self.minv = np.linalg.inv(maff)
 
     def cost(self, a2w: NDArray[np.float64]) -> float:
@@ -390,7 +305,7 @@ def register_atlas(t1: Volume, atlas: Volume | _PreparedAtlas,
     """
     sch = schedule or _SCHEDULE
     if not isinstance(atlas, _PreparedAtlas):
-        tm, ta = template if template is not None else _template(atlas)
+        tm, ta = template if template is not None else label_template(atlas)
         atlas = _PreparedAtlas(atlas, tm, ta)
     rng = np.random.default_rng(_SAMPLE_SEED)
     tmpl, tmpl2, taff2 = atlas.profiled_for(t1)
@@ -412,24 +327,40 @@ def register_atlas(t1: Volume, atlas: Volume | _PreparedAtlas,
     m6 = _Matcher(fixed6, faff6, tmpl2, taff2, body_mask(fixed6), sch.search_points, rng)
     steps = np.arange(-36.0, 36.1, 12.0)
     trials = []
-    for dx in steps:
-        for dy in steps:
-            for dz in steps:
-                base = np.eye(4)
-                base[:3, 3] = t_centre - a_centre + (dx, dy, dz)
-                trials.append((m6.cost(base), base))
+    for s in sch.search_scales:  # feet differ in size by +-25 %
+        for dx in steps:
+            for dy in steps:
+                for dz in steps:
+                    base = np.eye(4)
+                    base[:3, :3] *= s
+                    base[:3, 3] = t_centre - s * a_centre + (dx, dy, dz)
+                    trials.append((m6.cost(base), base))
     trials.sort(key=lambda ct: ct[0])
-    n_total = n_starts + len(starts)
-    for _, b0 in trials:  # the best few translations at least 15 mm apart
-        if all(np.linalg.norm(b0[:3, 3] - s0[:3, 3]) >= 15.0 for s0 in starts):
+    n_total = max(n_starts, sch.screen_starts) + len(starts)
+    for _, b0 in trials:  # the best few placements at least 15 mm apart (or sizes apart)
+        if all(np.linalg.norm(b0[:3, 3] - s0[:3, 3]) >= 15.0
+               or abs(np.linalg.det(b0[:3, :3]) / np.linalg.det(s0[:3, :3]) - 1) > 0.2
+               for s0 in starts):
             starts.append(b0)
         if len(starts) == n_total:
             break
-    # 2. global affine from each start at 6 mm, the best refined at 3 mm
+    # 2. global affine: a short fit from each start, the best few fitted fully at 6 mm,
+    # the best of those refined at 3 mm. A grid start a few mm and degrees off the
+    # truth can rank below wrong ones; a short local fit tells them apart.
+    params = [np.zeros(9) for _ in starts]
+    if sch.screen_maxfev and len(starts) > n_starts:
+        ms = _Matcher(fixed6, faff6, tmpl2, taff2, body_mask(fixed6), sch.screen_points, rng)
+        screened = []
+        for base in starts:
+            p, cost = _fit(ms, t_centre, base, np.zeros(9), 0.5, sch.screen_maxfev, 20.0)
+            screened.append((cost, base, p))
+        screened.sort(key=lambda f: f[0])
+        starts = [f[1] for f in screened[:n_starts]]
+        params = [f[2] for f in screened[:n_starts]]
     m = _Matcher(fixed6, faff6, tmpl2, taff2, body_mask(fixed6), sch.global_points, rng)
     fits = []
-    for base in starts:
-        p, cost = _fit(m, t_centre, base, np.zeros(9), 0.3, sch.global_maxfev, 20.0)
+    for base, p0 in zip(starts, params):
+        p, cost = _fit(m, t_centre, base, p0, 0.3, sch.global_maxfev, 20.0)
         fits.append((cost, base, p))
     fixed, faff = _block_mean(t1, 3.0)
     m = _Matcher(fixed, faff, tmpl, taff, body_mask(fixed), sch.fine_points, rng)
@@ -439,30 +370,68 @@ def register_atlas(t1: Volume, atlas: Volume | _PreparedAtlas,
         fine.append((c1, base, p1))
     cost, base, p = min(fine, key=lambda f: f[0])
     glob = _affine9(p, t_centre, base)
-    # 3. per-bone refinement in a box around each bone
+    # 3. the leg and the foot as two bodies (flexion), then the parts of the foot
     fixed3, faff3 = _block_mean(t1, sch.bone_spacing_mm)
-    inv3 = np.linalg.inv(faff3)
-    margin = np.ceil(6.0 / np.sqrt((faff3[:3, :3] ** 2).sum(axis=0))).astype(int)
+    box_fit = _BoxFitter(t1, fixed, faff, tmpl, taff, atlas, sch, rng)
+    groups = (articulate(glob, box_fit.fit_group, set(atlas.points))
+              if sch.group_maxfev else {})
+    # 4. per-bone refinement in a box around each bone, from its part's affine
+    fine_fit = _BoxFitter(t1, fixed3, faff3, tmpl, taff, atlas, sch, rng)
     per_bone: dict[int, NDArray[np.float64]] = {}
-    for lab, pts in sorted(atlas.points.items()):
+    for lab in sorted(atlas.points):
         if bones is not None and lab not in bones:
             continue
-        w = apply_affine(glob, pts)
+        part = group_of(lab)
+        start = groups.get(part or "", groups.get("foot" if lab <= 12 else "leg", glob))
+        res = fine_fit.fit([lab], start, sch.bone_points, sch.bone_maxfev, 12.0, 0.2)
+        per_bone[lab] = res[0] if res is not None else start
+    return glob, per_bone, -cost
+
+
+class _BoxFitter:
+    """Fits 9-parameter affines of a few atlas bones in a box of one T1 level."""
+
+    def __init__(self, t1: Volume, fixed: NDArray[np.float32], faff: NDArray[np.float64],
+                 tmpl: NDArray[np.float32], taff: NDArray[np.float64],
+                 atlas: _PreparedAtlas, sch: _Schedule, rng: np.random.Generator) -> None:
+        self.fixed, self.faff, self.tmpl, self.taff = fixed, faff, tmpl, taff
+        self.inv = np.linalg.inv(faff)
+        self.margin = np.ceil(6.0 / np.sqrt((faff[:3, :3] ** 2).sum(axis=0))).astype(int)
+        self.atlas, self.sch, self.rng = atlas, sch, rng
+
+    def fit(self, labels: list[int], start: NDArray[np.float64], points: int,
+            maxfev: int, bounds: float, xtol: float,
+            extra: tuple[NDArray[np.float64], ...] | list[NDArray[np.float64]] = ()
+            ) -> tuple[NDArray[np.float64], float] | None:
+        """Best affine of ``labels`` from ``start`` (and ``extra`` starts); None when
+        the bones lie outside the field of view."""
+        pts = np.concatenate([self.atlas.points[b] for b in labels])
+        w = apply_affine(start, pts)
         centre = w.mean(axis=0)
-        vox = apply_affine(inv3, w)
-        lo = np.maximum(0, np.floor(vox.min(axis=0)).astype(int) - margin)
-        hi = np.minimum(fixed3.shape, np.ceil(vox.max(axis=0)).astype(int) + 1 + margin)
+        vox = apply_affine(self.inv, w)
+        lo = np.maximum(0, np.floor(vox.min(axis=0)).astype(int) - self.margin)
+        hi = np.minimum(self.fixed.shape,
+                        np.ceil(vox.max(axis=0)).astype(int) + 1 + self.margin)
         if np.any(hi - lo < 2):
-            continue  # bone outside the field of view
-        mask = np.zeros(fixed3.shape, dtype=bool)
+            return None
+        mask = np.zeros(self.fixed.shape, dtype=bool)
         mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = True
         try:
-            mb = _Matcher(fixed3, faff3, tmpl, taff, mask, sch.bone_points, rng)
+            m = _Matcher(self.fixed, self.faff, self.tmpl, self.taff, mask, points, self.rng)
         except DetectionError:
-            continue
-        pb, _ = _fit(mb, centre, glob, np.zeros(9), 0.2, sch.bone_maxfev, 12.0)
-        per_bone[lab] = _affine9(pb, centre, glob)
-    return glob, per_bone, -cost
+            return None
+        if len(extra):
+            start = min([start, *extra], key=m.cost)
+            centre = apply_affine(start, pts).mean(axis=0)
+        p, c = _fit(m, centre, start, np.zeros(9), xtol, maxfev, bounds)
+        return _affine9(p, centre, start), c
+
+    def fit_group(self, start: NDArray[np.float64], labels: Sequence[int],
+                  extra: Sequence[NDArray[np.float64]], bound_deg: float
+                  ) -> tuple[NDArray[np.float64], float] | None:
+        """:func:`._refine.articulate`'s fit: one body of bones at the group budget."""
+        return self.fit(list(labels), start, self.sch.group_points, self.sch.group_maxfev,
+                        bound_deg / 2.0, 0.2, list(extra))
 
 
 def _fuse(t1: Volume, atlas: _PreparedAtlas, glob: NDArray[np.float64],
@@ -492,56 +461,41 @@ def _fuse(t1: Volume, atlas: _PreparedAtlas, glob: NDArray[np.float64],
     return out
 
 
-def _snap(t1: Volume, labels: NDArray[np.uint8], config: DetectionConfig) -> NDArray[np.uint8]:
-    """Move atlas boundaries onto the T1 cortex (marker-controlled watershed)."""
-    from skimage.segmentation import watershed
-
-    vs = t1.voxel_sizes
-    from ._compare import _crop_box
-
-    crop = _crop_box(labels, np.ceil(6.0 / vs).astype(np.int64))
-    lab = labels[crop]
-    img = ndimage.gaussian_filter(np.asarray(t1.array[crop], dtype=np.float32),
-                                  config.smoothing_mm / vs)
-    grads = np.gradient(img, *vs)
-    elev = np.sqrt(sum(g * g for g in grads))
-    # markers: each bone eroded 2 mm (per bone); background: > 3 mm outside every bone
-    from ._compare import bone_depth
-
-    depth = bone_depth(lab, vs)
-    markers = np.where(depth >= 2.0, lab, 0).astype(np.int32)
-    outside = ndimage.distance_transform_edt(lab == 0, sampling=vs)
-    bg = 255
-    markers[(outside > 3.0)] = bg
-    ws = watershed(elev, markers)
-    ws[ws == bg] = 0
-    snapped = ws.astype(np.uint8)
-    # a bone the snap lost or bloated keeps its atlas shape
-    for b in np.unique(lab[lab > 0]):
-        a, s = lab == b, snapped == b
-        ratio = s.sum() / max(a.sum(), 1)
-        if not 0.7 < ratio < 1.4:
-            snapped[s] = 0
-            snapped[a & (snapped == 0)] = b
-    out = np.zeros(labels.shape, dtype=np.uint8)
-    out[crop] = snapped
-    return out
-
-
 def _atlas_candidates(t1: Volume, atlas: Volume | None) -> list[_PreparedAtlas]:
     """Atlases to try: the given one, else the packaged one of the T1's side, or of
     both sides when the laterality is unknown."""
     if atlas is not None:
-        coarse = _coarse(atlas, 1.0)
-        return [_PreparedAtlas(coarse, *_template(coarse))]
+        coarse = coarse_labels(atlas, 1.0)
+        return [_PreparedAtlas(coarse, *label_template(coarse))]
     side = (t1.info.laterality or "").upper()
     sides = [side] if side in ("L", "R") else ["R", "L"]
     return [_atlas_and_template(s) for s in sides]
 
 
+#: Plantar flexion (degrees) of the atlas variant tried when the match is poor; with the
+#: +-30 degree starts of :func:`._refine.articulate` it covers 0-60 degrees.
+_FLEXION_DEG = 30.0
+_FLEXED_CACHE: dict[tuple[int, float], _PreparedAtlas] = {}
+
+
+def _flexed(atlas: _PreparedAtlas, deg: float) -> _PreparedAtlas:
+    """``atlas`` with its foot in ``deg`` of plantar flexion (cached per atlas)."""
+    key = (id(atlas), deg)
+    with _ATLAS_LOCK:
+        if key not in _FLEXED_CACHE:
+            lab, tmpl = flexed_atlas(np.asarray(atlas.labels.array), atlas.labels.affine,
+                                     atlas.template, atlas.template_affine, deg)
+            _FLEXED_CACHE[key] = _PreparedAtlas(Volume(lab, atlas.labels.affine,
+                                                       atlas.labels.info),
+                                                tmpl, atlas.template_affine)
+        return _FLEXED_CACHE[key]
+
+
 def automatic_bones(t1: Volume, config: DetectionConfig | None = None, *,
-                    atlas: Volume | None = None, snap: bool = False) -> Volume:
-    """Bone label map on the T1 grid from the registered foot atlas.
+                    atlas: Volume | None = None, snap: bool = False,
+                    library: str | os.PathLike[str] | None = None) -> Volume:
+    """Bone label map on the T1 grid from the registered foot atlas (and the site's
+    atlas library), with a per-bone quality.
 
     Parameters
     ----------
@@ -551,125 +505,75 @@ def automatic_bones(t1: Volume, config: DetectionConfig | None = None, *,
     config
         Detection settings.
     atlas
-        Use this label atlas instead of the packaged one (tests, other populations).
+        Use this label atlas instead of the packaged one (tests, other populations);
+        the site's library is then not used.
     snap
         Snap the atlas boundaries to the T1 cortex (watershed). Off by default: on
         phantom anatomy with 3 mm slices the per-bone registration alone matched the
         truth better (tarsal Dice 0.93-0.96 against 0.78-0.93 with the snap).
+    library
+        The atlas library folder (default ``$BMES_ATLAS_DIR`` or beside the store, see
+        :mod:`._atlas_library`); its atlases of the same foot are fused with the
+        packaged one.
+
+    Returns
+    -------
+    Volume
+        uint8 labels; ``info.extra["atlas_match"]`` is the packaged atlas' match (NMI)
+        and ``info.extra["bone_mask_quality"]`` maps each bone label to a 0-1 quality
+        (:func:`bone_mask_quality`).
     """
+    from ._atlas_library import fuse_labels, site_atlases_for
+
     cfg = config or DetectionConfig()
     candidates = _atlas_candidates(t1, atlas)
     best = None
-    for schedule in (_SCHEDULE, _RETRY_SCHEDULE):
-        for a in candidates:
+    # a poor match is registered again: first from the atlas in plantar flexion (feet
+    # imaged pointing down), then with more starts and budget
+    flexed = ([_flexed(a, _FLEXION_DEG) for a in candidates] if atlas is None else [])
+    rounds = [[(a, _SCHEDULE) for a in candidates], [(a, _SCHEDULE) for a in flexed],
+              [(a, _RETRY_SCHEDULE) for a in candidates]]
+    for attempts in rounds:
+        for a, schedule in attempts:
             glob, per_bone, score = register_atlas(t1, a, cfg, schedule=schedule)
             if best is None or score > best[3]:
                 best = (a, glob, per_bone, score)
         assert best is not None
         if best[3] >= _LOW_MATCH:
             break
-        log.debug("bone atlas match %.3f below %.2f: registering again with more starts",
-                  best[3], _LOW_MATCH)
+        log.debug("bone atlas match %.3f below %.2f: registering again", best[3], _LOW_MATCH)
     assert best is not None
-    a, glob, per_bone, _ = best
-    labels = _fuse(t1, a, glob, per_bone)
+    a, glob, per_bone, match = best
+    votes = [(_fuse(t1, a, glob, per_bone), match)]
+    if atlas is None:
+        side = (t1.info.laterality or "").upper() or ("R" if a is candidates[0] else "L")
+        for site in site_atlases_for(side, library):
+            g, pb, sc = register_atlas(t1, site, cfg)
+            votes.append((_fuse(t1, site, g, pb), sc))
+    labels, agreement = fuse_labels(votes)
     if snap and labels.any():
-        labels = _snap(t1, labels, cfg)
+        labels = snap_to_edges(t1, labels, cfg.smoothing_mm)
     if not labels.any():
         raise DetectionError("the bone atlas could not be placed on this T1 image; give a "
                              "bone label map or seed points instead")
-    return Volume(labels, t1.affine, t1.info.replace(sequence="other"))
+    quality = bone_mask_quality(t1, labels, agreement)
+    info = t1.info.replace(sequence="other", extra={
+        **t1.info.extra, "atlas_match": round(float(match), 4), "atlases_fused": len(votes),
+        "bone_mask_quality": quality})
+    return Volume(labels, t1.affine, info)
 
 
-def _init_from_points(src: NDArray[np.float64], dst: NDArray[np.float64]
-                      ) -> NDArray[np.float64]:
-    """Atlas-to-T1 start from corresponding points: similarity (rotation, one scale,
-    translation) by the Umeyama method for 3+ points, translation for fewer."""
-    m = np.eye(4)
-    if len(src) < 3:
-        m[:3, 3] = (dst - src).mean(axis=0)
-        return m
-    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
-    a, b = src - mu_s, dst - mu_d
-    u, sv, vt = np.linalg.svd(b.T @ a / len(src))
-    d = np.eye(3)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        d[2, 2] = -1
-    rot = u @ d @ vt
-    var = (a ** 2).sum() / len(src)
-    scale = float(np.clip(np.trace(np.diag(sv) @ d) / var if var > 0 else 1.0, 0.8, 1.25))
-    m[:3, :3] = scale * rot
-    m[:3, 3] = mu_d - m[:3, :3] @ mu_s
-    return m
+def bone_mask_quality(t1: Volume, labels: NDArray[np.uint8],
+                      agreement: dict[int, float] | None = None) -> dict[int, float]:
+    """Per bone, 0-1: how far its automatic mask is to be trusted.
 
-
-def _seeds_inside(labels: NDArray[np.uint8], t1: Volume,
-                  seeds: dict[int, NDArray[np.float64]]) -> int:
-    """How many seed points lie in their own bone's mask."""
-    inv = np.linalg.inv(t1.affine)
-    n = 0
-    for b, pts in seeds.items():
-        vox = np.round(apply_affine(inv, pts)).astype(int)
-        vox = np.clip(vox, 0, np.array(t1.shape) - 1)
-        n += int((labels[tuple(vox.T)] == b).sum())
-    return n
-
-
-def seeded_bones(t1: Volume, seeds: dict[int, NDArray[np.float64]],
-                 config: DetectionConfig | None = None, *, atlas: Volume | None = None
-                 ) -> Volume:
-    """Bone masks of the seeded bones: the registered atlas that holds the seeds.
-
-    The atlas is registered as in :func:`automatic_bones`; when some seeds then fall
-    outside their bones, a second placement starts from the seeds (each seeded bone's
-    atlas centre matched to the mean of its seed points: a similarity transform from
-    three or more bones, a shift otherwise) and the placement holding more seeds (then
-    the better match) is kept. Only the seeded bones are returned. A seed that still
-    ends outside its bone's mask pulls that bone onto it.
+    The product of the image fit (:func:`._refine.edge_quality`: the T1 edge along the
+    mask's boundary against the marrow inside) and, with several atlases, their
+    agreement (mean Dice of each atlas' mask with the fused one, 0.5 or less giving 0).
     """
-    cfg = config or DetectionConfig()
-    candidates = _atlas_candidates(t1, atlas)
-    n_seeds = sum(len(np.atleast_2d(p)) for p in seeds.values())
-    best: tuple[tuple[int, float], _PreparedAtlas, NDArray[np.float64],
-                dict[int, NDArray[np.float64]], NDArray[np.uint8]] | None = None
-
-    def consider(a: _PreparedAtlas, glob: NDArray[np.float64],
-                 per_bone: dict[int, NDArray[np.float64]], score: float) -> None:
-        nonlocal best
-        fused = _fuse(t1, a, glob, per_bone)
-        rank = (_seeds_inside(fused, t1, seeds), score)
-        if best is None or rank > best[0]:
-            best = (rank, a, glob, per_bone, fused)
-
-    for a in candidates:  # 1. the search, as for automatic masks (robust to the start)
-        if any(b in a.points for b in seeds):
-            consider(a, *register_atlas(t1, a, cfg))
-    if best is not None and best[0][0] < n_seeds:
-        for a in candidates:  # 2. some seeds outside: also try starting from the seeds
-            src = [a.points[b].mean(axis=0) for b in seeds if b in a.points]
-            dst = [np.asarray(pts, dtype=np.float64).mean(axis=0)
-                   for b, pts in seeds.items() if b in a.points]
-            init = _init_from_points(np.array(src), np.array(dst))
-            consider(a, *register_atlas(t1, a, cfg, init=init, bones=set(seeds),
-                                        schedule=_SEEDED_SCHEDULE))
-    if best is None:
-        raise DetectionError("none of the seeded bones is in the foot atlas")
-    _, a, glob, per_bone, labels = best
-    labels = labels.copy()
-    labels[~np.isin(labels, list(seeds))] = 0
-    # a seed outside its bone: shift that bone's transform so the mask covers it
-    for b, pts in seeds.items():
-        vox = np.round(apply_affine(np.linalg.inv(t1.affine), pts)).astype(int)
-        vox = np.clip(vox, 0, np.array(t1.shape) - 1)
-        hit = labels[tuple(vox.T)] == b
-        if hit.all() or not (labels == b).any():
-            continue
-        centre = t1.world(np.argwhere(labels == b).mean(axis=0)[None])[0]
-        shift = np.eye(4)
-        shift[:3, 3] = np.asarray(pts, dtype=np.float64)[~hit].mean(axis=0) - centre
-        shift[:3, 3] *= 0.5
-        moved = _fuse(t1, a, glob, {b: shift @ per_bone.get(b, glob)}
-                      | {k: v for k, v in per_bone.items() if k != b})
-        labels[labels == b] = 0
-        labels[(moved == b) & (labels == 0)] = b
-    return Volume(labels, t1.affine, t1.info.replace(sequence="other"))
+    fit = edge_quality(t1.array, t1.voxel_sizes, labels)
+    out = {}
+    for b, q in fit.items():
+        agree = (agreement or {}).get(b, 1.0)
+        out[b] = round(float(q * np.clip((agree - 0.5) / 0.4, 0.0, 1.0)), 3)
+    return out

@@ -6,7 +6,7 @@ on the T1 grid in the project's label convention (:mod:`bmes_imaging.bones`):
 * :func:`bones_from_labels`: a label map in any grid, resampled by nearest neighbour
   through world coordinates;
 * :func:`bones_from_seeds`: a few RAS+ points per bone (what a reader clicks) say which
-  bones to return and check the registered foot atlas (``_atlas.seeded_bones``);
+  bones to return and check the registered foot atlas (:func:`seeded_bones`);
 * automatic masks: :mod:`bmes_imaging.detection._atlas`.
 """
 
@@ -19,11 +19,18 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..bones import Bone, bone_from_label
 from ..errors import DetectionError
-from ..geometry import resample_to, world_to_voxel
+from ..geometry import apply_affine, resample_to, world_to_voxel
 from ..volume import Volume
+from ._atlas import (
+    _SEEDED_SCHEDULE,
+    _atlas_candidates,
+    _fuse,
+    _PreparedAtlas,
+    register_atlas,
+)
 from ._config import DetectionConfig
 
-__all__ = ["bones_from_labels", "bones_from_seeds"]
+__all__ = ["bones_from_labels", "bones_from_seeds", "seeded_bones"]
 
 
 def bones_from_labels(labels: Volume, t1: Volume) -> Volume:
@@ -96,13 +103,105 @@ def bones_from_seeds(t1: Volume, seeds: Mapping[Bone | int | str, Sequence[Array
     The foot atlas is registered to the image; if some points then lie outside their
     bones, a placement started from the points (each seeded bone's atlas centre to the
     mean of its points) competes, and the one holding more points wins; the seeded
-    bones' masks are returned (:func:`bmes_imaging.detection._atlas.seeded_bones`).
+    bones' masks are returned (:func:`seeded_bones`).
     Starting from the points alone was fragile: two clicks anywhere inside a bone give
     a rough centre, and one in six random click sets on a phantom misplaced every bone.
     A marker-controlled
     watershed of the T1 edges alone was tried and dropped: it leaked into the fat around
     bones wherever 3 mm slices blur the thin cortex.
     """
-    from ._atlas import seeded_bones
-
     return seeded_bones(t1, _seeds_in_voxels(t1, seeds), config)
+
+
+def _init_from_points(src: NDArray[np.float64], dst: NDArray[np.float64]
+                      ) -> NDArray[np.float64]:
+    """Atlas-to-T1 start from corresponding points: similarity (rotation, one scale,
+    translation) by the Umeyama method for 3+ points, translation for fewer."""
+    m = np.eye(4)
+    if len(src) < 3:
+        m[:3, 3] = (dst - src).mean(axis=0)
+        return m
+    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
+    a, b = src - mu_s, dst - mu_d
+    u, sv, vt = np.linalg.svd(b.T @ a / len(src))
+    d = np.eye(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        d[2, 2] = -1
+    rot = u @ d @ vt
+    var = (a ** 2).sum() / len(src)
+    scale = float(np.clip(np.trace(np.diag(sv) @ d) / var if var > 0 else 1.0, 0.8, 1.25))
+    m[:3, :3] = scale * rot
+    m[:3, 3] = mu_d - m[:3, :3] @ mu_s
+    return m
+
+
+def _seeds_inside(labels: NDArray[np.uint8], t1: Volume,
+                  seeds: dict[int, NDArray[np.float64]]) -> int:
+    """How many seed points lie in their own bone's mask."""
+    inv = np.linalg.inv(t1.affine)
+    n = 0
+    for b, pts in seeds.items():
+        vox = np.round(apply_affine(inv, pts)).astype(int)
+        vox = np.clip(vox, 0, np.array(t1.shape) - 1)
+        n += int((labels[tuple(vox.T)] == b).sum())
+    return n
+
+
+def seeded_bones(t1: Volume, seeds: dict[int, NDArray[np.float64]],
+                 config: DetectionConfig | None = None, *, atlas: Volume | None = None
+                 ) -> Volume:
+    """Bone masks of the seeded bones: the registered atlas that holds the seeds.
+
+    The atlas is registered as in :func:`automatic_bones`; when some seeds then fall
+    outside their bones, a second placement starts from the seeds (each seeded bone's
+    atlas centre matched to the mean of its seed points: a similarity transform from
+    three or more bones, a shift otherwise) and the placement holding more seeds (then
+    the better match) is kept. Only the seeded bones are returned. A seed that still
+    ends outside its bone's mask pulls that bone onto it.
+    """
+    cfg = config or DetectionConfig()
+    candidates = _atlas_candidates(t1, atlas)
+    n_seeds = sum(len(np.atleast_2d(p)) for p in seeds.values())
+    best: tuple[tuple[int, float], _PreparedAtlas, NDArray[np.float64],
+                dict[int, NDArray[np.float64]], NDArray[np.uint8]] | None = None
+
+    def consider(a: _PreparedAtlas, glob: NDArray[np.float64],
+                 per_bone: dict[int, NDArray[np.float64]], score: float) -> None:
+        nonlocal best
+        fused = _fuse(t1, a, glob, per_bone)
+        rank = (_seeds_inside(fused, t1, seeds), score)
+        if best is None or rank > best[0]:
+            best = (rank, a, glob, per_bone, fused)
+
+    for a in candidates:  # 1. the search, as for automatic masks (robust to the start)
+        if any(b in a.points for b in seeds):
+            consider(a, *register_atlas(t1, a, cfg))
+    if best is not None and best[0][0] < n_seeds:
+        for a in candidates:  # 2. some seeds outside: also try starting from the seeds
+            src = [a.points[b].mean(axis=0) for b in seeds if b in a.points]
+            dst = [np.asarray(pts, dtype=np.float64).mean(axis=0)
+                   for b, pts in seeds.items() if b in a.points]
+            init = _init_from_points(np.array(src), np.array(dst))
+            consider(a, *register_atlas(t1, a, cfg, init=init, bones=set(seeds),
+                                        schedule=_SEEDED_SCHEDULE))
+    if best is None:
+        raise DetectionError("none of the seeded bones is in the foot atlas")
+    _, a, glob, per_bone, labels = best
+    labels = labels.copy()
+    labels[~np.isin(labels, list(seeds))] = 0
+    # a seed outside its bone: shift that bone's transform so the mask covers it
+    for b, pts in seeds.items():
+        vox = np.round(apply_affine(np.linalg.inv(t1.affine), pts)).astype(int)
+        vox = np.clip(vox, 0, np.array(t1.shape) - 1)
+        hit = labels[tuple(vox.T)] == b
+        if hit.all() or not (labels == b).any():
+            continue
+        centre = t1.world(np.argwhere(labels == b).mean(axis=0)[None])[0]
+        shift = np.eye(4)
+        shift[:3, 3] = np.asarray(pts, dtype=np.float64)[~hit].mean(axis=0) - centre
+        shift[:3, 3] *= 0.5
+        moved = _fuse(t1, a, glob, {b: shift @ per_bone.get(b, glob)}
+                      | {k: v for k, v in per_bone.items() if k != b})
+        labels[labels == b] = 0
+        labels[(moved == b) & (labels == 0)] = b
+    return Volume(labels, t1.affine, t1.info.replace(sequence="other"))

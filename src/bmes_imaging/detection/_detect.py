@@ -17,7 +17,7 @@ from ._align import align_fluid
 from ._bone_masks import bones_from_labels, bones_from_seeds
 from ._compare import compute_ratios, flag_edema
 from ._config import DetectionConfig
-from ._findings import BoneFinding, findings_from_ratios
+from ._findings import BoneFinding, apply_bone_mask_quality, findings_from_ratios
 
 __all__ = ["EdemaResult", "detect_edema"]
 
@@ -198,6 +198,7 @@ def detect_edema(
     report("findings", 0.9)
     t0 = time.perf_counter()
     findings, notes = findings_from_ratios(ratios, edema, t1.voxel_volume_ml, cfg)
+    apply_bone_mask_quality(findings, bone_vol)  # automatic masks: confidence <= quality
     timings["findings"] = time.perf_counter() - t0
     report("done", 1.0)
     info = t1.info.replace(sequence="other")

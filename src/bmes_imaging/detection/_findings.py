@@ -13,7 +13,8 @@ from ..volume import Volume
 from ._compare import Ratios, compute_ratios
 from ._config import DetectionConfig
 
-__all__ = ["BoneFinding", "findings_from_masks", "findings_from_ratios", "grade_for_fraction"]
+__all__ = ["BoneFinding", "apply_bone_mask_quality", "findings_from_masks", "findings_from_ratios",
+           "grade_for_fraction"]
 
 _STATUSES = ("candidate", "confirmed", "rejected")
 
@@ -47,6 +48,10 @@ class BoneFinding:
         ``"detector"`` or the reader's name.
     primary
         The reader marked this bone as the primary site.
+    bone_mask_quality
+        0-1: how far the automatic bone mask is to be trusted (image fit, agreement of
+        atlases; :func:`bmes_imaging.detection._atlas.bone_mask_quality`); NaN for
+        imported or seeded masks. ``confidence`` never exceeds it.
     """
 
     bone: Bone
@@ -60,6 +65,7 @@ class BoneFinding:
     status: str = "candidate"
     source: str = "detector"
     primary: bool = False
+    bone_mask_quality: float = float("nan")
 
     def __post_init__(self) -> None:
         self.bone = Bone(int(self.bone))
@@ -201,4 +207,16 @@ def findings_from_masks(bones: Volume, edema: Volume, t1: Volume, fluid_aligned:
     # an edema voxel counts for the bone label it carries, within that bone
     ed = np.where(np.asarray(edema.array) == np.asarray(bones.array), edema.array, 0)
     findings, _ = findings_from_ratios(ratios, ed, t1.voxel_volume_ml, cfg)
+    return findings
+
+
+def apply_bone_mask_quality(findings: list[BoneFinding], bones: Volume) -> list[BoneFinding]:
+    """Set each finding's ``bone_mask_quality`` from automatic masks
+    (``bones.info.extra["bone_mask_quality"]``) and cap its confidence by it."""
+    quality = bones.info.extra.get("bone_mask_quality") or {}
+    for f in findings:
+        q = quality.get(int(f.bone))
+        if q is not None:
+            f.bone_mask_quality = float(q)
+            f.confidence = round(min(f.confidence, float(q)), 3)
     return findings

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from .._atomic import make_private_dirs, write_bytes_atomic, write_csv_atomic
 from ..bones import Bone
 from ..errors import DetectionError
 from ..volume import Volume, load_nifti
+from ._body_part import body_part_of, check_atlas_fit, check_body_part, check_field_of_view
 from ._config import DetectionConfig
 from ._detect import EdemaResult, detect_edema
 
@@ -42,7 +44,7 @@ log = logging.getLogger(__name__)
 INVOLVEMENT_COLUMNS: tuple[str, ...] = (
     "study_instance_uid", "patient_id", "side", "bone", "bone_label", "bone_volume_ml",
     "edema_volume_ml", "fraction", "grade", "t1_ratio", "fluid_ratio", "confidence",
-    "status",
+    "status", "bone_mask_quality",
 )
 
 
@@ -89,6 +91,8 @@ def involvement_rows(result: EdemaResult, *, study_instance_uid: str | None = No
             "grade": f.grade, "t1_ratio": f"{f.t1_ratio:.3f}",
             "fluid_ratio": f"{f.fluid_ratio:.3f}", "confidence": f"{f.confidence:.3f}",
             "status": f.status,
+            "bone_mask_quality": ("" if math.isnan(f.bone_mask_quality)
+                                  else f"{f.bone_mask_quality:.3f}"),
         })
     return rows
 
@@ -194,8 +198,8 @@ def write_results(result: EdemaResult, out_dir: str | os.PathLike[str], *,
 
 def detect_study(study_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
                  bones_path: str | os.PathLike[str] | None = None,
-                 config: DetectionConfig | None = None, refine_alignment: bool = True
-                 ) -> StudyDetection:
+                 config: DetectionConfig | None = None, refine_alignment: bool = True,
+                 force: bool = False) -> StudyDetection:
     """Index, pair, load, detect and write one study folder.
 
     Parameters
@@ -210,6 +214,8 @@ def detect_study(study_dir: str | os.PathLike[str], out_dir: str | os.PathLike[s
         Detection settings.
     refine_alignment
         Correct rigid motion of the fluid series.
+    force
+        Analyse the study even when it does not look like a foot or ankle.
 
     Returns
     -------
@@ -219,6 +225,9 @@ def detect_study(study_dir: str | os.PathLike[str], out_dir: str | os.PathLike[s
     ------
     DetectionError
         If no T1 + fluid-sensitive pair is found (the message lists why per side).
+    NotAFootError
+        If a header, the field of view or the atlas fit says it is not a foot or ankle
+        (:mod:`._body_part`; not with ``force``).
     """
     from ..dicom import index_folder, load_series, pair_series
 
@@ -230,6 +239,9 @@ def detect_study(study_dir: str | os.PathLike[str], out_dir: str | os.PathLike[s
     t0 = time.perf_counter()
     index = index_folder(src)
     pairing = pair_series(index)
+    if not force:  # a knee or a head is refused before it is paired or registered
+        for stack in [s for p in pairing.pairs for s in (p.t1, p.fluid)] or index.stacks:
+            check_body_part(body_part_of(stack), str(src))
     timings["load"] += time.perf_counter() - t0
     notes = [f"{side or 'unknown side'}: not analysed ({reason})"
              for _, side, reason in pairing.unpaired]
@@ -245,8 +257,12 @@ def detect_study(study_dir: str | os.PathLike[str], out_dir: str | os.PathLike[s
         t1 = load_series(pair.t1)
         fluid = load_series(pair.fluid)
         timings["load"] += time.perf_counter() - t0
+        if not force:
+            check_field_of_view(t1, str(src))
         result = detect_edema(t1, fluid, bones=labels, config=config,
                               refine_alignment=refine_alignment)
+        if not force and result.bone_source == "automatic":
+            check_atlas_fit(result.bones, str(src))
         timings["align"] += result.timings.get("align", 0.0)
         timings["bones"] += result.timings.get("bones", 0.0)
         timings["compare"] += (result.timings.get("compare", 0.0)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import make_private_dirs, write_text_atomic
-from ..errors import BmesError
+from ..errors import BmesError, NotAFootError
 from ._plan import StudyTask
 
 __all__ = ["MARKER_NAME", "StudyFunction", "StudyOutcome", "detect_pair", "load_only", "read_marker",
@@ -41,7 +41,7 @@ class StudyOutcome:
     """What happened to one study (a row of ``studies.csv`` plus its involvement rows)."""
 
     key: str
-    status: str  # "done" | "failed"
+    status: str  # "done" | "failed" | "skipped" (not a foot)
     reason: str = ""
     fingerprint: str = ""
     started: str = ""
@@ -116,7 +116,11 @@ def detect_pair(task: StudyTask, out_dir: Path, config: Any
     fluid = load_task_series(task.fluid_files, task.fluid_frames)
     timings["load"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    from ..detection._body_part import check_atlas_fit, check_foot
+
+    check_foot(t1, f"T1 series {task.key}")  # not a foot: skipped (run_study)
     result = detect_edema(t1, fluid, config=config)
+    check_atlas_fit(result.bones, f"T1 series {task.key}")
     timings["detect"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     write_results(result, out_dir, t1=t1, study_instance_uid=task.study_instance_uid,
@@ -171,6 +175,9 @@ def run_study(task: StudyTask, out_root: str | Path, config: Any = None,
         rows, timings = fn(task, study_dir, config)
         outcome.involvement = list(rows)
         outcome.timings = {k: round(float(v), 4) for k, v in timings.items()}
+    except NotAFootError as exc:  # a knee or a head in the archive: skipped, not failed
+        outcome.status = "skipped"
+        outcome.reason = f"not a foot or ankle: {exc}"
     except BmesError as exc:
         outcome.status = "failed"
         outcome.reason = f"{type(exc).__name__}: {exc}"
