@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -11,15 +11,12 @@ import pytest
 
 
 def _engine() -> ModuleType:
-    name = "bmes_dicom_fuzz"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("dicom_fuzz.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    # the engine (dicom_fuzz.py, fuzz_mutations.py) is shared with bench/bench_fuzz.py,
+    # which imports it the same way: its folder on sys.path
+    folder = str(Path(__file__).parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module("dicom_fuzz")
 
 
 @pytest.fixture(scope="session")
