@@ -488,7 +488,7 @@ def _read_stack(paths: list[Path], spacing_tolerance: float, decoding_plugin: st
 
 def _refuse_several(where: str, stacks: Sequence[Any], how: str = "") -> None:
     def describe(s: Any) -> str:
-        desc = getattr(s, "series_description", None) or "no description"
+        desc = printable(getattr(s, "series_description", None) or "no description")
         what = ", ".join(str(v) for v in (getattr(s, "sequence", None),
                                          getattr(s, "plane", None)) if v)
         if getattr(s, "frame_numbers", None):
@@ -497,7 +497,7 @@ def _refuse_several(where: str, stacks: Sequence[Any], how: str = "") -> None:
             count += f", {reason}" if reason else ""
         else:
             count = f"{len(s.files)} files"
-        return (f"series {getattr(s, 'series_number', None)} {desc!r} "
+        return (f"series {getattr(s, 'series_number', None)} '{desc}' "
                 f"({what + ', ' if what else ''}{count}; stack {s.stack_id})")
 
     listed = "; ".join(describe(s) for s in stacks[:20])

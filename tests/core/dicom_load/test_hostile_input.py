@@ -257,15 +257,17 @@ def test_private_sequences_nested_200_deep_load(series, undefined) -> None:
 def test_reasons_quote_no_identifier_nor_raw_value(series) -> None:
     junk = ("1.2.840.10008.5.1.4.1.1.4\\" + NAME + "\\" + PID + "\x1b[2J" + "9" * 500)
     _edit(series[2], SOPClassUID=("UI", junk.encode()))
-    _edit(series[6], SeriesInstanceUID=("UI", ("1.2." + PID + NAME).encode()))
+    _edit(series[6], SeriesInstanceUID=("UI", ("1.2." + PID + NAME).encode()),
+          SeriesDescription=("LO", b"\x1b]0;title\x07\x1b[2J" + b"D" * 3000))
     index = index_folder(series[0].parent)
     texts = [str(r.reason) for r in index.rejected] + [s.stack_id for s in index.stacks]
     with pytest.raises(DicomSeriesError) as err:
         load_series(series[0].parent)
     texts.append(str(err.value))
+    assert "holds 2 image stacks" in texts[-1] and len(texts[-1]) < 2000
     for text in texts:
         assert "Hostilesurname" not in text and PID not in text, text
-        assert "\x1b" not in text, text
+        assert "\x1b" not in text and "\x07" not in text, text
 
 
 def test_quoting_helpers() -> None:
