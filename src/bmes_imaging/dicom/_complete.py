@@ -11,8 +11,9 @@ files (:func:`._stacks.build_stacks`) and takes out every stack that
 * shares its folder, alone, with a damaged file whose series cannot be read
   (a file truncated inside its header, a broken DICM marker, an empty or unreadable
   file) named like the stack's files (``IM00015.dcm`` among ``IM000nn.dcm``);
-* has an InstanceNumber run with holes (``1..30`` with 29 files) when the stack is a
-  whole series.
+* has an InstanceNumber run with holes (``1..30`` with 29 files), or fewer images
+  than the ImagesInAcquisition all its files state, when the stack is a whole series
+  alone in its folder.
 
 The stack's files are then listed as rejected, each with a reason naming the damaged
 file and what is wrong with it (never its neighbours). A damaged file that is a second
@@ -74,15 +75,21 @@ class Rejection(str):
         return obj
 
 
-def _covered(st: SeriesStack, sop_uid: Any, position: Any) -> bool:
+def _covered(st: SeriesStack, sop_uid: Any, position: Any,
+             by_path: dict[Path, HeaderRecord]) -> bool:
     """True if the stack already holds the image a damaged file claims to be (a second,
-    damaged copy of a slice is not a missing slice)."""
+    damaged copy of a slice is not a missing slice): same SOPInstanceUID, or the
+    position of one of its images or files (a mosaic file's own position is not one of
+    its tiles')."""
     if isinstance(sop_uid, str) and sop_uid and sop_uid in st.sop_instance_uids:
         return True
-    if isinstance(position, tuple) and len(position) == 3:
-        for p in st.positions:
-            if p is not None and max(abs(a - b) for a, b in zip(p, position)) < 1e-3:
-                return True
+    if not (isinstance(position, tuple) and len(position) == 3):
+        return False
+    files = [by_path[f].get("ImagePositionPatient") for f in st.files if f in by_path]
+    for p in (*st.positions, *files):
+        if (isinstance(p, tuple) and len(p) == 3
+                and max(abs(a - b) for a, b in zip(p, position)) < 1e-3):
+            return True
     return False
 
 
@@ -190,6 +197,25 @@ def _instance_holes(st: SeriesStack) -> str | None:
             "the folder")
 
 
+def _acquisition_shortfall(st: SeriesStack, by_path: dict[Path, HeaderRecord]
+                           ) -> str | None:
+    """Reason if a whole single-frame series holds fewer images than the
+    ImagesInAcquisition (0020,1002) every one of its files states."""
+    if st.multiframe or st.split_reason:
+        return None
+    stated = set()
+    for f in st.files:
+        rec = by_path.get(f)
+        stated.add(rec.get("ImagesInAcquisition") if rec is not None else None)
+    if len(stated) != 1:
+        return None
+    promised = stated.pop()
+    if not isinstance(promised, int) or not st.n_images < promised <= 4 * st.n_images:
+        return None
+    return (f"its files state ImagesInAcquisition {promised}, the folder holds "
+            f"{st.n_images}: {promised - st.n_images} image(s) of the series are missing")
+
+
 def _describe(bad: Sequence[RejectedFile], where: str) -> str:
     named = "; ".join(f"{printable(b.path.name)} {where}({printable(b.reason, 120)})"
                       for b in bad[:_MAX_NAMED])
@@ -243,7 +269,7 @@ def _refusal(st: SeriesStack, damaged: dict[str, list[RejectedFile]],
     # every stack of the series (the damaged file's own Rows / Columns may be the
     # damage), unless the stack holds that image already (a damaged second copy)
     own = [r for r in damaged.get(st.series_instance_uid or "", [])
-           if not _covered(st, *_claims(r, by_path))]
+           if not _covered(st, *_claims(r, by_path), by_path)]
     if own:
         return Rejection(
             f"series incomplete, not loaded with an image missing: "
@@ -256,7 +282,9 @@ def _refusal(st: SeriesStack, damaged: dict[str, list[RejectedFile]],
             "series may be incomplete, not loaded: the folder also holds "
             f"{_describe(suspects, 'which cannot be read ')}, named like this "
             "series' files", damaged=False)
-    holes = _instance_holes(st) if in_folder == 1 else None
-    if holes:  # (with other stacks in the folder, the missing images may be there)
+    # (with other stacks in the folder, the missing images may be there)
+    holes = (_instance_holes(st) or _acquisition_shortfall(st, by_path)
+             if in_folder == 1 else None)
+    if holes:
         return Rejection(f"series incomplete: {holes}", damaged=False)
     return None

@@ -83,6 +83,7 @@ WANTED: dict[int, tuple[str, str]] = {
     0x00200052: ("FrameOfReferenceUID", "s"),
     0x00200060: ("Laterality", "s"),
     0x00200062: ("ImageLaterality", "s"),
+    0x00201002: ("ImagesInAcquisition", "i"),
     0x00280002: ("SamplesPerPixel", "u"),
     0x00280008: ("NumberOfFrames", "i"),
     0x00280010: ("Rows", "u"),

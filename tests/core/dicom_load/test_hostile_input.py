@@ -302,3 +302,29 @@ def test_pydicom_warnings_never_reach_stderr(series) -> None:
     assert run.returncode == 0, run.stderr
     assert run.stdout.split("\n")[:2] == ["1", f"(14, 12, {N})"]
     assert run.stderr == ""
+
+
+def test_deleted_end_slice_is_found_from_images_in_acquisition(tmp_path) -> None:
+    rng = np.random.default_rng(4)
+    vol = Volume(rng.integers(1, 300, size=(10, 8, 6)).astype(np.int16),
+                 np.diag([0.7, 0.8, 3.0, 1.0]))
+    files = write_series(vol, tmp_path / "s", patient_id="1", dtype="int16",
+                         attributes={"ImagesInAcquisition": 6},
+                         filename_pattern="IM{index:05d}.dcm")
+    assert load_series(tmp_path / "s").shape[2] == 6
+    files[-1].unlink()  # the last slice is gone: nothing damaged, only the count says so
+    with pytest.raises(DicomSeriesError, match="ImagesInAcquisition 6, the folder holds 5"):
+        load_series(tmp_path / "s")
+
+
+REAL = Path("/work/shared/real-dicom")
+
+
+@pytest.mark.skipif(not (REAL / "dcm_qa_12bit").is_dir(),
+                    reason="real vendor DICOM (/work/shared/real-dicom) not present")
+def test_real_copies_of_one_mosaic_are_duplicates_not_a_lost_slice() -> None:
+    """dcm_qa_12bit holds one Siemens mosaic three times (12-bit signed / unsigned
+    variants, one SOPInstanceUID): the copies are duplicates, the series loads."""
+    index = index_folder(REAL / "dcm_qa_12bit")
+    assert len(index.stacks) == 1
+    assert sum("duplicate SOPInstanceUID" in r.reason for r in index.rejected) == 2
