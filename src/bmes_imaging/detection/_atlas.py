@@ -30,7 +30,7 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -530,11 +530,13 @@ def automatic_bones(t1: Volume, config: DetectionConfig | None = None, *,
     best = None
     # a poor match is registered again: first from the atlas in plantar flexion (feet
     # imaged pointing down), then with more starts and budget
-    flexed = ([_flexed(a, _FLEXION_DEG) for a in candidates] if atlas is None else [])
-    rounds = [[(a, _SCHEDULE) for a in candidates], [(a, _SCHEDULE) for a in flexed],
-              [(a, _RETRY_SCHEDULE) for a in candidates]]
+    rounds: list[Callable[[], list[tuple[_PreparedAtlas, _Schedule]]]] = [
+        lambda: [(a, _SCHEDULE) for a in candidates],
+        lambda: ([(_flexed(a, _FLEXION_DEG), _SCHEDULE) for a in candidates]
+                 if atlas is None else []),
+        lambda: [(a, _RETRY_SCHEDULE) for a in candidates]]
     for attempts in rounds:
-        for a, schedule in attempts:
+        for a, schedule in attempts():
             glob, per_bone, score = register_atlas(t1, a, cfg, schedule=schedule)
             if best is None or score > best[3]:
                 best = (a, glob, per_bone, score)
