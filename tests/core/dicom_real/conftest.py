@@ -165,3 +165,21 @@ def real():
         pytest.skip("needs dcm2niix (Debian package dcm2niix)")
     return SimpleNamespace(root=REAL_DICOM, datasets=DATASETS, match=match,
                            same_corners=same_corners)
+
+
+@pytest.fixture(scope="session")
+def real_index():
+    """``real_index(folder)``: ``index_folder(REAL_DICOM/folder/In)``, indexed once per run
+    (the XA30 enhanced collection alone takes seconds to index)."""
+    from bmes_imaging.dicom import index_folder
+
+    if not REAL_DICOM.is_dir():
+        pytest.skip(f"real vendor DICOM not found at {REAL_DICOM}")
+    cache: dict[str, object] = {}
+
+    def get(folder: str):
+        if folder not in cache:
+            cache[folder] = index_folder(REAL_DICOM / folder / "In")
+        return cache[folder]
+
+    return get

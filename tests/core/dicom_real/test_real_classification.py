@@ -75,11 +75,11 @@ def test_real_series_classified_from_physics(real_root, vendor):
             assert word.lower() in st.sequence_reason.lower(), (sub, st.sequence_reason)
 
 
-def test_no_real_non_anatomy_stack_is_anatomy(real_root):
+def test_no_real_non_anatomy_stack_is_anatomy(real_root, real_index):
     """Across every collection: only the two T1 anatomy series are T1, nothing is fluid."""
     seen = 0
     for folder in sorted(p for p in real_root.iterdir() if p.is_dir()):
-        for st in index_folder(folder / "In").stacks:
+        for st in real_index(folder.name).stacks:
             seen += 1
             assert st.sequence_reason
             if st.sequence in ANATOMY:

@@ -65,8 +65,9 @@ def _check_stacks(index, refs, match) -> tuple[list[str], int]:
 
 
 @pytest.mark.parametrize("folder", list(DATASETS), ids=list(DATASETS.values()))
-def test_every_stack_equals_dcm2niix_or_is_refused_at_index(folder, dcm2niix_refs, real):
-    index = index_folder(REAL_DICOM / folder / "In")
+def test_every_stack_equals_dcm2niix_or_is_refused_at_index(folder, dcm2niix_refs, real,
+                                                           real_index):
+    index = real_index(folder)
     refs = dcm2niix_refs(folder)
     assert refs
     problems, _ = _check_stacks(index, refs, real.match)
