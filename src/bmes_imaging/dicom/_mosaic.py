@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["MosaicGeometry", "expand_mosaics", "is_mosaic", "mosaic_geometry",
-           "tile_positions"]
+__all__ = ["MosaicGeometry", "expand_mosaics", "is_mosaic", "mosaic_b_value",
+           "mosaic_geometry", "tile_positions"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,24 @@ def mosaic_geometry(path: Path) -> MosaicGeometry | str:
     except Exception as exc:  # noqa: BLE001 - unreadable header: a refusal reason
         return f"its header cannot be read ({type(exc).__name__})"
     return geometry_from_dataset(ds)
+
+
+def mosaic_b_value(path: Path) -> float | None:
+    """Diffusion b-value of a Siemens mosaic file (CSA ``B_value``), or None."""
+    import pydicom
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        csar = _csareader()
+        value = csar.get_b_value(csar.get_csa_header(ds, "image"))
+    except Exception:  # noqa: BLE001 - an unreadable b-value is only not shown
+        return None
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def tile_positions(position: Sequence[float], orientation: Sequence[float],

@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._mosaic import MosaicGeometry, is_mosaic, mosaic_geometry, tile_positions
+from ._mosaic import (
+    MosaicGeometry,
+    is_mosaic,
+    mosaic_b_value,
+    mosaic_geometry,
+    tile_positions,
+)
 
 if TYPE_CHECKING:
     from ._header import HeaderRecord
@@ -116,6 +122,10 @@ def mosaic_stacks(uid: str, recs: list[HeaderRecord]
             f"volume {j} of {n} of a 4-D Siemens mosaic series (one mosaic image of "
             f"{geom.n_tiles} slices per volume: time points, diffusion directions or "
             "repetitions)")
+        if n > 1 and "DIFFUSION" in {str(v).upper() for v in rec.get("ImageType") or ()}:
+            b = mosaic_b_value(rec.path)  # a diffusion series: name the b-value
+            if b is not None:
+                reason += f", b-value {b:g}"
         stacks.append(SeriesStack(
             stack_id=sid, files=(rec.path,), n_images=geom.n_tiles,
             image_orientation=iop,

@@ -190,3 +190,14 @@ def test_time_of_flight_flash_is_not_t1():
                               scanning_sequence=("GR",), repetition_time=22.0,
                               echo_time=3.6, series_description="angio"))
     assert c.sequence == "other", c
+
+
+def test_mosaic_diffusion_volumes_name_their_b_value(real_root):
+    """Each volume of a Siemens mosaic DWI series is a stack whose split reason names
+    the volume and its b-value (CSA B_value)."""
+    stacks = index_folder(real_root / "dcm_qa_decubitus/In/HFS/4_ep2d_diff_mddw_20_p2").stacks
+    assert len(stacks) == 13
+    reasons = [st.split_reason for st in stacks]
+    assert all("of 13 of a 4-D Siemens mosaic series" in r for r in reasons)
+    assert sum("b-value 0" in r for r in reasons) >= 1
+    assert sum("b-value 1000" in r for r in reasons) >= 10
