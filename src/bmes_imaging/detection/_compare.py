@@ -2,8 +2,9 @@
 
 How a voxel becomes edema
 -------------------------
-1. Both images (T1 and the fluid series already in the T1 grid) are smoothed a little
-   (``smoothing_mm``) against noise.
+1. Both images (T1 and the fluid series already in the T1 grid) are shifted so that no
+   signal (air, the bottom of the noise floor) is 0, which undoes a vendor
+   RescaleIntercept, and smoothed a little (``smoothing_mm``) against noise.
 2. **Normal marrow of this study.** Bones are eroded by ``reference_erosion_mm`` (no
    cortex, cartilage or joint fluid). A first reference is the mode of the most
    fat-like 40 % of that marrow (highest T1 / fluid), which stays on normal marrow even
@@ -31,13 +32,17 @@ How a voxel becomes edema
    ``evidence_min``, *and* the effect is large enough in ratio terms
    (``fluid_ratio >= fluid_ratio_min``, ``t1_ratio <= t1_ratio_max``, so that a very
    quiet image does not flag tiny differences), inside a bone, deeper than ``rim_mm``
-   from its surface (partial volume with cortex and joint fluid), inside the fluid
+   from its surface (partial volume with cortex and joint fluid; at most half the
+   bone's own deepest point, for bones only a few slices thick), inside the fluid
    series' field of view.
 4. **Cleanup.** Connected candidate regions are split by bone; a region is kept when it
    holds at least ``min_region_ml`` and reaches ``min_depth_mm`` into its bone (joint
    effusion and vessels hugging a bone do not). After growing (step 5), a region must
    hold at least ``min_region_fraction`` of its bone: small islands of red marrow look
-   like mild edema voxel by voxel, but are a small part of the bone.
+   like mild edema voxel by voxel, but are a small part of the bone. In a bone without
+   a core in this grid (see ``thin_bone_rim_fraction``) every voxel mixes with the
+   muscle around it, which also looks like mild edema: a region there must hold
+   ``thin_bone_min_fraction`` of the bone.
 5. **Edge.** Edema is ill-defined; its edge is put where the fluid signal is
    ``edge_level`` of the way between normal marrow and the region's core (90th
    percentile), near the lesion's half-maximum, and never closer to normal marrow than
@@ -114,14 +119,32 @@ class Ratios:
         b = np.maximum((1.0 - self.t1_ratio) / self.t1_spread, 0.0)
         return np.asarray(a + b, dtype=np.float32)
 
+    def depth_limits(self, config: DetectionConfig
+                     ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Per bone label: (rim, minimum region depth) in mm.
+
+        ``rim_mm`` and ``min_depth_mm``, but at most ``thin_bone_rim_fraction`` and 1.5
+        times that of the bone's own deepest point: a bone only two or three slices
+        thick in this grid (a cuneiform or metatarsal in 4-5 mm sagittal slices) is
+        analysed in its core.
+        """
+        n = int(self.labels.max()) + 1 if self.labels.size else 1
+        deepest = np.zeros(n, np.float32)
+        np.maximum.at(deepest, self.labels.ravel(), self.depth.ravel())
+        f = np.float32(config.thin_bone_rim_fraction)
+        rim = np.minimum(np.float32(config.rim_mm), f * deepest)
+        need = np.minimum(np.float32(config.min_depth_mm), 1.5 * f * deepest)
+        return rim.astype(np.float32), need.astype(np.float32)
+
     def candidates(self, config: DetectionConfig) -> NDArray[np.bool_]:
         """Voxels that may start a region (before the region size and depth rules)."""
         zf, zt = self.z_fluid(), self.z_t1()
+        rim, _ = self.depth_limits(config)
         return ((zf >= config.fluid_z_min) & (zt >= config.t1_z_min)
                 & (np.maximum(zf, 0) + np.maximum(zt, 0) >= config.evidence_min)
                 & (self.fluid_ratio >= config.fluid_ratio_min)
                 & (self.t1_ratio <= config.t1_ratio_max)
-                & (self.labels > 0) & self.covered & (self.depth >= config.rim_mm))
+                & (self.labels > 0) & self.covered & (self.depth >= rim[self.labels]))
 
 
 def _crop_box(labels: NDArray[np.integer], margin: NDArray[np.int64]
@@ -334,8 +357,11 @@ def compute_ratios(t1: NDArray[np.floating], fluid: NDArray[np.floating],
     lab = np.ascontiguousarray(labels[crop]).astype(np.uint8)
     cov = np.ascontiguousarray(covered[crop])
     sig = config.smoothing_mm / vs
-    t1s = ndimage.gaussian_filter(np.asarray(t1[crop], dtype=np.float32), sig)
-    fls = ndimage.gaussian_filter(np.asarray(fluid[crop], dtype=np.float32), sig)
+    # ratios need zero signal at 0: a vendor RescaleIntercept moves it
+    t1_zero = _zero_level(t1, np.ones(t1.shape, bool))
+    fl_zero = _zero_level(fluid, covered)
+    t1s = ndimage.gaussian_filter(np.asarray(t1[crop], dtype=np.float32) - t1_zero, sig)
+    fls = ndimage.gaussian_filter(np.asarray(fluid[crop], dtype=np.float32) - fl_zero, sig)
     depth = bone_depth(lab, vs)
     marrow = (depth >= config.reference_erosion_mm) & cov
     if marrow.sum() < 50:
@@ -354,8 +380,18 @@ def compute_ratios(t1: NDArray[np.floating], fluid: NDArray[np.floating],
     n_ref = int((marrow & (np.abs(1.0 - t1_ratio) <= k * s_t1)
                  & (np.abs(fl_ratio - 1.0) <= k * s_fl)).sum())
     return Ratios(crop, lab, depth, cov, t1_ratio.astype(np.float32),
-                  fl_ratio.astype(np.float32), float(t1_glob), float(fl_glob),
-                  n_ref, float(s_t1), float(s_fl))
+                  fl_ratio.astype(np.float32), float(t1_glob + t1_zero),
+                  float(fl_glob + fl_zero), n_ref, float(s_t1), float(s_fl))
+
+
+def _zero_level(image: NDArray[np.floating], where: NDArray[np.bool_]) -> float:
+    """The image value of no signal: its lowest values (air, or the noise floor's
+    bottom, about 0) over ``where``; a RescaleIntercept shifts it. Every fourth
+    in-plane voxel is enough."""
+    sub = np.asarray(image[::2, ::2])[np.asarray(where[::2, ::2])]
+    if sub.size == 0:
+        return 0.0
+    return float(np.quantile(sub, 1e-4))
 
 
 def _estimate_reference(t1s: NDArray[np.float32], fls: NDArray[np.float32],
@@ -418,7 +454,8 @@ def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: Detecti
     max_depth = np.full(len(uniq), -1.0)
     np.maximum.at(max_depth, inv, ratios.depth[where])
     voxel_ml = float(np.prod(vs)) / 1000.0
-    ok = (sizes * voxel_ml >= config.min_region_ml) & (max_depth >= config.min_depth_mm)
+    _, need = ratios.depth_limits(config)
+    ok = (sizes * voxel_ml >= config.min_region_ml) & (max_depth >= need[uniq % 16])
     kept = np.zeros(lab.shape, dtype=bool)
     sel = ok[inv]
     kept[tuple(w[sel] for w in where)] = True
@@ -435,6 +472,12 @@ def _grow_regions(ratios: Ratios, kept: NDArray[np.bool_], comp: NDArray[np.int3
     comp_kept = np.where(kept, comp, 0)
     floor = max(config.edge_fluid_min, 1.0 + config.edge_z_min * ratios.fluid_spread)
     bone_sizes = np.bincount(lab.ravel(), minlength=int(lab.max()) + 1)
+    rim, _ = ratios.depth_limits(config)
+    # a bone without a core in this grid (rim relaxed) mixes with muscle everywhere:
+    # only extensive involvement is reported there
+    min_fraction = np.where(rim < config.rim_mm,
+                            max(config.min_region_fraction, config.thin_bone_min_fraction),
+                            config.min_region_fraction)
     for cid in np.unique(comp_kept[kept]):
         region = comp_kept == cid
         b = int(np.bincount(lab[region]).argmax())
@@ -450,6 +493,6 @@ def _grow_regions(ratios: Ratios, kept: NDArray[np.bool_], comp: NDArray[np.int3
         g = ndimage.binary_propagation(reg & allowed, mask=allowed)
         # extent: a focus holding less than min_region_fraction of its bone is not
         # reported (red-marrow islands; foot and RA scores grade extent from 1 %)
-        if g.sum() >= config.min_region_fraction * bone_sizes[b]:
+        if g.sum() >= min_fraction[b] * bone_sizes[b]:
             grown[box] |= g
     return np.where(grown, lab, 0).astype(np.uint8)

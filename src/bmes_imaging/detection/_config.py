@@ -29,7 +29,7 @@ class DetectionConfig:
         (``z_fluid``, see :mod:`~bmes_imaging.detection._compare`). Default 3.0.
     t1_z_min
         ... and its T1 at least this many spreads below normal marrow (``z_t1``).
-        Default 1.5.
+        Default 2.0 (normal marrow mean - 2 SD).
     evidence_min
         ... and ``z_fluid + z_t1`` reaches this. Default 6.0.
     fluid_ratio_min
@@ -63,10 +63,18 @@ class DetectionConfig:
     min_region_ml
         Connected candidate regions smaller than this are dropped. Default 0.03 ml
         (30 mm³).
+    thin_bone_rim_fraction
+        In a bone whose deepest voxel lies less than ``rim_mm / thin_bone_rim_fraction``
+        from its surface (a bone two or three slices thick in this grid), the rim is
+        this fraction of that depth and the region depth 1.5 times it, so its core can
+        still be analysed. Large values (e.g. 10) turn this off. Default 0.5.
+    thin_bone_min_fraction
+        ... but there, partial volume with the surrounding muscle looks like mild edema
+        too: a region must hold at least this fraction of such a bone. Default 0.4.
     min_region_fraction
         A grown region must hold at least this fraction of its bone (red-marrow islands
         are smaller; extent scores such as RAMRIS start grading at 1 % of the bone).
-        Default 0.02.
+        Default 0.03.
     min_depth_mm
         A region must reach at least this far inside its bone (distance to the bone
         surface), so that joint fluid hugging a bone is never reported. Default 2.0 mm.
@@ -144,10 +152,12 @@ class DetectionConfig:
     seed_beta: float = 130.0
     threads: int = 0
     fluid_z_min: float = 3.0
-    t1_z_min: float = 1.5
+    t1_z_min: float = 2.0
     evidence_min: float = 6.0
     edge_z_min: float = 2.0
-    min_region_fraction: float = 0.02
+    min_region_fraction: float = 0.03
+    thin_bone_rim_fraction: float = 0.5
+    thin_bone_min_fraction: float = 0.4
 
     def thread_count(self) -> int:
         """Threads the detector may use: :attr:`threads`, else ``BMES_DETECTION_THREADS``,
