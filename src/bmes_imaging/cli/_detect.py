@@ -35,11 +35,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-refine", action="store_true",
                    help="trust the scanner geometry (no motion correction of the fluid series)")
     p.add_argument("--fluid-ratio-min", type=float, default=None,
-                   help="fluid / normal-marrow ratio a voxel must exceed to start an edema "
-                        "region (default 4.0)")
+                   help="minimum fluid / normal-marrow ratio of a voxel starting an edema "
+                        "region, on top of the study-adaptive z-score rule (default 1.5)")
     p.add_argument("--t1-ratio-max", type=float, default=None,
-                   help="T1 / normal-marrow ratio a voxel must stay below to start an edema "
-                        "region (default 0.80)")
+                   help="maximum T1 / normal-marrow ratio of a voxel starting an edema "
+                        "region, on top of the study-adaptive z-score rule (default 0.92)")
     p.add_argument("--config", type=Path, metavar="FILE",
                    help="site settings (TOML) from `bmes validate --fit` (default $BMES_CONFIG)")
     p.set_defaults(func=run)
