@@ -13,8 +13,12 @@ the extremes of every range; see ``src/bmes_imaging/phantom/_distribution.py``) 
 generated into a cache folder (two processes at most) and each written study is run
 through ``bmes_imaging.detection.detect_study`` (DICOM in, results out, as ``bmes
 detect``) with the TRUE bone labels given and / or with automatic bone masks. Scores
-come from ``bmes_imaging.detection.evaluate`` (a bone is positive in the truth when its
-edema reaches 0.05 ml). Printed:
+come from ``bmes_imaging.detection.evaluate`` (``score_arrays``; a bone is positive in
+the truth when its edema reaches 0.05 ml). The truth is the edema *visible on both
+series*: where the fluid series does not cover it (partial coverage, an axial or coronal
+fluid series with a smaller field of view), no reader or detector can see it, so those
+voxels are left out of the truth (the bones they are in count as hidden lesions, listed,
+and as negatives). Printed:
 
 * bone-level sensitivity / specificity and pooled voxel Dice, per bone source;
 * sensitivity in bins of the lesion's STIR (fluid-image) contrast against normal marrow
@@ -57,9 +61,12 @@ import numpy as np
 
 from bmes_imaging.bones import Bone
 from bmes_imaging.detection import detect_study
-from bmes_imaging.detection._evaluate import Evaluation, StudyScore, score_study
+from bmes_imaging.detection._evaluate import Evaluation, StudyScore, score_arrays
+from bmes_imaging.dicom import index_folder, load_series
 from bmes_imaging.errors import BmesError
+from bmes_imaging.geometry import resample_to
 from bmes_imaging.phantom import PhantomSpec, cohort_specs, default_cache_dir, write_cohort
+from bmes_imaging.volume import Volume, load_nifti
 
 STIR_BINS = (1.8, 2.0, 2.5, 3.0, 4.0, 6.0, 8.0)
 T1_DROP_BINS = (0.15, 0.20, 0.30, 0.45, 0.65)
@@ -79,6 +86,7 @@ class Study:
     t1_drop: float
     extents: dict[str, str]
     truth: dict[Bone, bool] = field(default_factory=dict)
+    hidden: list[Bone] = field(default_factory=list)
     scores: dict[str, StudyScore | None] = field(default_factory=dict)
     pred_ml: dict[str, dict[int, float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -105,11 +113,51 @@ def generate(split: str, n: int, cache: Path, resolution: float) -> list[Study]:
         d = meta["details"]
         st = Study(name, cache / name, spec, float(d["edema_fluid_ratio"]),
                    1.0 - float(d["edema_t1_ratio"]), dict(d.get("edema_extents", {})))
+        edema, _ = visible_truth(st.folder)
+        ml = edema.voxel_volume_ml
+        seen = np.bincount(edema.array.reshape(-1), minlength=16)
         with open(cache / name / "truth" / "involvement.csv", encoding="utf-8") as fh:
-            st.truth = {Bone(int(r["bone_label"])): float(r["edema_volume_ml"]) >= MIN_ML
-                        for r in csv.DictReader(fh)}
+            for r in csv.DictReader(fh):
+                b = Bone(int(r["bone_label"]))
+                st.truth[b] = seen[int(b)] * ml >= MIN_ML
+                if float(r["edema_volume_ml"]) >= MIN_ML and not st.truth[b]:
+                    st.hidden.append(b)
         studies.append(st)
     return studies
+
+
+def visible_truth(folder: Path) -> tuple[Volume, Volume]:
+    """Truth edema (T1 grid) restricted to what the fluid series covers, and the bones."""
+    edema = load_nifti(folder / "truth" / "edema.nii.gz")
+    bones = load_nifti(folder / "truth" / "bones.nii.gz")
+    fluid = next(s for s in index_folder(folder / "dicom").stacks if s.sequence != "t1")
+    geo = load_series(fluid)
+    ijk = np.argwhere(edema.array > 0)
+    if len(ijk):
+        world = edema.world(ijk)
+        inv = np.linalg.inv(geo.affine)
+        f = world @ inv[:3, :3].T + inv[:3, 3]
+        outside = ~np.all((f > -0.5) & (f < np.array(geo.shape) - 0.5), axis=1)
+        if outside.any():
+            arr = np.array(edema.array)
+            arr[tuple(ijk[outside].T)] = 0
+            edema = Volume(arr, edema.affine, edema.info)
+    return edema, bones
+
+
+def _score(st: Study, pred: Path, automatic: bool) -> StudyScore:
+    edema, bones = visible_truth(st.folder)
+
+    def on_grid(path: Path) -> np.ndarray:
+        vol = load_nifti(path)
+        if vol.shape != edema.shape or not np.allclose(vol.affine, edema.affine, atol=1e-3):
+            vol = resample_to(vol, edema.affine, edema.shape, order=0)
+        return np.asarray(vol.array)
+
+    return score_arrays(edema.array, on_grid(pred / "edema.nii.gz"), edema.voxel_volume_ml,
+                        truth_bones=bones.array,
+                        pred_bones=on_grid(pred / "bones.nii.gz") if automatic else None,
+                        min_truth_ml=MIN_ML, name=st.name)
 
 
 def detect(studies: list[Study], out: Path, modes: list[str]) -> None:
@@ -130,7 +178,7 @@ def detect(studies: list[Study], out: Path, modes: list[str]) -> None:
             st.seconds[mode] = time.perf_counter() - t0
             st.pred_ml[mode] = {int(r["bone_label"]): float(r["edema_volume_ml"])
                                 for r in det.rows}
-            s = score_study(st.folder, pred, name=st.name)
+            s = _score(st, pred, not MODES[mode])
             st.scores[mode] = s
             line += (f" | {mode}: TP {len(s.tp)} FN {len(s.fn)} FP {len(s.fp)} "
                      f"Dice {s.dice:5.3f} {st.seconds[mode]:5.1f} s")
@@ -237,6 +285,9 @@ def report(studies: list[Study], modes: list[str], out: Path) -> None:
     print("\nPER FLUID PLANE / SEQUENCE / ANATOMY")
     for key in ("fluid_plane", "fluid", "anatomy"):
         print("\n".join(_grouped(rows, key, modes, key)))
+    hidden = [f"{st.name}:{b.bone_name}" for st in studies for b in st.hidden]
+    print(f"\nLESIONS NOT COVERED BY THE FLUID SERIES (left out of the truth): "
+          f"{len(hidden)}" + (f" ({', '.join(hidden)})" if hidden else ""))
     print("\nMISSES AND FALSE POSITIVES")
     for st in studies:
         for mode in modes:
