@@ -43,6 +43,7 @@ COHORT_FIELDS = ("folder", "patient_id", "side", "sex", "age", "edema_bones", "e
                  "motion_deg", "seed")
 #: Further columns of a distribution cohort's ``cohort.csv``.
 DISTRIBUTION_FIELDS = ("edema_fluid_ratio", "edema_t1_ratio", "fat_suppression",
+                       "fat_inhomogeneity",
                        "field_strength", "fluid", "fluid_plane", "slice_mm", "pixel_mm",
                        "rescale", "anatomy", "size", "flexion_deg", "deformation",
                        "placement", "coverage", "vendor")
