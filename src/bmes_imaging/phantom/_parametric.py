@@ -14,8 +14,10 @@ phantom study can be rendered from it unchanged.
 This family is meant for evaluating the automatic bone masks only: never tune the
 registration on it.
 
-Dimensions (adult, at ``size`` 1; every foot draws a global scale of 0.92-1.08 and
-per-bone proportions of +-12 % per axis on top):
+Dimensions (adult, before a global scale of 0.88-1.02 drawn per foot, which centres
+the family on the committed atlas's (female) foot: calcaneus to first metatarsal head
+155-200 mm, mean about 178 mm as in the VHF foot, so that a study's ``size`` means the
+same for both; per-bone proportions of +-12 % per axis on top):
 
 * talus: length about 55 mm, width 35-40 mm, height about 30 mm, trochlear (dome) radius
   of curvature about 20 mm; calcaneus: length 75-85 mm, height at the tuberosity about
@@ -25,7 +27,7 @@ per-bone proportions of +-12 % per axis on top):
   26 x 16 x 34 mm, intermediate about 18 x 13 x 22 mm, lateral about 21 x 15 x 22 mm
   (Harris & Case 2012, J Forensic Sci 57:295, tarsal dimensions; Kelikian & Sarrafian,
   *Sarrafian's Anatomy of the Foot and Ankle*, 3rd ed. 2011, for shapes and articulations);
-* metatarsal lengths about 60, 75, 68, 64 and 62 mm (first to fifth; Robling & Ubelaker
+* metatarsal lengths about 56, 70, 64, 60 and 58 mm (first to fifth, +-8 %; Robling & Ubelaker
   1997, J Forensic Sci 42:1062), first metatarsal shaft about 13 mm thick, lesser shafts
   about 8-9 mm;
 * arch: calcaneal inclination about 20 degrees, first metatarsal declination about 22
@@ -37,7 +39,7 @@ per-bone proportions of +-12 % per axis on top):
   reaching about 15 mm below the plafond; distal fibula: 14 mm shaft, lateral malleolus
   reaching about 12 mm below the talar dome centre.
 
-Volumes at ``size`` 1 (twelve seeds) come out at talus 31-45 ml, calcaneus 64-86 ml,
+Volumes before the global scale (twelve seeds) come out at talus 31-45 ml, calcaneus 64-86 ml,
 navicular 10-13 ml, cuboid 9-16 ml, first metatarsal 9-16 ml, distal tibia (to 95 mm
 above the dome) 38-52 ml.
 """
@@ -142,7 +144,7 @@ def _hindfoot(rng: np.random.Generator, pitch_deg: float) -> dict[int, Shape]:
 def _midfoot(rng: np.random.Generator) -> dict[int, Shape]:
     """Navicular, cuboid and the three cuneiforms (before the arch rotation)."""
     pn, pb, p5, p6, p7 = (_jit(rng) for _ in range(5))
-    nav = union(superq((-8.0, 45.0, -11.0), np.array([19.0, 9.0, 13.0]) * pn, 2.2,
+    nav = union(superq((-8.0, 45.0, -11.0), np.array([19.0, 8.5, 13.0]) * pn, 2.2,
                        rotation("y", -25.0)),
                 superq((-25.0, 41.0, -20.0), np.array([6.0, 6.0, 7.0]) * pn), k=4.0)
     cub = superq((14.0, 44.0, -34.0), np.array([12.0, 15.0, 12.0]) * pb, 3.0,
@@ -176,7 +178,7 @@ def _forefoot(rng: np.random.Generator) -> tuple[dict[int, Shape], dict[int, Sha
     for (base, tip, rb, rs, rh), bone in zip(_RAYS, _METATARSALS):
         b, t = np.array(base), np.array(tip)
         t[0] = b[0] + (t[0] - b[0]) * splay
-        length = float(rng.uniform(0.9, 1.1))
+        length = float(rng.uniform(0.85, 1.01))
         thick = float(rng.uniform(0.88, 1.12))
         axis = (t - b) / np.linalg.norm(t - b)
         t = b + (t - b) * length
@@ -225,7 +227,7 @@ class _Foot:
 
 def _draw_foot(seed: int) -> _Foot:
     rng = np.random.default_rng([int(seed), _SALT])
-    scale = float(rng.uniform(0.92, 1.08))
+    scale = float(rng.uniform(0.88, 1.02))
     pitch_deg = float(rng.uniform(14.0, 26.0))
     arch_deg = float(rng.uniform(-6.0, 6.0))
     gap = float(rng.uniform(1.0, 1.8))
