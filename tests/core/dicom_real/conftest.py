@@ -86,20 +86,29 @@ def same_corners(vol: Volume, ref: RefVolume) -> bool:
 def voxel_pairs(vol: Volume, ref: RefVolume) -> tuple[np.ndarray, np.ndarray] | None:
     """Our values and the reference's at the same world positions (None if the index
     grids are not the same voxel set up to axis permutation and flips; dcm2niix flips
-    the row axis)."""
-    m = np.linalg.inv(ref.affine) @ vol.affine
+    the row axis). The reference array is turned onto our grid by transposes and flips
+    (no per-voxel index arithmetic: the XA30 collection compares thousands of pairs)."""
+    m = np.linalg.inv(ref.affine) @ vol.affine  # our index -> reference index
     perm = np.rint(m[:3, :3])
     if not (np.all(np.abs(perm).sum(axis=0) == 1) and np.all(np.abs(perm).sum(axis=1) == 1)):
         return None
     if np.abs(m[:3, :3] - perm).max() > 1e-3:
         return None
-    ijk = np.indices(vol.shape).reshape(3, -1).T
-    ref_ijk = np.rint(ijk @ m[:3, :3].T + m[:3, 3]).astype(int)
-    if ref_ijk.min() < 0 or np.any(ref_ijk.max(axis=0) >= np.array(ref.data.shape)):
+    shift = np.rint(m[:3, 3]).astype(int)
+    axes = [int(np.argmax(np.abs(perm[:, i]))) for i in range(3)]  # ref axis of our i
+    view = np.transpose(ref.data, axes)
+    index = []
+    for i in range(3):
+        a, sign, n = axes[i], int(perm[axes[i], i]), vol.shape[i]
+        first, last = shift[a], shift[a] + sign * (n - 1)
+        if min(first, last) < 0 or max(first, last) >= ref.data.shape[a]:
+            return None
+        index.append(slice(first, last + 1) if sign > 0 else
+                     slice(first, last - 1 if last > 0 else None, -1))
+    theirs = view[tuple(index)]
+    if theirs.shape != vol.shape:
         return None
-    ours = vol.array[tuple(ijk.T)].astype(np.float64)
-    theirs = ref.data[tuple(ref_ijk.T)]
-    return ours, theirs
+    return np.asarray(vol.array, dtype=np.float64).ravel(), theirs.ravel()
 
 
 def value_scale(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float] | None:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from bmes_imaging.dicom import index_files, index_folder, load_series
+from bmes_imaging.volume import Volume
 
 #: The shared data folder (``<repo>/../shared/real-dicom``) and its datasets by vendor.
 REAL_DICOM = Path(__file__).resolve().parents[3].parent / "shared" / "real-dicom"
@@ -43,12 +44,24 @@ def documented_factor(vol) -> float:
     return 1.0
 
 
+def _signed_12bit(path: Path) -> bool:
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return int(ds.get("PixelRepresentation", 0) or 0) == 1 \
+        and int(ds.get("BitsStored", 16) or 16) == 12
+
+
 def _check_stacks(index, refs, match) -> tuple[list[str], int]:
     problems = []
     scaled = 0
     for st in index.stacks:
         vol = load_series(st)  # never raises: what cannot load was refused by the index
         got = match(vol, refs)
+        if got is None and _signed_12bit(st.files[0]):
+            # the one documented dcm2niix difference: this build masks signed 12-bit
+            # values as unsigned (see test_12bit_files_each_equal_dcm2niix)
+            got = match(Volume(np.mod(vol.array.astype(np.int32), 4096), vol.affine), refs)
         where = f"{st.files[0].relative_to(REAL_DICOM)} ({st.stack_id[-12:]})"
         if got is None:
             problems.append(f"{where}: no dcm2niix volume with the same corners and values")
@@ -79,7 +92,7 @@ def test_every_stack_equals_dcm2niix_or_is_refused_at_index(folder, dcm2niix_ref
         assert r.reason
         if r.path.suffix == ".dcm":  # a DICOM file not used says what it is
             assert any(w in r.reason for w in ("structured report", "colour image",
-                                               "duplicate SOPInstanceUID")), r
+                                               "SOPInstanceUID")), r
     assert sorted(used | {r.path for r in index.rejected if r.path.suffix == ".dcm"}) \
         == dicom
 
