@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +50,24 @@ def _poison(folder: Path, patient_id: str) -> int:
 
     n = 0
     for path in sorted(folder.rglob("*.dcm")):
-        ds = pydicom.dcmread(path)
-        values = itertools.cycle(HOSTILE)
-        for el in list(ds.iterall()):
-            if el.VR not in _TEXT_VRS or el.keyword in ("PatientID", "PatientName"):
-                continue
-            value = next(values)
-            el.value = (f"{el.value} {value}" if el.keyword in _KEEP_MEANING else value)
-            n += 1
-        ds.PatientID = patient_id
-        ds.PatientName = NAME
-        ds.save_as(path)
+        with warnings.catch_warnings():  # over-long values on purpose, as a PACS may hold
+            warnings.simplefilter("ignore", UserWarning)
+            n += _poison_file(pydicom.dcmread(path), path, patient_id)
+    return n
+
+
+def _poison_file(ds: Any, path: Path, patient_id: str) -> int:
+    n = 0
+    values = itertools.cycle(HOSTILE)
+    for el in list(ds.iterall()):
+        if el.VR not in _TEXT_VRS or el.keyword in ("PatientID", "PatientName"):
+            continue
+        value = next(values)
+        el.value = (f"{el.value} {value}" if el.keyword in _KEEP_MEANING else value)
+        n += 1
+    ds.PatientID = patient_id
+    ds.PatientName = NAME
+    ds.save_as(path)
     return n
 
 
