@@ -216,6 +216,30 @@ def _acquisition_shortfall(st: SeriesStack, by_path: dict[Path, HeaderRecord]
             f"{st.n_images}: {promised - st.n_images} image(s) of the series are missing")
 
 
+def _conflicting_copy(st: SeriesStack, rejected: Sequence[RejectedFile],
+                      by_path: dict[Path, HeaderRecord]) -> str | None:
+    """Reason if a duplicate of one of the stack's images holds other bytes: which file
+    is the image is then a guess (an identical copy is harmless)."""
+    import filecmp
+
+    kept = {by_path[f].get("SOPInstanceUID"): f for f in st.files if f in by_path}
+    for rej in rejected:
+        rec = by_path.get(rej.path)
+        if rec is None or not str(rej.reason).startswith("duplicate SOPInstanceUID"):
+            continue
+        original = kept.get(rec.get("SOPInstanceUID"))
+        if original is None:
+            continue
+        try:
+            same = filecmp.cmp(original, rej.path, shallow=False)
+        except OSError:
+            same = False
+        if not same:
+            return (f"{printable(rej.path.name)} holds a duplicate SOPInstanceUID of "
+                    f"{printable(original.name)} with other content")
+    return None
+
+
 def _describe(bad: Sequence[RejectedFile], where: str) -> str:
     named = "; ".join(f"{printable(b.path.name)} {where}({printable(b.reason, 120)})"
                       for b in bad[:_MAX_NAMED])
@@ -274,6 +298,10 @@ def _refusal(st: SeriesStack, damaged: dict[str, list[RejectedFile]],
         return Rejection(
             f"series incomplete, not loaded with an image missing: "
             f"{_describe(own, 'of this series cannot be used ')}", damaged=False)
+    conflict = _conflicting_copy(st, damaged.get(st.series_instance_uid or "", []), by_path)
+    if conflict:
+        return Rejection(f"series ambiguous ({conflict}), not loaded: remove the copy that "
+                         "is wrong", damaged=False)
     folder = st.files[0].parent if st.files else None
     in_folder = per_folder.get(folder, 0) if folder is not None else 0
     suspects = _folder_suspects(st, in_folder, loose)

@@ -518,8 +518,8 @@ def _single_stack(where: str, index: Any) -> Any:
         reasons = "; ".join(f"{printable(r.path.name)}: {r.reason}"
                             for r in (own or rejected)[:_MAX_LISTED])
         if own and along:
-            reasons += (f"; and {along} file(s) of the same series, not loaded with an "
-                        "image missing")
+            why = next(str(r.reason) for r in rejected if str(r.reason).startswith("series "))
+            reasons += f"; and {along} file(s) of the same series: {why.split(': ', 1)[0]}"
         raise DicomSeriesError(f"{where} holds no loadable image stack"
                                + (f" ({len(rejected)} file(s) not used: {reasons})"
                                   if rejected else " (no DICOM files found)"))

@@ -322,9 +322,25 @@ REAL = Path("/work/shared/real-dicom")
 
 @pytest.mark.skipif(not (REAL / "dcm_qa_12bit").is_dir(),
                     reason="real vendor DICOM (/work/shared/real-dicom) not present")
-def test_real_copies_of_one_mosaic_are_duplicates_not_a_lost_slice() -> None:
+def test_real_variants_of_one_mosaic_are_ambiguous_not_a_lost_slice() -> None:
     """dcm_qa_12bit holds one Siemens mosaic three times (12-bit signed / unsigned
-    variants, one SOPInstanceUID): the copies are duplicates, the series loads."""
+    variants, one SOPInstanceUID and position, other pixels): not a lost slice (the
+    position is the kept file's), but which file is the image is a guess: refused."""
     index = index_folder(REAL / "dcm_qa_12bit")
-    assert len(index.stacks) == 1
-    assert sum("duplicate SOPInstanceUID" in r.reason for r in index.rejected) == 2
+    assert index.stacks == []  # three different images under one UID: ambiguous
+    reasons = [r.reason for r in index.rejected if r.path.suffix == ".dcm"]
+    assert len(reasons) == 3 and all("duplicate SOPInstanceUID" in r for r in reasons)
+    assert sum(r.startswith("series ambiguous") for r in reasons) == 1
+
+
+def test_identical_copy_loads_but_a_conflicting_one_refuses(series) -> None:
+    import shutil
+
+    shutil.copy(series[2], series[0].parent / "copy.dcm")
+    assert load_series(series[0].parent).shape[2] == N
+    other = pydicom.dcmread(series[2])
+    other.PixelData = bytes(len(other.PixelData))  # same UID and position, other image
+    other.save_as(series[0].parent / "copy.dcm")
+    with pytest.raises(DicomSeriesError, match="duplicate SOPInstanceUID of .* with other "
+                                               "content"):
+        load_series(series[0].parent)
