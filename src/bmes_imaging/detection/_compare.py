@@ -123,17 +123,16 @@ class Ratios:
                      ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """Per bone label: (rim, minimum region depth) in mm.
 
-        ``rim_mm`` and ``min_depth_mm``, but at most ``thin_bone_rim_fraction`` and 1.5
-        times that of the bone's own deepest point: a bone only two or three slices
-        thick in this grid (a cuneiform or metatarsal in 4-5 mm sagittal slices) is
-        analysed in its core.
+        ``rim_mm`` and ``min_depth_mm``, but at most ``thin_bone_rim_fraction`` of the
+        bone's own deepest point: a bone only two or three slices thick in this grid
+        (a cuneiform or metatarsal in 4-5 mm sagittal slices) is analysed in its core.
         """
         n = int(self.labels.max()) + 1 if self.labels.size else 1
         deepest = np.zeros(n, np.float32)
         np.maximum.at(deepest, self.labels.ravel(), self.depth.ravel())
         f = np.float32(config.thin_bone_rim_fraction)
         rim = np.minimum(np.float32(config.rim_mm), f * deepest)
-        need = np.minimum(np.float32(config.min_depth_mm), 1.5 * f * deepest)
+        need = np.minimum(np.float32(config.min_depth_mm), f * deepest)
         return rim.astype(np.float32), need.astype(np.float32)
 
     def candidates(self, config: DetectionConfig) -> NDArray[np.bool_]:

@@ -66,8 +66,8 @@ class DetectionConfig:
     thin_bone_rim_fraction
         In a bone whose deepest voxel lies less than ``rim_mm / thin_bone_rim_fraction``
         from its surface (a bone two or three slices thick in this grid), the rim is
-        this fraction of that depth and the region depth 1.5 times it, so its core can
-        still be analysed. Large values (e.g. 10) turn this off. Default 0.5.
+        this fraction of that depth and so is the depth a region must reach, so its
+        core can still be analysed. Large values (e.g. 10) turn this off. Default 0.5.
     thin_bone_min_fraction
         ... but there, partial volume with the surrounding muscle looks like mild edema
         too: a region must hold at least this fraction of such a bone. Default 0.4.
