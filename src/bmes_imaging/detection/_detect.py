@@ -50,7 +50,11 @@ class EdemaResult:
     bone_source
         ``"imported"``, ``"seeded"`` or ``"automatic"``.
     t1_reference, fluid_reference
-        Whole-foot normal-marrow intensity modes.
+        Whole-foot normal-marrow intensity (median of the final reference voxels, in
+        image units).
+    t1_spread, fluid_spread
+        Robust standard deviation of normal marrow's ``ratio - 1`` on each image: the
+        unit of the study-adaptive decision (``docs/detection.md``, "Decision rule").
     """
 
     findings: list[BoneFinding]
@@ -63,6 +67,8 @@ class EdemaResult:
     bone_source: str = "imported"
     t1_reference: float = float("nan")
     fluid_reference: float = float("nan")
+    t1_spread: float = float("nan")
+    fluid_spread: float = float("nan")
 
     def finding(self, bone: Bone) -> BoneFinding | None:
         """The finding of ``bone``, or None if that bone is not in the masks."""
@@ -213,4 +219,6 @@ def detect_edema(
         bone_source=source,
         t1_reference=ratios.t1_reference,
         fluid_reference=ratios.fluid_reference,
+        t1_spread=ratios.t1_spread,
+        fluid_spread=ratios.fluid_spread,
     )
