@@ -223,11 +223,42 @@ def _deflated_start(path: Path) -> int | None:
         return None
 
 
+#: Verdicts of :func:`check_inflated_size` by (path, size, mtime, inode): a bomb is
+#: inflated once per process, not by every reader of the index and the loader.
+_INFLATE_VERDICTS: dict[tuple[str, int, int, int, int], str | None] = {}
+#: Deflate cannot expand data more than about 1032 times.
+_MAX_DEFLATE_RATIO = 1032
+#: Room for header elements on top of the declared pixel data in an inflated data set.
+_INFLATED_HEADER_ROOM = 64 << 20
+
+
 def check_inflated_size(path: Path, start: int, limit: int) -> None:
-    """Inflate the deflated data set of ``path`` in chunks, keeping nothing; raise if
-    it inflates beyond ``limit`` bytes or is not valid deflate data."""
+    """Raise if the deflated data set of ``path`` inflates beyond what it may hold.
+
+    Nothing is kept: the data set is inflated in chunks and counted. The bound is
+    ``limit``, or less when the first inflated MiB declares the image (Rows, Columns,
+    frames, samples, bits): its pixel bytes plus 64 MiB of header. A file too small
+    to reach the bound even at deflate's largest ratio is not inflated at all.
+    """
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino, limit)
+    if key in _INFLATE_VERDICTS:
+        reason = _INFLATE_VERDICTS[key]
+    elif (st.st_size - start) * _MAX_DEFLATE_RATIO <= limit:
+        reason = None
+    else:
+        reason = _inflate_counting(path, start, limit)
+        if len(_INFLATE_VERDICTS) > 4096:
+            _INFLATE_VERDICTS.clear()
+        _INFLATE_VERDICTS[key] = reason
+    if reason:
+        raise DicomFileError(path, reason)
+
+
+def _inflate_counting(path: Path, start: int, limit: int) -> str | None:
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    total = 0
+    total, bound, head = 0, limit, b""
+    why = f"{_mib(limit)}, the limit per file; raise BMES_MAX_FILE_BYTES if the file is real"
     with open(path, "rb") as fp:
         fp.seek(start)
         while True:
@@ -237,18 +268,41 @@ def check_inflated_size(path: Path, start: int, limit: int) -> None:
                 try:
                     out = inflater.decompress(data, _INFLATE_CHUNK)
                 except zlib.error:
-                    raise DicomFileError(path, "deflated data set is corrupt (not valid "
-                                         "deflate data)") from None
+                    return "deflated data set is corrupt (not valid deflate data)"
+                if not head:
+                    head = out
+                    declared = _declared_bytes(head)
+                    if declared is not None and declared + _INFLATED_HEADER_ROOM < bound:
+                        bound = declared + _INFLATED_HEADER_ROOM
+                        why = (f"its header declares {declared} bytes of pixels, plus "
+                               f"{_mib(_INFLATED_HEADER_ROOM)} for the header")
                 total += len(out)
-                if total > limit:
-                    raise DicomFileError(path, f"deflated data set inflates beyond {limit} "
-                                         f"bytes ({_mib(limit)}, the limit per file; "
-                                         "raise BMES_MAX_FILE_BYTES if the file is real)")
+                if total > bound:
+                    return f"deflated data set inflates beyond {bound} bytes ({why})"
                 data = inflater.unconsumed_tail
                 if not out or inflater.eof:
                     break
             if inflater.eof or not chunk:
-                return
+                return None
+
+
+def _declared_bytes(head: bytes) -> int | None:
+    """Pixel bytes the image attributes at the start of an inflated data set declare."""
+    from io import BytesIO
+
+    from pydicom.filereader import read_dataset as read_raw
+
+    try:
+        ds = read_raw(BytesIO(head), False, True, stop_when=lambda tag, vr, length:
+                      tag.group > 0x0028)
+        dims = [ds.get(kw) for kw in ("Rows", "Columns", "BitsAllocated")]
+        frames = int(ds.get("NumberOfFrames") or 1)
+        samples = int(ds.get("SamplesPerPixel") or 1)
+    except Exception:  # noqa: BLE001 - a header that cannot be read: the file limit applies
+        return None
+    if not all(isinstance(v, int) and v > 0 for v in dims) or frames < 1 or samples < 1:
+        return None
+    return expected_pixel_bytes(dims[0], dims[1], frames, samples, dims[2])
 
 
 def read_dataset(path: Path, *, defer_size: int | None = None,

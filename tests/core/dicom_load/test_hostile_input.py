@@ -344,3 +344,24 @@ def test_identical_copy_loads_but_a_conflicting_one_refuses(series) -> None:
     with pytest.raises(DicomSeriesError, match="duplicate SOPInstanceUID of .* with other "
                                                "content"):
         load_series(series[0].parent)
+
+
+def test_deflate_bomb_bound_by_the_declared_image(series) -> None:
+    """A data set that could pass the file limit is counted while inflating, against its
+    declared pixels plus 64 MiB of header: a bomb stops there, not at 1 GiB."""
+    import zlib
+
+    from bmes_imaging.dicom._limits import _inflate_counting
+
+    _deflated(series[0])
+    data = series[0].read_bytes()
+    meta_end = _meta_end(data)
+    comp = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    body = comp.compress(zlib.decompress(data[meta_end:], -zlib.MAX_WBITS))
+    body += comp.compress(struct.pack("<HH2sHI", 0x7FE1, 0x10, b"OB", 0, 80 << 20))
+    body += comp.compress(bytes(80 << 20)) + comp.flush()
+    series[0].write_bytes(data[:meta_end] + body)
+    reason = _inflate_counting(series[0], meta_end, 1 << 30)
+    assert reason is not None and "its header declares 336 bytes of pixels" in reason
+    _deflated(series[1])  # a valid deflated slice passes
+    assert _inflate_counting(series[1], _meta_end(series[1].read_bytes()), 1 << 30) is None
