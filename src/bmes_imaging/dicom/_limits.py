@@ -8,7 +8,8 @@ image. This module holds the checks shared by the folder index (:mod:`._header`,
   what a deflated file inflates to are bounded per file, and a stack per series, before
   anything is allocated. The limits are read from the environment on each call:
   ``BMES_MAX_FILE_BYTES`` (default 1 GiB) and ``BMES_MAX_SERIES_BYTES`` (default
-  2 GiB, the loaded volume);
+  2 GiB, the loaded volume). A deflated data set may moreover not inflate beyond the
+  pixel bytes its own header declares plus 64 MiB (a bomb stops there);
 * **PixelData length**: native pixel data must hold exactly the bytes its header
   promises (one pad byte allowed for an odd length); longer or shorter data would be
   reinterpreted as another image;
