@@ -297,7 +297,8 @@ def report(studies: list[Study], modes: list[str], out: Path) -> None:
             elif s.fn or s.fp:
                 print(f"  {st.name} {mode}: missed {','.join(b.bone_name for b in s.fn) or '-'}"
                       f"; false {','.join(b.bone_name for b in s.fp) or '-'}"
-                      f" (STIR {st.fluid_ratio:.2f}x, T1 drop {st.t1_drop:.0%})")
+                      + (" (normal study)" if st.spec.normal else
+                         f" (STIR {st.fluid_ratio:.2f}x, T1 drop {st.t1_drop:.0%})"))
     out.mkdir(parents=True, exist_ok=True)
     names = sorted({k for r in rows for k in r}, key=lambda k: list(rows[0]).index(k)
                    if k in rows[0] else 99)
