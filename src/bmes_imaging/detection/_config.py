@@ -70,7 +70,7 @@ class DetectionConfig:
         core can still be analysed. Large values (e.g. 10) turn this off. Default 0.5.
     thin_bone_min_fraction
         ... but there, partial volume with the surrounding muscle looks like mild edema
-        too: a region must hold at least this fraction of such a bone. Default 0.4.
+        too: a region must hold at least this fraction of such a bone. Default 0.3.
     min_region_fraction
         A grown region must hold at least this fraction of its bone (red-marrow islands
         are smaller; extent scores such as RAMRIS start grading at 1 % of the bone).
@@ -157,7 +157,7 @@ class DetectionConfig:
     edge_z_min: float = 2.0
     min_region_fraction: float = 0.03
     thin_bone_rim_fraction: float = 0.5
-    thin_bone_min_fraction: float = 0.4
+    thin_bone_min_fraction: float = 0.3
 
     def thread_count(self) -> int:
         """Threads the detector may use: :attr:`threads`, else ``BMES_DETECTION_THREADS``,
