@@ -18,7 +18,9 @@ apt_pkgs=(xvfb xauth libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcb-cu
   libxcb-shape0 libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1 libfontconfig1 libdbus-1-3
   dcm2niix)
 if [ "$with_tests" = 1 ]; then
-  apt_pkgs+=(dicom3tools libgdcm-tools dcmtk)
+  # reference peers, and the PostgreSQL server the store's tests start (as nobody, on
+  # loopback, one throw-away cluster per test)
+  apt_pkgs+=(dicom3tools libgdcm-tools dcmtk postgresql)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -28,6 +30,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Debian starts a default cluster when it installs the server; the tests start their
+  # own throw-away servers, so one this script just installed is stopped again
+  if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v pg_lsclusters >/dev/null; then
+    pg_lsclusters -h | awk '$4 == "online" {print $1, $2}' | while read -r ver name; do
+      $SUDO pg_ctlcluster "$ver" "$name" stop || true
+    done
+  fi
 fi
 
 py="${PYTHON:-python3.11}"
@@ -48,7 +57,7 @@ pip_install() {
 }
 pip_install --upgrade pip
 extras="napari"
-[ "$with_tests" = 1 ] && extras="napari,test"
+[ "$with_tests" = 1 ] && extras="napari,test,postgres"
 pip_install -e ".[${extras}]"
 .venv/bin/python -c "import bmes_imaging" 
 echo "bootstrap: ready (.venv, extras: ${extras})"

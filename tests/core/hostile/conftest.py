@@ -164,56 +164,6 @@ def sample_table() -> Path:
     return Path(sample_table_path())
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def pg_server() -> Iterator[dict[str, Any]]:
-    """A throw-away PostgreSQL server (run as ``nobody``): ``url`` and ``stop()``."""
-    import pwd
-    import shutil
-    import uuid
-
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if not initdb or not pg_ctl or shutil.which("runuser") is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) or runuser not installed")
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pytest.skip("psycopg is not installed")
-    base = Path(f"/tmp/bmes-pg-{uuid.uuid4().hex[:8]}")
-    base.mkdir(mode=0o700)
-    nobody = pwd.getpwnam("nobody")
-    os.chown(base, nobody.pw_uid, nobody.pw_gid)
-    port = _free_port()
-
-    def as_nobody(*cmd: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["runuser", "-u", "nobody", "--", *cmd], capture_output=True,
-                              text=True, check=False, timeout=120)
-
-    def stop() -> None:
-        as_nobody(pg_ctl, "-D", str(base / "db"), "-m", "immediate", "-w", "stop")
-
-    made = as_nobody(initdb, "-D", str(base / "db"), "-U", "bmes", "--auth=trust",
-                     "-E", "UTF8")
-    started = made.returncode == 0 and as_nobody(
-        pg_ctl, "-D", str(base / "db"), "-l", str(base / "log"), "-w", "-o",
-        f"-p {port} -k {base} -h 127.0.0.1", "start").returncode == 0
-    if not started:
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.skip(f"cannot start a PostgreSQL server here: {made.stderr[-300:]}")
-    try:
-        yield {"url": f"postgresql+psycopg://bmes@127.0.0.1:{port}/postgres", "stop": stop}
-    finally:
-        stop()
-        shutil.rmtree(base, ignore_errors=True)
-
-
 def small_archive(root: Path, n: int) -> None:
     """``n`` small T1 + STIR studies (random voxels: for --check-only runs)."""
     import numpy as np

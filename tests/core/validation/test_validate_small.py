@@ -116,11 +116,10 @@ def test_command_line_prints_headline(tmp_path, capsys) -> None:
 
 
 @pytest.fixture
-def pg_url():
-    """A fresh, empty PostgreSQL database on the server of ``$BMES_TEST_PG_URL``."""
-    url = os.environ.get("BMES_TEST_PG_URL")
-    if not url:
-        pytest.skip("BMES_TEST_PG_URL is not set (a PostgreSQL server URL to test on)")
+def pg_url(request):
+    """A fresh, empty PostgreSQL database on the server of ``$BMES_TEST_PG_URL``, else on
+    a throw-away server the tests start (``pg_server``)."""
+    url = os.environ.get("BMES_TEST_PG_URL") or request.getfixturevalue("pg_server")["url"]
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
