@@ -80,6 +80,14 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:40] or "reader"
 
 
+def _site_settings() -> Any:
+    """The site settings file named by ``$BMES_CONFIG`` (``None`` when unset)."""
+    from bmes_imaging.validation import load_site_config, site_config_path
+
+    path = site_config_path()
+    return load_site_config(path) if path is not None else None
+
+
 class ReviewModel:
     """State of one reader's review of one study.
 
@@ -117,7 +125,11 @@ class ReviewModel:
         self.findings: list[Any] = []
         self.dirty = False
         self.last_saved_version: Any = None
-        self.config: Any = None
+        #: The site settings of ``$BMES_CONFIG`` (``bmes view --config``), if any:
+        #: their detector thresholds, and their decision/calibration applied to every
+        #: detection (as ``bmes detect --config`` does).
+        self.site: Any = _site_settings()
+        self.config: Any = self.site.detection_config() if self.site is not None else None
         self._voxel_counts: dict[int, int] = {}
         self._ratios: Any = None  # detector's signal ratios, reused while painting
         #: Extra keyword arguments of ``detect_edema`` (e.g. ``refine_alignment=False``).
@@ -239,6 +251,8 @@ class ReviewModel:
 
     def set_detection(self, result: Any) -> None:
         """Take the detector's bones, edema candidates and findings (all candidates)."""
+        if self.site is not None:
+            result = self.site.apply_to_result(result)
         self.bones = result.bones
         self.fluid_aligned = result.fluid_aligned
         self._ratios = None

@@ -46,6 +46,9 @@ def register(subparsers: Any) -> None:
                    help="open the phantom sample study (generated on first use)")
     p.add_argument("--detect", action="store_true",
                    help="run detection as soon as the study is open")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="site settings from 'bmes validate --fit' (else $BMES_CONFIG): "
+                        "their thresholds and calibration apply to every detection")
     p.set_defaults(func=run)
 
 
@@ -59,6 +62,11 @@ def run(args: argparse.Namespace) -> int:
     _check_path(args.path, "file or folder")
     _check_path(args.bones, "bone label file")
     _check_path(args.queue, "folder")
+    if args.config is not None:
+        from ..validation import CONFIG_ENV, load_site_config
+
+        load_site_config(args.config)  # a bad file is one line here, not in napari
+        os.environ[CONFIG_ENV] = str(args.config)
     if args.db:
         os.environ["BMES_DB"] = str(args.db)
     if args.reader:
