@@ -34,12 +34,25 @@ __all__ = [
     "bland_altman",
     "cohen_kappa",
     "dice",
+    "dice_from_counts",
     "proportion",
     "wilson_interval",
 ]
 
 #: Normal quantile of two-sided 95 % intervals.
 Z95 = 1.959963984540054
+
+
+def dice_from_counts(intersection: int, total: int) -> float:
+    """Dice from voxel counts: ``2 * intersection / total`` (``total`` = voxels of both
+    masks); ``nan`` when both are empty.
+
+    Examples
+    --------
+    >>> dice_from_counts(1, 3)
+    0.6666666666666666
+    """
+    return 2.0 * intersection / total if total else math.nan
 
 
 def dice(a: Any, b: Any) -> float:
@@ -53,10 +66,7 @@ def dice(a: Any, b: Any) -> float:
     x, y = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
     if x.shape != y.shape:
         raise ValueError(f"Dice needs masks of one shape ({x.shape} vs {y.shape})")
-    total = int(x.sum()) + int(y.sum())
-    if total == 0:
-        return math.nan
-    return 2.0 * int(np.logical_and(x, y).sum()) / total
+    return dice_from_counts(int(np.logical_and(x, y).sum()), int(x.sum()) + int(y.sum()))
 
 
 def cohen_kappa(a: Any, b: Any) -> float:

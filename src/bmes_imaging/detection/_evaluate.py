@@ -24,6 +24,7 @@ import numpy as np
 from ..bones import Bone
 from ..errors import DetectionError
 from ..geometry import resample_to
+from ..metrics import dice, dice_from_counts
 from ..volume import Volume, load_nifti
 
 __all__ = ["Evaluation", "StudyScore", "evaluate", "score_arrays", "score_study"]
@@ -46,8 +47,7 @@ class StudyScore:
     @property
     def dice(self) -> float:
         """Voxel Dice of the edema (NaN when neither side has edema)."""
-        tot = self.truth_voxels + self.pred_voxels
-        return 2.0 * self.intersection / tot if tot else float("nan")
+        return dice_from_counts(self.intersection, self.truth_voxels + self.pred_voxels)
 
 
 @dataclass
@@ -74,8 +74,8 @@ class Evaluation:
     @property
     def dice(self) -> float:
         """Pooled voxel Dice (all studies' voxels together)."""
-        tot = sum(s.truth_voxels + s.pred_voxels for s in self.studies)
-        return 2.0 * sum(s.intersection for s in self.studies) / tot if tot else float("nan")
+        return dice_from_counts(sum(s.intersection for s in self.studies),
+                                sum(s.truth_voxels + s.pred_voxels for s in self.studies))
 
     @property
     def mean_dice(self) -> float:
@@ -176,9 +176,8 @@ def score_arrays(truth_edema: np.ndarray, pred_edema: np.ndarray, voxel_ml: floa
                         (False, False): "tn"}[(bool(t_pos), bool(p_pos))]).append(b)
         if tb is not None and pb is not None:
             a, c = tb == lab, pb == lab
-            tot = int(a.sum() + c.sum())
             if a.any():
-                score.bone_dice[b] = 2.0 * int((a & c).sum()) / tot
+                score.bone_dice[b] = dice(a, c)
     tm, pm = t_arr > 0, p_arr > 0
     score.intersection = int((tm & pm).sum())
     score.truth_voxels = int(tm.sum())

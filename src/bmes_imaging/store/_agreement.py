@@ -27,47 +27,12 @@ import numpy as np
 
 from ..bones import Bone
 from ..errors import StoreError
+from ..metrics import cohen_kappa, dice  # re-exported: one definition
 
 if TYPE_CHECKING:
     from ._store import LoadedAnnotation, Store
 
 __all__ = ["AgreementReport", "StudyAgreement", "cohen_kappa", "dice", "reader_agreement"]
-
-
-def cohen_kappa(a: Any, b: Any) -> float:
-    """Cohen's kappa of two raters' binary (or categorical) calls; ``nan`` if undefined.
-
-    Examples
-    --------
-    >>> cohen_kappa([1, 1, 0, 0], [1, 0, 0, 0])
-    0.5
-    """
-    x, y = np.asarray(a).ravel(), np.asarray(b).ravel()
-    if x.shape != y.shape:
-        raise ValueError(f"kappa needs as many calls from both raters ({x.size} vs {y.size})")
-    if x.size == 0:
-        return math.nan
-    cats = np.union1d(x, y)
-    p_o = float(np.mean(x == y))
-    p_e = float(sum(np.mean(x == c) * np.mean(y == c) for c in cats))
-    if p_e >= 1.0:
-        return math.nan
-    return (p_o - p_e) / (1.0 - p_e)
-
-
-def dice(a: Any, b: Any) -> float:
-    """Dice coefficient of two binary masks; ``nan`` if both are empty.
-
-    Examples
-    --------
-    >>> dice([1, 1, 0, 0], [1, 0, 0, 0])
-    0.6666666666666666
-    """
-    x, y = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
-    total = int(x.sum()) + int(y.sum())
-    if total == 0:
-        return math.nan
-    return 2.0 * int(np.logical_and(x, y).sum()) / total
 
 
 @dataclass(frozen=True)
