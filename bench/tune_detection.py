@@ -42,19 +42,19 @@ from bmes_imaging.detection import DetectionConfig, detect_edema
 from bmes_imaging.detection._compare import compute_ratios, flag_edema
 from bmes_imaging.detection._evaluate import Evaluation, StudyScore, score_arrays
 from bmes_imaging.detection._findings import findings_from_ratios
-from bmes_imaging.phantom import generate_study
-from bmes_imaging.phantom._distribution import draw_spec
+from bmes_imaging.phantom import PhantomSpec, generate_study
+from bmes_imaging.phantom._distribution import draw_spec, tune_corner_specs
 
 
-def _cached_study(i: int, cache: Path, times: list[float]) -> dict[str, Any]:
-    """Arrays of tuning study ``i``: T1, aligned fluid, coverage, true bones and edema."""
-    path = cache / f"tune_{i:03d}.npz"
+def _cached_study(key: str, spec: PhantomSpec, cache: Path, times: list[float]
+                  ) -> dict[str, Any]:
+    """Arrays of tuning study ``key``: T1, aligned fluid, coverage, true bones and edema."""
+    path = cache / f"{key}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
         data["spec"] = json.loads(str(data["spec"]))
         return data
-    spec = draw_spec(i, "tune")
     study = generate_study(spec)
     t0 = time.perf_counter()
     res = detect_edema(study.t1, study.stir, bones=study.bones)
@@ -97,6 +97,9 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/bmes_tune_cache"))
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="DetectionConfig override (repeatable)")
+    ap.add_argument("--corners", choices=("no", "also", "only"), default="also",
+                    help="the tuning split's corner cases (TUNE_CORNERS): added after the "
+                         "n drawn studies (default), left out, or alone")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per study")
     args = ap.parse_args()
     cfg = DetectionConfig(**_parse_set(args.set))
@@ -104,13 +107,18 @@ def main() -> int:
     strong = [0, 0]  # found, total: lesions with fluid >= 2x and T1 drop >= 20 %
     by_contrast: dict[str, list[int]] = {}
     times: list[float] = []
-    for i in range(args.n):
-        data = _cached_study(i, args.cache, times)
+    studies: list[tuple[str, PhantomSpec]] = []
+    if args.corners != "only":
+        studies += [(f"tune_{i:03d}", draw_spec(i, "tune")) for i in range(args.n)]
+    if args.corners != "no":
+        studies += tune_corner_specs()
+    for key, spec_obj in studies:
+        data = _cached_study(key, spec_obj, args.cache, times)
         spec = data["spec"]
         edema, _ = _run(data, cfg)
         vml = float(np.prod(data["voxel_sizes"])) / 1000.0
         s = score_arrays(data["edema"], edema, vml, truth_bones=data["bones"],
-                         name=f"tune_{i:03d}")
+                         name=key)
         scores.append(s)
         fr, t1r = spec.get("edema_fluid_ratio"), spec.get("edema_t1_ratio")
         if s.tp or s.fn:
@@ -122,13 +130,16 @@ def main() -> int:
                 strong[0] += len(s.tp)
                 strong[1] += len(s.tp) + len(s.fn)
         if args.verbose or s.fn or s.fp:
-            print(f"tune_{i:03d} fluid {fr} t1 {t1r} fs {spec.get('fat_suppression')} "
+            print(f"{key} {spec.get('edema_bones')} {spec.get('edema_extent')} "
+                  f"normal {spec.get('normal')} fluid {fr} t1 {t1r} "
+                  f"fs {spec.get('fat_suppression')} "
                   f"snr {spec.get('snr')} {spec.get('fluid')} red {spec.get('red_marrow')}: "
                   f"dice {s.dice:.3f} missed {[b.bone_name for b in s.fn]} "
                   f"false {[b.bone_name for b in s.fp]}", flush=True)
     ev = Evaluation(scores)
-    print(f"\n{args.n} tuning studies (draw_spec(i, 'tune'), i = 0..{args.n - 1}), "
-          "true bone masks given")
+    n_c = len(studies) - (args.n if args.corners != "only" else 0)
+    print(f"\n{len(studies)} tuning studies ({args.n if args.corners != 'only' else 0} "
+          f"drawn: draw_spec(i, 'tune'); {n_c} tuning corner cases), true bone masks given")
     print(f"bone-level sensitivity {ev.sensitivity:.3f} (>= 0.95), specificity "
           f"{ev.specificity:.3f} (>= 0.95)")
     print(f"voxel Dice pooled {ev.dice:.3f} (>= 0.80), mean per study {ev.mean_dice:.3f}")

@@ -90,8 +90,8 @@ from ..bones import Bone
 from ..errors import PhantomError
 from ._spec import PhantomSpec
 
-__all__ = ["EVAL_CORNERS", "RANGES", "SEED_BASE", "SPLITS", "distribution_specs",
-           "draw_spec"]
+__all__ = ["EVAL_CORNERS", "RANGES", "SEED_BASE", "SPLITS", "TUNE_CORNERS",
+           "TUNE_CORNER_INDEX", "distribution_specs", "draw_spec", "tune_corner_specs"]
 
 #: The two splits.
 SPLITS = ("tune", "eval")
@@ -281,6 +281,66 @@ EVAL_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
     ("rescale_3t", _with(field_strength=3.0, rescale=(0.3333, 0.0, 4.2, -50.0))),
     ("bias0.8_fat0", _with(bias=0.8, fat_suppression=0.0)),
 )
+
+
+#: Corner cases of the *tuning* split: the same kinds of extremes as :data:`EVAL_CORNERS`
+#: (and small subchondral lesions in the thin bones), applied to tuning draws
+#: ``draw_spec(TUNE_CORNER_INDEX + k, "tune")`` (tuning salt and seeds, disjoint from the
+#: evaluation split and from the ordinary tuning studies ``0 .. TUNE_CORNER_INDEX - 1``).
+TUNE_CORNER_INDEX = 1_000_000
+TUNE_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
+    ("stir1.8_t1drop15", _lesion(edema_fluid_ratio=1.8, edema_t1_ratio=0.85)),
+    ("stir1.8_t1drop15_snr8", _lesion(edema_fluid_ratio=1.8, edema_t1_ratio=0.85,
+                                      snr=8.0, field_strength=1.5)),
+    ("stir1.8_t1drop65", _lesion(edema_fluid_ratio=1.8, edema_t1_ratio=0.35)),
+    ("stir8_t1drop15", _lesion(edema_fluid_ratio=8.0, edema_t1_ratio=0.85)),
+    ("stir2_t1drop20", _lesion(edema_fluid_ratio=2.0, edema_t1_ratio=0.8)),
+    ("snr8", _lesion(snr=8.0, field_strength=1.5)),
+    ("snr60", _lesion(snr=60.0, field_strength=3.0)),
+    ("slice5", _lesion(slice_mm=5.0)),
+    ("pixel0.9", _lesion(pixel_mm=0.9)),
+    ("pixel0.3", _lesion(pixel_mm=0.3)),
+    ("fluid_axial", _lesion(fluid_plane="axial")),
+    ("fluid_coronal", _lesion(fluid_plane="coronal")),
+    ("partial_coverage", _lesion(coverage=0.6, placement=(0.0, 0.0, 30.0))),
+    ("flexion40", _lesion(flexion_deg=40.0)),
+    ("deformation2_parametric", _lesion(deformation=2.0, anatomy="parametric")),
+    ("four_bones", _lesion(edema_bones=("talus", "calcaneus", "navicular", "cuboid"),
+                           edema_extent="mixed")),
+    ("subchondral_metatarsal2_slice5", _lesion(
+        edema_bones=("second_metatarsal",), edema_extent="subchondral", slice_mm=5.0)),
+    ("subchondral_metatarsal4_stir2.2", _lesion(
+        edema_bones=("fourth_metatarsal",), edema_extent="subchondral",
+        edema_fluid_ratio=2.2, edema_t1_ratio=0.75)),
+    ("subchondral_intermediate_cuneiform", _lesion(
+        edema_bones=("intermediate_cuneiform",), edema_extent="subchondral")),
+    ("subchondral_lateral_cuneiform_stir2", _lesion(
+        edema_bones=("lateral_cuneiform",), edema_extent="subchondral",
+        edema_fluid_ratio=2.0, edema_t1_ratio=0.8, slice_mm=4.0)),
+    ("subchondral_medial_cuneiform_stir1.8", _lesion(
+        edema_bones=("medial_cuneiform",), edema_extent="subchondral",
+        edema_fluid_ratio=1.8, edema_t1_ratio=0.8)),
+    ("normal_red_marrow_poor_fs", _with(normal=True, red_marrow=True, fluid="t2_fs",
+                                        fat_suppression=0.4, fat_inhomogeneity=0.6)),
+    ("normal_red_marrow_poor_fs_slice5", _with(normal=True, red_marrow=True,
+                                               fluid="pd_fs", fat_suppression=0.4,
+                                               fat_inhomogeneity=0.3, slice_mm=5.0)),
+    ("normal_effusion_vessel_motion", _with(normal=True, effusion=True, vessel=True,
+                                            motion_mm=2.5, motion_deg=2.5)),
+)
+
+
+def tune_corner_specs(*, resolution: float = 1.0) -> list[tuple[str, PhantomSpec]]:
+    """The tuning split's corner cases (:data:`TUNE_CORNERS`) as ``(name, spec)`` pairs.
+
+    Study ``k`` is ``draw_spec(TUNE_CORNER_INDEX + k, "tune")`` with corner ``k`` applied:
+    tuning seeds and salt only, so nothing here touches the evaluation split.
+    """
+    out: list[tuple[str, PhantomSpec]] = []
+    for k, (corner, apply) in enumerate(TUNE_CORNERS):
+        spec = apply(draw_spec(TUNE_CORNER_INDEX + k, "tune", resolution=resolution))
+        out.append((f"tunec{k:03d}_{corner}", spec))
+    return out
 
 
 def distribution_specs(split: str, n: int | None = None, *, resolution: float = 1.0,
