@@ -12,17 +12,16 @@ The report of the study's table, de-identified, with the figures its text states
 from __future__ import annotations
 
 import datetime as _dt
-import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._atomic import write_text_atomic
-from .._outbound import markdown_text, terminal_text
 from ..bones import Bone
 from ..errors import ExportError
 from ._cohort import CohortSummary, FootFindings, summarize_cohort
+from ._page import ReportTable, html_page, markdown_page
 from ._plots import plot_aofas, plot_bones, plot_vitamin_d
 from ._pseudonym import Pseudonymizer, load_pseudonym_key
 from ._records import read_records, vitamin_d_class_of
@@ -46,14 +45,6 @@ class CohortReport:
         return [c for c in self.comparisons if c.is_disagreement]
 
 
-@dataclass
-class _Table:
-    title: str
-    header: Sequence[str]
-    rows: Sequence[Sequence[str]]
-    intro: str = ""
-
-
 def _fmt(v: float | None, d: int = 1) -> str:
     return "n/a" if v is None else f"{v:.{d}f}"
 
@@ -74,8 +65,8 @@ def _range_row(s: CohortSummary, key: str, label: str, unit: str, d: int = 1) ->
 
 
 def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str | None,
-            name_of: Callable[[str], str]) -> list[_Table]:
-    t: list[_Table] = []
+            name_of: Callable[[str], str]) -> list[ReportTable]:
+    t: list[ReportTable] = []
     rows = [
         ["Patients / feet", f"{s['patients'].formatted()} / {s['feet'].formatted()}", ""],
         _range_row(s, "age", "Age, mean (range)", "years"),
@@ -94,7 +85,7 @@ def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str 
           f"(change {_fmt(s['aofas_change_mean'].value)})"), "points"],
         ["Rheumatoid arthritis", s["rheumatoid_arthritis"].formatted(), "patients"],
     ]
-    t.append(_Table("Patients (recomputed from the clinical records)",
+    t.append(ReportTable("Patients (recomputed from the clinical records)",
                     ["figure", "value", "unit"], rows,
                     "Patient-level figures count each patient once (a bilateral patient "
                     "has two feet)."))
@@ -118,8 +109,8 @@ def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str 
     if s["feet_talus"].bound != "exact":
         intro = ("The records list no other affected bones, so per-bone counts are lower "
                  "bounds (>=) and the single-bone count an upper bound (<=).")
-    t.append(_Table("Feet per bone", header, bone_rows, intro))
-    t.append(_Table("Bones per foot", ["involvement", "feet"], [
+    t.append(ReportTable("Feet per bone", header, bone_rows, intro))
+    t.append(ReportTable("Bones per foot", ["involvement", "feet"], [
         ["single bone", s["feet_single_bone"].formatted()],
         ["two bones", s["feet_two_bones"].formatted()],
         ["three bones", s["feet_three_bones"].formatted()],
@@ -133,7 +124,7 @@ def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str 
             _fmt(p.age, 0), p.sex or "", ", ".join(b.display_name for b in bones),
             _fmt(p.vitamin_d_ng_ml), vitamin_d_class_of(p.vitamin_d_ng_ml) or "",
             f"{_fmt(p.aofas_initial, 0)} -> {_fmt(p.aofas_final, 0)}"])
-    t.append(_Table("Per patient", ["patient", "side", "age", "sex", "primary bone(s)",
+    t.append(ReportTable("Per patient", ["patient", "side", "age", "sex", "primary bone(s)",
                                     "25(OH)D", "class", "AOFAS"], per_patient))
     if s.findings:
         by_foot = {(str(f.patient), f.side.upper()): f for f in s.findings}
@@ -152,7 +143,7 @@ def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str 
                 ", ".join(b.display_name for b in sorted(found_bones)) or "-",
                 ("yes" if primary_found else "no") if foot else "no findings",
                 ", ".join(b.display_name for b in sorted(found_bones - recorded)) or "-"])
-        t.append(_Table(f"Clinical records against {s.findings_status} findings", [
+        t.append(ReportTable(f"Clinical records against {s.findings_status} findings", [
             "patient", "side", "bones in the record", f"bones with {s.findings_status} edema",
             "recorded primary found", "found but not recorded"], rows_cmp,
             f"The recorded primary bone is among the {s.findings_status} findings in "
@@ -168,72 +159,18 @@ def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str 
                     f"{c.stated.value:.{c.stated.decimals}f}", c.recomputed, c.note]
 
         head = ["figure", "stated as", "where", "stated", "recomputed", "note"]
-        t.append(_Table(f"Disagreements with the stated figures ({len(dis)})", head,
+        t.append(ReportTable(f"Disagreements with the stated figures ({len(dis)})", head,
                         [crow(c) for c in dis],
                         f"Stated figures from: {stated_source}. These figures contradict "
-                        "the clinical records; the report uses the recomputed values."))
-        t.append(_Table(f"Rounding differences ({len(rnd)})", head, [crow(c) for c in rnd],
+                        "the clinical records; the report uses the recomputed values.",
+                        alert=True))
+        t.append(ReportTable(f"Rounding differences ({len(rnd)})", head, [crow(c) for c in rnd],
                         "Means that differ from the recomputed value by more than half "
                         "but at most one unit of the last stated digit (truncated or "
                         "rounded differently)."))
-        t.append(_Table("Stated figures that agree or cannot be checked exactly",
+        t.append(ReportTable("Stated figures that agree or cannot be checked exactly",
                         head + ["status"], [crow(c) + [c.status] for c in rest]))
     return t
-
-
-def _markdown(title: str, meta: list[str], tables: list[_Table], plots: list[Path],
-              out_dir: Path) -> str:
-    # every text goes through markdown_text: no raw HTML, link or control character
-    # from data (stated figures, file names, clinical values) reaches the rendered page
-    cell = markdown_text
-
-    lines = [f"# {cell(title)}", ""]
-    lines += [f"- {cell(m)}" for m in meta] + [""]
-    for tab in tables:
-        lines += [f"## {cell(tab.title)}", ""]
-        if tab.intro:
-            lines += [cell(tab.intro), ""]
-        if not tab.rows:
-            lines += ["None.", ""]
-            continue
-        lines.append("| " + " | ".join(cell(h) for h in tab.header) + " |")
-        lines.append("|" + "|".join("---" for _ in tab.header) + "|")
-        lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in tab.rows]
-        lines.append("")
-    lines += ["## Plots", ""]
-    lines += [f"![{p.stem}]({p.relative_to(out_dir).as_posix()})" for p in plots] + [""]
-    return "\n".join(lines)
-
-
-def _html(title: str, meta: list[str], tables: list[_Table], plots: list[Path],
-          out_dir: Path) -> str:
-    def e(text: str) -> str:  # control characters from data escaped too
-        return html.escape(terminal_text(text))
-
-    parts = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
-             f"<title>{e(title)}</title>",
-             ("<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
-              "table{border-collapse:collapse;margin-bottom:1em}"
-              "td,th{border:1px solid #999;padding:2px 6px;text-align:left}"
-              "h2.dis{color:#b00}</style></head><body>"),
-             f"<h1>{e(title)}</h1>", "<ul>"] + [f"<li>{e(m)}</li>" for m in meta] + ["</ul>"]
-    for tab in tables:
-        cls = ' class="dis"' if tab.title.startswith("Disagreements") and tab.rows else ""
-        parts.append(f"<h2{cls}>{e(tab.title)}</h2>")
-        if tab.intro:
-            parts.append(f"<p>{e(tab.intro)}</p>")
-        if not tab.rows:
-            parts.append("<p>None.</p>")
-            continue
-        parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in tab.header) + "</tr>")
-        parts += ["<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>"
-                  for r in tab.rows]
-        parts.append("</table>")
-    parts.append("<h2>Plots</h2>")
-    parts += [f'<p><img src="{e(p.relative_to(out_dir).as_posix())}" alt="{e(p.stem)}"></p>'
-              for p in plots]
-    parts.append("</body></html>")
-    return "\n".join(parts)
 
 
 def write_cohort_report(
@@ -303,7 +240,7 @@ def write_cohort_report(
                             else "identified by clinical patient number")]
     if findings:
         meta.append(f"Findings: {summary.findings_status} only ({len(findings)} feet)")
-    render = _html if fmt == "html" else _markdown
+    render = html_page if fmt == "html" else markdown_page
     text = render(title, meta, tables, plots, out)
     path = write_text_atomic(out / ("report.html" if fmt == "html" else "report.md"), text)
     return CohortReport(path, summary, comparisons, plots)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import write_text_atomic
-from .._outbound import markdown_text
+from ..export._page import ReportTable, html_page, markdown_page
 from ._metrics import GroupSummary
 from ._reads import NOT_RECORDED, ReadSet
 from ._roc import FrocPoint, RocCurve
@@ -38,14 +37,6 @@ class ReportInput:
     fit_refused: str | None = None
 
 
-@dataclass
-class _Table:
-    title: str
-    header: list[str]
-    rows: list[list[str]]
-    intro: str = ""
-
-
 def _f(v: float, d: int = 2) -> str:
     return "-" if v is None or not math.isfinite(v) else f"{v:.{d}f}"
 
@@ -59,7 +50,7 @@ def _ci(s: GroupSummary, name: str) -> str:
     return f"{v:.2f} ({lo:.2f}-{hi:.2f})"
 
 
-def _group_table(title: str, rows: Sequence[GroupSummary], intro: str = "") -> _Table:
+def _group_table(title: str, rows: Sequence[GroupSummary], intro: str = "") -> ReportTable:
     header = ["group", "studies", "readers", "bones", "pos / neg", "sensitivity (95 % CI)",
               "specificity (95 % CI)", "PPV (95 % CI)", "kappa", "Dice", "volume bias (LoA) ml"]
     out = []
@@ -70,10 +61,10 @@ def _group_table(title: str, rows: Sequence[GroupSummary], intro: str = "") -> _
         out.append([s.value, str(s.studies), str(s.readers), str(s.bones),
                     f"{c.positives} / {c.negatives}", _ci(s, "sensitivity"),
                     _ci(s, "specificity"), _ci(s, "ppv"), _f(s.kappa), _f(dice), loa])
-    return _Table(title, header, out, intro)
+    return ReportTable(title, header, out, intro)
 
 
-def _tables(inp: ReportInput) -> list[_Table]:
+def _tables(inp: ReportInput) -> list[ReportTable]:
     by = {g: [s for s in inp.summaries if s.group == g]
           for g in ("overall", "bone", "scanner", "sequence", "reader")}
     scanner_intro = ("Manufacturer, model and field strength are not recorded in this "
@@ -92,7 +83,7 @@ def _tables(inp: ReportInput) -> list[_Table]:
     ]
     how = Counter((b.how, b.reader_call) for b in inp.reads.bone_reads)
     label = {True: "positive", False: "negative", None: "left out (undecided)"}
-    tables.append(_Table("How the reads were made", ["reader's read", "counted as", "bones"],
+    tables.append(ReportTable("How the reads were made", ["reader's read", "counted as", "bones"],
                          [[h, label[c], str(n)] for (h, c), n in sorted(
                              how.items(), key=lambda x: (str(x[0][1]), x[0][0]))]))
     op = inp.roc.operating
@@ -106,12 +97,12 @@ def _tables(inp: ReportInput) -> list[_Table]:
         roc_rows.append([("FROC operating point: lesions found / false-positive regions "
                          "per study"),
                          f"{last.lesions_found} of {last.lesions} / {_f(last.fp_per_study)}"])
-    tables.append(_Table("ROC and FROC", ["what", "value"], roc_rows,
+    tables.append(ReportTable("ROC and FROC", ["what", "value"], roc_rows,
                          "Score of a bone: the detector's score when it gives one, else "
                          "0.5 + confidence / 2 for a positive call and 0.5 - confidence / 2 "
                          "for a negative one. FROC regions: connected candidate regions, "
                          "true when they touch the reader's final edema."))
-    tables.append(_Table("Reliability (stated confidence)", [
+    tables.append(ReportTable("Reliability (stated confidence)", [
         "bin", "bones", "mean stated", "observed positive (95 % CI)"],
         [[f"{r['bin_low']:.1f}-{r['bin_high']:.1f}", str(r["bones"]),
           _f(r["mean_probability"]),
@@ -120,15 +111,15 @@ def _tables(inp: ReportInput) -> list[_Table]:
     tables.append(_site_table(inp))
     if inp.reads.skipped:
         counts = Counter(reason for _, reason in inp.reads.skipped)
-        tables.append(_Table("Left out", ["reason", "reads"],
+        tables.append(ReportTable("Left out", ["reason", "reads"],
                              [[r, str(n)] for r, n in sorted(counts.items())]))
     return tables
 
 
-def _site_table(inp: ReportInput) -> _Table:
+def _site_table(inp: ReportInput) -> ReportTable:
     if inp.site is None:
         intro = inp.fit_refused or "No site settings were fitted (run with --fit)."
-        return _Table("Site settings", ["what", "value"], [], intro)
+        return ReportTable("Site settings", ["what", "value"], [], intro)
     e = inp.site.expected
     rows = [["file", str(inp.site_path) if inp.site_path else "-"],
             ["decision threshold (bone score)", _f(inp.site.bone_score_min or math.nan, 4)]]
@@ -140,7 +131,7 @@ def _site_table(inp: ReportInput) -> _Table:
         cal = inp.site.calibration
         rows.append(["calibration", (f"logistic, intercept {cal.intercept:.3f}, "
                                     f"slope {cal.slope:.3f}")])
-    return _Table("Site settings", ["what", "value"], rows,
+    return ReportTable("Site settings", ["what", "value"], rows,
                   "Fitted on these reads; load with `bmes detect --config FILE` or "
                   "BMES_CONFIG.")
 
@@ -163,62 +154,11 @@ def _meta(inp: ReportInput) -> list[str]:
             "fluid-sensitive sequences: " + (", ".join(sequences) or NOT_RECORDED)]
 
 
-def _markdown(title: str, meta: list[str], tables: list[_Table], plots: list[Path],
-              out: Path) -> str:
-    lines = [f"# {markdown_text(title)}", ""]
-    lines += [f"- {markdown_text(m)}" for m in meta] + [""]
-    for tab in tables:
-        lines += [f"## {markdown_text(tab.title)}", ""]
-        if tab.intro:
-            lines += [markdown_text(tab.intro), ""]
-        if not tab.rows:
-            lines += ["None.", ""]
-            continue
-        lines.append("| " + " | ".join(markdown_text(h) for h in tab.header) + " |")
-        lines.append("|" + "|".join("---" for _ in tab.header) + "|")
-        lines += ["| " + " | ".join(markdown_text(c) for c in row) + " |" for row in tab.rows]
-        lines.append("")
-    lines += ["## Plots", ""]
-    lines += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in plots] + [""]
-    return "\n".join(lines)
-
-
-def _html(title: str, meta: list[str], tables: list[_Table], plots: list[Path],
-          out: Path) -> str:
-    e = html.escape
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{e(title)}</title>",
-             ("<style>body{font-family:sans-serif;max-width:72em;margin:auto;font-size:14px}"
-             "table{border-collapse:collapse;margin-bottom:1em}"
-             "td,th{border:1px solid #999;padding:2px 6px;text-align:left}"
-             "th{background:#eee}.plots img{width:48%;margin:0.5%}</style></head><body>"),
-             f"<h1>{e(title)}</h1>", "<ul>"]
-    parts += [f"<li>{e(m)}</li>" for m in meta] + ["</ul>"]
-    parts.append('<div class="plots">')
-    parts += [f'<img src="{e(p.relative_to(out).as_posix())}" alt="{e(p.stem)}">'
-              for p in plots]
-    parts.append("</div>")
-    for tab in tables:
-        parts.append(f"<h2>{e(tab.title)}</h2>")
-        if tab.intro:
-            parts.append(f"<p>{e(tab.intro)}</p>")
-        if not tab.rows:
-            parts.append("<p>None.</p>")
-            continue
-        parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in tab.header)
-                     + "</tr>")
-        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>"
-                  for row in tab.rows]
-        parts.append("</table>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
 def write_report(inp: ReportInput, out: Path) -> list[Path]:
     """Write ``OUT/report.md`` and ``OUT/report.html``; return both paths."""
     title = "Detector validation against the site's reads"
     meta = _meta(inp)
     tables = _tables(inp)
-    md = write_text_atomic(out / "report.md", _markdown(title, meta, tables, inp.plots, out))
-    page = write_text_atomic(out / "report.html", _html(title, meta, tables, inp.plots, out))
+    md = write_text_atomic(out / "report.md", markdown_page(title, meta, tables, inp.plots, out))
+    page = write_text_atomic(out / "report.html", html_page(title, meta, tables, inp.plots, out, plots_first=True))
     return [md, page]
