@@ -20,7 +20,7 @@ calling thread, for a reason such as "truncated (end of file reached ...)".
 Examples
 --------
 >>> printable("abc\\x1b]0;title\\x07" + "x" * 100, limit=16)
-'abc\\\\x1b]0;title\\\\x07xx…'
+'abc\\\\x1b]0;title\\\\…'
 >>> error_text(ValueError("Invalid value for VR UI: '1.2.3^Doe^John'"))
 "ValueError: Invalid value for VR UI: '…'"
 """
