@@ -1,2 +1,4 @@
 """napari plugin for reviewing bone marrow edema candidates (bmes-imaging)."""
-__version__ = "0.1.0"
+from bmes_imaging import __version__
+
+__all__ = ["__version__"]

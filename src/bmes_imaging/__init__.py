@@ -13,9 +13,19 @@ never loads a GUI toolkit.
 from __future__ import annotations
 
 import importlib
+import logging
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _distribution_version
 from typing import Any
 
-__version__ = "0.1.0"
+try:  # one version: the installed distribution's (pyproject.toml)
+    __version__ = _distribution_version("bmes-imaging")
+except PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
+    __version__ = "0+unknown"
+
+# a library logs, the application decides where to: no "No handlers" warning, and the
+# caller's logging configuration is never changed by importing bmes_imaging
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # public name -> module that defines it (imported lazily on first attribute access)
 _EXPORTS: dict[str, str] = {
