@@ -37,6 +37,22 @@ def test_plugin_is_discovered_by_npe2() -> None:
     assert contributions.writers and "labels" in contributions.writers[0].layer_types
 
 
+def test_reader_is_offered_only_what_it_reads(tmp_path: Path) -> None:
+    """napari asks this plugin for folders, NIfTI and .dcm files, not for every file."""
+    from npe2 import PluginManager
+
+    pm = PluginManager()
+    pm.discover()
+    offered = {str(r.plugin_name) for r in pm.iter_compatible_readers([str(tmp_path / "a.txt")])}
+    assert "bmes-imaging" not in offered
+    for name in ("t1.nii.gz", "t1.nii", "IM0001.dcm"):
+        offered = {str(r.plugin_name) for r in pm.iter_compatible_readers([str(tmp_path / name)])}
+        assert "bmes-imaging" in offered, name
+    (tmp_path / "study").mkdir()
+    offered = {str(r.plugin_name) for r in pm.iter_compatible_readers([str(tmp_path / "study")])}
+    assert "bmes-imaging" in offered
+
+
 @pytest.mark.parametrize("kind", ["text", "empty_dir", "missing", "two_paths", "png"])
 def test_reader_returns_none_for_paths_it_does_not_handle(tmp_path: Path, kind: str) -> None:
     if kind == "text":
