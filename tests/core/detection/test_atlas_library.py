@@ -86,6 +86,7 @@ def test_weighted_vote_follows_the_majority_and_the_better_match() -> None:
     assert np.array_equal(fused2, b)
 
 
+@pytest.mark.slow
 def test_site_atlas_is_fused_with_the_shipped_one(tmp_path: Path) -> None:
     """A confirmed study of another (left) foot serves a right foot mirrored; the
     fused masks fit the new foot."""

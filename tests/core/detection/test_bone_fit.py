@@ -12,6 +12,8 @@ from bmes_imaging.detection._atlas import bone_mask_quality
 from bmes_imaging.detection._study import involvement_rows
 from bmes_imaging.phantom import PhantomSpec, generate_study
 
+pytestmark = pytest.mark.slow  # automatic bone masks on several phantom feet
+
 
 def _dice(truth: np.ndarray, pred: np.ndarray, b: int) -> float:
     t, p = truth == b, pred == b

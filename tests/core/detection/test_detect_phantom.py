@@ -109,6 +109,7 @@ def test_seeded_masks_from_two_points_per_bone(left_diffuse_moved, clicks: int) 
     assert Bone.TALUS in res.positive_bones
 
 
+@pytest.mark.slow
 def test_automatic_bones_do_not_depend_on_threads(left_diffuse_moved) -> None:
     """With two threads the atlas is registered beside the alignment; the result is
     the same as one thread doing one after the other."""
@@ -143,6 +144,7 @@ def test_bone_masks_may_come_as_a_future(left_diffuse_moved) -> None:
         detect_edema(study.t1, study.stir, bones=failed)
 
 
+@pytest.mark.slow
 def test_a_poor_atlas_match_is_registered_again(monkeypatch: pytest.MonkeyPatch) -> None:
     """With a starved budget this phantom's foot is misplaced (the match stays low); the
     automatic masks then register again with more starts and are right.

@@ -18,6 +18,8 @@ import pytest
 from bmes_imaging.dicom import index_files, index_folder, load_series
 from bmes_imaging.volume import Volume
 
+pytestmark = pytest.mark.slow  # every real series against a fresh dcm2niix run
+
 #: The shared data folder (``<repo>/../shared/real-dicom``) and its datasets by vendor.
 REAL_DICOM = Path(__file__).resolve().parents[3].parent / "shared" / "real-dicom"
 DATASETS = {

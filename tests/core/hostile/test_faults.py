@@ -156,6 +156,7 @@ time.sleep(120)
 """
 
 
+@pytest.mark.slow
 def test_store_held_locked_one_line_then_works(tmp_path: Path) -> None:
     db = tmp_path / "bmes.sqlite"
     assert run_bmes(["clinical", "import", sample_table(), "--db", db]).returncode == 0
