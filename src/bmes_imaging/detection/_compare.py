@@ -35,10 +35,12 @@ How a voxel becomes edema
    from its surface (partial volume with cortex and joint fluid; at most half the
    bone's own deepest point, for bones only a few slices thick), inside the fluid
    series' field of view.
-4. **Cleanup.** Connected candidate regions are split by bone; a region is kept when it
-   holds at least ``min_region_ml`` and reaches ``min_depth_mm`` into its bone (joint
-   effusion and vessels hugging a bone do not). After growing (step 5), a region must
-   hold at least ``min_region_fraction`` of its bone: small islands of red marrow look
+4. **Cleanup.** Connected candidate regions (seeds) are split by bone; a seed is kept
+   when it holds at least ``min_seed_ml`` (or, optionally, when its summed evidence is
+   significant for its size, ``seed_evidence_min``) and reaches ``min_depth_mm`` into
+   its bone (joint effusion and vessels hugging a bone do not). After growing (step 5),
+   a region must hold at least ``min_region_ml`` and ``min_region_fraction`` of its
+   bone: small islands of red marrow look
    like mild edema voxel by voxel, but are a small part of the bone. In a bone without
    a core in this grid (see ``thin_bone_rim_fraction``) every voxel mixes with the
    muscle around it, which also looks like mild edema: a region there must hold
@@ -454,16 +456,26 @@ def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: Detecti
     np.maximum.at(max_depth, inv, ratios.depth[where])
     voxel_ml = float(np.prod(vs)) / 1000.0
     _, need = ratios.depth_limits(config)
-    ok = (sizes * voxel_ml >= config.min_region_ml) & (max_depth >= need[uniq % 16])
+    big = sizes * voxel_ml >= config.min_seed_ml
+    if math.isfinite(config.seed_evidence_min):
+        # a smaller seed is kept when its summed evidence is significant for its size:
+        # mean evidence x sqrt(independent samples) (resels of the smoothing kernel)
+        ev = ratios.score(config)[where]
+        mean_ev = np.bincount(inv, weights=ev) / sizes
+        fwhm = 2.3548 * config.smoothing_mm
+        resel_ml = float(np.prod(np.maximum(vs, fwhm))) / 1000.0
+        n_indep = np.maximum(sizes * voxel_ml / resel_ml, 1.0)
+        big |= mean_ev * np.sqrt(n_indep) >= config.seed_evidence_min
+    ok = big & (max_depth >= need[uniq % 16])
     kept = np.zeros(lab.shape, dtype=bool)
     sel = ok[inv]
     kept[tuple(w[sel] for w in where)] = True
-    out[ratios.crop] = _grow_regions(ratios, kept, comp, config)
+    out[ratios.crop] = _grow_regions(ratios, kept, comp, config, voxel_ml)
     return out
 
 
 def _grow_regions(ratios: Ratios, kept: NDArray[np.bool_], comp: NDArray[np.int32],
-                  config: DetectionConfig) -> NDArray[np.uint8]:
+                  config: DetectionConfig, voxel_ml: float) -> NDArray[np.uint8]:
     """Each kept region grown to its edge inside its bone (module docstring, step 5)."""
     lab = ratios.labels
     grown = np.zeros(lab.shape, dtype=bool)
@@ -492,6 +504,7 @@ def _grow_regions(ratios: Ratios, kept: NDArray[np.bool_], comp: NDArray[np.int3
         g = ndimage.binary_propagation(reg & allowed, mask=allowed)
         # extent: a focus holding less than min_region_fraction of its bone is not
         # reported (red-marrow islands; foot and RA scores grade extent from 1 %)
-        if g.sum() >= min_fraction[b] * bone_sizes[b]:
+        n = int(g.sum())
+        if n >= min_fraction[b] * bone_sizes[b] and n * voxel_ml >= config.min_region_ml:
             grown[box] |= g
     return np.where(grown, lab, 0).astype(np.uint8)
