@@ -145,3 +145,29 @@ def test_minimum_effect_size_in_ratio_terms(synth) -> None:  # type: ignore[no-u
     assert np.percentile(r.z_fluid()[calc], 99) > 2 * DetectionConfig().fluid_z_min
     assert faint.positive_bones == []
     assert blend(0.3)[1].positive_bones == [Bone.CALCANEUS]
+
+
+def test_small_subchondral_lesion_of_a_thin_bone_grows_from_a_small_seed() -> None:
+    """A tuning corner case (issue 11, second round): a subchondral lesion of a fourth
+    metatarsal at fluid 2.2x / T1 0.75x has only a few start voxels in its core. The
+    seed rule (``min_seed_ml``) lets it grow; the former 0.03 ml seed rule lost it, and
+    the grown region still has to hold ``min_region_ml`` and its share of the bone."""
+    from bmes_imaging.phantom._distribution import tune_corner_specs
+
+    spec = dict(tune_corner_specs())["tunec017_subchondral_metatarsal4_stir2.2"]
+    study = generate_study(spec)
+    res = detect_edema(study.t1, study.stir, bones=study.bones)
+    assert Bone.FOURTH_METATARSAL in res.positive_bones
+    fl = np.asarray(res.fluid_aligned.array, dtype=np.float32)
+    vs = study.t1.voxel_sizes
+    strict = DetectionConfig(min_seed_ml=0.03)
+    r = compute_ratios(study.t1.array, fl, study.bones.array, fl != 0, vs, strict)
+    from bmes_imaging.detection._compare import flag_edema
+
+    edema = flag_edema(r, vs, strict, study.t1.array.shape)
+    assert not (edema == int(Bone.FOURTH_METATARSAL)).any()
+    # summed evidence, when switched on, only adds seeds
+    loose = DetectionConfig(seed_evidence_min=15.0)
+    r2 = compute_ratios(study.t1.array, fl, study.bones.array, fl != 0, vs, loose)
+    edema2 = flag_edema(r2, vs, loose, study.t1.array.shape)
+    assert (edema2 == int(Bone.FOURTH_METATARSAL)).any()
