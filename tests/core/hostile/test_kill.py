@@ -69,7 +69,10 @@ def test_kill_during_review_save_then_open_leaves_no_temp_file(tmp_path: Path) -
     db = tmp_path / "bmes.sqlite"
     open_store(db).close()
     lines = _kill_loop(SAVER, [str(db)], 21)
-    saved = {int(s.split()[1]): s.split()[2] for s in lines if s.startswith("saved")}
+    # a writer killed while printing may leave its last line cut short (unbuffered
+    # stdout, e.g. PYTHONUNBUFFERED=1): only whole "saved SEED SHA" lines are counted
+    reports = [s.split() for s in lines if s.startswith("saved")]
+    saved = {int(r[1]): r[2] for r in reports if len(r) == 3 and len(r[2]) == 64}
     with open_store(db) as store:  # the next open cleans up
         tmp = store.annotation_dir / ".tmp"
         assert list(tmp.glob("*")) == []
