@@ -18,18 +18,10 @@ import pytest
 from bmes_imaging.dicom import index_files, index_folder, load_series
 from bmes_imaging.volume import Volume
 
+from .conftest import DATASETS, REAL_DICOM
+
 pytestmark = pytest.mark.slow  # every real series against a fresh dcm2niix run
 
-#: The shared data folder (``<repo>/../shared/real-dicom``) and its datasets by vendor.
-REAL_DICOM = Path(__file__).resolve().parents[3].parent / "shared" / "real-dicom"
-DATASETS = {
-    "dcm_qa_decubitus": "siemens_classic_decubitus",
-    "dcm_qa_xa30": "siemens_xa30_enhanced",
-    "dcm_qa_mosaic": "siemens_mosaic",
-    "dcm_qa_enh": "philips_and_siemens_enhanced",
-    "dcm_qa_ts": "siemens_transfer_syntaxes",
-    "dcm_qa_12bit": "siemens_12bit",
-}
 
 
 @pytest.fixture(autouse=True)
