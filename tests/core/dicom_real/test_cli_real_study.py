@@ -20,7 +20,8 @@ from bmes_imaging.cli import main
 from bmes_imaging.dicom import index_folder, pair_series, write_series
 from bmes_imaging.volume import Volume
 
-REAL_DICOM = Path(__file__).resolve().parents[3].parent / "shared" / "real-dicom"
+from .conftest import REAL_DICOM
+
 COPIED = {
     "mosaic_bold": "dcm_qa_mosaic/In/cmrr_Asc_6",
     "mosaic_dwi": "dcm_qa_decubitus/In/HFS/4_ep2d_diff_mddw_20_p2",
