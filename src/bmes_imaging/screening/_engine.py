@@ -243,16 +243,74 @@ class _ToParentAtItsLevel(logging.Handler):
             parent.handle(record)
 
 
-def _open_log(out: Path) -> list[logging.Handler]:
+def _open_log(out: Path) -> tuple[list[logging.Handler], tuple[int, bool]]:
+    """Attach the run log; return the handlers and the logger state to restore after."""
     handler = PrivateLogFile(out / "screen.log")  # 0600; a full disk: no traceback
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     handler.setLevel(logging.INFO)
     handlers = [handler, _ToParentAtItsLevel()]
+    before = (log.level, log.propagate)
     for h in handlers:
         log.addHandler(h)
     log.setLevel(logging.INFO)
     log.propagate = False
-    return handlers
+    return handlers, before
+
+
+def _close_log(handlers: list[logging.Handler], before: tuple[int, bool]) -> None:
+    """Detach the run log and give the caller's logger settings back unchanged."""
+    for h in handlers:
+        log.removeHandler(h)
+        h.close()
+    log.setLevel(before[0])
+    log.propagate = before[1]
+
+
+def _resume(plan: ScreenPlan, out: Path,
+            retry_failed: bool) -> tuple[dict[str, StudyOutcome], list[StudyTask]]:
+    """Outcomes of an earlier run with unchanged inputs, and the studies left to do."""
+    outcomes: dict[str, StudyOutcome] = {}
+    todo: list[StudyTask] = []
+    for task in plan.tasks:
+        marker = read_marker(out / "studies" / task.key)
+        if (marker is not None and marker.fingerprint == task.fingerprint
+                and (marker.status == "done" or not retry_failed)):
+            marker.from_earlier_run = True
+            outcomes[task.key] = marker
+        else:
+            todo.append(task)
+    if outcomes:
+        log.info("%d studies already screened with unchanged inputs: skipped", len(outcomes))
+    return outcomes, todo
+
+
+class _Collector:
+    """Records each finished study: log line, progress, callback, tables every 5 s."""
+
+    def __init__(self, plan: ScreenPlan, out: Path, root: Path,
+                 outcomes: dict[str, StudyOutcome], bar: ProgressLine | None,
+                 on_outcome: Callable[[StudyOutcome], None] | None) -> None:
+        self.plan, self.out, self.root = plan, out, root
+        self.outcomes, self.bar, self.on_outcome = outcomes, bar, on_outcome
+        self.by_key = {t.key: t for t in plan.tasks}
+        self.last_write = time.perf_counter()
+
+    def __call__(self, outcome: StudyOutcome) -> None:
+        self.outcomes[outcome.key] = outcome
+        task = self.by_key[outcome.key]
+        if outcome.status == "done":
+            log.info("%s done in %.1f s (%d bones assessed)", outcome.key, outcome.seconds,
+                     len(outcome.involvement))
+        else:
+            log.warning("%s failed: %s", outcome.key,
+                        _scrub(outcome.reason, task.identifiers, self.root))
+        if self.bar is not None:
+            self.bar.update(done=outcome.status == "done", failed=outcome.status != "done")
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+        if time.perf_counter() - self.last_write > 5.0:
+            _write_tables(self.out, self.plan, self.outcomes)
+            self.last_write = time.perf_counter()
 
 
 def screen(
@@ -311,7 +369,7 @@ def screen(
         raise BmesError(f"{root}: archive folder not found; give the folder to screen")
     make_private_dirs(out)
     swept = sweep_temp_files(out)  # temporary files of a run that was killed
-    handlers = _open_log(out)
+    handlers, before = _open_log(out)
     try:
         fn_name = "" if study_function is None else (
             f"{study_function.__module__}.{study_function.__qualname__}")
@@ -322,42 +380,11 @@ def screen(
                  len(plan.tasks), len(plan.unpaired), len(plan.rejected))
         for u in plan.unpaired:
             log.warning("%s cannot be screened: %s", u.key, _scrub(u.reason, u.identifiers, root))
-        outcomes: dict[str, StudyOutcome] = {}
-        todo: list[StudyTask] = []
-        for task in plan.tasks:
-            marker = read_marker(out / "studies" / task.key)
-            if (marker is not None and marker.fingerprint == task.fingerprint
-                    and (marker.status == "done" or not retry_failed)):
-                marker.from_earlier_run = True
-                outcomes[task.key] = marker
-            else:
-                todo.append(task)
-        if outcomes:
-            log.info("%d studies already screened with unchanged inputs: skipped",
-                     len(outcomes))
+        outcomes, todo = _resume(plan, out, retry_failed)
         stream = None if progress is True or progress is False else progress
         bar = (ProgressLine(len(todo), len(outcomes), stream) if progress is not False
                else None)
-        by_key = {t.key: t for t in plan.tasks}
-        last_write = [time.perf_counter()]
-
-        def finished(outcome: StudyOutcome) -> None:
-            outcomes[outcome.key] = outcome
-            task = by_key[outcome.key]
-            if outcome.status == "done":
-                log.info("%s done in %.1f s (%d bones assessed)", outcome.key, outcome.seconds,
-                         len(outcome.involvement))
-            else:
-                log.warning("%s failed: %s", outcome.key,
-                            _scrub(outcome.reason, task.identifiers, root))
-            if bar is not None:
-                bar.update(done=outcome.status == "done", failed=outcome.status != "done")
-            if on_outcome is not None:
-                on_outcome(outcome)
-            if time.perf_counter() - last_write[0] > 5.0:
-                _write_tables(out, plan, outcomes)
-                last_write[0] = time.perf_counter()
-
+        finished = _Collector(plan, out, root, outcomes, bar, on_outcome)
         n_workers = 0
         timing: dict[str, float] = {}
         try:
@@ -371,7 +398,7 @@ def screen(
             # interrupted (Ctrl-C) or a bug: keep the tables in step with the done-markers
             _write_tables(out, plan, outcomes)
             log.warning("run stopped: %d of %d studies finished; rerun to complete the rest",
-                        sum(k in outcomes for k in by_key), len(by_key))
+                        sum(k in outcomes for k in finished.by_key), len(finished.by_key))
             raise
         if bar is not None and todo:
             bar.update(final=True)
@@ -384,11 +411,7 @@ def screen(
                  result.n_done, result.n_failed, result.n_resumed, result.elapsed)
         return result
     finally:
-        for h in handlers:
-            log.removeHandler(h)
-            h.close()
-        log.propagate = True
-        log.setLevel(logging.NOTSET)
+        _close_log(handlers, before)
 
 
 def _local_worker_config() -> dict[str, Any]:

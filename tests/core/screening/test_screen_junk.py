@@ -94,3 +94,22 @@ def test_second_run_skips_unchanged_and_redoes_changed(junk_archive: dict,
     assert third.n_submitted == 1
     redone = [o for o in third.outcomes if not o.from_earlier_run]
     assert len(redone) == 1 and redone[0].status == "done"
+
+
+def test_screen_leaves_the_callers_logger_settings(junk_archive: dict, tmp_path: Path) -> None:
+    """screen() attaches its run log for the run only: a caller's level is kept."""
+    import logging
+
+    logger = logging.getLogger("bmes_imaging.screening")
+    before = (logger.level, logger.propagate, list(logger.handlers))
+    logger.setLevel(logging.ERROR)
+    try:
+        result = screen(junk_archive["root"], tmp_path / "out", inline=True,
+                        study_function=load_only, progress=False)
+        assert result.n_done == 4
+        assert logger.level == logging.ERROR and logger.propagate is True
+        assert logger.handlers == before[2]
+        # the run log still got the INFO lines although the caller asked for ERROR
+        assert "done in" in (tmp_path / "out" / "screen.log").read_text(encoding="utf-8")
+    finally:
+        logger.setLevel(before[0])
