@@ -3,6 +3,7 @@
 Run from the repository root::
 
     .venv/bin/python bench/bench_detection.py --split eval            # 40 studies, both
+    .venv/bin/python bench/bench_detection.py --split final --bones given   # run ONCE
     .venv/bin/python bench/bench_detection.py --split tune --n 60 --bones given
     .venv/bin/python bench/bench_detection.py --quick                 # 6 eval studies
     .venv/bin/python bench/bench_detection.py --timing-only           # per-stage times
@@ -30,7 +31,9 @@ Written to ``--out`` (default ``bench-detection-<split>/``): ``bones.csv`` (one 
 bone of every study with its truth, contrast and the detector's answer),
 ``sensitivity.png`` (sensitivity against STIR contrast and T1 drop).
 
-Tune the detector on ``--split tune`` only; ``--split eval`` is for reporting.
+Tune the detector on ``--split tune`` only; ``--split eval`` is for reporting, and
+``--split final`` (the clean evaluation split added before the last tuning round, see
+``docs/detection.md``) is run once with frozen defaults, never to choose anything.
 Targets (issue 11, eval, given bones): sensitivity >= 0.95, specificity >= 0.95, Dice
 >= 0.80, sensitivity >= 0.97 for STIR >= 2x and T1 drop >= 20 %; (issue 12, automatic
 bones) sensitivity and specificity >= 0.90; under 2 s (given) / 10 s (automatic).
@@ -381,8 +384,9 @@ def run_timing(study: Path, work: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--split", choices=["eval", "tune"], default="eval")
-    ap.add_argument("--n", type=int, help="studies (default 40 for eval, 60 for tune)")
+    ap.add_argument("--split", choices=["eval", "tune", "final"], default="eval")
+    ap.add_argument("--n", type=int,
+                    help="studies (default 40 for eval and final, 60 for tune)")
     ap.add_argument("--bones", choices=["given", "auto", "both"], default="both")
     ap.add_argument("--cache", type=Path,
                     help="cohort folder (default ~/.cache/bmes-imaging/phantom-<split>)")
@@ -394,7 +398,7 @@ def main() -> int:
     ap.add_argument("--timing", action="store_true", help="also per-stage times")
     ap.add_argument("--timing-only", action="store_true", help="only the per-stage times")
     args = ap.parse_args()
-    n = 6 if args.quick else (args.n or (40 if args.split == "eval" else 60))
+    n = 6 if args.quick else (args.n or (60 if args.split == "tune" else 40))
     suffix = "" if args.resolution == 1.0 else f"-r{args.resolution:g}"
     cache = args.cache or default_cache_dir(f"{args.split}{suffix}")
     out = args.out or Path(f"bench-detection-{args.split}")

@@ -2,12 +2,17 @@
 
 :func:`draw_spec` draws one :class:`~bmes_imaging.phantom.PhantomSpec` with every contrast,
 acquisition and anatomy parameter taken from the ranges below; :func:`distribution_specs`
-gives a cohort of them. Two splits exist and never share a study:
+gives a cohort of them. Three splits exist and never share a study:
 
-* ``"tune"``: for choosing detector defaults;
+* ``"tune"``: for choosing detector defaults (with its own corner cases,
+  :data:`TUNE_CORNERS`);
 * ``"eval"``: for reporting only. Its first studies are deterministic *corner cases*
   (:data:`EVAL_CORNERS`) that put every range's extremes in the cohort, the rest are
-  drawn like the tuning studies.
+  drawn like the tuning studies. It has been run, and its misses seen, more than once
+  while the detector was still being tuned, so it is no longer an untouched evaluation;
+* ``"final"``: a clean evaluation split added before the last round of tuning, with its
+  own salt, seeds and corner cases (:data:`FINAL_CORNERS`), run once after the defaults
+  are frozen.
 
 The split enters both the random stream (``default_rng([index, salt])`` with a
 split-specific salt) and the study seed (``SEED_BASE[split] + index``, used for noise,
@@ -90,14 +95,17 @@ from ..bones import Bone
 from ..errors import PhantomError
 from ._spec import PhantomSpec
 
-__all__ = ["EVAL_CORNERS", "RANGES", "SEED_BASE", "SPLITS", "TUNE_CORNERS",
-           "TUNE_CORNER_INDEX", "distribution_specs", "draw_spec", "tune_corner_specs"]
+__all__ = ["EVAL_CORNERS", "FINAL_CORNERS", "RANGES", "SEED_BASE", "SPLITS",
+           "TUNE_CORNERS", "TUNE_CORNER_INDEX", "distribution_specs", "draw_spec",
+           "tune_corner_specs"]
 
-#: The two splits.
-SPLITS = ("tune", "eval")
+#: The splits.
+SPLITS = ("tune", "eval", "final")
 #: Study seed of index ``i`` in a split: ``SEED_BASE[split] + i``.
-SEED_BASE = {"tune": 10_000_000, "eval": 20_000_000}
-_SALT = {"tune": 0x7475_6E65, "eval": 0x6576_616C}
+SEED_BASE = {"tune": 10_000_000, "eval": 20_000_000, "final": 30_000_000}
+_SALT = {"tune": 0x7475_6E65, "eval": 0x6576_616C, "final": 0x6669_6E6C}
+#: Default cohort size per split.
+_DEFAULT_N = {"tune": 60, "eval": 40, "final": 40}
 _MAX_INDEX = 9_999_999
 
 #: Documented ranges (see the module docstring); the corner cases use their ends.
@@ -206,14 +214,14 @@ def draw_spec(seed: int, split: str, *, resolution: float = 1.0) -> PhantomSpec:
     seed
         Index of the study in its split (``0 <= seed < 10_000_000``).
     split
-        ``"tune"`` or ``"eval"``: disjoint random streams and study seeds.
+        ``"tune"``, ``"eval"`` or ``"final"``: disjoint random streams and study seeds.
     resolution
         Passed to the spec (1.0 = the drawn protocol; larger for quick tests).
 
     Returns
     -------
     PhantomSpec
-        With PatientID ``"T<seed>"`` / ``"E<seed>"``.
+        With PatientID ``"T<seed>"`` / ``"E<seed>"`` / ``"F<seed>"``.
 
     Raises
     ------
@@ -330,6 +338,59 @@ TUNE_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
 )
 
 
+#: Corner cases of the *final* evaluation split, applied to ``draw_spec(i, "final")``
+#: (its own salt and seeds): the extremes of every range of issue 11, like
+#: :data:`EVAL_CORNERS`, plus the other ends the evaluation corners left to chance
+#: (plantar flexion -10 degrees, residual fat 0.4 under a lesion, PD-FS at 3 T with
+#: intercepts of both signs, no bias, small subchondral lesions of a tarsal and a
+#: metatarsal).
+#: Written before any tuning of the round it checks, and not changed after.
+FINAL_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
+    ("stir1.8_t1drop15", _lesion(edema_fluid_ratio=1.8, edema_t1_ratio=0.85)),
+    ("stir1.8_t1drop65", _lesion(edema_fluid_ratio=1.8, edema_t1_ratio=0.35)),
+    ("stir8_t1drop15", _lesion(edema_fluid_ratio=8.0, edema_t1_ratio=0.85)),
+    ("stir8_t1drop65", _lesion(edema_fluid_ratio=8.0, edema_t1_ratio=0.35)),
+    ("stir2_t1drop20", _lesion(edema_fluid_ratio=2.0, edema_t1_ratio=0.8)),
+    ("talus_diffuse_stir2.5_t1_0.7", _lesion(edema_bones=("talus",),
+                                             edema_extent="diffuse",
+                                             edema_fluid_ratio=2.5, edema_t1_ratio=0.7)),
+    ("four_bones", _lesion(edema_bones=("calcaneus", "cuboid", "lateral_cuneiform",
+                                        "third_metatarsal"), edema_extent="mixed")),
+    ("snr8", _lesion(snr=8.0, field_strength=1.5)),
+    ("snr60", _lesion(snr=60.0, field_strength=3.0)),
+    ("slice2", _with(slice_mm=2.0)),
+    ("slice5", _lesion(slice_mm=5.0)),
+    ("pixel0.3", _with(pixel_mm=0.3)),
+    ("pixel0.9", _lesion(pixel_mm=0.9)),
+    ("fluid_axial", _lesion(fluid_plane="axial")),
+    ("fluid_coronal", _lesion(fluid_plane="coronal")),
+    ("partial_coverage", _lesion(coverage=0.6, placement=(0.0, 0.0, 30.0))),
+    ("flexion40", _lesion(flexion_deg=40.0)),
+    ("flexion-10", _with(flexion_deg=-10.0)),
+    ("size0.8", _lesion(size=0.8)),
+    ("size1.25", _with(size=1.25)),
+    ("deformation2_parametric", _lesion(deformation=2.0, anatomy="parametric")),
+    ("fat0.4_t2fs_lesion", _lesion(fluid="t2_fs", fat_suppression=0.4,
+                                   fat_inhomogeneity=0.6)),
+    ("pdfs_3t_rescale", _with(fluid="pd_fs", field_strength=3.0,
+                              rescale=(2.5, -100.0, 0.25, 150.0))),
+    ("bias0.8", _lesion(bias=0.8)),
+    ("bias0_fat0", _with(bias=0.0, fat_suppression=0.0)),
+    ("subchondral_navicular", _lesion(edema_bones=("navicular",),
+                                      edema_extent="subchondral")),
+    ("subchondral_first_metatarsal", _lesion(edema_bones=("first_metatarsal",),
+                                             edema_extent="subchondral")),
+    ("normal_red_marrow_poor_fs", _with(normal=True, red_marrow=True, fluid="t2_fs",
+                                        fat_suppression=0.4, fat_inhomogeneity=0.6)),
+    ("normal_red_marrow_stir_slice5", _with(normal=True, red_marrow=True, fluid="stir",
+                                            slice_mm=5.0)),
+    ("normal_effusion_vessel_motion", _with(normal=True, effusion=True, vessel=True,
+                                            motion_mm=2.5, motion_deg=2.5)),
+)
+
+_CORNERS = {"eval": EVAL_CORNERS, "final": FINAL_CORNERS}
+
+
 def tune_corner_specs(*, resolution: float = 1.0) -> list[tuple[str, PhantomSpec]]:
     """The tuning split's corner cases (:data:`TUNE_CORNERS`) as ``(name, spec)`` pairs.
 
@@ -350,29 +411,32 @@ def distribution_specs(split: str, n: int | None = None, *, resolution: float = 
     Parameters
     ----------
     split
-        ``"tune"`` or ``"eval"``.
+        ``"tune"``, ``"eval"`` or ``"final"``.
     n
-        Number of studies (default 40 for ``"eval"``, 60 for ``"tune"``).
+        Number of studies (default 40 for ``"eval"`` and ``"final"``, 60 for ``"tune"``).
     resolution
         Passed to every spec.
 
     Notes
     -----
-    Study ``i`` is :func:`draw_spec` ``(i, split)``; in ``"eval"`` the first
-    ``len(EVAL_CORNERS)`` studies have a corner case applied on top (folder names carry
-    it), so the extremes of every range are present whatever else is drawn.
+    Study ``i`` is :func:`draw_spec` ``(i, split)``; in ``"eval"`` (``"final"``) the
+    first ``len(EVAL_CORNERS)`` (``len(FINAL_CORNERS)``) studies have a corner case
+    applied on top (folder names carry it), so the extremes of every range are present
+    whatever else is drawn. The tuning split's corners are separate
+    (:func:`tune_corner_specs`).
     """
     if split not in SPLITS:
         raise PhantomError(f"split must be one of {SPLITS}, found {split!r}")
-    n = (40 if split == "eval" else 60) if n is None else int(n)
+    n = _DEFAULT_N[split] if n is None else int(n)
     if n < 1:
         raise PhantomError(f"a {split} cohort needs at least one study, asked for {n}")
+    corners = _CORNERS.get(split, ())
     out: list[tuple[str, PhantomSpec]] = []
     for i in range(n):
         spec = draw_spec(i, split, resolution=resolution)
         name = f"{split}{i:03d}"
-        if split == "eval" and i < len(EVAL_CORNERS):
-            corner, apply = EVAL_CORNERS[i]
+        if i < len(corners):
+            corner, apply = corners[i]
             spec = apply(spec)
             name += f"_{corner}"
         elif spec.normal:
