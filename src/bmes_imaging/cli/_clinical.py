@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
     actions = parser.add_subparsers(dest="clinical_action", metavar="ACTION", required=True)
 
     def db_option(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--db", metavar="URL",
+        p.add_argument("--db", "--store", dest="db", metavar="URL",
                        help="store database: SQLAlchemy URL or SQLite file "
                             "(default $BMES_DB, else ~/.local/share/bmes-imaging/bmes.sqlite)")
         p.add_argument("--init", action="store_true",

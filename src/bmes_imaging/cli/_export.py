@@ -13,6 +13,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,9 @@ def register(subparsers: Any) -> None:
                      help="clinical table (CSV or XLSX); omit with --store")
     inv.add_argument("--findings", type=Path, metavar="INVOLVEMENT_CSV",
                      help="involvement.csv from bmes screen / detect / review")
-    inv.add_argument("--store", metavar="URL",
+    inv.add_argument("--db", "--store", dest="store", metavar="URL",
                      help="annotation store: clinical records when no table is given, "
-                          "reader findings when --findings is not")
+                          "reader findings when --findings is not (default $BMES_DB)")
     inv.add_argument("--status", choices=("confirmed", "candidate"), default="confirmed",
                      help="which findings to tabulate (default: confirmed)")
     inv.add_argument("--out", type=Path, required=True, help="output .csv or .xlsx")
@@ -47,7 +48,7 @@ def register(subparsers: Any) -> None:
     seg.add_argument("--edema", type=Path, help="edema label map (T1 grid)")
     seg.add_argument("--bones", type=Path, help="bone label map (T1 grid)")
     which = seg.add_mutually_exclusive_group(required=True)
-    which.add_argument("--store", metavar="URL",
+    which.add_argument("--db", "--store", dest="store", metavar="URL",
                        help="take the edema labels and finding statuses from the reader's "
                             "latest annotation of this study in the store")
     which.add_argument("--findings", type=Path, metavar="INVOLVEMENT_CSV",
@@ -86,10 +87,12 @@ def run_involvement(args: argparse.Namespace) -> int:
         write_involvement_table,
     )
 
+    if args.store is None and (args.clinical is None or args.findings is None):
+        args.store = os.environ.get("BMES_DB") or None  # --db, else $BMES_DB
     if args.clinical is None and args.store is None or (
             args.findings is None and args.store is None):
-        print("bmes export involvement: error: give the clinical table (or --store) and "
-              "--findings (or --store)", file=sys.stderr)
+        print("bmes export involvement: error: give the clinical table (or --db) and "
+              "--findings (or --db)", file=sys.stderr)
         return 2
     store = None
     if args.store is not None:
@@ -172,7 +175,7 @@ def run_seg(args: argparse.Namespace) -> int:
         findings = list(loaded.findings)
         reader = loaded.version.reader
     elif args.edema is None or args.reader is None:
-        print("bmes export seg: error: give --edema and --reader (or --store)", file=sys.stderr)
+        print("bmes export seg: error: give --edema and --reader (or --db)", file=sys.stderr)
         return 2
     else:
         edema = labels(args.edema)

@@ -11,6 +11,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,10 @@ def register(subparsers: Any) -> None:
                     "are pseudonymised by default.")
     p.add_argument("clinical", type=Path, nargs="?",
                    help="clinical table (CSV or XLSX), one row per patient; omit with --store")
-    p.add_argument("--store", metavar="URL",
+    p.add_argument("--db", "--store", dest="store", metavar="URL",
                    help="annotation store (SQLAlchemy URL or SQLite path): clinical records "
-                        "when no table is given, and reader findings when --findings is not")
+                        "when no table is given, and reader findings when --findings is "
+                        "not (default $BMES_DB when no table is given)")
     p.add_argument("--out", type=Path, default=Path("report"),
                    help="output folder (default: ./report)")
     p.add_argument("--findings", type=Path, metavar="INVOLVEMENT_CSV",
@@ -55,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     )
 
     if args.clinical is None and args.store is None:
-        print("bmes report: error: give the clinical table or --store", file=sys.stderr)
+        args.store = os.environ.get("BMES_DB") or None  # --db, else $BMES_DB
+    if args.clinical is None and args.store is None:
+        print("bmes report: error: give the clinical table or --db", file=sys.stderr)
         return 2
     store = None
     if args.store is not None:

@@ -40,6 +40,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     p.add_argument("--config", type=Path, metavar="FILE",
                    help="site settings (TOML) from `bmes validate --fit` (default $BMES_CONFIG)")
+    p.add_argument("--db", "--store", dest="db", metavar="URL",
+                   help="also store each study's candidates as unreviewed detector "
+                        "findings in this store (SQLAlchemy URL or SQLite file), for the "
+                        "napari review to open")
     p.set_defaults(func=run)
 
 
@@ -63,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"{result.n_done} studies done, {result.n_failed} failed "
           f"({result.n_resumed} from an earlier run), {len(result.rejected)} files not used; "
           f"results in {result.out}")
+    if args.db and not args.check_only and result.n_done:
+        from ..store import open_store, save_screen_candidates
+
+        with open_store(args.db) as store:
+            saved = save_screen_candidates(store, result.out)
+        print(f"{len(saved)} studies' candidates stored as unreviewed detector findings")
     if result.n_done == 0:
         print("bmes screen: error: no study could be processed; see "
               f"{result.out / 'studies.csv'} for the reasons", file=sys.stderr)

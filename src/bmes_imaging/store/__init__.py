@@ -28,11 +28,13 @@ from ._engine import DB_ENV, HEAD_REVISION, default_db_path, resolve_url
 from ._findings import FINDING_STATUSES, StoredFinding
 from ._link import LinkedStudy, LinkReport, read_mapping_table
 from ._results import AnnotationVersion, AuditRecord, ImportReport, LoadedAnnotation
+from ._screening import DETECTOR_SOURCE, save_screen_candidates
 from ._store import ANNOTATIONS_ENV, Store, open_store
 
 __all__ = [
     "ANNOTATIONS_ENV",
     "DB_ENV",
+    "DETECTOR_SOURCE",
     "FINDING_STATUSES",
     "HEAD_REVISION",
     "AgreementReport",
@@ -52,4 +54,5 @@ __all__ = [
     "read_mapping_table",
     "reader_agreement",
     "resolve_url",
+    "save_screen_candidates",
 ]
