@@ -33,14 +33,36 @@ from ..volume import Volume
 from ._deid import deidentify_dataset
 from ._pseudonym import Pseudonymizer
 
-__all__ = ["SegExport", "SegMasks", "bone_code", "read_edema_seg", "write_edema_seg"]
+__all__ = [
+    "BONE_SOURCES",
+    "SegExport",
+    "SegMasks",
+    "bone_algorithm_type",
+    "bone_code",
+    "read_edema_seg",
+    "write_edema_seg",
+]
 
 _GENERIC_METATARSAL = ("280711000", "Metatarsus")  # DICOM PS3.16 CID 7482/7483/8134
 _EDEMA_SUFFIX = " edema"
 
+#: How each bone-mask provenance is declared in the SEG (SegmentAlgorithmType), by the
+#: words used by :class:`bmes_imaging.detection.EdemaResult.bone_source` and the CLI.
+BONE_SOURCES = {
+    "manual": "MANUAL", "imported": "MANUAL",
+    "seeded": "SEMIAUTOMATIC", "semiautomatic": "SEMIAUTOMATIC",
+    "automatic": "AUTOMATIC",
+}
+
 
 def bone_code(bone: Bone) -> Any:
-    """SNOMED CT code of a bone for DICOM (a verified broader concept when unverified)."""
+    """SNOMED CT code of a bone for DICOM.
+
+    The bone's own concept where it was checked against a published table (DICOM PS3.16
+    or the HL7 FHIR SNOMED CT body-structure value set); otherwise a verified broader
+    concept ("Metatarsus" for a metatarsal, "Bone" else), never an unchecked code. The
+    metatarsal's ordinal then lives in the segment label and TrackingID.
+    """
     from pydicom.sr.coding import Code
 
     info = bone.info
@@ -55,13 +77,32 @@ def bone_code(bone: Bone) -> Any:
 
 @dataclass
 class SegExport:
-    """What :func:`write_edema_seg` wrote."""
+    """What :func:`write_edema_seg` wrote.
+
+    Attributes
+    ----------
+    path
+        The SEG file.
+    bone_segments, edema_segments
+        Segment number per bone (bone masks; confirmed edema).
+    source_files
+        De-identified copies of the T1 images (empty unless de-identified).
+    deidentified
+        The SEG (and the copies) went through the PS3.15 Basic Profile.
+    bone_algorithm_type
+        ``"MANUAL"``, ``"SEMIAUTOMATIC"`` or ``"AUTOMATIC"`` for the bone segments.
+    sop_instance_uid, series_instance_uid
+        Of the SEG written.
+    """
 
     path: Path
     bone_segments: dict[Bone, int] = field(default_factory=dict)
     edema_segments: dict[Bone, int] = field(default_factory=dict)
     source_files: list[Path] = field(default_factory=list)
     deidentified: bool = False
+    bone_algorithm_type: str | None = None
+    sop_instance_uid: str = ""
+    series_instance_uid: str = ""
 
 
 @dataclass
@@ -103,6 +144,115 @@ def _sources(t1: Volume) -> list[Any]:
     return datasets
 
 
+def bone_algorithm_type(bones: Volume | None, bone_source: str | None = None) -> str | None:
+    """SegmentAlgorithmType of the bone segments: from ``bone_source`` when given, else
+    AUTOMATIC for the atlas' masks (``info.extra["atlas_match"]``), MANUAL otherwise."""
+    if bones is None:
+        return None
+    if bone_source is None:
+        bone_source = "automatic" if "atlas_match" in bones.info.extra else "manual"
+    try:
+        return BONE_SOURCES[bone_source.lower()]
+    except KeyError:
+        raise ExportError(f"unknown bone-mask source {bone_source!r}; expected one of: "
+                          + ", ".join(sorted(BONE_SOURCES))) from None
+
+
+def _segments_to_write(t1: Volume, edema: Volume, bones: Volume | None,
+                       findings: Sequence[Any]) -> tuple[list[Bone], list[Bone]]:
+    """(bones with a mask, bones with confirmed edema voxels), refusing an empty SEG."""
+    _same_grid(t1, edema, "edema")
+    if bones is not None:
+        _same_grid(t1, bones, "bone")
+    confirmed = sorted({Bone(int(f.bone)) for f in findings if f.status == "confirmed"})
+    ed = np.asarray(edema.array)
+    edema_bones = [b for b in confirmed if np.any(ed == int(b))]
+    bone_list = [] if bones is None else [
+        Bone(int(v)) for v in np.unique(np.asarray(bones.array))
+        if int(v) != 0 and int(v) in Bone._value2member_map_]
+    if not edema_bones and not bone_list:
+        raise ExportError("nothing to export: no confirmed edema with voxels and no bone mask; "
+                          "confirm findings first (candidates are never exported)")
+    return bone_list, edema_bones
+
+
+def _write_dataset(ds: Any, path: Path) -> None:
+    import io
+
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def _deidentified_copies(sources: list[Any], pseudonymizer: Pseudonymizer,
+                         copy_dir: Path) -> list[Path]:
+    """De-identify the T1 images in place and write them to ``copy_dir``."""
+    copies = []
+    for k, ds in enumerate(sources):
+        deidentify_dataset(ds, pseudonymizer)
+        target = copy_dir / f"IM{k + 1:05d}.dcm"
+        _write_dataset(ds, target)
+        copies.append(target)
+    return copies
+
+
+def _descriptions(bone_list: list[Bone], edema_bones: list[Bone],
+                  bone_type: str | None) -> list[Any]:
+    """Segment descriptions: bones first, then confirmed edema, numbered from 1."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    from .. import __version__
+
+    detection = hd.AlgorithmIdentificationSequence(
+        name="bmes-imaging edema detection", version=__version__,
+        family=codes.cid7162.ArtificialIntelligence)
+    atlas = hd.AlgorithmIdentificationSequence(
+        name="bmes-imaging foot atlas registration", version=__version__,
+        family=codes.cid7162.DeformableModels)
+    descriptions = []
+    for number, b in enumerate(bone_list, start=1):
+        algo = None if bone_type == "MANUAL" else atlas
+        descriptions.append(hd.seg.SegmentDescription(
+            segment_number=number, segment_label=b.display_name,
+            segmented_property_category=codes.SCT.AnatomicalStructure,
+            segmented_property_type=bone_code(b),
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues[bone_type or "MANUAL"],
+            algorithm_identification=algo, tracking_id=b.bone_name,
+            tracking_uid=hd.UID(), display_color=hd.color.CIELabColor.from_rgb(*b.color)))
+    for number, b in enumerate(edema_bones, start=len(bone_list) + 1):
+        # detector candidates the reader confirmed (and possibly edited): semi-automatic
+        descriptions.append(hd.seg.SegmentDescription(
+            segment_number=number, segment_label=b.display_name + _EDEMA_SUFFIX,
+            segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+            segmented_property_type=codes.SCT.Edema,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
+            algorithm_identification=detection, tracking_id=f"{b.bone_name}_edema",
+            tracking_uid=hd.UID(), anatomic_regions=[bone_code(b)],
+            display_color=hd.color.CIELabColor.from_rgb(*b.color)))
+    return descriptions
+
+
+def _segmentation(sources: list[Any], pixels: np.ndarray, descriptions: list[Any],
+                  reader: str, series_number: int) -> Any:
+    import highdicom as hd
+
+    from .. import __version__
+
+    return hd.seg.Segmentation(
+        source_images=sources, pixel_array=pixels,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(), series_number=series_number,
+        sop_instance_uid=hd.UID(), instance_number=1,
+        manufacturer="bmes-imaging", manufacturer_model_name="bmes-imaging",
+        software_versions=__version__, device_serial_number="0",
+        content_label="BMES_EDEMA",
+        content_description="Confirmed bone marrow edema per bone, and bone masks",
+        content_creator_name=reader, series_description="BMES edema SEG",
+    )
+
+
 def write_edema_seg(
     t1: Volume,
     path: str | os.PathLike[str],
@@ -111,6 +261,7 @@ def write_edema_seg(
     findings: Sequence[Any],
     reader: str,
     bones: Volume | None = None,
+    bone_source: str | None = None,
     deidentify: bool = False,
     pseudonymizer: Pseudonymizer | None = None,
     source_copy_dir: str | Path | None = None,
@@ -132,11 +283,16 @@ def write_edema_seg(
     reader
         The reader who confirmed the findings (ContentCreatorName).
     bones
-        Bone label map in the T1 grid; one segment per bone present.
+        Bone label map in the T1 grid; one segment per bone present, with the bone's
+        display colour (RecommendedDisplayCIELabValue) and SNOMED CT code.
+    bone_source
+        How the bone masks were made: ``"manual"`` / ``"imported"`` (MANUAL, no
+        algorithm), ``"seeded"`` / ``"semiautomatic"`` or ``"automatic"`` (the foot
+        atlas). Default: automatic for the atlas' masks, else manual.
     deidentify
-        De-identify (PS3.15 basic profile, keyed pseudonyms). The source images are
-        de-identified with the same key and written to ``source_copy_dir`` so the SEG's
-        references stay valid.
+        De-identify (PS3.15 Basic Profile, :mod:`._deid`, keyed pseudonyms). The source
+        images are de-identified with the same key and written to ``source_copy_dir``
+        so the SEG's references stay valid.
     pseudonymizer
         Required with ``deidentify``.
     source_copy_dir
@@ -153,23 +309,8 @@ def write_edema_seg(
     ExportError
         No confirmed edema and no bones, masks not in the T1 grid, unusable sources.
     """
-    import highdicom as hd
-    from pydicom.sr.codedict import codes
-
-    from .. import __version__
-
-    _same_grid(t1, edema, "edema")
-    if bones is not None:
-        _same_grid(t1, bones, "bone")
-    confirmed = sorted({Bone(int(f.bone)) for f in findings if f.status == "confirmed"})
-    ed = np.asarray(edema.array)
-    edema_bones = [b for b in confirmed if np.any(ed == int(b))]
-    bone_arr = None if bones is None else np.asarray(bones.array)
-    bone_list = [] if bone_arr is None else [
-        Bone(int(v)) for v in np.unique(bone_arr) if int(v) != 0 and int(v) in Bone._value2member_map_]
-    if not edema_bones and not bone_list:
-        raise ExportError("nothing to export: no confirmed edema with voxels and no bone mask; "
-                          "confirm findings first (candidates are never exported)")
+    bone_list, edema_bones = _segments_to_write(t1, edema, bones, findings)
+    bone_type = bone_algorithm_type(bones, bone_source) if bone_list else None
     if deidentify and pseudonymizer is None:
         raise ExportError("de-identified export needs a pseudonym key")
     sources = _sources(t1)
@@ -178,60 +319,15 @@ def write_edema_seg(
     if deidentify:
         assert pseudonymizer is not None
         copy_dir = Path(source_copy_dir) if source_copy_dir else out.with_name(out.stem + "_t1")
-        for k, ds in enumerate(sources):
-            deidentify_dataset(ds, pseudonymizer)
-            target = copy_dir / f"IM{k + 1:05d}.dcm"
-            import io
-
-            buf = io.BytesIO()
-            ds.save_as(buf, enforce_file_format=True)
-            write_bytes_atomic(target, buf.getvalue())
-            copies.append(target)
-
-    algo = hd.AlgorithmIdentificationSequence(
-        name="bmes-imaging edema detection", version=__version__,
-        family=codes.cid7162.ArtificialIntelligence)
-    descriptions = []
-    planes: list[np.ndarray] = []
-    result = SegExport(out, deidentified=deidentify, source_files=copies)
-    number = 1
-    for b in bone_list:
-        descriptions.append(hd.seg.SegmentDescription(
-            segment_number=number, segment_label=b.display_name,
-            segmented_property_category=codes.SCT.AnatomicalStructure,
-            segmented_property_type=bone_code(b),
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
-            algorithm_identification=algo, tracking_id=b.bone_name,
-            tracking_uid=hd.UID()))
-        assert bone_arr is not None
-        planes.append(bone_arr == int(b))
-        result.bone_segments[b] = number
-        number += 1
-    for b in edema_bones:
-        descriptions.append(hd.seg.SegmentDescription(
-            segment_number=number, segment_label=b.display_name + _EDEMA_SUFFIX,
-            segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
-            segmented_property_type=codes.SCT.Edema,
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
-            algorithm_identification=algo, tracking_id=f"{b.bone_name}_edema",
-            tracking_uid=hd.UID(), anatomic_regions=[bone_code(b)]))
-        planes.append(ed == int(b))
-        result.edema_segments[b] = number
-        number += 1
+        copies = _deidentified_copies(sources, pseudonymizer, copy_dir)
+    ed = np.asarray(edema.array)
+    planes = [np.asarray(bones.array) == int(b) for b in bone_list] if bones is not None \
+        else []
+    planes += [ed == int(b) for b in edema_bones]
     # (i=column, j=row, k=slice) -> (frame k, row j, column i, segment)
     pixels = np.stack(planes, axis=-1).transpose(2, 1, 0, 3).astype(np.uint8)
-    seg = hd.seg.Segmentation(
-        source_images=sources, pixel_array=pixels,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=descriptions,
-        series_instance_uid=hd.UID(), series_number=series_number,
-        sop_instance_uid=hd.UID(), instance_number=1,
-        manufacturer="bmes-imaging", manufacturer_model_name="bmes-imaging",
-        software_versions=__version__, device_serial_number="0",
-        content_label="BMES_EDEMA",
-        content_description="Confirmed bone marrow edema per bone, and bone masks",
-        content_creator_name=reader, series_description="BMES edema SEG",
-    )
+    seg = _segmentation(sources, pixels, _descriptions(bone_list, edema_bones, bone_type),
+                        reader, series_number)
     if deidentify:
         assert pseudonymizer is not None
         # highdicom may share data elements with the sources: keep the values as text
@@ -239,12 +335,12 @@ def write_edema_seg(
         deidentify_dataset(seg, pseudonymizer, content_creator=reader, map_uids=False)
         seg.PatientID = alias_id
         seg.PatientName = alias_name
-    import io
-
-    buf = io.BytesIO()
-    seg.save_as(buf)
-    write_bytes_atomic(out, buf.getvalue())
-    return result
+    _write_dataset(seg, out)
+    n = len(bone_list)
+    return SegExport(out, {b: k for k, b in enumerate(bone_list, start=1)},
+                     {b: k for k, b in enumerate(edema_bones, start=n + 1)}, copies,
+                     deidentify, bone_type, str(seg.SOPInstanceUID),
+                     str(seg.SeriesInstanceUID))
 
 
 def _bone_of_segment(desc: Any) -> tuple[Bone, bool]:
