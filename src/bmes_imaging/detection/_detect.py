@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike, NDArray
 from ..bones import Bone
 from ..errors import DetectionError
 from ..volume import Volume
-from ._align import align_fluid
+from ._align import Alignment, align_fluid
 from ._bone_masks import bones_from_labels, bones_from_seeds
 from ._compare import compute_ratios, flag_edema
 from ._config import DetectionConfig
@@ -103,6 +103,54 @@ def _timed_automatic_bones(t1: Volume, cfg: DetectionConfig) -> tuple[Volume, fl
     return automatic_bones(t1, cfg), time.perf_counter() - t0
 
 
+def _align_and_bones(
+    t1: Volume,
+    fluid: Volume,
+    bones: Volume | Future[Volume] | None,
+    seeds: Mapping[Bone | int | str, Sequence[ArrayLike]] | None,
+    cfg: DetectionConfig,
+    refine_alignment: bool,
+    report: Progress,
+    timings: dict[str, float],
+) -> tuple[Alignment, Volume, str]:
+    """The fluid series aligned to T1, and the bone masks with their source.
+
+    Automatic bones need only T1: with two threads allowed, the atlas is registered
+    beside the alignment. ``timings`` gets ``align`` and ``bones``.
+    """
+    report("align", 0.0)
+    t0 = time.perf_counter()
+    pending: Future[tuple[Volume, float]] | None = None
+    if bones is None and not seeds and cfg.thread_count() > 1:
+        # automatic bones need only T1: register the atlas while aligning the fluid series
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bmes-bones")
+        pending = pool.submit(_timed_automatic_bones, t1, cfg)
+        pool.shutdown(wait=False)
+    try:
+        al = align_fluid(t1, fluid, refine=refine_alignment, config=cfg)
+        timings["align"] = time.perf_counter() - t0
+        report("bones", 0.3)
+    except BaseException:  # an error, or a cancel from the progress callback
+        if pending is not None:
+            wait([pending])  # no registration outlives the call
+        raise
+    t0 = time.perf_counter()
+    if isinstance(bones, Future):
+        bones = bones.result()  # computed elsewhere, beside the alignment
+    if pending is not None:
+        bone_vol, timings["bones"] = pending.result()  # ran beside the alignment
+        return al, bone_vol, "automatic"
+    if bones is not None:
+        bone_vol, source = bones_from_labels(bones, t1), "imported"
+    elif seeds:
+        bone_vol, source = bones_from_seeds(t1, seeds, cfg), "seeded"
+    else:
+        bone_vol, _ = _timed_automatic_bones(t1, cfg)
+        source = "automatic"
+    timings["bones"] = time.perf_counter() - t0
+    return al, bone_vol, source
+
+
 def detect_edema(
     t1: Volume,
     fluid: Volume,
@@ -159,40 +207,8 @@ def detect_edema(
     _check_input(t1, fluid)
     report = progress or (lambda stage, frac: None)
     timings: dict[str, float] = {}
-
-    report("align", 0.0)
-    t0 = time.perf_counter()
-    pending: Future[tuple[Volume, float]] | None = None
-    if bones is None and not seeds and cfg.thread_count() > 1:
-        # automatic bones need only T1: register the atlas while aligning the fluid series
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bmes-bones")
-        pending = pool.submit(_timed_automatic_bones, t1, cfg)
-        pool.shutdown(wait=False)
-    try:
-        al = align_fluid(t1, fluid, refine=refine_alignment, config=cfg)
-        timings["align"] = time.perf_counter() - t0
-        report("bones", 0.3)
-    except BaseException:  # an error, or a cancel from the progress callback
-        if pending is not None:
-            wait([pending])  # no registration outlives the call
-        raise
-    t0 = time.perf_counter()
-    if isinstance(bones, Future):
-        bones = bones.result()  # computed elsewhere, beside the alignment
-    if pending is not None:
-        bone_vol, timings["bones"] = pending.result()  # ran beside the alignment
-        source = "automatic"
-    else:
-        if bones is not None:
-            bone_vol = bones_from_labels(bones, t1)
-            source = "imported"
-        elif seeds:
-            bone_vol = bones_from_seeds(t1, seeds, cfg)
-            source = "seeded"
-        else:
-            bone_vol, _ = _timed_automatic_bones(t1, cfg)
-            source = "automatic"
-        timings["bones"] = time.perf_counter() - t0
+    al, bone_vol, source = _align_and_bones(t1, fluid, bones, seeds, cfg,
+                                            refine_alignment, report, timings)
 
     report("compare", 0.6)
     t0 = time.perf_counter()
