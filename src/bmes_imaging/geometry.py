@@ -207,8 +207,6 @@ def resample_to(
     """
     from scipy import ndimage
 
-    from .volume import Volume
-
     target = check_affine(affine, what="target affine")
     src_inv = np.linalg.inv(volume.affine)
     m = src_inv @ target  # target voxel -> source voxel
@@ -222,7 +220,8 @@ def resample_to(
         src, m[:3, :3], offset=m[:3, 3], output_shape=tuple(int(s) for s in shape),
         order=order, mode="constant", cval=cval, prefilter=order > 1,
     )
-    return Volume(out.astype(out_dtype, copy=False), target, volume.info)
+    # the volume's own class makes the result (this module stays below ``volume``)
+    return type(volume)(out.astype(out_dtype, copy=False), target, volume.info)
 
 
 def napari_affine(affine: ArrayLike) -> NDArray[np.float64]:

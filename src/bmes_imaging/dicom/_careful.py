@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import DicomFileError
 from ._complete import Rejection
-from ._header import _UNDEFINED, WANTED, FrameKey, HeaderRecord
+from ._header import _UNDEFINED, WANTED, FrameKey, HeaderRecord, scan_header
 from ._limits import (
     DEFLATED_SYNTAXES,
     NATIVE_SYNTAXES,
@@ -31,7 +31,7 @@ from ._quiet import error_text, printable, pydicom_notes, value_free
 log = logging.getLogger(__name__)
 
 __all__ = ["add_frame_geometry", "careful_header", "checked_record", "frame_split_keys",
-           "record_problem", "safe_uid"]
+           "read_header", "record_problem", "safe_uid"]
 
 
 def _pydicom_value(ds: Any, keyword: str, kind: str) -> Any:
@@ -503,3 +503,22 @@ def checked_record(path: Path, got: HeaderRecord | str) -> HeaderRecord | str:
     if reason:
         return _rejection(path, reason, got.values)
     return got
+
+
+def read_header(path: Path) -> HeaderRecord | str:
+    """Header of one file: fast walker first, pydicom when it cannot decide.
+
+    Multi-frame images found by the fast walker get their per-frame geometry from a
+    pydicom read of the header (functional group sequences). Every record is then
+    checked (:func:`checked_record`: declared size, PixelData length,
+    rescale values, UIDs); a rejection is a :class:`._complete.Rejection` that
+    remembers the series the file claims, so that its series is not indexed as a
+    shorter stack.
+    """
+    got = scan_header(path)
+    if got is None:
+        got = careful_header(path)
+    elif isinstance(got, HeaderRecord) and got.has_pixels \
+            and (got.get("NumberOfFrames") or 1) > 1:
+        got = add_frame_geometry(got)
+    return checked_record(path, got)

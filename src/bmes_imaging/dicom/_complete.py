@@ -35,7 +35,7 @@ from typing import Any, Self
 
 from ._header import HeaderRecord
 from ._quiet import printable
-from ._stacks import RejectedFile, SeriesStack
+from ._series_stack import RejectedFile, SeriesStack
 
 __all__ = ["Rejection", "refuse_incomplete"]
 

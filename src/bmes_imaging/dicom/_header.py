@@ -28,7 +28,7 @@ from struct import Struct, unpack_from
 from struct import error as StructError
 from typing import Any, NamedTuple
 
-__all__ = ["NATIVE_WANTED", "WANTED", "FrameKey", "HeaderRecord", "read_header",
+__all__ = ["NATIVE_WANTED", "WANTED", "FrameKey", "HeaderRecord",
            "scan_header", "scan_native"]
 
 #: Media Storage Directory Storage: the SOP class of a DICOMDIR file.
@@ -590,24 +590,3 @@ def _pixel_element_at_end(w: _Walker, values: dict[str, Any], size: int,
             not explicit or buf[r + 4:r + 6] in (b"OW", b"OB", b"OF", b"OD")):
         return pos
     return None
-
-
-def read_header(path: Path) -> HeaderRecord | str:
-    """Header of one file: fast walker first, pydicom when it cannot decide.
-
-    Multi-frame images found by the fast walker get their per-frame geometry from a
-    pydicom read of the header (functional group sequences). Every record is then
-    checked (:func:`._careful.checked_record`: declared size, PixelData length,
-    rescale values, UIDs); a rejection is a :class:`._complete.Rejection` that
-    remembers the series the file claims, so that its series is not indexed as a
-    shorter stack.
-    """
-    from ._careful import add_frame_geometry, careful_header, checked_record
-
-    got = scan_header(path)
-    if got is None:
-        got = careful_header(path)
-    elif isinstance(got, HeaderRecord) and got.has_pixels \
-            and (got.get("NumberOfFrames") or 1) > 1:
-        got = add_frame_geometry(got)
-    return checked_record(path, got)

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DicomFileError
+from ._careful import read_header
 from ._complete import refuse_incomplete
-from ._header import HeaderRecord, read_header
+from ._header import HeaderRecord
 from ._stacks import RejectedFile, SeriesStack, build_stacks, patient_key
 
 log = logging.getLogger(__name__)

@@ -42,7 +42,7 @@ from ._info import series_info
 from ._limits import max_series_bytes
 from ._mosaic import expand_mosaics
 from ._quiet import printable, quiet_pydicom
-from ._scaling import apply_scaling
+from ._scaling import apply_scaling, mask_stored_bits
 from ._volumes import duplicate_advice
 
 __all__ = ["load_series", "read_stack"]
@@ -292,16 +292,6 @@ def _arrange(frames: list[Frame], tolerance: float) -> tuple[list[Frame], NDArra
 
 # ------------------------------------------------------------------------- pixels
 
-def _mask(src: NDArray[Any], bits_stored: int) -> NDArray[Any]:
-    bits = src.dtype.itemsize * 8
-    if src.dtype.kind not in "iu" or bits_stored >= bits:
-        return src
-    if src.dtype.kind == "u":
-        return src & np.array((1 << bits_stored) - 1, dtype=src.dtype)
-    shift = bits - bits_stored
-    return (src << shift) >> shift
-
-
 def _inverted(src: NDArray[Any], bits_stored: int,
               float_range: tuple[float, float] | None) -> NDArray[Any]:
     """MONOCHROME1 stored values turned to the MONOCHROME2 convention.
@@ -315,7 +305,7 @@ def _inverted(src: NDArray[Any], bits_stored: int,
     ``float_range``, the smallest and largest value of the stack's MONOCHROME1 frames.
     """
     if src.dtype.kind in "iu":
-        src = _mask(src, bits_stored)
+        src = mask_stored_bits(src, bits_stored)
         if src.dtype.kind == "i":
             return np.invert(src)  # -1 - v: min + max of a two's complement range is -1
         top = (1 << min(bits_stored, src.dtype.itemsize * 8)) - 1
@@ -373,7 +363,7 @@ def _fill(frames: Sequence[Frame]) -> NDArray[Any]:
             if len(buf) != nbytes:
                 raise DicomFileError(f.path, f"pixel data truncated: {len(buf)} of "
                                      f"{nbytes} bytes")
-            src = _mask(np.frombuffer(buf, dtype=f.stored_dtype).reshape(rows, cols),
+            src = mask_stored_bits(np.frombuffer(buf, dtype=f.stored_dtype).reshape(rows, cols),
                         f.bits_stored)
         if f.monochrome1:
             src = _inverted(src, f.bits_stored, float_range)

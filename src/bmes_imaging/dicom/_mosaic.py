@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ._scaling import mask_stored_bits
+
 __all__ = ["MosaicGeometry", "expand_mosaics", "is_mosaic", "mosaic_b_value",
            "mosaic_geometry", "tile_positions"]
 
@@ -176,7 +178,6 @@ def _tiles(image: NDArray[Any], geom: MosaicGeometry) -> list[NDArray[Any]]:
 def _stored_pixels(frame: Any) -> NDArray[Any]:
     """The stored 2-D pixels of a frame (read from disk for native frames)."""
     from ..errors import DicomFileError
-    from ._load import _mask  # one masking rule for every stored value
 
     if frame.pixels is not None:
         return np.asarray(frame.pixels)
@@ -191,7 +192,7 @@ def _stored_pixels(frame: Any) -> NDArray[Any]:
         raise DicomFileError(frame.path, f"pixel data truncated: {len(buf)} of {nbytes} "
                              "bytes")
     arr = np.frombuffer(buf, dtype=frame.stored_dtype).reshape(frame.rows, frame.columns)
-    return _mask(arr, frame.bits_stored)
+    return mask_stored_bits(arr, frame.bits_stored)  # one rule for every stored value
 
 
 def _needs_check(frames: Sequence[Any], stack: Any | None) -> bool:

@@ -28,7 +28,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._stacks import SeriesStack
+    from ._series_stack import SeriesStack
 
 __all__ = ["not_anatomy", "t1_by_sequence"]
 

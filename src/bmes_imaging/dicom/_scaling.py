@@ -30,7 +30,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCALINGS", "apply_scaling", "scaling_available"]
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["SCALINGS", "apply_scaling", "mask_stored_bits", "scaling_available"]
 
 #: The ``scaling`` choices of :func:`~bmes_imaging.dicom.load_series`.
 SCALINGS = ("rescale", "real_world", "philips_precise")
@@ -38,6 +41,21 @@ _PHILIPS_SCALE_SLOPE = (0x2005, 0x100E)
 _PHILIPS_FRAME_PRIVATE = (0x2005, 0x140F)
 _NO_UNITS = {"", "1", "{counts}", "no units"}
 
+
+
+def mask_stored_bits(src: NDArray[Any], bits_stored: int) -> NDArray[Any]:
+    """Stored integer pixels with the bits above BitsStored cleared (sign-extended).
+
+    Overlay bits or garbage in the high bits of a 12-in-16-bit image must not reach the
+    values; signed data keep their two's complement sign from bit ``bits_stored - 1``.
+    """
+    bits = src.dtype.itemsize * 8
+    if src.dtype.kind not in "iu" or bits_stored >= bits:
+        return src
+    if src.dtype.kind == "u":
+        return src & np.array((1 << bits_stored) - 1, dtype=src.dtype)
+    shift = bits - bits_stored
+    return (src << shift) >> shift
 
 def _float(v: Any) -> float | None:
     try:

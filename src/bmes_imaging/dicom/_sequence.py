@@ -41,19 +41,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from ..errors import GeometryError
 from ..geometry import plane_of
 from ._physics import not_anatomy, t1_by_sequence
-from ._stacks import LOCALIZER_WORDS, _is_localizer
+from ._series_stack import LOCALIZER_WORDS, SeriesStack, _is_localizer
 from ._volumes import load_problem
 
-if TYPE_CHECKING:
-    from ._index import FolderIndex
-    from ._stacks import SeriesStack
+
+@runtime_checkable
+class _HasStacks(Protocol):
+    """Anything with the stacks of a folder (a :class:`~bmes_imaging.dicom.FolderIndex`)."""
+
+    @property
+    def stacks(self) -> Sequence[SeriesStack]: ...  # pragma: no cover
+
 
 __all__ = [
     "Classification",
@@ -495,7 +500,7 @@ def _candidates(stacks: Iterable[SeriesStack]) -> list[SeriesStack]:
             and (s.modality in (None, "MR"))]
 
 
-def pair_series(index_or_stacks: FolderIndex | Iterable[SeriesStack]) -> PairingResult:
+def pair_series(index_or_stacks: _HasStacks | Iterable[SeriesStack]) -> PairingResult:
     """Choose, per study and side, the T1 and the fluid-sensitive series to compare.
 
     Only stacks the loader can read are chosen (:func:`._volumes.load_problem`: no
@@ -515,8 +520,8 @@ def pair_series(index_or_stacks: FolderIndex | Iterable[SeriesStack]) -> Pairing
         Pairs, and studies/sides that cannot be paired with the reason.
     """
     stacks: list[SeriesStack] = list(
-        index_or_stacks.stacks if hasattr(index_or_stacks, "stacks")
-        else index_or_stacks)  # type: ignore[union-attr]
+        index_or_stacks.stacks if isinstance(index_or_stacks, _HasStacks)
+        else index_or_stacks)
     groups: dict[tuple[str | None, str | None], list[SeriesStack]] = {}
     study_sides: dict[str | None, set[str]] = {}
     sided: list[tuple[SeriesStack, str | None]] = []

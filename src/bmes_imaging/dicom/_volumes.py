@@ -24,10 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from ._framegroups import _finite
+from ._header import HeaderRecord
 from ._mosaic import (
     MosaicGeometry,
     is_mosaic,
@@ -35,10 +37,7 @@ from ._mosaic import (
     mosaic_geometry,
     tile_positions,
 )
-
-if TYPE_CHECKING:
-    from ._header import HeaderRecord
-    from ._stacks import RejectedFile, SeriesStack
+from ._series_stack import RejectedFile, SeriesStack, _base_fields
 
 __all__ = ["duplicate_advice", "load_problem", "mosaic_stacks", "name_multiframe_volumes",
            "split_repeated_positions"]
@@ -67,8 +66,6 @@ def _all_distinct(positions: Sequence[Sequence[float]], iop: Sequence[float]) ->
 
 
 def _series_name(st: SeriesStack | HeaderRecord) -> str:
-    from ._header import HeaderRecord
-
     if isinstance(st, HeaderRecord):
         desc, number = st.get("SeriesDescription") or "", st.get("SeriesNumber")
     else:
@@ -85,8 +82,6 @@ def mosaic_stacks(uid: str, recs: list[HeaderRecord]
     The tiling is read once per image size from the CSA header of the first file; a
     series whose tiling cannot be read is refused (its files returned as rejected).
     """
-    from ._stacks import RejectedFile, SeriesStack, _base_fields, _finite
-
     def inst(r: HeaderRecord) -> tuple[int, str]:
         v = r.get("InstanceNumber")
         return (v if isinstance(v, int) else 0, str(r.path))
