@@ -3,7 +3,8 @@
 Implementations live in private modules: ``_records`` (clinical records for exports),
 ``_cohort`` (recomputed figures, findings tables), ``_stated`` (stated figures and
 disagreements), ``_report`` / ``_plots`` (Markdown / HTML report with PNG plots),
-``_involvement`` (per-foot table, CSV / XLSX), ``_seg`` (DICOM SEG with highdicom),
+``_involvement`` (per-foot table, CSV / XLSX), ``_tables`` (tidy long and wide tables
+with their data dictionaries), ``_seg`` (DICOM SEG with highdicom),
 ``_deid`` (PS3.15 basic profile), ``_pseudonym`` (keyed-hash pseudonyms); files are written through
 :mod:`bmes_imaging._atomic`.
 """
@@ -23,9 +24,20 @@ from ._records import read_records
 from ._report import CohortReport, write_cohort_report
 from ._seg import SegExport, SegMasks, read_edema_seg, write_edema_seg
 from ._stated import Comparison, StatedFigure, compare_figures, read_stated_figures
+from ._tables import (
+    COLUMN_DOCS,
+    LONG_COLUMNS,
+    dictionary_path,
+    long_rows,
+    wide_columns,
+    wide_rows,
+    write_table,
+)
 
 __all__ = [
+    "COLUMN_DOCS",
     "INVOLVEMENT_TABLE_COLUMNS",
+    "LONG_COLUMNS",
     "CohortReport",
     "CohortSummary",
     "Comparison",
@@ -37,15 +49,20 @@ __all__ = [
     "StatedFigure",
     "compare_figures",
     "deidentify_dataset",
+    "dictionary_path",
     "findings_from_store",
     "involvement_rows",
     "load_pseudonym_key",
+    "long_rows",
     "read_edema_seg",
     "read_findings_table",
     "read_records",
     "read_stated_figures",
     "summarize_cohort",
+    "wide_columns",
+    "wide_rows",
     "write_cohort_report",
     "write_edema_seg",
     "write_involvement_table",
+    "write_table",
 ]

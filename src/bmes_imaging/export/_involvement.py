@@ -15,17 +15,16 @@ Examples
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._atomic import write_bytes_atomic, write_csv_atomic
 from ..bones import Bone
 from ..errors import ExportError
 from ._cohort import FootFindings
 from ._pseudonym import Pseudonymizer
 from ._records import vitamin_d_class_of
+from ._tables import write_table
 
 __all__ = ["INVOLVEMENT_TABLE_COLUMNS", "involvement_rows", "write_involvement_table"]
 
@@ -111,27 +110,19 @@ def involvement_rows(records: Sequence[Any], findings: Sequence[FootFindings], *
 def write_involvement_table(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Write the involvement table as CSV or XLSX (by suffix), atomically.
 
-    The XLSX sheet is titled with the findings status it holds.
+    CSV: the data dictionary is written beside it (``<stem>.dictionary.csv``). XLSX:
+    header in row 1, numbers (patient numbers too) as numbers, frozen header, filters
+    and column widths; the data sheet is titled with the findings status it holds, a
+    ``columns`` sheet gives each column's meaning and unit, an ``about`` sheet what
+    the bones come from.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return write_csv_atomic(path, INVOLVEMENT_TABLE_COLUMNS, rows)
-    if suffix != ".xlsx":
+    if path.suffix.lower() not in (".csv", ".xlsx"):
         raise ExportError(f"{path}: write .csv or .xlsx")
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
     statuses = sorted({r["findings"] for r in rows if r["findings"] != "none"}) or ["none"]
-    wb = Workbook()
-    ws = wb.active
-    ws.title = f"Involvement ({'+'.join(statuses)})"[:31]
-    ws.append([f"One row per foot; bones from {' / '.join(statuses)} imaging findings only"])
-    ws.append(list(INVOLVEMENT_TABLE_COLUMNS))
-    for cell in ws[2]:
-        cell.font = Font(bold=True)
-    for r in rows:
-        ws.append([r.get(c) for c in INVOLVEMENT_TABLE_COLUMNS])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return write_bytes_atomic(path, buf.getvalue())
+    about = [f"One row per foot; bones from {' / '.join(statuses)} imaging findings only"]
+    if path.suffix.lower() == ".xlsx":
+        rows = [{**r, "patient": int(r["patient"]) if str(r["patient"]).isdigit()
+                 else r["patient"]} for r in rows]
+    return write_table(rows, INVOLVEMENT_TABLE_COLUMNS, path,
+                       sheet=f"Involvement ({'+'.join(statuses)})", about=about)

@@ -58,8 +58,25 @@ def test_candidate_table_xlsx_deidentified(tmp_path: Path, findings: Path,
     wb = openpyxl.load_workbook(out)
     ws = wb.active
     assert ws.title == "Involvement (candidate)"
-    header = [c.value for c in ws[2]]
-    rows = [dict(zip(header, [c.value for c in r], strict=True)) for r in ws.iter_rows(min_row=3)]
+    header = [c.value for c in ws[1]]  # header in row 1: pandas.read_excel reads it
+    rows = [dict(zip(header, [c.value for c in r], strict=True)) for r in ws.iter_rows(min_row=2)]
+    assert ws.freeze_panes == "A2" and wb.sheetnames[1:] == ["columns", "about"]
     assert all(str(r["patient"]).startswith("P-") for r in rows)
     cand = [r for r in rows if r["findings"] == "candidate"]
     assert sorted(r["primary_bone"] for r in cand) == ["navicular", "talus"]
+
+
+def test_involvement_xlsx_and_csv_open_in_pandas(tmp_path: Path, findings: Path) -> None:
+    import pandas as pd
+
+    from bmes_imaging.export import INVOLVEMENT_TABLE_COLUMNS, dictionary_path
+
+    for suffix in (".csv", ".xlsx"):
+        out = tmp_path / f"table{suffix}"
+        assert main(["export", "involvement", str(TABLE), "--findings", str(findings),
+                     "--out", str(out)]) == 0
+        df = pd.read_csv(out) if suffix == ".csv" else pd.read_excel(out)
+        assert list(df.columns) == list(INVOLVEMENT_TABLE_COLUMNS) and len(df) == 18
+        for c in ("patient", "age", "n_bones", "total_edema_ml", "aofas_initial"):
+            assert pd.api.types.is_numeric_dtype(df[c]), (suffix, c)
+    assert dictionary_path(tmp_path / "table.csv").is_file()
