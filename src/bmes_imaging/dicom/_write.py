@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -204,122 +205,153 @@ def write_series(
     volumes that fit ``dtype`` are stored unchanged (slope 1, intercept 0), otherwise the
     error is at most half a slope, i.e. below ``range / 65533`` for 16-bit storage.
     """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
-
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, found {dtype!r}")
-    np_dtype, pixel_representation = _DTYPES[dtype]
-    bits = np.dtype(np_dtype).itemsize * 8
-
     data = np.asarray(volume.array)
     if data.ndim != 3:
         raise ValueError(f"write_series needs a 3-D volume, found shape {data.shape}")
     if data.dtype == np.bool_:
         data = data.astype(np.uint8)
-    ni, nj, nk = (int(s) for s in data.shape)
-    geo = _geometry(volume.affine, (ni, nj, nk))
-    slope, intercept = _scaling(data, np_dtype)
-
     study_uid = study_instance_uid or _uid(uid_seed, "study")
     series_uid = series_instance_uid or _uid(uid_seed, "series", study_uid,
                                              str(series_number), series_description)
-    for_uid = frame_of_reference_uid or _uid(uid_seed, "frame-of-reference", study_uid)
-
+    np_dtype = _DTYPES[dtype][0]
+    series = _Series(
+        data=data, np_dtype=np_dtype, pixel_representation=_DTYPES[dtype][1],
+        geo=_geometry(volume.affine, _shape3(data)),
+        scaling=_scaling(data, np_dtype), study_uid=study_uid, series_uid=series_uid,
+        for_uid=frame_of_reference_uid or _uid(uid_seed, "frame-of-reference", study_uid),
+        uid_seed=uid_seed, patient=(str(patient_id), patient_name or "", patient_sex or "",
+                                    _age_string(patient_age)),
+        series_values=(int(series_number), series_description, modality, manufacturer),
+        extra=dict(attributes or {}))
+    nk = int(data.shape[2])
     order = np.arange(nk)
     if shuffle_seed is not None:
         order = np.random.default_rng(shuffle_seed).permutation(nk)
     out = Path(out_dir)
     make_private_dirs(out)  # 0700 whatever the umask
-
-    extra = dict(attributes or {})
-    info = np.iinfo(np_dtype)
-    iop = [_ds_str(v) for v in geo["iop"]]
-    ps = [_ds_str(v) for v in geo["pixel_spacing"]]
     paths: list[Path] = []
     for k in range(nk):
-        sop_uid = _uid(uid_seed, "instance", series_uid, str(k)) if uid_seed else _uid(None)
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = UID(MR_IMAGE_STORAGE)
-        meta.MediaStorageSOPInstanceUID = UID(sop_uid)
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SpecificCharacterSet = "ISO_IR 100"
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND"]
-        ds.SOPClassUID = MR_IMAGE_STORAGE
-        ds.SOPInstanceUID = sop_uid
-        ds.StudyDate = _DEFAULT_DATE
-        ds.SeriesDate = _DEFAULT_DATE
-        ds.AcquisitionDate = _DEFAULT_DATE
-        ds.ContentDate = _DEFAULT_DATE
-        ds.StudyTime = _DEFAULT_TIME
-        ds.SeriesTime = _DEFAULT_TIME
-        ds.AcquisitionTime = _DEFAULT_TIME
-        ds.ContentTime = _DEFAULT_TIME
-        ds.AccessionNumber = ""
-        ds.Modality = modality
-        ds.Manufacturer = manufacturer
-        ds.ReferringPhysicianName = ""
-        ds.SeriesDescription = series_description
-        ds.PatientName = patient_name or ""
-        ds.PatientID = str(patient_id)
-        ds.PatientBirthDate = ""
-        ds.PatientSex = patient_sex or ""
-        age = _age_string(patient_age)
-        if age is not None:
-            ds.PatientAge = age
-        ds.BodyPartExamined = "FOOT"
-        ds.Laterality = ""
-        ds.ScanningSequence = "SE"
-        ds.SequenceVariant = "NONE"
-        ds.ScanOptions = ""
-        ds.MRAcquisitionType = "2D"
-        ds.SliceThickness = _ds_str(geo["spacing"])
-        ds.RepetitionTime = "500"
-        ds.EchoTime = "15"
-        ds.EchoTrainLength = 1
-        ds.MagneticFieldStrength = "1.5"
-        ds.SpacingBetweenSlices = _ds_str(geo["spacing"])
-        ds.PatientPosition = "FFS"
-        ds.StudyInstanceUID = study_uid
-        ds.SeriesInstanceUID = series_uid
-        ds.StudyID = "1"
-        ds.SeriesNumber = int(series_number)
-        ds.AcquisitionNumber = 1
-        ds.InstanceNumber = k + 1
-        pos = geo["positions"][k]
-        ds.ImagePositionPatient = [_ds_str(v) for v in pos]
-        ds.ImageOrientationPatient = iop
-        ds.FrameOfReferenceUID = for_uid
-        ds.PositionReferenceIndicator = ""
-        ds.SliceLocation = _ds_str(float(np.dot(pos, geo["normal"])))
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.Rows = nj
-        ds.Columns = ni
-        ds.PixelSpacing = ps
-        ds.BitsAllocated = bits
-        ds.BitsStored = bits
-        ds.HighBit = bits - 1
-        ds.PixelRepresentation = pixel_representation
-        ds.RescaleIntercept = _ds_str(intercept)
-        ds.RescaleSlope = _ds_str(slope)
-        ds.RescaleType = "US"
-        for keyword, value in extra.items():
-            setattr(ds, keyword, value)
-        plane = data[:, :, k].T  # DICOM pixels are (row, column)
-        if slope == 1.0 and intercept == 0.0 and data.dtype.kind in "iub":
-            stored = plane
-        else:
-            stored = np.rint((plane.astype(np.float64) - intercept) / slope)
-            stored = np.nan_to_num(stored, nan=0.0)
-        stored = np.clip(stored, info.min, info.max).astype(np_dtype)
-        ds.PixelData = np.ascontiguousarray(stored).astype(
-            np.dtype(np_dtype).newbyteorder("<"), copy=False).tobytes()
-        name = filename_pattern.format(index=int(order[k]))
-        path = out / name
+        ds = _slice_dataset(series, k)
+        ds.PixelData = _stored_plane(series, k)
+        path = out / filename_pattern.format(index=int(order[k]))
         _atomic_save(ds, path)
         paths.append(path)
     return paths
+
+
+@dataclass(frozen=True)
+class _Series:
+    """What every slice file of one written series shares."""
+
+    data: NDArray[Any]
+    np_dtype: type[np.integer[Any]]
+    pixel_representation: int
+    geo: dict[str, Any]
+    scaling: tuple[float, float]  # slope, intercept
+    study_uid: str
+    series_uid: str
+    for_uid: str
+    uid_seed: str | None
+    patient: tuple[str, str, str, str | None]  # id, name, sex, age string
+    series_values: tuple[int, str, str, str]  # number, description, modality, manufacturer
+    extra: dict[str, Any]
+
+
+def _slice_dataset(series: _Series, k: int) -> Any:
+    """The dataset of slice ``k`` without its pixels (defaults, then the extra attributes)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
+
+    geo, (slope, intercept) = series.geo, series.scaling
+    number, description, modality, manufacturer = series.series_values
+    patient_id, patient_name, patient_sex, age = series.patient
+    bits = np.dtype(series.np_dtype).itemsize * 8
+    sop_uid = (_uid(series.uid_seed, "instance", series.series_uid, str(k))
+               if series.uid_seed else _uid(None))
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(MR_IMAGE_STORAGE)
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND"]
+    ds.SOPClassUID = MR_IMAGE_STORAGE
+    ds.SOPInstanceUID = sop_uid
+    for prefix in ("Study", "Series", "Acquisition", "Content"):
+        setattr(ds, f"{prefix}Date", _DEFAULT_DATE)
+        setattr(ds, f"{prefix}Time", _DEFAULT_TIME)
+    ds.AccessionNumber = ""
+    ds.Modality = modality
+    ds.Manufacturer = manufacturer
+    ds.ReferringPhysicianName = ""
+    ds.SeriesDescription = description
+    ds.PatientName = patient_name
+    ds.PatientID = patient_id
+    ds.PatientBirthDate = ""
+    ds.PatientSex = patient_sex
+    if age is not None:
+        ds.PatientAge = age
+    ds.BodyPartExamined = "FOOT"
+    ds.Laterality = ""
+    ds.ScanningSequence = "SE"
+    ds.SequenceVariant = "NONE"
+    ds.ScanOptions = ""
+    ds.MRAcquisitionType = "2D"
+    ds.SliceThickness = _ds_str(geo["spacing"])
+    ds.RepetitionTime = "500"
+    ds.EchoTime = "15"
+    ds.EchoTrainLength = 1
+    ds.MagneticFieldStrength = "1.5"
+    ds.SpacingBetweenSlices = _ds_str(geo["spacing"])
+    ds.PatientPosition = "FFS"
+    ds.StudyInstanceUID = series.study_uid
+    ds.SeriesInstanceUID = series.series_uid
+    ds.StudyID = "1"
+    ds.SeriesNumber = number
+    ds.AcquisitionNumber = 1
+    ds.InstanceNumber = k + 1
+    pos = geo["positions"][k]
+    ds.ImagePositionPatient = [_ds_str(v) for v in pos]
+    ds.ImageOrientationPatient = [_ds_str(v) for v in geo["iop"]]
+    ds.FrameOfReferenceUID = series.for_uid
+    ds.PositionReferenceIndicator = ""
+    ds.SliceLocation = _ds_str(float(np.dot(pos, geo["normal"])))
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = int(series.data.shape[1])
+    ds.Columns = int(series.data.shape[0])
+    ds.PixelSpacing = [_ds_str(v) for v in geo["pixel_spacing"]]
+    ds.BitsAllocated = bits
+    ds.BitsStored = bits
+    ds.HighBit = bits - 1
+    ds.PixelRepresentation = series.pixel_representation
+    ds.RescaleIntercept = _ds_str(intercept)
+    ds.RescaleSlope = _ds_str(slope)
+    ds.RescaleType = "US"
+    for keyword, value in series.extra.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def _stored_plane(series: _Series, k: int) -> bytes:
+    """Slice ``k`` as stored values ``(value - intercept) / slope``, little endian."""
+    slope, intercept = series.scaling
+    plane = series.data[:, :, k].T  # DICOM pixels are (row, column)
+    if slope == 1.0 and intercept == 0.0 and series.data.dtype.kind in "iub":
+        stored = plane
+    else:
+        stored = np.rint((plane.astype(np.float64) - intercept) / slope)
+        stored = np.nan_to_num(stored, nan=0.0)
+    info = np.iinfo(series.np_dtype)
+    stored = np.clip(stored, info.min, info.max).astype(series.np_dtype)
+    return np.ascontiguousarray(stored).astype(
+        np.dtype(series.np_dtype).newbyteorder("<"), copy=False).tobytes()
+
+
+def _shape3(data: NDArray[Any]) -> tuple[int, int, int]:
+    ni, nj, nk = (int(s) for s in data.shape)
+    return ni, nj, nk
