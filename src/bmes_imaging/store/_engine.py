@@ -4,8 +4,14 @@ SQLite (the default) runs in WAL mode with foreign keys on, a busy timeout, and 
 write transaction opened with ``BEGIN IMMEDIATE`` so that writers queue on the
 database lock instead of failing half-way; a writer that still meets "database is
 locked" is retried with exponential backoff. Any other SQLAlchemy URL (e.g.
-PostgreSQL) works too; there, version numbers are protected by a unique constraint and
-a conflicting write is retried the same way.
+PostgreSQL, with the ``postgres`` extra) works too; there, version numbers and keys are
+protected by unique constraints and a write that meets a concurrent one (unique
+violation, serialisation failure, deadlock) is retried the same way; if it still
+conflicts, one retryable :class:`~bmes_imaging.errors.StoreError` line says so.
+
+Migrations run under a lock: on PostgreSQL a transaction-level advisory lock
+(``pg_advisory_xact_lock``), on SQLite the database's write lock (``BEGIN
+IMMEDIATE``), so several processes opening a new store at once migrate it exactly once.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ __all__ = [
     "BUSY_TIMEOUT_ENV",
     "DB_ENV",
     "HEAD_REVISION",
+    "MIGRATION_LOCK_KEY",
+    "current_revision",
     "default_db_path",
     "make_engine",
     "read_session",
@@ -45,13 +53,17 @@ log = logging.getLogger(__name__)
 #: Environment variable naming the store database (SQLAlchemy URL or file path).
 DB_ENV = "BMES_DB"
 #: Alembic revision the code expects (the newest file in ``migrations/versions``).
-HEAD_REVISION = "0002_store_identity"
+HEAD_REVISION = "0003_label_maps_in_db"
 
 #: Environment variable: seconds a writer waits for a store another program holds
 #: (default 30); a write gives up with one clear line after twice that (at least 10 s).
 BUSY_TIMEOUT_ENV = "BMES_BUSY_TIMEOUT_S"
 _BUSY_TIMEOUT_MS = 30_000
 _MAX_ATTEMPTS = 12
+#: Key of the PostgreSQL advisory lock held while the schema is created or upgraded.
+MIGRATION_LOCK_KEY = 0x626D6573  # "bmes"
+#: What to install when the database driver of a URL is missing.
+_DRIVER_HINTS = {"postgresql": "pip install 'bmes-imaging[postgres]'"}
 
 
 def _busy_timeout_ms() -> int:
@@ -106,14 +118,32 @@ def shown_url(url: str | Engine) -> str:
         return "<invalid URL>"
 
 
+def _server_engine(url: str) -> Engine:
+    """Engine of a database server; a missing driver becomes one line naming the extra."""
+    parsed = make_url(url)
+    try:
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    except ModuleNotFoundError as exc:
+        backend = parsed.get_backend_name()
+        hint = _DRIVER_HINTS.get(backend, f"install the Python driver {exc.name!r}")
+        raise StoreError(f"cannot open the store {shown_url(url)}: its database driver "
+                         f"({exc.name}) is not installed; {hint}") from None
+
+
 def make_engine(url: str) -> Engine:
     """Create the engine; for SQLite set WAL, foreign keys, busy timeout, explicit BEGIN.
 
     Statement parameters are never part of an error message (``hide_parameters``).
+
+    Raises
+    ------
+    StoreError
+        If the URL's database driver is not installed (naming what to install, e.g.
+        ``pip install 'bmes-imaging[postgres]'``).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        return _server_engine(url)
     database = parsed.database
     if database and database != ":memory:":
         from .._atomic import make_private_dirs
@@ -148,7 +178,17 @@ def make_engine(url: str) -> Engine:
 
 def _is_lock_error(exc: BaseException) -> bool:
     text_ = str(getattr(exc, "orig", exc)).lower()
-    return "locked" in text_ or "busy" in text_
+    return ("locked" in text_ or "busy" in text_ or "deadlock" in text_
+            or "could not serialize" in text_)
+
+
+def _is_unique_race(exc: BaseException) -> bool:
+    """A unique constraint met because another process wrote the same key meanwhile."""
+    orig = getattr(exc, "orig", exc)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate == "23505":  # PostgreSQL unique_violation
+        return True
+    return "unique constraint" in str(orig).lower()
 
 
 def write_transaction(engine: Engine, work: Callable[[Session], T], *,
@@ -185,13 +225,15 @@ def write_transaction(engine: Engine, work: Callable[[Session], T], *,
                     from None
             log.debug("store busy during %s (attempt %d), retrying", what, attempt)
         except IntegrityError as exc:
-            if "uq_annotation_study_reader_version" not in str(exc) and \
-                    "annotation.study_id, annotation.reader, annotation.version" not in str(exc):
+            if not _is_unique_race(exc):
                 raise StoreError(db_error_message(exc, shown_url(engine), what=what)) \
                     from None
-            if attempt == _MAX_ATTEMPTS:
-                raise StoreError(f"could not allocate a version during {what}") from exc
-            log.debug("version race during %s (attempt %d), retrying", what, attempt)
+            if attempt == _MAX_ATTEMPTS or time.monotonic() > deadline:
+                raise StoreError(
+                    f"the store {shown_url(engine)}: {what} kept meeting other programs "
+                    f"writing the same records at the same time ({attempt} attempts); "
+                    "nothing was saved; try again") from None
+            log.debug("concurrent write during %s (attempt %d), retrying", what, attempt)
         except DBAPIError as exc:
             raise StoreError(db_error_message(exc, shown_url(engine), what=what)) from None
         time.sleep(delay * (0.5 + random.random()))
@@ -218,33 +260,66 @@ def _current_revision(engine: Engine) -> str | None:
         return None if row is None else str(row[0])
 
 
-def run_migrations(engine: Engine) -> None:
-    """Upgrade the database to :data:`HEAD_REVISION` with Alembic (no-op if current).
-
-    The upgrade runs inside one write transaction (``BEGIN IMMEDIATE`` on SQLite), so
-    several processes opening a new store at once migrate it exactly once.
-    """
-    current = _current_revision(engine)
-    if current == HEAD_REVISION:
-        return
-    from alembic import command
+def _alembic_config(annotation_dir: Path | None) -> Any:
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    cfg.attributes["annotation_dir"] = annotation_dir
+    return cfg
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The store's schema revision (``None`` for an empty database)."""
+    return _current_revision(engine)
+
+
+def run_migrations(engine: Engine, *, annotation_dir: Path | None = None,
+                   revision: str = "head", downgrade: bool = False) -> None:
+    """Upgrade the database to :data:`HEAD_REVISION` with Alembic (no-op if current).
+
+    The migration runs inside one transaction holding the migration lock (PostgreSQL:
+    advisory lock; SQLite: ``BEGIN IMMEDIATE``), so several processes opening a new
+    store at once migrate it exactly once; the others wait, then find it current.
+
+    Parameters
+    ----------
+    engine
+        The store's engine.
+    annotation_dir
+        The store's former label-map folder (revision 0003 moves its files in).
+    revision
+        Target revision (``"head"``, or e.g. ``"0002_store_identity"`` to go down to).
+    downgrade
+        Go down to ``revision`` instead of up (IT use, tests).
+    """
+    current = _current_revision(engine)
+    if not downgrade and current == HEAD_REVISION and revision in ("head", HEAD_REVISION):
+        return
+    from alembic import command
+
+    cfg = _alembic_config(annotation_dir)
     bind = engine.execution_options(sqlite_begin="IMMEDIATE") if _is_sqlite(engine) else engine
     delay = 0.05
     for attempt in range(1, _MAX_ATTEMPTS + 1):
         try:
             with bind.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                 {"key": MIGRATION_LOCK_KEY})
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+                if downgrade:
+                    command.downgrade(cfg, revision)
+                else:
+                    command.upgrade(cfg, revision)
                 conn.commit()
             break
-        except OperationalError as exc:
-            if not _is_lock_error(exc) or attempt == _MAX_ATTEMPTS:
+        except (OperationalError, IntegrityError) as exc:
+            retry = _is_lock_error(exc) or (isinstance(exc, IntegrityError)
+                                            and _is_unique_race(exc))
+            if not retry or attempt == _MAX_ATTEMPTS:
                 raise StoreError(db_error_message(exc, shown_url(engine),
                                                   what="opening (schema upgrade)")) from None
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 1.0)
-    log.info("store schema brought to %s (found %s on opening)", HEAD_REVISION, current)
+    log.info("store schema brought to %s (found %s on opening)", revision, current)

@@ -1,46 +1,42 @@
-"""Label-map files of annotations: durable write, versioned names, checked reads.
+"""Label maps of annotations: serialised in memory, checked on every read.
 
-Layout under the annotation folder::
+Since schema 0003 a label map is stored inside the database (table ``label_map``):
+gzip-compressed NIfTI-1 bytes, with their SHA-256 in ``annotation.label_sha256``,
+committed in the same transaction as the version's row, findings and audit events,
+so a store opened from any account or machine sees every review, and a crash leaves
+nothing half-written.
+
+Stores older than 0003 kept each map as a file under their annotation folder::
 
     <root>/.tmp/<random>.nii.gz.part          being written (stray ones are garbage)
     <root>/<StudyInstanceUID>/<reader>/v0003-<random>.nii.gz
 
-A label map is serialised to gzip-compressed NIfTI-1 in memory, written to a temporary
-file, flushed and fsynced; inside the database write transaction it is hard-linked to
-its versioned name (a link never replaces an existing file) and the folder is fsynced;
-the temporary name is removed once the transaction has committed. The row that references it commits after that,
-so a committed row always has its complete file. A crash can only leave an
-unreferenced file behind (:func:`find_orphans` lists them).
-
-The writer holds an advisory lock (``flock``) on the file from its creation until its
-row has committed, so the clean-up on the next open (:mod:`._identity`) can tell a
-dead writer's leftovers from a save in progress. Files are created 0600, folders 0700.
+The migration moves those files in; :func:`read_label_file` still reads them (a
+version whose map was never moved), and :func:`find_orphans` lists files no version
+references.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import gzip
 import hashlib
 import json
-import os
 import re
-import secrets
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from .._atomic import FILE_MODE, make_private_dirs
 from ..errors import StoreError
 from ..volume import SeriesInfo, Volume
 
 __all__ = [
-    "PreparedLabels",
-    "commit_label_file",
+    "SerialisedLabels",
     "find_orphans",
-    "prepare_label_file",
+    "label_map_name",
+    "labels_from_bytes",
     "read_label_file",
+    "serialise_labels",
     "sha256_bytes",
 ]
 
@@ -48,51 +44,24 @@ TMP_DIR = ".tmp"
 _LABEL_DTYPES = (np.uint8, np.uint16, np.int16, np.int32, np.uint32)
 
 
+class SerialisedLabels(NamedTuple):
+    """A label map ready to store: compressed bytes, their SHA-256, shape, dtype, affine."""
+
+    data: bytes
+    sha256: str
+    shape: tuple[int, ...]
+    dtype: str
+    affine: list[list[float]]
+
+
 def sha256_bytes(data: bytes) -> str:
     """Hex SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _slug(text: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", text.strip()).strip("._")
     return slug[:60] or "reader"
-
-
-class PreparedLabels:
-    """A label map written to a temporary file, waiting for its versioned name."""
-
-    def __init__(self, root: Path, tmp_path: Path, sha256: str, shape: tuple[int, ...],
-                 dtype: str, affine: list[list[float]], fd: int = -1) -> None:
-        self.root, self.tmp_path, self.sha256 = root, tmp_path, sha256
-        self.shape, self.dtype, self.affine = shape, dtype, affine
-        self.final_path: Path | None = None
-        self._fd = fd  # open and locked until release(): "a save is in progress"
-
-    def release(self) -> None:
-        """Remove the temporary name and drop the writer's lock (after the commit)."""
-        self.tmp_path.unlink(missing_ok=True)
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def discard(self) -> None:
-        """Remove the temporary file and, if linked but not committed, the final one."""
-        self.tmp_path.unlink(missing_ok=True)
-        if self.final_path is not None:
-            self.final_path.unlink(missing_ok=True)
-            self.final_path = None
-        self.release()
 
 
 def _label_array(labels: Volume) -> np.ndarray:
@@ -109,8 +78,20 @@ def _label_array(labels: Volume) -> np.ndarray:
                      f"{arr.dtype} with fractional values; nothing was saved")
 
 
-def prepare_label_file(root: Path, labels: Volume) -> PreparedLabels:
-    """Serialise ``labels`` and write it durably to a temporary file under ``root``."""
+def label_map_name(study_instance_uid: str, reader: str, version: int,
+                   annotation_id: int) -> str:
+    """The name a label map is known by (and written to by a downgrade to schema 0002).
+
+    Examples
+    --------
+    >>> label_map_name("1.2.3", "Dr A", 4, 17)
+    '1.2.3/Dr_A/v0004-00000011.nii.gz'
+    """
+    return f"{_slug(study_instance_uid)}/{_slug(reader)}/v{version:04d}-{annotation_id:08x}.nii.gz"
+
+
+def serialise_labels(labels: Volume) -> SerialisedLabels:
+    """A label map as gzip-compressed NIfTI-1 bytes with its SHA-256 and grid."""
     import nibabel as nib
 
     arr = _label_array(labels)
@@ -118,47 +99,15 @@ def prepare_label_file(root: Path, labels: Volume) -> PreparedLabels:
     img.set_sform(labels.affine, code=1)
     img.set_qform(labels.affine, code=1)
     img.header.set_xyzt_units("mm")
-    data = gzip.compress(img.to_bytes(), compresslevel=1, mtime=0)  # as nibabel
-    tmp_dir = make_private_dirs(root / TMP_DIR)
-    tmp_path = tmp_dir / f"{secrets.token_hex(8)}.nii.gz.part"
-    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    try:
-        with contextlib.suppress(OSError):  # no locks here: the age rule applies
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.fchmod(fd, FILE_MODE)
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp_path.unlink(missing_ok=True)
-        raise
+    data = gzip.compress(img.to_bytes(), compresslevel=6, mtime=0)
     affine = [[float(v) for v in row] for row in np.asarray(labels.affine, dtype=np.float64)]
-    return PreparedLabels(root, tmp_path, sha256_bytes(data), tuple(int(s) for s in arr.shape),
-                          str(arr.dtype), affine, fd)
+    return SerialisedLabels(data, sha256_bytes(data), tuple(int(s) for s in arr.shape),
+                            str(arr.dtype), affine)
 
 
-def commit_label_file(prepared: PreparedLabels, study_instance_uid: str, reader: str,
-                      version: int) -> str:
-    """Give the prepared file its versioned name (never overwriting); return it relative."""
-    folder = make_private_dirs(prepared.root / _slug(study_instance_uid) / _slug(reader))
-    while True:
-        final = folder / f"v{version:04d}-{secrets.token_hex(4)}.nii.gz"
-        try:
-            os.link(prepared.tmp_path, final)
-        except FileExistsError:
-            continue
-        break
-    prepared.final_path = final
-    _fsync_dir(folder)
-    return final.relative_to(prepared.root).as_posix()
-
-
-def read_label_file(root: Path, relative: str, sha256: str, *, affine_json: str | None,
-                    info: SeriesInfo | None = None) -> Volume:
-    """Read a stored label map, verify its checksum, return it as a :class:`Volume`.
+def labels_from_bytes(data: bytes, sha256: str, *, where: str, affine_json: str | None,
+                      info: SeriesInfo | None = None) -> Volume:
+    """A stored label map back as a :class:`Volume`, after verifying its checksum.
 
     The affine stored in the database (float64) is used, so the grid is reproduced
     exactly (NIfTI keeps the affine in float32 only).
@@ -166,26 +115,38 @@ def read_label_file(root: Path, relative: str, sha256: str, *, affine_json: str 
     Raises
     ------
     StoreError
-        If the file is missing or its checksum differs from the recorded one.
+        If the bytes' SHA-256 differs from the recorded one (``where`` names the map).
     """
     import nibabel as nib
 
+    actual = sha256_bytes(data)
+    if actual != sha256:
+        raise StoreError(f"{where} is damaged: sha256 {actual[:12]}... differs from the "
+                         f"recorded {sha256[:12]}...; restore the store from a backup")
+    img = nib.Nifti1Image.from_bytes(gzip.decompress(data))
+    arr = np.asanyarray(img.dataobj)
+    affine = np.asarray(json.loads(affine_json), dtype=np.float64) if affine_json \
+        else img.affine
+    return Volume(np.asarray(arr), affine, info)
+
+
+def read_label_file(root: Path, relative: str, sha256: str, *, affine_json: str | None,
+                    info: SeriesInfo | None = None) -> Volume:
+    """Read a label map kept as a file (stores older than schema 0003), checksum verified.
+
+    Raises
+    ------
+    StoreError
+        If the file is missing or its checksum differs from the recorded one.
+    """
     path = root / relative
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise StoreError(f"annotation file {path} is missing; restore it from a backup "
                          "of the annotation folder") from None
-    actual = sha256_bytes(data)
-    if actual != sha256:
-        raise StoreError(f"annotation file {path} is damaged: sha256 {actual[:12]}... "
-                         f"differs from the recorded {sha256[:12]}...; restore it from a "
-                         "backup")
-    img = nib.Nifti1Image.from_bytes(gzip.decompress(data))
-    arr = np.asanyarray(img.dataobj)
-    affine = np.asarray(json.loads(affine_json), dtype=np.float64) if affine_json \
-        else img.affine
-    return Volume(np.asarray(arr), affine, info)
+    return labels_from_bytes(data, sha256, where=f"annotation file {path}",
+                             affine_json=affine_json, info=info)
 
 
 def find_orphans(root: Path, referenced: set[str]) -> list[Path]:

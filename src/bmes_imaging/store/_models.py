@@ -13,8 +13,11 @@ Entities
 ``study_identity``      the DICOM PatientID/PatientName of a study (identifying, apart)
 ``imaging_series``      a DICOM series (SeriesInstanceUID) of a study
 ``annotation``          one saved version of a reader's (or the detector's) findings for a
-                        study, with the label map file (path relative to the annotation
-                        folder) and its sha256; versions count per (study, reader)
+                        study, with its label map's name and sha256; versions count per
+                        (study, reader)
+``label_map``           the label map of an annotation version: gzip-compressed NIfTI-1
+                        bytes inside the database (schema 0003; before, a file in the
+                        annotation folder named by ``annotation.label_path``)
 ``finding``             one bone's finding within an annotation version
 ``audit_event``         who did what to which finding/study, when, before/after as JSON
 ``store_identity``      the store's own UUID (one row), also written into its label-map
@@ -32,6 +35,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -51,6 +55,7 @@ __all__ = [
     "ImagingSeries",
     "ImagingStudy",
     "LabResult",
+    "LabelMap",
     "Patient",
     "PatientIdentity",
     "StoreIdentity",
@@ -223,6 +228,19 @@ class Annotation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     findings: Mapped[list[Finding]] = relationship(back_populates="annotation",
                                                    order_by="Finding.bone")
+
+
+class LabelMap(Base):
+    """The label map of one annotation version: gzip-compressed NIfTI-1 bytes.
+
+    Its SHA-256 is ``annotation.label_sha256`` and is verified on every read.
+    """
+
+    __tablename__ = "label_map"
+    annotation_id: Mapped[int] = mapped_column(
+        ForeignKey("annotation.id", ondelete="CASCADE"), primary_key=True)
+    n_bytes: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Finding(Base):

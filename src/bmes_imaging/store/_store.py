@@ -41,6 +41,7 @@ from ._models import (
     Foot,
     ImagingSeries,
     ImagingStudy,
+    LabelMap,
     Patient,
     StudyIdentity,
 )
@@ -102,7 +103,7 @@ class Store(ClinicalStore):
             raise StoreError(f"cannot open the store {shown}: {exc}; give a SQLAlchemy URL "
                              "or a SQLite file path") from None
         try:
-            run_migrations(self.engine)
+            run_migrations(self.engine, annotation_dir=annotation_dir)
         except DatabaseError as exc:  # includes OperationalError
             self.engine.dispose()
             raise StoreError(open_failure_line(url, exc)) from None
@@ -244,12 +245,12 @@ class Store(ClinicalStore):
                         series_instance_uid: str | None = None) -> AnnotationVersion:
         """Save a reader's findings and edema label map as a new version, atomically.
 
-        The label map (edema voxels carry their bone's label, 0 elsewhere) is written
-        to a temporary file in the annotation folder and fsynced; then, in one database
-        transaction, the next version number for (study, reader) is allocated, the file
-        gets its versioned name (never overwriting an earlier one), and path, SHA-256,
-        reader, time, findings and audit events are recorded. If anything fails, nothing
-        is recorded and the file is removed. Earlier versions are never changed.
+        The label map (edema voxels carry their bone's label, 0 elsewhere) is
+        compressed (gzip NIfTI-1) and stored in the database with its SHA-256, in the
+        same transaction that allocates the next version number for (study, reader)
+        and records reader, time, findings and audit events: any account on any
+        machine that opens the store sees it. If anything fails, nothing is recorded.
+        Earlier versions are never changed.
 
         Parameters
         ----------
@@ -287,10 +288,7 @@ class Store(ClinicalStore):
         if len(set(bones)) != len(bones):
             raise StoreError("the findings name the same bone twice; give one finding per "
                              "bone; nothing was saved")
-        prepared = None
-        if labels is not None:
-            self._check_folder()
-            prepared = _files.prepare_label_file(self.annotation_dir, labels)
+        prepared = None if labels is None else _files.serialise_labels(labels)
 
         def work(session: Session) -> AnnotationVersion:
             study = self._get_study(session, study_uid, create=True)
@@ -302,17 +300,16 @@ class Store(ClinicalStore):
                              kind="annotation" if prepared else "findings", note=note,
                              series_instance_uid=series_instance_uid, created_at=now())
             if prepared is not None:
-                if prepared.final_path is not None:  # a retried attempt: drop its name
-                    prepared.final_path.unlink(missing_ok=True)
-                    prepared.final_path = None
-                ann.label_path = _files.commit_label_file(prepared, study_uid, reader,
-                                                          version)
                 ann.label_sha256 = prepared.sha256
                 ann.label_shape = json.dumps(list(prepared.shape))
                 ann.label_dtype = prepared.dtype
                 ann.label_affine = json.dumps(prepared.affine)
             session.add(ann)
             session.flush()
+            if prepared is not None:
+                ann.label_path = _files.label_map_name(study_uid, reader, version, ann.id)
+                session.add(LabelMap(annotation_id=ann.id, n_bytes=len(prepared.data),
+                                     data=prepared.data))
             previous = self._previous_findings(session, study.id, reader, ann.id)
             for f in stored:
                 row = Finding(annotation_id=ann.id, bone=int(f.bone),
@@ -341,28 +338,10 @@ class Store(ClinicalStore):
                                        "label_sha256": ann.label_sha256})))
             return self._version(ann, study_uid, len(stored))
 
-        try:
-            result = write_transaction(self.engine, work, what="annotation save")
-        except BaseException:
-            if prepared is not None:
-                prepared.discard()
-            raise
-        if prepared is not None:
-            prepared.release()
+        result = write_transaction(self.engine, work, what="annotation save")
         log.info("saved %s version %d for study %s (%d findings)", result.kind,
                  result.version, study_uid, result.n_findings)
         return result
-
-    def _check_folder(self) -> None:
-        """Label maps go only into a folder this store owns (created and marked if new)."""
-        if not self._owns_folder:
-            self._owns_folder = claim_folder(self.annotation_dir, self.store_uuid,
-                                             self.engine, create=True)
-        if not self._owns_folder:
-            raise StoreError(
-                f"the annotation folder {self.annotation_dir} belongs to another store (or "
-                "holds label maps this store does not know); nothing was saved; give this "
-                f"store its own folder (${ANNOTATIONS_ENV}) or move that folder away")
 
     def _previous_findings(self, session: Session, study_id: int, reader: str,
                            exclude_id: int) -> dict[int, dict[str, Any]]:
@@ -390,7 +369,7 @@ class Store(ClinicalStore):
         return AnnotationVersion(
             annotation_id=ann.id, study_instance_uid=study_uid, reader=ann.reader,
             version=ann.version, kind=ann.kind, created_at=ann.created_at,
-            label_path=None if ann.label_path is None else self.annotation_dir / ann.label_path,
+            label_path=None if ann.label_path is None else Path(ann.label_path),
             label_sha256=ann.label_sha256, n_findings=n, note=ann.note,
             series_instance_uid=ann.series_instance_uid)
 
@@ -436,13 +415,21 @@ class Store(ClinicalStore):
             ann, uid = row
             findings = [self._stored(f) for f in ann.findings]
             version = self._version(ann, uid, len(findings))
+            data = None
+            if ann.label_path is not None:
+                data = s.scalar(select(LabelMap.data).where(LabelMap.annotation_id == ann.id))
         labels = None
         if ann.label_path is not None and ann.label_sha256 is not None:
             info = SeriesInfo(study_instance_uid=uid,
                               series_instance_uid=ann.series_instance_uid)
-            labels = _files.read_label_file(self.annotation_dir, ann.label_path,
-                                            ann.label_sha256, affine_json=ann.label_affine,
-                                            info=info)
+            if data is not None:
+                labels = _files.labels_from_bytes(
+                    bytes(data), ann.label_sha256, affine_json=ann.label_affine, info=info,
+                    where=f"the label map of version id {ann.id} ({ann.label_path})")
+            else:  # a map never moved into the database (older store)
+                labels = _files.read_label_file(self.annotation_dir, ann.label_path,
+                                                ann.label_sha256,
+                                                affine_json=ann.label_affine, info=info)
         return LoadedAnnotation(version, labels, findings)
 
     def latest_annotation(self, study_instance_uid: str, reader: str | None = None,
@@ -489,27 +476,36 @@ class Store(ClinicalStore):
                 for e, uid in rows]
 
     def check_annotations(self) -> tuple[list[str], list[Path]]:
-        """Verify every label file: ``(problems, orphan_files)``.
+        """Verify every label map: ``(problems, orphan_files)``.
 
-        ``problems`` names versions whose file is missing or whose checksum differs;
-        ``orphan_files`` are files no version references (leftovers of interrupted
-        saves; :meth:`remove_orphans` deletes them).
+        ``problems`` names versions whose map (in the database, or for a map never
+        moved in, its file) fails its checksum or is missing; ``orphan_files`` are
+        files in the store's former annotation folder that no version references
+        (leftovers of interrupted saves of older versions; :meth:`remove_orphans`
+        deletes them).
         """
         problems: list[str] = []
         with self._read() as s:
             rows = s.execute(select(Annotation.id, Annotation.label_path,
-                                    Annotation.label_sha256)
-                             .where(Annotation.label_path.is_not(None))).all()
-        referenced: set[str] = set()
-        for ann_id, rel, sha in rows:
-            if rel is None:
-                continue
-            referenced.add(rel)
-            path = self.annotation_dir / rel
-            if not path.is_file():
-                problems.append(f"version id {ann_id}: file {path} is missing")
-            elif _files.sha256_bytes(path.read_bytes()) != sha:
-                problems.append(f"version id {ann_id}: file {path} fails its checksum")
+                                    Annotation.label_sha256, LabelMap.annotation_id)
+                             .outerjoin(LabelMap, LabelMap.annotation_id == Annotation.id)
+                             .where(Annotation.label_path.is_not(None))
+                             .order_by(Annotation.id)).all()
+            referenced: set[str] = set()
+            for ann_id, rel, sha, in_db in rows:
+                referenced.add(str(rel))
+                if in_db is not None:  # one map at a time: never all of them in memory
+                    data = s.scalar(select(LabelMap.data)
+                                    .where(LabelMap.annotation_id == ann_id))
+                    if data is None or _files.sha256_bytes(bytes(data)) != sha:
+                        problems.append(f"version id {ann_id}: its label map in the "
+                                        "database fails its checksum")
+                    continue
+                path = self.annotation_dir / rel
+                if not path.is_file():
+                    problems.append(f"version id {ann_id}: file {path} is missing")
+                elif _files.sha256_bytes(path.read_bytes()) != sha:
+                    problems.append(f"version id {ann_id}: file {path} fails its checksum")
         return problems, _files.find_orphans(self.annotation_dir, referenced)
 
     def remove_orphans(self, min_age_s: float = 3600.0) -> list[Path]:

@@ -1,27 +1,22 @@
-"""Annotations: atomic versioned saves, exact reloads, checksums, audit trail."""
+"""Annotations: atomic versioned saves, exact reloads, checksums, audit trail.
+
+Every test taking ``store`` runs on SQLite and on PostgreSQL (``conftest.py``).
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bmes_imaging.bones import Bone
 from bmes_imaging.errors import StoreError
-from bmes_imaging.store import Store, open_store
+from bmes_imaging.store import Store
 from bmes_imaging.volume import SeriesInfo, Volume
 
 STUDY = "1.2.826.0.1.3680043.10.999.1"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = open_store(tmp_path / "bmes.sqlite")
-    yield s
-    s.close()
 
 
 def _labels(seed: int, shape: tuple[int, int, int] = (9, 7, 5)) -> Volume:
@@ -42,7 +37,9 @@ def test_save_and_reload_exactly(store: Store) -> None:
                 {"bone": "navicular", "grade": 0, "status": "rejected"}]
     version = store.save_annotation(STUDY, "dr_a", findings, labels, note="first read")
     assert version.version == 1 and version.kind == "annotation"
-    assert version.label_path is not None and version.label_path.is_file()
+    # the label map lives in the database: a name, no file in any account's folder
+    assert version.label_path is not None and not version.label_path.is_absolute()
+    assert not store.annotation_dir.exists()
     loaded = store.latest_annotation(STUDY)
     assert loaded is not None
     assert loaded.labels is not None
@@ -70,7 +67,7 @@ def test_versions_are_kept_and_never_overwritten(store: Store) -> None:
         shas.append(v.label_sha256)
     other = store.save_annotation(STUDY, "dr_b", [{"bone": "cuboid", "grade": 1}], _labels(9))
     assert other.version == 1
-    assert len(set(paths)) == 3 and all(p.is_file() for p in paths)
+    assert len(set(paths)) == 3
     for version, seed in zip(store.annotations(STUDY, "dr_a"), range(3), strict=True):
         loaded = store.load_annotation(version.annotation_id)
         np.testing.assert_array_equal(loaded.labels.array, _labels(seed).array)
@@ -80,17 +77,23 @@ def test_versions_are_kept_and_never_overwritten(store: Store) -> None:
     assert store.check_annotations() == ([], [])
 
 
-def test_damaged_or_missing_file_is_reported(store: Store) -> None:
+def test_damaged_or_missing_label_map_is_reported(store: Store) -> None:
+    from sqlalchemy import delete, select, update
+
+    from bmes_imaging.store._models import LabelMap
+
     v = store.save_annotation(STUDY, "dr_a", [], _labels(3))
-    assert v.label_path is not None
-    data = bytearray(v.label_path.read_bytes())
-    data[-5] ^= 0xFF
-    v.label_path.write_bytes(bytes(data))
+    where = LabelMap.annotation_id == v.annotation_id
+    with store.engine.begin() as conn:
+        data = bytearray(conn.execute(select(LabelMap.data).where(where)).scalar_one())
+        data[-5] ^= 0xFF
+        conn.execute(update(LabelMap).where(where).values(data=bytes(data)))
     with pytest.raises(StoreError, match="damaged"):
         store.latest_annotation(STUDY)
     problems, _ = store.check_annotations()
     assert len(problems) == 1 and "checksum" in problems[0]
-    v.label_path.unlink()
+    with store.engine.begin() as conn:
+        conn.execute(delete(LabelMap).where(where))
     with pytest.raises(StoreError, match="missing"):
         store.load_annotation(v.annotation_id)
 
@@ -155,15 +158,22 @@ def test_audit_trail_records_who_changed_which_finding(store: Store) -> None:
     json.dumps([e.after for e in events])  # JSON-safe
 
 
-def test_orphans_are_listed_and_removed(store: Store) -> None:
-    store.save_annotation(STUDY, "dr_a", [], _labels(0))
-    stray = store.annotation_dir / ".tmp" / "deadbeef.nii.gz.part"
-    stray.write_bytes(b"half a file")
-    problems, orphans = store.check_annotations()
-    assert problems == [] and orphans == [stray]
-    assert store.remove_orphans(min_age_s=3600) == []  # too young: maybe being saved
-    assert store.remove_orphans(min_age_s=0) == [stray]
-    assert store.latest_annotation(STUDY) is not None
+def test_saves_write_no_file_and_a_large_map_is_compressed(store: Store) -> None:
+    from sqlalchemy import select
+
+    from bmes_imaging.store._models import LabelMap
+
+    arr = np.zeros((128, 128, 40), np.uint8)
+    arr[40:60, 50:70, 10:20] = 3
+    v = store.save_annotation(STUDY, "dr_a", [], Volume(arr, np.eye(4)))
+    assert not store.annotation_dir.exists()
+    with store.engine.connect() as conn:
+        n_bytes = conn.execute(select(LabelMap.n_bytes)
+                               .where(LabelMap.annotation_id == v.annotation_id)).scalar_one()
+    assert n_bytes < arr.nbytes / 50  # gzip-compressed
+    loaded = store.load_annotation(v.annotation_id)
+    np.testing.assert_array_equal(loaded.labels.array, arr)
+    assert store.check_annotations() == ([], [])
 
 
 def test_both_feet_of_one_study_keep_their_own_reviews(store: Store) -> None:

@@ -18,13 +18,6 @@ from bmes_imaging.store import Store, open_store
 from bmes_imaging.volume import SeriesInfo
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = open_store(tmp_path / "bmes.sqlite")
-    yield s
-    s.close()
-
-
 def test_import_round_trips_every_record(store: Store) -> None:
     report = store.import_clinical(sample_table_path())
     assert (report.n_patients, report.n_feet, report.n_new_feet) == (17, 18, 18)
@@ -49,9 +42,8 @@ def test_dry_run_writes_nothing(store: Store, tmp_path: Path) -> None:
     report = store.import_clinical(sample_table_path(), dry_run=True)
     assert report.dry_run and report.n_new_feet == 18
     assert store.clinical_records() == []
-    db = tmp_path / "bmes.sqlite"
     assert main(["clinical", "import", str(sample_table_path()), "--dry-run", "--db",
-                 str(db)]) == 0
+                 store.url]) == 0
     assert store.clinical_records() == []
 
 

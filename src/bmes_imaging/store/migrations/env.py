@@ -22,6 +22,7 @@ def run_migrations_online() -> None:
         from bmes_imaging.store._engine import make_engine, resolve_url
 
         url = context.get_x_argument(as_dictionary=True).get("url")
+        # the label-map move (0003) reads the annotation folder: -x annotations=DIR
         engine = make_engine(resolve_url(url))
         with engine.connect() as conn:
             context.configure(connection=conn, target_metadata=target_metadata,
