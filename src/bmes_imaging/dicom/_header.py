@@ -390,18 +390,13 @@ def _walk_file(path: Path, native: bool) -> HeaderRecord | str | None:
         return None
 
 
-def _scan(path: Path, f: Any, size: int, first: bytes,
-          native: bool) -> HeaderRecord | str | None:
-    values: dict[str, Any] = {}
-    w = _Walker(f, size, first)
-    if first[128:132] == b"DICM":
-        pos = 132
-    elif len(first) >= 8 and unpack_from("<H", first, 0)[0] in (0x0002, 0x0008,
-                                                                   0x0200, 0x0800):
-        return None  # no preamble (or big endian without meta): let pydicom handle it
-    else:
-        return _not_dicom(first, size)
-    # File Meta group: always explicit VR little endian.
+def _walk_meta(w: _Walker, first: bytes, pos: int, native: bool,
+               values: dict[str, Any]) -> int:
+    """Read the File Meta group (always explicit VR little endian) into ``values``.
+
+    Returns the position of the first element after it; raises :class:`_NeedCareful`
+    for anything pydicom should judge.
+    """
     while True:
         if pos + 12 <= len(first):
             buf, r = first, pos
@@ -409,7 +404,7 @@ def _scan(path: Path, f: Any, size: int, first: bytes,
             buf, r = w.at(pos, 12)
         tag, vr, length, long_length = _UNPACK_EXPLICIT(buf, r)
         if tag & 0xFFFF != 0x0002:
-            break
+            return pos
         if vr in _LONG_VRS:
             length, hdr = long_length, 12
         elif vr in _VALID_VRS or native:  # the loader only reads the transfer syntax
@@ -423,22 +418,37 @@ def _scan(path: Path, f: Any, size: int, first: bytes,
             buf, r = w.at(pos + hdr, length)
             values[spec[0]] = _decode(bytes(buf[r:r + length]), spec[1])
         pos += hdr + length
+
+
+def _explicit_vr(ts: str, native: bool) -> bool:
+    """Whether the data set is explicit VR; :class:`_NeedCareful` for syntaxes the walker
+    leaves to pydicom (big endian, deflated, none; anything but explicit LE for the loader)."""
+    if ts == _IMPLICIT_LE:
+        return False
+    if ts == _BIG_ENDIAN or ts in _DEFLATED or not ts or (native and ts != _EXPLICIT_LE):
+        raise _NeedCareful
+    return True
+
+
+def _scan(path: Path, f: Any, size: int, first: bytes,
+          native: bool) -> HeaderRecord | str | None:
+    values: dict[str, Any] = {}
+    w = _Walker(f, size, first)
+    if first[128:132] == b"DICM":
+        pos = 132
+    elif len(first) >= 8 and unpack_from("<H", first, 0)[0] in (0x0002, 0x0008,
+                                                                   0x0200, 0x0800):
+        return None  # no preamble (or big endian without meta): let pydicom handle it
+    else:
+        return _not_dicom(first, size)
+    pos = _walk_meta(w, first, pos, native, values)
     ts = values.get("TransferSyntaxUID", "")
     if values.get("MediaStorageSOPClassUID") == DICOMDIR_SOP_CLASS:
         return HeaderRecord(path, values, size, False, ts)
-    if ts == _IMPLICIT_LE:
-        explicit = False
-    elif ts == _BIG_ENDIAN or ts in _DEFLATED or not ts or (
-            native and ts != _EXPLICIT_LE):
-        raise _NeedCareful
-    else:
-        explicit = True
+    explicit = _explicit_vr(ts, native)
     get = (_NATIVE_TABLE if native else _SCAN_TABLE).get
     long_vrs, valid, undefined = _LONG_VRS, _VALID_VRS, _UNDEFINED
     unpack = _UNPACK_EXPLICIT if explicit else _UNPACK_IMPLICIT
-    has_pixels = False
-    pixel_offset: int | None = None
-    pixel_length = 0
     # The index jumps to pixel data found at the end of the file; the loader walks every
     # element so that a malformed header goes to pydicom (which explains the fault).
     shortcut_pending = not native
@@ -490,18 +500,9 @@ def _scan(path: Path, f: Any, size: int, first: bytes,
             continue
         kind = spec[1]
         if kind == "P":
-            has_pixels = True
-            if length != undefined:
-                if tag == _PIXEL_DATA and (not explicit or vr in (b"OB", b"OW")):
-                    pixel_offset, pixel_length = pos + hdr, length
-                if not native and pos + hdr + length > size:
-                    return (f"truncated: pixel data needs {length} bytes, the file "
-                            f"holds {size - pos - hdr}")
-            elif not native:
-                reason = _check_fragments(w, pos + hdr, size)
-                if reason:
-                    return reason
-            break
+            return _with_pixels(HeaderRecord(path, values, size, True, ts), w, pos, hdr,
+                                length, tag == _PIXEL_DATA and (
+                                    not explicit or vr in (b"OB", b"OW")), native)
         if kind == "X" or length == undefined:
             raise _NeedCareful
         start = r + hdr
@@ -524,8 +525,28 @@ def _scan(path: Path, f: Any, size: int, first: bytes,
         pos += hdr + length
     if pos > size:
         raise _Truncated
-    return HeaderRecord(path, values, size, has_pixels, ts, pixel_offset=pixel_offset,
-                        pixel_length=pixel_length)
+    return HeaderRecord(path, values, size, False, ts)
+
+
+def _with_pixels(rec: HeaderRecord, w: _Walker, pos: int, hdr: int, length: int,
+                 native_value: bool, native: bool) -> HeaderRecord | str:
+    """The record of a file whose pixel element starts at ``pos``; a reason if it is cut.
+
+    ``native_value``: the element is PixelData as OB / OW (or implicit VR), so where its
+    value starts is kept for the loader's direct read.
+    """
+    size = rec.size
+    if length != _UNDEFINED:
+        if native_value:
+            rec.pixel_offset, rec.pixel_length = pos + hdr, length
+        if not native and pos + hdr + length > size:
+            return (f"truncated: pixel data needs {length} bytes, the file "
+                    f"holds {size - pos - hdr}")
+    elif not native:
+        reason = _check_fragments(w, pos + hdr, size)
+        if reason:
+            return reason
+    return rec
 
 
 def _check_fragments(w: _Walker, pos: int, size: int) -> str | None:
