@@ -241,28 +241,43 @@ def classify_stack(stack: SeriesStack) -> Classification:
     plane, _ = plane_for(stack)
     desc = _description(stack)
     tokens = _tokens(desc)
-    toks = set(tokens)
     fs = _fat_suppression(tokens, stack)
-    contrast = bool(toks & _CONTRAST_WORDS) or "+c" in desc.lower() or "+gd" in desc.lower()
+    contrast = (bool(set(tokens) & _CONTRAST_WORDS) or "+c" in desc.lower()
+                or "+gd" in desc.lower())
+    other = _not_anatomy_reason(stack, desc, tokens)
+    if other is not None:
+        seq, reason = "other", other
+    else:
+        seq, reason = (_by_keywords(stack, desc, tokens, fs, contrast)
+                       or _by_timing(stack, fs))
+    return Classification(seq, plane, reason, fs is not None, contrast)
 
-    def done(seq: str, reason: str) -> Classification:
-        return Classification(seq, plane, reason, fs is not None, contrast)
 
+_NOT_ANATOMY_WORDS = frozenset({"flair", "dwi", "adc", "diff", "trace", "ep2d", "tof", "swi",
+                                "mip", "perfusion", "dti", "subtraction", "sub"})
+
+
+def _not_anatomy_reason(stack: SeriesStack, desc: str, tokens: list[str]) -> str | None:
+    """Why the stack is not a T1 / fluid-sensitive anatomy image (None if it may be one)."""
+    toks = set(tokens)
     if stack.localizer or any(w in desc.lower() for w in LOCALIZER_WORDS) \
             or _is_localizer((), desc, ""):
-        return done("other", _localizer_reason(stack, desc))
+        return _localizer_reason(stack, desc)
     physics = not_anatomy(stack)
     if physics is not None:
-        return done("other", f"{physics[1]}: not a T1 / fluid-sensitive anatomy image")
+        return f"{physics[1]}: not a T1 / fluid-sensitive anatomy image"
     if {"dark", "fluid"} <= toks or "darkfluid" in toks:
-        return done("other", f"description '{desc}' names dark-fluid (FLAIR)")
-    if toks & {"flair", "dwi", "adc", "diff", "trace", "ep2d", "tof", "swi", "mip",
-               "perfusion", "dti", "subtraction", "sub"}:
-        word = min(toks & {"flair", "dwi", "adc", "diff", "trace", "ep2d", "tof", "swi",
-                              "mip", "perfusion", "dti", "subtraction", "sub"})
-        return done("other", f"description '{desc}' names {word.upper()}")
+        return f"description '{desc}' names dark-fluid (FLAIR)"
+    if toks & _NOT_ANATOMY_WORDS:
+        return f"description '{desc}' names {min(toks & _NOT_ANATOMY_WORDS).upper()}"
     if any(t.endswith("*") for t in tokens) or "t2star" in toks or "t2*" in desc.lower():
-        return done("other", f"description '{desc}' names a T2* gradient echo")
+        return f"description '{desc}' names a T2* gradient echo"
+    return None
+
+
+def _by_keywords(stack: SeriesStack, desc: str, tokens: list[str], fs: str | None,
+                 contrast: bool) -> tuple[str, str] | None:
+    """Sequence and reason from the description's words and the inversion time."""
     ti = stack.inversion_time
     ir = _is_ir(stack)
     t1_word = next((t for t in tokens if _T1.match(t)), None)
@@ -270,66 +285,67 @@ def classify_stack(stack: SeriesStack) -> Classification:
                     _GLUED.match(t)), None)
     pd_word = next((t for t in tokens if _PD.match(t) or _GLUED.match(t) and
                     t.startswith(("pd", "dp"))), None)
-    if "proton" in toks and "density" in toks:
+    if "proton" in tokens and "density" in tokens:
         pd_word = "proton density"
     stir_word = next((t for t in tokens if t in _STIR_WORDS or "stir" in t or "tirm" in t),
                      None)
-
     # 1. fluid-sensitive keywords
     if stir_word:
-        return done("stir", f"description '{desc}' names STIR ('{stir_word}')")
+        return "stir", f"description '{desc}' names STIR ('{stir_word}')"
     if t2_word and fs and not t1_word:
-        return done("t2_fs", f"description '{desc}' names T2 ('{t2_word}'), "
-                             f"fat suppression: {fs}")
+        return "t2_fs", f"description '{desc}' names T2 ('{t2_word}'), fat suppression: {fs}"
     if pd_word and fs and not t1_word:
-        return done("pd_fs", f"description '{desc}' names PD ('{pd_word}'), "
-                             f"fat suppression: {fs}")
+        return "pd_fs", f"description '{desc}' names PD ('{pd_word}'), fat suppression: {fs}"
     # 2. inversion recovery with a short TI
     if ir and ti is not None and STIR_TI_RANGE[0] <= ti <= STIR_TI_RANGE[1] \
             and not t1_word:
-        return done("stir", f"{ir} with short inversion time {_fmt(ti)} ms (STIR)")
+        return "stir", f"{ir} with short inversion time {_fmt(ti)} ms (STIR)"
     if ir and ti is not None and ti >= 1500:
-        return done("other", f"{ir} with long inversion time {_fmt(ti)} ms (FLAIR-like)")
+        return "other", f"{ir} with long inversion time {_fmt(ti)} ms (FLAIR-like)"
     # 3. T1 keywords
     if t1_word:
         extra = ", fat-suppressed" if fs else ""
         extra += ", post-contrast" if contrast else ""
-        return done("t1", f"description '{desc}' names T1 ('{t1_word}'){extra}")
+        return "t1", f"description '{desc}' names T1 ('{t1_word}'){extra}"
     t1_sequence = t1_by_sequence(stack)
     if t1_sequence and not (t2_word or pd_word):
-        extra = ", fat-suppressed" if fs else ""
-        return done("t1", t1_sequence + extra)
+        return "t1", t1_sequence + (", fat-suppressed" if fs else "")
     if t2_word or pd_word:
         what = "T2" if t2_word else "PD"
-        return done("other", f"description '{desc}' names {what} without fat suppression "
-                             "(not fluid-sensitive for marrow)")
-    # 4. TR / TE
+        return "other", (f"description '{desc}' names {what} without fat suppression "
+                         "(not fluid-sensitive for marrow)")
+    return None
+
+
+def _by_timing(stack: SeriesStack, fs: str | None) -> tuple[str, str]:
+    """4. Sequence and reason from TR / TE (and TI, flip angle) when no word decided."""
+    ti, ir = stack.inversion_time, _is_ir(stack)
     tr, te = stack.repetition_time, stack.echo_time
     if tr is None or te is None:
-        return done("other", "no description keyword and no TR/TE to judge from")
+        return "other", "no description keyword and no TR/TE to judge from"
     timing = f"TR {_fmt(tr)} ms, TE {_fmt(te)} ms"
     gre = "GR" in {s.upper() for s in stack.scanning_sequence} and \
         "SE" not in {s.upper() for s in stack.scanning_sequence}
     if ir and ti is not None and 300 < ti < 1500:
-        return done("t1", f"{ir} with inversion time {_fmt(ti)} ms (T1-weighted IR)")
+        return "t1", f"{ir} with inversion time {_fmt(ti)} ms (T1-weighted IR)"
     if gre:
         flip = stack.flip_angle
         if tr <= 100 and te <= 10 and flip is not None and flip >= 30 and not fs:
-            return done("t1", f"spoiled gradient echo with {timing}, flip angle "
-                              f"{_fmt(flip)}° (T1-weighted)")
-        return done("other", f"gradient echo with {timing}, flip angle {_fmt(flip)}°: "
-                             "not a T1 / fluid-sensitive sequence")
+            return "t1", (f"spoiled gradient echo with {timing}, flip angle "
+                          f"{_fmt(flip)}° (T1-weighted)")
+        return "other", (f"gradient echo with {timing}, flip angle {_fmt(flip)}°: "
+                         "not a T1 / fluid-sensitive sequence")
     if tr <= 1000 and te <= 30:
-        return done("t1", f"{timing} (T1-weighted)" + (", fat-suppressed" if fs else ""))
+        return "t1", f"{timing} (T1-weighted)" + (", fat-suppressed" if fs else "")
     if tr >= 1500 and te >= 60:
         if fs:
-            return done("t2_fs", f"{timing} (T2-weighted), fat suppression: {fs}")
-        return done("other", f"{timing} (T2-weighted) without fat suppression")
+            return "t2_fs", f"{timing} (T2-weighted), fat suppression: {fs}"
+        return "other", f"{timing} (T2-weighted) without fat suppression"
     if tr >= 1500 and te < 60:
         if fs:
-            return done("pd_fs", f"{timing} (PD-weighted), fat suppression: {fs}")
-        return done("other", f"{timing} (PD-weighted) without fat suppression")
-    return done("other", f"{timing}: no recognised weighting")
+            return "pd_fs", f"{timing} (PD-weighted), fat suppression: {fs}"
+        return "other", f"{timing} (PD-weighted) without fat suppression"
+    return "other", f"{timing}: no recognised weighting"
 
 
 def _localizer_reason(stack: SeriesStack, desc: str) -> str:
