@@ -43,11 +43,41 @@ def register(subparsers: Any) -> None:
     seg = sub.add_parser("seg", help="confirmed edema and bones as a DICOM SEG",
                          description="Write a DICOM Segmentation referencing the T1 series: "
                                      "a segment per bone and per bone with confirmed edema.")
-    seg.add_argument("t1", type=Path,
-                     help="the T1 series: its folder, or a study folder holding one T1 series")
-    seg.add_argument("--edema", type=Path, help="edema label map (T1 grid)")
-    seg.add_argument("--bones", type=Path, help="bone label map (T1 grid)")
-    which = seg.add_mutually_exclusive_group(required=True)
+    _seg_args(seg, "output SEG file (.dcm)")
+    seg.set_defaults(func=run_seg)
+    sr = sub.add_parser("sr", help="per-bone edema volume, fraction and grade as a DICOM SR "
+                                   "(TID 1500), with its SEG",
+                        description="Write a DICOM Comprehensive 3D SR measurement report "
+                                    "(TID 1500): per bone with confirmed edema its volume, "
+                                    "fraction of the bone and grade, referencing the SEG "
+                                    "segment (written beside it, --seg) and the T1 series.")
+    _seg_args(sr, "output SR file (.dcm)")
+    sr.add_argument("--seg", type=Path, metavar="SEG.dcm",
+                    help="where the SEG it references goes (default: OUT stem + _seg.dcm)")
+    sr.set_defaults(func=run_sr)
+    p.set_defaults(func=lambda args: _missing_kind(p))
+
+
+def _missing_kind(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _seg_args(p: argparse.ArgumentParser, out_help: str) -> None:
+    """The arguments shared by ``export seg`` and ``export sr``."""
+    p.add_argument("t1", type=Path,
+                   help="the T1 series: its folder, or a study folder holding one T1 series")
+    p.add_argument("--edema", type=Path, help="edema label map (T1 grid)")
+    bones = p.add_mutually_exclusive_group()
+    bones.add_argument("--bones", type=Path,
+                       help="bone label map (T1 grid); default: the automatic bone masks "
+                            "(foot atlas), as the napari review exports them")
+    bones.add_argument("--no-bones", action="store_true", help="no bone segments")
+    p.add_argument("--bones-source", choices=("manual", "semiautomatic", "automatic"),
+                   default="manual",
+                   help="how the --bones map was made (SEG SegmentAlgorithmType; default "
+                        "manual)")
+    which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--db", "--store", dest="store", metavar="URL",
                        help="take the edema labels and finding statuses from the reader's "
                             "latest annotation of this study in the store")
@@ -55,17 +85,10 @@ def register(subparsers: Any) -> None:
                        help="rows with status 'confirmed' name the confirmed bones")
     which.add_argument("--confirm", metavar="BONES",
                        help="comma-separated bones the reader confirms, e.g. talus,navicular")
-    seg.add_argument("--reader", help="reader name (content creator); with --store, whose "
-                                      "annotation (default: the newest of any reader)")
-    seg.add_argument("--out", type=Path, required=True, help="output SEG file (.dcm)")
-    _deid_args(seg, default=False)
-    seg.set_defaults(func=run_seg)
-    p.set_defaults(func=lambda args: _missing_kind(p))
-
-
-def _missing_kind(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
+    p.add_argument("--reader", help="reader name (content creator); with --store, whose "
+                                    "annotation (default: the newest of any reader)")
+    p.add_argument("--out", type=Path, required=True, help=out_help)
+    _deid_args(p, default=False)
 
 
 def _deid_args(p: argparse.ArgumentParser, *, default: bool) -> None:
@@ -136,14 +159,23 @@ def _t1_stack(path: Path) -> Any:
     return t1[0]
 
 
-def run_seg(args: argparse.Namespace) -> int:
-    """Write the DICOM SEG."""
+class _Confirmed:
+    """A bone the reader confirmed on the command line (no detector figures)."""
+
+    status = "confirmed"
+
+    def __init__(self, bone: Any) -> None:
+        self.bone = bone
+
+
+def _seg_inputs(args: argparse.Namespace) -> dict[str, Any] | None:
+    """T1, masks, findings and reader of ``export seg`` / ``export sr``; None on a usage
+    error (reported)."""
     import numpy as np
 
     from ..bones import bone_from_name
     from ..dicom import load_series
     from ..errors import ExportError
-    from ..export import Pseudonymizer, load_pseudonym_key, write_edema_seg
     from ..export._cohort import read_findings_table
     from ..volume import load_nifti
 
@@ -154,9 +186,8 @@ def run_seg(args: argparse.Namespace) -> int:
         return t1.with_array(np.rint(vol.array).astype(np.uint8)) if vol.shape == t1.shape \
             else vol
 
-    bones = labels(args.bones) if args.bones else None
     reader = args.reader
-    findings: list[Any]
+    findings: list[Any] = []
     if args.store:
         from ..store import open_store
 
@@ -175,17 +206,11 @@ def run_seg(args: argparse.Namespace) -> int:
         findings = list(loaded.findings)
         reader = loaded.version.reader
     elif args.edema is None or args.reader is None:
-        print("bmes export seg: error: give --edema and --reader (or --db)", file=sys.stderr)
-        return 2
+        print(f"bmes export {args.export_kind}: error: give --edema and --reader (or --db)",
+              file=sys.stderr)
+        return None
     else:
         edema = labels(args.edema)
-
-    class _Confirmed:
-        status = "confirmed"
-
-        def __init__(self, bone: Any) -> None:
-            self.bone = bone
-
     if args.confirm:
         try:
             findings = [_Confirmed(bone_from_name(b)) for b in args.confirm.split(",") if b]
@@ -194,11 +219,50 @@ def run_seg(args: argparse.Namespace) -> int:
     elif args.findings:
         findings = [_Confirmed(b) for foot in read_findings_table(args.findings)
                     for b in foot.bones]
+    bones, source = None, None
+    if args.bones:
+        bones, source = labels(args.bones), args.bones_source
+    elif not args.no_bones:  # the atlas' masks, as the review plugin exports them
+        from ..detection import automatic_bones
+
+        bones, source = automatic_bones(t1), "automatic"
+    return {"t1": t1, "edema": edema, "bones": bones, "bone_source": source,
+            "findings": findings, "reader": reader}
+
+
+def run_seg(args: argparse.Namespace) -> int:
+    """Write the DICOM SEG."""
+    from ..export import Pseudonymizer, load_pseudonym_key, write_edema_seg
+
+    inputs = _seg_inputs(args)
+    if inputs is None:
+        return 2
+    t1 = inputs.pop("t1")
     pseudo = Pseudonymizer(load_pseudonym_key(args.key_file)) if args.deidentify else None
-    out = write_edema_seg(t1, args.out, edema=edema, bones=bones, findings=findings,
-                          reader=reader, deidentify=args.deidentify, pseudonymizer=pseudo)
+    out = write_edema_seg(t1, args.out, **inputs, deidentify=args.deidentify,
+                          pseudonymizer=pseudo)
     print(out.path)
-    print(f"{len(out.bone_segments)} bone segments, {len(out.edema_segments)} confirmed edema "
-          "segments" + (f"; de-identified T1 copies in {out.source_files[0].parent}"
-                        if out.source_files else ""), file=sys.stderr)
+    print(f"{len(out.bone_segments)} bone segments ({out.bone_algorithm_type or 'none'}), "
+          f"{len(out.edema_segments)} confirmed edema segments"
+          + (f"; de-identified T1 copies in {out.source_files[0].parent}"
+             if out.source_files else ""), file=sys.stderr)
+    return 0
+
+
+def run_sr(args: argparse.Namespace) -> int:
+    """Write the SEG and the DICOM SR (TID 1500) that references it."""
+    from ..export import Pseudonymizer, load_pseudonym_key, write_edema_sr
+
+    inputs = _seg_inputs(args)
+    if inputs is None:
+        return 2
+    t1 = inputs.pop("t1")
+    pseudo = Pseudonymizer(load_pseudonym_key(args.key_file)) if args.deidentify else None
+    seg_path = args.seg or args.out.with_name(args.out.stem + "_seg.dcm")
+    out = write_edema_sr(t1, args.out, seg_path=seg_path, **inputs,
+                         deidentify=args.deidentify, pseudonymizer=pseudo)
+    print(out.path)
+    print(f"{len(out.measurements)} bones measured; SEG {out.seg.path} "
+          f"({len(out.seg.bone_segments)} bone, {len(out.seg.edema_segments)} edema segments)",
+          file=sys.stderr)
     return 0

@@ -131,8 +131,8 @@ def test_cli_store_writes_the_automatic_bone_segments(tmp_path: Path) -> None:
 
     write_study(PhantomSpec(seed=3, edema_bones=("navicular",), resolution=4.0, snr=None),
                 tmp_path / "ph")
-    stack = [s for s in index_folder(tmp_path / "ph" / "dicom").stacks
-             if s.sequence == "t1"][0]
+    stack = next(s for s in index_folder(tmp_path / "ph" / "dicom").stacks
+             if s.sequence == "t1")
     t1 = load_series(stack)
     edema = t1.with_array(np.rint(load_nifti(tmp_path / "ph/truth/edema.nii.gz").array)
                           .astype(np.uint8))
