@@ -5,7 +5,8 @@ Examples
 ::
 
     bmes report table1_clinical.csv --stated sample_data/study_text_figures.json --out report/
-    bmes report table1_clinical.csv --findings screen_out/involvement.csv --format html
+    bmes report table1_clinical.csv --findings screen_out/involvement.csv --format html \\
+        --images archive/ --key ~/keys/study.key
 """
 
 from __future__ import annotations
@@ -34,27 +35,32 @@ def register(subparsers: Any) -> None:
                    help="output folder (default: ./report)")
     p.add_argument("--findings", type=Path, metavar="INVOLVEMENT_CSV",
                    help="involvement.csv from bmes screen / detect, to count feet per bone")
-    p.add_argument("--status", choices=("confirmed", "candidate"), default="confirmed",
-                   help="which findings to count (never mixed; default: confirmed)")
+    p.add_argument("--status", choices=("confirmed", "candidate"), default=None,
+                   help="which findings to count (never mixed; default: confirmed, or "
+                        "candidate when the findings file holds candidates only, which "
+                        "the report then says)")
+    p.add_argument("--images", type=Path, metavar="ROOT",
+                   help="the image folder the findings come from (stated in the report's "
+                        "provenance: phantoms or DICOM)")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="site settings file the detection used (default: $BMES_CONFIG; "
+                        "none: the detector's defaults)")
     p.add_argument("--stated", type=Path, metavar="FIGURES",
                    help="stated figures (JSON/YAML/CSV, e.g. a paper's text) to check")
     p.add_argument("--format", choices=("markdown", "html"), default="markdown")
     p.add_argument("--deidentify", action=argparse.BooleanOptionalAction, default=True,
                    help="replace patient numbers by stable pseudonyms (default: on)")
-    p.add_argument("--key-file", type=Path,
-                   help="pseudonym key file (default: $BMES_PSEUDONYM_KEY_FILE or the "
-                        "user data folder; created on first use)")
+    p.add_argument("--key", "--key-file", dest="key_file", type=Path, metavar="FILE",
+                   help="pseudonym key file (default: $BMES_PSEUDONYM_KEY, else "
+                        "~/.local/share/bmes-imaging/pseudonym.key; created, with a warning, "
+                        "when missing)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the report; print its path and the number of disagreements."""
-    from ..export import (
-        findings_from_store,
-        load_pseudonym_key,
-        read_findings_table,
-        write_cohort_report,
-    )
+    from ..export import load_pseudonym_key, write_cohort_report
+    from ..export._pseudonym import default_key_path
 
     if args.clinical is None and args.store is None:
         args.store = os.environ.get("BMES_DB") or None  # --db, else $BMES_DB
@@ -71,25 +77,64 @@ def run(args: argparse.Namespace) -> int:
         if records is None:
             assert store is not None
             records = store.clinical_records()
-        if args.findings:
-            findings: Any = read_findings_table(args.findings, status=args.status)
-        elif store is not None:
-            findings = findings_from_store(store, status=args.status)
-        else:
-            findings = ()
+        findings, status, why = _findings(args, store)
     finally:
         if store is not None:
             store.close()
+    from ..export import Provenance, images_provenance, settings_text
+    from ..export._records import read_records
+
+    recs = read_records(records) if isinstance(records, Path) else list(records)
+    images, source, from_table = images_provenance(args.images, recs,
+                                                   show_path=not args.deidentify)
+    readers = sorted({r for f in findings for r in f.readers})
+    prov = Provenance(
+        images=images, image_source=source, phantom_from_table=from_table,
+        findings_source=(f"{status} findings from {args.findings.name}" if args.findings
+                         else f"{status} findings from the store" if store is not None
+                         else "none"),
+        detection=settings_text(args.config), readers=tuple(readers),
+        notes=(why,) if why else ())
     key = load_pseudonym_key(args.key_file) if args.deidentify else None
-    report = write_cohort_report(records, args.out, findings=findings,
+    report = write_cohort_report(records if isinstance(records, Path) else recs, args.out,
+                                 findings=findings,
                                  stated=args.stated, fmt=args.format,
-                                 deidentify=args.deidentify, pseudonym_key=key)
+                                 deidentify=args.deidentify, pseudonym_key=key,
+                                 key_path=args.key_file or default_key_path(),
+                                 provenance=prov, why_no_imaging=why)
     print(report.path)
+    if why:
+        print(f"bmes report: {why}", file=sys.stderr)
     if args.stated is not None:
-        dis = report.disagreements
-        print(f"{len(dis)} stated figure(s) disagree with the records", file=sys.stderr)
-        for c in dis:
+        # the same two counts as the report's two sections
+        print(report.disagreement_line(), file=sys.stderr)
+        for c in report.disagreements:
             print(f"  {c.label}: stated {c.stated.value:.{c.stated.decimals}f} "
                   f"({c.stated.where}), recomputed {c.recomputed} [{c.status}]",
                   file=sys.stderr)
     return 0
+
+
+def _findings(args: argparse.Namespace, store: Any) -> tuple[Any, str, str]:
+    """``(findings, status, why the imaging columns are empty or what was chosen)``."""
+    from ..export import findings_from_store, findings_statuses, read_findings_table
+
+    status = args.status or "confirmed"
+    if args.findings:
+        counts = findings_statuses(args.findings)
+        held = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no rows"
+        why = ""
+        if args.status is None and not counts.get("confirmed") and counts.get("candidate"):
+            status = "candidate"
+            why = (f"{args.findings.name} holds candidate findings only (unreviewed "
+                   "detector output): they are reported as candidates")
+        findings = read_findings_table(args.findings, status=status)
+        if not findings:
+            why = (f"{args.findings.name} holds no {status} findings ({held} rows with "
+                   "edema); choose --status to match")
+        return findings, status, why
+    if store is not None:
+        findings = findings_from_store(store, status=status)
+        why = "" if findings else f"the store holds no {status} findings"
+        return findings, status, why
+    return (), status, ""

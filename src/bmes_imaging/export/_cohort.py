@@ -41,6 +41,7 @@ __all__ = [
     "Figure",
     "FootFindings",
     "findings_from_store",
+    "findings_statuses",
     "read_findings_table",
     "summarize_cohort",
 ]
@@ -112,6 +113,10 @@ class FootFindings:
         ``"confirmed"`` or ``"candidate"``: what these findings are.
     primary
         Reader-marked primary bone, if any.
+    grades
+        Grade (1-3) per involved bone, when known.
+    readers
+        Who produced the findings (``"detector"``, readers' names).
     """
 
     patient: str
@@ -120,6 +125,8 @@ class FootFindings:
     edema_ml: Mapping[Bone, float] = field(default_factory=dict)
     status: str = "confirmed"
     primary: Bone | None = None
+    grades: Mapping[Bone, int] = field(default_factory=dict)
+    readers: tuple[str, ...] = ()
 
 
 @dataclass
@@ -170,7 +177,8 @@ def summarize_cohort(records: Sequence[Any], findings: Sequence[FootFindings] = 
         Clinical records, one per foot (``ClinicalRecord`` or the same attributes).
     findings
         Optional per-foot findings (from screening or reader annotations); adds the
-        ``findings_feet_<bone>`` figures. Must all have the same status.
+        ``findings_feet_<bone>`` and ``findings_feet_single_bone`` / ``_two_bones`` /
+        ``_three_bones`` / ``_more_bones`` figures. Must all have the same status.
     other_bones_recorded
         Whether the records list every other involved bone. ``None``: true if any
         record has other bones. When false, per-bone counts are lower bounds.
@@ -200,6 +208,14 @@ def summarize_cohort(records: Sequence[Any], findings: Sequence[FootFindings] = 
 
     add("patients", "Patients", len(patients), unit="patients")
     add("feet", "Feet", len(records), unit="feet")
+    _patient_figures(add, patients)
+    _foot_figures(add, records, other_bones_recorded)
+    status = _findings_figures(add, findings) if findings else None
+    return CohortSummary(figs, patients, records, list(findings), status)
+
+
+def _patient_figures(add: Any, patients: Sequence[Any]) -> None:
+    """Patient-level figures: age, sex, symptom times, 25(OH)D, AOFAS, RA."""
     ages = _vals(patients, "age")
     add("age_mean", "Mean age", _mean(ages), unit="years")
     add("age_min", "Youngest", min(ages) if ages else None, unit="years")
@@ -236,6 +252,9 @@ def summarize_cohort(records: Sequence[Any], findings: Sequence[FootFindings] = 
     ra = [p for p in patients if getattr(p, "rheumatoid_arthritis", None)]
     add("rheumatoid_arthritis", "Patients with rheumatoid arthritis", len(ra), unit="patients")
 
+
+def _foot_figures(add: Any, records: Sequence[Any], other_bones_recorded: bool) -> None:
+    """Foot-level figures from the records: feet per bone, bones per foot."""
     bound_note = ("" if other_bones_recorded else
                   "the records have no 'other affected bones': counted from primary bones only")
     bone_bound = EXACT if other_bones_recorded else AT_LEAST
@@ -253,17 +272,24 @@ def summarize_cohort(records: Sequence[Any], findings: Sequence[FootFindings] = 
             add(key, f"Feet with {word}-bone involvement", n_bones.get(n, 0), AT_LEAST,
                 "feet", bound_note)
 
-    status = None
-    if findings:
-        statuses = {f.status for f in findings}
-        if len(statuses) > 1:
-            raise ExportError("findings mix candidate and confirmed edema "
-                              f"({', '.join(sorted(statuses))}); summarise one kind at a time")
-        status = statuses.pop()
-        _bone_figures(add, "findings_feet", f"Feet with {status} edema in",
-                      [f.bones for f in findings], EXACT, f"{status} findings")
-        add("findings_feet", f"Feet with {status} findings", len(findings), unit="feet")
-    return CohortSummary(figs, patients, records, list(findings), status)
+
+def _findings_figures(add: Any, findings: Sequence[FootFindings]) -> str:
+    """Figures from imaging findings of one status; returns that status."""
+    statuses = {f.status for f in findings}
+    if len(statuses) > 1:
+        raise ExportError("findings mix candidate and confirmed edema "
+                          f"({', '.join(sorted(statuses))}); summarise one kind at a time")
+    status = statuses.pop()
+    _bone_figures(add, "findings_feet", f"Feet with {status} edema in",
+                  [f.bones for f in findings], EXACT, f"{status} findings")
+    add("findings_feet", f"Feet with {status} findings", len(findings), unit="feet")
+    n_bones = Counter(len(f.bones) for f in findings)
+    for n, word in ((1, "single"), (2, "two"), (3, "three")):
+        key = "findings_feet_single_bone" if n == 1 else f"findings_feet_{word}_bones"
+        add(key, f"Feet with {word}-bone {status} edema", n_bones.get(n, 0), unit="feet")
+    add("findings_feet_more_bones", f"Feet with four or more bones with {status} edema",
+        sum(v for k, v in n_bones.items() if k >= 4), unit="feet")
+    return status
 
 
 def _bone_figures(add: Any, prefix: str, label: str, per_foot: Sequence[tuple[Bone, ...]],
@@ -275,6 +301,30 @@ def _bone_figures(add: Any, prefix: str, label: str, per_foot: Sequence[tuple[Bo
     for group, members in BONE_GROUPS.items():
         n = sum(1 for bones in per_foot if any(b in bones for b in members))
         add(f"{prefix}_{group}", f"{label} a {group}", n, bound, "feet", note)
+
+
+def findings_statuses(path: str | Path) -> Counter[str]:
+    """How many rows of each status an involvement CSV holds (bones with edema only).
+
+    Raises
+    ------
+    ExportError
+        If the file is missing or is not an involvement table.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"{path}: findings table not found")
+    out: Counter[str] = Counter()
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if "status" not in (reader.fieldnames or ()):
+            raise ExportError(f"{path}: not an involvement table (no 'status' column)")
+        for row in reader:
+            grade = (row.get("grade") or "").strip()
+            if grade in ("0", "0.0"):
+                continue
+            out[(row.get("status") or "").strip() or "(empty)"] += 1
+    return out
 
 
 def read_findings_table(path: str | Path, *, status: str = "confirmed") -> list[FootFindings]:
@@ -303,6 +353,7 @@ def read_findings_table(path: str | Path, *, status: str = "confirmed") -> list[
     if not path.is_file():
         raise ExportError(f"{path}: findings table not found")
     feet: dict[tuple[str, str], dict[Bone, float]] = {}
+    grades: dict[tuple[str, str], dict[Bone, int]] = {}
     primary: dict[tuple[str, str], Bone] = {}
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -324,13 +375,17 @@ def read_findings_table(path: str | Path, *, status: str = "confirmed") -> list[
             key = (from_csv_cell(str(row["patient_id"]).strip()),
                    str(row["side"]).strip().upper())
             feet.setdefault(key, {})[bone] = ml
+            if grade is not None:
+                grades.setdefault(key, {})[bone] = grade
             if (row.get("primary") or "").strip().lower() in ("1", "true", "yes"):
                 primary[key] = bone
     out = []
+    by: tuple[str, ...] = ("detector",) if status == "candidate" else ()
     for (patient, side), vols in feet.items():
         order = tuple(sorted(vols, key=lambda b: (-vols[b], int(b))))
-        out.append(FootFindings(patient, side, order, dict(vols), status, primary.get((patient,
-                                                                                       side))))
+        out.append(FootFindings(patient, side, order, dict(vols), status,
+                                primary.get((patient, side)),
+                                grades.get((patient, side), {}), by))
     return out
 
 
@@ -351,6 +406,8 @@ def findings_from_store(store: Any, *, status: str = "confirmed") -> list[FootFi
     if status not in ("confirmed", "candidate"):
         raise ExportError(f"status must be 'confirmed' or 'candidate', found {status!r}")
     feet: dict[tuple[str, str], dict[Bone, float]] = {}
+    grades: dict[tuple[str, str], dict[Bone, int]] = {}
+    readers: dict[tuple[str, str], set[str]] = {}
     primary: dict[tuple[str, str], Bone] = {}
     for uid, foot in store.study_links().items():
         if foot is None:
@@ -360,11 +417,17 @@ def findings_from_store(store: Any, *, status: str = "confirmed") -> list[FootFi
                 continue
             key = (str(foot[0]), str(foot[1]).upper())
             feet.setdefault(key, {})[Bone(int(f.bone))] = float(f.edema_volume_ml or 0.0)
+            if getattr(f, "grade", None) is not None:
+                grades.setdefault(key, {})[Bone(int(f.bone))] = int(f.grade)
+            if getattr(f, "source", None):
+                readers.setdefault(key, set()).add(str(f.source))
             if f.primary:
                 primary[key] = Bone(int(f.bone))
     out = []
     for (patient, side), vols in feet.items():
         order = tuple(sorted(vols, key=lambda b: (-vols[b], int(b))))
         out.append(FootFindings(patient, side, order, dict(vols), status,
-                                primary.get((patient, side))))
+                                primary.get((patient, side)),
+                                grades.get((patient, side), {}),
+                                tuple(sorted(readers.get((patient, side), ())))))
     return out

@@ -17,6 +17,10 @@ __all__ = ["plot_aofas", "plot_bones", "plot_vitamin_d"]
 _CLASS_COLOURS = {"deficient": "#d62728", "insufficient": "#ff7f0e", "sufficient": "#2ca02c"}
 
 
+def _name_key(name: str) -> tuple[int, int, str]:
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
 def _save(fig: Any, path: Path) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
@@ -84,8 +88,10 @@ def plot_vitamin_d(summary: CohortSummary, path: Path, name_of: Callable[[str], 
     """Serum 25(OH)D per patient over the deficient / insufficient / sufficient bands."""
     fig = _figure()
     ax = fig.add_subplot()
-    pts: Sequence[Any] = [p for p in summary.patients
-                          if getattr(p, "vitamin_d_ng_ml", None) is not None]
+    # in name order (pseudonyms when de-identified), never the source table's order
+    pts: Sequence[Any] = sorted(
+        (p for p in summary.patients if getattr(p, "vitamin_d_ng_ml", None) is not None),
+        key=lambda p: _name_key(name_of(str(p.patient))))
     values = [float(p.vitamin_d_ng_ml) for p in pts]
     top = max([35.0, *[v + 5 for v in values]])
     ax.axhspan(0, 20, color=_CLASS_COLOURS["deficient"], alpha=0.15, label="deficient (<= 20)")

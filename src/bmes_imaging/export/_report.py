@@ -11,10 +11,10 @@ The report of the study's table, de-identified, with the figures its text states
 
 from __future__ import annotations
 
-import datetime as _dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from .._atomic import write_text_atomic
@@ -23,7 +23,8 @@ from ..errors import ExportError
 from ._cohort import CohortSummary, FootFindings, summarize_cohort
 from ._page import ReportTable, html_page, markdown_page
 from ._plots import plot_aofas, plot_bones, plot_vitamin_d
-from ._pseudonym import Pseudonymizer, load_pseudonym_key
+from ._provenance import Provenance
+from ._pseudonym import Pseudonymizer, default_key_path, key_fingerprint, load_pseudonym_key
 from ._records import read_records, vitamin_d_class_of
 from ._stated import Comparison, compare_figures, read_stated_figures
 
@@ -43,6 +44,21 @@ class CohortReport:
     def disagreements(self) -> list[Comparison]:
         """Stated figures the records contradict (including rounding differences)."""
         return [c for c in self.comparisons if c.is_disagreement]
+
+    @property
+    def n_disagree(self) -> int:
+        """Stated figures that contradict the records (the report's first list)."""
+        return sum(1 for c in self.comparisons if c.status == "disagrees")
+
+    @property
+    def n_rounding(self) -> int:
+        """Stated means off by rounding only (the report's second list)."""
+        return sum(1 for c in self.comparisons if c.status == "rounding")
+
+    def disagreement_line(self) -> str:
+        """The count as the report shows it, e.g. ``"5 disagree, 3 rounding differences"``."""
+        return (f"{self.n_disagree} stated figure(s) disagree with the records, "
+                f"{self.n_rounding} differ by rounding only")
 
 
 def _fmt(v: float | None, d: int = 1) -> str:
@@ -64,9 +80,7 @@ def _range_row(s: CohortSummary, key: str, label: str, unit: str, d: int = 1) ->
     return [label, f"{_fmt(mean, d)} ({_num(lo, d)}-{_num(hi, d)})", unit]
 
 
-def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str | None,
-            name_of: Callable[[str], str]) -> list[ReportTable]:
-    t: list[ReportTable] = []
+def _patient_table(s: CohortSummary) -> ReportTable:
     rows = [
         ["Patients / feet", f"{s['patients'].formatted()} / {s['feet'].formatted()}", ""],
         _range_row(s, "age", "Age, mean (range)", "years"),
@@ -85,10 +99,15 @@ def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str 
           f"(change {_fmt(s['aofas_change_mean'].value)})"), "points"],
         ["Rheumatoid arthritis", s["rheumatoid_arthritis"].formatted(), "patients"],
     ]
-    t.append(ReportTable("Patients (recomputed from the clinical records)",
-                    ["figure", "value", "unit"], rows,
-                    "Patient-level figures count each patient once (a bilateral patient "
-                    "has two feet)."))
+    return ReportTable("Patients (recomputed from the clinical records)",
+                       ["figure", "value", "unit"], rows,
+                       "Patient-level figures count each patient once (a bilateral patient "
+                       "has two feet).")
+
+
+def _bone_tables(s: CohortSummary, why_no_imaging: str) -> list[ReportTable]:
+    """Feet per bone and bones per foot: records, and imaging when findings are given."""
+    imaging = bool(s.findings)
     bone_rows = []
     for bone in Bone:
         f = s[f"feet_{bone.bone_name}"]
@@ -96,25 +115,68 @@ def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str 
         if not f.value and not (found and found.value):
             continue
         row = [bone.display_name, f.formatted()]
-        if s.findings:
-            row.append(found.formatted() if found else "0")
+        row.append(found.formatted() if found else "0") if imaging else row.append(
+            "n/a")
         bone_rows.append(row)
-    cun = s["feet_cuneiform"]
-    bone_rows.append(["any cuneiform", cun.formatted()]
-                     + ([s["findings_feet_cuneiform"].formatted()] if s.findings else []))
-    header = ["bone", "feet (clinical records)"]
-    if s.findings:
-        header.append(f"feet ({s.findings_status} findings)")
+    bone_rows.append(["any cuneiform", s["feet_cuneiform"].formatted(),
+                      s["findings_feet_cuneiform"].formatted() if imaging else "n/a"])
+    img_head = (f"feet ({s.findings_status} findings)" if imaging
+                else "feet (imaging findings)")
     intro = ""
     if s["feet_talus"].bound != "exact":
         intro = ("The records list no other affected bones, so per-bone counts are lower "
                  "bounds (>=) and the single-bone count an upper bound (<=).")
-    t.append(ReportTable("Feet per bone", header, bone_rows, intro))
-    t.append(ReportTable("Bones per foot", ["involvement", "feet"], [
-        ["single bone", s["feet_single_bone"].formatted()],
-        ["two bones", s["feet_two_bones"].formatted()],
-        ["three bones", s["feet_three_bones"].formatted()],
-    ]))
+    if why_no_imaging:
+        intro = (intro + " " if intro else "") + f"Imaging column: {why_no_imaging}"
+    per_foot_rows = []
+    for key, label in (("single_bone", "single bone"), ("two_bones", "two bones"),
+                       ("three_bones", "three bones"), ("more_bones", "four or more")):
+        rec = s.figures.get(f"feet_{key}")
+        img = s.figures.get(f"findings_feet_{key}")
+        per_foot_rows.append([label, rec.formatted() if rec else "-",
+                              img.formatted() if img else "n/a"])
+    return [
+        ReportTable("Feet per bone", ["bone", "feet (clinical records)", img_head],
+                    bone_rows, intro),
+        ReportTable("Bones per foot", ["involvement", "feet (clinical records)", img_head],
+                    per_foot_rows, f"Imaging column: {why_no_imaging}" if why_no_imaging
+                    else ""),
+    ]
+
+
+def _imaging_summary(s: CohortSummary) -> ReportTable | None:
+    """Per bone: feet with edema, edema volume (median, range) and grades."""
+    if not s.findings:
+        return None
+    rows = []
+    for bone in Bone:
+        vols = sorted(f.edema_ml.get(bone, 0.0) for f in s.findings if bone in f.bones)
+        if not vols:
+            continue
+        grades = [f.grades.get(bone) for f in s.findings if bone in f.bones]
+        known = [g for g in grades if g is not None]
+        counts = " / ".join(str(sum(1 for g in known if g == n)) for n in (1, 2, 3))
+        rows.append([bone.display_name, _feet(len(vols)), f"{median(vols):.2f}",
+                     f"{vols[0]:.2f}-{vols[-1]:.2f}", f"{sum(vols):.2f}",
+                     counts if known else "n/a"])
+    return ReportTable(
+        f"Imaging summary ({s.findings_status} findings)",
+        ["bone", "feet with edema", "edema volume, median (mL)", "range (mL)", "total (mL)",
+         "grade 1 / 2 / 3 (feet)"], rows,
+        "Edema per bone over the feet with findings; grade by extent of the bone "
+        "(1 < 25 %, 2 25-50 %, 3 > 50 %).")
+
+
+def _sort_by_name(rows: list[list[Any]], deidentify: bool) -> list[list[Any]]:
+    """Rows by their first cell (the pseudonym) when de-identified: the source order
+    (which can be matched against the table) is not kept."""
+    if not deidentify:
+        return rows
+    return sorted(rows, key=lambda r: (str(r[0]), str(r[1])))
+
+
+def _per_patient(s: CohortSummary, name_of: Callable[[str], str],
+                 deidentify: bool) -> ReportTable:
     per_patient = []
     for p in s.patients:
         feet = [r for r in s.records if str(r.patient) == str(p.patient)]
@@ -124,52 +186,85 @@ def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str 
             _fmt(p.age, 0), p.sex or "", ", ".join(b.display_name for b in bones),
             _fmt(p.vitamin_d_ng_ml), vitamin_d_class_of(p.vitamin_d_ng_ml) or "",
             f"{_fmt(p.aofas_initial, 0)} -> {_fmt(p.aofas_final, 0)}"])
-    t.append(ReportTable("Per patient", ["patient", "side", "age", "sex", "primary bone(s)",
-                                    "25(OH)D", "class", "AOFAS"], per_patient))
+    return ReportTable("Per patient", ["patient", "side", "age", "sex", "primary bone(s)",
+                                       "25(OH)D", "class", "AOFAS"],
+                       _sort_by_name(per_patient, deidentify),
+                       "Ordered by pseudonym, not as in the source table." if deidentify
+                       else "")
+
+
+def _records_vs_findings(s: CohortSummary, name_of: Callable[[str], str], deidentify: bool,
+                         caveat: str) -> ReportTable:
+    by_foot = {(str(f.patient), f.side.upper()): f for f in s.findings}
+    rows_cmp = []
+    agree = with_findings = 0
+    for rec in s.records:
+        foot = by_foot.get((str(rec.patient), str(rec.side).upper()))
+        recorded = {Bone(b) for b in (*rec.primary_bones, *rec.other_bones)}
+        found_bones = set(foot.bones) if foot else set()
+        primary_found = bool(set(rec.primary_bones) & found_bones)
+        agree += primary_found
+        with_findings += foot is not None
+        rows_cmp.append([
+            name_of(str(rec.patient)), rec.side,
+            ", ".join(b.display_name for b in sorted(recorded)) or "-",
+            ", ".join(b.display_name for b in sorted(found_bones)) or "-",
+            ("yes" if primary_found else "no") if foot else "no findings",
+            ", ".join(b.display_name for b in sorted(found_bones - recorded)) or "-"])
+    intro = (f"The recorded primary bone is among the {s.findings_status} findings in "
+             f"{agree} of {with_findings} feet with findings "
+             f"({_feet(len(s.records) - with_findings)} without).")
+    if caveat:
+        intro += " " + caveat
+    return ReportTable(f"Clinical records against {s.findings_status} findings", [
+        "patient", "side", "bones in the record", f"bones with {s.findings_status} edema",
+        "recorded primary found", "found but not recorded"],
+        _sort_by_name(rows_cmp, deidentify), intro)
+
+
+def _stated_tables(comparisons: list[Comparison], stated_source: str) -> list[ReportTable]:
+    dis = [c for c in comparisons if c.status == "disagrees"]
+    rnd = [c for c in comparisons if c.status == "rounding"]
+    rest = [c for c in comparisons if not c.is_disagreement]
+
+    def crow(c: Comparison) -> list[str]:
+        return [c.label, c.stated.text or f"{c.stated.value:g}", c.stated.where,
+                f"{c.stated.value:.{c.stated.decimals}f}", c.recomputed, c.note]
+
+    head = ["figure", "stated as", "where", "stated", "recomputed", "note"]
+    return [
+        ReportTable(f"Disagreements with the stated figures ({len(dis)})", head,
+                    [crow(c) for c in dis],
+                    f"Stated figures from: {stated_source}. These figures contradict "
+                    "the clinical records; the report uses the recomputed values.",
+                    alert=True),
+        ReportTable(f"Rounding differences ({len(rnd)})", head, [crow(c) for c in rnd],
+                    "Means that differ from the recomputed value by more than half "
+                    "but at most one unit of the last stated digit (truncated or "
+                    "rounded differently)."),
+        ReportTable("Stated figures that agree or cannot be checked exactly",
+                    head + ["status"], [crow(c) + [c.status] for c in rest]),
+    ]
+
+
+def _tables(s: CohortSummary, comparisons: list[Comparison], stated_source: str | None,
+            name_of: Callable[[str], str], *, deidentify: bool = True,
+            provenance: Provenance | None = None, why_no_imaging: str = ""
+            ) -> list[ReportTable]:
+    prov = provenance or Provenance()
+    caveat = prov.caveat()
+    t = [ReportTable("Data provenance", ["item", "value"], prov.rows(), caveat,
+                     alert=prov.images == "phantom" and prov.phantom_from_table),
+         _patient_table(s)]
+    t += _bone_tables(s, why_no_imaging)
+    summary = _imaging_summary(s)
+    if summary is not None:
+        t.append(summary)
+    t.append(_per_patient(s, name_of, deidentify))
     if s.findings:
-        by_foot = {(str(f.patient), f.side.upper()): f for f in s.findings}
-        rows_cmp = []
-        agree = with_findings = 0
-        for rec in s.records:
-            foot = by_foot.get((str(rec.patient), str(rec.side).upper()))
-            recorded = {Bone(b) for b in (*rec.primary_bones, *rec.other_bones)}
-            found_bones = set(foot.bones) if foot else set()
-            primary_found = bool(set(rec.primary_bones) & found_bones)
-            agree += primary_found
-            with_findings += foot is not None
-            rows_cmp.append([
-                name_of(str(rec.patient)), rec.side,
-                ", ".join(b.display_name for b in sorted(recorded)) or "-",
-                ", ".join(b.display_name for b in sorted(found_bones)) or "-",
-                ("yes" if primary_found else "no") if foot else "no findings",
-                ", ".join(b.display_name for b in sorted(found_bones - recorded)) or "-"])
-        t.append(ReportTable(f"Clinical records against {s.findings_status} findings", [
-            "patient", "side", "bones in the record", f"bones with {s.findings_status} edema",
-            "recorded primary found", "found but not recorded"], rows_cmp,
-            f"The recorded primary bone is among the {s.findings_status} findings in "
-            f"{agree} of {with_findings} feet with findings ({_feet(len(s.records) - with_findings)}"
-            " without)."))
+        t.append(_records_vs_findings(s, name_of, deidentify, caveat))
     if stated_source is not None:
-        dis = [c for c in comparisons if c.status == "disagrees"]
-        rnd = [c for c in comparisons if c.status == "rounding"]
-        rest = [c for c in comparisons if not c.is_disagreement]
-
-        def crow(c: Comparison) -> list[str]:
-            return [c.label, c.stated.text or f"{c.stated.value:g}", c.stated.where,
-                    f"{c.stated.value:.{c.stated.decimals}f}", c.recomputed, c.note]
-
-        head = ["figure", "stated as", "where", "stated", "recomputed", "note"]
-        t.append(ReportTable(f"Disagreements with the stated figures ({len(dis)})", head,
-                        [crow(c) for c in dis],
-                        f"Stated figures from: {stated_source}. These figures contradict "
-                        "the clinical records; the report uses the recomputed values.",
-                        alert=True))
-        t.append(ReportTable(f"Rounding differences ({len(rnd)})", head, [crow(c) for c in rnd],
-                        "Means that differ from the recomputed value by more than half "
-                        "but at most one unit of the last stated digit (truncated or "
-                        "rounded differently)."))
-        t.append(ReportTable("Stated figures that agree or cannot be checked exactly",
-                        head + ["status"], [crow(c) + [c.status] for c in rest]))
+        t += _stated_tables(comparisons, stated_source)
     return t
 
 
@@ -183,6 +278,11 @@ def write_cohort_report(
     deidentify: bool = True,
     pseudonym_key: bytes | None = None,
     title: str = "BMES cohort report",
+    provenance: Provenance | None = None,
+    key_path: str | Path | None = None,
+    why_no_imaging: str = "",
+    extra: Callable[[Path, Callable[[str], str]], tuple[list[ReportTable], list[Path]]]
+    | None = None,
 ) -> CohortReport:
     """Recompute the cohort's figures and write the report with its plots.
 
@@ -199,9 +299,18 @@ def write_cohort_report(
     fmt
         ``"markdown"`` or ``"html"``.
     deidentify
-        Replace patient numbers by stable pseudonyms (default).
+        Replace patient numbers by stable pseudonyms (default), listed in pseudonym
+        order.
     pseudonym_key
-        Key for the pseudonyms (default: :func:`load_pseudonym_key`).
+        Key for the pseudonyms (default: :func:`load_pseudonym_key` of ``key_path``).
+    provenance
+        Where the images, findings and settings come from (stated first in the report).
+    key_path
+        The pseudonym key file (named in the report with the key's fingerprint).
+    why_no_imaging
+        Why the imaging columns are empty (e.g. no findings of the requested status).
+    extra
+        ``extra(out_dir, name_of) -> (tables, plots)``: further sections (the follow-up).
 
     Returns
     -------
@@ -222,25 +331,40 @@ def write_cohort_report(
     if stated is not None:
         stated_source, figs = read_stated_figures(stated)
         comparisons = compare_figures(summary, figs)
-    if deidentify:
-        pseudo = Pseudonymizer(pseudonym_key if pseudonym_key is not None
-                               else load_pseudonym_key())
-        name_of: Callable[[str], str] = pseudo.patient
-    else:
-        def name_of(pid: str) -> str:
-            return pid
+    name_of, key_text = _names(deidentify, pseudonym_key, key_path)
     out = Path(out_dir)
     plots = [plot_bones(summary, out / "plots" / "bones_involved.png"),
              plot_aofas(summary, out / "plots" / "aofas_before_after.png", name_of),
              plot_vitamin_d(summary, out / "plots" / "vitamin_d.png", name_of)]
-    tables = _tables(summary, comparisons, stated_source, name_of)
+    if not findings and not why_no_imaging:
+        why_no_imaging = "no imaging findings were given (--findings or --db)"
+    tables = _tables(summary, comparisons, stated_source, name_of, deidentify=deidentify,
+                     provenance=provenance, why_no_imaging=why_no_imaging)
+    if extra is not None:
+        more_tables, more_plots = extra(out, name_of)
+        tables += more_tables
+        plots += more_plots
     meta = [f"Clinical records: {Path(source).name if deidentify else source}",
-            f"Generated: {_dt.date.today().isoformat()}",
-            "Patients: " + ("pseudonymised (keyed hash)" if deidentify
-                            else "identified by clinical patient number")]
+            f"Patients: {key_text}"]
     if findings:
         meta.append(f"Findings: {summary.findings_status} only ({len(findings)} feet)")
+    if provenance is not None and provenance.images == "phantom":
+        meta.insert(0, "PHANTOM DATA: " + provenance.caveat())
     render = html_page if fmt == "html" else markdown_page
     text = render(title, meta, tables, plots, out)
     path = write_text_atomic(out / ("report.html" if fmt == "html" else "report.md"), text)
     return CohortReport(path, summary, comparisons, plots)
+
+
+def _names(deidentify: bool, key: bytes | None, key_path: str | Path | None
+           ) -> tuple[Callable[[str], str], str]:
+    """The patient naming function and the sentence saying how patients are named."""
+    if not deidentify:
+        return (lambda pid: pid), "identified by clinical patient number"
+    if key is None:
+        key = load_pseudonym_key(key_path)
+        key_path = key_path if key_path is not None else default_key_path()
+    where = f"key file {Path(key_path).name}" if key_path is not None else "a key given in code"
+    return (Pseudonymizer(key).patient,
+            (f"pseudonymised (keyed hash; {where}, fingerprint {key_fingerprint(key)}); "
+            "listed in pseudonym order"))
