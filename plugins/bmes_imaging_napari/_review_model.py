@@ -484,6 +484,14 @@ class ReviewModel:
         if not self.reader.strip():
             raise ExportError("enter the reader's name before exporting a SEG")
         edema = self.study.t1.with_array(np.ascontiguousarray(self.edema.array))
+        if any(f.status == "confirmed" and np.any(edema.array == int(f.bone))
+               for f in self.findings):  # the TID 1500 SR beside the SEG (issue 16)
+            from bmes_imaging.export import write_edema_sr
+
+            sr = os.fspath(path).removesuffix(".dcm") + "_sr.dcm"
+            return write_edema_sr(self.study.t1, sr, seg_path=path, edema=edema,
+                                  findings=self.findings, reader=self.reader,
+                                  bones=self.bones, **kwargs).seg
         return write_edema_seg(self.study.t1, path, edema=edema, findings=self.findings,
                                reader=self.reader, bones=self.bones, **kwargs)
 
