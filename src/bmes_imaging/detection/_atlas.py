@@ -53,6 +53,7 @@ from ._atlas_template import (
 )
 from ._config import DetectionConfig
 from ._refine import articulate, edge_quality, flexed_atlas, group_of, snap_to_edges
+from ._search import body_centre
 
 __all__ = ["automatic_bones", "bone_mask_quality", "prepare_atlas", "register_atlas"]
 
@@ -316,15 +317,16 @@ def register_atlas(t1: Volume, atlas: Volume | _PreparedAtlas,
     taff = atlas.template_affine
     n_starts, n_fine = sch.starts, sch.fine_starts
     a_centre = atlas.centre
-    t_centre = apply_affine(t1.affine, [(np.array(t1.shape) - 1) / 2.0])[0]
 
     def body_mask(img: NDArray[np.float32]) -> NDArray[np.bool_]:
         lo, hi = np.percentile(img, [1, 99.5])
         return img > lo + 0.08 * (hi - lo)
 
-    # 1. translation search at 6 mm; a given start (reader seeds) competes with the best
-    # translations, so that a rough start cannot trap the optimiser
+    # 1. translation search at 6 mm around the imaged body (not the field of view's
+    # centre: a flexed or off-centre foot can lie 50 mm from it); a given start (reader
+    # seeds) competes with the best translations, so that a rough start cannot trap it
     fixed6, faff6 = _block_mean(t1, 6.0)
+    t_centre = body_centre(t1, fixed6, faff6, body_mask(fixed6))
     starts: list[NDArray[np.float64]] = []
     if init is not None:
         starts.append(np.asarray(init, dtype=np.float64))
