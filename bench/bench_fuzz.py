@@ -137,7 +137,7 @@ class Worker:
             [sys.executable, __file__, "--worker", str(self.root), "--cases",
              str(self.total)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True, env=env,
-            preexec_fn=limits)  # noqa: PLW1509 - no threads in this parent
+            preexec_fn=limits)
 
     def run(self, i: int, timeout: float) -> str:
         """"done", "hang" or "crash"."""
@@ -238,14 +238,14 @@ def print_table(results: list[dict[str, Any]]) -> None:
             row["peak"] = max(row["peak"], float(r.get("peak_mb", 0)))
     widths = [max(len(h), 8) for h in HEADERS]
     widths[0] = 16
-    print(" | ".join(h.ljust(w) for h, w in zip(HEADERS, widths)))
+    print(" | ".join(h.ljust(w) for h, w in zip(HEADERS, widths, strict=True)))
     print("-|-".join("-" * w for w in widths))
     for fam in (*fz.FAMILIES, "total"):
         if fam not in rows:
             continue
         row = rows[fam]
         cells = [fam] + [str(int(row[c])) for c in COLUMNS] + [f"{row['peak']:.0f}"]
-        print(" | ".join(c.ljust(w) for c, w in zip(cells, widths)))
+        print(" | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
 
 
 if __name__ == "__main__":

@@ -64,8 +64,8 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from bmes_imaging.bones import Bone
-from bmes_imaging.phantom import _tissue as T
+from bmes_imaging.bones import Bone  # noqa: E402 - after the sys.path line above
+from bmes_imaging.phantom import _tissue as T  # noqa: E402
 
 PITCH = 0.5
 DORSIFLEXION_DEG = 22.0
@@ -145,7 +145,7 @@ def voxelize(mesh, origin: np.ndarray, shape: tuple[int, int, int],
     order = np.lexsort((loc[:, 2], ray))
     ray, zs = ray[order], loc[order, 2]
     bounds = np.flatnonzero(np.diff(ray)) + 1
-    for r_idx, z in zip(np.split(ray, bounds), np.split(zs, bounds)):
+    for r_idx, z in zip(np.split(ray, bounds), np.split(zs, bounds), strict=False):
         if len(z) == 0:
             continue
         r = r_idx[0]
@@ -154,7 +154,7 @@ def voxelize(mesh, origin: np.ndarray, shape: tuple[int, int, int],
             if not open_top:
                 continue
             z = np.r_[z, 1e9]
-        for z_in, z_out in zip(z[0::2], z[1::2]):
+        for z_in, z_out in zip(z[0::2], z[1::2], strict=False):
             k0 = max(int(np.ceil((z_in - origin[2]) / PITCH)), 0)
             k1 = min(int(np.floor((z_out - origin[2]) / PITCH)), shape[2] - 1)
             if k1 >= k0:
@@ -222,7 +222,8 @@ def bbox(mask: np.ndarray, margin: int) -> tuple[slice, slice, slice]:
     idx = np.argwhere(mask)
     lo = np.maximum(idx.min(0) - margin, 0)
     hi = np.minimum(idx.max(0) + margin + 1, mask.shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))  # type: ignore[return-value]
+    return tuple(slice(int(a), int(b))  # type: ignore[return-value]
+                 for a, b in zip(lo, hi, strict=True))
 
 
 class OutsideDistance:
@@ -247,7 +248,7 @@ def polyline_tube(shape, origin, points_mm, radius_mm: float | list[float]) -> n
     pts = np.asarray(points_mm, float)
     rad = np.broadcast_to(np.asarray(radius_mm, float), (len(pts),))
     dense, drad = [], []
-    for a, b, ra, rb in zip(pts[:-1], pts[1:], rad[:-1], rad[1:]):
+    for a, b, ra, rb in zip(pts[:-1], pts[1:], rad[:-1], rad[1:], strict=False):
         n = max(int(np.linalg.norm(b - a) / 0.25), 1)
         t = np.linspace(0, 1, n, endpoint=False)[:, None]
         dense.append(a + t * (b - a))
@@ -262,7 +263,7 @@ def polyline_tube(shape, origin, points_mm, radius_mm: float | list[float]) -> n
     out = np.zeros(shape, bool)
     if np.any(hi < lo):
         return out
-    g = np.stack(np.meshgrid(*[np.arange(a, b + 1) for a, b in zip(lo, hi)],
+    g = np.stack(np.meshgrid(*[np.arange(a, b + 1) for a, b in zip(lo, hi, strict=False)],
                              indexing="ij"), -1).reshape(-1, 3)
     w = origin + g * PITCH
     dist, idx = cKDTree(d_pts).query(w)
@@ -424,7 +425,8 @@ def soft_tissue_stage(args: argparse.Namespace, labels: np.ndarray, origin: np.n
     shape = labels.shape
     bone_any = (labels > 0) & (labels <= T.OTHER_BONE)
     bone_codes = [c for c in range(1, T.OTHER_BONE + 1) if np.any(labels == c)]
-    world = lambda idx: origin + np.asarray(idx, float) * PITCH
+    def world(idx: object) -> np.ndarray:
+        return origin + np.asarray(idx, float) * PITCH
 
     def pts(code: int) -> np.ndarray:
         return world(np.argwhere(labels == code))

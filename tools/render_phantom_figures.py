@@ -19,9 +19,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from bmes_imaging.bones import Bone
-from bmes_imaging.geometry import resample_to
-from bmes_imaging.phantom import PhantomSpec, generate_study
+from bmes_imaging.bones import Bone  # noqa: E402 - after the sys.path line above
+from bmes_imaging.geometry import resample_to  # noqa: E402
+from bmes_imaging.phantom import PhantomSpec, generate_study  # noqa: E402
 
 SHORT = {
     Bone.TALUS: "talus", Bone.CALCANEUS: "calcaneus", Bone.NAVICULAR: "navicular",
@@ -94,7 +94,7 @@ def main() -> int:
             ("t1", t1.array, bones, edema, ks, np.percentile(t1.array, 99.7)),
             ("stir", stir.array, bones_s, edema_s, ks_s, np.percentile(stir.array, 99.9))):
         fig, axes = plt.subplots(1, 3, figsize=(15, 4.9))
-        for ax, k, where in zip(axes, kk, names):
+        for ax, k, where in zip(axes, kk, names, strict=True):
             _panel(ax, vol, bl, ed, k, f"{where} (slice {k + 1})", vmax)
         desc = study.t1.info.series_description if name == "t1" else \
             study.stir.info.series_description

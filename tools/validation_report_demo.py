@@ -39,7 +39,7 @@ def _paint(bones: np.ndarray, labels: np.ndarray, bone: Bone) -> None:
     inside = bones == int(bone)
     depth = ndimage.distance_transform_edt(inside)
     centre = np.unravel_index(int(np.argmax(depth)), bones.shape)
-    d2 = sum((g - c) ** 2 for g, c in zip(np.indices(bones.shape), centre))
+    d2 = sum((g - c) ** 2 for g, c in zip(np.indices(bones.shape), centre, strict=True))
     labels[inside & (d2 <= 9) & (labels == 0)] = int(bone)
 
 

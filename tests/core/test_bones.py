@@ -14,7 +14,8 @@ def test_label_convention_is_the_public_one() -> None:
 
 @pytest.mark.parametrize("name,bone", [
     ("Talus", Bone.TALUS), ("calcaneous", Bone.CALCANEUS), ("median cuneiform",
-     Bone.INTERMEDIATE_CUNEIFORM), ("Lateral-Malleolus", Bone.FIBULA), ("12", Bone.FIFTH_METATARSAL),
+     Bone.INTERMEDIATE_CUNEIFORM), ("Lateral-Malleolus", Bone.FIBULA),
+    ("12", Bone.FIFTH_METATARSAL),
 ])
 def test_bone_from_name(name: str, bone: Bone) -> None:
     assert bone_from_name(name) is bone

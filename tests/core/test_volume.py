@@ -21,7 +21,7 @@ def test_nifti_round_trip_is_exact(tmp_path) -> None:
 def test_load_nifti_errors_name_the_file(tmp_path) -> None:
     bad = tmp_path / "bad.nii.gz"
     bad.write_bytes(b"not nifti")
-    with pytest.raises(NiftiError, match="bad.nii.gz"):
+    with pytest.raises(NiftiError, match=r"bad\.nii\.gz"):
         load_nifti(bad)
     nib.save(nib.Nifti1Image(np.zeros((2, 2), np.float32), np.eye(4)), tmp_path / "2d.nii")
     with pytest.raises(NiftiError, match="3-D"):

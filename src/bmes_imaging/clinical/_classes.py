@@ -241,7 +241,7 @@ class LabReferenceRanges:
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}: not valid JSON ({exc})") from None
         if not isinstance(data, Mapping):
-            raise ValueError(  # noqa: TRY004 - bad file content, not a bad argument
+            raise ValueError(
                 f"{path}: expected a JSON object {{lab: [low, high], ...}}")
         return cls.from_mapping(data)
 

@@ -88,7 +88,7 @@ def _covered(st: SeriesStack, sop_uid: Any, position: Any,
     files = [by_path[f].get("ImagePositionPatient") for f in st.files if f in by_path]
     for p in (*st.positions, *files):
         if (isinstance(p, tuple) and len(p) == 3
-                and max(abs(a - b) for a, b in zip(p, position)) < 1e-3):
+                and max(abs(a - b) for a, b in zip(p, position, strict=True)) < 1e-3):
             return True
     return False
 

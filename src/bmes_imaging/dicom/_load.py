@@ -104,7 +104,7 @@ def _read_all(paths: Sequence[Path], decoding_plugin: str | None,
             results[i] = decode(paths[i])
     else:
         with ThreadPoolExecutor(max_workers=n, thread_name_prefix="bmes-decode") as pool:
-            for i, r in zip(todo, pool.map(decode, [paths[i] for i in todo])):
+            for i, r in zip(todo, pool.map(decode, [paths[i] for i in todo]), strict=True):
                 results[i] = r
     bad = [r for r in results if isinstance(r, DicomFileError)]
     if bad:

@@ -170,7 +170,7 @@ def _fat_suppression(tokens: Sequence[str], stack: SeriesStack) -> str | None:
         if not toks & _NON_WATER_DIXON and "WATER" in stack.image_type:
             return "ImageType WATER (Dixon)"
     for t in tokens:
-        if t in _FS_WORDS and t not in ("water", "we") or _GLUED.match(t):
+        if (t in _FS_WORDS and t not in ("water", "we")) or _GLUED.match(t):
             return f"description word '{t}'"
     if "fat" in toks and toks & {"sat", "sup", "supp", "suppressed", "saturation"}:
         return "description says fat saturation"
@@ -281,10 +281,10 @@ def _by_keywords(stack: SeriesStack, desc: str, tokens: list[str], fs: str | Non
     ti = stack.inversion_time
     ir = _is_ir(stack)
     t1_word = next((t for t in tokens if _T1.match(t)), None)
-    t2_word = next((t for t in tokens if _T2.match(t) or t.startswith("t2") and
-                    _GLUED.match(t)), None)
-    pd_word = next((t for t in tokens if _PD.match(t) or _GLUED.match(t) and
-                    t.startswith(("pd", "dp"))), None)
+    t2_word = next((t for t in tokens if _T2.match(t) or (t.startswith("t2") and
+                    _GLUED.match(t))), None)
+    pd_word = next((t for t in tokens if _PD.match(t) or (_GLUED.match(t) and
+                    t.startswith(("pd", "dp")))), None)
     if "proton" in tokens and "density" in tokens:
         pd_word = "proton density"
     stir_word = next((t for t in tokens if t in _STIR_WORDS or "stir" in t or "tirm" in t),
@@ -522,7 +522,8 @@ def pair_series(index_or_stacks: _HasStacks | Iterable[SeriesStack]) -> PairingR
     Only stacks the loader can read are chosen (:func:`._volumes.load_problem`: no
     repeated positions, even slice gaps). Fluid preference STIR > T2 fat-suppressed >
     PD fat-suppressed; then original spin-echo / inversion-recovery anatomy images
-    over gradient-echo and derived ones; then the same plane as a T1, then the best coverage overlap, then a T1 without fat
+    over gradient-echo and derived ones; then the same plane as a T1, then the best
+    coverage overlap, then a T1 without fat
     suppression or contrast, then more images.
 
     Parameters

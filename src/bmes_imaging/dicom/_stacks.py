@@ -267,8 +267,8 @@ def _series_stacks(uid: str, groups: list[list[Any]], n_multiframe: int) -> list
     reasons = _split_reasons(groups)
     # orthogonal handful-of-slices groups of one series, or one series holding all
     # three planes (GE three-plane localizer, 9 slices a plane): a localizer
-    if len(groups) >= 2 and all(len(g[2]) <= 3 for g in groups) \
-            or len(groups) >= 3 and all(len(g[2]) <= 32 for g in groups):
+    if (len(groups) >= 2 and all(len(g[2]) <= 3 for g in groups)) \
+            or (len(groups) >= 3 and all(len(g[2]) <= 32 for g in groups)):
         orientations = {tuple(round(v, 1) for v in g[1]) for g in groups if g[1]}
         planes = {_plane_name(g[1]) for g in groups if g[1]}
         if len(orientations) >= 2 and (all(len(g[2]) <= 3 for g in groups)

@@ -24,7 +24,8 @@ from .._atomic import make_private_dirs, write_text_atomic
 from ..errors import BmesError, NotAFootError
 from ._plan import StudyTask
 
-__all__ = ["MARKER_NAME", "StudyFunction", "StudyOutcome", "detect_pair", "load_only", "read_marker",
+__all__ = ["MARKER_NAME", "StudyFunction", "StudyOutcome", "detect_pair", "load_only",
+           "read_marker",
            "run_study"]
 
 MARKER_NAME = "screen_done.json"

@@ -41,7 +41,8 @@ def detect_study_with_site(study_dir: str | os.PathLike[str], out_dir: str | os.
     old_rows = det.rows
     for side, result in det.results:
         applied = site.apply_to_result(result)
-        changed = any(a.grade != b.grade for a, b in zip(applied.findings, result.findings))
+        changed = any(a.grade != b.grade
+                      for a, b in zip(applied.findings, result.findings, strict=False))
         suffix = f"_{side}" if several and side else ""
         write_results(applied, out_dir, side=side, suffix=suffix, csv_file=False,
                       overlay=False)

@@ -160,5 +160,6 @@ def write_report(inp: ReportInput, out: Path) -> list[Path]:
     meta = _meta(inp)
     tables = _tables(inp)
     md = write_text_atomic(out / "report.md", markdown_page(title, meta, tables, inp.plots, out))
-    page = write_text_atomic(out / "report.html", html_page(title, meta, tables, inp.plots, out, plots_first=True))
+    page = write_text_atomic(out / "report.html",
+                             html_page(title, meta, tables, inp.plots, out, plots_first=True))
     return [md, page]

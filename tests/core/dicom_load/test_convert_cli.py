@@ -12,7 +12,8 @@ from bmes_imaging.dicom._load import read_stack
 
 def test_convert_folder_file_and_files(tmp_path, volume_factory, capsys):
     vol = volume_factory("coronal", shape=(10, 9, 6), seed=5)
-    files = write_series(vol, tmp_path / "dicom", patient_id="PID-XYZ-77", patient_name="Doe^Jane", uid_seed="cli",
+    files = write_series(vol, tmp_path / "dicom", patient_id="PID-XYZ-77",
+                         patient_name="Doe^Jane", uid_seed="cli",
                          shuffle_seed=4, series_description="PD FS COR")
     out = tmp_path / "out" / "series.nii.gz"
     assert main(["convert", str(tmp_path / "dicom"), str(out)]) == 0

@@ -231,7 +231,7 @@ def test_jpeg2000_multithreaded_gdcm_decode_equals_single_thread(tmp_path, serie
         pytest.skip("python-gdcm not installed")
     _, files = series
     copies = dicom_tools["gdcmconv"](files, tmp_path / "j2k", "--j2k")
-    for original, j2k_file in zip(files, copies):
+    for original, j2k_file in zip(files, copies, strict=True):
         ds = pydicom.dcmread(j2k_file)
         two = decode_j2k_frames(ds, 1, threads=2)
         one = decode_j2k_frames(ds, 1, threads=1)

@@ -52,7 +52,7 @@ def test_deterministic_and_shuffled(tmp_path, volume_factory):
     a = write_series(vol, tmp_path / "a", patient_id="2", uid_seed="s", shuffle_seed=5)
     b = write_series(vol, tmp_path / "b", patient_id="2", uid_seed="s", shuffle_seed=5)
     assert [p.name for p in a] == [p.name for p in b]
-    assert all(x.read_bytes() == y.read_bytes() for x, y in zip(a, b))
+    assert all(x.read_bytes() == y.read_bytes() for x, y in zip(a, b, strict=True))
     assert [p.name for p in a] != sorted(p.name for p in a)  # names carry no order
     c = write_series(vol, tmp_path / "c", patient_id="2", uid_seed="other")
     assert pydicom.dcmread(c[0]).SeriesInstanceUID != pydicom.dcmread(a[0]).SeriesInstanceUID

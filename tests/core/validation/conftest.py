@@ -23,8 +23,10 @@ from bmes_imaging.phantom import PhantomSpec, generate_study, write_study
 from bmes_imaging.volume import Volume
 
 #: (seed, edema bones) of the studies of each set.
-SET_A = ((11, ("talus", "navicular", "cuboid")), (12, ("calcaneus", "talus", "intermediate_cuneiform")))
-SET_B = ((13, ("talus", "cuboid", "navicular")), (14, ("calcaneus", "navicular", "lateral_cuneiform")))
+SET_A = ((11, ("talus", "navicular", "cuboid")),
+         (12, ("calcaneus", "talus", "intermediate_cuneiform")))
+SET_B = ((13, ("talus", "cuboid", "navicular")),
+         (14, ("calcaneus", "navicular", "lateral_cuneiform")))
 
 
 @dataclass
@@ -79,7 +81,7 @@ def _ball_in_bone(bones: np.ndarray, bone: Bone, radius: int = 3) -> np.ndarray:
     depth = ndimage.distance_transform_edt(inside)
     centre = np.unravel_index(int(np.argmax(depth)), bones.shape)
     grid = np.indices(bones.shape)
-    d2 = sum((g - c) ** 2 for g, c in zip(grid, centre))
+    d2 = sum((g - c) ** 2 for g, c in zip(grid, centre, strict=True))
     return inside & (d2 <= radius * radius)
 
 

@@ -92,7 +92,7 @@ def test_roc_points_and_auc_equal_brute_force() -> None:
     rng = np.random.default_rng(0)
     scores = np.round(rng.random(40), 2)
     truth = rng.random(40) < scores
-    reads = [_read(float(s), bool(t), bool(s >= 0.5)) for s, t in zip(scores, truth)]
+    reads = [_read(float(s), bool(t), bool(s >= 0.5)) for s, t in zip(scores, truth, strict=True)]
     reads.append(_read(0.9, None, True))  # undecided: left out
     roc = roc_curve(reads)
     for p in roc.points[1:]:

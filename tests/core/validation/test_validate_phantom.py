@@ -62,7 +62,7 @@ def reviewed_a(phantom_sets, tmp_path_factory) -> tuple[Path, list[tuple[Detecte
     db = tmp_path_factory.mktemp("store_a") / "bmes.sqlite"
     done = []
     with open_store(db) as store:
-        for det, kw in zip(phantom_sets["A"], REVIEWS_A):
+        for det, kw in zip(phantom_sets["A"], REVIEWS_A, strict=True):
             findings, review = simulate_review(det, **kw)
             save_reviewed(store, det, findings, review)
             done.append((det, findings, review))
