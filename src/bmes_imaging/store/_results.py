@@ -69,7 +69,11 @@ class AnnotationVersion:
     created_at
         When it was saved (UTC).
     label_path, label_sha256
-        Absolute path of the label map file and its SHA-256 (``None`` without labels).
+        The label map's name and its SHA-256 (``None`` without labels). The map itself
+        is stored in the database (schema 0003 on), so ``label_path`` is a relative
+        name (``<study>/<reader>/v0003-<id>.nii.gz``: where a downgrade to schema 0002
+        writes it, relative to the annotation folder), not a file to open: reload the
+        map with ``Store.load_annotation``.
     n_findings
         Number of findings saved.
     note

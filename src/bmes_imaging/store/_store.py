@@ -111,6 +111,9 @@ class Store(ClinicalStore):
             self.engine.dispose()
             raise StoreError(f"the store {shown} has a schema this version of bmes-imaging "
                              f"does not know ({exc}); upgrade bmes-imaging") from None
+        except BaseException:  # e.g. a label-map file the upgrade cannot find
+            self.engine.dispose()
+            raise
         self._owns_folder = False
         try:
             #: The store's UUID; its label-map folder carries it too.

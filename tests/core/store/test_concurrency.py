@@ -1,4 +1,5 @@
-"""Several processes saving at once: no lost update, no "database is locked"."""
+"""Several processes saving, creating or importing at once, on SQLite and PostgreSQL:
+no lost update, no "database is locked", no duplicate key, no traceback."""
 
 from __future__ import annotations
 
@@ -47,8 +48,8 @@ def _worker(db: str, worker: int, plan: str, barrier: Any, queue: Any) -> None:
 
 
 @pytest.mark.slow
-def test_parallel_saves_lose_nothing(tmp_path: Path) -> None:
-    db = str(tmp_path / "bmes.sqlite")
+def test_parallel_saves_lose_nothing(store_url: str) -> None:
+    db = store_url
     open_store(db).close()  # schema created before the workers start
     ctx = mp.get_context("fork")
     plans = ["shared-reader", "shared-reader", "shared-reader", "shared-other",
@@ -99,10 +100,14 @@ def _open_and_save(db: str, worker: int, barrier: Any, queue: Any) -> None:
         queue.put((worker, None, traceback.format_exc()))
 
 
-def test_processes_creating_a_new_store_at_once_migrate_it_once(tmp_path: Path) -> None:
-    db = str(tmp_path / "new.sqlite")  # does not exist yet
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_processes_creating_a_new_store_at_once_migrate_it_once(
+        tmp_path: Path, engine: str, request: pytest.FixtureRequest) -> None:
+    # a file that does not exist yet / an empty PostgreSQL database (no table at all)
+    db = str(tmp_path / "new.sqlite") if engine == "sqlite" else \
+        str(request.getfixturevalue("pg_url"))
     ctx = mp.get_context("fork")
-    n = 4
+    n = 4 if engine == "sqlite" else 3
     barrier = ctx.Barrier(n)
     queue = ctx.Queue()
     procs = [ctx.Process(target=_open_and_save, args=(db, w, barrier, queue))
