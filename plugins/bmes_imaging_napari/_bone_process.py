@@ -2,10 +2,17 @@
 
 Registering the foot atlas to a T1 image (:func:`bmes_imaging.detection.automatic_bones`)
 is pure-Python optimisation for most of its 1.5 s: in a thread of the napari process it
-holds the GIL against the GUI and the T1/fluid alignment, and running them "in parallel"
-saved almost nothing. One worker process, started once per session (``spawn``: never a
-fork of a process running Qt threads) and holding the prepared atlas, registers the atlas
-while this process aligns the series and draws the layers, on the other core.
+holds the GIL against the GUI and the T1/fluid alignment. One worker process, started
+once per session and holding the prepared atlas, registers the atlas while this process
+aligns the series and draws the layers, on the other core.
+
+The worker is ``python -m bmes_imaging_napari._bone_worker`` started with
+:mod:`subprocess`: a fresh interpreter that imports only that module, never the user's
+``__main__`` (``multiprocessing``'s ``spawn`` re-runs a script that lacks an
+``if __name__ == "__main__"`` guard). Requests and answers are pickled frames on its
+stdin / stdout. The worker ends when its stdin closes (this process exited, however it
+exited) and within half a second when this process is gone, even mid-task; a clean
+exit of napari also stops it (:func:`shutdown`, at exit and when the viewer closes).
 
 Nothing depends on the process for correctness: with one CPU, or if it cannot be started
 or dies, detection computes the masks in-process as before.
@@ -14,90 +21,209 @@ or dies, detection computes the masks in-process as before.
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
-import multiprocessing
 import os
+import pickle
+import struct
+import subprocess
+import sys
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any
+from concurrent.futures import Future
+from typing import IO, Any
 
 from bmes_imaging.volume import Volume
 
-__all__ = ["shutdown", "start", "submit_automatic_bones"]
+__all__ = ["is_running", "pid", "shutdown", "start", "submit_automatic_bones"]
 
 log = logging.getLogger(__name__)
 
-_pool: ProcessPoolExecutor | None = None
+_HEADER = struct.Struct("!Q")
+#: Seconds a stopping worker is given to exit by itself before it is terminated.
+STOP_TIMEOUT_S = 2.0
+
+
+def write_frame(stream: IO[bytes], obj: Any) -> None:
+    """Write one pickled, length-prefixed frame and flush."""
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> Any:
+    """Read one frame; raises EOFError when the stream is closed."""
+    head = stream.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        raise EOFError
+    size = _HEADER.unpack(head)[0]
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)
+
+
+class _Worker:
+    """The child process, its pending futures and the thread reading its answers."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        # the worker needs neither a display nor the caller's start-up file
+        env.pop("PYTHONSTARTUP", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bmes_imaging_napari._bone_worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            start_new_session=False)
+        self.pending: dict[int, Future[Any]] = {}
+        self.ids = itertools.count()
+        self.lock = threading.Lock()
+        self.broken = False
+        self.reader = threading.Thread(target=self._read_answers, name="bmes-bone-answers",
+                                       daemon=True)
+        self.reader.start()
+
+    def submit(self, name: str, *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self.lock:
+            if self.broken or self.proc.stdin is None:
+                raise RuntimeError("bone-mask process is not running")
+            n = next(self.ids)
+            self.pending[n] = future
+            try:
+                write_frame(self.proc.stdin, (n, name, args))
+            except (OSError, ValueError) as exc:
+                self.pending.pop(n, None)
+                self.broken = True
+                raise RuntimeError("bone-mask process is gone") from exc
+        return future
+
+    def _read_answers(self) -> None:  # reader thread
+        assert self.proc.stdout is not None
+        try:
+            while True:
+                n, ok, value = read_frame(self.proc.stdout)
+                with self.lock:
+                    future = self.pending.pop(n, None)
+                if future is None or future.cancelled():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+        except (EOFError, OSError, pickle.UnpicklingError, ValueError):
+            pass
+        with self.lock:
+            self.broken = True
+            pending, self.pending = self.pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(RuntimeError("the bone-mask process ended"))
+
+    def stop(self) -> None:
+        """Close its stdin (it exits), then terminate / kill it if it does not."""
+        with self.lock:
+            self.broken = True
+            stdin = self.proc.stdin
+            busy = bool(self.pending)
+        try:
+            if stdin is not None:
+                stdin.close()
+        except OSError:
+            pass
+        # idle, it exits on EOF at once; busy registering an atlas, it is not waited for
+        first = self.proc.terminate if busy else None
+        for action in (first, self.proc.terminate, self.proc.kill):
+            if action is not None:
+                try:
+                    action()
+                except OSError:
+                    pass
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+_worker: _Worker | None = None
 _lock = threading.Lock()
 _disabled = False
+_atexit_registered = False
 
 
-def _prepare() -> None:  # in the worker process
-    from bmes_imaging.detection import prepare_atlas
-
-    prepare_atlas()
-
-
-def _automatic_bones(t1: Volume, config: Any) -> Volume:  # in the worker process
-    from bmes_imaging.detection import automatic_bones
-
-    return automatic_bones(t1, config)
-
-
-def _get_pool() -> ProcessPoolExecutor | None:
-    global _pool
+def _get_worker() -> _Worker | None:
+    global _worker, _atexit_registered, _disabled
     with _lock:
-        if _pool is None and not _disabled and (os.cpu_count() or 1) >= 2:
-            _pool = ProcessPoolExecutor(max_workers=1,
-                                        mp_context=multiprocessing.get_context("spawn"))
-            atexit.register(shutdown)
-        return _pool
+        if _worker is None and not _disabled and (os.cpu_count() or 1) >= 2:
+            try:
+                _worker = _Worker()
+            except OSError:
+                log.debug("bone-mask process could not start", exc_info=True)
+                _disabled = True
+                return None
+            if not _atexit_registered:
+                atexit.register(shutdown)
+                _atexit_registered = True
+        return _worker
 
 
-def _submit(fn: Callable[..., Any], *args: Any) -> Future[Any] | None:
-    """``fn(*args)`` in the worker process; None when there is none (one CPU, or it
+def _submit(name: str, *args: Any) -> Future[Any] | None:
+    """``name(*args)`` in the worker process; None when there is none (one CPU, or it
     broke: then the session stays in-process)."""
-    pool = _get_pool()
-    if pool is None:
+    worker = _get_worker()
+    if worker is None:
         return None
     try:
-        return pool.submit(fn, *args)
-    except Exception:  # broken or shut down: detection runs in-process
+        return worker.submit(name, *args)
+    except RuntimeError:  # broken: detection runs in-process
         log.debug("bone-mask process unavailable", exc_info=True)
         _reset()
         return None
 
 
 def start() -> Future[None] | None:
-    """Start the worker process and prepare the atlas in it (returns when asked; the
+    """Start the worker process and prepare the atlas in it (returns at once; the
     future completes when the process is ready). None when there is no second CPU."""
-    return _submit(_prepare)
+    return _submit("prepare")
 
 
 def submit_automatic_bones(t1: Volume, config: Any = None) -> Future[Volume] | None:
     """Automatic bone masks of ``t1`` computed in the worker process, or None when it
     is not available (then compute them in-process)."""
-    return _submit(_automatic_bones, t1, config)
+    return _submit("automatic_bones", t1, config)
 
 
-def _take_pool() -> ProcessPoolExecutor | None:
-    global _pool
+def is_running() -> bool:
+    """True while the worker process is alive."""
+    worker = _worker
+    return worker is not None and worker.proc.poll() is None
+
+
+def pid() -> int | None:
+    """Process id of the worker, or None when there is none."""
+    worker = _worker
+    return worker.proc.pid if worker is not None else None
+
+
+def _take_worker() -> _Worker | None:
+    global _worker
     with _lock:
-        pool, _pool = _pool, None
-    return pool
+        worker, _worker = _worker, None
+    return worker
 
 
 def _reset() -> None:
     global _disabled
     _disabled = True  # once broken, stay in-process for the session
-    pool = _take_pool()
-    if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)
+    worker = _take_worker()
+    if worker is not None:
+        worker.stop()
 
 
 def shutdown() -> None:
-    """Stop the worker process (at exit; also safe to call earlier)."""
-    pool = _take_pool()
-    if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
+    """Stop the worker process (at exit and when the viewer closes; safe to call
+    again: a later request starts a new one)."""
+    worker = _take_worker()
+    if worker is not None:
+        worker.stop()

@@ -535,12 +535,21 @@ class ReviewModel:
                                           note="automatic candidates (napari review)")
 
     def load_candidates(self) -> bool:
-        """Show the detector's stored candidates of this study; False if none."""
+        """Show the detector's candidates of this study: stored by an earlier detection,
+        else those of the screening run the study folder belongs to; False if none."""
         loaded = self.store.latest_annotation(self.study_key, reader=DETECTOR,
                                               series_instance_uid=self._t1_series())
         if loaded is None or loaded.labels is None:
-            return False
-        self._apply(loaded.labels.array, [_as_bone_finding(f) for f in loaded.findings])
+            from ._screen_candidates import read_screening_candidates
+
+            screened = read_screening_candidates(self.study) if self.study else None
+            if screened is None:
+                return False
+            self.bones = screened.bones if screened.bones is not None else self.bones
+            self._apply(screened.edema.array, screened.findings)
+        else:
+            self._apply(loaded.labels.array,
+                        [_as_bone_finding(f) for f in loaded.findings])
         self.last_saved_version = None
         self.dirty = False
         self.changed.emit("restored")

@@ -118,7 +118,7 @@ def test_writer_round_trips_labels_voxel_exact(synthetic_study, tmp_path: Path) 
 def test_writer_refuses_non_nifti_names(synthetic_study, tmp_path: Path) -> None:
     from bmes_imaging.errors import NiftiError
 
-    with pytest.raises(NiftiError, match="nii.gz"):
+    with pytest.raises(NiftiError, match=r"nii\.gz"):
         write_labels(str(tmp_path / "edema.tif"), synthetic_study.edema.array, {})
 
 

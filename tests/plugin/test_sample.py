@@ -55,7 +55,7 @@ def test_open_sample_and_detect(make_napari_viewer, qtbot, sample_cache: Path,
     from bmes_imaging_napari import _bone_process
 
     if (os.cpu_count() or 1) >= 2:
-        assert _bone_process._pool is not None
+        assert _bone_process.pid() is not None
     np.testing.assert_array_equal(review.model.bones.array,
                                   automatic_bones(study.t1).array)
     store.close()
@@ -83,7 +83,7 @@ def test_detection_without_the_bone_mask_process(make_napari_viewer, qtbot, tmp_
     from bmes_imaging.detection import automatic_bones
     from bmes_imaging_napari import _bone_process
 
-    monkeypatch.setattr(_bone_process, "_get_pool", lambda: None)
+    monkeypatch.setattr(_bone_process, "_get_worker", lambda: None)
     review, store = _review_of_sample(make_napari_viewer, tmp_path)
     assert review.model._bones_ahead is None  # nothing started elsewhere
     review.run_detection()

@@ -26,7 +26,6 @@ from bmes_imaging.errors import BmesError
 
 from .._layers import META_KEY
 from .._store_access import LazyStore
-from ._viewer_layers import unwrap_viewer
 
 if TYPE_CHECKING:
     import napari
@@ -99,7 +98,7 @@ class ClinicalPanel(QWidget):
     def __init__(self, napari_viewer: napari.viewer.Viewer | None = None, *,
                  store: Any = None) -> None:
         super().__init__()
-        self.viewer = unwrap_viewer(napari_viewer) if napari_viewer is not None else None
+        self.viewer = napari_viewer if napari_viewer is not None else None
         self._store = store
         self.patient: str | None = None
         #: Recorded as the actor of edits in the audit (the reader's name).

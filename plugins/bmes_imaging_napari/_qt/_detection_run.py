@@ -6,6 +6,7 @@ widget's side of it (start / cancel, progress bar, results into the model and la
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -146,7 +147,14 @@ class DetectionWiringMixin:
 
         worker = create_worker(self.model.prepare_recompute, _start_thread=False,
                                _ignore_errors=True)  # painting recomputes if this fails
-        worker.finished.connect(lambda: self._prepare_finished(worker))
+        widget = weakref.ref(self)  # a closed viewer must not be kept alive by it
+
+        def finished() -> None:
+            alive = widget()
+            if alive is not None:
+                alive._prepare_finished(worker)
+
+        worker.finished.connect(finished)
         self._prepare_worker = worker
         worker.start()
 

@@ -34,7 +34,6 @@ from qtpy.QtWidgets import (
 from bmes_imaging.errors import BmesError
 
 from .._study import find_studies, study_key_of_folder
-from ._viewer_layers import unwrap_viewer
 
 if TYPE_CHECKING:
     import napari
@@ -74,7 +73,7 @@ class QueueWidget(QWidget):
     def __init__(self, napari_viewer: napari.viewer.Viewer, *,
                  review: ReviewWidget | None = None) -> None:
         super().__init__()
-        self.viewer = unwrap_viewer(napari_viewer)
+        self.viewer = napari_viewer
         self._review = review
         self.entries: list[QueueEntry] = []
         self.root: Path | None = None

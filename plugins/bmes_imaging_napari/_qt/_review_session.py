@@ -13,19 +13,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from qtpy.QtCore import QEvent, QObject
-from qtpy.QtWidgets import QFileDialog, QWidget
+from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtWidgets import QApplication, QFileDialog, QWidget
 
 from bmes_imaging.errors import BmesError, StoreError
 
 from ._prompts import ask_save_failed_dialog, notify_error, notify_info
 
 if TYPE_CHECKING:
-    from qtpy.QtCore import QTimer
     from qtpy.QtWidgets import QLineEdit
 
     from .._review_model import ReviewModel
-    from ._shortcuts import WindowShortcuts
+    from ._keys import ReviewKeys
 
 __all__ = ["AUTOSAVE_MS", "ReviewSessionMixin"]
 
@@ -46,32 +45,71 @@ class ReviewSessionMixin:
         ask_unsaved: Callable[[], str]
         _autosave_timer: QTimer
         _recompute_timer: QTimer
-        _shortcuts: WindowShortcuts
+        _shortcuts: ReviewKeys
+        _guarded: Any
 
         def flush_edits(self) -> None: ...
+        def cancel_detection(self) -> None: ...
         def _update_state_label(self) -> None: ...
         def _restore_saved_or_recovered(self) -> None: ...
 
     # -------------------------------------------------------------- window
     def _main_window(self) -> Any:
-        try:
-            return self.viewer.window._qt_window
-        except AttributeError:
-            return None
+        """The top-level window the dock sits in (Qt's ``QWidget.window()``), or None
+        while the widget is not docked yet."""
+        window = cast(QWidget, self).window()
+        return window if window is not self else None
 
     def _install_close_guard(self) -> None:
+        """Filter the main window's Close events (once docked) and, on quitting the
+        application, keep unsaved work in the recovery file and stop the helper process."""
+        self._guarded = None
+        QTimer.singleShot(0, self._guard_window)  # docked by then
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self._on_quit)
+
+    def _guard_window(self) -> None:
         window = self._main_window()
-        if window is not None:
-            window.installEventFilter(self)
+        if window is not None and window is not self._guarded:
+            window.installEventFilter(cast(QObject, self))
+            self._guarded = window
+
+    def showEvent(self, event: Any) -> None:
+        """Docked and shown: guard the window it is in."""
+        super().showEvent(event)  # type: ignore[misc]
+        self._guard_window()
 
     def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:
-        """Ask before the viewer window closes over unsaved review work."""
-        if (event is not None and event.type() == QEvent.Type.Close
-                and obj is self._main_window()
-                and not self.maybe_close_study()):
-            event.ignore()
-            return True
+        """Ask before the viewer window closes over unsaved review work; when it does
+        close, release the keys and stop the bone-mask process."""
+        if event is not None and event.type() == QEvent.Type.Close \
+                and obj is self._guarded:
+            if not self.maybe_close_study():
+                event.ignore()
+                return True
+            self._shut_down()
         return False
+
+    def _on_quit(self) -> None:
+        self.autosave()  # Ctrl+C / SIGTERM: unsaved work goes to the recovery file
+        self._shut_down()
+
+    def _shut_down(self) -> None:
+        """Stop timers and the bone-mask process, unbind the keys (idempotent)."""
+        from .._bone_process import shutdown
+
+        self._autosave_timer.stop()
+        self._recompute_timer.stop()
+        self._shortcuts.release()
+        self.cancel_detection()
+        app = QApplication.instance()
+        if app is not None:
+            try:  # the application must not keep a closed viewer alive
+                app.aboutToQuit.disconnect(self._on_quit)
+            except (TypeError, RuntimeError):  # already disconnected
+                pass
+        shutdown()
 
     def maybe_close_study(self) -> bool:
         """Ask about unsaved work; True if it is fine to close (saved or discarded)."""
@@ -198,10 +236,8 @@ class ReviewSessionMixin:
             log.info("autosaved review to the recovery file")
 
     def closeEvent(self, event: Any) -> None:
-        """Stop timers and give napari's Ctrl+S back."""
-        self._autosave_timer.stop()
-        self._recompute_timer.stop()
-        self._shortcuts.release()
+        """Stop timers, unbind the keys and stop the bone-mask process."""
+        self._shut_down()
         super().closeEvent(event)  # type: ignore[misc]
 
 

@@ -9,8 +9,9 @@ controls are built in :mod:`._review_layout`, running detection is wired in
 Keyboard shortcuts (anywhere in the viewer window, except while typing in a text
 field): **C** confirm, **R** reject, **N** / **Shift+N** next / previous finding,
 **Shift+P** toggle primary bone (plain P stays napari's paint mode), **T** flip between
-T1 and the fluid series, **Ctrl+S** save the review (it takes Ctrl+S over from napari's
-"Save Selected Layers" while the widget is docked).
+T1 and the fluid series, **Ctrl+Shift+S** save the review (napari keeps its own Ctrl+S),
+**Ctrl+Z** / **Ctrl+Shift+Z** undo / redo a decision or an edit of the edema.
+Bound with ``viewer.bind_key`` and on the dock itself (:mod:`._keys`).
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ from .._review_model import ReviewModel
 from .._study import Study, load_study
 from ._detection_run import DetectionRun, DetectionWiringMixin
 from ._findings_table import COLUMNS
+from ._keys import ReviewKeys
 from ._prompts import ask_unsaved_dialog, ask_yes_no_dialog, notify_error, notify_info
 from ._review_layout import build_review_ui
 from ._review_session import AUTOSAVE_MS, ReviewSessionMixin
-from ._shortcuts import WindowShortcuts
 from ._viewer_layers import (
     camera_of,
     orient_view,
@@ -48,7 +49,6 @@ from ._viewer_layers import (
     show_labels,
     show_study_layers,
     study_layers,
-    unwrap_viewer,
 )
 from ._warm_up import warm_up
 
@@ -111,7 +111,7 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
                  cache: str | os.PathLike[str] | None = None,
                  autosave_ms: int = AUTOSAVE_MS) -> None:
         super().__init__()
-        self.viewer = unwrap_viewer(napari_viewer)
+        self.viewer = napari_viewer
         self.model = ReviewModel(reader=os.environ.get("BMES_READER", ""), store=store,
                                  cache=cache)
         self.ask_unsaved: Callable[[], str] = lambda: ask_unsaved_dialog(self)
@@ -142,12 +142,11 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
 
     # ------------------------------------------------------------ keyboard
     def _install_shortcuts(self) -> None:
-        window = self._main_window()
-        self._shortcuts = WindowShortcuts(window if window is not None else self, [
+        self._shortcuts = ReviewKeys(self.viewer, self, [
             ("C", self.confirm_selected), ("R", self.reject_selected),
             ("N", self.select_next), ("Shift+N", self.select_previous),
             ("Shift+P", self.toggle_primary_selected), ("T", self.toggle_sequence),
-            ("Ctrl+S", self.save),
+            ("Ctrl+Shift+S", self.save),
         ])
 
     # ------------------------------------------------------------ studies

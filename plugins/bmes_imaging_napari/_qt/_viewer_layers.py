@@ -19,19 +19,9 @@ __all__ = [
     "show_labels",
     "show_study_layers",
     "study_layers",
-    "unwrap_viewer",
 ]
 
 _ROLES = ("t1", "fluid", "bones", "edema")
-
-
-def unwrap_viewer(viewer: Any) -> Any:
-    """The real viewer behind napari's ``PublicOnlyProxy`` (what plugin widgets get).
-
-    The review widget needs the main window (shortcuts, the close guard), which the
-    proxy hides; the plugin is part of this project, not third-party code.
-    """
-    return getattr(viewer, "__wrapped__", viewer)
 
 
 def camera_of(viewer: Any) -> Any:
@@ -97,7 +87,7 @@ def show_study_layers(viewer: Any, study: Study) -> None:
         if study.source is not None:
             meta["source"] = str(study.source)
         layer = existing.pop(meta["role"], None)
-        if layer is None or layer._type_string != kind:
+        if layer is None or _kind_of(layer) != kind:
             if layer is not None:
                 viewer.layers.remove(layer)
             getattr(viewer, f"add_{kind}")(data, **params)
@@ -112,6 +102,15 @@ def show_study_layers(viewer: Any, study: Study) -> None:
         layer.visible = True
     for layer in existing.values():  # e.g. a fluid layer the new study lacks
         viewer.layers.remove(layer)
+
+
+def _kind_of(layer: Any) -> str:
+    """``"image"`` / ``"labels"`` / ... (napari's layer type, by public class)."""
+    from napari.layers import Image, Labels
+
+    if isinstance(layer, Labels):
+        return "labels"
+    return "image" if isinstance(layer, Image) else type(layer).__name__.lower()
 
 
 def show_labels(viewer: Any, volume: Volume, *, role: str, key: str,
