@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..bones import Bone
+from ..findings import grade_for_fraction, is_involved, parse_status
 from ..volume import Volume
 from ._compare import Ratios, compute_ratios
 from ._config import DetectionConfig
@@ -16,7 +17,6 @@ from ._config import DetectionConfig
 __all__ = ["BoneFinding", "apply_bone_mask_quality", "findings_from_masks", "findings_from_ratios",
            "grade_for_fraction"]
 
-_STATUSES = ("candidate", "confirmed", "rejected")
 
 
 @dataclass
@@ -69,33 +69,14 @@ class BoneFinding:
 
     def __post_init__(self) -> None:
         self.bone = Bone(int(self.bone))
-        if self.status not in _STATUSES:
-            raise ValueError(f"BoneFinding.status must be one of {_STATUSES}, "
-                             f"found {self.status!r}")
+        self.status = parse_status(self.status, what="BoneFinding.status").value
         if not 0 <= int(self.grade) <= 3:
             raise ValueError(f"BoneFinding.grade must be 0-3, found {self.grade}")
 
     @property
     def positive(self) -> bool:
         """True when the bone holds edema (grade >= 1) and was not rejected."""
-        return self.grade >= 1 and self.status != "rejected"
-
-
-def grade_for_fraction(fraction: float, limits: tuple[float, float] = (0.25, 0.50)) -> int:
-    """Grade edema by extent: 0 none, 1 < 25 %, 2 25-50 %, 3 > 50 % of the bone.
-
-    Examples
-    --------
-    >>> [grade_for_fraction(f) for f in (0.0, 0.1, 0.25, 0.5, 0.51)]
-    [0, 1, 2, 2, 3]
-    """
-    if not math.isfinite(fraction) or fraction <= 0:
-        return 0
-    if fraction < limits[0]:
-        return 1
-    if fraction <= limits[1]:
-        return 2
-    return 3
+        return is_involved(self.status, self.grade)
 
 
 def _confidence(positive: bool, score_mean: float, edema_ml: float, coverage: float,

@@ -24,11 +24,10 @@ from typing import Any
 
 from ..bones import Bone, bone_from_label, bone_from_name
 from ..errors import StoreError
+from ..findings import FINDING_STATUSES, is_involved
 
 __all__ = ["FINDING_STATUSES", "StoredFinding", "coerce_finding", "finding_to_dict"]
 
-#: Review statuses of a finding.
-FINDING_STATUSES: tuple[str, ...] = ("candidate", "confirmed", "rejected")
 
 _NUMBERS = ("bone_volume_ml", "edema_volume_ml", "fraction", "t1_ratio", "fluid_ratio",
             "confidence")
@@ -80,13 +79,7 @@ class StoredFinding:
         Edema is present when the grade is >= 1, or (without a grade) the edema volume
         is above 0; a finding with neither counts as involved unless rejected.
         """
-        if self.status == "rejected":
-            return False
-        if self.grade is not None:
-            return self.grade >= 1
-        if self.edema_volume_ml is not None:
-            return self.edema_volume_ml > 0
-        return True
+        return is_involved(self.status, self.grade, self.edema_volume_ml)
 
     @property
     def positive(self) -> bool:
