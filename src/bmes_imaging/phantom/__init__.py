@@ -22,8 +22,9 @@ Examples
 """
 
 from ._anatomy import Atlas, load_foot_atlas, load_foot_template, load_foot_tissues
-from ._cohort import COHORTS, cohort_specs, default_cache_dir, write_cohort
+from ._cohort import COHORTS, cohort_specs, default_cache_dir, follow_up_specs, write_cohort
 from ._distribution import EVAL_CORNERS, RANGES, SPLITS, distribution_specs, draw_spec
+from ._followup import FollowUp
 from ._spec import PhantomSpec
 from ._study import INVOLVEMENT_FIELDS, PhantomStudy, generate_study, write_study
 
@@ -34,12 +35,14 @@ __all__ = [
     "RANGES",
     "SPLITS",
     "Atlas",
+    "FollowUp",
     "PhantomSpec",
     "PhantomStudy",
     "cohort_specs",
     "default_cache_dir",
     "distribution_specs",
     "draw_spec",
+    "follow_up_specs",
     "generate_study",
     "load_foot_atlas",
     "load_foot_template",

@@ -10,6 +10,13 @@ is added, which also gives the screening demo a study that should come out clean
 Confounders and contrast vary by foot (drawn from the foot's seed): effusion, a bright
 vessel, red marrow, bias, SNR and 0-2 mm / 0-2 degree STIR motion.
 
+Follow-up (``write_cohort(..., follow_up=True)``, :func:`follow_up_specs`): every foot of
+the table gets a second study at the last control, 14-22 months later as in the study
+(``p01_L_fu1``...; ``followup.csv`` lists them), the foot repositioned in the scanner and
+its edema shrunk or resolved as BMES does; one foot (:data:`MIGRATORY_FOOT`) is
+migratory: its talus edema resolves while new edema appears in the navicular. The
+baseline studies are the same with or without follow-up, byte for byte.
+
 ``"tune"`` and ``"eval"`` are the detector's tuning and evaluation cohorts drawn from the
 phantom distribution (:mod:`bmes_imaging.phantom._distribution`): ``n`` studies each,
 disjoint seeds, the evaluation cohort with every range's extremes.
@@ -31,9 +38,17 @@ import numpy as np
 from ..bones import Bone
 from ..errors import PhantomError
 from ._distribution import SPLITS, distribution_specs
+from ._followup import FollowUp
 from ._study import PhantomSpec, _atomic_text, write_study
 
-__all__ = ["COHORTS", "cohort_specs", "default_cache_dir", "write_cohort"]
+__all__ = ["COHORTS", "FOLLOW_UP_FIELDS", "MIGRATORY_FOOT", "cohort_specs",
+           "default_cache_dir", "follow_up_specs", "write_cohort"]
+
+#: The Table 1 foot whose follow-up shows migratory BMES (talus -> navicular).
+MIGRATORY_FOOT = "p03_R"
+#: Columns of ``followup.csv``.
+FOLLOW_UP_FIELDS = ("folder", "baseline_folder", "patient_id", "side", "months", "keep",
+                    "new_bones", "rotation_deg", "shift_mm")
 
 #: Known cohort names.
 COHORTS = ("table1", *SPLITS)
@@ -129,6 +144,52 @@ def cohort_specs(name: str = "table1", *, controls: int = 1, resolution: float =
     return out
 
 
+def follow_up_specs(name: str = "table1", *, resolution: float = 1.0
+                    ) -> list[tuple[str, str, PhantomSpec, FollowUp]]:
+    """The follow-up studies of a cohort: ``(folder, baseline folder, spec, follow-up)``.
+
+    Only ``"table1"`` has follow-up: one per foot of the table (not the controls), at
+    14-22 months; each baseline edema bone keeps 0 % (resolved, one bone in four),
+    15-60 % (shrinking) or 80-100 % (persisting, one in ten) of its volume;
+    :data:`MIGRATORY_FOOT` resolves in the talus and gains navicular edema.
+
+    Examples
+    --------
+    >>> fus = follow_up_specs("table1")
+    >>> len(fus), fus[0][:2], 14 <= fus[0][3].months <= 22
+    (18, ('p01_L_fu1', 'p01_L'), True)
+    """
+    if name != "table1":
+        raise PhantomError(f"cohort {name!r} has no follow-up studies; only 'table1' has")
+    out = []
+    for folder, spec in cohort_specs(name, controls=0, resolution=resolution):
+        rng = np.random.default_rng([spec.seed, 1818])
+        months = int(rng.integers(14, 23))
+        keep = []
+        for bone in spec.edema_bones:
+            u = float(rng.uniform())
+            share = (0.0 if u < 0.25 else round(float(rng.uniform(0.8, 1.0)), 3) if u > 0.9
+                     else round(float(rng.uniform(0.15, 0.6)), 3))
+            keep.append((bone, share))
+        new: tuple[str, ...] = ()
+        if folder == MIGRATORY_FOOT:
+            keep, new = [(b, 0.0) for b in spec.edema_bones], ("navicular",)
+        fu = FollowUp(months=months, keep=tuple(keep), new_bones=new,
+                      rotation_deg=round(float(rng.uniform(2.0, 6.0)), 2),
+                      shift_mm=round(float(rng.uniform(2.0, 8.0)), 2))
+        out.append((f"{folder}_{fu.label}", folder, spec, fu))
+    return out
+
+
+def _follow_up_row(folder: str, base: str, spec: PhantomSpec, fu: FollowUp
+                   ) -> dict[str, Any]:
+    return {"folder": folder, "baseline_folder": base, "patient_id": spec.resolved_patient_id,
+            "side": spec.side, "months": fu.months,
+            "keep": " ".join(f"{b}:{k:g}" for b, k in fu.keep),
+            "new_bones": "+".join(fu.new_bones), "rotation_deg": fu.rotation_deg,
+            "shift_mm": fu.shift_mm}
+
+
 def _cohort_row(folder: str, spec: PhantomSpec) -> dict[str, Any]:
     return {
         "folder": folder, "patient_id": spec.resolved_patient_id, "side": spec.side,
@@ -151,27 +212,29 @@ def _distribution_row(folder: str, spec: PhantomSpec) -> dict[str, Any]:
     return row
 
 
-def _is_cached(folder: Path, spec: PhantomSpec) -> bool:
+def _is_cached(folder: Path, spec: PhantomSpec, fu: FollowUp | None = None) -> bool:
     meta = folder / "truth" / "phantom.json"
     if not meta.is_file() or not (folder / "dicom").is_dir():
         return False
     try:
-        stored = json.loads(meta.read_text(encoding="utf-8")).get("spec")
+        stored = json.loads(meta.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return bool(stored == json.loads(json.dumps(spec.to_dict())))
+    want_fu = None if fu is None else json.loads(json.dumps(fu.to_dict()))
+    return bool(stored.get("spec") == json.loads(json.dumps(spec.to_dict()))
+                and stored.get("follow_up") == want_fu)
 
 
-def _write_one(args: tuple[PhantomSpec, str]) -> str:
-    spec, folder = args
-    write_study(spec, folder)
+def _write_one(args: tuple[PhantomSpec, str, FollowUp | None]) -> str:
+    spec, folder, fu = args
+    write_study(spec, folder, follow_up=fu)
     return folder
 
 
 def write_cohort(name: str, out_dir: str | os.PathLike[str], *, controls: int = 1,
                  resolution: float = 1.0, workers: int = 1, overwrite: bool = False,
                  progress: Callable[[str, float], None] | None = None,
-                 n: int | None = None) -> list[Path]:
+                 n: int | None = None, follow_up: bool = False) -> list[Path]:
     """Write one study folder per foot of a cohort, plus ``cohort.csv``.
 
     Parameters
@@ -190,30 +253,37 @@ def write_cohort(name: str, out_dir: str | os.PathLike[str], *, controls: int = 
         the folder works as a cache).
     progress
         Called as ``progress(folder_name, fraction_done)``.
+    follow_up
+        Also write the follow-up studies (:func:`follow_up_specs`) and
+        ``followup.csv``; the baseline studies are the same either way.
 
     Returns
     -------
     list of pathlib.Path
-        The study folders, in table order.
+        The study folders, in table order (follow-up folders after the baselines).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     feet = cohort_specs(name, controls=controls, resolution=resolution, n=n)
-    todo = [(spec, str(out / folder)) for folder, spec in feet
-            if overwrite or not _is_cached(out / folder, spec)]
-    done = len(feet) - len(todo)
+    fus = follow_up_specs(name, resolution=resolution) if follow_up else []
+    jobs: list[tuple[PhantomSpec, str, FollowUp | None]] = [
+        (spec, str(out / folder), None) for folder, spec in feet]
+    jobs += [(spec, str(out / folder), fu) for folder, _, spec, fu in fus]
+    todo = [j for j in jobs if overwrite or not _is_cached(Path(j[1]), j[0], j[2])]
+    total = len(jobs)
+    done = total - len(todo)
     if workers > 1 and len(todo) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             for folder in pool.map(_write_one, todo):
                 done += 1
                 if progress:
-                    progress(Path(folder).name, done / len(feet))
+                    progress(Path(folder).name, done / total)
     else:
         for item in todo:
             _write_one(item)
             done += 1
             if progress:
-                progress(Path(item[1]).name, done / len(feet))
+                progress(Path(item[1]).name, done / total)
     buf = io.StringIO()
     fields, row = ((COHORT_FIELDS + DISTRIBUTION_FIELDS, _distribution_row)
                    if name in SPLITS else (COHORT_FIELDS, _cohort_row))
@@ -222,4 +292,11 @@ def write_cohort(name: str, out_dir: str | os.PathLike[str], *, controls: int = 
     for folder, spec in feet:
         w.writerow(row(folder, spec))
     _atomic_text(out / "cohort.csv", buf.getvalue())
-    return [out / folder for folder, _ in feet]
+    if fus:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(FOLLOW_UP_FIELDS), lineterminator="\n")
+        w.writeheader()
+        for folder, base, spec, fu in fus:
+            w.writerow(_follow_up_row(folder, base, spec, fu))
+        _atomic_text(out / "followup.csv", buf.getvalue())
+    return [Path(j[1]) for j in jobs]

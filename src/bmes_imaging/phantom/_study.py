@@ -30,6 +30,7 @@ from ._acquisition import (
 )
 from ._anatomy import atlas
 from ._edema import draw_marrow_fields
+from ._followup import FollowUp, follow_up_fields, follow_up_rng, repositioned
 from ._protocol import foot_atlas, protocols, render_series_at, study_pose, upsample
 from ._spec import PhantomSpec
 from ._tissue import (
@@ -76,6 +77,8 @@ class PhantomStudy:
         Drawn values: extents and target fractions per bone, vendor, contrast.
     extra_series
         Further series by key: ``"axial_stir"`` when ``spec.axial``.
+    follow_up
+        The follow-up time point this study shows (``None``: the baseline).
     """
 
     spec: PhantomSpec
@@ -88,6 +91,7 @@ class PhantomStudy:
     series_attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     extra_series: dict[str, Volume] = field(default_factory=dict)
+    follow_up: FollowUp | None = None
 
 
 def _uid(spec: PhantomSpec, *parts: str) -> str:
@@ -112,32 +116,34 @@ def _motion(spec: PhantomSpec, rng: np.random.Generator,
     return m
 
 
-def generate_study(spec: PhantomSpec) -> PhantomStudy:
-    """Generate one study (T1, STIR and ground truth) in memory.
+@dataclass
+class _Scene:
+    """What one study draws before rendering, in the random stream's fixed order."""
 
-    Parameters
-    ----------
-    spec
-        What to show; the seed fixes everything.
+    atlas: Any
+    rng: np.random.Generator
+    vendor: str
+    pose: Any
+    tables: Any
+    fields: Any
+    edema_bones: tuple[Bone, ...]
+    centre: NDArray[np.float64]
+    motion: NDArray[np.float64]
+    protocols: tuple[SeriesProtocol, SeriesProtocol, SeriesProtocol | None]
+    aff_t1: NDArray[np.float64]
+    aff_stir: NDArray[np.float64]
+    repositioning: NDArray[np.float64] | None = None
 
-    Returns
-    -------
-    PhantomStudy
 
-    Examples
-    --------
-    >>> from bmes_imaging.phantom import PhantomSpec, generate_study
-    >>> study = generate_study(PhantomSpec(seed=1, resolution=4.0, snr=None))
-    >>> study.t1.info.sequence, study.stir.info.sequence
-    ('t1', 'stir')
-    >>> bool((study.edema.array == 1).any())
-    True
+def _draw_scene(spec: PhantomSpec, follow_up: FollowUp | None) -> _Scene:
+    """Anatomy, pose, contrast, marrow fields, field of view and motion of a study.
+
+    A follow-up changes the marrow fields and the pose with its own random stream,
+    after they are drawn: the baseline's stream, and so everything else, is unchanged.
     """
-    t_start = time.perf_counter()
     a = foot_atlas(spec, atlas())
     rng = np.random.default_rng([spec.seed, 0 if spec.side == "R" else 1, 7051])
     vendor = spec.vendor or sorted(VENDORS)[int(rng.integers(len(VENDORS)))]
-    vend = VENDORS[vendor]
     pose = study_pose(rng, spec, spec.size * (1.0 + rng.uniform(-0.03, 0.03)))
     tables = adjust_contrast(
         fat_suppressed_variant(signal_tables(rng, effusion=spec.effusion,
@@ -146,6 +152,12 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
         fat_remaining=spec.fat_suppression, field_strength=spec.field_strength)
     fields = draw_marrow_fields(a, rng, spec.bones_with_edema, spec.edema_extent,
                                 red_marrow=spec.red_marrow)
+    edema_bones = spec.bones_with_edema
+    repositioning = None
+    if follow_up is not None:
+        fu_rng = follow_up_rng(spec.seed, spec.side, follow_up)
+        fields, edema_bones = follow_up_fields(a, fields, follow_up, fu_rng)
+        pose, repositioning = repositioned(pose, follow_up, fu_rng)
     # the technologist centres the field of view on the hindfoot / midfoot
     centre_atlas = np.array([3.0, 40.0, -18.0]) + rng.uniform(-5.0, 5.0, 3)
     centre_atlas = centre_atlas + pose.fov_offset
@@ -157,31 +169,44 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
     aff_t1 = series_affine(p_t1, centre, rng.uniform(-1.0, 1.0))
     aff_stir = series_affine(p_stir, centre + rng.uniform(-3.0, 3.0, 3),
                              rng.uniform(-1.5, 1.5))
-    codes_flat = a.codes.reshape(-1)
-    edema_flat = fields.edema.reshape(-1) if fields.edema is not None else None
-    red_flat = fields.red.reshape(-1) if fields.red is not None else None
-    shape = a.codes.shape
-    edema_codes = np.zeros(256, bool)
-    for b in spec.bones_with_edema:
-        edema_codes[int(b)] = True
-    marrow_code = np.zeros(256, bool)
-    marrow_code[1:OTHER_BONE + 1] = True
-    fine_flat = fields.texture_fine.reshape(-1)
-    coarse_flat = fields.texture_coarse.reshape(-1)
+    return _Scene(a, rng, vendor, pose, tables, fields, edema_bones, centre, motion,
+                  (p_t1, p_stir, p_ax), aff_t1, aff_stir, repositioning)
 
-    truth_bones: list[NDArray[np.uint8]] = []
-    truth_edema: list[NDArray[np.uint8]] = []
 
-    tile_mask = np.int32(63)
-    soft_tables = soft_texture_tables()
-    fat_ramp = FatRamp.of(spec, tables, centre)
+_Sample = Callable[[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], bool],
+                   NDArray[np.float32]]
 
-    def make_sampler(sequence: str, world_to_anatomy: NDArray[np.float64] | None,
-                     protocol: SeriesProtocol) -> Callable[[NDArray[np.float64], NDArray[np.float64],
-                                    NDArray[np.float64], bool], NDArray[np.float32]]:
+
+class _Samplers:
+    """Plane samplers of the scene's T1 and fluid signal; the T1 ones record the truth
+    (bone labels and edema) of the centre planes they render."""
+
+    def __init__(self, spec: PhantomSpec, scene: _Scene) -> None:
+        a, fields = scene.atlas, scene.fields
+        self.scene = scene
+        self.codes_flat = a.codes.reshape(-1)
+        self.edema_flat = fields.edema.reshape(-1) if fields.edema is not None else None
+        self.red_flat = fields.red.reshape(-1) if fields.red is not None else None
+        self.shape = a.codes.shape
+        self.edema_codes = np.zeros(256, bool)
+        for b in scene.edema_bones:
+            self.edema_codes[int(b)] = True
+        self.marrow_code = np.zeros(256, bool)
+        self.marrow_code[1:OTHER_BONE + 1] = True
+        self.fine_flat = fields.texture_fine.reshape(-1)
+        self.coarse_flat = fields.texture_coarse.reshape(-1)
+        self.truth_bones: list[NDArray[np.uint8]] = []
+        self.truth_edema: list[NDArray[np.uint8]] = []
+        self.soft_tables = soft_texture_tables()
+        self.fat_ramp = FatRamp.of(spec, scene.tables, scene.centre)
+
+    def make(self, sequence: str, world_to_anatomy: NDArray[np.float64] | None,
+             protocol: SeriesProtocol) -> _Sample:
+        """The sampler of one series (``"t1"`` or the fluid series)."""
+        tables = self.scene.tables
         lut = tables.t1 if sequence == "t1" else tables.stir
         record = sequence == "t1"
-        if sequence == "t1":
+        if record:
             base = np.float32(tables.marrow_t1)
             tex_f, tex_c = np.float32(0.07), np.float32(0.05)
             red = np.float32(tables.red_t1)
@@ -190,28 +215,30 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
             tex_f, tex_c = np.float32(0.25), np.float32(0.15)
             red = np.float32(tables.red_stir)
         ni, nj = protocol.matrix
-        soft_f, soft_c = soft_tables[0:2] if record else soft_tables[2:4]
+        soft_f, soft_c = self.soft_tables[0:2] if record else self.soft_tables[2:4]
+        tile_mask = np.int32(63)
+        me = self
 
         def sample(origin: NDArray[np.float64], step_i: NDArray[np.float64],
                    step_j: NDArray[np.float64], is_centre: bool) -> NDArray[np.float32]:
-            ix, iy, iz, inside = pose.plane_voxels(a, origin, step_i, step_j, ni, nj,
-                                                   world_to_anatomy)
-            flat = (ix * np.int32(shape[1]) + iy) * np.int32(shape[2]) + iz
-            codes = codes_flat[flat]
+            ix, iy, iz, inside = me.scene.pose.plane_voxels(
+                me.scene.atlas, origin, step_i, step_j, ni, nj, world_to_anatomy)
+            flat = (ix * np.int32(me.shape[1]) + iy) * np.int32(me.shape[2]) + iz
+            codes = me.codes_flat[flat]
             codes[~inside] = 0
             sig = lut[codes]
-            mi_idx = np.flatnonzero(marrow_code[codes])
+            mi_idx = np.flatnonzero(me.marrow_code[codes])
             if mi_idx.size:
                 f = flat[mi_idx]
                 tile = (((ix[mi_idx] & tile_mask) << 12) | ((iy[mi_idx] & tile_mask) << 6)
                         | (iz[mi_idx] & tile_mask))
-                tf, tc = fine_flat[tile], coarse_flat[tile]
+                tf, tc = me.fine_flat[tile], me.coarse_flat[tile]
                 s = base * (np.float32(1.0) + tex_f * tf + tex_c * tc)
-                if red_flat is not None:
-                    rw = red_flat[f].astype(np.float32) * np.float32(1 / 255.0)
+                if me.red_flat is not None:
+                    rw = me.red_flat[f].astype(np.float32) * np.float32(1 / 255.0)
                     s = s * (1 - rw) + red * (np.float32(1.0) + np.float32(0.05) * tc) * rw
-                if edema_flat is not None:
-                    ew = edema_flat[f].astype(np.float32) * np.float32(1 / 255.0)
+                if me.edema_flat is not None:
+                    ew = me.edema_flat[f].astype(np.float32) * np.float32(1 / 255.0)
                     ew *= np.float32(0.85) + np.float32(0.15) * tc
                     if record:
                         s *= np.maximum(np.float32(1.0) - np.float32(tables.edema_t1_drop)
@@ -225,28 +252,39 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
                 tile = (((ix[st_idx] & tile_mask) << 12) | ((iy[st_idx] & tile_mask) << 6)
                         | (iz[st_idx] & tile_mask))
                 c = codes[st_idx]
-                sig[st_idx] *= (np.float32(1.0) + soft_f[c] * fine_flat[tile]
-                                + soft_c[c] * coarse_flat[tile])
-            if fat_ramp is not None and not record:
-                sig += fat_ramp.plane(codes, origin, step_i, step_j, ni, nj)
+                sig[st_idx] *= (np.float32(1.0) + soft_f[c] * me.fine_flat[tile]
+                                + soft_c[c] * me.coarse_flat[tile])
+            if me.fat_ramp is not None and not record:
+                sig += me.fat_ramp.plane(codes, origin, step_i, step_j, ni, nj)
             if record and is_centre:
-                truth_bones.append(bone_label_of(codes))
-                e = np.zeros(codes.shape, np.uint8)
-                if edema_flat is not None:
-                    hit = edema_codes[codes] & (edema_flat[flat] >= 128)
-                    e[hit] = codes[hit]
-                truth_edema.append(e)
+                me.record_truth(codes, flat)
             return sig
 
         return sample
 
+    def record_truth(self, codes: NDArray[np.uint8], flat: NDArray[Any]) -> None:
+        """Keep the bone labels and edema of a rendered T1 centre plane."""
+        self.truth_bones.append(bone_label_of(codes))
+        e = np.zeros(codes.shape, np.uint8)
+        if self.edema_flat is not None:
+            hit = self.edema_codes[codes] & (self.edema_flat[flat] >= 128)
+            e[hit] = codes[hit]
+        self.truth_edema.append(e)
+
+
+def _render(spec: PhantomSpec, scene: _Scene, samplers: _Samplers
+            ) -> tuple[NDArray[np.float32], NDArray[np.float32], float,
+                       NDArray[np.float64] | None]:
+    """T1 and fluid images (blur, bias, noise, vendor rescale) and the T1 render factor."""
+    p_t1, p_stir, _ = scene.protocols
+    rng, tables = scene.rng, scene.tables
     fine = spec.pixel_mm is not None
-    t1, t1_factor = render_series_at(p_t1, aff_t1, lambda p: make_sampler("t1", None, p),
-                                     fine)
-    inv_motion = (None if np.allclose(motion, np.eye(4))
-                  else np.asarray(np.linalg.inv(motion), dtype=np.float64))
-    stir, _ = render_series_at(p_stir, aff_stir,
-                               lambda p: make_sampler("stir", inv_motion, p), fine)
+    t1, t1_factor = render_series_at(p_t1, scene.aff_t1,
+                                     lambda p: samplers.make("t1", None, p), fine)
+    inv_motion = (None if np.allclose(scene.motion, np.eye(4))
+                  else np.asarray(np.linalg.inv(scene.motion), dtype=np.float64))
+    stir, _ = render_series_at(p_stir, scene.aff_stir,
+                               lambda p: samplers.make("stir", inv_motion, p), fine)
     t1 = psf_blur(t1, 0.45)
     stir = psf_blur(stir, 0.45)
     t1 *= bias_field(t1.shape, spec.bias, rng)
@@ -256,32 +294,52 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
         stir = rician(stir, tables.muscle_stir / (0.8 * spec.snr), rng)
     t1 = _rescaled(np.rint(np.clip(t1, 0, 4095)), spec.rescale_of("t1"))
     stir = _rescaled(np.rint(np.clip(stir, 0, 4095)), spec.rescale_of("fluid"))
+    return t1, stir, t1_factor, inv_motion
 
-    ni, nj = p_t1.matrix
+
+def _truth_arrays(scene: _Scene, samplers: _Samplers, t1_factor: float
+                  ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """Bone labels and edema of the T1 grid from the recorded centre planes."""
+    ni, nj = scene.protocols[0].matrix
     ci, cj = ((ni, nj) if t1_factor == 1.0 else
               (math.ceil((ni - 1) / t1_factor) + 1, math.ceil((nj - 1) / t1_factor) + 1))
-    bones = np.stack([b.reshape(ci, cj) for b in truth_bones], axis=2)
-    edema = np.stack([e.reshape(ci, cj) for e in truth_edema], axis=2)
+    bones = np.stack([b.reshape(ci, cj) for b in samplers.truth_bones], axis=2)
+    edema = np.stack([e.reshape(ci, cj) for e in samplers.truth_edema], axis=2)
     if t1_factor != 1.0:
         bones = np.asarray(upsample(bones, (ni, nj), t1_factor, nearest=True), np.uint8)
         edema = np.asarray(upsample(edema, (ni, nj), t1_factor, nearest=True), np.uint8)
+    return bones, edema
 
-    day = np.datetime64("2014-01-06") + np.timedelta64(int(rng.integers(0, 1000)), "D")
-    study_date = str(day).replace("-", "")
-    minute = int(rng.integers(8 * 60, 18 * 60))
-    study_uid = _uid(spec, "study")
-    for_uid = _uid(spec, "frame")
-    attrs: dict[str, dict[str, Any]] = {}
-    infos: dict[str, SeriesInfo] = {}
-    def describe(key: str, seq: str, proto: SeriesProtocol, number: int,
+
+class _Headers:
+    """DICOM header values and SeriesInfo of each series of a study."""
+
+    def __init__(self, spec: PhantomSpec, scene: _Scene, uid_parts: tuple[str, ...],
+                 days_later: int) -> None:
+        rng = scene.rng
+        day = np.datetime64("2014-01-06") + np.timedelta64(int(rng.integers(0, 1000)), "D")
+        day = day + np.timedelta64(days_later, "D")
+        self.spec, self.scene, self.parts = spec, scene, uid_parts
+        self.study_date = str(day).replace("-", "")
+        self.minute = int(rng.integers(8 * 60, 18 * 60))
+        self.study_uid = _uid(spec, *uid_parts, "study")
+        self.for_uid = _uid(spec, *uid_parts, "frame")
+        self.attrs: dict[str, dict[str, Any]] = {}
+        self.infos: dict[str, SeriesInfo] = {}
+
+    def describe(self, key: str, seq: str, proto: SeriesProtocol, number: int,
                  description: str) -> None:
+        """Draw and record the header of one series."""
+        spec, rng, vendor = self.spec, self.scene.rng, self.scene.vendor
+        vend = VENDORS[vendor]
+        minute, study_date = self.minute, self.study_date
         v = vend[seq]
         tr = round(float(rng.uniform(*v["tr"])), 1)
         te = round(float(rng.uniform(*v["te"])), 1)
         ti = round(float(rng.uniform(*v["ti"])), 1) if v["ti"] else None
-        series_uid = _uid(spec, "series", key)
+        series_uid = _uid(spec, *self.parts, "series", key)
         series_time = f"{(minute + 4 * number) // 60:02d}{(minute + 4 * number) % 60:02d}00"
-        attrs[key] = {
+        self.attrs[key] = {
             "series_number": number * 100 + 1 if vendor.startswith("Philips") else number + 2,
             "series_description": description,
             "series_instance_uid": series_uid,
@@ -312,59 +370,113 @@ def generate_study(spec: PhantomSpec) -> PhantomStudy:
                 "ContentTime": series_time,
             },
         }
-        infos[key] = SeriesInfo(
-            study_instance_uid=study_uid, series_instance_uid=series_uid,
-            frame_of_reference_uid=for_uid, patient_id=spec.resolved_patient_id,
+        self.infos[key] = SeriesInfo(
+            study_instance_uid=self.study_uid, series_instance_uid=series_uid,
+            frame_of_reference_uid=self.for_uid, patient_id=spec.resolved_patient_id,
             modality="MR", manufacturer=vendor, series_description=description,
-            series_number=attrs[key]["series_number"], laterality=spec.side, sequence=seq,
-            plane=proto.plane, repetition_time=tr, echo_time=te, inversion_time=ti,
-            sop_class_uid="1.2.840.10008.5.1.4.1.1.4",
+            series_number=self.attrs[key]["series_number"], laterality=spec.side,
+            sequence=seq, plane=proto.plane, repetition_time=tr, echo_time=te,
+            inversion_time=ti, sop_class_uid="1.2.840.10008.5.1.4.1.1.4",
         )
 
-    describe("t1", "t1", p_t1, 1, vend["t1"]["description"])
-    describe("stir", spec.fluid, p_stir, 2,
-             vend[spec.fluid]["description"] if spec.fluid_plane == "sagittal"
-             else vend[spec.fluid_plane][spec.fluid])
-    extra: dict[str, Volume] = {}
-    if spec.axial:
-        # drawn after everything else, so the other series do not change with it
-        centre_ax = (pose.affine @ np.r_[0.0, 5.0, -30.0, 1.0])[:3]
-        aff_ax = series_affine(p_ax, centre_ax, float(rng.uniform(-1.0, 1.0)))
-        ax = render_series(p_ax, aff_ax, make_sampler("stir", inv_motion, p_ax))
-        ax = psf_blur(ax, 0.45) * bias_field(ax.shape, spec.bias, rng)
-        if spec.snr is not None:
-            ax = rician(ax, tables.muscle_stir / (0.8 * spec.snr), rng)
-        ax = _rescaled(np.rint(np.clip(ax, 0, 4095)), spec.rescale_of("fluid"))
-        key = f"axial_{spec.fluid}"
-        describe(key, spec.fluid, p_ax, 3, vend["axial"][spec.fluid])
-        extra[key] = Volume(ax, aff_ax, infos[key])
-    truth_info = SeriesInfo(study_instance_uid=study_uid, frame_of_reference_uid=for_uid,
+
+def _axial_series(spec: PhantomSpec, scene: _Scene, samplers: _Samplers,
+                  inv_motion: NDArray[np.float64] | None, headers: _Headers
+                  ) -> dict[str, Volume]:
+    """The optional axial fluid series (drawn after everything else, so the other
+    series do not change with it)."""
+    if not spec.axial:
+        return {}
+    rng, p_ax = scene.rng, scene.protocols[2]
+    assert p_ax is not None
+    centre_ax = (scene.pose.affine @ np.r_[0.0, 5.0, -30.0, 1.0])[:3]
+    aff_ax = series_affine(p_ax, centre_ax, float(rng.uniform(-1.0, 1.0)))
+    ax = render_series(p_ax, aff_ax, samplers.make("stir", inv_motion, p_ax))
+    ax = psf_blur(ax, 0.45) * bias_field(ax.shape, spec.bias, rng)
+    if spec.snr is not None:
+        ax = rician(ax, scene.tables.muscle_stir / (0.8 * spec.snr), rng)
+    ax = _rescaled(np.rint(np.clip(ax, 0, 4095)), spec.rescale_of("fluid"))
+    key = f"axial_{spec.fluid}"
+    headers.describe(key, spec.fluid, p_ax, 3, VENDORS[scene.vendor]["axial"][spec.fluid])
+    return {key: Volume(ax, aff_ax, headers.infos[key])}
+
+
+def generate_study(spec: PhantomSpec, *, follow_up: FollowUp | None = None) -> PhantomStudy:
+    """Generate one study (T1, STIR and ground truth) in memory.
+
+    Parameters
+    ----------
+    spec
+        What to show; the seed fixes everything.
+    follow_up
+        Make the study a follow-up of ``spec``'s (baseline) study: the same foot some
+        months later, its edema changed and the foot repositioned
+        (:class:`~bmes_imaging.phantom.FollowUp`). ``None``: the baseline itself.
+
+    Returns
+    -------
+    PhantomStudy
+
+    Examples
+    --------
+    >>> from bmes_imaging.phantom import PhantomSpec, generate_study
+    >>> study = generate_study(PhantomSpec(seed=1, resolution=4.0, snr=None))
+    >>> study.t1.info.sequence, study.stir.info.sequence
+    ('t1', 'stir')
+    >>> bool((study.edema.array == 1).any())
+    True
+    """
+    t_start = time.perf_counter()
+    scene = _draw_scene(spec, follow_up)
+    samplers = _Samplers(spec, scene)
+    t1, stir, t1_factor, inv_motion = _render(spec, scene, samplers)
+    bones, edema = _truth_arrays(scene, samplers, t1_factor)
+    headers = _Headers(spec, scene, () if follow_up is None else (follow_up.label,),
+                       0 if follow_up is None else follow_up.days)
+    p_t1, p_stir, _ = scene.protocols
+    vend = VENDORS[scene.vendor]
+    headers.describe("t1", "t1", p_t1, 1, vend["t1"]["description"])
+    headers.describe("stir", spec.fluid, p_stir, 2,
+                     vend[spec.fluid]["description"] if spec.fluid_plane == "sagittal"
+                     else vend[spec.fluid_plane][spec.fluid])
+    extra = _axial_series(spec, scene, samplers, inv_motion, headers)
+    infos = headers.infos
+    truth_info = SeriesInfo(study_instance_uid=headers.study_uid,
+                            frame_of_reference_uid=headers.for_uid,
                             patient_id=spec.resolved_patient_id, laterality=spec.side)
-    bones_vol = Volume(bones, aff_t1, truth_info)
-    edema_vol = Volume(edema, aff_t1, truth_info)
+    bones_vol = Volume(bones, scene.aff_t1, truth_info)
+    edema_vol = Volume(edema, scene.aff_t1, truth_info)
+    details = _details(scene, t_start)
+    if follow_up is not None and scene.repositioning is not None:
+        details["repositioning"] = np.round(scene.repositioning, 8).tolist()
     return PhantomStudy(
         spec=spec,
-        t1=Volume(t1, aff_t1, infos["t1"]),
-        stir=Volume(stir, aff_stir, infos["stir"]),
-        bones=bones_vol, edema=edema_vol, motion=motion,
+        t1=Volume(t1, scene.aff_t1, infos["t1"]),
+        stir=Volume(stir, scene.aff_stir, infos["stir"]),
+        bones=bones_vol, edema=edema_vol, motion=scene.motion,
         involvement=involvement_rows(bones_vol, edema_vol),
-        series_attributes=attrs, extra_series=extra,
-        details={
-            "vendor": vendor,
-            "edema_extents": {b.bone_name: e for b, e in fields.extents.items()},
-            "edema_target_fractions": {b.bone_name: round(f, 4)
-                                       for b, f in fields.fractions.items()},
-            "edema_t1_drop": round(tables.edema_t1_drop, 4),
-            "edema_stir_gain": round(tables.edema_stir_gain, 2),
-            "edema_fluid_ratio": round(edema_ratios(tables)[0], 4),
-            "edema_t1_ratio": round(edema_ratios(tables)[1], 4),
-            "fluid_plane": p_stir.plane,
-            "t1_protocol": _protocol_details(p_t1),
-            "fluid_protocol": _protocol_details(p_stir),
-            "pose_affine": np.round(pose.affine, 6).tolist(),
-            "seconds": round(time.perf_counter() - t_start, 3),
-        },
+        series_attributes=headers.attrs, extra_series=extra,
+        details=details, follow_up=follow_up,
     )
+
+
+def _details(scene: _Scene, t_start: float) -> dict[str, Any]:
+    tables, fields = scene.tables, scene.fields
+    return {
+        "vendor": scene.vendor,
+        "edema_extents": {b.bone_name: e for b, e in fields.extents.items()},
+        "edema_target_fractions": {b.bone_name: round(f, 4)
+                                   for b, f in fields.fractions.items()},
+        "edema_t1_drop": round(tables.edema_t1_drop, 4),
+        "edema_stir_gain": round(tables.edema_stir_gain, 2),
+        "edema_fluid_ratio": round(edema_ratios(tables)[0], 4),
+        "edema_t1_ratio": round(edema_ratios(tables)[1], 4),
+        "fluid_plane": scene.protocols[1].plane,
+        "t1_protocol": _protocol_details(scene.protocols[0]),
+        "fluid_protocol": _protocol_details(scene.protocols[1]),
+        "pose_affine": np.round(scene.pose.affine, 6).tolist(),
+        "seconds": round(time.perf_counter() - t_start, 3),
+    }
 
 
 def _rescaled(stored: NDArray[Any], rescale: tuple[float, float]) -> NDArray[np.float32]:
@@ -405,7 +517,7 @@ def _atomic_text(path: Path, text: str) -> None:
 
 
 def write_study(spec_or_study: PhantomSpec | PhantomStudy, out_dir: str | os.PathLike[str],
-                ) -> Path:
+                *, follow_up: FollowUp | None = None) -> Path:
     """Write a study: ``dicom/`` (both series, shuffled names) and ``truth/``.
 
     Parameters
@@ -414,6 +526,8 @@ def write_study(spec_or_study: PhantomSpec | PhantomStudy, out_dir: str | os.Pat
         A spec (generated first) or an already generated study.
     out_dir
         Study folder; created if needed. Existing files of the same names are replaced.
+    follow_up
+        With a spec: write this follow-up time point of it (see :func:`generate_study`).
 
     Returns
     -------
@@ -428,8 +542,9 @@ def write_study(spec_or_study: PhantomSpec | PhantomStudy, out_dir: str | os.Pat
     """
     from ..dicom import write_series
 
-    study = (generate_study(spec_or_study) if isinstance(spec_or_study, PhantomSpec)
-             else spec_or_study)
+    study = (generate_study(spec_or_study, follow_up=follow_up)
+             if isinstance(spec_or_study, PhantomSpec) else spec_or_study)
+    fu = study.follow_up
     spec = study.spec
     out = Path(out_dir)
     dicom_dir = out / "dicom"
@@ -459,11 +574,12 @@ def write_study(spec_or_study: PhantomSpec | PhantomStudy, out_dir: str | os.Pat
             frame_of_reference_uid=vol.info.frame_of_reference_uid,
             series_number=at["series_number"], series_description=at["series_description"],
             manufacturer=vol.info.manufacturer or "SIEMENS", attributes=attributes,
-            uid_seed=f"bmes-phantom-{spec.seed}-{spec.side}-{spec.resolved_patient_id}",
+            uid_seed=(f"bmes-phantom-{spec.seed}-{spec.side}-{spec.resolved_patient_id}"
+                      + ("" if fu is None else f"-{fu.label}")),
             filename_pattern=prefix + "{index:05d}.tmp",
         )
     perm = np.random.default_rng([spec.seed, 99]).permutation(len(written))
-    for path, n in zip(written, perm):
+    for path, n in zip(written, perm, strict=True):
         path.rename(dicom_dir / f"IM{int(n) + 1:05d}.dcm")
     truth = out / "truth"
     study.bones.to_nifti(truth / "bones.nii.gz")
@@ -481,5 +597,7 @@ def write_study(spec_or_study: PhantomSpec | PhantomStudy, out_dir: str | os.Pat
             "details": details,
             "source": "bmes-imaging phantom; anatomy from the Visible Human Female foot "
                       "surfaces (University of Denver, CC BY 4.0)"}
+    if fu is not None:
+        meta["follow_up"] = fu.to_dict()
     _atomic_text(truth / "phantom.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return out
