@@ -56,8 +56,8 @@ pip_install() {
   fi
 }
 pip_install --upgrade pip
-extras="napari"
-[ "$with_tests" = 1 ] && extras="napari,test,postgres"
+extras="napari,dask"
+[ "$with_tests" = 1 ] && extras="napari,dask,test,postgres"
 pip_install -e ".[${extras}]"
 .venv/bin/python -c "import bmes_imaging" 
 echo "bootstrap: ready (.venv, extras: ${extras})"

@@ -381,6 +381,7 @@ def screen(
         for u in plan.unpaired:
             log.warning("%s cannot be screened: %s", u.key, _scrub(u.reason, u.identifiers, root))
         outcomes, todo = _resume(plan, out, retry_failed)
+        inline = inline or _without_dask(scheduler)
         stream = None if progress is True or progress is False else progress
         bar = (ProgressLine(len(todo), len(outcomes), stream) if progress is not False
                else None)
@@ -412,6 +413,26 @@ def screen(
         return result
     finally:
         _close_log(handlers, before)
+
+
+def _without_dask(scheduler: str | None) -> bool:
+    """True when Dask is not installed: the studies then run one after another here.
+
+    Dask is an optional extra (``pip install 'bmes-imaging[dask]'``); a run that names a
+    scheduler cannot do without it and stops with that line.
+    """
+    try:
+        import distributed  # noqa: F401 - only whether it is there
+    except ImportError:
+        pass
+    else:
+        return False
+    if scheduler:
+        raise BmesError("a Dask scheduler was given but Dask is not installed: "
+                        "pip install 'bmes-imaging[dask]'")
+    log.warning("Dask is not installed: studies run one after another in this process "
+                "(pip install 'bmes-imaging[dask]' for parallel workers)")
+    return True
 
 
 def _local_worker_config() -> dict[str, Any]:

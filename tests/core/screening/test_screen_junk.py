@@ -113,3 +113,28 @@ def test_screen_leaves_the_callers_logger_settings(junk_archive: dict, tmp_path:
         assert "done in" in (tmp_path / "out" / "screen.log").read_text(encoding="utf-8")
     finally:
         logger.setLevel(before[0])
+
+
+def test_without_dask_the_studies_run_in_this_process(junk_archive: dict,
+                                                      tmp_path: Path) -> None:
+    """Dask is an optional extra: without it the screen still runs (one study at a time)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.modules['distributed'] = None  # as if Dask were not installed\n"
+        "from bmes_imaging.screening import load_only, screen\n"
+        f"r = screen({str(junk_archive['root'])!r}, {str(tmp_path / 'out')!r}, "
+        "study_function=load_only, progress=False)\n"
+        "print('done', r.n_done, 'workers', r.workers)\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "done 4 workers 0" in run.stdout
+    log = (tmp_path / "out" / "screen.log").read_text(encoding="utf-8")
+    assert "Dask is not installed" in log and "bmes-imaging[dask]" in log
+    script_with_scheduler = script.replace("progress=False", "progress=False, "
+                                           "scheduler='tcp://127.0.0.1:1'")
+    run = subprocess.run([sys.executable, "-c", script_with_scheduler], capture_output=True,
+                         text=True, timeout=300, check=False)
+    assert run.returncode != 0 and "Dask is not installed" in run.stderr
