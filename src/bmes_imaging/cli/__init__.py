@@ -30,7 +30,7 @@ __all__ = ["build_parser", "main"]
 #: Subcommand modules, in the order ``bmes --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "demo", "index", "convert", "phantom", "detect", "atlas", "evaluate", "clinical",
-    "agreement", "validate", "screen", "export", "report", "view",
+    "agreement", "validate", "screen", "export", "pacs", "report", "followup", "view",
 )
 
 log = logging.getLogger("bmes_imaging")

@@ -112,7 +112,7 @@ def run_involvement(args: argparse.Namespace) -> int:
 
     if args.store is None and (args.clinical is None or args.findings is None):
         args.store = os.environ.get("BMES_DB") or None  # --db, else $BMES_DB
-    if args.clinical is None and args.store is None or (
+    if (args.clinical is None and args.store is None) or (
             args.findings is None and args.store is None):
         print("bmes export involvement: error: give the clinical table (or --db) and "
               "--findings (or --db)", file=sys.stderr)

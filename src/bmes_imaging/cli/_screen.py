@@ -6,6 +6,8 @@ Examples
 
     bmes screen archive/ --out screen_out/ --workers 2
     bmes screen archive/ --out screen_out/ --scheduler tcp://10.0.0.5:8786
+    bmes screen cache/ --out screen_out/ --pacs pacs.example.org:104 --called-aet PACS \\
+        --date 20240101-20240630
 """
 
 from __future__ import annotations
@@ -44,11 +46,55 @@ def register(subparsers: Any) -> None:
                    help="also store each study's candidates as unreviewed detector "
                         "findings in this store (SQLAlchemy URL or SQLite file), for the "
                         "napari review to open")
+    _pacs_args(p)
     p.set_defaults(func=run)
+
+
+def _pacs_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "screen what a PACS query returns",
+        "With --pacs (or --pacs-settings) the matching MR studies' T1 and fluid series are "
+        "first retrieved into ROOT (C-GET, or C-MOVE with --move-aet; resumable), then ROOT "
+        "is screened.")
+    g.add_argument("--pacs", metavar="HOST[:PORT]", help="the PACS to query (port 104 "
+                                                         "by default)")
+    g.add_argument("--pacs-settings", type=Path, metavar="FILE",
+                   help="TOML file with a [pacs] table (as for bmes pacs --settings)")
+    g.add_argument("--aet", help="our AE title (default BMES)")
+    g.add_argument("--called-aet", help="the PACS' AE title")
+    g.add_argument("--patient-id", metavar="ID", help="only this patient's studies")
+    g.add_argument("--date", metavar="YYYYMMDD-YYYYMMDD", help="study date or range")
+    g.add_argument("--study-uid", metavar="UID", help="only this study")
+    g.add_argument("--move-aet", metavar="AET", help="C-MOVE to this AE title of ours")
+    g.add_argument("--store-port", type=int, metavar="PORT",
+                   help="port of our storage SCP for C-MOVE")
+
+
+def _retrieve_from_pacs(args: argparse.Namespace) -> None:
+    """Retrieve what the PACS query returns into ROOT (bmes pacs retrieve)."""
+    from ..pacs import find_studies, load_settings, retrieve
+
+    host, port = args.pacs, None
+    if args.pacs and ":" in args.pacs:
+        host, _, text = args.pacs.rpartition(":")
+        port = int(text)
+    settings = load_settings(args.pacs_settings, host=host, port=port, aet=args.aet,
+                             called_aet=args.called_aet, move_aet=args.move_aet,
+                             store_port=args.store_port)
+    studies = find_studies(settings, patient_id=args.patient_id, date=args.date,
+                           study_uid=args.study_uid)
+    args.root.mkdir(parents=True, exist_ok=True)
+    got = retrieve(settings, studies, args.root, progress=None if args.no_progress else
+                   (lambda line: print(line, file=sys.stderr)))
+    print(f"{settings.peer}: {len(studies)} studies, {len(got.series)} series: "
+          f"{got.received} instances received, {got.already_present} already in {args.root}",
+          file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the screening; 2 on usage errors, 1 when nothing could be processed."""
+    if args.pacs or args.pacs_settings:
+        _retrieve_from_pacs(args)
     if not args.root.is_dir():
         print(f"bmes screen: error: {args.root} is not a folder", file=sys.stderr)
         return 2
