@@ -18,9 +18,10 @@ apt_pkgs=(xvfb xauth libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcb-cu
   libxcb-shape0 libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1 libfontconfig1 libdbus-1-3
   dcm2niix)
 if [ "$with_tests" = 1 ]; then
-  # reference peers, and the PostgreSQL server the store's tests start (as nobody, on
-  # loopback, one throw-away cluster per test)
-  apt_pkgs+=(dicom3tools libgdcm-tools dcmtk postgresql)
+  # reference peers, the PostgreSQL server the store's tests start (as nobody, on
+  # loopback, one throw-away cluster per test), and the Orthanc PACS the PACS tests start
+  # (in a private network namespace, own config; ip and nsenter come with the base system)
+  apt_pkgs+=(dicom3tools libgdcm-tools dcmtk postgresql orthanc iproute2)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -36,6 +37,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
     pg_lsclusters -h | awk '$4 == "online" {print $1, $2}' | while read -r ver name; do
       $SUDO pg_ctlcluster "$ver" "$name" stop || true
     done
+  fi
+  # the same for the Orthanc service the package starts (it would hold port 4242 and
+  # listen on every interface); the tests start their own
+  if [[ " ${missing[*]} " == *" orthanc "* ]]; then
+    if command -v systemctl >/dev/null && systemctl is-active --quiet orthanc 2>/dev/null; then
+      $SUDO systemctl stop orthanc || true
+    elif [ -x /etc/init.d/orthanc ]; then
+      $SUDO /etc/init.d/orthanc stop >/dev/null 2>&1 || true
+    fi
   fi
 fi
 
