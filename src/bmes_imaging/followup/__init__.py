@@ -8,6 +8,15 @@ per-foot plot).
 """
 
 from ._change import COURSES, BoneChange, CourseThresholds, bone_changes, course, foot_course
+from ._register import EdemaOverlap, Registration, edema_overlap, register_follow_up
+from ._report import (
+    follow_up_section,
+    follow_up_tables,
+    plot_timeline,
+    plot_timelines,
+    write_follow_up,
+)
+from ._run import FollowUpResult, follow_up_screened, study_dates
 from ._timeline import (
     BoneMeasure,
     StudyFindings,
@@ -23,13 +32,25 @@ __all__ = [
     "BoneChange",
     "BoneMeasure",
     "CourseThresholds",
+    "EdemaOverlap",
+    "FollowUpResult",
+    "Registration",
     "StudyFindings",
     "TimePoint",
     "Timeline",
     "bone_changes",
     "build_timelines",
     "course",
+    "edema_overlap",
+    "follow_up_screened",
+    "follow_up_section",
+    "follow_up_tables",
     "foot_course",
     "parse_study_date",
+    "plot_timeline",
+    "plot_timelines",
     "read_study_findings",
+    "register_follow_up",
+    "study_dates",
+    "write_follow_up",
 ]
