@@ -126,6 +126,9 @@ def _server_engine(url: str) -> Engine:
     except ModuleNotFoundError as exc:
         backend = parsed.get_backend_name()
         hint = _DRIVER_HINTS.get(backend, f"install the Python driver {exc.name!r}")
+        if backend == "postgresql" and not str(exc.name).startswith("psycopg"):
+            hint = (f"install it, or use a postgresql+psycopg:// URL after {hint} "
+                    "(psycopg, the driver bmes-imaging is tested with)")
         raise StoreError(f"cannot open the store {shown_url(url)}: its database driver "
                          f"({exc.name}) is not installed; {hint}") from None
 
