@@ -207,11 +207,7 @@ def write_series(
     """
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, found {dtype!r}")
-    data = np.asarray(volume.array)
-    if data.ndim != 3:
-        raise ValueError(f"write_series needs a 3-D volume, found shape {data.shape}")
-    if data.dtype == np.bool_:
-        data = data.astype(np.uint8)
+    data = _checked_array(volume)
     study_uid = study_instance_uid or _uid(uid_seed, "study")
     series_uid = series_instance_uid or _uid(uid_seed, "series", study_uid,
                                              str(series_number), series_description)
@@ -226,9 +222,8 @@ def write_series(
         series_values=(int(series_number), series_description, modality, manufacturer),
         extra=dict(attributes or {}))
     nk = int(data.shape[2])
-    order = np.arange(nk)
-    if shuffle_seed is not None:
-        order = np.random.default_rng(shuffle_seed).permutation(nk)
+    order = (np.arange(nk) if shuffle_seed is None
+             else np.random.default_rng(shuffle_seed).permutation(nk))
     out = Path(out_dir)
     make_private_dirs(out)  # 0700 whatever the umask
     paths: list[Path] = []
@@ -355,3 +350,11 @@ def _stored_plane(series: _Series, k: int) -> bytes:
 def _shape3(data: NDArray[Any]) -> tuple[int, int, int]:
     ni, nj, nk = (int(s) for s in data.shape)
     return ni, nj, nk
+
+
+def _checked_array(volume: Any) -> NDArray[Any]:
+    """The volume's array, 3-D (booleans as uint8); ValueError otherwise."""
+    data = np.asarray(volume.array)
+    if data.ndim != 3:
+        raise ValueError(f"write_series needs a 3-D volume, found shape {data.shape}")
+    return data.astype(np.uint8) if data.dtype == np.bool_ else data
