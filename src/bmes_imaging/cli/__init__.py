@@ -31,6 +31,7 @@ __all__ = ["build_parser", "main"]
 COMMAND_MODULES: tuple[str, ...] = (
     "demo", "index", "convert", "phantom", "detect", "atlas", "evaluate", "clinical",
     "agreement", "validate", "screen", "export", "pacs", "report", "followup", "view",
+    "db",
 )
 
 log = logging.getLogger("bmes_imaging")
