@@ -1,0 +1,60 @@
+"""``bmes screen --db``: the screening's candidates become unreviewed detector findings
+with their edema label map, which the napari review opens; files written as before."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from bmes_imaging.cli import main
+from bmes_imaging.errors import StoreError
+from bmes_imaging.store import DETECTOR_SOURCE, open_store, save_screen_candidates
+
+
+@pytest.mark.slow
+def test_screen_db_stores_candidates_a_reader_opens(tmp_path: Path) -> None:
+    from bmes_imaging.phantom import PhantomSpec, write_study
+
+    root = tmp_path / "archive"
+    write_study(PhantomSpec(seed=41, side="R", edema_bones=("talus",), resolution=4.0,
+                            patient_id="1"), root / "p01")
+    out, db = tmp_path / "out", str(tmp_path / "bmes.sqlite")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        status = main(["screen", str(root), "--out", str(out), "--workers", "1",
+                       "--no-progress", "--db", db])
+    assert status == 0
+    assert "1 studies' candidates stored" in stdout.getvalue()
+    # the screen's own files are unchanged in kind
+    for name in ("studies.csv", "involvement.csv", "rejected_files.csv"):
+        assert (out / name).is_file()
+    with (out / "studies.csv").open(newline="", encoding="utf-8") as fh:
+        [row] = [r for r in csv.DictReader(fh) if r["status"] == "done"]
+    with (out / "involvement.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    edema_file = out / "studies" / row["study_key"] / "edema.nii.gz"
+    with open_store(db) as store:
+        # what the napari review's load_candidates() asks for
+        loaded = store.latest_annotation(row["study_instance_uid"], reader=DETECTOR_SOURCE)
+        assert loaded is not None and loaded.labels is not None
+        np.testing.assert_array_equal(loaded.labels.array,
+                                      np.asanyarray(nib.load(edema_file).dataobj))
+        assert {f.status for f in loaded.findings} == {"candidate"}
+        assert {f.bone.bone_name: f.grade for f in loaded.findings} == {
+            r["bone"]: int(r["grade"]) for r in rows}
+        assert store.study_links() == {row["study_instance_uid"]: None}
+        # the same run again adds nothing (same input fingerprint)
+        assert save_screen_candidates(store, out) == []
+        assert len(store.annotations(row["study_instance_uid"])) == 1
+
+
+def test_not_a_screening_folder_is_one_clear_error(tmp_path: Path) -> None:
+    with open_store(tmp_path / "bmes.sqlite") as store, \
+            pytest.raises(StoreError, match=r"studies\.csv is missing"):
+        save_screen_candidates(store, tmp_path / "nothing")
