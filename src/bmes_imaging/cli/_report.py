@@ -128,7 +128,10 @@ def _findings(args: argparse.Namespace, store: Any) -> tuple[Any, str, str]:
             status = "candidate"
             why = (f"{args.findings.name} holds candidate findings only (unreviewed "
                    "detector output): they are reported as candidates")
-        findings = read_findings_table(args.findings, status=status)
+        studies, note = _baseline_studies(args)
+        findings = read_findings_table(args.findings, status=status, studies=studies)
+        if note:
+            why = (why + "; " if why else "") + note
         if not findings:
             why = (f"{args.findings.name} holds no {status} findings ({held} rows with "
                    "edema); choose --status to match")
@@ -138,3 +141,32 @@ def _findings(args: argparse.Namespace, store: Any) -> tuple[Any, str, str]:
         why = "" if findings else f"the store holds no {status} findings"
         return findings, status, why
     return (), status, ""
+
+
+def _baseline_studies(args: argparse.Namespace) -> tuple[set[str] | None, str]:
+    """The first study of each foot when the findings hold several (dates from
+    ``--images``); ``None`` when each foot has one study or no dates are known."""
+    import csv
+
+    from .._outbound import from_csv_cell
+
+    per_foot: dict[tuple[str, str], set[str]] = {}
+    with args.findings.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            uid = from_csv_cell((row.get("study_instance_uid") or "").strip())
+            foot = ((row.get("patient_id") or "").strip(), (row.get("side") or "").upper())
+            per_foot.setdefault(foot, set()).add(uid)
+    several = sum(1 for v in per_foot.values() if len(v) > 1)
+    if not several:
+        return None, ""
+    if args.images is None:
+        return None, (f"{several} feet have several studies in {args.findings.name}: their "
+                      "bones are combined (give --images ROOT to report each foot's first "
+                      "study; bmes follow-up compares them)")
+    from ..followup import study_dates
+
+    dates = study_dates(args.images)
+    first = {min(v, key=lambda u: (dates.get(u) is None, dates.get(u) or "", u))
+             for v in per_foot.values()}
+    return first, (f"{several} feet have several studies: each foot's first study is "
+                   "reported (bmes follow-up compares them)")

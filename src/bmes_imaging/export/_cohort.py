@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -327,7 +327,8 @@ def findings_statuses(path: str | Path) -> Counter[str]:
     return out
 
 
-def read_findings_table(path: str | Path, *, status: str = "confirmed") -> list[FootFindings]:
+def read_findings_table(path: str | Path, *, status: str = "confirmed",
+                        studies: Collection[str] | None = None) -> list[FootFindings]:
     """Read per-foot findings of one status from an involvement CSV.
 
     Accepts the detection/screening ``involvement.csv`` (one row per study and bone,
@@ -341,6 +342,9 @@ def read_findings_table(path: str | Path, *, status: str = "confirmed") -> list[
         The involvement CSV.
     status
         ``"confirmed"`` or ``"candidate"``.
+    studies
+        Only rows of these StudyInstanceUIDs (e.g. the baseline study of each foot when
+        the table also holds follow-up studies); ``None``: every row.
 
     Returns
     -------
@@ -363,6 +367,9 @@ def read_findings_table(path: str | Path, *, status: str = "confirmed") -> list[
                               f"{', '.join(sorted(missing))})")
         for row_no, row in enumerate(reader, start=2):
             if (row.get("status") or "").strip() != status:
+                continue
+            if studies is not None and from_csv_cell(
+                    (row.get("study_instance_uid") or "").strip()) not in studies:
                 continue
             try:
                 bone = bone_from_name(row["bone"])

@@ -1,4 +1,4 @@
-"""The README's main command, ``bmes demo OUT``, end to end (about two minutes)."""
+"""The README's main command, ``bmes demo OUT``, end to end (a few minutes)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_bmes_demo_runs_the_whole_workflow(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-2000:]
 
     studies = _rows(out / "screen" / "studies.csv")
-    assert len(studies) == 19  # 18 feet of Table 1 + 1 normal control
+    assert len(studies) == 37  # 18 feet of Table 1 + 1 normal control + 18 follow-ups
     assert {s["status"] for s in studies} == {"done"}
 
     feet = _rows(out / "involvement_by_foot_candidates.csv")
@@ -37,6 +37,28 @@ def test_bmes_demo_runs_the_whole_workflow(tmp_path: Path) -> None:
 
     report = (out / "report" / "report.md").read_text()
     assert "| Sex, M / F | 10 / 7 |" in report
+    assert "PHANTOM DATA" in report and "## Data provenance" in report
+    assert "## Imaging summary (candidate findings)" in report
+    assert "## Follow-up per foot" in report and "## Follow-up per bone and date" in report
+    assert "![followup_timelines](plots/followup_timelines.png)" in report
+    assert (out / "report" / "report.html").stat().st_size > 0
+    # the CLI's counts are the report's
+    n_dis = report.split("## Disagreements with the stated figures (")[1].split(")")[0]
+    n_rnd = report.split("## Rounding differences (")[1].split(")")[0]
+    assert (f"{n_dis} stated figure(s) disagree with the records, {n_rnd} differ by "
+            "rounding only") in run.stdout
+    # follow-up: a second time point per foot, the migratory foot gains navicular edema
+    from bmes_imaging.export import Pseudonymizer
+
+    long = _rows(out / "followup" / "followup_long.csv")
+    assert {(r["patient"], r["side"]) for r in long if r["timepoint"] == "1"} == {
+        (r["patient"], r["side"]) for r in long if r["timepoint"] == "0"}
+    assert len({(r["patient"], r["side"]) for r in long}) == 18
+    p3 = Pseudonymizer((out / "pseudonym.key").read_bytes()).patient("3")
+    nav = [r for r in long if r["patient"] == p3 and r["bone"] == "navicular"
+           and r["timepoint"] == "1"]
+    assert nav and nav[0]["course"] == "new"
+    assert (out / "followup" / "plots" / "followup_timelines.png").is_file()
     assert "stated 9 vs recomputed 10 [disagrees]: Male patients" in run.stdout
     assert "stated 9 vs recomputed >= 10 [disagrees]: Feet with edema in talus" in run.stdout
     assert (out / "involvement_by_foot_candidates.xlsx").stat().st_size > 0
