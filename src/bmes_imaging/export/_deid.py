@@ -37,7 +37,8 @@ from typing import Any
 
 from ._pseudonym import Pseudonymizer
 
-__all__ = ["METHOD", "OPTIONS", "ProfileRow", "deidentify_dataset", "profile_table"]
+__all__ = ["METHOD", "OPTIONS", "ProfileRow", "deidentify_dataset", "deidentify_derived",
+           "profile_table"]
 
 #: DeidentificationMethod (LO: at most 64 characters); the code sequence says it in full.
 METHOD = "PS3.15 E.1-1 basic; rtn pat chars; rtn long modif dates"
@@ -137,8 +138,7 @@ class _Context:
 
         if vr == "TM":
             return value
-        if isinstance(value, (list, tuple)) or hasattr(value, "__getitem__") and not \
-                isinstance(value, str):
+        if not isinstance(value, str) and hasattr(value, "__getitem__"):  # multi-valued
             return [one(v) for v in value]
         return one(value)
 
@@ -201,6 +201,30 @@ def _method_item(code: tuple[str, str]) -> Any:
     item = Dataset()
     item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = code[0], "DCM", code[1]
     return item
+
+
+#: Patient / study attributes a derived object (SEG, SR) copies from its sources.
+_INHERITED = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge",
+              "PatientSize", "PatientWeight", "StudyInstanceUID", "StudyDate", "StudyTime",
+              "StudyID", "AccessionNumber", "ReferringPhysicianName")
+
+
+def deidentify_derived(ds: Any, source: Any, pseudo: Pseudonymizer, *,
+                       content_creator: str | None = None,
+                       structured_content: bool = False) -> Any:
+    """De-identify an object made from already de-identified sources (a SEG or SR of the
+    de-identified T1 copies) and return it.
+
+    The table is applied without replacing UIDs again (the references already point at
+    the copies); the patient and study attributes are then those of the de-identified
+    ``source``, so dates are shifted once and the pseudonyms match.
+    """
+    kept = {kw: source[kw].value for kw in _INHERITED if kw in source}
+    deidentify_dataset(ds, pseudo, patient_id="", content_creator=content_creator,
+                       map_uids=False, structured_content=structured_content)
+    for kw, value in kept.items():
+        setattr(ds, kw, value)
+    return ds
 
 
 def deidentify_dataset(ds: Any, pseudo: Pseudonymizer, *, patient_id: str | None = None,

@@ -30,7 +30,7 @@ from .._atomic import write_bytes_atomic
 from ..bones import Bone, bone_from_name
 from ..errors import ExportError
 from ..volume import Volume
-from ._deid import deidentify_dataset
+from ._deid import deidentify_dataset, deidentify_derived
 from ._pseudonym import Pseudonymizer
 
 __all__ = [
@@ -331,10 +331,7 @@ def write_edema_seg(
     if deidentify:
         assert pseudonymizer is not None
         # highdicom may share data elements with the sources: keep the values as text
-        alias_id, alias_name = str(sources[0].PatientID), str(sources[0].PatientName)
-        deidentify_dataset(seg, pseudonymizer, content_creator=reader, map_uids=False)
-        seg.PatientID = alias_id
-        seg.PatientName = alias_name
+        deidentify_derived(seg, sources[0], pseudonymizer, content_creator=reader)
     _write_dataset(seg, out)
     n = len(bone_list)
     return SegExport(out, {b: k for k, b in enumerate(bone_list, start=1)},

@@ -40,7 +40,7 @@ import numpy as np
 from ..bones import Bone
 from ..errors import ExportError
 from ..volume import Volume
-from ._deid import deidentify_dataset
+from ._deid import deidentify_derived
 from ._pseudonym import Pseudonymizer
 from ._seg import SegExport, _bone_of_segment, _write_dataset, bone_code, write_edema_seg
 
@@ -237,9 +237,7 @@ def write_edema_sr(
         software_versions=__version__)
     if deidentify:
         assert pseudonymizer is not None
-        alias_id, alias_name = str(sources[0].PatientID), str(sources[0].PatientName)
-        deidentify_dataset(sr, pseudonymizer, map_uids=False, structured_content=True)
-        sr.PatientID, sr.PatientName = alias_id, alias_name
+        deidentify_derived(sr, sources[0], pseudonymizer, structured_content=True)
     out = Path(path)
     _write_dataset(sr, out)
     return SrExport(out, seg, measurements, str(sr.SOPInstanceUID))

@@ -107,6 +107,11 @@ def test_deidentified_sr(tmp_path: Path, study: tuple) -> None:
         seg.ContentCreatorName)  # one reader, one pseudonym
     methods = {str(c.CodeValue) for c in ds.DeidentificationMethodCodeSequence}
     assert {"113100", "113104", "113107", "113108"} <= methods
+    copy = pydicom.dcmread(out.seg.source_files[0])
+    for obj in (ds, seg):  # patient and study as in the copies: dates shifted once
+        assert (obj.StudyDate, obj.StudyInstanceUID, obj.PatientID) == (
+            copy.StudyDate, copy.StudyInstanceUID, copy.PatientID)
+    assert copy.StudyDate != pydicom.dcmread(t1.info.source_files[0]).StudyDate
     copies = {str(pydicom.dcmread(p).SOPInstanceUID) for p in out.seg.source_files}
     evidence = {str(i.ReferencedSOPInstanceUID) for s in
                 ds.CurrentRequestedProcedureEvidenceSequence
