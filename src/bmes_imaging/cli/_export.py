@@ -1,4 +1,4 @@
-"""``bmes export``: involvement tables (CSV/XLSX) and DICOM SEG.
+"""``bmes export``: involvement tables (CSV/XLSX), DICOM SEG and DICOM SR (TID 1500).
 
 Examples
 --------
@@ -8,6 +8,7 @@ Examples
         --status confirmed --out table1_imaging.xlsx
     bmes export seg study/T1_SAG --edema edema.nii.gz --bones bones.nii.gz \\
         --confirm talus,navicular --reader "Reader^A" --out edema_seg.dcm
+    bmes export sr study/ --db bmes.sqlite --out edema_sr.dcm   # + edema_sr_seg.dcm
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 def register(subparsers: Any) -> None:
     """Add the ``export`` subcommand with ``involvement`` and ``seg``."""
-    p = subparsers.add_parser("export", help="involvement table (CSV/XLSX) or DICOM SEG",
+    p = subparsers.add_parser("export", help="involvement table (CSV/XLSX), DICOM SEG or SR",
                               description="Export results for analysis or for PACS viewers.")
     sub = p.add_subparsers(dest="export_kind", metavar="KIND")
     inv = sub.add_parser("involvement", help="one row per foot in the shape of Table 1",
