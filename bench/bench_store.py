@@ -1,17 +1,18 @@
 """Benchmark: annotation store speed against plain file writes, measured in the same run.
 
-Measures (median of ``--repeat`` runs, SQLite store in a temporary folder):
+Measures (median of ``--repeat`` runs, SQLite store in a temporary folder, or the
+database of ``--db URL``, e.g. an empty PostgreSQL database):
 
 * ``Store.save_annotation`` of a label map of ``--shape`` (default 384x384x30 uint8,
-  a typical sagittal MR grid, ~5 % edema labels) with 5 findings: durable temp file +
-  fsync + versioned link + one transaction (findings, audit);
+  a typical sagittal MR grid, ~5 % edema labels) with 5 findings: gzip NIfTI in
+  memory + one transaction (map, version, findings, audit);
   reference: ``Volume.to_nifti(path)`` of the same map (nibabel, atomic, no fsync);
 * ``Store.latest_annotation`` (query + checksum + decode), reference: ``load_nifti``;
 * ``Store.import_clinical`` of the study's Table 1 (validate + one transaction);
 * saves per second with ``--workers`` processes writing at once (half on one shared
   study and reader, half on their own studies) versus one process.
 
-Usage: ``.venv/bin/python bench/bench_store.py [--repeat 7] [--workers 4]``
+Usage: ``.venv/bin/python bench/bench_store.py [--repeat 7] [--workers 4] [--db URL]``
 """
 
 from __future__ import annotations
@@ -62,13 +63,15 @@ def _worker(db: str, uid: str, reader: str, n: int, shape: tuple[int, int, int],
     store.close()
 
 
-def _throughput(folder: Path, workers: int, saves: int, shape: tuple[int, int, int]) -> float:
-    db = str(folder / f"tp{workers}.sqlite")
+def _throughput(folder: Path, workers: int, saves: int, shape: tuple[int, int, int],
+                url: str | None = None) -> float:
+    db = url or str(folder / f"tp{workers}.sqlite")
     open_store(db).close()
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(workers + 1)
     procs = [ctx.Process(target=_worker, args=(
-        db, "1.2.3" if w % 2 == 0 else f"1.2.3.{w}", "reader", saves, shape, barrier))
+        db, "1.2.3" if w % 2 == 0 else f"1.2.3.{w}", f"reader{workers}", saves, shape,
+        barrier))
         for w in range(workers)]
     for p in procs:
         p.start()
@@ -86,12 +89,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--saves", type=int, default=10, help="saves per worker")
     parser.add_argument("--shape", type=int, nargs=3, default=(384, 384, 30))
+    parser.add_argument("--db", metavar="URL",
+                        help="benchmark this store (e.g. an empty PostgreSQL database) "
+                             "instead of a temporary SQLite file")
     args = parser.parse_args()
     shape = tuple(args.shape)
     labels = _labels(shape)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        store = open_store(folder / "bench.sqlite")
+        store = open_store(args.db or folder / "bench.sqlite", annotation_dir=folder / "a")
         save = _median(lambda: store.save_annotation("9.9", "r", FINDINGS, labels),
                        args.repeat)
         ref_path = folder / "ref.nii.gz"
@@ -100,9 +106,10 @@ def main() -> None:
         ref_load = _median(lambda: load_nifti(ref_path), args.repeat)
         imp = _median(lambda: store.import_clinical(sample_table_path()), args.repeat)
         store.close()
-        one = _throughput(folder, 1, args.saves, shape)
-        many = _throughput(folder, args.workers, args.saves, shape)
-    print(f"label map {shape} uint8, {args.repeat} runs, medians")
+        one = _throughput(folder, 1, args.saves, shape, args.db)
+        many = _throughput(folder, args.workers, args.saves, shape, args.db)
+    print(f"store {store.engine.dialect.name}; label map {shape} uint8, {args.repeat} runs, "
+          "medians")
     print(f"{'operation':<44}{'time (ms)':>10}{'reference (ms)':>16}{'ratio':>8}")
     print(f"{'save_annotation vs Volume.to_nifti':<44}{save * 1e3:>10.1f}"
           f"{ref_save * 1e3:>16.1f}{save / ref_save:>8.2f}")

@@ -99,7 +99,7 @@ def serialise_labels(labels: Volume) -> SerialisedLabels:
     img.set_sform(labels.affine, code=1)
     img.set_qform(labels.affine, code=1)
     img.header.set_xyzt_units("mm")
-    data = gzip.compress(img.to_bytes(), compresslevel=6, mtime=0)
+    data = gzip.compress(img.to_bytes(), compresslevel=1, mtime=0)  # fast; maps are sparse
     affine = [[float(v) for v in row] for row in np.asarray(labels.affine, dtype=np.float64)]
     return SerialisedLabels(data, sha256_bytes(data), tuple(int(s) for s in arr.shape),
                             str(arr.dtype), affine)
