@@ -22,8 +22,11 @@ __all__ = ["ReportTable", "html_page", "markdown_page"]
 
 _CSS = ("body{font-family:sans-serif;max-width:72em;margin:auto;font-size:14px}"
         "table{border-collapse:collapse;margin-bottom:1em}"
-        "td,th{border:1px solid #999;padding:2px 6px;text-align:left}"
-        "th{background:#eee}h2.alert{color:#b00}.plots img{width:48%;margin:0.5%}")
+        "td,th{border:1px solid #999;padding:2px 6px;text-align:left;vertical-align:top}"
+        "td:first-child{white-space:nowrap}tr:nth-child(even) td{background:#f7f7f7}"
+        "th{background:#e8e8e8}h2.alert{color:#b00}"
+        "h2.alert+p{background:#fff3cd;border-left:4px solid #b00;padding:4px 8px}"
+        ".plots img{width:48%;margin:0.5%;vertical-align:top}")
 
 
 @dataclass(frozen=True)
