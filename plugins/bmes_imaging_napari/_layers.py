@@ -35,6 +35,8 @@ __all__ = [
     "contrast_limits_for",
     "display_frame",
     "display_name_for_sequence",
+    "fluid_coverage",
+    "fov_layer_data",
     "image_layer_data",
     "labels_features",
     "labels_layer_data",
@@ -169,10 +171,59 @@ def labels_layer_data(volume: Volume, *, role: str, name: str | None = None,
     return (data, params, "labels")
 
 
+#: Values of the "no fluid data" layer: hatch stripes and the ground between them.
+FOV_STRIPE, FOV_GROUND = 1, 2
+_FOV_COLOURS = {FOV_STRIPE: (0.85, 0.75, 0.15, 1.0), FOV_GROUND: (0.05, 0.05, 0.05, 1.0)}
+
+
+def fluid_coverage(t1: Volume, fluid: Volume) -> NDArray[np.bool_]:
+    """True at the T1 voxels whose centre lies inside the fluid series' field of view."""
+    from bmes_imaging.geometry import apply_affine
+
+    to_fluid = np.linalg.inv(fluid.affine) @ t1.affine
+    shape = np.asarray(fluid.shape, dtype=np.float64)
+    inside = np.ones(t1.shape, dtype=bool)
+    for k in range(t1.shape[2]):  # slice by slice: small temporaries
+        ij = np.indices(t1.shape[:2]).reshape(2, -1).T
+        ijk = np.column_stack([ij, np.full(len(ij), k)])
+        pos = apply_affine(to_fluid, ijk)
+        ok = np.all((pos >= -0.5) & (pos <= shape - 0.5), axis=1)
+        inside[:, :, k] = ok.reshape(t1.shape[:2])
+    return inside
+
+
+def fov_layer_data(t1: Volume, fluid: Volume, *, study_key: str | None = None,
+                   frame: NDArray[np.float64] | None = None) -> LayerDataTuple:
+    """A labels layer hatching the T1 voxels outside the fluid series' field of view.
+
+    Shown over the T1 while the fluid series is shown, it keeps bright T1 fat from
+    reading as fluid hyperintensity where there is no fluid image. Diagonal stripes in
+    the T1's acquired plane on a dark ground; empty inside the field of view.
+    """
+    from napari.utils.colormaps import DirectLabelColormap
+
+    outside = ~fluid_coverage(t1, fluid)
+    i, j = np.indices(t1.shape[:2])
+    stripes = ((i + j) % 8 < 2)[:, :, None]
+    hatch = np.where(outside, np.where(stripes, FOV_STRIPE, FOV_GROUND), 0).astype(np.uint8)
+    volume = t1.with_array(hatch)
+    data, affine, order, d = _placement(volume, frame)
+    colours: dict[int | None, Any] = {0: np.zeros(4), None: np.zeros(4)}
+    colours.update({k: np.asarray(v) for k, v in _FOV_COLOURS.items()})
+    name = f"No {display_name_for_sequence(fluid.info.sequence)} data"
+    return (data, {
+        "name": name, "affine": affine, "opacity": 0.85,
+        "colormap": DirectLabelColormap(color_dict=colours),
+        "axis_labels": AXIS_LABELS, "units": ("mm", "mm", "mm"),
+        "metadata": _meta("fluid_fov", volume, study_key, order, d),
+    }, "labels")
+
+
 def study_layer_data(t1: Volume, fluid: Volume | None = None, *, bones: Volume | None = None,
                      edema: Volume | None = None,
                      study_key: str | None = None) -> list[LayerDataTuple]:
-    """Layer data tuples of a study, bottom to top: T1, fluid, bones, edema.
+    """Layer data tuples of a study, bottom to top: T1, fluid, the hatch where there is
+    no fluid data (:func:`fov_layer_data`), bones, edema.
 
     All share the display frame of the T1 (:func:`display_frame`).
     """
@@ -181,6 +232,7 @@ def study_layer_data(t1: Volume, fluid: Volume | None = None, *, bones: Volume |
     layers = [image_layer_data(t1, role="t1", study_key=key, frame=d)]
     if fluid is not None:
         layers.append(image_layer_data(fluid, role="fluid", study_key=key, frame=d))
+        layers.append(fov_layer_data(t1, fluid, study_key=key, frame=d))
     if bones is not None:
         layers.append(labels_layer_data(bones, role="bones", study_key=key, frame=d))
     if edema is not None:

@@ -17,6 +17,8 @@ from bmes_imaging.volume import Volume, load_nifti
 from ._layers import image_layer_data, labels_layer_data, study_layer_data
 from ._study import (
     FLUID_SEQUENCES,
+    SeveralStudiesError,
+    StudyChoice,
     is_nifti_path,
     load_study,
     looks_like_dicom_folder,
@@ -95,15 +97,33 @@ def read_nifti(path: PathLike | Sequence[PathLike]) -> list[LayerDataTuple]:
     return [image_layer_data(vol, role=role, name=name)]
 
 
+def _pick(several: SeveralStudiesError) -> StudyChoice | None:
+    """The study picker (in napari), or the error itself without a running GUI."""
+    from qtpy.QtWidgets import QApplication
+
+    if QApplication.instance() is None:
+        raise several
+    from ._qt._study_picker import pick_study_dialog
+
+    return pick_study_dialog(None, several.choices)
+
+
 def read_study(path: PathLike | Sequence[PathLike]) -> list[LayerDataTuple]:
     """Read a study folder: T1 and fluid series as image layers in one world frame."""
     p = _single(path)
     if p is None:
         raise ValueError("read_study expects one folder")
-    study = load_study(p)
+    try:
+        study = load_study(p)
+    except SeveralStudiesError as several:  # never the first one silently: ask
+        choice = _pick(several)
+        if choice is None:  # cancelled: napari's "nothing to add" sentinel
+            return [(None,)]  # type: ignore[list-item]
+        study = load_study(choice)
     layers = study_layer_data(study.t1, study.fluid, study_key=study.key)
     for _, params, _ in layers:
-        params["metadata"]["bmes_imaging"]["source"] = str(p)
+        params["metadata"]["bmes_imaging"].update(source=str(study.source or p),
+                                                  study_date=study.study_date)
     if study.fluid is None:  # one series: name it after its sequence, keep its role
         role = "t1" if study.t1.info.sequence in (None, "t1") else "fluid"
         return [image_layer_data(study.t1, role=role, study_key=study.key)]

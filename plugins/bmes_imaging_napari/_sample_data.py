@@ -103,5 +103,6 @@ def phantom_study() -> list[LayerDataTuple]:
     study = load_study(folder)
     layers = study_layer_data(study.t1, study.fluid, study_key=study.key)
     for _, params, _ in layers:
-        params["metadata"]["bmes_imaging"]["source"] = str(folder)
+        params["metadata"]["bmes_imaging"].update(source=str(folder),
+                                                  study_date=study.study_date)
     return layers

@@ -98,8 +98,9 @@ def test_reader_opens_nifti_study_folder(nifti_study_dir: Path, synthetic_study)
     reader = get_reader(str(nifti_study_dir))
     assert reader is not None
     layers = reader(str(nifti_study_dir))
-    assert [p["name"] for _, p, _ in layers] == ["T1", "STIR"]
-    assert [p["metadata"]["bmes_imaging"]["role"] for _, p, _ in layers] == ["t1", "fluid"]
+    assert [p["name"] for _, p, _ in layers] == ["T1", "STIR", "No STIR data"]
+    assert [p["metadata"]["bmes_imaging"]["role"] for _, p, _ in layers] == [
+        "t1", "fluid", "fluid_fov"]
     keys = {p["metadata"]["bmes_imaging"]["study_key"] for _, p, _ in layers}
     assert len(keys) == 1 and keys == {load_study(nifti_study_dir).key}
 
@@ -142,8 +143,8 @@ def test_reader_opens_a_dicom_study_folder_as_t1_and_stir() -> None:
     reader = get_reader(str(SAMPLE))
     assert reader is not None
     layers = reader(str(SAMPLE))
-    assert [p["name"] for _, p, _ in layers] == ["T1", "STIR"]
-    infos = [p["metadata"]["bmes_imaging"]["info"] for _, p, _ in layers]
+    assert [p["name"] for _, p, _ in layers] == ["T1", "STIR", "No STIR data"]
+    infos = [p["metadata"]["bmes_imaging"]["info"] for _, p, _ in layers[:2]]
     assert [i.sequence for i in infos] == ["t1", "stir"]
     assert len({i.study_instance_uid for i in infos}) == 1
 

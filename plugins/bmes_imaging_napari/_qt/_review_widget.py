@@ -35,13 +35,15 @@ from .._layers import (
     volume_from_layer,
 )
 from .._review_model import ReviewModel
-from .._study import Study, load_study
+from .._study import SeveralStudiesError, Study, StudyChoice, load_study
+from ._canvas import link_fov_to_fluid, show_study_caption
 from ._detection_run import DetectionRun, DetectionWiringMixin
 from ._findings_table import COLUMNS
 from ._keys import ReviewKeys
 from ._prompts import ask_unsaved_dialog, ask_yes_no_dialog, notify_error, notify_info
 from ._review_layout import build_review_ui
 from ._review_session import AUTOSAVE_MS, ReviewSessionMixin
+from ._study_picker import pick_study_dialog
 from ._viewer_layers import (
     camera_of,
     orient_view,
@@ -85,6 +87,9 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
     ask_yes_no : callable
         ``(question) -> bool``; asked before restoring a recovery file or replacing the
         reader's edema with new detector output.
+    pick_study : callable
+        ``(choices, folder) -> StudyChoice | None``; asked when a folder holds several
+        studies or feet (the study picker; None: cancelled).
     """
 
     # the controls, created by build_review_ui (_review_layout)
@@ -116,6 +121,9 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
                                  cache=cache)
         self.ask_unsaved: Callable[[], str] = lambda: ask_unsaved_dialog(self)
         self.ask_yes_no: Callable[[str], bool] = lambda q: ask_yes_no_dialog(self, q)
+        self.pick_study: Callable[[list[StudyChoice], str], StudyChoice | None] = \
+            lambda choices, folder: pick_study_dialog(self, choices, folder)
+        self._fov_link: Any = None
         self.worker: Any = None
         self._run: DetectionRun | None = None
         self._prepare_worker: Any = None
@@ -155,19 +163,23 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
         if folder:
             self.open_study(folder)
 
-    def open_study(self, study: Study | str | os.PathLike[str]) -> bool:
-        """Open a study (a :class:`Study` or a folder): layers, saved state, recovery.
+    def open_study(self, study: Study | StudyChoice | str | os.PathLike[str]) -> bool:
+        """Open a study (a :class:`Study`, a :class:`StudyChoice` or a folder): layers,
+        saved state, recovery. A folder holding several studies or feet asks which one
+        (:attr:`pick_study`), never opening the first one silently.
 
-        Returns False if the reader cancelled (unsaved work) or loading failed (the
-        error is shown as a notification).
+        Returns False if the reader cancelled (unsaved work, the picker) or loading
+        failed (the error is shown as a notification).
         """
         if not self.maybe_close_study():
             return False
         if not isinstance(study, Study):
             try:
-                study = load_study(study)
+                study = self._load(study)
             except BmesError as exc:
                 notify_error(f"Cannot open study: {exc}")
+                return False
+            if study is None:
                 return False
         self.model.compute_bones_ahead(study)  # while the layers are drawn
         self._disconnect_edema_layer()
@@ -179,9 +191,19 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
         self._start(study)
         return True
 
+    def _load(self, source: StudyChoice | str | os.PathLike[str]) -> Study | None:
+        """Load a study; the picker when the folder holds several (None: cancelled)."""
+        try:
+            return load_study(source)
+        except SeveralStudiesError as several:
+            choice = self.pick_study(several.choices, str(source))
+            return load_study(choice) if choice is not None else None
+
     def _start(self, study: Study) -> None:
         self.model.open(study)
         orient_view(self.viewer, study)
+        show_study_caption(self.viewer, study)
+        self._fov_link = link_fov_to_fluid(self.viewer, study.key, self._fov_link)
         self._restore_saved_or_recovered()
 
     def _restore_saved_or_recovered(self) -> None:
@@ -242,7 +264,8 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
         source = meta.get("source")
         study = Study(t1=t1, fluid=fluid, key=key or t1.info.study_instance_uid or "",
                       side=t1.info.laterality, patient_id=t1.info.patient_id,
-                      source=Path(source) if source else None)
+                      source=Path(source) if source else None,
+                      study_date=meta.get("study_date"))
         self._start(study)
 
     # -------------------------------------------------------------- layers

@@ -21,7 +21,7 @@ __all__ = [
     "study_layers",
 ]
 
-_ROLES = ("t1", "fluid", "bones", "edema")
+_ROLES = ("t1", "fluid", "fluid_fov", "bones", "edema")
 
 
 def camera_of(viewer: Any) -> Any:
