@@ -30,8 +30,8 @@ def images_and_labels(layers: list) -> list:
 def test_layers_map_voxels_to_the_volumes_world(make_napari_viewer, rotation_deg) -> None:
     study = make_study(rotation_deg)
     viewer = make_napari_viewer()
-    for data, params, kind in images_and_labels(study_layer_data(study.t1, study.stir, bones=study.bones,
-                                               edema=study.edema)):
+    layers = study_layer_data(study.t1, study.stir, bones=study.bones, edema=study.edema)
+    for data, params, kind in images_and_labels(layers):
         getattr(viewer, f"add_{kind}")(data, **params)
     assert [layer.name for layer in viewer.layers] == ["T1", "STIR", "Bones", "Edema"]
     frame = display_frame(study.t1)

@@ -175,12 +175,13 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
             return False
         if not isinstance(study, Study):
             try:
-                study = self._load(study)
+                loaded = self._load(study)
             except BmesError as exc:
                 notify_error(f"Cannot open study: {exc}")
                 return False
-            if study is None:
+            if loaded is None:
                 return False
+            study = loaded
         self.model.compute_bones_ahead(study)  # while the layers are drawn
         self._disconnect_edema_layer()
         self._syncing = True
