@@ -2,14 +2,15 @@
 
 ::
 
-    bmes db upgrade [--db URL] [--annotations DIR]
+    bmes db upgrade [--db URL] [--annotations DIR ...]
     bmes db check [--db URL]
     bmes db downgrade REVISION [--db URL] --annotations DIR
 
 ``upgrade`` creates the store or brings its schema to this version's (under the
 migration lock, so it is safe while others open the store); from a store older than
 revision 0003 it moves the label-map files of ``--annotations`` (default
-``$BMES_ANNOTATIONS``, else the store's old default folder) into the database.
+``$BMES_ANNOTATIONS``, else the store's old default folder; repeat the option for the
+folders of every account that saved reviews) into the database.
 ``check`` changes nothing: it compares the schema with this version's and verifies
 every label map's checksum; exit 1 when either fails. ``downgrade`` goes back to an
 older revision (e.g. ``0002_store_identity`` writes the label maps back to files in
@@ -40,9 +41,10 @@ def register(subparsers: Any) -> None:
 
     up = actions.add_parser("upgrade", help="create the store or upgrade its schema")
     db_option(up)
-    up.add_argument("--annotations", type=Path, metavar="DIR",
+    up.add_argument("--annotations", type=Path, metavar="DIR", action="append",
                     help="label-map folder of a store older than 0003, moved into the "
-                         "database (default $BMES_ANNOTATIONS, else the old default)")
+                         "database (default $BMES_ANNOTATIONS, else the old default); "
+                         "repeat it for the folders of every account that saved reviews")
     up.set_defaults(func=run_upgrade)
 
     check = actions.add_parser("check", help="schema revision and every label map's "
@@ -90,7 +92,16 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
     url = resolve_url(args.db)
     before = _revision(url)
-    with open_store(url, annotation_dir=args.annotations) as store:
+    folders = [p.expanduser().absolute() for p in args.annotations or ()]
+    if len(folders) > 1:  # every folder searched for the files to move in
+        from ..store._engine import make_engine, run_migrations
+
+        engine = make_engine(url)
+        try:
+            run_migrations(engine, annotation_dir=folders)
+        finally:
+            engine.dispose()
+    with open_store(url, annotation_dir=folders[0] if folders else None) as store:
         n = len(store.annotations())
     if before == HEAD_REVISION:
         print(f"{shown_url(url)}: schema {HEAD_REVISION} is current; nothing to do")

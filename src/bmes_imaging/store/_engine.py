@@ -21,7 +21,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -263,7 +263,7 @@ def _current_revision(engine: Engine) -> str | None:
         return None if row is None else str(row[0])
 
 
-def _alembic_config(annotation_dir: Path | None) -> Any:
+def _alembic_config(annotation_dir: Path | Sequence[Path] | None) -> Any:
     from alembic.config import Config
 
     cfg = Config()
@@ -277,7 +277,7 @@ def current_revision(engine: Engine) -> str | None:
     return _current_revision(engine)
 
 
-def run_migrations(engine: Engine, *, annotation_dir: Path | None = None,
+def run_migrations(engine: Engine, *, annotation_dir: Path | Sequence[Path] | None = None,
                    revision: str = "head", downgrade: bool = False) -> None:
     """Upgrade the database to :data:`HEAD_REVISION` with Alembic (no-op if current).
 
@@ -290,7 +290,9 @@ def run_migrations(engine: Engine, *, annotation_dir: Path | None = None,
     engine
         The store's engine.
     annotation_dir
-        The store's former label-map folder (revision 0003 moves its files in).
+        The store's former label-map folder, or several (each file is looked for in
+        each): revision 0003 moves their files in; a downgrade below it writes to the
+        first.
     revision
         Target revision (``"head"``, or e.g. ``"0002_store_identity"`` to go down to).
     downgrade

@@ -139,7 +139,7 @@ class Store(ClinicalStore):
         """Close every database connection."""
         self.engine.dispose()
 
-    def __enter__(self) -> Store:  # noqa: PYI034
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:

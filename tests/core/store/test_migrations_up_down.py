@@ -129,3 +129,30 @@ def test_a_damaged_file_stops_the_move(store_url: str, tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="checksum") as info:
         open_store(store_url, annotation_dir=folder)
     assert str(victim) in str(info.value)
+
+
+def test_files_from_several_accounts_move_in_together(store_url: str, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    """Before 0003 each reader's maps lay in their own account's folder: the upgrade
+    from one account names the missing file; given every folder, all move in."""
+    from bmes_imaging.cli import main
+
+    folder_a, folder_b = tmp_path / "home_a", tmp_path / "home_b"
+    with open_store(store_url, annotation_dir=folder_a) as store:
+        saved = _fill(store)
+        run_migrations(store.engine, annotation_dir=folder_a, revision=BEFORE_0003,
+                       downgrade=True)
+    for path in sorted(folder_a.rglob("*.nii.gz")):
+        if "/dr_b/" in path.as_posix():  # dr_b saved from another account
+            target = folder_b / path.relative_to(folder_a)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path.rename(target)
+    assert main(["db", "upgrade", "--db", store_url, "--annotations", str(folder_a)]) == 1
+    assert "dr_b" in capsys.readouterr().err
+    assert main(["db", "upgrade", "--db", store_url, "--annotations", str(folder_a),
+                 "--annotations", str(folder_b)]) == 0
+    with open_store(store_url, annotation_dir=tmp_path / "nowhere") as store:
+        for ann_id, seed in saved.items():
+            np.testing.assert_array_equal(store.load_annotation(ann_id).labels.array,
+                                          _labels(seed).array)

@@ -118,7 +118,8 @@ def upgrade() -> None:
     sa.Column('value', sa.Float(), nullable=False),
     sa.ForeignKeyConstraint(['visit_id'], ['clinical_visit.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('visit_id', 'instrument', 'timepoint', name='uq_score_visit_instrument_time')
+    sa.UniqueConstraint('visit_id', 'instrument', 'timepoint',
+                        name='uq_score_visit_instrument_time')
     )
     with op.batch_alter_table('clinical_score', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_clinical_score_visit_id'), ['visit_id'], unique=False)
@@ -163,7 +164,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('study_id')
     )
     with op.batch_alter_table('study_identity', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_study_identity_dicom_patient_id'), ['dicom_patient_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_study_identity_dicom_patient_id'),
+                              ['dicom_patient_id'], unique=False)
 
     op.create_table('finding',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -183,7 +185,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('finding', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_finding_annotation_id'), ['annotation_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_finding_annotation_id'), ['annotation_id'],
+                              unique=False)
 
     op.create_table('audit_event',
     sa.Column('id', sa.Integer(), nullable=False),

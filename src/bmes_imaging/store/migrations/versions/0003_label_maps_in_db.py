@@ -10,7 +10,9 @@ the file, and the store is left as it was. The files themselves are left in plac
 to ``<annotation folder>/<label_path>`` (files created 0600) and drops the table.
 
 The annotation folder comes from ``config.attributes["annotation_dir"]`` (the store
-passes its own) or ``alembic -x annotations=DIR``.
+passes its own; ``bmes db upgrade --annotations DIR ...`` one or several, e.g. the
+folders of every account that saved reviews: each file is looked for in each) or
+``alembic -x annotations=DIR[:DIR2...]``.
 
 Revision ID: 0003_label_maps_in_db
 Revises: 0002_store_identity
@@ -40,14 +42,17 @@ _label_map = sa.table("label_map", sa.column("annotation_id", sa.Integer),
                       sa.column("n_bytes", sa.Integer), sa.column("data", sa.LargeBinary))
 
 
-def _annotation_dir(purpose: str) -> Path:
+def _annotation_dirs(purpose: str) -> list[Path]:
     folder = context.config.attributes.get("annotation_dir")
     if folder is None:
-        folder = context.get_x_argument(as_dictionary=True).get("annotations")
-    if folder is None:
+        given = context.get_x_argument(as_dictionary=True).get("annotations")
+        folder = given.split(os.pathsep) if given else None
+    if not folder:
         raise StoreError(f"{purpose} needs the annotation folder of the store (give "
                          "--annotations DIR or $BMES_ANNOTATIONS); nothing was changed")
-    return Path(folder)
+    if isinstance(folder, (str, os.PathLike)):
+        return [Path(folder)]
+    return [Path(f) for f in folder]
 
 
 def _labelled_rows(conn: sa.Connection) -> Iterator[tuple[int, str, str]]:
@@ -69,18 +74,21 @@ def upgrade() -> None:
     rows = list(_labelled_rows(conn))
     if not rows:
         return
-    root = _annotation_dir(f"moving {len(rows)} label map file(s) into the database")
+    roots = _annotation_dirs(f"moving {len(rows)} label map file(s) into the database")
     for ann_id, rel, sha in rows:
-        path = root / rel
+        found = [root / rel for root in roots if (root / rel).is_file()]
+        path = found[0] if found else roots[0] / rel
         try:
             data = path.read_bytes()
         except FileNotFoundError:
+            also = (f" (nor in {', '.join(str(r) for r in roots[1:])})"
+                    if len(roots) > 1 else "")
             raise StoreError(
                 f"cannot move the label maps into the database: annotation file {path} "
-                f"(version id {ann_id}) is missing; restore it from a backup of the "
-                "annotation folder (or give the right folder with --annotations / "
-                "$BMES_ANNOTATIONS), then open the store again; nothing was changed"
-            ) from None
+                f"(version id {ann_id}) is missing{also}; restore it from a backup, or "
+                "give every folder reviews were saved in (bmes db upgrade --annotations "
+                "DIR --annotations DIR2 ..., e.g. each reader account's "
+                "~/.local/share/bmes-imaging/annotations); nothing was changed") from None
         if hashlib.sha256(data).hexdigest() != sha:
             raise StoreError(
                 f"cannot move the label maps into the database: annotation file {path} "
@@ -97,7 +105,7 @@ def downgrade() -> None:
          .order_by(_annotation.c.id))
     rows = conn.execute(q).all()
     if rows:
-        root = _annotation_dir(f"writing {len(rows)} label map(s) back to files")
+        root = _annotation_dirs(f"writing {len(rows)} label map(s) back to files")[0]
         for rel, data in rows:
             path = root / str(rel)
             if path.is_file() and path.read_bytes() == data:
