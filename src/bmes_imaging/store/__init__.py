@@ -1,8 +1,11 @@
 """The annotation store: clinical records, DICOM studies, findings, annotations, audit.
 
 SQLAlchemy 2 models with Alembic migrations (run automatically when a store is
-opened). SQLite by default (WAL, foreign keys on, writers queue with ``BEGIN
-IMMEDIATE`` and retry when busy), any SQLAlchemy URL by ``--db`` or ``$BMES_DB``.
+opened, under a lock). SQLite by default (WAL, foreign keys on, writers queue with
+``BEGIN IMMEDIATE`` and retry when busy), any SQLAlchemy URL by ``--db`` or
+``$BMES_DB`` (PostgreSQL: the ``postgres`` extra). Reviews' label maps are stored in the
+database itself (compressed, checksum verified on read), so every account on every
+machine that opens the store sees every review.
 
 Examples
 --------

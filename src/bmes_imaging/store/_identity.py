@@ -6,7 +6,8 @@
   0-byte file. An existing empty (0-byte) file, a file that is not SQLite, or a SQLite
   database of another program is refused, never initialised over.
 * **Identity.** The store records a UUID (table ``store_identity``); its label-map
-  folder carries the same UUID in :data:`IDENTITY_FILE`. A folder with no identity
+  folder (where stores older than schema 0003 kept their maps; new maps are in the
+  database) carries the same UUID in :data:`IDENTITY_FILE`. A folder with no identity
   file is claimed only when it holds no label map or holds label maps this store
   references (positive evidence); otherwise it is left alone.
 * **Clean-up on open.** In a folder the store owns, temporary ``.part`` files and

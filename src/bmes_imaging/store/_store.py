@@ -51,7 +51,8 @@ __all__ = ["ANNOTATIONS_ENV", "Store", "open_store"]
 
 log = logging.getLogger(__name__)
 
-#: Environment variable naming the annotation folder (default: beside the SQLite file).
+#: Environment variable naming the label-map folder of stores older than schema 0003
+#: (moved into the database on opening; default: beside the SQLite file).
 ANNOTATIONS_ENV = "BMES_ANNOTATIONS"
 
 
@@ -568,8 +569,11 @@ def open_store(url: str | os.PathLike[str] | None = None, *,
         SQLAlchemy URL (``postgresql://...``) or a SQLite file path; ``None`` uses
         ``$BMES_DB``, else ``~/.local/share/bmes-imaging/bmes.sqlite``.
     annotation_dir
-        Folder of the annotation label files; default ``$BMES_ANNOTATIONS``, else
-        ``<sqlite file>-annotations`` beside the SQLite file.
+        Label-map folder of a store older than schema 0003 (its files are moved into
+        the database on opening); default ``$BMES_ANNOTATIONS``, else
+        ``<sqlite file>-annotations`` beside the SQLite file (for a server database
+        ``~/.local/share/bmes-imaging/annotations``). New label maps are stored in the
+        database, never in this folder.
     init
         Make a new store in an existing empty file (``bmes ... --init``).
     orphan_age_s
