@@ -23,15 +23,19 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from ..errors import StoreError
 from ..volume import SeriesInfo, Volume
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 __all__ = [
     "SerialisedLabels",
+    "check_label_maps",
     "find_orphans",
     "label_map_name",
     "labels_from_bytes",
@@ -147,6 +151,40 @@ def read_label_file(root: Path, relative: str, sha256: str, *, affine_json: str 
                          "of the annotation folder") from None
     return labels_from_bytes(data, sha256, where=f"annotation file {path}",
                              affine_json=affine_json, info=info)
+
+
+def check_label_maps(session: Session, root: Path) -> tuple[list[str], set[str]]:
+    """Verify every version's label map: ``(problems, names referenced)``.
+
+    A map in the database is checked one at a time (never all of them in memory); a
+    map never moved in is checked in its file under ``root``.
+    """
+    from sqlalchemy import select
+
+    from ._models import Annotation, LabelMap
+
+    rows = session.execute(select(Annotation.id, Annotation.label_path,
+                                  Annotation.label_sha256, LabelMap.annotation_id)
+                           .outerjoin(LabelMap, LabelMap.annotation_id == Annotation.id)
+                           .where(Annotation.label_path.is_not(None))
+                           .order_by(Annotation.id)).all()
+    problems: list[str] = []
+    referenced: set[str] = set()
+    for ann_id, rel, sha, in_db in rows:
+        referenced.add(str(rel))
+        if in_db is not None:
+            data = session.scalar(select(LabelMap.data)
+                                  .where(LabelMap.annotation_id == ann_id))
+            if data is None or sha256_bytes(bytes(data)) != sha:
+                problems.append(f"version id {ann_id}: its label map in the database "
+                                "fails its checksum")
+            continue
+        path = root / rel
+        if not path.is_file():
+            problems.append(f"version id {ann_id}: file {path} is missing")
+        elif sha256_bytes(path.read_bytes()) != sha:
+            problems.append(f"version id {ann_id}: file {path} fails its checksum")
+    return problems, referenced
 
 
 def find_orphans(root: Path, referenced: set[str]) -> list[Path]:

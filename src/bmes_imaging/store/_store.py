@@ -488,28 +488,8 @@ class Store(ClinicalStore):
         (leftovers of interrupted saves of older versions; :meth:`remove_orphans`
         deletes them).
         """
-        problems: list[str] = []
         with self._read() as s:
-            rows = s.execute(select(Annotation.id, Annotation.label_path,
-                                    Annotation.label_sha256, LabelMap.annotation_id)
-                             .outerjoin(LabelMap, LabelMap.annotation_id == Annotation.id)
-                             .where(Annotation.label_path.is_not(None))
-                             .order_by(Annotation.id)).all()
-            referenced: set[str] = set()
-            for ann_id, rel, sha, in_db in rows:
-                referenced.add(str(rel))
-                if in_db is not None:  # one map at a time: never all of them in memory
-                    data = s.scalar(select(LabelMap.data)
-                                    .where(LabelMap.annotation_id == ann_id))
-                    if data is None or _files.sha256_bytes(bytes(data)) != sha:
-                        problems.append(f"version id {ann_id}: its label map in the "
-                                        "database fails its checksum")
-                    continue
-                path = self.annotation_dir / rel
-                if not path.is_file():
-                    problems.append(f"version id {ann_id}: file {path} is missing")
-                elif _files.sha256_bytes(path.read_bytes()) != sha:
-                    problems.append(f"version id {ann_id}: file {path} fails its checksum")
+            problems, referenced = _files.check_label_maps(s, self.annotation_dir)
         return problems, _files.find_orphans(self.annotation_dir, referenced)
 
     def remove_orphans(self, min_age_s: float = 3600.0) -> list[Path]:

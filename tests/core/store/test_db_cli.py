@@ -56,6 +56,7 @@ def test_upgrade_check_downgrade(store_url: str, tmp_path: Path,
     assert "problem: version id 1" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_missing_driver_names_the_extra(tmp_path: Path) -> None:
     code = ("import sys; sys.modules['psycopg'] = None\n"  # as if not installed
             "from bmes_imaging.cli import main\n"
@@ -71,6 +72,7 @@ def test_a_missing_driver_names_the_extra(tmp_path: Path) -> None:
         assert len(lines) == 1 and "pip install 'bmes-imaging[postgres]'" in lines[0]
 
 
+@pytest.mark.slow
 def test_one_store_option_everywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "bmes.sqlite")

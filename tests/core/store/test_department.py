@@ -160,6 +160,7 @@ def _walk(obj: object, key: str = "") -> list[tuple[str, object]]:
     return [(key, obj)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_three_concurrent_imports_into_a_new_store(engine: str, tmp_path: Path,
                                                    request: pytest.FixtureRequest) -> None:
