@@ -26,7 +26,8 @@ _CSS = ("body{font-family:sans-serif;max-width:72em;margin:auto;font-size:14px}"
         "td:first-child{white-space:nowrap}tr:nth-child(even) td{background:#f7f7f7}"
         "th{background:#e8e8e8}h2.alert{color:#b00}"
         "h2.alert+p{background:#fff3cd;border-left:4px solid #b00;padding:4px 8px}"
-        ".plots img{width:48%;margin:0.5%;vertical-align:top}")
+        ".plots img{width:48%;margin:0.5%;vertical-align:top}"
+        ".plots img[alt$=timelines]{width:97%}")
 
 
 @dataclass(frozen=True)
