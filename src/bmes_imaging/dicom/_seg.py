@@ -1,0 +1,579 @@
+"""Read a DICOM Segmentation (SEG) back into label maps on its source series' grid.
+
+Any SEG of an MR series is read, not only those :mod:`bmes_imaging.export` writes:
+segments numbered in any way, frames in any order, only some slices, FRACTIONAL
+(a voxel belongs to a segment from a fraction of 0.5) or BINARY, overlapping segments,
+and a SEG whose source series is not at hand (its own plane positions then define the
+grid). The geometry comes from each frame's PlanePositionSequence,
+PlaneOrientationSequence and PixelMeasuresSequence (read through highdicom), never
+from the frame order.
+
+The grid of the result, in this order of preference:
+
+1. ``reference``: a :class:`~bmes_imaging.volume.Volume` (or a DICOM series path) whose
+   grid receives the segments;
+2. the source series, when it is found beside the SEG (in the SEG's folder or its
+   parent's, matched by the SeriesInstanceUID the SEG references);
+3. the SEG's own planes: in-plane as the frames, slices from the first to the last
+   segmented plane at the slice spacing (SpacingBetweenSlices, else the smallest gap).
+
+Bone segments (by their SNOMED CT code, else their label or TrackingID) take the
+project's bone label numbers (:mod:`bmes_imaging.bones`); edema segments (code
+79654002 "Edema", or "edema" in the label) go to a separate edema map whose voxels
+carry their bone's label (from AnatomicRegionSequence or the label; else the bone
+underneath; else :data:`EDEMA_OUTSIDE_BONES`); any other segment gets a label value
+from 15 upwards, in segment-number order. Where segments of one map overlap, the lower
+segment number keeps the voxel (``SegLabels.overlap_voxels`` counts the others).
+
+Examples
+--------
+::
+
+    from bmes_imaging.dicom import read_seg
+    seg = read_seg("seg.dcm")            # the source series is found beside it
+    seg.labels.to_nifti("bones.nii.gz")  # project bone labels, RAS+ affine
+    for s in seg.segments:
+        print(s.describe())
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .._outbound import terminal_text
+from ..bones import BONES, Bone, bone_from_name
+from ..errors import BmesError, DicomFileError
+from ..geometry import affine_from_dicom, resample_to
+from ..volume import SeriesInfo, Volume
+from ._limits import declared_size_problem, max_series_bytes, read_dataset
+
+__all__ = ["EDEMA_OUTSIDE_BONES", "SEG_SOP_CLASSES", "SegLabels", "SegSegment",
+           "is_seg_file", "read_seg"]
+
+#: Segmentation Storage and Label Map Segmentation Storage.
+SEG_SOP_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7"})
+#: Edema-map value of edema voxels whose bone is neither named nor underneath.
+EDEMA_OUTSIDE_BONES = 255
+_EDEMA_CODE = "79654002"
+_EDEMA_WORDS = ("edema", "oedema")
+_FIRST_OTHER_LABEL = max(BONES) + 1
+_FRACTION_THRESHOLD = 0.5
+_TOL_MM = 0.05  # plane position / direction agreement, mm (and unit vectors)
+_UNSUPPORTED_ORGANISATIONS = ("TILED_FULL", "TILED_SPARSE", "3D_TEMPORAL")
+_Code = tuple[str, str, str]
+_DicomPlane = tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
+
+
+@dataclass(frozen=True)
+class SegSegment:
+    """One segment of a SEG and where it went.
+
+    Attributes
+    ----------
+    number
+        SegmentNumber in the SEG.
+    label
+        SegmentLabel as written (untrusted text: print it through :meth:`describe`).
+    category, property_type
+        SegmentedPropertyCategory / SegmentedPropertyType codes as
+        ``(code value, coding scheme, meaning)``.
+    algorithm_type
+        SegmentAlgorithmType (``MANUAL``, ``SEMIAUTOMATIC``, ``AUTOMATIC``).
+    color
+        RGB 0-255 from RecommendedDisplayCIELabValue, None if absent.
+    role
+        ``"bone"``, ``"edema"`` or ``"other"``.
+    bone
+        The bone of the vocabulary (for edema: the bone it lies in), or None.
+    value
+        Label value in its map (``labels`` for bones and others, ``edema`` for edema;
+        0 for an edema segment whose bone is unknown: its voxels take the bone
+        underneath).
+    voxels
+        Voxels of the segment on the result grid (before overlaps are resolved).
+    """
+
+    number: int
+    label: str
+    category: _Code
+    property_type: _Code
+    algorithm_type: str
+    color: tuple[int, int, int] | None
+    role: str
+    bone: Bone | None
+    value: int
+    voxels: int = 0
+
+    def describe(self) -> str:
+        """One line for a terminal, with the SEG's own text escaped."""
+        where = f"-> {self.role} {self.value}" if self.value else f"-> {self.role}"
+        bone = f" ({self.bone.bone_name})" if self.bone is not None else ""
+        return terminal_text(f"segment {self.number} {self.label!r} "
+                             f"[{self.property_type[2]}] {self.algorithm_type} {where}{bone}, "
+                             f"{self.voxels} voxels")
+
+
+@dataclass(frozen=True)
+class SegLabels:
+    """A SEG read by :func:`read_seg`.
+
+    Attributes
+    ----------
+    path
+        The SEG file.
+    labels
+        Bone labels (project numbers 1-14) and other segments (15 upwards), uint8 (or
+        uint16 beyond 255 values), on the result grid with its RAS+ affine.
+    edema
+        Edema map (uint8) on the same grid: each edema voxel carries its bone's label.
+    segments
+        Every segment, in segment-number order.
+    grid
+        Where the grid came from: ``"reference"``, ``"source"`` (the source series
+        found beside the SEG), ``"seg"`` (the SEG's own planes) or ``"resampled"``
+        (the reference grid, the SEG's planes not lying on it: nearest neighbour).
+    segmentation_type
+        ``"BINARY"``, ``"FRACTIONAL"`` or ``"LABELMAP"``.
+    overlap_voxels
+        Voxels claimed by more than one segment of the same map (kept by the lower
+        segment number).
+    """
+
+    path: Path
+    labels: Volume
+    edema: Volume
+    segments: tuple[SegSegment, ...]
+    grid: str
+    segmentation_type: str
+    overlap_voxels: int = 0
+
+    def segment(self, number: int) -> SegSegment:
+        """The segment numbered ``number`` (KeyError if absent)."""
+        for s in self.segments:
+            if s.number == number:
+                return s
+        raise KeyError(number)
+
+
+def is_seg_file(path: str | os.PathLike[str]) -> bool:
+    """True if ``path`` is a readable DICOM file of a Segmentation SOP class.
+
+    Reads the header only and never raises (for napari's reader and the CLI).
+    """
+    import pydicom
+
+    try:
+        p = Path(path)
+        if not p.is_file():
+            return False
+        ds = pydicom.dcmread(p, stop_before_pixels=True,
+                             specific_tags=["SOPClassUID", "MediaStorageSOPClassUID"])
+        uid = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, KeyError,
+            pydicom.errors.InvalidDicomError):
+        return False
+    return uid in SEG_SOP_CLASSES
+
+
+# ------------------------------------------------------------------ reading the file
+
+def _open(path: Path) -> Any:
+    """The SEG as a highdicom Segmentation, after the checks that need no pixels."""
+    import highdicom as hd
+    import pydicom
+
+    try:
+        ds = read_dataset(path, force=False)
+    except (OSError, EOFError, ValueError, pydicom.errors.InvalidDicomError) as exc:
+        raise DicomFileError(path, f"not a readable DICOM file: "
+                             f"{terminal_text(exc)}") from None
+    uid = str(ds.get("SOPClassUID", ""))
+    if uid not in SEG_SOP_CLASSES:
+        raise DicomFileError(path, f"not a DICOM SEG (SOP class {terminal_text(uid) or 'none'}"
+                             "); give a Segmentation Storage file")
+    organisation = str(ds.get("DimensionOrganizationType", "") or "")
+    if organisation in _UNSUPPORTED_ORGANISATIONS:
+        raise DicomFileError(path, f"dimension organisation {organisation} is not supported "
+                             "(only slices of a 3-D volume are read)")
+    frames = ds.get("NumberOfFrames", 1)
+    problem = declared_size_problem(ds.get("Rows"), ds.get("Columns"), frames, 1,
+                                    ds.get("BitsAllocated", 8))
+    if problem:
+        raise DicomFileError(path, f"the SEG {problem}")
+    if "PixelData" not in ds or "SegmentSequence" not in ds:
+        raise DicomFileError(path, "the SEG has no pixel data or no SegmentSequence")
+    try:
+        return hd.seg.Segmentation.from_dataset(ds, copy=False)
+    except (ValueError, AttributeError, KeyError, TypeError, IndexError) as exc:
+        raise DicomFileError(path, "highdicom cannot read the SEG: "
+                             f"{terminal_text(exc)}") from None
+
+
+def _functional(seg: Any, index: int, sequence: str) -> Any:
+    """The item of a functional group for frame ``index`` (per-frame, else shared)."""
+    for groups in ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence"):
+        items = seg.get(groups)
+        if not items:
+            continue
+        item = items[index] if groups.startswith("Per") else items[0]
+        seq = item.get(sequence)
+        if seq:
+            return seq[0]
+    return None
+
+
+def _frame_planes(seg: Any, path: Path) -> list[_DicomPlane]:
+    """(ImagePositionPatient, ImageOrientationPatient, PixelSpacing) per frame."""
+    n = int(seg.get("NumberOfFrames", 1))
+    per_frame = seg.get("PerFrameFunctionalGroupsSequence")
+    if per_frame is None or len(per_frame) != n:
+        raise DicomFileError(path, "the SEG has no per-frame functional groups for its "
+                             f"{n} frames, so no plane positions")
+    planes = []
+    for f in range(n):
+        pos, ori, mea = (_functional(seg, f, s) for s in (
+            "PlanePositionSequence", "PlaneOrientationSequence", "PixelMeasuresSequence"))
+        if pos is None or "ImagePositionPatient" not in pos:
+            raise DicomFileError(path, f"frame {f + 1} of the SEG has no plane position "
+                                 "(PlanePositionSequence); its place in the volume is unknown")
+        if ori is None or mea is None or "PixelSpacing" not in mea:
+            raise DicomFileError(path, f"frame {f + 1} of the SEG has no plane orientation "
+                                 "or pixel spacing")
+        try:
+            plane = (np.asarray(pos.ImagePositionPatient, dtype=np.float64),
+                     np.asarray(ori.ImageOrientationPatient, dtype=np.float64),
+                     np.asarray(mea.PixelSpacing, dtype=np.float64))
+            _plane_affine(plane)  # checks the numbers
+            planes.append(plane)
+        except (ValueError, TypeError) as exc:  # GeometryError is a ValueError
+            raise DicomFileError(path, f"frame {f + 1}: unreadable plane geometry: "
+                                 f"{terminal_text(exc)}") from None
+    return planes
+
+
+def _frame_segments(seg: Any, path: Path) -> list[int]:
+    """Segment number of each frame (0 for every frame of a LABELMAP SEG)."""
+    if str(seg.SegmentationType) == "LABELMAP":
+        return [0] * int(seg.get("NumberOfFrames", 1))
+    numbers = []
+    for f in range(int(seg.get("NumberOfFrames", 1))):
+        ident = _functional(seg, f, "SegmentIdentificationSequence")
+        if ident is None or "ReferencedSegmentNumber" not in ident:
+            raise DicomFileError(path, f"frame {f + 1} of the SEG names no segment")
+        numbers.append(int(ident.ReferencedSegmentNumber))
+    return numbers
+
+
+# ------------------------------------------------------------------ segments
+
+def _code(item: Any, sequence: str) -> _Code:
+    seq = item.get(sequence)
+    if not seq:
+        return ("", "", "")
+    c = seq[0]
+    return (str(c.get("CodeValue", "") or c.get("LongCodeValue", "") or ""),
+            str(c.get("CodingSchemeDesignator", "") or ""), str(c.get("CodeMeaning", "") or ""))
+
+
+def _bone_by_code(code: str) -> Bone | None:
+    if not code:
+        return None
+    found = [b for b in Bone if b.info.snomed_code == code]
+    return found[0] if len(found) == 1 else None
+
+
+def _bone_by_words(*texts: str) -> Bone | None:
+    for text in texts:
+        words = text.lower()
+        for w in (*_EDEMA_WORDS, "bone marrow", "marrow"):
+            words = words.replace(w, " ")
+        if words.strip():
+            try:
+                return bone_from_name(words.strip())
+            except KeyError:
+                continue
+    return None
+
+
+def _rgb(item: Any) -> tuple[int, int, int] | None:
+    import highdicom as hd
+
+    value = item.get("RecommendedDisplayCIELabValue")
+    if value is None or len(value) != 3:
+        return None
+    try:
+        r, g, b = hd.color.CIELabColor.from_dicom_value([int(v) for v in value]).to_rgb()
+    except (ValueError, TypeError):
+        return None
+    return (int(r), int(g), int(b))
+
+
+def _segments(seg: Any) -> list[SegSegment]:
+    """Every segment with its role, bone and label value (no voxels counted yet)."""
+    out: list[SegSegment] = []
+    next_other = _FIRST_OTHER_LABEL
+    for item in sorted(seg.SegmentSequence, key=lambda s: int(s.SegmentNumber)):
+        label = str(item.get("SegmentLabel", "") or "")
+        tracking = str(item.get("TrackingID", "") or "")
+        prop = _code(item, "SegmentedPropertyTypeCodeSequence")
+        edema = prop[0] == _EDEMA_CODE or any(w in label.lower() for w in _EDEMA_WORDS)
+        if edema:
+            region = _code(item, "AnatomicRegionSequence")[0]
+            bone = _bone_by_code(region) or _bone_by_words(label, tracking.replace("_", " "))
+            role, value = "edema", int(bone) if bone is not None else 0
+        else:
+            bone = _bone_by_code(prop[0]) or _bone_by_words(tracking, label)
+            if bone is not None:
+                role, value = "bone", int(bone)
+            else:
+                role, value, next_other = "other", next_other, next_other + 1
+        out.append(SegSegment(
+            number=int(item.SegmentNumber), label=label,
+            category=_code(item, "SegmentedPropertyCategoryCodeSequence"),
+            property_type=prop, algorithm_type=str(item.get("SegmentAlgorithmType", "")),
+            color=_rgb(item), role=role, bone=bone, value=value))
+    return out
+
+
+# ------------------------------------------------------------------ grids
+
+def _plane_affine(plane: _DicomPlane) -> NDArray[np.float64]:
+    """RAS+ affine of one frame, indexed (column, row, 0)."""
+    ipp, iop, spacing = plane
+    return affine_from_dicom(ipp.tolist(), iop.tolist(), spacing.tolist())
+
+
+def _own_grid(planes: list[_DicomPlane], seg: Any, path: Path
+              ) -> tuple[NDArray[np.float64], tuple[int, int, int]]:
+    """The grid spanned by the SEG's own planes (shared orientation and spacing)."""
+    iop, spacing = planes[0][1], planes[0][2]
+    if any(not np.allclose(p[1], iop, atol=1e-4) or not np.allclose(p[2], spacing, atol=1e-4)
+           for p in planes):
+        raise DicomFileError(path, "the SEG's frames differ in orientation or pixel spacing; "
+                             "give the source series as reference to read it")
+    first = _plane_affine(planes[0])
+    normal = first[:3, :3] @ np.array([0.0, 0.0, 1.0])
+    ras = np.array([[-1.0, 0, 0], [0, -1, 0], [0, 0, 1]])
+    offsets = np.array([float(normal @ (ras @ p[0] - first[:3, 3])) for p in planes])
+    levels = np.unique(np.round(offsets / _TOL_MM) * _TOL_MM)
+    declared = _functional(seg, 0, "PixelMeasuresSequence").get("SpacingBetweenSlices")
+    gaps = np.diff(levels)
+    step = float(declared) if declared else (float(gaps.min()) if gaps.size else 1.0)
+    if not step > 0 or not np.all(np.abs(gaps / step - np.round(gaps / step)) < 0.02):
+        raise DicomFileError(path, "the SEG's planes are not evenly spaced (slice gaps "
+                             f"{np.round(gaps, 3).tolist()} mm); give the source series")
+    n_slices = int(np.rint(float(levels[-1] - levels[0]) / step)) + 1
+    affine = first.copy()
+    affine[:3, 2] = normal * step
+    affine[:3, 3] = first[:3, 3] + normal * levels[0]
+    return affine, (int(seg.Columns), int(seg.Rows), n_slices)
+
+
+def _onto_grid(plane_affine: NDArray[np.float64], grid: NDArray[np.float64]
+               ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]] | None:
+    """(origin, column step, row step) as integer grid indices, if the frame lies on it."""
+    m = np.linalg.inv(grid) @ plane_affine
+    cols = m[:3, :3]
+    origin = m[:3, 3]
+    for v in (cols[:, 0], cols[:, 1], origin):
+        if not np.allclose(v, np.round(v), atol=0.02):
+            return None
+    u, w = np.round(cols[:, 0]).astype(np.int64), np.round(cols[:, 1]).astype(np.int64)
+    if np.abs(u).sum() != 1 or np.abs(w).sum() != 1:
+        return None
+    return np.round(origin).astype(np.int64), u, w
+
+
+def _check_grid_size(shape: tuple[int, int, int], n_maps: int, path: Path) -> None:
+    size = int(np.prod(np.asarray(shape, dtype=np.int64))) * 2 * max(n_maps, 1)
+    if min(shape) < 1 or size > max_series_bytes():
+        raise DicomFileError(path, f"the SEG's grid of {shape[0]} x {shape[1]} x {shape[2]} "
+                             "voxels does not fit the series size limit "
+                             "(BMES_MAX_SERIES_BYTES)")
+
+
+def _find_source(path: Path, seg: Any) -> Volume | None:
+    """The referenced source series, if it lies in the SEG's folder or its parent's."""
+    from ._index import index_folder
+    from ._load import load_series
+
+    wanted = {str(s.SeriesInstanceUID) for s in seg.get("ReferencedSeriesSequence", [])}
+    if not wanted:
+        return None
+    folder = path.resolve().parent
+    for root in (folder, folder.parent):
+        index = index_folder(root)
+        stacks = [s for s in index.stacks if s.series_instance_uid in wanted]
+        if len(stacks) == 1:
+            try:
+                return load_series(stacks[0])
+            except BmesError:
+                return None
+    return None
+
+
+def _reference(reference: Volume | str | os.PathLike[str] | None) -> Volume | None:
+    if reference is None or isinstance(reference, Volume):
+        return reference
+    from ._load import load_series
+
+    return load_series(Path(reference))
+
+
+# ------------------------------------------------------------------ pixels
+
+def _frame_mask(seg: Any, f: int, fractional: bool) -> NDArray[Any]:
+    """Stored values of frame ``f`` (0-based): segment numbers (LABELMAP) or a mask."""
+    frame = np.asarray(seg.get_stored_frame(f, as_index=True))
+    if fractional:
+        top = float(seg.get("MaximumFractionalValue", 255) or 255)
+        return frame.astype(np.float32) >= _FRACTION_THRESHOLD * top
+    return frame
+
+
+@dataclass
+class _Maps:
+    labels: NDArray[Any]
+    edema: NDArray[np.uint8]
+    unknown_edema: NDArray[np.bool_]
+    overlaps: int = 0
+
+
+def _place(maps: _Maps, seg_info: SegSegment, idx: tuple[NDArray[Any], ...],
+           counts: dict[int, int]) -> None:
+    counts[seg_info.number] = counts.get(seg_info.number, 0) + len(idx[0])
+    if seg_info.role == "edema" and seg_info.value == 0:
+        maps.unknown_edema[idx] = True
+        return
+    target = maps.edema if seg_info.role == "edema" else maps.labels
+    current = target[idx]
+    maps.overlaps += int(np.count_nonzero((current != 0) & (current != seg_info.value)))
+    target[idx] = np.where(current == 0, seg_info.value, current)
+
+
+def _fill(seg: Any, planes: list[_DicomPlane], frame_segments: list[int],
+          segments: list[SegSegment], path: Path, grid: NDArray[np.float64],
+          shape: tuple[int, int, int]) -> tuple[_Maps, dict[int, int]] | None:
+    """Label maps on ``grid``; None if a frame does not lie on it."""
+    placements = [_onto_grid(_plane_affine(p), grid) for p in planes]
+    if any(p is None for p in placements):
+        return None
+    by_number = {s.number: s for s in segments}
+    dtype = np.uint8 if max((s.value for s in segments), default=0) <= 255 else np.uint16
+    maps = _Maps(np.zeros(shape, dtype), np.zeros(shape, np.uint8), np.zeros(shape, bool))
+    counts: dict[int, int] = {}
+    fractional = str(seg.SegmentationType) == "FRACTIONAL"
+    order = sorted(range(len(planes)), key=lambda f: frame_segments[f])
+    bounds = np.asarray(shape)[:, None]
+    for f in order:
+        placement = placements[f]
+        assert placement is not None
+        origin, u, w = placement
+        values = _frame_mask(seg, f, fractional)
+        rows, cols = np.nonzero(values)
+        if rows.size == 0:
+            continue
+        ijk = origin[:, None] + u[:, None] * cols[None, :] + w[:, None] * rows[None, :]
+        if np.any((ijk < 0) | (ijk >= bounds)):
+            raise DicomFileError(path, f"frame {f + 1} has segmented "
+                                 "pixels outside the grid of the reference series")
+        numbers = values[rows, cols] if frame_segments[f] == 0 else None
+        for number in (np.unique(numbers) if numbers is not None else [frame_segments[f]]):
+            if int(number) not in by_number:
+                continue  # a LABELMAP value without a segment description
+            pick = slice(None) if numbers is None else numbers == number
+            _place(maps, by_number[int(number)], tuple(a[pick] for a in ijk), counts)
+    return maps, counts
+
+
+def _finish(maps: _Maps) -> None:
+    """Edema of unknown bone takes the bone underneath (else EDEMA_OUTSIDE_BONES)."""
+    if not maps.unknown_edema.any():
+        return
+    free = maps.unknown_edema & (maps.edema == 0)
+    under = maps.labels[free]
+    is_bone = (under >= 1) & (under <= max(BONES))
+    maps.edema[free] = np.where(is_bone, under, EDEMA_OUTSIDE_BONES).astype(np.uint8)
+    maps.overlaps += int(np.count_nonzero(maps.unknown_edema & ~free))
+
+
+def read_seg(path: str | os.PathLike[str], *,
+             reference: Volume | str | os.PathLike[str] | None = None,
+             find_source: bool = True) -> SegLabels:
+    """Read a DICOM SEG into bone / structure labels and an edema map.
+
+    Parameters
+    ----------
+    path
+        The SEG file (Segmentation Storage, BINARY or FRACTIONAL; or Label Map
+        Segmentation Storage).
+    reference
+        The grid to read onto: a :class:`~bmes_imaging.volume.Volume` (e.g. the T1
+        the SEG was drawn on) or a path to its DICOM series.
+    find_source
+        Without ``reference``, look for the referenced series in the SEG's folder and
+        its parent's and use its grid; else (or when absent) the SEG's own planes.
+
+    Returns
+    -------
+    SegLabels
+
+    Raises
+    ------
+    DicomFileError
+        Naming the file: not a SEG, no plane positions, an unsupported dimension
+        organisation (tiled, temporal), a size beyond the limits (checked before
+        anything is allocated), planes that form no grid, segmented pixels outside
+        the reference grid.
+
+    Examples
+    --------
+    ::
+
+        seg = read_seg("seg.dcm", reference=t1)
+        assert seg.labels.shape == t1.shape
+    """
+    p = Path(path)
+    seg = _open(p)
+    planes = _frame_planes(seg, p)
+    frame_segments = _frame_segments(seg, p)
+    segments = _segments(seg)
+    ref = _reference(reference)
+    grid_kind = "reference"
+    if ref is None and find_source:
+        ref, grid_kind = _find_source(p, seg), "source"
+    own: tuple[NDArray[np.float64], tuple[int, int, int]] | None = None
+    filled = None
+    if ref is not None:
+        _check_grid_size(ref.shape, 3, p)
+        filled = _fill(seg, planes, frame_segments, segments, p, ref.affine, ref.shape)
+    if filled is None:  # no reference, or the SEG's planes are not on it
+        own = _own_grid(planes, seg, p)
+        _check_grid_size(own[1], 3, p)
+        filled = _fill(seg, planes, frame_segments, segments, p, *own)
+        assert filled is not None  # the frames lie on the grid they span
+        grid_kind = "seg" if ref is None else "resampled"
+    maps, counts = filled
+    _finish(maps)
+    info = SeriesInfo(modality="SEG", sequence="other",
+                      series_instance_uid=str(seg.get("SeriesInstanceUID", "")) or None,
+                      frame_of_reference_uid=str(seg.get("FrameOfReferenceUID", "")) or None,
+                      study_instance_uid=str(seg.get("StudyInstanceUID", "")) or None)
+    if own is not None:
+        labels, edema = Volume(maps.labels, own[0], info), Volume(maps.edema, own[0], info)
+        if ref is not None:  # onto the reference grid by nearest neighbour
+            labels = resample_to(labels, ref.affine, ref.shape, order=0)
+            edema = resample_to(edema, ref.affine, ref.shape, order=0)
+    else:
+        assert ref is not None
+        labels, edema = Volume(maps.labels, ref.affine, info), Volume(maps.edema, ref.affine, info)
+    counted = tuple(dataclasses.replace(s, voxels=counts.get(s.number, 0)) for s in segments)
+    return SegLabels(p, labels, edema, counted, grid_kind, str(seg.SegmentationType),
+                     maps.overlaps)
