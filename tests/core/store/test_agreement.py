@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,9 +38,9 @@ def test_kappa_and_dice_functions() -> None:
     assert math.isnan(dice(np.zeros(3), np.zeros(3)))
 
 
-def test_reader_agreement_from_store(tmp_path: Path,
+def test_reader_agreement_from_store(store_url: str,
                                      capsys: pytest.CaptureFixture[str]) -> None:
-    db = tmp_path / "bmes.sqlite"
+    db = store_url
     affine = np.diag([0.5, 0.5, 3.0, 1.0])
     a1 = np.zeros((10, 10, 4), np.uint8)
     a1[2:6, 2:6, 1:3] = int(Bone.TALUS)
@@ -86,14 +85,14 @@ def test_reader_agreement_from_store(tmp_path: Path,
     assert "pooled over 2 studies" in capsys.readouterr().out
 
 
-def test_masks_on_different_grids_are_resampled(tmp_path: Path) -> None:
+def test_masks_on_different_grids_are_resampled(store_url: str) -> None:
     rng = np.random.default_rng(7)
     fine = (rng.random((8, 6, 5)) > 0.6).astype(np.uint8)
     # the same mask stored on a flipped, axis-swapped grid: identical in world space
     swapped = np.ascontiguousarray(fine[::-1].transpose(1, 0, 2))
     affine_b = np.array([[0.0, -1.0, 0.0, 7.0], [1.0, 0.0, 0.0, 0.0],
                          [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
-    with open_store(tmp_path / "bmes.sqlite") as store:
+    with open_store(store_url) as store:
         store.save_annotation("5.5", "a", [{"bone": 1, "grade": 1}], Volume(fine, np.eye(4)))
         store.save_annotation("5.5", "b", [{"bone": 1, "grade": 1}],
                               Volume(swapped, affine_b))
@@ -101,12 +100,12 @@ def test_masks_on_different_grids_are_resampled(tmp_path: Path) -> None:
     assert report.studies[0].dice == pytest.approx(1.0)
 
 
-def test_both_feet_in_one_study_are_compared_foot_by_foot(tmp_path: Path) -> None:
+def test_both_feet_in_one_study_are_compared_foot_by_foot(store_url: str) -> None:
     """Two readers, one study holding both feet: agreement per foot (T1 series), never
     one foot's review against the other foot's."""
     from bmes_imaging.volume import SeriesInfo
 
-    store = open_store(tmp_path / "bmes.sqlite")
+    store = open_store(store_url)
     uid = "1.2.826.0.1.3680043.10.999.77"
     affine = np.diag([0.5, 0.5, 3.0, 1.0])
     feet = {}

@@ -18,7 +18,8 @@ DICOM_ID = "HOSP-00731"
 NAME = "Yilmaz^Ayse"
 
 
-def test_no_identifier_in_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_identifier_in_logs(tmp_path: Path, store_url: str,
+                               caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     table = tmp_path / "clinic.csv"
     table.write_text("patient,age,sex,side,primary_bone,vitamin_d,vitamin_d_unit\n"
@@ -31,7 +32,7 @@ def test_no_identifier_in_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture)
     mapping = tmp_path / "map.csv"
     mapping.write_text(f"patient,patient_id\n{KEY},{DICOM_ID}\n", encoding="utf-8")
     labels = Volume(np.ones((4, 4, 4), np.uint8), np.eye(4))
-    with open_store(tmp_path / "bmes.sqlite") as store:
+    with open_store(store_url, annotation_dir=tmp_path / "a") as store:
         store.import_clinical(table)
         store.import_clinical(table, dry_run=True)
         with pytest.raises(ClinicalTableError) as info:
