@@ -42,13 +42,13 @@ def main(html: str, png: str) -> None:
     # the timeline plot is the page's last image, 97 % of the 72 em (1008 px) body wide
     with Image.open(Path(html).parent / "plots" / "followup_timelines.png") as plot_png:
         w, h = plot_png.size
-    plot_top = end - 10 - int(round(h * 0.97 * 1008 / w)) - 4
+    plot_top = end - 10 - round(h * 0.97 * 1008 / w) - 4
     top = im.crop((0, 0, 1100, _row_of(im, 700, 12)))
     plot = im.crop((0, plot_top, 1100, end))
     out = Image.new("RGB", (1100, top.height + plot.height + 10), "white")
     out.paste(top, (0, 0))
     out.paste(plot, (0, top.height + 10))
-    out = out.resize((900, int(out.height * 900 / 1100)), Image.LANCZOS)
+    out = out.resize((900, int(out.height * 900 / 1100)), Image.Resampling.LANCZOS)
     out.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(png, optimize=True)
     print(png, Path(png).stat().st_size, "bytes")
 

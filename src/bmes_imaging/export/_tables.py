@@ -225,7 +225,7 @@ def wide_rows(timelines: Sequence[Timeline], records: Sequence[Any] | None = Non
     for tl in timelines:
         courses = foot_course(tl, t)
         base_total = courses[0][1]
-        for p, (_, total, crs) in zip(tl.points, courses):
+        for p, (_, total, crs) in zip(tl.points, courses, strict=True):
             s = p.study
             row: dict[str, Any] = {
                 "patient": name(tl.patient), "side": tl.side, "timepoint": p.index,
@@ -328,7 +328,7 @@ def write_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
     for cell in doc[1]:
         cell.font = bold
     doc.freeze_panes = "A2"
-    for letter, width in zip("ABCD", (30, 80, 14, 30)):
+    for letter, width in zip("ABCD", (30, 80, 14, 30), strict=True):
         doc.column_dimensions[letter].width = width
     info = wb.create_sheet("about")
     info.append(["about"])
