@@ -5,8 +5,9 @@ fluid volumes, the bone labels and the edema labels (T1 grid; the edema array is
 with the napari labels layer, so painting edits it in place), the findings per bone
 with their statuses, and whether anything is unsaved. All work goes to the core:
 :func:`bmes_imaging.detection.detect_edema`, :func:`~bmes_imaging.detection.findings_from_masks`
-and the store (:func:`bmes_imaging.store.open_store`). Operations are simple and
-undo-free; each emits :attr:`ReviewModel.changed`.
+and the store (:func:`bmes_imaging.store.open_store`). Each operation emits
+:attr:`ReviewModel.changed`; decisions, relabels and paint strokes can be undone and
+redone (:mod:`._history`).
 
 Work in progress is protected by a recovery file (:meth:`ReviewModel.write_recovery`),
 written atomically and removed by a successful save.
@@ -21,7 +22,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from bmes_imaging._atomic import write_bytes_atomic
 from bmes_imaging.bones import Bone, bone_from_label
 from bmes_imaging.volume import Volume, load_nifti
 
+from ._findings_io import as_bone_finding, finding_from_dict, finding_to_dict
+from ._history import History
 from ._store_access import LazyStore
 from ._study import Study
 
@@ -45,35 +48,6 @@ DETECTOR = "detector"
 #: Detector output kept per study in the cache folder, so that reopening a study does
 #: not register the atlas again (uncompressed: written in the GUI thread, 20x faster).
 _CACHED_BONES, _CACHED_FLUID = "bones.nii", "fluid_aligned.nii"
-
-
-def finding_to_dict(finding: Any) -> dict[str, Any]:
-    """A JSON-able dict of a :class:`~bmes_imaging.detection.BoneFinding`."""
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(finding):
-        value = getattr(finding, f.name)
-        if isinstance(value, Bone):
-            value = int(value)
-        elif isinstance(value, np.generic):
-            value = value.item()
-        out[f.name] = value
-    return out
-
-
-def finding_from_dict(data: Mapping[str, Any]) -> Any:
-    """Rebuild a :class:`~bmes_imaging.detection.BoneFinding` from :func:`finding_to_dict`."""
-    from bmes_imaging.detection import BoneFinding
-
-    names = {f.name for f in dataclasses.fields(BoneFinding)}
-    kwargs = {k: v for k, v in data.items() if k in names}
-    kwargs["bone"] = bone_from_label(int(kwargs["bone"]))
-    return BoneFinding(**kwargs)
-
-
-def _as_bone_finding(stored: Any) -> Any:
-    """A store's ``StoredFinding`` as a ``detection.BoneFinding`` (what the model edits)."""
-    convert = getattr(stored, "as_bone_finding", None)
-    return convert() if convert is not None else stored
 
 
 def _safe(text: str) -> str:
@@ -136,6 +110,8 @@ class ReviewModel:
         self.detect_options: dict[str, Any] = {}
         #: Seconds per detector stage of the last detection (from ``EdemaResult``).
         self.last_timings: dict[str, float] = {}
+        #: Undo / redo of decisions, relabels and paint strokes.
+        self.history = History()
         #: Automatic bone masks being computed ahead of detection: (study key, future).
         self._bones_ahead: tuple[str, Future[Volume]] | None = None
 
@@ -149,6 +125,7 @@ class ReviewModel:
         self.dirty = False
         self.last_saved_version = None
         self._load_cached_detection()
+        self.history.reset(self)
         self.compute_bones_ahead(study)
         self.changed.emit("study")
 
@@ -263,6 +240,7 @@ class ReviewModel:
         self._voxel_counts = self._count_voxels()
         self.dirty = True
         self._cache_detection()
+        self.history.reset(self)
         self.changed.emit("detection")
 
     # ---------------------------------------------------------------- findings
@@ -274,10 +252,11 @@ class ReviewModel:
                 return f
         raise KeyError(f"no finding for {b.display_name}")
 
-    def _replace(self, bone: Bone | int, **changes: Any) -> Any:
+    def _replace(self, bone: Bone | int, step: str, **changes: Any) -> Any:
         b = bone_from_label(int(bone))
         for i, f in enumerate(self.findings):
             if f.bone == b:
+                self.history.record(self, step)
                 self.findings[i] = dataclasses.replace(f, **changes)
                 self.dirty = True
                 self.changed.emit("findings")
@@ -288,7 +267,7 @@ class ReviewModel:
         """Set a finding's status (``candidate`` / ``confirmed`` / ``rejected``)."""
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, found {status!r}")
-        return self._replace(bone, status=status)
+        return self._replace(bone, status, status=status)
 
     def confirm(self, bone: Bone | int) -> Any:
         """Confirm the finding of ``bone``."""
@@ -300,7 +279,7 @@ class ReviewModel:
 
     def set_primary(self, bone: Bone | int, primary: bool = True) -> Any:
         """Mark (or unmark) ``bone`` as a primary affected bone."""
-        return self._replace(bone, primary=bool(primary))
+        return self._replace(bone, "primary", primary=bool(primary))
 
     def change_bone(self, bone: Bone | int, new_bone: Bone | int) -> None:
         """Move the edema labelled ``bone`` to ``new_bone`` (the detector named the wrong
@@ -314,6 +293,7 @@ class ReviewModel:
             return
         if self.edema is None:
             raise RuntimeError("no edema labels: run detection or restore an annotation")
+        self.history.record(self, "relabel", labels=True, bones=True)
         decisions = self._decisions()
         arr = self.edema.array
         region = arr == int(old)
@@ -331,6 +311,7 @@ class ReviewModel:
         if old in decisions:
             decisions[new] = {**decisions.pop(old), "source": self.reader or DETECTOR}
         self.recompute(decisions=decisions, edited={new})
+        self.history.labels_changed(self)
         self.changed.emit("labels")
         self.changed.emit("bones")
 
@@ -503,7 +484,7 @@ class ReviewModel:
             return False
         if loaded.labels is None:
             return False
-        self._apply(loaded.labels.array, [_as_bone_finding(f) for f in loaded.findings])
+        self._apply(loaded.labels.array, [as_bone_finding(f) for f in loaded.findings])
         self.last_saved_version = loaded.version
         self.dirty = False
         self.changed.emit("restored")
@@ -549,7 +530,7 @@ class ReviewModel:
             self._apply(screened.edema.array, screened.findings)
         else:
             self._apply(loaded.labels.array,
-                        [_as_bone_finding(f) for f in loaded.findings])
+                        [as_bone_finding(f) for f in loaded.findings])
         self.last_saved_version = None
         self.dirty = False
         self.changed.emit("restored")
@@ -564,6 +545,32 @@ class ReviewModel:
         self.edema = self.study.t1.with_array(arr)
         self.findings = sorted(findings, key=lambda f: int(f.bone))
         self._voxel_counts = self._count_voxels()
+        self.history.reset(self)
+
+    # ----------------------------------------------------------- undo / redo
+    def undo(self) -> str | None:
+        """Undo the last confirm, reject, primary, relabel or paint stroke; its name
+        (None if there was nothing to undo)."""
+        return self.history.undo(self)
+
+    def redo(self) -> str | None:
+        """Redo the last undone step; its name (None if there was none)."""
+        return self.history.redo(self)
+
+    def forget_ratios(self) -> None:
+        """The bone labels changed: the signal ratios painting uses are recomputed."""
+        self._ratios = None
+
+    def after_restore(self, *, labels: bool, bones: bool) -> None:
+        """Called by :class:`History` after it put back a step's state."""
+        self._voxel_counts = self._count_voxels()
+        self.dirty = True
+        if bones:
+            self._cache_detection()
+            self.changed.emit("bones")
+        if labels:
+            self.changed.emit("labels")
+        self.changed.emit("findings")
 
     # ---------------------------------------------------------------- recovery
     def recovery_path(self) -> Path:

@@ -82,6 +82,7 @@ class DetectionWiringMixin:
 
         def _update_enabled(self) -> None: ...
         def _sync_layers(self) -> None: ...
+        def select_first_candidate(self) -> None: ...
 
     def run_detection(self) -> Any:
         """Start detection in a worker thread; returns the worker (or None)."""
@@ -133,8 +134,7 @@ class DetectionWiringMixin:
         if notes:
             notify_info("Detection notes: " + "; ".join(notes))
         self.progress_label.setToolTip("\n".join(notes))
-        if self.table.rowCount():
-            self.table.selectRow(0)
+        self.select_first_candidate()
         if snapshot is not None:  # store the candidates once the table is shown
             QTimer.singleShot(0, lambda: self._store_candidates(snapshot))
         self._prepare_painting()

@@ -20,6 +20,9 @@ _COLUMN_TIPS: tuple[str, ...] = (
     "Grade: 0 none, 1 < 25 %, 2 25-50 %, 3 > 50 % of the bone",
     "Detector confidence (0-1)", "candidate / confirmed / rejected",
     "Primary affected bone", "Who made the finding: the detector or a reader")
+#: Row height (px) and the rows the table is sized to show (every bone of the vocabulary).
+ROW_HEIGHT = 20
+ROWS_SHOWN = 14
 _STATUS_COLOURS = {"confirmed": QColor(60, 160, 80), "rejected": QColor(170, 60, 60),
                    "candidate": QColor(200, 160, 40)}
 
@@ -38,10 +41,22 @@ class FindingsTable(QTableWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         vertical, horizontal = self.verticalHeader(), self.horizontalHeader()
-        if vertical is not None:
+        if vertical is not None:  # compact rows: all 14 bones without scrolling
             vertical.setVisible(False)
+            vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+            vertical.setDefaultSectionSize(ROW_HEIGHT)
         if horizontal is not None:
             horizontal.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+            horizontal.setStretchLastSection(True)
+            horizontal.setMinimumSectionSize(24)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setMinimumHeight(self.height_for_rows(ROWS_SHOWN))
+
+    def height_for_rows(self, n: int) -> int:
+        """Height (px) that shows ``n`` rows, the header and the frame."""
+        header = self.horizontalHeader()
+        head = header.sizeHint().height() if header is not None else ROW_HEIGHT
+        return head + n * ROW_HEIGHT + 2 * self.frameWidth() + 2
 
     def show_findings(self, findings: Sequence[Any]) -> None:
         """Show ``findings`` (keeps the selected bone selected, emits no selection)."""

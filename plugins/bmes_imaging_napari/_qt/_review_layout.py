@@ -59,7 +59,7 @@ def build_review_ui(widget: ReviewWidget) -> None:
 
     widget.table = FindingsTable()
     widget.table.itemSelectionChanged.connect(widget._on_selection)
-    layout.addWidget(widget.table)
+    layout.addWidget(widget.table, 1)
 
     row = QHBoxLayout()
     widget.confirm_button = QPushButton("Confirm (C)")
@@ -91,7 +91,7 @@ def build_review_ui(widget: ReviewWidget) -> None:
     widget.paint_button.setToolTip("Select the edema layer in paint mode with the "
                                  "selected finding's bone as label (E erases)")
     widget.paint_button.clicked.connect(widget.start_painting)
-    widget.save_button = QPushButton("Save (Ctrl+S)")
+    widget.save_button = QPushButton("Save (Ctrl+Shift+S)")
     widget.save_button.clicked.connect(widget.save)
     widget.seg_button = QPushButton("Export SEG…")
     widget.seg_button.setToolTip("Write the confirmed edema and the bones as a DICOM SEG "
@@ -101,7 +101,16 @@ def build_review_ui(widget: ReviewWidget) -> None:
     row.addWidget(widget.save_button)
     row.addWidget(widget.seg_button)
     layout.addLayout(row)
+    row = QHBoxLayout()
+    widget.undo_button = QPushButton("Undo (Ctrl+Z)")
+    widget.undo_button.setToolTip("Undo the last confirm, reject, primary, change of bone "
+                                  "or paint stroke")
+    widget.undo_button.clicked.connect(widget.undo)
+    widget.redo_button = QPushButton("Redo (Ctrl+Shift+Z)")
+    widget.redo_button.clicked.connect(widget.redo)
+    row.addWidget(widget.undo_button)
+    row.addWidget(widget.redo_button)
+    layout.addLayout(row)
     widget.state_label = QLabel("")
     layout.addWidget(widget.state_label)
-    layout.addStretch(1)
     widget._update_enabled()

@@ -110,6 +110,8 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
     move_button: QPushButton
     paint_button: QPushButton
     save_button: QPushButton
+    undo_button: QPushButton
+    redo_button: QPushButton
     seg_button: QPushButton
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, *, store: Any = None,
@@ -154,7 +156,7 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
             ("C", self.confirm_selected), ("R", self.reject_selected),
             ("N", self.select_next), ("Shift+N", self.select_previous),
             ("Shift+P", self.toggle_primary_selected), ("T", self.toggle_sequence),
-            ("Ctrl+Shift+S", self.save),
+            ("Ctrl+Shift+S", self.save), ("Ctrl+Z", self.undo), ("Ctrl+Shift+Z", self.redo),
         ])
 
     # ------------------------------------------------------------ studies
@@ -318,6 +320,9 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
                 and not np.shares_memory(layer.data, self.model.edema.array):
             self.model.edema.array = volume_from_layer(layer).array
         self.model.dirty = True
+        history = self.model.history
+        history.record_paint(self.model)  # the stroke can be undone
+        QTimer.singleShot(0, lambda: history.resolve(self.model))
         self._recompute_timer.start()
         self._update_state_label()
 
@@ -389,6 +394,8 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
         """Update one finding's row (fast path for confirm / reject)."""
         self.table.update_bone(self.model.findings, bone)
         self._update_state_label()
+        self.undo_button.setEnabled(self.model.history.can_undo)
+        self.redo_button.setEnabled(self.model.history.can_redo)
 
     def _update_state_label(self) -> None:
         if self.model.study is None:
@@ -409,6 +416,8 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
                   self.next_button, self.move_button):
             b.setEnabled(has_findings and not running)
         self.paint_button.setEnabled(self.model.edema is not None and not running)
+        self.undo_button.setEnabled(self.model.history.can_undo and not running)
+        self.redo_button.setEnabled(self.model.history.can_redo and not running)
         self.save_button.setEnabled(self.model.edema is not None and not running)
         self.seg_button.setEnabled(self.model.edema is not None and not running)
 
@@ -454,14 +463,55 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
         """Select the previous finding (wraps around)."""
         self._step(-1)
 
+    def step_rows(self) -> list[int]:
+        """Rows Next / Previous step through: bones with candidate edema not decided
+        yet; once every one is decided, all bones with edema (0 ml bones never)."""
+        findings = self.model.findings
+        with_edema = [i for i, f in enumerate(findings) if f.edema_volume_ml > 0]
+        open_rows = [i for i in with_edema if findings[i].status == "candidate"]
+        return open_rows or with_edema
+
     def _step(self, delta: int) -> None:
-        n = len(self.model.findings)
-        if n == 0:
+        rows = self.step_rows()
+        if not rows:
+            self.progress_label.setText("No candidate edema to step to")
             return
         bone = self.selected_bone()
-        rows = [int(f.bone) for f in self.model.findings]
-        current = rows.index(int(bone)) if bone is not None and int(bone) in rows else -delta
-        self.table.selectRow((current + delta) % n)
+        order = [int(f.bone) for f in self.model.findings]
+        current = order.index(int(bone)) if bone is not None and int(bone) in order \
+            else (-1 if delta > 0 else len(order))
+        ahead = [r for r in rows if (r - current) * delta > 0]
+        target = (ahead[0] if delta > 0 else ahead[-1]) if ahead \
+            else (rows[0] if delta > 0 else rows[-1])  # wrap around
+        self.table.selectRow(target)
+
+    def select_first_candidate(self) -> None:
+        """Select the first bone with candidate edema (none: nothing selected)."""
+        rows = self.step_rows()
+        if rows:
+            self.table.selectRow(rows[0])
+
+    # ---------------------------------------------------------- undo / redo
+    def undo(self) -> None:
+        """Undo the last confirm, reject, primary, relabel or paint stroke."""
+        self._history_step(self.model.undo, "Undone")
+
+    def redo(self) -> None:
+        """Redo the last undone step."""
+        self._history_step(self.model.redo, "Redone")
+
+    def _history_step(self, move: Callable[[], str | None], done: str) -> None:
+        self._recompute_timer.stop()  # the stroke's recompute is part of the step
+        bone = self.selected_bone()
+        label = move()
+        if label is None:
+            return
+        if self._edema_layer is not None:
+            self._edema_layer.refresh()
+        self._refresh_table()
+        if bone is not None:
+            self._select_bone(bone, jump=False)
+        self.progress_label.setText(f"{done}: {label}")
 
     def toggle_sequence(self) -> None:
         """Flip between the T1 and the fluid series (shows one, hides the other)."""
@@ -486,7 +536,11 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
         self.refresh_row(bone)
 
     def confirm_selected(self) -> None:
-        """Confirm the selected finding."""
+        """Confirm the selected finding (not a bone without edema: paint it first)."""
+        bone = self.selected_bone()
+        if bone is not None and self.model.finding(bone).edema_volume_ml <= 0:
+            notify_info(f"{bone.display_name}: no edema to confirm (paint it first).")
+            return
         self._with_selected(self.model.confirm)
 
     def reject_selected(self) -> None:

@@ -194,7 +194,10 @@ def _open_viewer(napari: Any, args: argparse.Namespace) -> Any:
     viewer = napari.Viewer(title="bmes-imaging review")
     window = viewer.window
     window.add_plugin_dock_widget(PLUGIN, "Clinical record")
-    _, review = window.add_plugin_dock_widget(PLUGIN, "Review")
+    # tabbed with the record: the findings table gets the dock's full height (all 14
+    # bones at 1600x1000); patient, side and date stay on the canvas
+    review_dock, review = window.add_plugin_dock_widget(PLUGIN, "Review", tabify=True)
+    review_dock.raise_()
     if args.queue is not None:
         _, queue_widget = window.add_plugin_dock_widget(PLUGIN, "Study queue")
         queue_widget.set_folder(args.queue)
