@@ -4,6 +4,11 @@ SERIES is a folder holding one image stack, a single (possibly multi-frame) file
 several files. For a folder holding several stacks, ``--stack`` picks one by its stack
 id (``bmes index`` lists them). The NIfTI's sform and qform are the series' RAS+ affine,
 so it lines up with dcm2niix's output voxel for voxel in world coordinates.
+
+``bmes convert SEG.dcm [SERIES...] OUT.nii.gz``: a DICOM SEG is written as its label
+map (bone labels, other structures from 15) on the grid of its source series (SERIES,
+else found beside the SEG, else the SEG's own planes), and its edema segments beside
+it as ``OUT_edema.nii.gz`` (:func:`bmes_imaging.dicom.read_seg`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ def register(subparsers: Any) -> None:
         description="Load one DICOM series (a folder holding one stack, a file, or several "
                     "files) with exact geometry and write it as NIfTI with a RAS+ affine.")
     p.add_argument("series", nargs="+", metavar="SERIES",
-                   help="folder, file, or several files of one series")
+                   help="folder, file, or several files of one series; or a DICOM SEG "
+                        "(then optionally its source series)")
     p.add_argument("out", metavar="OUT", help="output file ending in .nii or .nii.gz")
     p.add_argument("--stack", metavar="STACK_ID",
                    help="with a folder holding several stacks: the stack to convert "
@@ -40,12 +46,14 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Convert and print a one-line summary (no patient identifiers)."""
-    from ..dicom import index_folder, load_series
+    from ..dicom import index_folder, is_seg_file, load_series
 
     out = Path(args.out)
     if not (out.name.endswith(".nii") or out.name.endswith(".nii.gz")):
         raise NiftiError(f"{out}: the output name must end in .nii or .nii.gz")
     sources = [Path(s) for s in args.series]
+    if not args.stack and is_seg_file(sources[0]):
+        return _convert_seg(sources[0], sources[1:], out)
     opts = {"spacing_tolerance": args.spacing_tolerance,
             "decoding_plugin": args.decoding_plugin}
     source: Any
@@ -71,4 +79,29 @@ def run(args: argparse.Namespace) -> int:
                                            info.plane) if v)
     print(f"{out}: {vol.shape[0]} x {vol.shape[1]} x {vol.shape[2]} voxels of {sizes} mm, "
           f"{vol.array.dtype}" + (f" ({described})" if described else ""))
+    return 0
+
+
+def _convert_seg(seg_path: Path, reference: list[Path], out: Path) -> int:
+    """Write a SEG's label map to ``out`` and its edema map beside it."""
+    from .._outbound import terminal_text
+    from ..dicom import load_series, read_seg
+
+    ref = None
+    if reference:
+        ref = load_series(reference[0] if len(reference) == 1 else reference)
+    seg = read_seg(seg_path, reference=ref)
+    seg.labels.to_nifti(out)
+    written = [out]
+    if any(s.role == "edema" for s in seg.segments):
+        stem = out.name.removesuffix(".gz").removesuffix(".nii")
+        written.append(out.with_name(stem + "_edema" + out.name[len(stem):]))
+        seg.edema.to_nifti(written[-1])
+    grids = {"reference": "the series given", "source": "its source series",
+             "seg": "the SEG's own planes", "resampled": "the series given (resampled)"}
+    shape = " x ".join(str(n) for n in seg.labels.shape)
+    print(f"{terminal_text(', '.join(map(str, written)))}: {shape} voxels on the grid of "
+          f"{grids[seg.grid]}, {len(seg.segments)} segment(s) ({seg.segmentation_type})")
+    for s in seg.segments:
+        print("  " + s.describe())
     return 0

@@ -184,8 +184,9 @@ def is_seg_file(path: str | os.PathLike[str]) -> bool:
 
 # ------------------------------------------------------------------ reading the file
 
-def _open(path: Path) -> Any:
-    """The SEG as a highdicom Segmentation, after the checks that need no pixels."""
+def _open(path: Path) -> tuple[Any, list[_DicomPlane]]:
+    """The SEG as a highdicom Segmentation and its frames' planes, after the checks
+    that need no pixels."""
     import highdicom as hd
     import pydicom
 
@@ -209,8 +210,9 @@ def _open(path: Path) -> Any:
         raise DicomFileError(path, f"the SEG {problem}")
     if "PixelData" not in ds or "SegmentSequence" not in ds:
         raise DicomFileError(path, "the SEG has no pixel data or no SegmentSequence")
+    planes = _frame_planes(ds, path)
     try:
-        return hd.seg.Segmentation.from_dataset(ds, copy=False)
+        return hd.seg.Segmentation.from_dataset(ds, copy=False), planes
     except (ValueError, AttributeError, KeyError, TypeError, IndexError) as exc:
         raise DicomFileError(path, "highdicom cannot read the SEG: "
                              f"{terminal_text(exc)}") from None
@@ -541,8 +543,7 @@ def read_seg(path: str | os.PathLike[str], *,
         assert seg.labels.shape == t1.shape
     """
     p = Path(path)
-    seg = _open(p)
-    planes = _frame_planes(seg, p)
+    seg, planes = _open(p)
     frame_segments = _frame_segments(seg, p)
     segments = _segments(seg)
     ref = _reference(reference)
