@@ -228,7 +228,12 @@ def write_transaction(engine: Engine, work: Callable[[Session], T], *,
                     from None
             log.debug("store busy during %s (attempt %d), retrying", what, attempt)
         except IntegrityError as exc:
-            if not _is_unique_race(exc):
+            # SQLite writers are serialised (BEGIN IMMEDIATE): there a unique violation
+            # other than a version number is a real duplicate, not a race
+            race = _is_unique_race(exc) and (not _is_sqlite(engine) or any(
+                k in str(exc) for k in ("uq_annotation_study_reader_version",
+                                        "annotation.study_id, annotation.reader")))
+            if not race:
                 raise StoreError(db_error_message(exc, shown_url(engine), what=what)) \
                     from None
             if attempt == _MAX_ATTEMPTS or time.monotonic() > deadline:
