@@ -120,3 +120,37 @@ def test_processes_creating_a_new_store_at_once_migrate_it_once(
     errors = [err for _, _, err in results if err]
     assert not errors, errors[0]
     assert sorted(v for _, v, _ in results) == list(range(1, n + 1))
+
+
+def test_schema_creation_waits_for_the_postgresql_migration_lock(pg_url: str,
+                                                                 tmp_path: Path) -> None:
+    """The migration runs under the advisory lock: while another holds it, opening a
+    new store waits; once released, it creates the schema."""
+    import threading
+
+    import psycopg
+
+    from bmes_imaging.store._engine import MIGRATION_LOCK_KEY
+
+    holder = psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://"),
+                             autocommit=True)
+    try:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        done, errors = threading.Event(), []
+
+        def open_new() -> None:
+            try:
+                open_store(pg_url, annotation_dir=tmp_path / "a").close()
+            except BaseException as exc:  # noqa: BLE001 - reported by the test
+                errors.append(exc)
+            done.set()
+
+        thread = threading.Thread(target=open_new)
+        thread.start()
+        assert not done.wait(1.5)  # blocked on the lock
+        holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+        assert done.wait(60)
+        thread.join()
+        assert not errors, errors
+    finally:
+        holder.close()
