@@ -51,15 +51,20 @@ def get_reader(path: PathLike | Sequence[PathLike]) -> ReaderFunction | None:
 
     Handled: a ``.nii`` / ``.nii.gz`` file; a folder holding DICOM files (a study: the
     T1 and fluid series are paired and opened together; a single series: opened alone);
-    a NIfTI study folder (``t1.nii.gz`` + ``stir.nii.gz``). Lists of several paths are
-    left to other readers.
+    a NIfTI study folder (``t1.nii.gz`` + ``stir.nii.gz``); a DICOM SEG file (bones and
+    edema as labels layers, :mod:`._seg_reader`). Lists of several paths are left to
+    other readers.
     """
     try:
         p = _single(path)
         if p is None:
             return None
         if p.is_file():
-            return read_nifti if is_nifti_path(p) else None
+            if is_nifti_path(p):
+                return read_nifti
+            from ._seg_reader import get_seg_reader  # a DICOM SEG file, else None
+
+            return get_seg_reader(p)
         if p.is_dir() and (nifti_study_files(p) is not None or looks_like_dicom_folder(p)):
             return read_study
         return None

@@ -53,6 +53,7 @@ from ..errors import BmesError, DicomFileError
 from ..geometry import affine_from_dicom, resample_to
 from ..volume import SeriesInfo, Volume
 from ._limits import declared_size_problem, max_series_bytes, read_dataset
+from ._quiet import quiet_pydicom
 
 __all__ = ["EDEMA_OUTSIDE_BONES", "SEG_SOP_CLASSES", "SegLabels", "SegSegment",
            "is_seg_file", "read_seg"]
@@ -169,6 +170,7 @@ def is_seg_file(path: str | os.PathLike[str]) -> bool:
     """
     import pydicom
 
+    quiet_pydicom()
     try:
         p = Path(path)
         if not p.is_file():
