@@ -51,6 +51,7 @@ from ._atlas_template import (
     slice_profile,
     tissue_template,
 )
+from ._boundary import image_decides
 from ._config import DetectionConfig
 from ._refine import articulate, edge_quality, flexed_atlas, group_of, snap_to_edges
 from ._search import body_centre
@@ -365,7 +366,7 @@ def register_atlas(t1: Volume, atlas: Volume | _PreparedAtlas,
         params = [f[2] for f in screened[:n_starts]]
     m = _Matcher(fixed6, faff6, tmpl2, taff2, body_mask(fixed6), sch.global_points, rng)
     fits = []
-    for base, p0 in zip(starts, params):
+    for base, p0 in zip(starts, params, strict=True):
         p, cost = _fit(m, t_centre, base, p0, 0.3, sch.global_maxfev, 20.0)
         fits.append((cost, base, p))
     fixed, faff = _block_mean(t1, 3.0)
@@ -460,7 +461,7 @@ def _fuse(t1: Volume, atlas: _PreparedAtlas, glob: NDArray[np.float64],
         sub_aff = t1.affine.copy()
         sub_aff[:3, 3] = apply_affine(t1.affine, [lo])[0]
         prob = resample_to(src, sub_aff, tuple(hi - lo), order=1).array
-        sl = tuple(slice(int(a), int(c)) for a, c in zip(lo, hi))
+        sl = tuple(slice(int(a), int(c)) for a, c in zip(lo, hi, strict=True))
         win = prob > best[sl]
         best[sl][win] = prob[win]
         out[sl][win] = b
@@ -570,7 +571,8 @@ def automatic_bones(t1: Volume, config: DetectionConfig | None = None, *,
     if not labels.any():
         raise DetectionError("the bone atlas could not be placed on this T1 image; give a "
                              "bone label map or seed points instead")
-    quality = bone_mask_quality(t1, labels, agreement)
+    labels, fit = image_decides(t1, labels)
+    quality = bone_mask_quality(t1, labels, agreement, fit=fit)
     info = t1.info.replace(sequence="other", extra={
         **t1.info.extra, "atlas_match": round(float(match), 4), "atlases_fused": len(votes),
         "bone_mask_quality": quality})
@@ -578,14 +580,17 @@ def automatic_bones(t1: Volume, config: DetectionConfig | None = None, *,
 
 
 def bone_mask_quality(t1: Volume, labels: NDArray[np.uint8],
-                      agreement: dict[int, float] | None = None) -> dict[int, float]:
+                      agreement: dict[int, float] | None = None, *,
+                      fit: dict[int, float] | None = None) -> dict[int, float]:
     """Per bone, 0-1: how far its automatic mask is to be trusted.
 
     The product of the image fit (:func:`._refine.edge_quality`: the T1 edge along the
-    mask's boundary against the marrow inside) and, with several atlases, their
-    agreement (mean Dice of each atlas' mask with the fused one, 0.5 or less giving 0).
+    mask's boundary against the marrow inside; ``fit`` if already measured) and, with
+    several atlases, their agreement (mean Dice of each atlas' mask with the fused one,
+    0.5 or less giving 0).
     """
-    fit = edge_quality(t1.array, t1.voxel_sizes, labels)
+    if fit is None:
+        fit = edge_quality(t1.array, t1.voxel_sizes, labels)
     out = {}
     for b, q in fit.items():
         agree = (agreement or {}).get(b, 1.0)
