@@ -99,7 +99,10 @@ def run(args: argparse.Namespace) -> int:
                       notes=tuple(result.notes))
     files = write_follow_up(result, records, args.out, pseudonymizer=pseudo,
                             fmt=args.format, provenance=prov)
-    for tl in result.timelines:
+    shown = result.timelines
+    if pseudo is not None:  # pseudonym order, not the source order
+        shown = sorted(shown, key=lambda t: (pseudo.patient(t.patient), t.side))
+    for tl in shown:
         name = pseudo.patient(tl.patient) if pseudo else tl.patient
         courses = foot_course(tl)
         reg = result.registrations.get((tl.patient, tl.side, tl.points[-1].index))
@@ -110,5 +113,5 @@ def run(args: argparse.Namespace) -> int:
             line += (f", registered ({reg.rms_mm:.1f} mm rms)" if reg is not None
                      else ", not registered")
         print(line)
-    print(files[-1 - sum(1 for f in files if f.parent.name == "plots")] if files else "")
+    print(next(f for f in files if f.stem == "followup" and f.suffix in (".md", ".html")))
     return 0
