@@ -324,6 +324,8 @@ def _segments(seg: Any) -> list[SegSegment]:
     out: list[SegSegment] = []
     next_other = _FIRST_OTHER_LABEL
     for item in sorted(seg.SegmentSequence, key=lambda s: int(s.SegmentNumber)):
+        if int(item.SegmentNumber) == 0:
+            continue  # the background "segment" of a LABELMAP SEG
         label = str(item.get("SegmentLabel", "") or "")
         tracking = str(item.get("TrackingID", "") or "")
         prop = _code(item, "SegmentedPropertyTypeCodeSequence")

@@ -238,6 +238,29 @@ def test_generic_edema_takes_the_bone_underneath(tmp_path: Path, t1: Volume) -> 
     assert seg.segment(2).role == "edema" and seg.segment(2).bone is None
 
 
+def test_labelmap_seg(tmp_path: Path, t1: Volume) -> None:
+    """Label Map Segmentation Storage: one frame per slice holding segment numbers."""
+    import highdicom as hd
+
+    bones, _ = _maps(t1.shape)
+    numbered = np.select([bones == int(Bone.CALCANEUS), bones == int(Bone.TALUS)], [1, 2], 0)
+    seg = hd.seg.Segmentation(
+        source_images=[pydicom.dcmread(f) for f in t1.info.source_files],
+        pixel_array=numbered.transpose(2, 1, 0).astype(np.uint8),
+        segmentation_type=hd.seg.SegmentationTypeValues.LABELMAP,
+        segment_descriptions=[_description(1, "Calcaneus", _code("80144004", "Calcaneus")),
+                              _description(2, "Talus", _code("67453005", "Talus"))],
+        series_instance_uid=hd.UID(), series_number=3, sop_instance_uid=hd.UID(),
+        instance_number=1, manufacturer="OHIF-like", manufacturer_model_name="test",
+        software_versions="1", device_serial_number="1")
+    seg.save_as(tmp_path / "labelmap.dcm")
+    read = read_seg(tmp_path / "labelmap.dcm", reference=t1)
+    expected = np.where(bones == int(Bone.FIFTH_METATARSAL), 0, bones)
+    assert read.segmentation_type == "LABELMAP"
+    assert np.array_equal(read.labels.array, expected)
+    assert [s.number for s in read.segments] == [1, 2]  # no background segment
+
+
 def test_other_grid_is_resampled(tmp_path: Path, t1: Volume) -> None:
     bones, edema = _maps(t1.shape)
     path = _export(t1, tmp_path / "seg.dcm", bones, edema)
