@@ -42,6 +42,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--images", type=Path, metavar="ROOT",
                    help="the image folder the findings come from (stated in the report's "
                         "provenance: phantoms or DICOM)")
+    p.add_argument("--follow-up", dest="follow_up", type=Path, metavar="SCREEN_DIR",
+                   help="add the follow-up section (bmes follow-up) from this bmes screen "
+                        "output; needs --images for the study dates")
     p.add_argument("--config", type=Path, metavar="FILE",
                    help="site settings file the detection used (default: $BMES_CONFIG; "
                         "none: the detector's defaults)")
@@ -78,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             assert store is not None
             records = store.clinical_records()
         findings, status, why = _findings(args, store)
+        links = store.study_links() if store is not None else None
     finally:
         if store is not None:
             store.close()
@@ -95,13 +99,24 @@ def run(args: argparse.Namespace) -> int:
                          else "none"),
         detection=settings_text(args.config), readers=tuple(readers),
         notes=(why,) if why else ())
+    extra = None
+    if args.follow_up is not None:
+        if args.images is None:
+            print("bmes report: error: --follow-up needs --images (the study dates)",
+                  file=sys.stderr)
+            return 2
+        from ..followup import follow_up_screened, follow_up_section, study_dates
+
+        follow = follow_up_screened(args.follow_up, dates=study_dates(args.images),
+                                    links=links, status=status)
+        extra = follow_up_section(follow, recs, dated=not args.deidentify)
     key = load_pseudonym_key(args.key_file) if args.deidentify else None
     report = write_cohort_report(records if isinstance(records, Path) else recs, args.out,
                                  findings=findings,
                                  stated=args.stated, fmt=args.format,
                                  deidentify=args.deidentify, pseudonym_key=key,
                                  key_path=args.key_file or default_key_path(),
-                                 provenance=prov, why_no_imaging=why)
+                                 provenance=prov, why_no_imaging=why, extra=extra)
     print(report.path)
     if why:
         print(f"bmes report: {why}", file=sys.stderr)

@@ -101,3 +101,20 @@ def test_follow_up_cli_deidentified_has_no_dates(tmp_path: Path, screened: tuple
 def test_follow_up_cli_needs_one_patient_or_all(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["follow-up", "--screen", "s", "--images", "i"]) == 2
     assert "one PATIENT or --all" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_report_with_follow_up_section_counts_baselines(tmp_path: Path, screened: tuple,  # type: ignore[type-arg]
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    images, screen, _ = screened
+    out = tmp_path / "rep"
+    assert main(["report", str(TABLE), "--findings", str(screen / "involvement.csv"),
+                 "--images", str(images), "--follow-up", str(screen), "--no-deidentify",
+                 "--out", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    assert "each foot's first study is reported" in capsys.readouterr().err
+    assert "## Follow-up per foot" in text and "| 3 | R | 2 |" in text
+    # the navicular edema of the follow-up is not counted with the baseline
+    assert "| Navicular | >= 1 | 0 |" in text
+    assert (out / "plots" / "followup_timelines.png").is_file()
