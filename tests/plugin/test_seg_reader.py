@@ -24,7 +24,7 @@ pytestmark = pytest.mark.gui
 def _dicom_study(folder: Path, rotation_deg: float) -> Any:
     """T1 + STIR as DICOM series, the synthetic anatomy's bones and edema beside them."""
     study = make_study(rotation_deg)
-    common = {"patient_id": "2", "uid_seed": f"segreader{rotation_deg}",
+    common: dict[str, Any] = {"patient_id": "2", "uid_seed": f"segreader{rotation_deg}",
               "study_instance_uid": "1.2.826.0.1.3680043.8.498.77.1",
               "frame_of_reference_uid": "1.2.826.0.1.3680043.8.498.77.2"}
     write_series(study.t1, folder / "t1", series_description="T1 SAG", series_number=1,
@@ -45,7 +45,7 @@ def _export_seg(folder: Path, study: Any) -> Path:
 
 
 @pytest.mark.parametrize("rotation_deg", [0.0, 17.0])
-def test_seg_opens_over_its_t1(make_napari_viewer, tmp_path: Path, rotation_deg: float
+def test_seg_opens_over_its_t1(make_napari_viewer: Any, tmp_path: Path, rotation_deg: float
                                ) -> None:
     folder = tmp_path / "study"
     study = _dicom_study(folder, rotation_deg)

@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
@@ -25,6 +24,7 @@ from bmes_imaging.dicom import load_series, read_seg, write_series
 from bmes_imaging.dicom._seg import EDEMA_OUTSIDE_BONES, is_seg_file
 from bmes_imaging.errors import BmesError, DicomFileError
 from bmes_imaging.export import write_edema_seg
+from bmes_imaging.volume import load_nifti
 
 READER = "Reader^A"
 
@@ -359,10 +359,9 @@ def test_convert_writes_the_label_maps(tmp_path: Path, t1: Volume,
     path = _export(t1, tmp_path / "seg.dcm", bones, edema)
     out = tmp_path / "out" / "labels.nii.gz"
     assert main(["convert", str(path), str(out)]) == 0
-    img = nib.load(out)
-    assert np.array_equal(np.asarray(img.dataobj), bones)
+    img = load_nifti(out)
+    assert np.array_equal(img.array, bones) and img.array.dtype == np.uint8
     assert np.allclose(img.affine, t1.affine, atol=1e-5)
-    assert np.array_equal(np.asarray(nib.load(tmp_path / "out" / "labels_edema.nii.gz")
-                                     .dataobj), edema)
+    assert np.array_equal(load_nifti(tmp_path / "out" / "labels_edema.nii.gz").array, edema)
     printed = capsys.readouterr().out
     assert "source series" in printed and "Talus" in printed
