@@ -1,19 +1,17 @@
 """Read a DICOM Segmentation (SEG) back into label maps on its source series' grid.
 
 Any SEG of an MR series is read, not only those :mod:`bmes_imaging.export` writes:
-segments numbered in any way, frames in any order, only some slices, FRACTIONAL
-(a voxel belongs to a segment from a fraction of 0.5) or BINARY, overlapping segments,
-and a SEG whose source series is not at hand (its own plane positions then define the
-grid). The geometry comes from each frame's PlanePositionSequence,
-PlaneOrientationSequence and PixelMeasuresSequence (read through highdicom), never
-from the frame order.
+any segment numbering, frames in any order or on some slices only, BINARY, FRACTIONAL
+(a voxel is in from a fraction of 0.5) or LABELMAP, overlapping segments. Each frame is
+placed by its own plane position, orientation and pixel spacing, never by its order.
 
 The grid of the result, in this order of preference:
 
 1. ``reference``: a :class:`~bmes_imaging.volume.Volume` (or a DICOM series path) whose
    grid receives the segments;
 2. the source series, when it is found beside the SEG (in the SEG's folder or its
-   parent's, matched by the SeriesInstanceUID the SEG references);
+   parent's, matched by the SeriesInstanceUID the SEG references; a folder tree of more
+   than 5000 files is not searched);
 3. the SEG's own planes: in-plane as the frames, slices from the first to the last
    segmented plane at the slice spacing (SpacingBetweenSlices, else the smallest gap).
 
@@ -29,11 +27,8 @@ Examples
 --------
 ::
 
-    from bmes_imaging.dicom import read_seg
     seg = read_seg("seg.dcm")            # the source series is found beside it
     seg.labels.to_nifti("bones.nii.gz")  # project bone labels, RAS+ affine
-    for s in seg.segments:
-        print(s.describe())
 """
 
 from __future__ import annotations
@@ -50,10 +45,19 @@ from numpy.typing import NDArray
 from .._outbound import terminal_text
 from ..bones import BONES, Bone, bone_from_name
 from ..errors import BmesError, DicomFileError
-from ..geometry import affine_from_dicom, resample_to
+from ..geometry import resample_to
 from ..volume import SeriesInfo, Volume
-from ._limits import declared_size_problem, max_series_bytes, read_dataset
+from ._limits import declared_size_problem, read_dataset
 from ._quiet import quiet_pydicom
+from ._seg_grid import (
+    DicomPlane,
+    check_grid_size,
+    frame_planes,
+    functional_item,
+    onto_grid,
+    own_grid,
+    plane_affine,
+)
 
 __all__ = ["EDEMA_OUTSIDE_BONES", "SEG_SOP_CLASSES", "SegLabels", "SegSegment",
            "is_seg_file", "read_seg"]
@@ -66,10 +70,9 @@ _EDEMA_CODE = "79654002"
 _EDEMA_WORDS = ("edema", "oedema")
 _FIRST_OTHER_LABEL = max(BONES) + 1
 _FRACTION_THRESHOLD = 0.5
-_TOL_MM = 0.05  # plane position / direction agreement, mm (and unit vectors)
+_SOURCE_SEARCH_FILES = 5000  # files looked through for the source series, at most
 _UNSUPPORTED_ORGANISATIONS = ("TILED_FULL", "TILED_SPARSE", "3D_TEMPORAL")
 _Code = tuple[str, str, str]
-_DicomPlane = tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,7 @@ def is_seg_file(path: str | os.PathLike[str]) -> bool:
 
 # ------------------------------------------------------------------ reading the file
 
-def _open(path: Path) -> tuple[Any, list[_DicomPlane]]:
+def _open(path: Path) -> tuple[Any, list[DicomPlane]]:
     """The SEG as a highdicom Segmentation and its frames' planes, after the checks
     that need no pixels."""
     import highdicom as hd
@@ -212,54 +215,12 @@ def _open(path: Path) -> tuple[Any, list[_DicomPlane]]:
         raise DicomFileError(path, f"the SEG {problem}")
     if "PixelData" not in ds or "SegmentSequence" not in ds:
         raise DicomFileError(path, "the SEG has no pixel data or no SegmentSequence")
-    planes = _frame_planes(ds, path)
+    planes = frame_planes(ds, path)
     try:
         return hd.seg.Segmentation.from_dataset(ds, copy=False), planes
     except (ValueError, AttributeError, KeyError, TypeError, IndexError) as exc:
         raise DicomFileError(path, "highdicom cannot read the SEG: "
                              f"{terminal_text(exc)}") from None
-
-
-def _functional(seg: Any, index: int, sequence: str) -> Any:
-    """The item of a functional group for frame ``index`` (per-frame, else shared)."""
-    for groups in ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence"):
-        items = seg.get(groups)
-        if not items:
-            continue
-        item = items[index] if groups.startswith("Per") else items[0]
-        seq = item.get(sequence)
-        if seq:
-            return seq[0]
-    return None
-
-
-def _frame_planes(seg: Any, path: Path) -> list[_DicomPlane]:
-    """(ImagePositionPatient, ImageOrientationPatient, PixelSpacing) per frame."""
-    n = int(seg.get("NumberOfFrames", 1))
-    per_frame = seg.get("PerFrameFunctionalGroupsSequence")
-    if per_frame is None or len(per_frame) != n:
-        raise DicomFileError(path, "the SEG has no per-frame functional groups for its "
-                             f"{n} frames, so no plane positions")
-    planes = []
-    for f in range(n):
-        pos, ori, mea = (_functional(seg, f, s) for s in (
-            "PlanePositionSequence", "PlaneOrientationSequence", "PixelMeasuresSequence"))
-        if pos is None or "ImagePositionPatient" not in pos:
-            raise DicomFileError(path, f"frame {f + 1} of the SEG has no plane position "
-                                 "(PlanePositionSequence); its place in the volume is unknown")
-        if ori is None or mea is None or "PixelSpacing" not in mea:
-            raise DicomFileError(path, f"frame {f + 1} of the SEG has no plane orientation "
-                                 "or pixel spacing")
-        try:
-            plane = (np.asarray(pos.ImagePositionPatient, dtype=np.float64),
-                     np.asarray(ori.ImageOrientationPatient, dtype=np.float64),
-                     np.asarray(mea.PixelSpacing, dtype=np.float64))
-            _plane_affine(plane)  # checks the numbers
-            planes.append(plane)
-        except (ValueError, TypeError) as exc:  # GeometryError is a ValueError
-            raise DicomFileError(path, f"frame {f + 1}: unreadable plane geometry: "
-                                 f"{terminal_text(exc)}") from None
-    return planes
 
 
 def _frame_segments(seg: Any, path: Path) -> list[int]:
@@ -268,7 +229,7 @@ def _frame_segments(seg: Any, path: Path) -> list[int]:
         return [0] * int(seg.get("NumberOfFrames", 1))
     numbers = []
     for f in range(int(seg.get("NumberOfFrames", 1))):
-        ident = _functional(seg, f, "SegmentIdentificationSequence")
+        ident = functional_item(seg, f, "SegmentIdentificationSequence")
         if ident is None or "ReferencedSegmentNumber" not in ident:
             raise DicomFileError(path, f"frame {f + 1} of the SEG names no segment")
         numbers.append(int(ident.ReferencedSegmentNumber))
@@ -348,61 +309,17 @@ def _segments(seg: Any) -> list[SegSegment]:
     return out
 
 
-# ------------------------------------------------------------------ grids
+# ------------------------------------------------------------------ source series
 
-def _plane_affine(plane: _DicomPlane) -> NDArray[np.float64]:
-    """RAS+ affine of one frame, indexed (column, row, 0)."""
-    ipp, iop, spacing = plane
-    return affine_from_dicom(ipp.tolist(), iop.tolist(), spacing.tolist())
-
-
-def _own_grid(planes: list[_DicomPlane], seg: Any, path: Path
-              ) -> tuple[NDArray[np.float64], tuple[int, int, int]]:
-    """The grid spanned by the SEG's own planes (shared orientation and spacing)."""
-    iop, spacing = planes[0][1], planes[0][2]
-    if any(not np.allclose(p[1], iop, atol=1e-4) or not np.allclose(p[2], spacing, atol=1e-4)
-           for p in planes):
-        raise DicomFileError(path, "the SEG's frames differ in orientation or pixel spacing; "
-                             "give the source series as reference to read it")
-    first = _plane_affine(planes[0])
-    normal = first[:3, :3] @ np.array([0.0, 0.0, 1.0])
-    ras = np.array([[-1.0, 0, 0], [0, -1, 0], [0, 0, 1]])
-    offsets = np.array([float(normal @ (ras @ p[0] - first[:3, 3])) for p in planes])
-    levels = np.unique(np.round(offsets / _TOL_MM) * _TOL_MM)
-    declared = _functional(seg, 0, "PixelMeasuresSequence").get("SpacingBetweenSlices")
-    gaps = np.diff(levels)
-    step = float(declared) if declared else (float(gaps.min()) if gaps.size else 1.0)
-    if not step > 0 or not np.all(np.abs(gaps / step - np.round(gaps / step)) < 0.02):
-        raise DicomFileError(path, "the SEG's planes are not evenly spaced (slice gaps "
-                             f"{np.round(gaps, 3).tolist()} mm); give the source series")
-    n_slices = int(np.rint(float(levels[-1] - levels[0]) / step)) + 1
-    affine = first.copy()
-    affine[:3, 2] = normal * step
-    affine[:3, 3] = first[:3, 3] + normal * levels[0]
-    return affine, (int(seg.Columns), int(seg.Rows), n_slices)
-
-
-def _onto_grid(plane_affine: NDArray[np.float64], grid: NDArray[np.float64]
-               ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]] | None:
-    """(origin, column step, row step) as integer grid indices, if the frame lies on it."""
-    m = np.linalg.inv(grid) @ plane_affine
-    cols = m[:3, :3]
-    origin = m[:3, 3]
-    for v in (cols[:, 0], cols[:, 1], origin):
-        if not np.allclose(v, np.round(v), atol=0.02):
-            return None
-    u, w = np.round(cols[:, 0]).astype(np.int64), np.round(cols[:, 1]).astype(np.int64)
-    if np.abs(u).sum() != 1 or np.abs(w).sum() != 1:
-        return None
-    return np.round(origin).astype(np.int64), u, w
-
-
-def _check_grid_size(shape: tuple[int, int, int], n_maps: int, path: Path) -> None:
-    size = int(np.prod(np.asarray(shape, dtype=np.int64))) * 2 * max(n_maps, 1)
-    if min(shape) < 1 or size > max_series_bytes():
-        raise DicomFileError(path, f"the SEG's grid of {shape[0]} x {shape[1]} x {shape[2]} "
-                             "voxels does not fit the series size limit "
-                             "(BMES_MAX_SERIES_BYTES)")
+def _small_tree(root: Path) -> bool:
+    """True if ``root`` holds at most :data:`_SOURCE_SEARCH_FILES` files (a study folder,
+    not a whole archive or a home directory)."""
+    count = 0
+    for _, _, files in os.walk(root):
+        count += len(files)
+        if count > _SOURCE_SEARCH_FILES:
+            return False
+    return True
 
 
 def _find_source(path: Path, seg: Any) -> Volume | None:
@@ -414,7 +331,9 @@ def _find_source(path: Path, seg: Any) -> Volume | None:
     if not wanted:
         return None
     folder = path.resolve().parent
-    for root in (folder, folder.parent):
+    for root in dict.fromkeys((folder, folder.parent)):
+        if not _small_tree(root):
+            continue
         index = index_folder(root)
         stacks = [s for s in index.stacks if s.series_instance_uid in wanted]
         if len(stacks) == 1:
@@ -464,11 +383,11 @@ def _place(maps: _Maps, seg_info: SegSegment, idx: tuple[NDArray[Any], ...],
     target[idx] = np.where(current == 0, seg_info.value, current)
 
 
-def _fill(seg: Any, planes: list[_DicomPlane], frame_segments: list[int],
+def _fill(seg: Any, planes: list[DicomPlane], frame_segments: list[int],
           segments: list[SegSegment], path: Path, grid: NDArray[np.float64],
           shape: tuple[int, int, int]) -> tuple[_Maps, dict[int, int]] | None:
     """Label maps on ``grid``; None if a frame does not lie on it."""
-    placements = [_onto_grid(_plane_affine(p), grid) for p in planes]
+    placements = [onto_grid(plane_affine(p), grid) for p in planes]
     if any(p is None for p in placements):
         return None
     by_number = {s.number: s for s in segments}
@@ -557,11 +476,11 @@ def read_seg(path: str | os.PathLike[str], *,
     own: tuple[NDArray[np.float64], tuple[int, int, int]] | None = None
     filled = None
     if ref is not None:
-        _check_grid_size(ref.shape, 3, p)
+        check_grid_size(ref.shape, 3, p)
         filled = _fill(seg, planes, frame_segments, segments, p, ref.affine, ref.shape)
     if filled is None:  # no reference, or the SEG's planes are not on it
-        own = _own_grid(planes, seg, p)
-        _check_grid_size(own[1], 3, p)
+        own = own_grid(planes, seg, p)
+        check_grid_size(own[1], 3, p)
         filled = _fill(seg, planes, frame_segments, segments, p, *own)
         assert filled is not None  # the frames lie on the grid they span
         grid_kind = "seg" if ref is None else "resampled"
