@@ -22,7 +22,8 @@ from scipy import ndimage
 
 from ..volume import Volume
 
-__all__ = ["BAND_MM", "CORE_MM", "OUTSIDE_MM", "image_boundaries", "image_decides"]
+__all__ = ["BAND_MM", "CORE_MM", "OUTSIDE_MM", "image_boundaries", "image_decides",
+           "not_in_air"]
 
 #: In-plane erosion (mm) of each registered bone giving its marker.
 CORE_MM = 2.0
@@ -152,6 +153,45 @@ def image_boundaries(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.flo
     return full
 
 
+#: Air: below this share of the T1 range (1st to 99.5th percentile) above the 1st
+#: percentile, as the body mask of the global search.
+_AIR = 0.08
+
+
+def not_in_air(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.float64],
+               labels: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """``labels`` without the voxels outside the imaged body.
+
+    A bone lies inside the body: voxels of the air around the foot (signal below
+    :data:`_AIR` of the range, Gaussian 1 mm, not enclosed by the body in their slice)
+    are never bone, whatever the atlas says. Dark tissue inside the body (cortex,
+    tendon, edematous marrow) is enclosed and kept.
+    """
+    if not labels.any():
+        return labels
+    vs = np.asarray(voxel_sizes, dtype=np.float64)
+    axis = _slice_axis(vs)
+    crop = _crop(labels, np.ceil(4.0 / vs).astype(np.int64))
+    img = np.asarray(t1_array[crop], dtype=np.float32)
+    sigma = 1.0 / vs
+    if axis is not None:
+        sigma[axis] = 0.0
+    sm = ndimage.gaussian_filter(img, sigma)
+    lo, hi = np.percentile(np.asarray(t1_array)[::2, ::2, ::2], [1, 99.5])
+    body = sm > lo + _AIR * (hi - lo)
+    if axis is not None:  # enclosed in its own slice
+        body = np.moveaxis(body, axis, 0)
+        for k in range(body.shape[0]):
+            body[k] = ndimage.binary_fill_holes(body[k])
+        body = np.moveaxis(body, 0, axis)
+    else:
+        body = ndimage.binary_fill_holes(body)
+    out = labels.copy()
+    sub = out[crop]
+    sub[~body] = 0
+    return out
+
+
 #: Bones whose registered mask fits the T1 edges worse than this
 #: (:func:`._refine.edge_quality`) have their boundary moved onto the image's edges
 #: (:func:`image_boundaries`). See :func:`image_decides`.
@@ -172,6 +212,7 @@ def image_decides(t1: Volume, labels: NDArray[np.uint8]
     """
     from ._refine import edge_quality
 
+    labels = not_in_air(t1.array, t1.voxel_sizes, labels)
     fit = edge_quality(t1.array, t1.voxel_sizes, labels)
     low = {b for b, q in fit.items() if q < _MOVE_BELOW}
     if not low:
