@@ -9,7 +9,7 @@ from bmes_imaging.config import ENVIRONMENT, current_settings, variable
 
 ROOT = Path(__file__).resolve().parents[2]
 #: ``BMES_*`` strings in the code that are not environment variables
-NOT_VARIABLES = {"BMES_EDEMA"}  # the SEG's content label
+NOT_VARIABLES = {"BMES_EDEMA", "BMES_STORE"}  # the SEG's content label; an AE title in examples
 
 
 def _names_in_code() -> set[str]:
