@@ -56,7 +56,8 @@ def involvement_rows(records: Sequence[Any], findings: Sequence[FootFindings], *
         Per-foot findings (:func:`read_findings_table` or from the store), all
         ``confirmed`` or all ``candidate``.
     pseudonymizer
-        When given, patients are replaced by their pseudonyms.
+        When given, patients are replaced by their pseudonyms and the rows are in
+        pseudonym order (not the source table's).
 
     Returns
     -------
@@ -104,6 +105,8 @@ def involvement_rows(records: Sequence[Any], findings: Sequence[FootFindings], *
             "vitamin_d_class": vitamin_d_class_of(rec.vitamin_d_ng_ml) or "",
             "aofas_initial": _num(rec.aofas_initial), "aofas_final": _num(rec.aofas_final),
         })
+    if pseudonymizer is not None:  # pseudonym order: the source order is not kept
+        rows.sort(key=lambda r: (str(r["patient"]), str(r["side"])))
     return rows
 
 

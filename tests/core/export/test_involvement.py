@@ -80,3 +80,17 @@ def test_involvement_xlsx_and_csv_open_in_pandas(tmp_path: Path, findings: Path)
         for c in ("patient", "age", "n_bones", "total_edema_ml", "aofas_initial"):
             assert pd.api.types.is_numeric_dtype(df[c]), (suffix, c)
     assert dictionary_path(tmp_path / "table.csv").is_file()
+
+
+def test_deidentified_rows_are_in_pseudonym_order(findings: Path) -> None:
+    from bmes_imaging.export import (
+        Pseudonymizer,
+        involvement_rows,
+        read_findings_table,
+        read_records,
+    )
+
+    rows = involvement_rows(read_records(TABLE), read_findings_table(findings),
+                            pseudonymizer=Pseudonymizer(b"z" * 32))
+    names = [(r["patient"], r["side"]) for r in rows]
+    assert len(names) == 18 and names == sorted(names)
