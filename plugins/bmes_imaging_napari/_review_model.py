@@ -15,13 +15,11 @@ written atomically and removed by a successful save.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
-import io
-import json
 import os
 import re
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -31,16 +29,16 @@ import numpy as np
 from numpy.typing import NDArray
 from psygnal import Signal
 
-from bmes_imaging._atomic import write_bytes_atomic
 from bmes_imaging.bones import Bone, bone_from_label
 from bmes_imaging.volume import Volume, load_nifti
 
+from . import _recovery
 from ._findings_io import as_bone_finding, finding_from_dict, finding_to_dict
 from ._history import History
 from ._store_access import LazyStore
 from ._study import Study
 
-__all__ = ["STATUSES", "ReviewModel", "finding_from_dict", "finding_to_dict"]
+__all__ = ["STATUSES", "ReviewModel", "SaveSnapshot", "finding_from_dict", "finding_to_dict"]
 
 #: Statuses of a finding, as the detection contract names them.
 STATUSES: tuple[str, ...] = ("candidate", "confirmed", "rejected")
@@ -60,6 +58,16 @@ def _site_settings() -> Any:
 
     path = site_config_path()
     return load_site_config(path) if path is not None else None
+
+
+@dataclasses.dataclass(frozen=True)
+class SaveSnapshot:
+    """A review as it is saved: study key, reader, findings and edema labels (copies)."""
+
+    key: str
+    reader: str
+    findings: list[Any]
+    labels: Volume
 
 
 class ReviewModel:
@@ -429,16 +437,39 @@ class ReviewModel:
         ValueError
             If no reader name is set.
         """
+        snapshot = self.save_snapshot()
+        return self.mark_saved(snapshot, self.write_snapshot(snapshot, **kwargs))
+
+    def save_snapshot(self) -> SaveSnapshot:
+        """What a save writes, copied now (GUI thread); :meth:`write_snapshot` may then
+        run in a worker thread while the reader goes on.
+
+        Raises ValueError without a reader name, RuntimeError without edema labels.
+        """
         if not self.reader.strip():
             raise ValueError("enter the reader's name before saving")
         if self.edema is None:
             raise RuntimeError("nothing to save: run detection or paint edema first")
-        labels = self.edema.with_array(self.edema.array.copy())
-        version = self.store.save_annotation(self.study_key, self.reader,
-                                             list(self.findings), labels, **kwargs)
+        return SaveSnapshot(self.study_key, self.reader, copy.deepcopy(self.findings),
+                            self.edema.with_array(self.edema.array.copy()))
+
+    def write_snapshot(self, snapshot: SaveSnapshot, **kwargs: Any) -> Any:
+        """Write a :meth:`save_snapshot` through the store (any thread); the version."""
+        return self.store.save_annotation(snapshot.key, snapshot.reader,
+                                          list(snapshot.findings), snapshot.labels,
+                                          **kwargs)
+
+    def mark_saved(self, snapshot: SaveSnapshot, version: Any) -> Any:
+        """The snapshot is saved as ``version``: unsaved only if the reader changed
+        something since it was taken; the recovery file is removed."""
         self.last_saved_version = version
-        self.dirty = False
-        self.recovery_path().unlink(missing_ok=True)
+        if self.study is not None and self.study_key == snapshot.key \
+                and self.reader == snapshot.reader:
+            self.dirty = not (self.edema is not None
+                              and self.findings == snapshot.findings
+                              and np.array_equal(self.edema.array, snapshot.labels.array))
+            if not self.dirty:
+                self.recovery_path().unlink(missing_ok=True)
         self.changed.emit("saved")
         return version
 
@@ -575,21 +606,11 @@ class ReviewModel:
     # ---------------------------------------------------------------- recovery
     def recovery_path(self) -> Path:
         """The recovery file of this study and reader."""
-        digest = hashlib.sha256(self.study_key.encode()).hexdigest()[:24]
-        return self.cache / "recovery" / f"{digest}_{_safe(self.reader)}.npz"
+        return _recovery.recovery_path(self)
 
     def write_recovery(self) -> Path | None:
         """Write work in progress to the recovery file (atomic); None if nothing to keep."""
-        if self.study is None or self.edema is None or not self.dirty:
-            return None
-        meta = {"study_key": self.study_key, "reader": self.reader, "time": time.time(),
-                "findings": [finding_to_dict(f) for f in self.findings]}
-        buf = io.BytesIO()
-        np.savez_compressed(buf, labels=self.edema.array,
-                            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
-        path = self.recovery_path()
-        write_bytes_atomic(path, buf.getvalue())
-        return path
+        return _recovery.write_recovery(self)
 
     def has_recovery(self) -> bool:
         """True if a recovery file exists for this study and reader."""
@@ -597,18 +618,7 @@ class ReviewModel:
 
     def load_recovery(self) -> bool:
         """Restore work in progress from the recovery file; False if there is none."""
-        path = self.recovery_path()
-        if not path.is_file():
-            return False
-        with np.load(path) as data:
-            labels = data["labels"]
-            meta = json.loads(bytes(data["meta"]).decode())
-        if meta.get("study_key") != self.study_key:
-            return False
-        self._apply(labels, [finding_from_dict(d) for d in meta["findings"]])
-        self.dirty = True
-        self.changed.emit("restored")
-        return True
+        return _recovery.load_recovery(self)
 
     def discard_recovery(self) -> None:
         """Delete the recovery file (the reader chose not to restore it)."""

@@ -96,7 +96,8 @@ def test_queue_steps_to_the_next_unreviewed_study(make_napari_viewer, qtbot, sto
     assert not any(e.reviewed for e in queue.entries)
     assert queue.summary.text() == "0 of 3 studies reviewed by dr_a"
 
-    assert queue.open_next_unreviewed()
+    assert queue.open_next_unreviewed()  # opened in a worker thread
+    qtbot.waitUntil(lambda: review.model.study is not None, timeout=30_000)
     assert review.model.study.source.name == "p01_L"
     # review it: save an (empty) annotation on the T1 grid
     study = review.model.study
@@ -104,12 +105,13 @@ def test_queue_steps_to_the_next_unreviewed_study(make_napari_viewer, qtbot, sto
     review.model.dirty = True
     assert review.save()
     assert queue.open_next_unreviewed()
-    assert review.model.study.source.name == "p02_R"
+    qtbot.waitUntil(lambda: review.model.study.source.name == "p02_R", timeout=30_000)
+    qtbot.waitUntil(lambda: not review.jobs.busy(), timeout=5_000)
     assert [e.reviewed for e in queue.entries] == [True, False, False]
     assert queue.summary.text() == "1 of 3 studies reviewed by dr_a"
 
 
-def test_queue_lists_the_studies_registered_in_the_store(make_napari_viewer, store,
+def test_queue_lists_the_studies_registered_in_the_store(make_napari_viewer, qtbot, store,
                                                          synthetic_study, tmp_path) -> None:
     from bmes_imaging_napari._study import study_key_of_folder
 
@@ -132,7 +134,9 @@ def test_queue_lists_the_studies_registered_in_the_store(make_napari_viewer, sto
                                               keys["p01_L"]]
     assert queue.entries[1].path is None
     assert "folder not found" in queue.list.item(1).text()
-    assert queue.open_next_unreviewed()
+    assert queue.open_next_unreviewed()  # opened in a worker thread
+    qtbot.waitUntil(lambda: review.model.study is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: not review.jobs.busy(), timeout=5_000)
     assert review.model.study.source.name == "p03_R"
     review.model.dirty = False
     assert queue.next_unreviewed().path.name == "p01_L"  # skips the one not found

@@ -262,7 +262,7 @@ def test_keyboard_shortcuts_drive_the_review(make_napari_viewer, qtbot, store,
     assert widget.model.dirty
     qtbot.keyClick(canvas, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier
                    | Qt.KeyboardModifier.ShiftModifier)
-    assert not widget.model.dirty
+    qtbot.waitUntil(lambda: not widget.model.dirty, timeout=10_000)  # saved in a worker
     assert store.latest_annotation(widget.model.study_key, reader=READER) is not None
     # plain P is still napari's paint mode of the active labels layer
     viewer.layers.selection.active = widget.edema_layer

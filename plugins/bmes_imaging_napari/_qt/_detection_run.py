@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from qtpy.QtWidgets import QLabel, QProgressBar
 
     from .._review_model import ReviewModel
+    from ._background import BackgroundJobs
     from ._findings_table import FindingsTable
 
 __all__ = ["DetectionCancelled", "DetectionRun", "DetectionWiringMixin"]
@@ -75,6 +76,8 @@ class DetectionWiringMixin:
         worker: Any
         _run: DetectionRun | None
         _prepare_worker: Any
+        _detect_after_open: bool
+        jobs: BackgroundJobs
         ask_yes_no: Callable[[str], bool]
         progress: QProgressBar
         progress_label: QLabel
@@ -86,6 +89,9 @@ class DetectionWiringMixin:
 
     def run_detection(self) -> Any:
         """Start detection in a worker thread; returns the worker (or None)."""
+        if self.jobs.busy("open"):  # e.g. bmes view --detect: once the study is shown
+            self._detect_after_open = True
+            return None
         if self.model.study is None:
             notify_error("Open a study first (File > Open, or 'Open study…').")
             return None

@@ -181,7 +181,7 @@ class QueueWidget(QWidget):
     def _open_item(self, item: QListWidgetItem) -> None:
         path = item.data(Qt.ItemDataRole.UserRole)
         if path:
-            self.review.open_study(path)
+            self.review.open_study_in_background(path, opened=self.refresh)
 
     def next_unreviewed(self) -> QueueEntry | None:
         """The first unreviewed study after the open one (wrapping), or None."""
@@ -202,14 +202,13 @@ class QueueWidget(QWidget):
         return None
 
     def open_next_unreviewed(self) -> bool:
-        """Open the next unreviewed study; False if none is left or opening failed."""
+        """Start opening the next unreviewed study (in the background: the list is
+        refreshed once it is open); False if none is left or the reader cancelled."""
         self.refresh()
         entry = self.next_unreviewed()
         if entry is None:
             self.summary.setText("Every study in the queue is reviewed")
             return False
         assert entry.path is not None
-        ok = self.review.open_study(entry.path)
-        if ok:
-            self.refresh()
-        return ok
+        return self.review.open_study_in_background(entry.path,
+                                                    opened=self.refresh) is not None

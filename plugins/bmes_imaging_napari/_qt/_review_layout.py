@@ -92,7 +92,7 @@ def build_review_ui(widget: ReviewWidget) -> None:
                                  "selected finding's bone as label (E erases)")
     widget.paint_button.clicked.connect(widget.start_painting)
     widget.save_button = QPushButton("Save (Ctrl+Shift+S)")
-    widget.save_button.clicked.connect(widget.save)
+    widget.save_button.clicked.connect(widget.save_in_background)
     widget.seg_button = QPushButton("Export SEG…")
     widget.seg_button.setToolTip("Write the confirmed edema and the bones as a DICOM SEG "
                                "that references the T1 series")

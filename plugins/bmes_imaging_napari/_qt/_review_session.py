@@ -7,6 +7,7 @@ widget module holds only what the reader sees and does.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -21,9 +22,10 @@ from bmes_imaging.errors import BmesError, StoreError
 from ._prompts import ask_save_failed_dialog, notify_error, notify_info
 
 if TYPE_CHECKING:
-    from qtpy.QtWidgets import QLineEdit
+    from qtpy.QtWidgets import QLabel, QLineEdit
 
     from .._review_model import ReviewModel
+    from ._background import BackgroundJobs
     from ._keys import ReviewKeys
 
 __all__ = ["AUTOSAVE_MS", "ReviewSessionMixin"]
@@ -42,10 +44,12 @@ class ReviewSessionMixin:
         viewer: Any
         model: ReviewModel
         reader_edit: QLineEdit
+        progress_label: QLabel
         ask_unsaved: Callable[[], str]
         _autosave_timer: QTimer
         _recompute_timer: QTimer
         _shortcuts: ReviewKeys
+        jobs: BackgroundJobs
         _guarded: Any
 
         def flush_edits(self) -> None: ...
@@ -169,6 +173,46 @@ class ReviewSessionMixin:
         self._update_state_label()
         return True
 
+    def save_in_background(self) -> Any:
+        """Save without blocking the GUI: the review is copied now, written through the
+        store in a worker (busy retries included); a failure asks retry / save a copy
+        elsewhere / cancel, as :meth:`save` does. Returns the worker (None: not saved)."""
+        self.flush_edits()
+        self.model.reader = self.reader_edit.text().strip() or self.model.reader
+        if not self.model.reader:
+            notify_error("Enter your name in 'Reader' before saving.")
+            self.reader_edit.setFocus()
+            return None
+        try:
+            snapshot = self.model.save_snapshot()
+        except (BmesError, ValueError, RuntimeError) as exc:
+            notify_error(f"Not saved: {exc}")
+            return None
+        return self.jobs.start(
+            "save", self.model.write_snapshot, snapshot, text="Saving…",
+            returned=functools.partial(self._saved, snapshot), errored=self._save_failed)
+
+    def _saved(self, snapshot: Any, version: Any) -> None:
+        self.model.mark_saved(snapshot, version)
+        self.progress_label.setText(f"Saved (version {getattr(version, 'version', '')})")
+        self._update_state_label()
+
+    def _save_failed(self, exc: BaseException) -> None:
+        self.progress_label.setText("Not saved")
+        if not isinstance(exc, (StoreError, OSError)):
+            notify_error(f"Not saved: {exc}")
+            return
+        line = _failure_line(exc)
+        self.autosave()  # protect the work in progress where the cache allows
+        answer = self.ask_save_failed(line)
+        if answer == "retry":
+            QTimer.singleShot(0, self.save_in_background)
+        elif answer == "elsewhere":
+            self._save_copy_dialog()
+        else:
+            notify_error(f"Not saved (the review is kept, unsaved): {line}")
+        self._update_state_label()
+
     def ask_save_failed(self, reason: str) -> str:
         """``"retry"``, ``"elsewhere"`` or ``"cancel"`` after a failed save (replaceable)."""
         return ask_save_failed_dialog(cast(QWidget, self), reason)
@@ -210,7 +254,24 @@ class ReviewSessionMixin:
         path, _ = QFileDialog.getSaveFileName(cast(QWidget, self), "Export DICOM SEG",
                                               "edema_seg.dcm", "DICOM (*.dcm)")
         if path:
-            self.export_seg(path)
+            self.export_seg_in_background(path)
+
+    def export_seg_in_background(self, path: str | os.PathLike[str]) -> Any:
+        """Export the SEG in a worker (the GUI stays responsive); returns the worker."""
+        self.flush_edits()
+        self.model.reader = self.reader_edit.text().strip() or self.model.reader
+        return self.jobs.start(
+            "export", self.model.export_seg, path, text="Writing DICOM SEG…",
+            returned=functools.partial(self._exported, Path(path)),
+            errored=self._export_failed)
+
+    def _exported(self, path: Path, result: Any) -> None:
+        self.progress_label.setText("DICOM SEG written")
+        notify_info(f"DICOM SEG written: {path.name}")
+
+    def _export_failed(self, exc: BaseException) -> None:
+        self.progress_label.setText("SEG not written")
+        notify_error(f"SEG not written: {exc}")
 
     def export_seg(self, path: str | os.PathLike[str]) -> Any:
         """Export the confirmed edema as DICOM SEG; the ``SegExport`` or None (error

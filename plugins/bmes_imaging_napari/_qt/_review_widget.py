@@ -32,14 +32,17 @@ from .._layers import (
     META_KEY,
     display_frame,
     layer_view,
+    study_layer_data,
     volume_from_layer,
 )
 from .._review_model import ReviewModel
 from .._study import SeveralStudiesError, Study, StudyChoice, load_study
+from ._background import BackgroundJobs
 from ._canvas import link_fov_to_fluid, show_study_caption
 from ._detection_run import DetectionRun, DetectionWiringMixin
 from ._findings_table import COLUMNS
 from ._keys import ReviewKeys
+from ._navigation import FindingNavigator
 from ._prompts import ask_unsaved_dialog, ask_yes_no_dialog, notify_error, notify_info
 from ._review_layout import build_review_ui
 from ._review_session import AUTOSAVE_MS, ReviewSessionMixin
@@ -63,6 +66,16 @@ if TYPE_CHECKING:
 __all__ = ["COLUMNS", "ReviewWidget", "camera_of"]
 
 RECOMPUTE_DELAY_MS = 250
+
+
+def _prepare_study(source: StudyChoice | str | os.PathLike[str]) -> Any:
+    """Worker thread: load a study and its layer data; the SeveralStudiesError (not
+    raised: the GUI thread shows the picker) when the folder holds several."""
+    try:
+        study = load_study(source)
+    except SeveralStudiesError as several:
+        return several
+    return study, study_layer_data(study.t1, study.fluid, study_key=study.key)
 
 
 class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
@@ -131,7 +144,12 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
         self._prepare_worker: Any = None
         self._syncing = False
         self._edema_layer: Any = None
+        self._detect_after_open = False
+        self._on_opened: Callable[[], Any] | None = None
         build_review_ui(self)
+        self.jobs = BackgroundJobs(self.progress, self.progress_label, self._update_enabled)
+        self.navigator = FindingNavigator(self.model, self.table, self.progress_label,
+                                          self._after_history_step)
 
         self._recompute_timer = QTimer(self)
         self._recompute_timer.setSingleShot(True)
@@ -156,14 +174,54 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
             ("C", self.confirm_selected), ("R", self.reject_selected),
             ("N", self.select_next), ("Shift+N", self.select_previous),
             ("Shift+P", self.toggle_primary_selected), ("T", self.toggle_sequence),
-            ("Ctrl+Shift+S", self.save), ("Ctrl+Z", self.undo), ("Ctrl+Shift+Z", self.redo),
+            ("Ctrl+Shift+S", self.save_in_background), ("Ctrl+Z", self.undo),
+            ("Ctrl+Shift+Z", self.redo),
         ])
 
     # ------------------------------------------------------------ studies
     def _open_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open study folder")
         if folder:
-            self.open_study(folder)
+            self.open_study_in_background(folder)
+
+    def open_study_in_background(self, source: StudyChoice | str | os.PathLike[str],
+                                 opened: Callable[[], Any] | None = None) -> Any:
+        """Open a study without blocking the GUI: index and load the series and prepare
+        the layers in a worker thread (progress shown), then show them; the picker when
+        the folder holds several studies; then ``opened()``. Returns the worker (None:
+        cancelled or busy).
+        """
+        self._on_opened = opened
+        if self.jobs.busy("open") or not self.maybe_close_study():
+            return None
+        return self.jobs.start("open", _prepare_study, source, text="Opening study…",
+                               returned=self._on_prepared,
+                               errored=self._open_failed)
+
+    def _open_failed(self, exc: BaseException) -> None:
+        self.progress_label.setText("Study not opened")
+        notify_error(f"Cannot open study: {exc}")
+
+    def _on_prepared(self, prepared: Any) -> None:
+        if isinstance(prepared, SeveralStudiesError):
+            choice = self.pick_study(prepared.choices, str(prepared.args[0]).split(":")[0])
+            if choice is not None:
+                opened = self._on_opened
+                QTimer.singleShot(0, lambda: self.open_study_in_background(choice, opened))
+            else:
+                self.progress_label.setText("No study chosen")
+            return
+        study, tuples = prepared
+        if not self.maybe_close_study():  # edited the open study meanwhile: ask again
+            self.progress_label.setText("Study not opened")
+            return
+        self._show(study, tuples)
+        self.progress_label.setText("")
+        if self._on_opened is not None:
+            self._on_opened()
+        if self._detect_after_open:
+            self._detect_after_open = False
+            QTimer.singleShot(0, self.run_detection)
 
     def open_study(self, study: Study | StudyChoice | str | os.PathLike[str]) -> bool:
         """Open a study (a :class:`Study`, a :class:`StudyChoice` or a folder): layers,
@@ -184,15 +242,19 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
             if loaded is None:
                 return False
             study = loaded
+        self._show(study, None)
+        return True
+
+    def _show(self, study: Study, tuples: list[Any] | None) -> None:
+        """Show a loaded study (its layer data prepared already, or now)."""
         self.model.compute_bones_ahead(study)  # while the layers are drawn
         self._disconnect_edema_layer()
         self._syncing = True
         try:
-            show_study_layers(self.viewer, study)
+            show_study_layers(self.viewer, study, tuples)
         finally:
             self._syncing = False
         self._start(study)
-        return True
 
     def _load(self, source: StudyChoice | str | os.PathLike[str]) -> Study | None:
         """Load a study; the picker when the folder holds several (None: cancelled)."""
@@ -409,6 +471,10 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
     def _update_enabled(self) -> None:
         has_study = self.model.study is not None
         running = self.worker is not None
+        jobs = getattr(self, "jobs", None)
+        opening = jobs is not None and jobs.busy("open")
+        self.open_button.setEnabled(not opening)
+        running = running or opening
         has_findings = bool(self.model.findings)
         self.detect_button.setEnabled(has_study and not running)
         self.cancel_button.setEnabled(running)
@@ -456,62 +522,33 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
         camera_of(self.viewer).center = tuple(displayed)
 
     def select_next(self) -> None:
-        """Select the next finding (wraps around)."""
-        self._step(+1)
+        """Select the next undecided candidate (wraps around; see :mod:`._navigation`)."""
+        self.navigator.step(+1)
 
     def select_previous(self) -> None:
-        """Select the previous finding (wraps around)."""
-        self._step(-1)
-
-    def step_rows(self) -> list[int]:
-        """Rows Next / Previous step through: bones with candidate edema not decided
-        yet; once every one is decided, all bones with edema (0 ml bones never)."""
-        findings = self.model.findings
-        with_edema = [i for i, f in enumerate(findings) if f.edema_volume_ml > 0]
-        open_rows = [i for i in with_edema if findings[i].status == "candidate"]
-        return open_rows or with_edema
-
-    def _step(self, delta: int) -> None:
-        rows = self.step_rows()
-        if not rows:
-            self.progress_label.setText("No candidate edema to step to")
-            return
-        bone = self.selected_bone()
-        order = [int(f.bone) for f in self.model.findings]
-        current = order.index(int(bone)) if bone is not None and int(bone) in order \
-            else (-1 if delta > 0 else len(order))
-        ahead = [r for r in rows if (r - current) * delta > 0]
-        target = (ahead[0] if delta > 0 else ahead[-1]) if ahead \
-            else (rows[0] if delta > 0 else rows[-1])  # wrap around
-        self.table.selectRow(target)
+        """Select the previous undecided candidate (wraps around)."""
+        self.navigator.step(-1)
 
     def select_first_candidate(self) -> None:
         """Select the first bone with candidate edema (none: nothing selected)."""
-        rows = self.step_rows()
-        if rows:
-            self.table.selectRow(rows[0])
+        self.navigator.first()
 
-    # ---------------------------------------------------------- undo / redo
     def undo(self) -> None:
         """Undo the last confirm, reject, primary, relabel or paint stroke."""
-        self._history_step(self.model.undo, "Undone")
+        self._recompute_timer.stop()  # the stroke's recompute is part of the step
+        self.navigator.undo()
 
     def redo(self) -> None:
         """Redo the last undone step."""
-        self._history_step(self.model.redo, "Redone")
+        self._recompute_timer.stop()
+        self.navigator.redo()
 
-    def _history_step(self, move: Callable[[], str | None], done: str) -> None:
-        self._recompute_timer.stop()  # the stroke's recompute is part of the step
-        bone = self.selected_bone()
-        label = move()
-        if label is None:
-            return
+    def _after_history_step(self, bone: Bone | None) -> None:
         if self._edema_layer is not None:
             self._edema_layer.refresh()
         self._refresh_table()
         if bone is not None:
             self._select_bone(bone, jump=False)
-        self.progress_label.setText(f"{done}: {label}")
 
     def toggle_sequence(self) -> None:
         """Flip between the T1 and the fluid series (shows one, hides the other)."""

@@ -58,7 +58,8 @@ def bones_layer_for_detection(viewer: Any, key: str | None) -> Any:
     return None
 
 
-def show_study_layers(viewer: Any, study: Study) -> None:
+def show_study_layers(viewer: Any, study: Study,
+                      tuples: list[tuple[Any, dict[str, Any], str]] | None = None) -> None:
     """Show the study's T1 and fluid series, reusing the layers of the previous study.
 
     Updating layers in place is much faster than removing and adding them (napari
@@ -75,7 +76,8 @@ def show_study_layers(viewer: Any, study: Study) -> None:
             viewer.layers.remove(layer)
         else:
             existing[meta["role"]] = layer
-    tuples = study_layer_data(study.t1, study.fluid, study_key=study.key)
+    if tuples is None:  # else prepared in a worker thread (percentiles, FOV hatch)
+        tuples = study_layer_data(study.t1, study.fluid, study_key=study.key)
     empty = study.t1.with_array(np.zeros(study.t1.shape, np.uint8))
     frame = display_frame(study.t1)
     for role in ("bones", "edema"):

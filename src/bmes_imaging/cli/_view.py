@@ -205,7 +205,8 @@ def _open_viewer(napari: Any, args: argparse.Namespace) -> Any:
         viewer.open_sample(PLUGIN, "phantom_study")
     elif args.path is not None:
         if args.path.is_dir():
-            review.open_study(args.path)  # a picker when it holds several studies
+            # in a worker (the window shows at once); a picker when it holds several
+            review.open_study_in_background(args.path)
         else:
             viewer.open(str(args.path), plugin=PLUGIN)
     if args.bones is not None:

@@ -1,0 +1,116 @@
+"""Long work of the review off the GUI thread: open, save, export.
+
+:func:`in_background` runs a function in a napari worker thread
+(:func:`napari.qt.threading.create_worker`) with both ``returned`` and ``errored``
+connected (an error reaches the reader as a notification or the caller's handler,
+never a silent thread death), shows a busy progress bar and a stage text while it runs,
+and keeps the worker referenced until it finished.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from qtpy.QtWidgets import QLabel, QProgressBar
+
+from ._prompts import notify_error
+
+__all__ = ["BackgroundJobs"]
+
+
+def _weak(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
+    """``callback`` without a strong reference to the object of a bound method (also
+    inside a ``functools.partial``): napari keeps finished workers referenced from its
+    task-status list, and a worker must not keep a closed review dock alive."""
+    if callback is None:
+        return None
+    args: tuple[Any, ...] = ()
+    func: Any = callback
+    if isinstance(callback, functools.partial):
+        func, args = callback.func, callback.args
+    if not inspect.ismethod(func):
+        return callback
+    method = weakref.WeakMethod(func)
+
+    def call(*more: Any) -> Any:
+        bound = method()
+        return None if bound is None else bound(*args, *more)
+
+    return call
+
+
+class BackgroundJobs:
+    """The review dock's running background jobs (by name: one of each at a time)."""
+
+    def __init__(self, progress: QProgressBar, label: QLabel,
+                 on_change: Callable[[], None] | None = None) -> None:
+        self.progress = progress
+        self.label = label
+        self.on_change: Any = (weakref.WeakMethod(on_change) if inspect.ismethod(on_change)
+                               else on_change)
+        self.running: dict[str, Any] = {}
+
+    def busy(self, name: str | None = None) -> bool:
+        """True while a job (``name``, or any) runs."""
+        return bool(self.running) if name is None else name in self.running
+
+    def start(self, name: str, func: Callable[..., Any], *args: Any,
+              text: str, returned: Callable[[Any], None],
+              errored: Callable[[BaseException], None] | None = None) -> Any:
+        """Run ``func(*args)`` in a worker; ``returned(result)`` / ``errored(exc)`` run
+        in the GUI thread. Returns the worker (None if a job of that name runs)."""
+        from napari.qt.threading import create_worker
+
+        if name in self.running:
+            return None
+        worker = create_worker(func, *args, _start_thread=False, _ignore_errors=True)
+        on_returned, on_error = _weak(returned), _weak(errored)
+        jobs = weakref.ref(self)
+
+        def on_errored(exc: BaseException) -> None:
+            if on_error is not None:
+                on_error(exc)
+            else:
+                notify_error(f"{text.rstrip('…. ')} failed: {exc}")
+
+        def on_finished() -> None:
+            alive = jobs()
+            if alive is not None:
+                alive.finished(name)
+
+        worker.returned.connect(on_returned)
+        worker.errored.connect(on_errored)
+        worker.finished.connect(on_finished)
+        self.running[name] = worker
+        self.progress.setRange(0, 0)  # busy indicator
+        self.label.setText(text)
+        change = self.on_change() if isinstance(self.on_change, weakref.WeakMethod) \
+            else self.on_change
+        if change is not None:
+            change()
+        worker.start()
+        return worker
+
+    def finished(self, name: str) -> None:
+        """A job ended (returned or errored)."""
+        self.running.pop(name, None)
+        if not self.running:
+            self.progress.setRange(0, 100)
+            self.progress.setValue(100)
+        change = self.on_change() if isinstance(self.on_change, weakref.WeakMethod) \
+            else self.on_change
+        if change is not None:
+            change()
+
+    def wait(self, timeout_ms: int = 30_000) -> None:
+        """Process events until every job finished (tests, closing)."""
+        from qtpy.QtCore import QCoreApplication, QElapsedTimer
+
+        clock = QElapsedTimer()
+        clock.start()
+        while self.running and clock.elapsed() < timeout_ms:
+            QCoreApplication.processEvents()
