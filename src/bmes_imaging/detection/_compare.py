@@ -90,6 +90,10 @@ class Ratios:
         Number of reference voxels used.
     t1_spread, fluid_spread
         Robust standard deviation of normal marrow's ``ratio - 1`` on each image.
+    soft_tissue_fluid
+        Median fluid ratio of the soft tissue around the bones (1-3 mm outside them,
+        darker than ``0.75`` x normal marrow on T1: muscle, tendon, fluid; not fat), the
+        brightest that partial volume with muscle can make a bone voxel (NaN if none).
     """
 
     crop: tuple[slice, slice, slice]
@@ -103,6 +107,7 @@ class Ratios:
     n_reference: int
     t1_spread: float = 0.1
     fluid_spread: float = 0.3
+    soft_tissue_fluid: float = float("nan")
 
     def z_t1(self) -> NDArray[np.float32]:
         """How many normal-marrow spreads T1 lies *below* normal marrow."""
@@ -125,17 +130,33 @@ class Ratios:
                      ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """Per bone label: (rim, minimum region depth) in mm.
 
-        ``rim_mm`` and ``min_depth_mm``, but at most ``thin_bone_rim_fraction`` of the
-        bone's own deepest point: a bone only two or three slices thick in this grid
-        (a cuneiform or metatarsal in 4-5 mm sagittal slices) is analysed in its core.
+        ``rim_mm`` and ``min_depth_mm``, the latter at most half the bone's own deepest
+        point; in a *thin* bone (:meth:`thin_bones`: two or three slices thick in this
+        grid, a cuneiform or metatarsal in 4-5 mm sagittal slices) both are
+        ``thin_bone_rim_fraction`` of its deepest point (at most ``rim_mm`` /
+        ``min_depth_mm``), so its core can still be analysed.
         """
+        deepest = self._deepest()
+        thin = self.thin_bones(config)
+        f = np.float32(config.thin_bone_rim_fraction)
+        rim = np.where(thin, np.minimum(np.float32(config.rim_mm), f * deepest),
+                       np.float32(config.rim_mm))
+        need = np.where(thin, np.minimum(np.float32(config.min_depth_mm), f * deepest),
+                        np.minimum(np.float32(config.min_depth_mm), 0.5 * deepest))
+        return rim.astype(np.float32), need.astype(np.float32)
+
+    def _deepest(self) -> NDArray[np.float32]:
         n = int(self.labels.max()) + 1 if self.labels.size else 1
         deepest = np.zeros(n, np.float32)
         np.maximum.at(deepest, self.labels.ravel(), self.depth.ravel())
-        f = np.float32(config.thin_bone_rim_fraction)
-        rim = np.minimum(np.float32(config.rim_mm), f * deepest)
-        need = np.minimum(np.float32(config.min_depth_mm), f * deepest)
-        return rim.astype(np.float32), need.astype(np.float32)
+        return deepest
+
+    def thin_bones(self, config: DetectionConfig) -> NDArray[np.bool_]:
+        """Per bone label: no voxel deeper than ``thin_bone_depth_mm`` (default
+        ``rim_mm / thin_bone_rim_fraction``) from its surface in this grid."""
+        limit = (config.thin_bone_depth_mm if config.thin_bone_depth_mm > 0
+                 else config.rim_mm / max(config.thin_bone_rim_fraction, 1e-6))
+        return np.asarray(self._deepest() < limit)
 
     def candidates(self, config: DetectionConfig) -> NDArray[np.bool_]:
         """Voxels that may start a region (before the region size and depth rules)."""
@@ -268,7 +289,7 @@ def _local_fields(values: list[NDArray[np.float32]], weight: NDArray[np.bool_],
     ws_s = ndimage.gaussian_filter(wb, sig, mode="constant")
     strength = ws_s / (ws_s + 0.05 * max(float(ws_s.max()), 1e-6))
     outs = []
-    for vals, fallback in zip(values, fallbacks):
+    for vals, fallback in zip(values, fallbacks, strict=True):
         vb = _block_sum(np.where(weight, vals, 0).astype(np.float32), f)
         if block_keep is not None:
             vb = vb * block_keep
@@ -380,9 +401,39 @@ def compute_ratios(t1: NDArray[np.floating], fluid: NDArray[np.floating],
     k = config.reference_z_max
     n_ref = int((marrow & (np.abs(1.0 - t1_ratio) <= k * s_t1)
                  & (np.abs(fl_ratio - 1.0) <= k * s_fl)).sum())
+    soft = _soft_tissue_fluid(lab, cov, t1_ratio, fl_ratio, vs)
     return Ratios(crop, lab, depth, cov, t1_ratio.astype(np.float32),
                   fl_ratio.astype(np.float32), float(t1_glob + t1_zero),
-                  float(fl_glob + fl_zero), n_ref, float(s_t1), float(s_fl))
+                  float(fl_glob + fl_zero), n_ref, float(s_t1), float(s_fl), soft)
+
+
+def _soft_tissue_fluid(lab: NDArray[np.uint8], cov: NDArray[np.bool_],
+                       t1_ratio: NDArray[np.float32], fl_ratio: NDArray[np.float32],
+                       vs: NDArray[np.float64]) -> float:
+    """Median fluid ratio of the non-fatty soft tissue 1-3 mm outside the bones.
+
+    Muscle, tendon and fluid (T1 below 0.75 x normal marrow; fat is brighter) around
+    the bones: a bone voxel mixed with them (partial volume through a thick slice) is at
+    most as bright as they are on the fluid image.
+    """
+    outside = lab == 0
+    if not outside.any() or outside.all():
+        return float("nan")
+    # the distance on a grid of about 1 mm (the shell is a few mm wide)
+    f = np.maximum(1, np.floor(1.0 / vs)).astype(np.int64)
+    sub = (slice(None, None, int(f[0])), slice(None, None, int(f[1])),
+           slice(None, None, int(f[2])))
+    small = ndimage.distance_transform_edt(outside[sub], sampling=vs * f)
+    dist = small
+    for ax in range(3):
+        if f[ax] > 1:
+            dist = np.repeat(dist, f[ax], axis=ax)
+    dist = dist[: lab.shape[0], : lab.shape[1], : lab.shape[2]]
+    soft = (outside & (dist > 1.0) & (dist <= 3.0) & cov
+            & (t1_ratio > 0.2) & (t1_ratio < 0.75))
+    if soft.sum() < 50:
+        return float("nan")
+    return float(np.median(fl_ratio[soft]))
 
 
 def _zero_level(image: NDArray[np.floating], where: NDArray[np.bool_]) -> float:
@@ -467,35 +518,43 @@ def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: Detecti
         n_indep = np.maximum(sizes * voxel_ml / resel_ml, 1.0)
         big |= mean_ev * np.sqrt(n_indep) >= config.seed_evidence_min
     ok = big & (max_depth >= need[uniq % 16])
-    kept = np.zeros(lab.shape, dtype=bool)
+    # every kept seed is one connected candidate region *within one bone*: a component
+    # that crosses a joint (partial volume in thick slices) gives one seed per bone
+    seeds = np.zeros(lab.shape, dtype=np.int32)
     sel = ok[inv]
-    kept[tuple(w[sel] for w in where)] = True
-    out[ratios.crop] = _grow_regions(ratios, kept, comp, config, voxel_ml)
+    seeds[tuple(w[sel] for w in where)] = inv[sel] + 1
+    out[ratios.crop] = _grow_regions(ratios, seeds, (uniq % 16).astype(np.int64), config,
+                                     voxel_ml)
     return out
 
 
-def _grow_regions(ratios: Ratios, kept: NDArray[np.bool_], comp: NDArray[np.int32],
+def _grow_regions(ratios: Ratios, seeds: NDArray[np.int32], seed_bone: NDArray[np.int64],
                   config: DetectionConfig, voxel_ml: float) -> NDArray[np.uint8]:
-    """Each kept region grown to its edge inside its bone (module docstring, step 5)."""
+    """Each kept seed grown to its edge inside its bone (module docstring, step 5).
+
+    ``seeds`` holds seed ``k + 1`` where seed ``k`` (of bone ``seed_bone[k]``) lies.
+    """
     lab = ratios.labels
     grown = np.zeros(lab.shape, dtype=bool)
     boxes = ndimage.find_objects(lab)
-    comp_kept = np.where(kept, comp, 0)
     floor = max(config.edge_fluid_min, 1.0 + config.edge_z_min * ratios.fluid_spread)
     bone_sizes = np.bincount(lab.ravel(), minlength=int(lab.max()) + 1)
-    rim, _ = ratios.depth_limits(config)
     # a bone without a core in this grid (rim relaxed) mixes with muscle everywhere:
     # only extensive involvement is reported there
-    min_fraction = np.where(rim < config.rim_mm,
+    thin = ratios.thin_bones(config)
+    min_fraction = np.where(thin,
                             max(config.min_region_fraction, config.thin_bone_min_fraction),
                             config.min_region_fraction)
-    for cid in np.unique(comp_kept[kept]):
-        region = comp_kept == cid
-        b = int(np.bincount(lab[region]).argmax())
+    # partial volume with muscle is never brighter on the fluid image than muscle: a
+    # thin-bone region whose core is brighter than the soft tissue around the bones
+    # is kept below the extent rule, and one that is not needs the extent rule too
+    soft = ratios.soft_tissue_fluid if math.isfinite(ratios.soft_tissue_fluid) else np.inf
+    for sid in np.unique(seeds[seeds > 0]):
+        b = int(seed_bone[sid - 1])
         box = boxes[b - 1]
         if box is None:
             continue
-        reg = region[box]
+        reg = seeds[box] == sid
         fl = ratios.fluid_ratio[box]
         core = float(np.percentile(fl[reg], 90))
         edge = max(floor, 1.0 + config.edge_level * (core - 1.0))
@@ -505,6 +564,13 @@ def _grow_regions(ratios: Ratios, kept: NDArray[np.bool_], comp: NDArray[np.int3
         # extent: a focus holding less than min_region_fraction of its bone is not
         # reported (red-marrow islands; foot and RA scores grade extent from 1 %)
         n = int(g.sum())
-        if n >= min_fraction[b] * bone_sizes[b] and n * voxel_ml >= config.min_region_ml:
+        if n * voxel_ml < config.min_region_ml:
+            continue
+        extensive = n >= min_fraction[b] * bone_sizes[b]
+        if thin[b] and n >= config.min_region_fraction * bone_sizes[b]:
+            brighter = float(np.percentile(fl[g], 90)) / soft
+            extensive = ((extensive and brighter >= config.thin_bone_soft_tissue_min)
+                         or brighter >= config.thin_bone_soft_tissue_focal)
+        if extensive:
             grown[box] |= g
     return np.where(grown, lab, 0).astype(np.uint8)

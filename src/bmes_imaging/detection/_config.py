@@ -80,9 +80,23 @@ class DetectionConfig:
         from its surface (a bone two or three slices thick in this grid), the rim is
         this fraction of that depth and so is the depth a region must reach, so its
         core can still be analysed. Large values (e.g. 10) turn this off. Default 0.5.
+    thin_bone_depth_mm
+        A bone is *thin* when no voxel lies deeper than this from its surface. Default
+        0.0: ``rim_mm / thin_bone_rim_fraction`` (the rule above).
     thin_bone_min_fraction
         ... but there, partial volume with the surrounding muscle looks like mild edema
         too: a region must hold at least this fraction of such a bone. Default 0.3.
+    thin_bone_soft_tissue_min
+        In such a bone, a region's core (90th percentile of its fluid ratio) must also
+        reach this multiple of the fluid ratio of the soft tissue around the bones
+        (muscle, tendon, fluid 1-3 mm outside them; partial volume with muscle is never
+        brighter than muscle). Default 0.9 (tuning split: on false thin-bone regions
+        the multiple was at most 0.97, mostly 0.6-0.9; on true ones 0.99-3.3; 1.0 lost
+        one true lesion, 0 (off) kept four more false bones).
+    thin_bone_soft_tissue_focal
+        ... and a region smaller than ``thin_bone_min_fraction`` (but at least
+        ``min_region_fraction``) is kept when its core reaches this multiple. Default
+        1.2 (``inf`` turns it off; 1.0-1.1 let one or two false bones in).
     min_region_fraction
         A grown region must hold at least this fraction of its bone (red-marrow islands
         are smaller; extent scores such as RAMRIS start grading at 1 % of the bone).
@@ -172,6 +186,9 @@ class DetectionConfig:
     thin_bone_min_fraction: float = 0.3
     min_seed_ml: float = 0.015
     seed_evidence_min: float = math.inf
+    thin_bone_depth_mm: float = 0.0
+    thin_bone_soft_tissue_min: float = 0.9
+    thin_bone_soft_tissue_focal: float = 1.2
 
     def thread_count(self) -> int:
         """Threads the detector may use: :attr:`threads`, else ``BMES_DETECTION_THREADS``,
