@@ -25,6 +25,7 @@ import itertools
 import logging
 import os
 import pickle
+import queue
 import struct
 import subprocess
 import sys
@@ -80,6 +81,13 @@ class _Worker:
         self.reader = threading.Thread(target=self._read_answers, name="bmes-bone-answers",
                                        daemon=True)
         self.reader.start()
+        # requests are written by a thread of their own: a T1 volume is megabytes, and
+        # the pipe takes them only as fast as a busy worker reads (never block the GUI)
+        self.requests: queue.SimpleQueue[tuple[int, str, tuple[Any, ...]] | None] = \
+            queue.SimpleQueue()
+        self.writer = threading.Thread(target=self._write_requests,
+                                       name="bmes-bone-requests", daemon=True)
+        self.writer.start()
 
     def submit(self, name: str, *args: Any) -> Future[Any]:
         future: Future[Any] = Future()
@@ -88,13 +96,23 @@ class _Worker:
                 raise RuntimeError("bone-mask process is not running")
             n = next(self.ids)
             self.pending[n] = future
-            try:
-                write_frame(self.proc.stdin, (n, name, args))
-            except (OSError, ValueError) as exc:
-                self.pending.pop(n, None)
-                self.broken = True
-                raise RuntimeError("bone-mask process is gone") from exc
+        self.requests.put((n, name, args))
         return future
+
+    def _write_requests(self) -> None:  # writer thread
+        while True:
+            request = self.requests.get()
+            if request is None or self.proc.stdin is None:
+                return
+            try:
+                write_frame(self.proc.stdin, request)
+            except (OSError, ValueError):
+                with self.lock:
+                    self.broken = True
+                    future = self.pending.pop(request[0], None)
+                if future is not None and not future.done():
+                    future.set_exception(RuntimeError("the bone-mask process is gone"))
+                return
 
     def _read_answers(self) -> None:  # reader thread
         assert self.proc.stdout is not None
@@ -124,6 +142,13 @@ class _Worker:
             self.broken = True
             stdin = self.proc.stdin
             busy = bool(self.pending)
+        self.requests.put(None)
+        if busy:  # a request may be half written: end the worker first
+            try:
+                self.proc.terminate()
+            except OSError:
+                pass
+        self.writer.join(timeout=STOP_TIMEOUT_S)
         try:
             if stdin is not None:
                 stdin.close()

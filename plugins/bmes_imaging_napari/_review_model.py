@@ -30,9 +30,9 @@ from numpy.typing import NDArray
 from psygnal import Signal
 
 from bmes_imaging.bones import Bone, bone_from_label
-from bmes_imaging.volume import Volume, load_nifti
+from bmes_imaging.volume import Volume
 
-from . import _recovery
+from . import _ahead, _recovery
 from ._findings_io import as_bone_finding, finding_from_dict, finding_to_dict
 from ._history import History
 from ._store_access import LazyStore
@@ -42,10 +42,10 @@ __all__ = ["STATUSES", "ReviewModel", "SaveSnapshot", "finding_from_dict", "find
 
 #: Statuses of a finding, as the detection contract names them.
 STATUSES: tuple[str, ...] = ("candidate", "confirmed", "rejected")
-DETECTOR = "detector"
 #: Detector output kept per study in the cache folder, so that reopening a study does
-#: not register the atlas again (uncompressed: written in the GUI thread, 20x faster).
-_CACHED_BONES, _CACHED_FLUID = "bones.nii", "fluid_aligned.nii"
+#: not register the atlas again (uncompressed: fast to write and read).
+_CACHED_BONES, _CACHED_FLUID = _ahead.CACHED_BONES, _ahead.CACHED_FLUID
+DETECTOR = _ahead.DETECTOR
 
 
 def _safe(text: str) -> str:
@@ -118,6 +118,8 @@ class ReviewModel:
         self.detect_options: dict[str, Any] = {}
         #: Seconds per detector stage of the last detection (from ``EdemaResult``).
         self.last_timings: dict[str, float] = {}
+        #: What :meth:`prefetch` read for the next study: (key, reader, {what: value}).
+        self._prefetched: tuple[str, str, dict[str, Any]] | None = None
         #: Undo / redo of decisions, relabels and paint strokes.
         self.history = History()
         #: Automatic bone masks being computed ahead of detection: (study key, future).
@@ -152,15 +154,24 @@ class ReviewModel:
         return self.cache / "studies" / digest
 
     def _load_cached_detection(self) -> None:
-        folder = self._study_cache()
-        bones, fluid = folder / _CACHED_BONES, folder / _CACHED_FLUID
-        if self.study is None or not (bones.is_file() and fluid.is_file()):
-            return
-        b = load_nifti(bones)
-        f = load_nifti(fluid)
-        if b.shape == self.study.t1.shape and np.allclose(b.affine, self.study.t1.affine):
-            self.bones = b
-            self.fluid_aligned = f
+        study = self.study
+        cached = (self._fetched("cached", lambda: _ahead.read_cached(self, study))
+                  if study else None)
+        if cached is not None:
+            self.bones, self.fluid_aligned = cached
+
+    def prefetch(self, study: Study) -> None:
+        """Read, in a worker thread, what opening ``study`` shows (the reader's saved
+        review, stored or screened candidates, cached detector output): the GUI thread
+        then only applies it (:func:`._ahead.prefetch`)."""
+        _ahead.prefetch(self, study)
+
+    def _fetched(self, what: str, read: Callable[[], Any]) -> Any:
+        pre, study = self._prefetched, self.study
+        if pre is not None and study is not None and pre[0] == study.key \
+                and pre[1] == self.reader and what in pre[2]:
+            return pre[2].pop(what)
+        return read()
 
     def _cache_detection(self) -> None:
         folder = self._study_cache()
@@ -171,40 +182,9 @@ class ReviewModel:
 
     # -------------------------------------------------------------- detection
     def compute_bones_ahead(self, study: Study) -> None:
-        """Start the automatic bone masks of ``study`` in the bone-mask process.
-
-        A reader who opens a study without candidates asks for them next; the automatic
-        bone masks (the slow part of detection, needing only T1) are then computed on
-        the other core while the layers are drawn and the series aligned.
-        :meth:`run_detection` uses them when it would have computed the same masks.
-        Does nothing when masks for the study are cached or under way, a bone map was
-        given, or there is no bone-mask process (one CPU).
-        """
-        if (study.fluid is None or "bones" in self.detect_options
-                or "seeds" in self.detect_options
-                or (self._bones_ahead is not None and self._bones_ahead[0] == study.key)
-                or (self.study is study and self.bones is not None)
-                or (self._cache_for(study.key) / _CACHED_BONES).is_file()):
-            return
-        from ._bone_process import submit_automatic_bones
-
-        future = submit_automatic_bones(study.t1, self.config)
-        if future is not None:
-            self._bones_ahead = (study.key, future)
-
-    def _take_bones_ahead(self) -> Future[Volume] | None:
-        """The automatic bone masks under way for the open study, else started now in
-        the bone-mask process; None if that is not available."""
-        ahead, self._bones_ahead = self._bones_ahead, None
-        if self.study is None:
-            return None
-        if ahead is not None and ahead[0] == self.study.key:
-            future = ahead[1]
-            if not (future.done() and future.exception() is not None):
-                return future
-        from ._bone_process import submit_automatic_bones
-
-        return submit_automatic_bones(self.study.t1, self.config)
+        """Start the automatic bone masks of ``study`` in the bone-mask process, while
+        the layers are drawn (:func:`._ahead.compute_bones_ahead`)."""
+        _ahead.compute_bones_ahead(self, study)
 
     def run_detection(self, progress: Callable[[str, float], None] | None = None,
                       **kwargs: Any) -> Any:
@@ -226,7 +206,7 @@ class ReviewModel:
             kwargs.setdefault(key, value)
         ahead = None
         if kwargs.get("bones") is None and not kwargs.get("seeds"):
-            ahead = self._take_bones_ahead()
+            ahead = _ahead.take_bones_ahead(self)
         if ahead is None:
             return detect_edema(self.study.t1, self.study.fluid, progress=progress, **kwargs)
         kwargs["bones"] = ahead  # awaited by detect_edema after the alignment
@@ -234,8 +214,10 @@ class ReviewModel:
         result.bone_source = "automatic"  # the atlas, in the bone-mask process
         return result
 
-    def set_detection(self, result: Any) -> None:
-        """Take the detector's bones, edema candidates and findings (all candidates)."""
+    def set_detection(self, result: Any, *, cache: bool = True) -> None:
+        """Take the detector's bones, edema candidates and findings (all candidates);
+        ``cache``: write the bones and aligned fluid to the study cache now (the review
+        dock does it in a worker: :meth:`cache_detection`)."""
         if self.site is not None:
             result = self.site.apply_to_result(result)
         self.bones = result.bones
@@ -247,9 +229,14 @@ class ReviewModel:
         self.last_timings = dict(getattr(result, "timings", {}) or {})
         self._voxel_counts = self._count_voxels()
         self.dirty = True
-        self._cache_detection()
+        if cache:
+            self._cache_detection()
         self.history.reset(self)
         self.changed.emit("detection")
+
+    def cache_detection(self) -> None:
+        """Write the bones and aligned fluid to the study cache (any thread)."""
+        self._cache_detection()
 
     # ---------------------------------------------------------------- findings
     def finding(self, bone: Bone | int) -> Any:
@@ -509,8 +496,9 @@ class ReviewModel:
 
     def restore(self) -> bool:
         """Load the reader's last saved annotation of this study; False if none."""
-        loaded = self.store.latest_annotation(self.study_key, reader=self.reader or None,
-                                              series_instance_uid=self._t1_series())
+        loaded = self._fetched("saved", lambda: self.store.latest_annotation(
+            self.study_key, reader=self.reader or None,
+            series_instance_uid=self._t1_series()))
         if loaded is None:
             return False
         if loaded.labels is None:
@@ -549,12 +537,14 @@ class ReviewModel:
     def load_candidates(self) -> bool:
         """Show the detector's candidates of this study: stored by an earlier detection,
         else those of the screening run the study folder belongs to; False if none."""
-        loaded = self.store.latest_annotation(self.study_key, reader=DETECTOR,
-                                              series_instance_uid=self._t1_series())
+        loaded = self._fetched("detector", lambda: self.store.latest_annotation(
+            self.study_key, reader=DETECTOR, series_instance_uid=self._t1_series()))
         if loaded is None or loaded.labels is None:
             from ._screen_candidates import read_screening_candidates
 
-            screened = read_screening_candidates(self.study) if self.study else None
+            study = self.study
+            screened = self._fetched("screened", lambda: read_screening_candidates(study)
+                                     if study else None)
             if screened is None:
                 return False
             self.bones = screened.bones if screened.bones is not None else self.bones

@@ -53,16 +53,19 @@ class BackgroundJobs:
         self.on_change: Any = (weakref.WeakMethod(on_change) if inspect.ismethod(on_change)
                                else on_change)
         self.running: dict[str, Any] = {}
+        self.quiet: set[str] = set()
 
     def busy(self, name: str | None = None) -> bool:
         """True while a job (``name``, or any) runs."""
         return bool(self.running) if name is None else name in self.running
 
     def start(self, name: str, func: Callable[..., Any], *args: Any,
-              text: str, returned: Callable[[Any], None],
-              errored: Callable[[BaseException], None] | None = None) -> Any:
+              text: str, returned: Callable[[Any], None] | None = None,
+              errored: Callable[[BaseException], None] | None = None,
+              quiet: bool = False) -> Any:
         """Run ``func(*args)`` in a worker; ``returned(result)`` / ``errored(exc)`` run
-        in the GUI thread. Returns the worker (None if a job of that name runs)."""
+        in the GUI thread; ``quiet``: no busy bar or text (housekeeping). Returns the
+        worker (None if a job of that name runs)."""
         from napari.qt.threading import create_worker
 
         if name in self.running:
@@ -82,12 +85,16 @@ class BackgroundJobs:
             if alive is not None:
                 alive.finished(name)
 
-        worker.returned.connect(on_returned)
+        if on_returned is not None:
+            worker.returned.connect(on_returned)
         worker.errored.connect(on_errored)
         worker.finished.connect(on_finished)
         self.running[name] = worker
-        self.progress.setRange(0, 0)  # busy indicator
-        self.label.setText(text)
+        if quiet:
+            self.quiet.add(name)
+        else:
+            self.progress.setRange(0, 0)  # busy indicator
+            self.label.setText(text)
         change = self.on_change() if isinstance(self.on_change, weakref.WeakMethod) \
             else self.on_change
         if change is not None:
@@ -98,7 +105,9 @@ class BackgroundJobs:
     def finished(self, name: str) -> None:
         """A job ended (returned or errored)."""
         self.running.pop(name, None)
-        if not self.running:
+        was_quiet = name in self.quiet
+        self.quiet.discard(name)
+        if not was_quiet and not (set(self.running) - self.quiet):
             self.progress.setRange(0, 100)
             self.progress.setValue(100)
         change = self.on_change() if isinstance(self.on_change, weakref.WeakMethod) \

@@ -63,7 +63,8 @@ class _FovLink:
         self.fov: Any = None
 
     def follow(self, event: Any = None) -> None:
-        if self.fluid is not None and self.fov is not None:
+        if self.fluid is not None and self.fov is not None \
+                and self.fov.visible != bool(self.fluid.visible):
             self.fov.visible = bool(self.fluid.visible)
 
     def link(self, fluid: Any, fov: Any) -> None:

@@ -10,9 +10,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import QObject, QTimer, Signal
-
-from bmes_imaging.errors import BmesError
+from qtpy.QtCore import QObject, Signal
 
 from .._layers import volume_from_layer
 from ._prompts import notify_error, notify_info
@@ -130,7 +128,8 @@ class DetectionWiringMixin:
         self.progress_label.setText(stage)
 
     def _on_detection_returned(self, result: Any) -> None:
-        self.model.set_detection(result)
+        self.model.set_detection(result, cache=False)
+        self.jobs.start("cache", self.model.cache_detection, text="", quiet=True)
         snapshot = self.model.candidates_snapshot()
         self._sync_layers()
         self.progress.setValue(100)
@@ -141,8 +140,9 @@ class DetectionWiringMixin:
             notify_info("Detection notes: " + "; ".join(notes))
         self.progress_label.setToolTip("\n".join(notes))
         self.select_first_candidate()
-        if snapshot is not None:  # store the candidates once the table is shown
-            QTimer.singleShot(0, lambda: self._store_candidates(snapshot))
+        if snapshot is not None:  # store the candidates, in a worker
+            self.jobs.start("candidates", self.model.save_candidates, snapshot, text="",
+                            errored=self._candidates_not_stored, quiet=True)
         self._prepare_painting()
 
     def _prepare_painting(self) -> None:
@@ -168,12 +168,8 @@ class DetectionWiringMixin:
         if self._prepare_worker is worker:  # not an earlier study's worker
             self._prepare_worker = None
 
-    def _store_candidates(self, snapshot: Any) -> None:
-        try:
-            self.model.save_candidates(snapshot)
-        except BmesError as exc:
-            notify_error(f"Candidates not stored (detection will run again next time): "
-                          f"{exc}")
+    def _candidates_not_stored(self, exc: BaseException) -> None:
+        notify_error(f"Candidates not stored (detection will run again next time): {exc}")
 
     def _on_detection_errored(self, exc: BaseException) -> None:
         if isinstance(exc, DetectionCancelled):

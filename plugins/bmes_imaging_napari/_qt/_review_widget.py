@@ -68,14 +68,18 @@ __all__ = ["COLUMNS", "ReviewWidget", "camera_of"]
 RECOMPUTE_DELAY_MS = 250
 
 
-def _prepare_study(source: StudyChoice | str | os.PathLike[str]) -> Any:
-    """Worker thread: load a study and its layer data; the SeveralStudiesError (not
-    raised: the GUI thread shows the picker) when the folder holds several."""
+def _prepare_study(source: StudyChoice | str | os.PathLike[str], model: ReviewModel
+                   ) -> Any:
+    """Worker thread: load a study, its layer data and what the review shows of it
+    (:meth:`ReviewModel.prefetch`); the SeveralStudiesError (not raised: the GUI thread
+    shows the picker) when the folder holds several."""
     try:
         study = load_study(source)
     except SeveralStudiesError as several:
         return several
-    return study, study_layer_data(study.t1, study.fluid, study_key=study.key)
+    tuples = study_layer_data(study.t1, study.fluid, study_key=study.key)
+    model.prefetch(study)
+    return study, tuples
 
 
 class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
@@ -194,7 +198,8 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
         self._on_opened = opened
         if self.jobs.busy("open") or not self.maybe_close_study():
             return None
-        return self.jobs.start("open", _prepare_study, source, text="Opening study…",
+        return self.jobs.start("open", _prepare_study, source, self.model,
+                               text="Opening study…",
                                returned=self._on_prepared,
                                errored=self._open_failed)
 

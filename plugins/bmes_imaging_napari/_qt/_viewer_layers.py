@@ -101,7 +101,8 @@ def show_study_layers(viewer: Any, study: Study,
         if kind == "image":
             layer.reset_contrast_limits_range()
             layer.contrast_limits = params["contrast_limits"]
-        layer.visible = True
+        if not layer.visible:  # every setter redraws: only what changes
+            layer.visible = True
     for layer in existing.values():  # e.g. a fluid layer the new study lacks
         viewer.layers.remove(layer)
 

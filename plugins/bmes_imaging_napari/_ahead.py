@@ -1,0 +1,95 @@
+"""Work done ahead of the reader: bone masks before detection is asked for, and what
+opening a study shows read in the worker that loads it.
+
+Functions of a :class:`~bmes_imaging_napari._review_model.ReviewModel` (given as
+``model``), kept apart so the model module holds the review's state and operations.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import Any
+
+import numpy as np
+
+from bmes_imaging.errors import BmesError
+from bmes_imaging.volume import Volume, load_nifti
+
+from ._study import Study
+
+__all__ = ["compute_bones_ahead", "prefetch", "read_cached", "take_bones_ahead"]
+
+#: Detector output kept per study in the cache folder (see the review model).
+CACHED_BONES, CACHED_FLUID = "bones.nii", "fluid_aligned.nii"
+DETECTOR = "detector"
+
+
+def compute_bones_ahead(model: Any, study: Study) -> None:
+    """Start the automatic bone masks of ``study`` in the bone-mask process.
+
+    A reader who opens a study without candidates asks for them next; the automatic
+    bone masks (the slow part of detection, needing only T1) are then computed on
+    the other core while the layers are drawn and the series aligned.
+    ``run_detection`` uses them when it would have computed the same masks.
+    Does nothing when masks for the study are cached or under way, a bone map was
+    given, or there is no bone-mask process (one CPU).
+    """
+    if (study.fluid is None or "bones" in model.detect_options
+            or "seeds" in model.detect_options
+            or (model._bones_ahead is not None and model._bones_ahead[0] == study.key)
+            or (model.study is study and model.bones is not None)
+            or (model._cache_for(study.key) / CACHED_BONES).is_file()):
+        return
+    from ._bone_process import submit_automatic_bones
+
+    future = submit_automatic_bones(study.t1, model.config)
+    if future is not None:
+        model._bones_ahead = (study.key, future)
+
+
+def take_bones_ahead(model: Any) -> Future[Volume] | None:
+    """The automatic bone masks under way for the open study, else started now in
+    the bone-mask process; None if that is not available."""
+    ahead, model._bones_ahead = model._bones_ahead, None
+    if model.study is None:
+        return None
+    if ahead is not None and ahead[0] == model.study.key:
+        future: Future[Volume] = ahead[1]
+        if not (future.done() and future.exception() is not None):
+            return future
+    from ._bone_process import submit_automatic_bones
+
+    return submit_automatic_bones(model.study.t1, model.config)
+
+
+def read_cached(model: Any, study: Study) -> tuple[Volume, Volume] | None:
+    """The cached detector output (bones, aligned fluid) of ``study``, if it fits."""
+    folder = model._cache_for(study.key)
+    bones, fluid = folder / CACHED_BONES, folder / CACHED_FLUID
+    if not (bones.is_file() and fluid.is_file()):
+        return None
+    b = load_nifti(bones)
+    if b.shape != study.t1.shape or not np.allclose(b.affine, study.t1.affine):
+        return None
+    return b, load_nifti(fluid)
+
+
+def prefetch(model: Any, study: Study) -> None:
+    """Read what opening ``study`` shows; kept in ``model._prefetched`` for the GUI
+    thread (which reads again, and reports, whatever failed here)."""
+    from ._screen_candidates import read_screening_candidates
+
+    series = study.t1.info.series_instance_uid or None
+    got: dict[str, Any] = {}
+    try:
+        if model.reader:
+            got["saved"] = model.store.latest_annotation(
+                study.key, reader=model.reader, series_instance_uid=series)
+        got["detector"] = model.store.latest_annotation(
+            study.key, reader=DETECTOR, series_instance_uid=series)
+        if got["detector"] is None or got["detector"].labels is None:
+            got["screened"] = read_screening_candidates(study)
+        got["cached"] = read_cached(model, study)
+    except (BmesError, OSError, ValueError):
+        pass
+    model._prefetched = (study.key, model.reader, got)
