@@ -110,9 +110,12 @@ _LOW_MATCH = 1.08
 #: tuning feet right placements scored 0.48-0.87 and misplaced ones 0.16-0.43, but one
 #: foot placed entirely on its neighbours' edges scored 0.53: the match decides first.
 _FIT_OK = 0.6
-#: More starts and twice the budgets: about three times as long.
-_RETRY_SCHEDULE = _Schedule(starts=6, fine_starts=2, fine_points=8000, fine_maxfev=800,
-                            bone_maxfev=300)
+#: More starts (the budgets of :data:`_SCHEDULE`), tried last and only when the flexed
+#: atlas did not match better either (the search may have missed the foot). With the
+#: search centred on the imaged body, this round with twice the budgets changed no Dice
+#: on six tuning feet registered with a warped atlas (where the flexed atlas matched
+#: better) and cost 4-7 s each; a starved first registration still needs it.
+_RETRY_SCHEDULE = _Schedule(starts=6)
 
 
 @dataclass
@@ -536,27 +539,34 @@ def automatic_bones(t1: Volume, config: DetectionConfig | None = None, *,
     candidates = _atlas_candidates(t1, atlas)
     best = None
     # a poor match is registered again: first from the atlas in plantar flexion (feet
-    # imaged pointing down), then with more starts and budget
+    # imaged pointing down), then, if that did not match better, with more starts
     rounds: list[Callable[[], list[tuple[_PreparedAtlas, _Schedule]]]] = [
         lambda: [(a, _SCHEDULE) for a in candidates],
         lambda: ([(_flexed(a, _FLEXION_DEG), _SCHEDULE) for a in candidates]
                  if atlas is None else []),
         lambda: [(a, _RETRY_SCHEDULE) for a in candidates]]
-    for attempts in rounds:
+    improved = True
+    for i, attempts in enumerate(rounds):
+        if i == len(rounds) - 1 and improved:
+            break  # the flexed atlas matched better: the search found the foot
+        before = best[3] if best is not None else -np.inf
         for a, schedule in attempts():
             glob, per_bone, score = register_atlas(t1, a, cfg, schedule=schedule)
             if best is None or score > best[3]:
                 best = (a, glob, per_bone, score)
         assert best is not None
+        improved = best[3] > before
         if best[3] >= _LOW_MATCH:
             break
         # a deformed foot matches the template less well although it is placed right:
         # the masks' own fit to the T1 edges decides whether to try again
         fused = _fuse(t1, *best[:3])
         fit = edge_quality(t1.array, t1.voxel_sizes, fused)
-        if fit and float(np.median(list(fit.values()))) >= _FIT_OK:
+        q = float(np.median(list(fit.values()))) if fit else 0.0
+        if q >= _FIT_OK:
             break
-        log.debug("bone atlas match %.3f below %.2f: registering again", best[3], _LOW_MATCH)
+        log.debug("bone atlas match %.3f below %.2f, fit %.2f: registering again",
+                  best[3], _LOW_MATCH, q)
     assert best is not None
     a, glob, per_bone, match = best
     votes = [(_fuse(t1, a, glob, per_bone), match)]
