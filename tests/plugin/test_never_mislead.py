@@ -106,6 +106,15 @@ def test_patient_side_and_date_are_always_on_the_canvas(make_napari_viewer,
     overlay = text_overlay(viewer)
     assert overlay.visible
     assert overlay.text.startswith("Patient 2 · RIGHT foot · 2014-10-27 · T1 + STIR")
+    # sagittal reading view: slice position along R in mm, superior up, anterior left
+    line = overlay.text.splitlines()[1]
+    assert line.startswith("slice R ") and line.endswith("mm · top S · left A"), line
+    viewer.dims.set_point(0, 5.0)  # snaps to the nearest slice centre
+    assert f"slice R {viewer.dims.point[0]:+.1f} mm" in overlay.text  # follows the slider
+    assert abs(viewer.dims.point[0] - 5.0) < 3.0
+    from bmes_imaging_napari._qt._canvas import scale_bar
+
+    assert scale_bar(viewer).visible
     nifti = tmp_path / "nifti"
     write_nifti_study(nifti)
     assert widget.open_study(nifti)  # NIfTI: unknowns are said, not left out

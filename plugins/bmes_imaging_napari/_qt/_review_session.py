@@ -49,6 +49,7 @@ class ReviewSessionMixin:
         _autosave_timer: QTimer
         _recompute_timer: QTimer
         _shortcuts: ReviewKeys
+        _caption: Any
         jobs: BackgroundJobs
         _guarded: Any
 
@@ -106,6 +107,7 @@ class ReviewSessionMixin:
         self._autosave_timer.stop()
         self._recompute_timer.stop()
         self._shortcuts.release()
+        self._caption.disconnect()
         self.cancel_detection()
         app = QApplication.instance()
         if app is not None:

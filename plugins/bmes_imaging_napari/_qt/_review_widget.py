@@ -38,7 +38,7 @@ from .._layers import (
 from .._review_model import ReviewModel
 from .._study import SeveralStudiesError, Study, StudyChoice, load_study
 from ._background import BackgroundJobs
-from ._canvas import link_fov_to_fluid, show_study_caption
+from ._canvas import CaptionFollower, link_fov_to_fluid
 from ._detection_run import DetectionRun, DetectionWiringMixin
 from ._findings_table import COLUMNS
 from ._keys import ReviewKeys
@@ -143,6 +143,7 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
         self.pick_study: Callable[[list[StudyChoice], str], StudyChoice | None] = \
             lambda choices, folder: pick_study_dialog(self, choices, folder)
         self._fov_link: Any = None
+        self._caption = CaptionFollower(self.viewer)
         self.worker: Any = None
         self._run: DetectionRun | None = None
         self._prepare_worker: Any = None
@@ -272,7 +273,7 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
     def _start(self, study: Study) -> None:
         self.model.open(study)
         orient_view(self.viewer, study)
-        show_study_caption(self.viewer, study)
+        self._caption.show(study)
         self._fov_link = link_fov_to_fluid(self.viewer, study.key, self._fov_link)
         self._restore_saved_or_recovered()
 
