@@ -276,7 +276,9 @@ def write_follow_up(result: FollowUpResult, records: Sequence[Any], out_dir: str
                                    f"{name_of(tl.patient)} {tl.side}", thresholds))
     if provenance is not None:
         tables.insert(0, ReportTable("Data provenance", ["item", "value"], provenance.rows(),
-                                     provenance.caveat()))
+                                     provenance.caveat(),
+                                     alert=provenance.images == "phantom"
+                                     and provenance.phantom_from_table))
     render = html_page if fmt == "html" else markdown_page
     text = render("BMES follow-up", [f"Feet: {len(result.timelines)}, with follow-up: "
                                      f"{len(result.with_follow_up)}"], tables, plots, out)
