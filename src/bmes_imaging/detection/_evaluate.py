@@ -93,7 +93,8 @@ class Evaluation:
 
     def table(self) -> str:
         """A plain-text summary table."""
-        lines = [f"{'study':<24} {'TP':>3} {'FP':>3} {'TN':>3} {'FN':>3} {'Dice':>6}  missed / false"]
+        lines = [f"{'study':<24} {'TP':>3} {'FP':>3} {'TN':>3} {'FN':>3} {'Dice':>6}"
+                 "  missed / false"]
         for s in self.studies:
             miss = ",".join(b.bone_name for b in s.fn)
             false = ",".join(b.bone_name for b in s.fp)
