@@ -18,6 +18,7 @@ from qtpy.QtWidgets import (
 from bmes_imaging.bones import Bone
 
 from ._findings_table import FindingsTable
+from ._view_tools import ViewTools
 
 if TYPE_CHECKING:
     from ._review_widget import ReviewWidget
@@ -56,6 +57,9 @@ def build_review_ui(widget: ReviewWidget) -> None:
     widget.progress_label = QLabel("")
     layout.addWidget(widget.progress)
     layout.addWidget(widget.progress_label)
+
+    widget.view_tools = ViewTools(widget.viewer, widget.model)
+    layout.addWidget(widget.view_tools)
 
     widget.table = FindingsTable()
     widget.table.itemSelectionChanged.connect(widget._on_selection)

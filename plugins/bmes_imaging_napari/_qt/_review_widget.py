@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from qtpy.QtWidgets import QComboBox, QLabel, QLineEdit, QProgressBar, QPushButton
 
     from ._findings_table import FindingsTable
+    from ._view_tools import ViewTools
 
 __all__ = ["COLUMNS", "ReviewWidget", "camera_of"]
 
@@ -128,6 +129,7 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
     paint_button: QPushButton
     save_button: QPushButton
     undo_button: QPushButton
+    view_tools: ViewTools
     redo_button: QPushButton
     seg_button: QPushButton
 
@@ -356,6 +358,7 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
                 layer = show_labels(self.viewer, self.model.edema, role="edema", key=key,
                                     frame=frame, name="Edema")
                 self._connect_edema_layer(layer)
+                self.view_tools.set_edema_outline(self.view_tools.outline_check.isChecked())
                 # painting must edit the model's array: share it with the layer
                 self.model.edema.array = volume_from_layer(layer).array
                 self.model._voxel_counts = self.model._count_voxels()
