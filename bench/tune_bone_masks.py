@@ -7,15 +7,25 @@ plantar flexed, resized and placed off centre, both sides, with edema; seeds fro
 used here). Prints per bone median and 10th percentile Dice, pooled tarsal figures and
 the CPU time of :func:`bmes_imaging.detection.automatic_bones` (one thread).
 
+``--harsh`` draws flexion 10-40 degrees, deformation 1.3-2 and placement +-12 mm.
+``--warped-atlas SEED`` registers with the packaged atlas itself warped (six sine modes
+of up to ``--warp-mm`` mm, per-axis scale +-8 %): bone shapes unlike the feet, the
+situation of feet that are not the atlas' shape, made from tuning anatomy only.
+``--cache DIR`` keeps the generated studies (pickles) for the next run.
+
 Run::
 
     BMES_DETECTION_THREADS=1 .venv/bin/python bench/tune_bone_masks.py -n 12
+    BMES_DETECTION_THREADS=1 .venv/bin/python bench/tune_bone_masks.py -n 9 \
+        --seed0 7100 --harsh --warped-atlas 1 --cache /tmp/tune-bones
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import pickle
 import time
 
 import numpy as np
@@ -25,6 +35,7 @@ os.environ.setdefault("BMES_DETECTION_THREADS", "1")
 from bmes_imaging.bones import Bone
 from bmes_imaging.detection import automatic_bones
 from bmes_imaging.phantom import PhantomSpec, generate_study
+from bmes_imaging.volume import Volume
 
 _EDEMA_BONES = ("talus", "calcaneus", "navicular", "cuboid", "medial_cuneiform",
                 "first_metatarsal", "tibia")
@@ -45,6 +56,60 @@ def tuning_spec(seed: int, resolution: float) -> PhantomSpec:
         resolution=resolution)
 
 
+def harsh_spec(seed: int, resolution: float) -> PhantomSpec:
+    """:func:`tuning_spec` with flexion 10-40, deformation 1.3-2, placement +-12 mm."""
+    rng = np.random.default_rng([seed, 99])
+    return dataclasses.replace(
+        tuning_spec(seed, resolution), flexion_deg=float(rng.uniform(10.0, 40.0)),
+        deformation=float(rng.uniform(1.3, 2.0)),
+        placement=tuple(float(v) for v in rng.uniform(-12.0, 12.0, 3)))
+
+
+def warp_atlas(seed: int, amp_mm: float = 5.0, aniso: float = 0.08) -> None:
+    """Replace the cached packaged atlases (both sides) by a smoothly warped copy."""
+    from scipy import ndimage
+
+    from bmes_imaging.detection import _atlas
+
+    for side in ("R", "L"):
+        a = _atlas._atlas_and_template(side)
+        lab, grid = np.asarray(a.labels.array), np.indices(a.labels.shape, dtype=np.float32)
+        r = np.random.default_rng(seed)
+        scale = 1 + r.uniform(-aniso, aniso, 3)
+        c = (np.array(lab.shape) - 1) / 2
+        src = [(grid[i] - c[i]) / scale[i] + c[i] for i in range(3)]
+        for _ in range(6):  # atlas voxels are about 1 mm
+            k = r.normal(size=3)
+            k *= 2 * np.pi / r.uniform(50, 110) / np.linalg.norm(k)
+            d = r.normal(size=3)
+            d *= amp_mm * r.uniform(0.5, 1.0) / np.linalg.norm(d)
+            wave = np.sin(k[0] * grid[0] + k[1] * grid[1] + k[2] * grid[2]
+                          + r.uniform(0, 2 * np.pi))
+            src = [src[i] + d[i] * wave for i in range(3)]
+        coords = np.stack(src)
+        lab2 = ndimage.map_coordinates(lab, coords, order=0).astype(np.uint8)
+        tm2 = ndimage.map_coordinates(a.template, coords, order=1, mode="nearest")
+        _atlas._ATLAS_CACHE[side] = _atlas._PreparedAtlas(
+            Volume(lab2, a.labels.affine, a.labels.info), tm2.astype(np.float32),
+            a.template_affine)
+
+
+def _study(spec: PhantomSpec, tag: str, cache: str | None) -> tuple[Volume, np.ndarray]:
+    """(T1, true bones) of ``spec``, from ``cache`` when there."""
+    path = os.path.join(cache, f"tune-{spec.seed}-{tag}-{spec.resolution}.pkl") if cache else ""
+    if path and os.path.exists(path):
+        with open(path, "rb") as f:
+            t1, truth = pickle.load(f)
+            return t1, truth
+    study = generate_study(spec)
+    out = (study.t1, study.bones.array)
+    if path:
+        os.makedirs(cache or ".", exist_ok=True)
+        with open(path, "wb") as f:
+            pickle.dump(out, f)
+    return out
+
+
 def _dice(truth: np.ndarray, pred: np.ndarray, b: int) -> float:
     t, p = truth == b, pred == b
     return float(2 * (t & p).sum() / max(int(t.sum() + p.sum()), 1))
@@ -55,19 +120,25 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=12, help="number of feet")
     ap.add_argument("--seed0", type=int, default=7000)
     ap.add_argument("--resolution", type=float, default=1.0)
+    ap.add_argument("--harsh", action="store_true", help="flexion 10-40, deformation 1.3-2")
+    ap.add_argument("--warped-atlas", type=int, default=None, metavar="SEED",
+                    help="register with the packaged atlas warped (shapes unlike the feet)")
+    ap.add_argument("--warp-mm", type=float, default=5.0)
+    ap.add_argument("--cache", default=None, help="folder keeping the generated studies")
     args = ap.parse_args()
+    if args.warped_atlas is not None:
+        warp_atlas(args.warped_atlas, args.warp_mm)
     per_bone: dict[str, list[float]] = {b.bone_name: [] for b in Bone}
     cpu = []
     for seed in range(args.seed0, args.seed0 + args.n):
-        spec = tuning_spec(seed, args.resolution)
-        study = generate_study(spec)
+        spec = (harsh_spec if args.harsh else tuning_spec)(seed, args.resolution)
+        t1, truth = _study(spec, "harsh" if args.harsh else "base", args.cache)
         t0 = time.process_time()
-        bones = automatic_bones(study.t1)
+        bones = automatic_bones(t1)
         cpu.append(time.process_time() - t0)
-        truth = study.bones.array
         row = []
         for b in Bone:
-            if (truth == int(b)).sum() * study.t1.voxel_volume_ml < 0.5:
+            if (truth == int(b)).sum() * t1.voxel_volume_ml < 0.5:
                 continue  # mostly outside the field of view
             d = _dice(truth, bones.array, int(b))
             per_bone[b.bone_name].append(d)
