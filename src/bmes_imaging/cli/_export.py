@@ -32,6 +32,9 @@ def register(subparsers: Any) -> None:
                      help="clinical table (CSV or XLSX); omit with --store")
     inv.add_argument("--findings", type=Path, metavar="INVOLVEMENT_CSV",
                      help="involvement.csv from bmes screen / detect / review")
+    inv.add_argument("--images", type=Path, metavar="ROOT",
+                     help="the screened archive: where a foot has several studies "
+                          "(follow-up), its first study by date is tabulated")
     inv.add_argument("--db", "--store", dest="store", metavar="URL",
                      help="annotation store: clinical records when no table is given, "
                           "reader findings when --findings is not (default $BMES_DB)")
@@ -126,9 +129,15 @@ def run_involvement(args: argparse.Namespace) -> int:
     try:
         records = (read_records(args.clinical) if args.clinical is not None
                    else store.clinical_records())  # type: ignore[union-attr]
-        findings = (read_findings_table(args.findings, status=args.status)
-                    if args.findings is not None
-                    else findings_from_store(store, status=args.status))
+        if args.findings is not None:
+            from ..followup import first_study_of_each_foot
+
+            studies, note = first_study_of_each_foot(args.findings, args.images)
+            if note:
+                print(f"bmes export involvement: {note}", file=sys.stderr)
+            findings = read_findings_table(args.findings, status=args.status, studies=studies)
+        else:
+            findings = findings_from_store(store, status=args.status)
     finally:
         if store is not None:
             store.close()

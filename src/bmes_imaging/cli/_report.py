@@ -161,27 +161,7 @@ def _findings(args: argparse.Namespace, store: Any) -> tuple[Any, str, str]:
 def _baseline_studies(args: argparse.Namespace) -> tuple[set[str] | None, str]:
     """The first study of each foot when the findings hold several (dates from
     ``--images``); ``None`` when each foot has one study or no dates are known."""
-    import csv
+    from ..followup import first_study_of_each_foot
 
-    from .._outbound import from_csv_cell
+    return first_study_of_each_foot(args.findings, args.images)
 
-    per_foot: dict[tuple[str, str], set[str]] = {}
-    with args.findings.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            uid = from_csv_cell((row.get("study_instance_uid") or "").strip())
-            foot = ((row.get("patient_id") or "").strip(), (row.get("side") or "").upper())
-            per_foot.setdefault(foot, set()).add(uid)
-    several = sum(1 for v in per_foot.values() if len(v) > 1)
-    if not several:
-        return None, ""
-    if args.images is None:
-        return None, (f"{several} feet have several studies in {args.findings.name}: their "
-                      "bones are combined (give --images ROOT to report each foot's first "
-                      "study; bmes follow-up compares them)")
-    from ..followup import study_dates
-
-    dates = study_dates(args.images)
-    first = {min(v, key=lambda u: (dates.get(u) is None, dates.get(u) or "", u))
-             for v in per_foot.values()}
-    return first, (f"{several} feet have several studies: each foot's first study is "
-                   "reported (bmes follow-up compares them)")

@@ -16,7 +16,7 @@ from ._report import (
     plot_timelines,
     write_follow_up,
 )
-from ._run import FollowUpResult, follow_up_screened, study_dates
+from ._run import FollowUpResult, first_study_of_each_foot, follow_up_screened, study_dates
 from ._timeline import (
     BoneMeasure,
     StudyFindings,
@@ -42,6 +42,7 @@ __all__ = [
     "build_timelines",
     "course",
     "edema_overlap",
+    "first_study_of_each_foot",
     "follow_up_screened",
     "follow_up_section",
     "follow_up_tables",

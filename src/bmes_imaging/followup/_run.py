@@ -159,3 +159,44 @@ def follow_up_screened(screen_dir: str | os.PathLike[str], *,
             log.info("follow-up %d registered: rms %.2f mm, %.1f deg", p.index, reg.rms_mm,
                      reg.rotation_deg)
     return result
+
+
+def first_study_of_each_foot(findings_csv: Path,
+                             images: Path | None) -> tuple[set[str] | None, str]:
+    """The first study of each foot of a findings table that holds several per foot.
+
+    Parameters
+    ----------
+    findings_csv
+        An ``involvement.csv`` (screening or review output).
+    images
+        The archive the studies came from (their dates); ``None`` if not known.
+
+    Returns
+    -------
+    (set of StudyInstanceUID or None, note)
+        ``None`` when each foot has one study, or when no dates are known (then the note
+        says that the feet's bones are combined and how to avoid it).
+    """
+    import csv
+
+    from .._outbound import from_csv_cell
+
+    per_foot: dict[tuple[str, str], set[str]] = {}
+    with findings_csv.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            uid = from_csv_cell((row.get("study_instance_uid") or "").strip())
+            foot = ((row.get("patient_id") or "").strip(), (row.get("side") or "").upper())
+            per_foot.setdefault(foot, set()).add(uid)
+    several = sum(1 for v in per_foot.values() if len(v) > 1)
+    if not several:
+        return None, ""
+    if images is None:
+        return None, (f"{several} feet have several studies in {findings_csv.name}: their "
+                      "bones are combined (give --images ROOT to report each foot's first "
+                      "study; bmes follow-up compares them)")
+    dates = study_dates(images)
+    first = {min(v, key=lambda u: (dates.get(u) is None, str(dates.get(u) or ""), u))
+             for v in per_foot.values()}
+    return first, (f"{several} feet have several studies: each foot's first study is "
+                   "reported (bmes follow-up compares them)")

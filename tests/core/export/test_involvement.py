@@ -94,3 +94,39 @@ def test_deidentified_rows_are_in_pseudonym_order(findings: Path) -> None:
                             pseudonymizer=Pseudonymizer(b"z" * 32))
     names = [(r["patient"], r["side"]) for r in rows]
     assert len(names) == 18 and names == sorted(names)
+
+
+def test_follow_up_studies_take_each_foots_first_study(tmp_path: Path, findings: Path,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    """A screening with a follow-up of patient 7: the table shows the baseline study (by
+    the archive's StudyDate with --images), and says so when no dates are given."""
+    import numpy as np
+
+    from bmes_imaging import Volume
+    from bmes_imaging.dicom import write_series
+
+    with findings.open("a", newline="") as fh:  # follow-up 1.9: talus only, an earlier UID
+        csv.writer(fh).writerow(["1.0.9", "7", "R", "talus", 1, 40.0, 4.0, 0.1, 1, .6, 2, .9,
+                                 "confirmed"])
+    affine = np.diag([0.8, 0.8, 3.0, 1.0])
+    for uid, date in (("1.1", "20190301"), ("1.0.9", "20200601"), ("1.2", "20190302")):
+        write_series(Volume(np.ones((8, 8, 3), np.float32), affine), tmp_path / "img" / uid,
+                     patient_id="7", study_instance_uid=uid, uid_seed=uid,
+                     attributes={"StudyDate": date, "Laterality": "R"})
+    combined, first = tmp_path / "combined.csv", tmp_path / "first.csv"
+    assert main(["export", "involvement", str(TABLE), "--findings", str(findings),
+                 "--status", "confirmed", "--out", str(combined)]) == 0
+    assert "1 feet have several studies" in capsys.readouterr().err
+    assert main(["export", "involvement", str(TABLE), "--findings", str(findings),
+                 "--status", "confirmed", "--images", str(tmp_path / "img"),
+                 "--out", str(first)]) == 0
+    assert "each foot's first study" in capsys.readouterr().err
+    p7 = {}
+    for name, path in (("all", combined), ("1st", first)):
+        with path.open(newline="", encoding="utf-8") as fh:
+            p7[name] = next(r for r in csv.DictReader(fh)
+                            if r["patient"] == "7" and r["side"] == "R")
+    assert "talus" in p7["all"]["other_bones"] + p7["all"]["primary_bone"]
+    assert p7["1st"]["primary_bone"] == "medial_cuneiform"
+    assert "talus" not in p7["1st"]["other_bones"] and p7["1st"]["total_edema_ml"] == "3.7"
