@@ -19,13 +19,15 @@ from :func:`bmes_imaging.detection._evaluate.score_arrays`. Printed per bone: me
 Dice and 10th percentile against the targets (tarsal median >= 0.85 and p10 >= 0.70;
 metatarsals, tibia, fibula median >= 0.80), and seconds per study.
 
-Run: ``.venv/bin/python bench/bench_bone_masks.py [--n 32] [--resolution 1.0]``
+Run: ``.venv/bin/python bench/bench_bone_masks.py [--n 32] [--resolution 1.0]``; in
+parts (same feet): ``--feet 0:11 --save a.jsonl`` ... then ``--merge a.jsonl b.jsonl``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from collections import defaultdict
@@ -61,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=32, help="number of feet (default 32)")
     ap.add_argument("--resolution", type=float, default=1.0,
                     help="pixel size factor of the studies (1.0: as acquired)")
+    ap.add_argument("--feet", default=None, metavar="A:B",
+                    help="only feet A..B-1 (to run parts in parallel; see --save)")
+    ap.add_argument("--save", default=None, help="append each foot's Dice (JSON lines)")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="FILE",
+                    help="print the summary of saved parts instead of running")
     args = ap.parse_args(argv)
     dice: dict[Bone, list[float]] = defaultdict(list)
     by_family: dict[str, dict[Bone, list[float]]] = {"parametric": defaultdict(list),
@@ -68,7 +75,20 @@ def main(argv: list[str] | None = None) -> int:
     seconds: list[float] = []
     cpu_seconds: list[float] = []
     gen_seconds: list[float] = []
-    for i in range(args.n):
+    if args.merge:
+        for path in args.merge:
+            with open(path) as f:
+                for line in f:
+                    rec = json.loads(line)
+                    for k, d in rec["dice"].items():
+                        dice[Bone(int(k))].append(d)
+                        by_family[rec["anatomy"]][Bone(int(k))].append(d)
+                    seconds.append(rec["seconds"])
+                    cpu_seconds.append(rec["cpu_seconds"])
+                    gen_seconds.append(rec["gen_seconds"])
+        return _summary(dice, by_family, seconds, cpu_seconds, gen_seconds)
+    a, b = (int(v) for v in args.feet.split(":")) if args.feet else (0, args.n)
+    for i in range(a, b):
         spec = eval_spec(i, args.resolution)
         t0 = time.perf_counter()
         study = generate_study(spec)
@@ -83,12 +103,25 @@ def main(argv: list[str] | None = None) -> int:
         for b, d in score.bone_dice.items():
             dice[b].append(d)
             by_family[spec.anatomy][b].append(d)
+        if args.save:
+            with open(args.save, "a") as f:
+                f.write(json.dumps({"foot": i, "anatomy": spec.anatomy, "dice": {
+                    int(b): float(d) for b, d in score.bone_dice.items()},
+                    "seconds": t2 - t1, "cpu_seconds": c2 - c1,
+                    "gen_seconds": t1 - t0}) + "\n")
         tars = [score.bone_dice[b] for b in Bone if b.tarsal and b in score.bone_dice]
         print(f"foot {i:2d} {spec.anatomy:10s} {spec.side} flex {spec.flexion_deg:5.1f} "
               f"def {spec.deformation:4.2f} size {spec.size:4.2f}  tarsal median Dice "
               f"{np.median(tars) if tars else float('nan'):.3f}  bones {t2 - t1:5.1f} s "
               f"({c2 - c1:5.1f} s CPU)",
               flush=True)
+    return _summary(dice, by_family, seconds, cpu_seconds, gen_seconds)
+
+
+def _summary(dice: dict[Bone, list[float]], by_family: dict[str, dict[Bone, list[float]]],
+             seconds: list[float], cpu_seconds: list[float], gen_seconds: list[float]
+             ) -> int:
+    """Print per bone median and p10 against the targets, and the times."""
     print()
     print(f"{'bone':24s} {'n':>3s} {'median':>7s} {'p10':>6s} {'param':>6s} {'vhf':>6s}"
           f"  target")
