@@ -44,7 +44,13 @@ How a voxel becomes edema
    like mild edema voxel by voxel, but are a small part of the bone. In a bone without
    a core in this grid (see ``thin_bone_rim_fraction``) every voxel mixes with the
    muscle around it, which also looks like mild edema: a region there must hold
-   ``thin_bone_min_fraction`` of the bone.
+   ``thin_bone_min_fraction`` of the bone, and its core (90th percentile of the fluid
+   ratio) must reach ``thin_bone_soft_tissue_min`` x the fluid ratio of the soft tissue
+   around the bones (:attr:`Ratios.soft_tissue_fluid`: partial volume with muscle is
+   never brighter than muscle); a smaller region (at least ``min_region_fraction``) is
+   kept when its core reaches ``thin_bone_soft_tissue_focal`` x that level. Each seed
+   grows in its own bone: a candidate region that crosses a joint gives one seed per
+   bone.
 5. **Edge.** Edema is ill-defined; its edge is put where the fluid signal is
    ``edge_level`` of the way between normal marrow and the region's core (90th
    percentile), near the lesion's half-maximum, and never closer to normal marrow than
