@@ -72,3 +72,45 @@ def test_ruler_measures_in_mm_and_edema_outline(make_napari_viewer, synthetic_st
     assert edema.contour == 1
     tools.outline_check.setChecked(False)
     assert edema.contour == 0
+
+
+def test_three_views_are_linked_by_a_crosshair(make_napari_viewer, qtbot, tmp_path: Path,
+                                               nifti_study_dir: Path) -> None:
+    from bmes_imaging.store import open_store
+    from bmes_imaging_napari._qt._linked_views import CROSSHAIR_NAME
+    from bmes_imaging_napari._qt._review_widget import ReviewWidget
+
+    viewer = make_napari_viewer()
+    store = open_store(tmp_path / "bmes.sqlite")
+    review = ReviewWidget(viewer, store=store, cache=tmp_path / "cache", autosave_ms=0)
+    viewer.window.add_dock_widget(review, name="Review")
+    assert review.open_study(nifti_study_dir)
+    linked = review.view_tools.open_linked_views(show=False)
+    try:
+        views = {"sagittal": viewer, **linked.others}
+        assert set(views) == {"sagittal", "coronal", "axial"}
+        # each plane shows its two world axes, with the third on the slider
+        assert {p: tuple(v.dims.not_displayed) for p, v in views.items()} == {
+            "sagittal": (0,), "coronal": (1,), "axial": (2,)}
+        for v in linked.others.values():  # the same arrays: edits show everywhere
+            t1 = next(x for x in v.layers if x.name == "T1")
+            assert np.shares_memory(np.asarray(t1.data),
+                                    np.asarray(review._study_layers()["t1"].data))
+        # moving the slice in the coronal view moves the others to the same point
+        coronal = linked.others["coronal"]
+        coronal.dims.set_point(1, 6.0)
+        target = float(coronal.dims.point[1])
+        for v in views.values():
+            assert float(v.dims.point[1]) == pytest.approx(target)
+            cross = next(x for x in v.layers if x.name == CROSSHAIR_NAME)
+            # both lines pass through the shared point
+            point = np.asarray(v.dims.point)[-3:]
+            for line in cross.data:
+                line = np.asarray(line)
+                hits = [np.allclose(np.delete(line[0], a), np.delete(point, a))
+                        and np.allclose(np.delete(line[1], a), np.delete(point, a))
+                        for a in range(3)]
+                assert any(hits)
+    finally:
+        review.view_tools.close_linked_views()
+        store.close()

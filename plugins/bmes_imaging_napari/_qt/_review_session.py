@@ -50,6 +50,7 @@ class ReviewSessionMixin:
         _recompute_timer: QTimer
         _shortcuts: ReviewKeys
         _caption: Any
+        view_tools: Any
         jobs: BackgroundJobs
         _guarded: Any
 
@@ -108,6 +109,7 @@ class ReviewSessionMixin:
         self._recompute_timer.stop()
         self._shortcuts.release()
         self._caption.disconnect()
+        self.view_tools.close_linked_views()
         self.cancel_detection()
         app = QApplication.instance()
         if app is not None:

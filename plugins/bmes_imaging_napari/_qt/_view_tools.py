@@ -10,6 +10,8 @@ viewer and the review model and works on the open study's layers:
 * **Measure**: a shapes layer in line mode; each line is labelled with its length in
   mm (world coordinates are millimetres).
 * **Edema outline**: the edema labels drawn as outlines instead of filled.
+* **3 views**: coronal and axial views linked to this one by a crosshair
+  (:mod:`._linked_views`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import Any
 import numpy as np
 from qtpy.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QPushButton, QWidget
 
-from .._layers import contrast_limits_for
+from .._layers import AXIS_LABELS, contrast_limits_for
+from ._linked_views import LinkedViews
 from ._viewer_layers import plugin_meta
 
 __all__ = ["PRESETS", "ViewTools", "series_window"]
@@ -69,10 +72,16 @@ class ViewTools(QWidget):
         self.measure_button = QPushButton("Measure")
         self.measure_button.setToolTip("Draw lines; each shows its length in mm")
         self.measure_button.clicked.connect(self.start_measuring)
+        self.views_button = QPushButton("3 views")
+        self.views_button.setToolTip("Coronal and axial views beside this one, linked by a "
+                                     "crosshair")
+        self.views_button.clicked.connect(lambda: self.open_linked_views())
+        self.linked: LinkedViews | None = None
         self.outline_check = QCheckBox("Edema outline")
         self.outline_check.toggled.connect(self.set_edema_outline)
         row.addWidget(self.preset_combo, 1)
         row.addWidget(self.measure_button)
+        row.addWidget(self.views_button)
         row.addWidget(self.outline_check)
         viewer.mouse_drag_callbacks.append(self._window_drag)
 
@@ -137,6 +146,21 @@ class ViewTools(QWidget):
             self._set_limits(layer, (centre - width / 2.0, centre + width / 2.0))
             yield
 
+    # ------------------------------------------------------------ linked views
+    def open_linked_views(self, *, show: bool = True) -> LinkedViews:
+        """Axial and coronal views linked to this one by a crosshair (opened or
+        refreshed with the open study's layers)."""
+        if self.linked is None:
+            self.linked = LinkedViews(self.viewer)
+        self.linked.open(show=show)
+        return self.linked
+
+    def close_linked_views(self) -> None:
+        """Close the linked views (the review dock closes)."""
+        if self.linked is not None:
+            self.linked.close()
+            self.linked = None
+
     # ------------------------------------------------------------------ ruler
     def start_measuring(self) -> Any:
         """Add (or select) the ruler layer in line mode; returns it."""
@@ -145,6 +169,7 @@ class ViewTools(QWidget):
             layer = self.viewer.add_shapes(
                 name=MEASURE_NAME, ndim=self.viewer.dims.ndim, edge_color="yellow",
                 edge_width=0.6, features={"length_mm": np.zeros(0)},
+                units=("mm", "mm", "mm"), axis_labels=AXIS_LABELS,
                 text={"string": "{length_mm:.1f} mm", "color": "yellow", "size": 10})
             layer.events.data.connect(lambda event: self.update_lengths(layer))
         self.viewer.layers.selection.active = layer
