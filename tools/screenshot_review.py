@@ -2,7 +2,9 @@
 
 Opens napari with the review widget and the clinical panel, opens the sample phantom
 study (generated and cached on first use), runs detection, confirms the first positive
-finding and jumps to it, then saves a screenshot of the whole window.
+finding and jumps to it, then saves a screenshot of the whole window; then
+``docs/review_views.png`` (sagittal, coronal and axial views linked by the crosshair)
+and ``docs/review_picker.png`` (the study picker on a folder of three studies).
 
 Needs a display; on a headless machine::
 
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     viewer = napari.Viewer(title="bmes-imaging review", show=True)
     width, height = (int(v) for v in args.size.split("x"))
-    viewer.window._qt_window.resize(width, height)
+    viewer.window.resize(width, height)
     panel = ClinicalPanel(viewer, store=store)
     review = ReviewWidget(viewer, store=store, cache=tmp / "cache", autosave_ms=0)
     review.ask_unsaved = lambda: "discard"
@@ -98,10 +100,67 @@ def main(argv: list[str] | None = None) -> int:
     viewer.screenshot(str(args.out), canvas_only=False, flash=False)
     print(f"wrote {args.out} ({len(positives)} positive bone(s): "
           + ", ".join(f.bone.display_name for f in positives) + ")")
+    if positives:
+        _linked_views_picture(review, args.out.with_name("review_views.png"))
+    _picker_picture(review, args.out.with_name("review_picker.png"))
     review.model.dirty = False
     viewer.close()
     store.close()
     return 0
+
+
+def _settle(n: int = 20) -> None:
+    from qtpy.QtWidgets import QApplication
+
+    for _ in range(n):
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def _linked_views_picture(review: object, out: Path) -> None:
+    """The sagittal, coronal and axial views side by side, linked by the crosshair
+    through the confirmed finding's centre."""
+    import numpy as np
+    from PIL import Image
+
+    linked = review.view_tools.open_linked_views()  # type: ignore[attr-defined]
+    bone = review.selected_bone()  # type: ignore[attr-defined]
+    if bone is not None:
+        review.jump_to(bone)  # type: ignore[attr-defined]
+    _settle(30)
+    shots = []
+    for viewer in linked.viewers:
+        viewer.reset_view()
+        _settle(5)
+        img = np.asarray(viewer.screenshot(canvas_only=True, flash=False))[..., :3]
+        shots.append(Image.fromarray(img).resize((420, 420)))
+    row = Image.new("RGB", (420 * len(shots) + 8 * (len(shots) - 1), 420), (40, 40, 40))
+    for i, shot in enumerate(shots):
+        row.paste(shot, (i * 428, 0))
+    row.save(out, optimize=True)
+    print(f"wrote {out} ({out.stat().st_size // 1024} kB)")
+    review.view_tools.close_linked_views()  # type: ignore[attr-defined]
+
+
+def _picker_picture(review: object, out: Path) -> None:
+    """The study picker on a folder holding three phantom studies."""
+    import tempfile
+
+    from bmes_imaging import phantom
+    from bmes_imaging.study import find_study_choices
+    from bmes_imaging_napari._qt._study_picker import StudyPicker
+
+    root = Path(tempfile.mkdtemp(prefix="bmes-picker-"))
+    specs = dict(phantom.cohort_specs("table1", controls=0, resolution=3.0))
+    feet = list(specs)[:3]
+    for name in feet:
+        phantom.write_study(specs[name], root / name)
+    dialog = StudyPicker(find_study_choices(root), folder=root.name)
+    dialog.show()
+    _settle(10)
+    dialog.grab().save(str(out))
+    dialog.close()
+    print(f"wrote {out} ({out.stat().st_size // 1024} kB)")
 
 
 if __name__ == "__main__":

@@ -236,10 +236,12 @@ def _nifti_studies(root: Path, max_depth: int = 2) -> list[StudyChoice]:
 
 
 def _common_folder(paths: list[Path]) -> Path:
+    """The folder holding a pair's files (a phantom study's folder, not its ``dicom/``)."""
     try:
-        return Path(os.path.commonpath([str(p.parent) for p in paths]))
+        folder = Path(os.path.commonpath([str(p.parent) for p in paths]))
     except ValueError:
-        return paths[0].parent
+        folder = paths[0].parent
+    return folder.parent if folder.name == "dicom" else folder
 
 
 def find_study_choices(path: str | os.PathLike[str]) -> list[StudyChoice]:
