@@ -337,7 +337,7 @@ def plot(rows: list[dict[str, Any]], modes: list[str], path: Path) -> None:
             keep = [i for i, k in enumerate(n) if k]
             ax.plot([mids[i] for i in keep], [sens[i] for i in keep], "o-",
                     label=f"{mode} bones")
-            for x, y, k in zip(mids, sens, n):
+            for x, k in zip(mids, n, strict=True):
                 if k and mode == modes[0]:
                     ax.annotate(f"n={k}", (x, 0.02), ha="center", fontsize=7)
         ax.set_xlabel(label)
