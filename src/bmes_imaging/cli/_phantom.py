@@ -28,12 +28,12 @@ def register(subparsers: Any) -> None:
                     "involvement.csv, phantom.json). With --cohort, one study per foot of "
                     "the seed study's Table 1 (p01_L, p02_R, ...) plus normal controls, or the "
                     "detector's tuning / evaluation cohort drawn from the phantom "
-                    "distribution (tune000, eval000_<corner case>, ...).")
+                    "distribution (tune000, eval000_<corner case>, final000_..., ...).")
     p.add_argument("out", metavar="OUT", help="study folder (or cohort folder with --cohort)")
-    p.add_argument("--cohort", choices=["table1", "tune", "eval"],
+    p.add_argument("--cohort", choices=["table1", "tune", "eval", "final"],
                    help="write a whole cohort instead")
     p.add_argument("--n", type=int, metavar="N",
-                   help="studies of a tune / eval cohort (default 60 / 40)")
+                   help="studies of a tune / eval / final cohort (default 60 / 40 / 40)")
     p.add_argument("--foot", metavar="NAME",
                    help="with --cohort: write only this foot (e.g. p02_R) into OUT")
     p.add_argument("--controls", type=int, default=1,
