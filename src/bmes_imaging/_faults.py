@@ -7,8 +7,11 @@ what to do, never a traceback, an SQL statement or its parameters.
 Examples
 --------
 >>> import errno
->>> os_error_line(OSError(errno.ENOSPC, "No space left on device", "/data/out.csv"))
-'cannot write /data/out.csv: the disk is full (no space left on device); free space or write to another disk'
+>>> line = os_error_line(OSError(errno.ENOSPC, "No space left on device", "/data/out.csv"))
+>>> for part in line.split("; "):
+...     print(part)
+cannot write /data/out.csv: the disk is full (no space left on device)
+free space or write to another disk
 """
 
 from __future__ import annotations

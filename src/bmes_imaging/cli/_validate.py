@@ -58,7 +58,7 @@ def register(subparsers: Any) -> None:
 
 
 def _fmt(v: float) -> str:
-    return "n/a" if v != v else f"{v:.3f}"  # noqa: PLR0124 - NaN check
+    return "n/a" if v != v else f"{v:.3f}"  # NaN is the one value unequal to itself
 
 
 def run(args: argparse.Namespace) -> int:

@@ -100,7 +100,7 @@ def _bone_boxes(a: Atlas) -> dict[int, tuple[slice, slice, slice]]:
 def _grow(sl: tuple[slice, slice, slice], n: int,
           shape: tuple[int, ...]) -> tuple[slice, slice, slice]:
     return tuple(slice(max(s.start - n, 0), min(s.stop + n, dim))  # type: ignore[return-value]
-                 for s, dim in zip(sl, shape))
+                 for s, dim in zip(sl, shape, strict=False))
 
 
 def _edema_weights(a: Atlas, bone: Bone, extent: str, fraction: float,

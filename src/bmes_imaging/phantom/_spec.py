@@ -74,8 +74,8 @@ class PhantomSpec:
         The fluid-sensitive series: ``"stir"`` (default), ``"t2_fs"`` (T2 fat-suppressed)
         or ``"pd_fs"`` (PD fat-suppressed); it is ``PhantomStudy.stir`` whatever it is.
     axial
-        Also acquire an axial fluid-sensitive series (a third series, e.g. to test that pairing picks the
-        sagittal STIR for the sagittal T1).
+        Also acquire an axial fluid-sensitive series (a third series, e.g. to test that
+        pairing picks the sagittal STIR for the sagittal T1).
     edema_fluid_ratio
         Mean fluid-image signal of the edema core / normal fatty marrow, e.g. 1.8-8
         (``None``: drawn from the seed, about 6-10x on STIR).
