@@ -3,11 +3,19 @@
 Implementations live in private modules: ``_timeline`` (per-study findings, timelines
 from the store's links and the study dates), ``_change`` (per-bone change and course
 by stated thresholds), ``_register`` (rigid registration of a follow-up to its
-baseline from the bone label maps), ``_report`` (the follow-up section, tables and the
+baseline from the bone label maps), ``_pair`` (two time points loaded and registered
+for a side-by-side view), ``_report`` (the follow-up section, tables and the
 per-foot plot).
 """
 
 from ._change import COURSES, BoneChange, CourseThresholds, bone_changes, course, foot_course
+from ._pair import (
+    FollowUpPair,
+    FollowUpPairError,
+    TimePointImages,
+    open_follow_up_pair,
+    pair_of_timeline,
+)
 from ._register import EdemaOverlap, Registration, edema_overlap, register_follow_up
 from ._report import (
     follow_up_section,
@@ -33,10 +41,13 @@ __all__ = [
     "BoneMeasure",
     "CourseThresholds",
     "EdemaOverlap",
+    "FollowUpPair",
+    "FollowUpPairError",
     "FollowUpResult",
     "Registration",
     "StudyFindings",
     "TimePoint",
+    "TimePointImages",
     "Timeline",
     "bone_changes",
     "build_timelines",
@@ -47,6 +58,8 @@ __all__ = [
     "follow_up_section",
     "follow_up_tables",
     "foot_course",
+    "open_follow_up_pair",
+    "pair_of_timeline",
     "parse_study_date",
     "plot_timeline",
     "plot_timelines",
