@@ -12,14 +12,17 @@ Method
    unknown grey). The match is by normalised mutual information (NMI), which only asks
    that classes map consistently, not that intensities agree.
 2. **Global affine.** A translation search on a coarse grid (6 mm blocks, +/- 36 mm
-   around the centre of the T1 field of view); from the best translation(s), nine
+   around the centroid of the imaged body, :func:`._search.body_centre`); from the
+   best translation(s), nine
    parameters (rotation, translation, scale per axis, with a small penalty on
    anisotropic scale) by Powell's method at 6 mm, then at 3 mm.
 3. **Per-bone refinement.** Every bone is refined on its own (rotation, translation,
    scale; 3 mm then 1.5 mm) in a box around it, starting from the global affine; this is
    the smooth, local deformation that absorbs differences in proportion between feet.
 4. **Label fusion.** Each bone's warped mask gives a probability on the T1 grid; the
-   most probable bone wins. Optionally (``snap=True``) the result is snapped to the
+   most probable bone wins; then the image decides the boundary of bones whose mask
+   fits the T1 edges poorly, and no bone lies in the air (:mod:`._boundary`).
+   Optionally (``snap=True``) the result is snapped to the
    image by a marker-controlled watershed of the T1 edge strength (eroded bones as
    markers, the region well outside all bones as background).
 """
