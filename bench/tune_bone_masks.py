@@ -41,6 +41,10 @@ _EDEMA_BONES = ("talus", "calcaneus", "navicular", "cuboid", "medial_cuneiform",
                 "first_metatarsal", "tibia")
 
 
+def _xyz(v: np.ndarray) -> tuple[float, float, float]:
+    return float(v[0]), float(v[1]), float(v[2])
+
+
 def tuning_spec(seed: int, resolution: float) -> PhantomSpec:
     """One tuning foot: VHF bones, size 0.8-1.25, flexion -10..40, strong deformation."""
     rng = np.random.default_rng([seed, 12012])
@@ -50,7 +54,7 @@ def tuning_spec(seed: int, resolution: float) -> PhantomSpec:
         seed=seed, side="R" if seed % 2 == 0 else "L", anatomy="vhf",
         size=float(rng.uniform(0.8, 1.25)), flexion_deg=float(rng.uniform(-10.0, 40.0)),
         deformation=float(rng.uniform(0.5, 1.5)),
-        placement=tuple(float(v) for v in rng.uniform(-8.0, 8.0, 3)),
+        placement=_xyz(rng.uniform(-8.0, 8.0, 3)),
         edema_bones=edema or ("talus",), normal=not edema,
         edema_extent=str(rng.choice(["subchondral", "moderate", "diffuse"])),
         resolution=resolution)
@@ -62,7 +66,7 @@ def harsh_spec(seed: int, resolution: float) -> PhantomSpec:
     return dataclasses.replace(
         tuning_spec(seed, resolution), flexion_deg=float(rng.uniform(10.0, 40.0)),
         deformation=float(rng.uniform(1.3, 2.0)),
-        placement=tuple(float(v) for v in rng.uniform(-12.0, 12.0, 3)))
+        placement=_xyz(rng.uniform(-12.0, 12.0, 3)))
 
 
 def warp_atlas(seed: int, amp_mm: float = 5.0, aniso: float = 0.08) -> None:
