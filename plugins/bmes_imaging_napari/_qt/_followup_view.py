@@ -37,8 +37,9 @@ from qtpy.QtWidgets import (
 from bmes_imaging.followup import FollowUpPair, TimePointImages, open_follow_up_pair
 from bmes_imaging.geometry import apply_affine
 
-from .._layers import display_frame, image_layer_data, labels_layer_data
+from .._layers import META_KEY, display_frame, image_layer_data, labels_layer_data
 from ._prompts import notify_error
+from ._viewer_layers import camera_of
 
 if TYPE_CHECKING:
     import napari
@@ -68,7 +69,7 @@ def _pair_layers(pair: FollowUpPair, follow: TimePointImages) -> list[LayerTuple
         if base.bones is not None and follow.bones is not None:
             assert tp.bones is not None
             layers.append(labels_layer_data(tp.bones, role="bones", name=f"Bones {name}",
-                                            frame=d, opacity=0.5))
+                                            frame=d, opacity=0.8))
         if base.edema is not None and follow.edema is not None:
             assert tp.edema is not None
             layers.append(labels_layer_data(tp.edema, role="edema", name=f"Edema {name}",
@@ -180,6 +181,9 @@ class FollowUpView(QWidget):
         tuples = _pair_layers(pair, follow)
         added = [getattr(self.viewer, f"add_{kind}")(data, **params)
                  for data, params, kind in tuples]
+        for layer in added:  # bones as outlines, as in the review (edema stays visible)
+            if layer.metadata.get(META_KEY, {}).get("role") == "bones":
+                layer.contour = 1
         indices = [self.viewer.layers.index(ly) for ly in added]
         self.viewer.layers.move_multiple(indices, 0)
         grid = self.viewer.canvas.grid
@@ -201,6 +205,10 @@ class FollowUpView(QWidget):
         hidden = f"; {len(others)} other layer(s) hidden" if others else ""
         self.status.setText(f"Registered on {len(reg.bones_used)} bones: rms "
                             f"{reg.rms_mm:.2f} mm, rotation {reg.rotation_deg:.1f}°{hidden}.")
+        if pair.baseline.t1.info.plane in (None, "sagittal"):
+            # the review's sagittal reading view: superior up, anterior to the left
+            self.viewer.dims.order = (0, 2, 1)
+            camera_of(self.viewer).orientation2d = ("up", "left")
         self.viewer.reset_view()
         self._go_to_edema(pair)
 
