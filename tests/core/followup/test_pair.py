@@ -12,7 +12,14 @@ import pytest
 from scipy import ndimage
 
 from bmes_imaging.bones import Bone, bone_from_name
-from bmes_imaging.followup import FollowUpPairError, open_follow_up_pair
+from bmes_imaging.followup import (
+    FollowUpPair,
+    FollowUpPairError,
+    StudyFindings,
+    build_timelines,
+    open_follow_up_pair,
+    pair_of_timeline,
+)
 from bmes_imaging.geometry import apply_affine, world_to_voxel
 from bmes_imaging.phantom import FollowUp, PhantomSpec, write_study
 from bmes_imaging.volume import load_nifti
@@ -30,6 +37,11 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root / "base", root / "fu"
 
 
+@pytest.fixture(scope="module")
+def pair(studies: tuple[Path, Path]) -> FollowUpPair:
+    return open_follow_up_pair(*studies)
+
+
 def _centre(labels_path: Path, bone: Bone) -> np.ndarray:
     lab = load_nifti(labels_path)
     c = ndimage.center_of_mass(np.asarray(lab.array) == int(bone))
@@ -42,9 +54,9 @@ def _truth_ml(folder: Path) -> dict[Bone, float]:
                 for r in csv.DictReader(fh)}
 
 
-def test_registration_matches_the_repositioning(studies: tuple[Path, Path]) -> None:
-    base, fu = studies
-    pair = open_follow_up_pair(base, fu)
+def test_registration_matches_the_repositioning(studies: tuple[Path, Path],
+                                                 pair: FollowUpPair) -> None:
+    _, fu = studies
     assert pair.registration.rms_mm < 1.0
     assert abs(pair.registration.rotation_deg - FU.rotation_deg) < 1.5
     # truth: the phantom moved the foot by `repositioning` (baseline -> follow-up world)
@@ -64,9 +76,8 @@ def test_registration_matches_the_repositioning(studies: tuple[Path, Path]) -> N
 
 @pytest.mark.parametrize("bone", [Bone.TALUS, Bone.CALCANEUS, Bone.NAVICULAR])
 def test_a_bone_centre_maps_onto_the_same_bone_centre(studies: tuple[Path, Path],
-                                                      bone: Bone) -> None:
+                                                      pair: FollowUpPair, bone: Bone) -> None:
     base, fu = studies
-    pair = open_follow_up_pair(base, fu)
     c0 = _centre(base / "truth" / "bones.nii.gz", bone)
     c1 = _centre(fu / "truth" / "bones.nii.gz", bone)
     # without the registration the centres lie apart (the foot was repositioned)
@@ -80,9 +91,9 @@ def test_a_bone_centre_maps_onto_the_same_bone_centre(studies: tuple[Path, Path]
     np.testing.assert_allclose(on_base.t1.affine, pair.baseline.t1.affine)
 
 
-def test_volumes_and_course_equal_the_truth(studies: tuple[Path, Path]) -> None:
+def test_volumes_and_course_equal_the_truth(studies: tuple[Path, Path],
+                                             pair: FollowUpPair) -> None:
     base, fu = studies
-    pair = open_follow_up_pair(base, fu)
     v0, v1 = _truth_ml(base), _truth_ml(fu)
     assert pair.days == FU.days
     for bone in v0:
@@ -105,3 +116,16 @@ def test_a_study_without_bone_maps_is_refused(studies: tuple[Path, Path],
     shutil.copytree(fu / "dicom", bare / "dicom")
     with pytest.raises(FollowUpPairError, match="no bone label map"):
         open_follow_up_pair(base, bare)
+
+
+def test_a_pair_from_a_timeline(studies: tuple[Path, Path], pair: FollowUpPair) -> None:
+    base, fu = studies
+    points = [StudyFindings("", "R", tp.study_instance_uid, tp.date, "candidate", "detector")
+              for tp in (pair.follow_up, pair.baseline)]
+    timeline = build_timelines(points)[0]
+    again = pair_of_timeline(timeline, {pair.baseline.study_instance_uid: base,
+                                        pair.follow_up.study_instance_uid: fu})
+    np.testing.assert_allclose(again.registration.matrix, pair.registration.matrix)
+    assert again.baseline.date == pair.baseline.date
+    with pytest.raises(FollowUpPairError, match="no study folder"):
+        pair_of_timeline(timeline, {pair.baseline.study_instance_uid: base})
