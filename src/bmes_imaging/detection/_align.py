@@ -11,8 +11,9 @@ Two steps:
    six parameters (three rotations about the foot's centre, three translations)
    maximising the normalised mutual information of T1 and fluid intensities, which is
    independent of the opposite contrasts of fat and fluid in the two series. It runs
-   coarse to fine (one 2 mm level by default) on block-averaged images (``DetectionConfig.align_levels_mm``) with
-   Powell's method (:func:`scipy.optimize.minimize`) on a fixed random sample of voxels.
+   coarse to fine (one 2 mm level by default) on block-averaged images
+   (``DetectionConfig.align_levels_mm``) with Powell's method
+   (:func:`scipy.optimize.minimize`) on a fixed random sample of voxels.
 
 The transform reported, ``transform``, is a 4x4 world (RAS+ mm) matrix ``M``: the
 fluid series is placed at ``M @ fluid.affine``, i.e. a point the scanner put at world
@@ -216,8 +217,8 @@ def _fov_notes(t1: Volume, fluid: Volume, covered: NDArray[np.bool_], fluid_name
                      f"{fluid_name} field of view (not analysed there)")
     # how much of the fluid field of view lies outside the T1 grid (strided sample)
     step = np.maximum(1, np.array(fluid.shape) // 24)
-    grid = np.stack(np.meshgrid(*[np.arange(0, n, s) for n, s in zip(fluid.shape, step)],
-                                indexing="ij"), axis=-1).reshape(-1, 3)
+    ranges = [np.arange(0, n, s) for n, s in zip(fluid.shape, step, strict=True)]
+    grid = np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, 3)
     tv = world_to_voxel(t1.affine, apply_affine(fluid.affine, grid))
     inside = np.all((tv >= -0.5) & (tv <= np.array(t1.shape) - 0.5), axis=1)
     frac_f = 1.0 - float(inside.mean())

@@ -32,6 +32,7 @@ from ..bones import Bone
 from ..errors import DetectionError
 from ..geometry import apply_affine, resample_to
 from ..volume import Volume, load_nifti
+from ._atlas_template import PreparedAtlas
 
 __all__ = ["ATLAS_DIR_ENV", "MAX_SITE_ATLASES", "SiteAtlas", "add_atlas", "atlas_dir",
            "fuse_labels", "list_atlases", "site_atlases_for"]
@@ -169,9 +170,7 @@ _LOCK = threading.Lock()
 
 
 def _prepare(atlas: SiteAtlas, side: str) -> Any:
-    """The atlas as a :class:`._atlas._PreparedAtlas` at 1 mm for a ``side`` foot."""
-    from ._atlas import _PreparedAtlas
-
+    """The atlas as a :class:`._atlas_template.PreparedAtlas` at 1 mm for a ``side`` foot."""
     key = (str(atlas.path), side, (atlas.path / "atlas.json").stat().st_mtime)
     with _LOCK:
         if key in _PREPARED:
@@ -192,7 +191,7 @@ def _prepare(atlas: SiteAtlas, side: str) -> Any:
     tmpl = np.clip((tmpl - p_lo) / max(float(p_hi - p_lo), 1e-6), 0.0, 1.0).astype(np.float32)
     if side != atlas.side:  # a right foot serves a left one mirrored, and back
         aff = _MIRROR @ aff
-    prepared = _PreparedAtlas(Volume(labels, aff), tmpl, aff)
+    prepared = PreparedAtlas(Volume(labels, aff), tmpl, aff)
     with _LOCK:
         if len(_PREPARED) > 8:
             _PREPARED.clear()
@@ -246,7 +245,7 @@ def fuse_labels(candidates: list[tuple[NDArray[np.uint8], float]]
     labels_present = sorted({int(b) for c in crops for b in np.unique(c) if b})
     for b in labels_present:
         w = np.zeros(crops[0].shape, dtype=np.float32)
-        for c, wt in zip(crops, weights):
+        for c, wt in zip(crops, weights, strict=False):
             w[c == b] += wt
         win = w > best_w
         best_w[win] = w[win]

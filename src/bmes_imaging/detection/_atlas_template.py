@@ -8,10 +8,14 @@ direction like the T1 slice profile.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from ..bones import Bone
+from ..errors import DetectionError
 from ..geometry import apply_affine
 from ..volume import Volume
 
@@ -19,6 +23,7 @@ __all__ = [
     "AIR",
     "ATLAS_STEP",
     "OTHER",
+    "PreparedAtlas",
     "coarse_labels",
     "label_template",
     "slice_profile",
@@ -131,3 +136,57 @@ def slice_profile(tmpl: NDArray[np.float32], taff: NDArray[np.float64], t1: Volu
     step = float(np.sqrt((taff[:3, ax] ** 2).sum()))
     sigma = vs[k] / 2.355 / step
     return ndimage.gaussian_filter1d(tmpl, sigma, axis=ax).astype(np.float32)
+
+
+@dataclass
+class PreparedAtlas:
+    """An atlas at about 1 mm with what every registration reuses (built once)."""
+
+    labels: Volume
+    template: NDArray[np.float32]
+    template_affine: NDArray[np.float64]
+    #: world centre of all bone voxels
+    centre: NDArray[np.float64] = field(init=False)
+    #: per bone: a subsample of its voxels' world positions (box for the refinement)
+    points: dict[int, NDArray[np.float64]] = field(init=False)
+    #: per bone: its mask cropped to its box (uint8 0/1) and that box's voxel-to-world
+    masks: dict[int, tuple[NDArray[np.float32], NDArray[np.float64]]] = field(init=False)
+    #: slice-profiled templates (full and half resolution) per T1 slice geometry
+    profiled: dict[tuple[object, ...], tuple[NDArray[np.float32], NDArray[np.float32],
+                                             NDArray[np.float64]]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        lab = np.asarray(self.labels.array)
+        idx = np.argwhere(lab > 0)
+        if len(idx) == 0:
+            raise DetectionError("the foot atlas holds no bone labels")
+        self.centre = apply_affine(self.labels.affine, idx.mean(axis=0)[None])[0]
+        self.points, self.masks, self.profiled = {}, {}, {}
+        objects = ndimage.find_objects(np.where(lab <= len(Bone), lab, 0))
+        for i, box in enumerate(objects):
+            if box is None:
+                continue
+            b = i + 1
+            sub = lab[box] == b
+            lo = np.array([sl.start for sl in box], dtype=np.float64)
+            self.points[b] = apply_affine(self.labels.affine,
+                                          np.argwhere(sub)[::7] + lo)
+            shift = np.eye(4)
+            shift[:3, 3] = lo
+            self.masks[b] = (sub.astype(np.float32), self.labels.affine @ shift)
+
+    def profiled_for(self, t1: Volume) -> tuple[NDArray[np.float32], NDArray[np.float32],
+                                                NDArray[np.float64]]:
+        """The template blurred like ``t1``'s slice profile, its 2 mm copy and affine."""
+        key = (tuple(np.round(t1.voxel_sizes, 3)),
+               tuple(np.round(t1.affine[:3, :3], 3).ravel()))
+        if key not in self.profiled:
+            tmpl = slice_profile(self.template, self.template_affine, t1)
+            tmpl2 = np.ascontiguousarray(ndimage.zoom(tmpl, 0.5, order=1))
+            taff2 = self.template_affine.copy()
+            taff2[:3, :3] = self.template_affine[:3, :3] * (
+                np.array(tmpl.shape) - 1) / np.maximum(np.array(tmpl2.shape) - 1, 1)
+            if len(self.profiled) > 8:
+                self.profiled.clear()
+            self.profiled[key] = (tmpl, tmpl2, taff2)
+        return self.profiled[key]

@@ -72,7 +72,7 @@ def check_body_part(body_part: str | None, what: str = "the study") -> None:
     >>> check_body_part("KNEE")
     Traceback (most recent call last):
     ...
-    bmes_imaging.errors.NotAFootError: the study: BodyPartExamined is 'KNEE', not a foot or ankle; bone masks come from a foot atlas and would be wrong (use --force to analyse it anyway)
+    bmes_imaging.errors.NotAFootError: the study: BodyPartExamined is 'KNEE', not a foot or ...
     """
     if not body_part:
         return

@@ -186,7 +186,7 @@ def edge_quality(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.float64
             continue
         b = i + 1
         sl = tuple(slice(max(0, s.start - m), min(n, s.stop + m))
-                   for s, m, n in zip(box, margin, labels.shape))
+                   for s, m, n in zip(box, margin, labels.shape, strict=False))
         bone = labels[sl] == b
         if bone.sum() < 20:
             continue

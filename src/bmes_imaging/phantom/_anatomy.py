@@ -120,9 +120,9 @@ def load_foot_atlas(side: str = "R", *, step: int = 1) -> Volume:
     -------
     Volume
         ``uint8`` bone labels (:class:`~bmes_imaging.bones.Bone` values, toes 0) at
-        0.5 mm (times ``step``) in the atlas frame: RAS+ millimetres with the origin at the talar dome's
-        centre of curvature (+y anterior, +z superior; +x lateral for ``"R"``, medial
-        for ``"L"``).
+        0.5 mm (times ``step``) in the atlas frame: RAS+ millimetres with the origin at
+        the talar dome's centre of curvature (+y anterior, +z superior; +x lateral for
+        ``"R"``, medial for ``"L"``).
 
     Examples
     --------

@@ -175,7 +175,7 @@ def _forefoot(rng: np.random.Generator) -> tuple[dict[int, Shape], dict[int, Sha
     out: dict[int, Shape] = {}
     toes: dict[int, Shape] = {}
     splay = float(rng.uniform(0.9, 1.1))
-    for (base, tip, rb, rs, rh), bone in zip(_RAYS, _METATARSALS):
+    for (base, tip, rb, rs, rh), bone in zip(_RAYS, _METATARSALS, strict=False):
         b, t = np.array(base), np.array(tip)
         t[0] = b[0] + (t[0] - b[0]) * splay
         length = float(rng.uniform(0.85, 1.01))
@@ -259,7 +259,8 @@ def _settle(moving: Shape, fixed: list[Shape], direction: ArrayLike3,
     ``fixed`` (overlapping by about ``overlap`` mm, carved into a joint space later)."""
     u = np.asarray(direction, float)
     u /= np.linalg.norm(u)
-    axes = [np.arange(lo, hi, 1.5, dtype=np.float32) for lo, hi in zip(moving.lo, moving.hi)]
+    axes = [np.arange(lo, hi, 1.5, dtype=np.float32)
+            for lo, hi in zip(moving.lo, moving.hi, strict=False)]
     x, y, z = np.meshgrid(*axes, indexing="ij")
     inside = moving(x, y, z) < 0
     pts = np.stack([x[inside], y[inside], z[inside]], axis=1).astype(np.float64)
@@ -313,7 +314,7 @@ def _box_axes(lo: NDArray[np.float64], hi: NDArray[np.float64], origin: NDArray[
     i1 = np.minimum(np.ceil((hi * scale - origin) / PITCH).astype(int) + 1, shape)
     if np.any(i1 <= i0):
         return None
-    sl = tuple(slice(int(a), int(b)) for a, b in zip(i0, i1))
+    sl = tuple(slice(int(a), int(b)) for a, b in zip(i0, i1, strict=False))
     axes = [((origin[c] + np.arange(sl[c].start, sl[c].stop) * PITCH) / scale)
             .astype(np.float32) for c in range(3)]
     return sl, axes

@@ -74,10 +74,10 @@ class _Grid:
         out = np.zeros(self.shape, bool)
         if np.any(hi <= lo):
             return out
-        sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+        sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=False))
         x, y, z = (self.axes[i][sl[i]] for i in range(3))
         gx, gy, gz = x[:, None, None], y[None, :, None], z[None, None, :]
-        best = np.full(tuple(int(b - a) for a, b in zip(lo, hi)), np.inf)
+        best = np.full(tuple(int(b - a) for a, b in zip(lo, hi, strict=False)), np.inf)
         for a, b in itertools.pairwise(pts):
             ab = b - a
             l2 = max(float(ab @ ab), 1e-9)
@@ -98,7 +98,7 @@ class _Grid:
             return out
         r = int(np.ceil(mm / self.pitch)) + 1
         lo, hi = np.maximum(idx.min(0) - r, 0), np.minimum(idx.max(0) + r + 1, self.shape)
-        sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+        sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=False))
         d = ndimage.distance_transform_edt(~m[sl], sampling=self.pitch)
         out[sl] = d < mm
         return out

@@ -50,7 +50,7 @@ def test_involvement_rows_carry_the_quality_and_confidence_respects_it(flexed_la
     quality = res.bones.info.extra["bone_mask_quality"]
     rows = involvement_rows(res)
     assert rows and all(list(r) == list(INVOLVEMENT_COLUMNS) for r in rows)
-    for f, r in zip(res.findings, rows):
+    for f, r in zip(res.findings, rows, strict=True):
         assert 0.0 <= f.bone_mask_quality <= 1.0
         assert f.bone_mask_quality == quality[int(f.bone)]
         assert f.confidence <= f.bone_mask_quality + 1e-9
