@@ -64,8 +64,15 @@ def test_failed_save_keeps_the_review_and_offers_retry_and_a_copy(
         qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
         widget.confirm_selected()
         assert widget.model.dirty
+        # the detector's candidates are stored in a worker: done before the remount
+        qtbot.waitUntil(lambda: not widget.jobs.busy(), timeout=30_000)
 
         read_only(True)
+        # the store's label maps live in its database now: a connection opened before
+        # the remount would still write; the reader's store is the one opened on it
+        store.close()
+        store = open_store(folder / "bmes.sqlite")
+        widget.model.store = store
         reasons: list[str] = []
         answers = ["retry", "cancel"]
 
@@ -84,7 +91,10 @@ def test_failed_save_keeps_the_review_and_offers_retry_and_a_copy(
         assert sorted(p.name for p in copy.iterdir()) == [
             "review_dr_a_edema.nii.gz", "review_dr_a_findings.json"]
 
+        store.close()  # the remount needs the store's files closed
         read_only(False)
+        store = open_store(folder / "bmes.sqlite")
+        widget.model.store = store
         assert widget.save() is True
         assert not widget.model.dirty
         assert store.latest_annotation(widget.model.study_key, "dr_a") is not None
