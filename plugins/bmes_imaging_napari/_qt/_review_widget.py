@@ -223,8 +223,8 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
         if not self.maybe_close_study():  # edited the open study meanwhile: ask again
             self.progress_label.setText("Study not opened")
             return
-        self._show(study, tuples)
         self.progress_label.setText("")
+        self._show(study, tuples)  # may say where the candidates come from
         if self._on_opened is not None:
             self._on_opened()
         if self._detect_after_open:
@@ -300,7 +300,7 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
             except BmesError as exc:
                 notify_error(f"Cannot read the stored candidates: {exc}")
             if restored:
-                self.progress_label.setText("Stored detector candidates")
+                self.progress_label.setText("Detector candidates (stored or screened)")
         if restored:
             self._sync_layers()
             self._prepare_painting()
