@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 from psygnal import Signal
 
 from bmes_imaging.bones import Bone, bone_from_label
+from bmes_imaging.findings import FINDING_STATUSES
 from bmes_imaging.volume import Volume
 
 from . import _ahead, _recovery
@@ -40,8 +41,8 @@ from ._study import Study
 
 __all__ = ["STATUSES", "ReviewModel", "SaveSnapshot", "finding_from_dict", "finding_to_dict"]
 
-#: Statuses of a finding, as the detection contract names them.
-STATUSES: tuple[str, ...] = ("candidate", "confirmed", "rejected")
+#: Statuses of a finding: the core's one list (:data:`bmes_imaging.findings.FINDING_STATUSES`).
+STATUSES: tuple[str, ...] = FINDING_STATUSES
 #: Detector output kept per study in the cache folder, so that reopening a study does
 #: not register the atlas again (uncompressed: fast to write and read).
 _CACHED_BONES, _CACHED_FLUID = _ahead.CACHED_BONES, _ahead.CACHED_FLUID
