@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from bmes_imaging.volume import Volume, load_nifti
 
 from ._layers import image_layer_data, labels_layer_data, study_layer_data
+from ._seg_reader import get_seg_reader, one_path  # a DICOM SEG file, else None
 from ._study import (
     FLUID_SEQUENCES,
     SeveralStudiesError,
@@ -34,18 +34,6 @@ ReaderFunction = Callable[[PathLike | Sequence[PathLike]], list[LayerDataTuple]]
 _LABEL_WORDS = ("edema", "oedema", "bone", "label", "seg", "mask")
 
 
-def _single(path: PathLike | Sequence[PathLike]) -> Path | None:
-    if isinstance(path, (str, os.PathLike)):
-        return Path(path)
-    try:
-        items = list(path)
-    except TypeError:
-        return None
-    if len(items) == 1 and isinstance(items[0], (str, os.PathLike)):
-        return Path(items[0])
-    return None
-
-
 def get_reader(path: PathLike | Sequence[PathLike]) -> ReaderFunction | None:
     """Return a reader function for ``path``, or None if this plugin does not handle it.
 
@@ -56,13 +44,12 @@ def get_reader(path: PathLike | Sequence[PathLike]) -> ReaderFunction | None:
     other readers.
     """
     try:
-        p = _single(path)
+        p = one_path(path)
         if p is None:
             return None
         if p.is_file():
             if is_nifti_path(p):
                 return read_nifti
-            from ._seg_reader import get_seg_reader  # a DICOM SEG file, else None
 
             return get_seg_reader(p)
         if p.is_dir() and (nifti_study_files(p) is not None or looks_like_dicom_folder(p)):
@@ -91,7 +78,7 @@ def read_nifti(path: PathLike | Sequence[PathLike]) -> list[LayerDataTuple]:
     Files named like a label map (``edema``, ``bones``, ``labels``, ``seg``, ``mask``)
     with integer voxels open as labels layers with the bone vocabulary's colours.
     """
-    p = _single(path)
+    p = one_path(path)
     if p is None:
         raise ValueError("read_nifti expects one path")
     vol = load_nifti(p)
@@ -115,7 +102,7 @@ def _pick(several: SeveralStudiesError) -> StudyChoice | None:
 
 def read_study(path: PathLike | Sequence[PathLike]) -> list[LayerDataTuple]:
     """Read a study folder: T1 and fluid series as image layers in one world frame."""
-    p = _single(path)
+    p = one_path(path)
     if p is None:
         raise ValueError("read_study expects one folder")
     try:

@@ -37,7 +37,8 @@ _GREY = (0.6, 0.6, 0.6, 1.0)
 _OUTSIDE_COLOUR = (1.0, 1.0, 1.0, 1.0)
 
 
-def _one_path(path: PathLike | Sequence[PathLike]) -> Path | None:
+def one_path(path: PathLike | Sequence[PathLike]) -> Path | None:
+    """The one path napari gives a reader (a path, or a list of one); None otherwise."""
     if isinstance(path, (str, os.PathLike)):
         return Path(path)
     try:
@@ -51,7 +52,7 @@ def _one_path(path: PathLike | Sequence[PathLike]) -> Path | None:
 
 def get_seg_reader(path: PathLike | Sequence[PathLike]) -> ReaderFunction | None:
     """:func:`read_seg_layers` for a DICOM SEG file, None for anything else."""
-    p = _one_path(path)
+    p = one_path(path)
     if p is None or not is_seg_file(p):
         return None
     return read_seg_layers
@@ -84,7 +85,7 @@ def read_seg_layers(path: PathLike | Sequence[PathLike]) -> list[LayerDataTuple]
     """
     from napari.utils.colormaps import DirectLabelColormap
 
-    p = _one_path(path)
+    p = one_path(path)
     if p is None:
         raise ValueError("read_seg_layers expects one SEG file")
     seg = read_seg(p)
