@@ -2,8 +2,8 @@
 
 Input: ``../shared/anatomy/vhf_right/*.stl`` (CC BY 4.0, see ``NOTICE`` and
 ``../shared/anatomy/SOURCE.md``). Output:
-``src/bmes_imaging/phantom/data/foot_atlas.npz``: a ``uint8`` class-code volume of a
-right foot at 0.5 mm (codes in ``bmes_imaging.phantom._tissue``), its affine (voxel to
+``src/bmes_imaging/anatomy/data/foot_atlas.npz``: a ``uint8`` class-code volume of a
+right foot at 0.5 mm (codes in ``bmes_imaging.anatomy``), its affine (voxel to
 atlas millimetres, RAS-like: +x right = lateral, +y anterior, +z superior, origin at the
 talar dome's centre of curvature) and a few landmarks.
 
@@ -64,8 +64,8 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from bmes_imaging.bones import Bone  # noqa: E402 - after the sys.path line above
-from bmes_imaging.phantom import _tissue as T  # noqa: E402
+from bmes_imaging import anatomy as T  # noqa: E402 - after the sys.path line above
+from bmes_imaging.bones import Bone  # noqa: E402
 
 PITCH = 0.5
 DORSIFLEXION_DEG = 22.0
@@ -275,7 +275,7 @@ def polyline_tube(shape, origin, points_mm, radius_mm: float | list[float]) -> n
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--anatomy", default=str(ROOT.parent / "shared" / "anatomy" / "vhf_right"))
-    ap.add_argument("--out", default=str(ROOT / "src" / "bmes_imaging" / "phantom" / "data"
+    ap.add_argument("--out", default=str(ROOT / "src" / "bmes_imaging" / "anatomy" / "data"
                                          / "foot_atlas.npz"))
     ap.add_argument("--cache", help="npz to keep the bone stage in (speeds up re-runs)")
     args = ap.parse_args()

@@ -2,7 +2,7 @@
 
 Method
 ------
-1. **Template.** The atlas (:func:`bmes_imaging.phantom.load_foot_atlas`, right or left
+1. **Template.** The atlas (:func:`bmes_imaging.anatomy.load_foot_atlas`, right or left
    foot from the series laterality; both are tried when it is unknown) becomes a
    T1-like template image: each anatomical class of the packaged atlas (fat, muscle,
    tendon, cartilage, marrow, cortex, air...) takes its generic T1 appearance (fat and
@@ -40,6 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage, optimize
 
+from ..anatomy import load_foot_atlas
 from ..errors import DetectionError
 from ..geometry import apply_affine, resample_to
 from ..volume import Volume
@@ -129,12 +130,6 @@ _ATLAS_LOCK = threading.Lock()
 
 def _load_atlas(side: str) -> Volume:
     """The packaged bone label atlas of ``side`` at 1 mm (every other 0.5 mm voxel)."""
-    try:
-        from ..phantom import load_foot_atlas
-    except ImportError as exc:  # pragma: no cover - the phantom package ships the atlas
-        raise DetectionError("automatic bone masks need the foot atlas of "
-                             "bmes_imaging.phantom, which is not available; give a bone "
-                             "label map (--bones) or seed points instead") from exc
     return load_foot_atlas(side, step=ATLAS_STEP)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from ..anatomy import load_foot_tissues
 from ..bones import Bone
 from ..errors import DetectionError
 from ..geometry import apply_affine
@@ -57,8 +58,6 @@ def tissue_template(atlas: Volume) -> tuple[NDArray[np.float32], NDArray[np.floa
     ``atlas`` (the packaged labels every ``ATLAS_STEP`` voxels). Returns None when the
     atlas grid does not match (then the bone-only template is used).
     """
-    from ..phantom import load_foot_tissues
-
     a = load_foot_tissues()
     f = ATLAS_STEP
     n = np.array(a.codes.shape) // f

@@ -19,9 +19,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from ..anatomy import CARTILAGE, CORTEX_BIT, Atlas
 from ..bones import Bone
-from ._anatomy import Atlas
-from ._tissue import CARTILAGE, CORTEX_BIT
 
 __all__ = ["EXTENTS", "FRACTION_RANGES", "MarrowFields", "draw_marrow_fields"]
 

@@ -32,9 +32,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from ..anatomy import Atlas, FootPose
 from ..bones import Bone, bone_from_name
 from ..errors import PhantomError
-from ._anatomy import Atlas, FootPose
 from ._edema import EXTENTS, FRACTION_RANGES, MarrowFields, _bone_boxes, _edema_weights
 
 __all__ = ["FollowUp", "follow_up_fields", "follow_up_rng", "repositioned"]

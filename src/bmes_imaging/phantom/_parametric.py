@@ -7,8 +7,8 @@ lengths, widths and heights taken from published osteometric ranges, articulated
 arch, separated by joint spaces of 1-2 mm (the tibio-talar space 1.8-2.6 mm), each with
 a cortex, and wrapped in the same soft tissues the VHF atlas has (fat, muscle, tendons,
 Achilles tendon, Kager's fat, plantar pad and fascia, vessels, skin, joint recesses).
-The result is an :class:`~bmes_imaging.phantom._anatomy.Atlas` in the same frame, with the
-same class codes and ``meta`` keys as :func:`~bmes_imaging.phantom._anatomy.atlas`, so a
+The result is an :class:`~bmes_imaging.anatomy.Atlas` in the same frame, with the
+same class codes and ``meta`` keys as :func:`~bmes_imaging.anatomy.atlas`, so a
 phantom study can be rendered from it unchanged.
 
 This family is meant for evaluating the automatic bone masks only: never tune the
@@ -53,12 +53,11 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from ..anatomy import CARTILAGE, CORTEX_BIT, OTHER_BONE, TISSUE_NAMES, Atlas
 from ..bones import Bone
 from ..errors import PhantomError
-from ._anatomy import Atlas
 from ._parametric_shapes import ArrayLike3, Shape, cone, moved, rotation, shifted, superq, union
 from ._parametric_soft import soft_tissues
-from ._tissue import CARTILAGE, CORTEX_BIT, OTHER_BONE, TISSUE_NAMES
 
 __all__ = ["PITCH", "parametric_atlas"]
 
@@ -449,7 +448,7 @@ def parametric_atlas(seed: int, side: str = "R") -> Atlas:
         Any integer; the same seed always gives the same foot, different seeds give
         different bone proportions, arch, calcaneal pitch, joint spaces and size.
     side
-        ``"R"``: a right foot in the atlas frame of :func:`~._anatomy.atlas` (+x
+        ``"R"``: a right foot in the atlas frame of :func:`~bmes_imaging.anatomy.atlas` (+x
         lateral), what a phantom study needs (its pose mirrors a left foot itself).
         ``"L"``: the same foot mirrored across the sagittal plane (a left foot in RAS+,
         +x medial), e.g. for a left-foot template.
@@ -457,7 +456,7 @@ def parametric_atlas(seed: int, side: str = "R") -> Atlas:
     Returns
     -------
     Atlas
-        Class codes of :mod:`~bmes_imaging.phantom._tissue` at 0.5 mm (read-only), the
+        Class codes of :mod:`~bmes_imaging.anatomy` at 0.5 mm (read-only), the
         voxel to atlas-mm affine and ``meta`` with the keys of the committed atlas
         (``source``, ``pitch_mm``, ``frame``, ``landmarks``, ``tissues``) plus
         ``seed``, ``side`` and the drawn ``parameters``. Cached per ``(seed, side)``.

@@ -19,8 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from ..bones import Bone
-from ._tissue import (
+from ..anatomy import (
     CARTILAGE,
     CORTEX_BIT,
     FAT,
@@ -31,6 +30,7 @@ from ._tissue import (
     TENDON,
     VESSEL,
 )
+from ..bones import Bone
 
 __all__ = ["soft_tissues"]
 

@@ -17,9 +17,9 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from ..anatomy import Atlas, FootPose, draw_pose
 from ..errors import PhantomError
 from ._acquisition import SeriesProtocol, render_series
-from ._anatomy import Atlas, FootPose, draw_pose
 from ._spec import MAX_MATRIX, MAX_SLICES, PhantomSpec
 
 __all__ = ["RENDER_MIN_PIXEL", "foot_atlas", "knob_rng", "protocols", "render_series_at",
@@ -106,7 +106,7 @@ def foot_atlas(spec: PhantomSpec, default: Atlas) -> Atlas:
 
 
 def study_pose(rng: np.random.Generator, spec: PhantomSpec, size: float) -> FootPose:
-    """The study's pose from :func:`~._anatomy.draw_pose`: articulated plantar flexion
+    """The study's pose from :func:`~bmes_imaging.anatomy.draw_pose`: articulated plantar flexion
     about the talocrural axis and the strength of the added smooth deformation (both
     leave the random stream untouched at their defaults)."""
     return draw_pose(rng, spec.side, size, flexion_deg=spec.flexion_deg,

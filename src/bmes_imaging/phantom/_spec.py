@@ -114,7 +114,7 @@ class PhantomSpec:
     deformation
         Strength 0..2 of a strong smooth non-rigid deformation added to the usual
         0.6-1.6 mm one (0, the default: none added); ``s`` adds six sine modes of
-        ``s * (2-5)`` mm (see :func:`~bmes_imaging.phantom._anatomy.draw_pose`).
+        ``s * (2-5)`` mm (see :func:`~bmes_imaging.anatomy.draw_pose`).
     placement
         ``(x, y, z)`` offset (mm, RAS) of the foot from where the technologist centres
         the field of view; large offsets leave part of the foot outside it.

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._atomic import write_text_atomic
+from ..anatomy import OTHER_BONE, atlas, bone_label_of
 from ..bones import Bone
 from ..volume import SeriesInfo, Volume
 from ._acquisition import (
@@ -28,17 +29,14 @@ from ._acquisition import (
     rician,
     series_affine,
 )
-from ._anatomy import atlas
 from ._edema import draw_marrow_fields
 from ._followup import FollowUp, follow_up_fields, follow_up_rng, repositioned
 from ._protocol import foot_atlas, protocols, render_series_at, study_pose, upsample
 from ._series_headers import SeriesHeaders
 from ._spec import PhantomSpec
 from ._tissue import (
-    OTHER_BONE,
     FatRamp,
     adjust_contrast,
-    bone_label_of,
     edema_ratios,
     fat_suppressed_variant,
     signal_tables,

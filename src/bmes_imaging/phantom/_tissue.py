@@ -1,12 +1,8 @@
-"""Tissue classes of the phantom atlas and their MR signal on T1 and STIR.
+"""MR signal of the atlas tissue classes on T1 and STIR.
 
-The committed atlas (``data/foot_atlas.npz``) stores one ``uint8`` class code per
-0.5 mm voxel of a right foot:
-
-* ``1..14``: marrow of the bone with that :class:`~bmes_imaging.bones.Bone` label,
-  ``15``: marrow of a bone the vocabulary does not label (toes, proximal shafts);
-* ``CORTEX_BIT`` (64) added to a bone code: cortical bone / subchondral plate of it;
-* ``16..``: soft tissues (:data:`FAT`, :data:`MUSCLE`, ...); ``0`` is air.
+The class codes (``1..14`` bone marrow by label, ``15`` other bone, ``CORTEX_BIT``
+added for cortex, ``16..`` soft tissues, ``0`` air) belong to the atlas and live in
+:mod:`bmes_imaging.anatomy`; they are re-exported here for the phantom's modules.
 
 Signals are in arbitrary units close to a 12-bit scanner range: fat about 1000 on T1,
 fluid about 1100 on STIR. :func:`signal_tables` gives the per-class look-up tables for
@@ -19,6 +15,22 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+
+from ..anatomy import (
+    AIR,
+    CARTILAGE,
+    CORTEX_BIT,
+    FAT,
+    KAGER_FAT,
+    MUSCLE,
+    OTHER_BONE,
+    RECESS,
+    SKIN,
+    TENDON,
+    TISSUE_NAMES,
+    VESSEL,
+    bone_label_of,
+)
 
 __all__ = [
     "AIR",
@@ -44,28 +56,6 @@ __all__ = [
     "soft_texture_tables",
 ]
 
-AIR = 0
-#: Marrow of a bone the vocabulary leaves unlabelled (toes).
-OTHER_BONE = 15
-FAT = 16
-MUSCLE = 17
-TENDON = 18
-CARTILAGE = 19
-#: Joint recess: fat pad normally, fluid when the spec asks for an effusion.
-RECESS = 20
-VESSEL = 21
-SKIN = 22
-KAGER_FAT = 23
-#: Added to a bone code for cortex / subchondral plate.
-CORTEX_BIT = 64
-
-TISSUE_NAMES: dict[int, str] = {
-    AIR: "air", OTHER_BONE: "other_bone", FAT: "subcutaneous_fat", MUSCLE: "muscle",
-    TENDON: "tendon", CARTILAGE: "cartilage", RECESS: "joint_recess", VESSEL: "vessel",
-    SKIN: "skin", KAGER_FAT: "kager_fat",
-}
-
-
 #: Texture of soft tissues: code -> ((T1 fine, T1 coarse), (STIR fine, STIR coarse))
 #: relative amplitudes of the study's noise tiles (fat lobules, muscle fibres...).
 SOFT_TEXTURE: dict[int, tuple[tuple[float, float], tuple[float, float]]] = {
@@ -85,13 +75,6 @@ def soft_texture_tables() -> tuple[NDArray[np.float32], ...]:
     for code, ((t1f, t1c), (stf, stc)) in SOFT_TEXTURE.items():
         out[0][code], out[1][code], out[2][code], out[3][code] = t1f, t1c, stf, stc
     return tuple(out)
-
-
-def bone_label_of(codes: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """Project bone labels (``1..14``) of atlas class codes; everything else is 0."""
-    base = codes & np.uint8(CORTEX_BIT - 1)
-    is_bone = (codes > 0) & (base <= 14) & ((codes < 16) | (codes >= CORTEX_BIT))
-    return np.where(is_bone, base, 0).astype(np.uint8)
 
 
 @dataclass(frozen=True)

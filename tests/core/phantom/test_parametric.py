@@ -7,11 +7,18 @@ import dataclasses
 import numpy as np
 import pytest
 
+from bmes_imaging.anatomy import (
+    CARTILAGE,
+    CORTEX_BIT,
+    Atlas,
+    FootPose,
+    atlas,
+    bone_label_of,
+    draw_pose,
+)
 from bmes_imaging.bones import Bone
 from bmes_imaging.errors import PhantomError
-from bmes_imaging.phantom._anatomy import Atlas, FootPose, atlas, draw_pose
 from bmes_imaging.phantom._parametric import parametric_atlas
-from bmes_imaging.phantom._tissue import CARTILAGE, CORTEX_BIT, bone_label_of
 
 # published adult ranges (ml) at size 1, generous enough for +-12 % proportions
 _VOLUME_ML = {

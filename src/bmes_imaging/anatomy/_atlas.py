@@ -24,13 +24,13 @@ from numpy.typing import NDArray
 
 from ..errors import PhantomError
 from ..volume import SeriesInfo, Volume
-from ._tissue import CORTEX_BIT, OTHER_BONE, TISSUE_NAMES, bone_label_of
+from ._classes import CORTEX_BIT, OTHER_BONE, TISSUE_NAMES, bone_label_of
 
-__all__ = ["Atlas", "FootPose", "atlas", "draw_pose", "load_foot_atlas", "load_foot_template",
-           "load_foot_tissues"]
+__all__ = ["Atlas", "FootPose", "atlas", "draw_pose", "load_foot_atlas", "load_foot_tissues"]
 
 _ATLAS_FILE = "foot_atlas.npz"
-_MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0])
+#: Mirror across the sagittal plane (a right foot to a left one).
+MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0])
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Atlas:
     Attributes
     ----------
     codes
-        ``uint8`` class codes (see :mod:`bmes_imaging.phantom._tissue`), C-contiguous.
+        ``uint8`` class codes (see :mod:`bmes_imaging.anatomy`), C-contiguous.
     affine
         Voxel index to atlas millimetres.
     meta
@@ -83,7 +83,7 @@ def atlas() -> Atlas:
         If the package data file is missing (a broken installation).
     """
     try:
-        ref = resources.files("bmes_imaging.phantom") / "data" / _ATLAS_FILE
+        ref = resources.files("bmes_imaging.anatomy") / "data" / _ATLAS_FILE
         with resources.as_file(ref) as path, np.load(path) as z:
             codes = np.ascontiguousarray(z["codes"], dtype=np.uint8)
             affine = np.asarray(z["affine"], dtype=np.float64)
@@ -126,7 +126,7 @@ def load_foot_atlas(side: str = "R", *, step: int = 1) -> Volume:
 
     Examples
     --------
-    >>> from bmes_imaging.phantom import load_foot_atlas
+    >>> from bmes_imaging.anatomy import load_foot_atlas
     >>> atlas_r = load_foot_atlas("R")
     >>> int(atlas_r.array.max())
     14
@@ -140,54 +140,11 @@ def load_foot_atlas(side: str = "R", *, step: int = 1) -> Volume:
     affine = a.affine.copy()
     affine[:3, :3] *= step
     if side == "L":
-        affine = _MIRROR @ affine
+        affine = MIRROR @ affine
     info = SeriesInfo(laterality=side, series_description="foot atlas (VHF, CC BY 4.0)",
                       extra={"source": a.meta.get("source", "")})
     codes = a.codes[::step, ::step, ::step] if step > 1 else a.codes
     return Volume(bone_label_of(codes), affine, info)
-
-
-def load_foot_template(side: str = "R", sequence: str = "t1", *,
-                       step: int = 2) -> Volume:
-    """A noise-free intensity image of the atlas foot, for registering the atlas.
-
-    Parameters
-    ----------
-    side
-        ``"R"`` or ``"L"`` (mirrored), as :func:`load_foot_atlas`.
-    sequence
-        ``"t1"`` or ``"stir"``: typical phantom signal of each tissue (no texture, no
-        edema, no bias).
-    step
-        Keep every ``step``-th atlas voxel (2: 1 mm voxels, about 30 MB as float32).
-
-    Returns
-    -------
-    Volume
-        ``float32`` image in the atlas frame; :func:`load_foot_atlas` subsampled with
-        the same ``step`` (``array[::step, ::step, ::step]``, affine scaled) gives the
-        matching labels.
-    """
-    from ._tissue import signal_tables
-
-    side = side.upper()
-    if side not in ("L", "R"):
-        raise PhantomError(f"side must be 'L' or 'R', found {side!r}")
-    if sequence not in ("t1", "stir"):
-        raise PhantomError(f"sequence must be 't1' or 'stir', found {sequence!r}")
-    if step < 1:
-        raise PhantomError(f"step must be >= 1, found {step}")
-    a = atlas()
-    tables = signal_tables(None, effusion=False, vessel=False)
-    lut = tables.t1 if sequence == "t1" else tables.stir
-    codes = a.codes[::step, ::step, ::step]
-    affine = a.affine.copy()
-    affine[:3, :3] *= step
-    if side == "L":
-        affine = _MIRROR @ affine
-    info = SeriesInfo(laterality=side, sequence=sequence,
-                      series_description=f"foot atlas template ({sequence})")
-    return Volume(lut[codes], affine, info)
 
 
 #: Talocrural (ankle) axis in the atlas frame of a right foot, through the talar dome's
@@ -453,7 +410,7 @@ def draw_pose(rng: np.random.Generator, side: str, size: float = 1.0, *,
     rot = _rotation(rng.uniform(-rotation_deg, rotation_deg, 3))
     lin = rot @ np.diag(scale)
     if side == "L":
-        lin = lin @ _MIRROR[:3, :3]
+        lin = lin @ MIRROR[:3, :3]
     x = 18.0 if side == "R" else -18.0
     t = np.array([x, 0.0, 0.0]) + rng.uniform(-4.0, 4.0, 3)
     affine = np.eye(4)
