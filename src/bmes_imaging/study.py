@@ -1,9 +1,10 @@
 """One foot's study: the studies a folder holds, loading one, and the run folders beside it.
 
 The one place that decides what a study folder is (used by the napari plugin's reader,
-review widget, study picker and queue, and by ``bmes view``). A file is DICOM when the
-core's index uses it (:func:`is_dicom_file`, the rule ``bmes index`` follows: files
-without the Part 10 preamble count too).
+review widget, study picker and queue, by ``bmes view``, and by ``bmes detect`` through
+:func:`index_study_folder`). A file is DICOM when the core's index uses it
+(:func:`is_dicom_file`, the rule ``bmes index`` follows: files without the Part 10
+preamble count too).
 
 Folders understood
 ------------------
@@ -26,10 +27,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import DicomSeriesError
 from .volume import SeriesInfo, Volume, load_nifti
+
+if TYPE_CHECKING:
+    from .dicom import FolderIndex
+    from .dicom._sequence import PairingResult
 
 __all__ = [
     "FLUID_SEQUENCES",
@@ -39,6 +44,7 @@ __all__ = [
     "StudyChoice",
     "find_run_folders",
     "find_study_choices",
+    "index_study_folder",
     "is_dicom_file",
     "load_study",
     "looks_like_dicom_folder",
@@ -210,6 +216,27 @@ def _dicom_root(path: Path) -> Path:
     return sub if sub.is_dir() else path
 
 
+def index_study_folder(path: str | os.PathLike[str]) -> tuple[FolderIndex, PairingResult]:
+    """Index a study folder once and pair its series: the toolkit's one rule for both.
+
+    The folder's ``dicom/`` subfolder (a phantom study's layout) when it has one, else
+    the folder itself, is indexed by :func:`bmes_imaging.dicom.index_folder` (a file is
+    DICOM when the index uses it: :func:`is_dicom_file`; junk beside the images is
+    ignored), and its T1 and fluid-sensitive series are paired per study and side by
+    :func:`bmes_imaging.dicom.pair_series`. Used by :func:`load_study`, the napari
+    plugin and ``bmes detect``.
+
+    Returns
+    -------
+    tuple of FolderIndex and PairingResult
+        Every stack found, and the pairs with the reasons for what stayed unpaired.
+    """
+    from .dicom import index_folder, pair_series
+
+    index = index_folder(_dicom_root(Path(path)))
+    return index, pair_series(index)
+
+
 def _nifti_studies(root: Path, max_depth: int = 2) -> list[StudyChoice]:
     out: list[StudyChoice] = []
 
@@ -254,11 +281,8 @@ def find_study_choices(path: str | os.PathLike[str]) -> list[StudyChoice]:
     root = Path(path)
     if nifti_study_files(root) is not None:
         return _nifti_studies(root, max_depth=0)
-    from .dicom import index_folder, pair_series
-
     choices = _nifti_studies(root)
-    index = index_folder(_dicom_root(root))
-    for pair in pair_series(index).pairs:
+    for pair in index_study_folder(root)[1].pairs:
         key = pair.study_instance_uid or study_key_for_path(root)
         choices.append(StudyChoice(
             key=key, side=pair.side, patient_id=pair.patient_id,
@@ -361,9 +385,7 @@ def load_study(path: str | os.PathLike[str] | StudyChoice, *, side: str | None =
         single = _single_series(root)
         if single is not None:
             return single
-    from .dicom import index_folder, pair_series
-
-    result = pair_series(index_folder(_dicom_root(root)))
+    result = index_study_folder(root)[1]
     reasons = "; ".join(f"{s or 'side ?'}: {why}" for _, s, why in result.unpaired)
     raise DicomSeriesError(
         f"{root}: no T1 + fluid-sensitive (STIR / T2-FS / PD-FS) pair"

@@ -1,7 +1,8 @@
 """Run the detector on a study folder and write its results.
 
 ``detect_study`` indexes any folder holding one study's files (series subfolders of a
-PACS export, junk beside them is ignored by the index), pairs the T1 and the
+PACS export, junk beside them is ignored by the index) with the toolkit's one rule for
+a study folder (:func:`bmes_imaging.study.index_study_folder`), pairs the T1 and the
 fluid-sensitive series per side, loads them, detects, and writes per side:
 
 * ``involvement.csv``: one row per bone, columns :data:`INVOLVEMENT_COLUMNS`;
@@ -31,6 +32,7 @@ import numpy as np
 from .._atomic import make_private_dirs, write_bytes_atomic, write_csv_atomic
 from ..bones import Bone
 from ..errors import DetectionError
+from ..study import index_study_folder
 from ..volume import Volume, load_nifti
 from ._body_part import body_part_of, check_atlas_fit, check_body_part, check_field_of_view
 from ._config import DetectionConfig
@@ -229,7 +231,7 @@ def detect_study(study_dir: str | os.PathLike[str], out_dir: str | os.PathLike[s
         If a header, the field of view or the atlas fit says it is not a foot or ankle
         (:mod:`._body_part`; not with ``force``).
     """
-    from ..dicom import index_folder, load_series, pair_series
+    from ..dicom import load_series
 
     timings = {"load": 0.0, "align": 0.0, "bones": 0.0, "compare": 0.0, "write": 0.0}
     src = Path(study_dir)
@@ -237,8 +239,7 @@ def detect_study(study_dir: str | os.PathLike[str], out_dir: str | os.PathLike[s
         raise DetectionError(f"{src}: not a folder; give the folder holding the study's "
                              "DICOM files")
     t0 = time.perf_counter()
-    index = index_folder(src)
-    pairing = pair_series(index)
+    index, pairing = index_study_folder(src)
     if not force:  # a knee or a head is refused before it is paired or registered
         for stack in [s for p in pairing.pairs for s in (p.t1, p.fluid)] or index.stacks:
             check_body_part(body_part_of(stack), str(src))
