@@ -139,8 +139,11 @@ def test_kill_during_export_and_report_then_next_write(tmp_path: Path) -> None:
                      "--out", out]).returncode == 0
     assert run_bmes(["report", sample_table(), "--out", report,
                      "--no-deidentify"]).returncode == 0
-    assert [p.name for p in out.parent.iterdir()] == ["inv.csv"]
+    # the table and its data dictionary, nothing half-written or temporary beside them
+    assert sorted(p.name for p in out.parent.iterdir()) == ["inv.csv", "inv.dictionary.csv"]
     assert len(out.read_text().splitlines()) == 19  # header + 18 feet
+    dictionary = out.with_name("inv.dictionary.csv").read_text().splitlines()
+    assert dictionary[0].startswith("column") and len(dictionary) > 10
     for folder in (report, report / "plots"):
         assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
 
