@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bmes_test_services import PgCluster, pg_binary, service_missing
 
 from bmes_imaging.cli import main
 from bmes_imaging.store import open_store
 from bmes_imaging.volume import Volume
-
-from .conftest import PgCluster, _pg_binary, service_missing
 
 
 def _fill(url: str, folder: Path) -> dict[int, np.ndarray]:
@@ -39,7 +38,7 @@ def _same_maps(url: str, folder: Path, maps: dict[int, np.ndarray]) -> None:
 
 @pytest.mark.slow
 def test_pg_dump_and_pg_restore(pg_cluster: PgCluster, pg_url: str, tmp_path: Path) -> None:
-    pg_dump, pg_restore = _pg_binary("pg_dump"), _pg_binary("pg_restore")
+    pg_dump, pg_restore = pg_binary("pg_dump"), pg_binary("pg_restore")
     if not pg_dump or not pg_restore:
         service_missing("pg_dump / pg_restore not installed")
     assert pg_dump is not None and pg_restore is not None

@@ -20,10 +20,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from bmes_test_services import service_missing
 
 from bmes_imaging.clinical import sample_table_path
-
-from .conftest import service_missing
 
 #: The first user's work: clinical table, two linked studies, two readers' reviews
 #: (label maps + findings), saved with the store's defaults (no annotation folder given).
