@@ -85,8 +85,10 @@ True
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -96,8 +98,8 @@ from ..errors import PhantomError
 from ._spec import PhantomSpec
 
 __all__ = ["EVAL_CORNERS", "FINAL_CORNERS", "RANGES", "SEED_BASE", "SPLITS",
-           "TUNE_CORNERS", "TUNE_CORNER_INDEX", "distribution_specs", "draw_spec",
-           "tune_corner_specs"]
+           "TUNE_CORNERS", "TUNE_CORNER_INDEX", "cohort_digest", "distribution_specs",
+           "draw_spec", "tune_corner_specs"]
 
 #: The splits.
 SPLITS = ("tune", "eval", "final")
@@ -473,3 +475,26 @@ def distribution_specs(split: str, n: int | None = None, *, resolution: float = 
             name += "_normal"
         out.append((name, spec))
     return out
+
+
+def cohort_digest(specs: Sequence[tuple[str, PhantomSpec]]) -> str:
+    """SHA-256 over the folder names and specs of a cohort: it pins a split's studies.
+
+    A test compares a split with the digest taken when it was written, so that nothing
+    tuned afterwards can change the studies a figure is reported on.
+
+    Parameters
+    ----------
+    specs
+        ``(folder name, spec)`` pairs, e.g. from :func:`~bmes_imaging.phantom.cohort_specs`.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    h = hashlib.sha256()
+    for name, spec in specs:
+        h.update(name.encode())
+        h.update(json.dumps(spec.to_dict(), sort_keys=True, default=str).encode())
+    return h.hexdigest()

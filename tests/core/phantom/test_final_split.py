@@ -8,9 +8,6 @@ written, so that nothing tuned afterwards can move it.
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import pytest
 
 from bmes_imaging.errors import PhantomError
@@ -20,6 +17,7 @@ from bmes_imaging.phantom._distribution import (
     RANGES,
     SEED_BASE,
     SPLITS,
+    cohort_digest,
     tune_corner_specs,
 )
 
@@ -28,18 +26,10 @@ from bmes_imaging.phantom._distribution import (
 FINAL_40_DIGEST = "e0b35a8ed5ebf0f2e3604c25da3bf5daa56dfe911b8faec259fcfd1e08e010e7"
 
 
-def _digest(pairs: list) -> str:  # type: ignore[type-arg]
-    h = hashlib.sha256()
-    for name, spec in pairs:
-        h.update(name.encode())
-        h.update(json.dumps(spec.to_dict(), sort_keys=True, default=str).encode())
-    return h.hexdigest()
-
-
 def test_final_split_is_pinned() -> None:
     specs = cohort_specs("final")
     assert len(specs) == 40
-    assert _digest(specs) == FINAL_40_DIGEST
+    assert cohort_digest(specs) == FINAL_40_DIGEST
 
 
 def test_final_split_shares_no_study_with_tune_or_eval() -> None:

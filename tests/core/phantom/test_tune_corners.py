@@ -7,15 +7,13 @@ before the tuning split got its corner cases.
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from bmes_imaging.phantom import cohort_specs
 from bmes_imaging.phantom._distribution import (
     EVAL_CORNERS,
     SEED_BASE,
     TUNE_CORNER_INDEX,
     TUNE_CORNERS,
+    cohort_digest,
     tune_corner_specs,
 )
 
@@ -24,16 +22,8 @@ from bmes_imaging.phantom._distribution import (
 EVAL_40_DIGEST = "76e5a8359c46c35dbaf3b37040fa14c2a8d74e8a45d834804254af8d469ddb10"
 
 
-def _digest(pairs: list) -> str:  # type: ignore[type-arg]
-    h = hashlib.sha256()
-    for name, spec in pairs:
-        h.update(name.encode())
-        h.update(json.dumps(spec.to_dict(), sort_keys=True, default=str).encode())
-    return h.hexdigest()
-
-
 def test_eval_split_is_unchanged() -> None:
-    assert _digest(cohort_specs("eval", n=40)) == EVAL_40_DIGEST
+    assert cohort_digest(cohort_specs("eval", n=40)) == EVAL_40_DIGEST
 
 
 def test_tune_corners_use_tuning_seeds_only() -> None:
