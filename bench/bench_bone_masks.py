@@ -13,6 +13,12 @@ Seeds: study ``i`` is ``draw_spec(EVAL_OFFSET + i, "eval")`` of
 split), with anatomy, side, flexion and deformation set as above from a generator
 salted with ``_SALT`` (so they do not depend on the drawn spec).
 
+``--seed-offset K`` shifts every foot index by ``K`` (both the drawn spec and the anatomy
+generator), giving feet never generated before. ``FRESH_OFFSET`` (9000) is the set chosen,
+before the third pass's tuning began, for that pass's one final evaluation: feet
+``draw_spec(14000 + i, "eval")``; offset 0 (feet 5000-5031) was run twice already and its
+figures were read, so it is no longer an evaluation set.
+
 For each study the T1 goes through :func:`bmes_imaging.detection.automatic_bones` (what
 ``detect_edema`` uses without given bones); per-bone Dice against the true bones comes
 from :func:`bmes_imaging.detection._evaluate.score_arrays`. Printed per bone: median
@@ -42,12 +48,15 @@ from bmes_imaging.phantom._distribution import draw_spec
 
 #: First index used in the evaluation split (clear of the corner cases at its start).
 EVAL_OFFSET = 5000
+#: Third pass's final evaluation set (``--seed-offset 9000``): feet never generated before.
+FRESH_OFFSET = 9000
 _SALT = 0x626F_6E65  # "bone": anatomy choices of this benchmark
 TARSAL_MEDIAN, TARSAL_P10, OTHER_MEDIAN = 0.85, 0.70, 0.80
 
 
-def eval_spec(i: int, resolution: float) -> PhantomSpec:
-    """Evaluation foot ``i`` (see the module docstring)."""
+def eval_spec(i: int, resolution: float, seed_offset: int = 0) -> PhantomSpec:
+    """Evaluation foot ``i`` (see the module docstring); ``seed_offset`` shifts ``i``."""
+    i = i + seed_offset
     rng = np.random.default_rng([i, _SALT])
     spec = draw_spec(EVAL_OFFSET + i, "eval", resolution=resolution)
     side = "R" if i % 4 < 2 else "L"
@@ -63,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=32, help="number of feet (default 32)")
     ap.add_argument("--resolution", type=float, default=1.0,
                     help="pixel size factor of the studies (1.0: as acquired)")
+    ap.add_argument("--seed-offset", type=int, default=0,
+                    help=f"shift every foot index (new feet; {FRESH_OFFSET}: the third "
+                         "pass's final evaluation set)")
     ap.add_argument("--feet", default=None, metavar="A:B",
                     help="only feet A..B-1 (to run parts in parallel; see --save)")
     ap.add_argument("--save", default=None, help="append each foot's Dice (JSON lines)")
@@ -89,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         return _summary(dice, by_family, seconds, cpu_seconds, gen_seconds)
     a, b = (int(v) for v in args.feet.split(":")) if args.feet else (0, args.n)
     for i in range(a, b):
-        spec = eval_spec(i, args.resolution)
+        spec = eval_spec(i, args.resolution, args.seed_offset)
         t0 = time.perf_counter()
         study = generate_study(spec)
         t1, c1 = time.perf_counter(), time.process_time()
@@ -105,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             by_family[spec.anatomy][b].append(d)
         if args.save:
             with open(args.save, "a") as f:
-                f.write(json.dumps({"foot": i, "anatomy": spec.anatomy, "dice": {
+                f.write(json.dumps({"foot": i, "seed_offset": args.seed_offset,
+                                    "anatomy": spec.anatomy, "dice": {
                     int(b): float(d) for b, d in score.bone_dice.items()},
                     "seconds": t2 - t1, "cpu_seconds": c2 - c1,
                     "gen_seconds": t1 - t0}) + "\n")
