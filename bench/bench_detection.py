@@ -384,7 +384,7 @@ def run_timing(study: Path, work: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--split", choices=["eval", "tune", "final"], default="eval")
+    ap.add_argument("--split", choices=["eval", "tune", "final", "holdout"], default="eval")
     ap.add_argument("--n", type=int,
                     help="studies (default 40 for eval and final, 60 for tune)")
     ap.add_argument("--bones", choices=["given", "auto", "both"], default="both")

@@ -10,9 +10,13 @@ gives a cohort of them. Three splits exist and never share a study:
   (:data:`EVAL_CORNERS`) that put every range's extremes in the cohort, the rest are
   drawn like the tuning studies. It has been run, and its misses seen, more than once
   while the detector was still being tuned, so it is no longer an untouched evaluation;
-* ``"final"``: a clean evaluation split added before the last round of tuning, with its
+* ``"final"``: a clean evaluation split added before the third round of tuning, with its
   own salt, seeds and corner cases (:data:`FINAL_CORNERS`), run once after the defaults
-  are frozen.
+  were frozen (its misses were read afterwards, so it is no longer untouched);
+* ``"holdout"``: the fourth split, added before the fourth round of tuning: its own salt,
+  seeds (40 000 000 + i) and corner cases (:data:`HOLDOUT_CORNERS`: those of ``"final"``
+  plus small lesions of thin bones in thick slices, where the third round missed), run
+  once after that round's defaults are committed.
 
 The split enters both the random stream (``default_rng([index, salt])`` with a
 split-specific salt) and the study seed (``SEED_BASE[split] + index``, used for noise,
@@ -97,17 +101,19 @@ from ..bones import Bone
 from ..errors import PhantomError
 from ._spec import PhantomSpec
 
-__all__ = ["EVAL_CORNERS", "FINAL_CORNERS", "RANGES", "SEED_BASE", "SPLITS",
+__all__ = ["EVAL_CORNERS", "FINAL_CORNERS", "HOLDOUT_CORNERS", "RANGES", "SEED_BASE", "SPLITS",
            "TUNE_CORNERS", "TUNE_CORNER_INDEX", "cohort_digest", "distribution_specs",
            "draw_spec", "tune_corner_specs"]
 
 #: The splits.
-SPLITS = ("tune", "eval", "final")
+SPLITS = ("tune", "eval", "final", "holdout")
 #: Study seed of index ``i`` in a split: ``SEED_BASE[split] + i``.
-SEED_BASE = {"tune": 10_000_000, "eval": 20_000_000, "final": 30_000_000}
-_SALT = {"tune": 0x7475_6E65, "eval": 0x6576_616C, "final": 0x6669_6E6C}
+SEED_BASE = {"tune": 10_000_000, "eval": 20_000_000, "final": 30_000_000,
+             "holdout": 40_000_000}
+_SALT = {"tune": 0x7475_6E65, "eval": 0x6576_616C, "final": 0x6669_6E6C,
+         "holdout": 0x686F_6C64}
 #: Default cohort size per split.
-_DEFAULT_N = {"tune": 60, "eval": 40, "final": 40}
+_DEFAULT_N = {"tune": 60, "eval": 40, "final": 40, "holdout": 48}
 _MAX_INDEX = 9_999_999
 
 #: Documented ranges (see the module docstring); the corner cases use their ends.
@@ -216,14 +222,15 @@ def draw_spec(seed: int, split: str, *, resolution: float = 1.0) -> PhantomSpec:
     seed
         Index of the study in its split (``0 <= seed < 10_000_000``).
     split
-        ``"tune"``, ``"eval"`` or ``"final"``: disjoint random streams and study seeds.
+        ``"tune"``, ``"eval"``, ``"final"`` or ``"holdout"``: disjoint random streams and
+        study seeds.
     resolution
         Passed to the spec (1.0 = the drawn protocol; larger for quick tests).
 
     Returns
     -------
     PhantomSpec
-        With PatientID ``"T<seed>"`` / ``"E<seed>"`` / ``"F<seed>"``.
+        With PatientID ``"T<seed>"`` / ``"E<seed>"`` / ``"F<seed>"`` / ``"H<seed>"``.
 
     Raises
     ------
@@ -420,7 +427,24 @@ FINAL_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
                                             motion_mm=2.5, motion_deg=2.5)),
 )
 
-_CORNERS = {"eval": EVAL_CORNERS, "final": FINAL_CORNERS}
+#: Corner cases of the fourth split, ``"holdout"`` (its own salt and seeds): every corner
+#: of :data:`FINAL_CORNERS` drawn anew, plus small and moderate lesions of thin bones
+#: (cuneiforms, metatarsals, cuboid) in 4-5 mm slices, the kind the third round missed.
+#: Written before any tuning of the fourth round, and not changed after.
+HOLDOUT_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
+    *FINAL_CORNERS,
+    ("subchondral_intermediate_cuneiform_slice5",
+     _lesion(edema_bones=("intermediate_cuneiform",), edema_extent="subchondral",
+             slice_mm=5.0)),
+    ("subchondral_third_metatarsal_slice4",
+     _lesion(edema_bones=("third_metatarsal",), edema_extent="subchondral", slice_mm=4.0)),
+    ("subchondral_cuboid", _lesion(edema_bones=("cuboid",), edema_extent="subchondral")),
+    ("moderate_lateral_cuneiform_slice5_stir2.5",
+     _lesion(edema_bones=("lateral_cuneiform",), edema_extent="moderate", slice_mm=5.0,
+             edema_fluid_ratio=2.5, edema_t1_ratio=0.75)),
+)
+
+_CORNERS = {"eval": EVAL_CORNERS, "final": FINAL_CORNERS, "holdout": HOLDOUT_CORNERS}
 
 
 def tune_corner_specs(*, resolution: float = 1.0) -> list[tuple[str, PhantomSpec]]:
@@ -443,9 +467,10 @@ def distribution_specs(split: str, n: int | None = None, *, resolution: float = 
     Parameters
     ----------
     split
-        ``"tune"``, ``"eval"`` or ``"final"``.
+        ``"tune"``, ``"eval"``, ``"final"`` or ``"holdout"``.
     n
-        Number of studies (default 40 for ``"eval"`` and ``"final"``, 60 for ``"tune"``).
+        Number of studies (default 40 for ``"eval"`` and ``"final"``, 48 for
+        ``"holdout"``, 60 for ``"tune"``).
     resolution
         Passed to every spec.
 

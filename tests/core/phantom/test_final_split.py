@@ -81,4 +81,4 @@ def test_final_corners_cover_every_range_and_normal_studies() -> None:
 
 def test_unknown_split_is_refused() -> None:
     with pytest.raises(PhantomError, match="split"):
-        draw_spec(0, "holdout")
+        draw_spec(0, "fifth")
