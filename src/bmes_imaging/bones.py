@@ -126,9 +126,14 @@ class Bone(enum.IntEnum):
 # Checked (SCREEN, 2026-11): talus, calcaneus, navicular, tibia, fibula against pydicom's
 # copy of DICOM PS3.16; cuboid and the three cuneiforms against the HL7 FHIR R5
 # "SNOMED CT Body Structures" value set (body-site), which also lists 30980004 as "Base of
-# fifth metatarsal bone" -- it was wrongly given for the first metatarsal. The whole-bone
-# metatarsal concepts could not be checked offline: they are marked unverified (the first
-# has no code) and DICOM SEG export codes them with the verified "Metatarsus" concept.
+# fifth metatarsal bone" -- it was wrongly given for the first metatarsal. Fifth metatarsal:
+# 301000 "Fifth metatarsal bone" (checked 2026-12): listed alike by two copies of
+# the HL7 FHIR R4 value sets (MeasureAuthoringTool/bonnie .../value_sets/body_site.js.coffee
+# and GinoCanessa/FhirTypeScriptOddsAndEnds ValueSets/ApproachSiteCodes.js); 5426007 given
+# before fails the SCTID check digit. The whole-bone concepts of the first to fourth
+# metatarsal were found in no published table reachable offline: they stay unverified
+# (53272007 and 38440004 even fail the check digit; 64550003 passes it, unconfirmed) and
+# DICOM SEG / SR export codes them with the verified "Metatarsus" concept.
 _TABLE: tuple[tuple[int, str, str, tuple[int, int, int], str, str, bool]
               | tuple[int, str, str, tuple[int, int, int], str, str, bool, bool], ...] = (
     (1, "talus", "Talus", (230, 25, 75), "67453005", "Bone structure of talus", True),
@@ -149,8 +154,8 @@ _TABLE: tuple[tuple[int, str, str, tuple[int, int, int], str, str, bool]
      "Bone structure of third metatarsal", False, False),
     (11, "fourth_metatarsal", "Fourth metatarsal", (0, 128, 128), "38440004",
      "Bone structure of fourth metatarsal", False, False),
-    (12, "fifth_metatarsal", "Fifth metatarsal", (220, 190, 255), "5426007",
-     "Bone structure of fifth metatarsal", False, False),
+    (12, "fifth_metatarsal", "Fifth metatarsal", (220, 190, 255), "301000",
+     "Fifth metatarsal bone", False),
     (13, "tibia", "Tibia (distal)", (170, 110, 40), "12611008", "Bone structure of tibia", False),
     (14, "fibula", "Fibula (lateral malleolus)", (128, 0, 0), "87342007",
      "Bone structure of fibula", False),

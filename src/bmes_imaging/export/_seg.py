@@ -43,7 +43,8 @@ __all__ = [
     "write_edema_seg",
 ]
 
-_GENERIC_METATARSAL = ("280711000", "Metatarsus")  # DICOM PS3.16 CID 7482/7483/8134
+# DICOM PS3.16 CID 7482/7483/8134; for the metatarsals without a confirmed own concept
+_GENERIC_METATARSAL = ("280711000", "Metatarsus")
 _EDEMA_SUFFIX = " edema"
 
 #: How each bone-mask provenance is declared in the SEG (SegmentAlgorithmType), by the
@@ -59,9 +60,12 @@ def bone_code(bone: Bone) -> Any:
     """SNOMED CT code of a bone for DICOM.
 
     The bone's own concept where it was checked against a published table (DICOM PS3.16
-    or the HL7 FHIR SNOMED CT body-structure value set); otherwise a verified broader
-    concept ("Metatarsus" for a metatarsal, "Bone" else), never an unchecked code. The
-    metatarsal's ordinal then lives in the segment label and TrackingID.
+    or the HL7 FHIR SNOMED CT value sets body-site / approach-site-codes, e.g. 301000
+    "Fifth metatarsal bone"); otherwise a verified broader concept ("Metatarsus" for the
+    first to fourth metatarsal, whose own concepts could not be confirmed, "Bone" else),
+    never an unchecked code. The metatarsal's ordinal then lives in the segment label and
+    TrackingID. Every code is a SNOMED CT concept identifier with a valid check digit
+    (tests/core/export/test_snomed_codes.py).
     """
     from pydicom.sr.coding import Code
 

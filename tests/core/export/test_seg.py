@@ -36,6 +36,7 @@ def study(tmp_path: Path) -> tuple[Volume, np.ndarray, np.ndarray]:
     bones[5:20, 5:20, 2:6] = int(Bone.TALUS)
     bones[22:35, 5:25, 1:7] = int(Bone.CALCANEUS)
     bones[2:8, 25:30, 3:5] = int(Bone.FIRST_METATARSAL)  # unverified code: generic concept
+    bones[30:38, 25:31, 3:6] = int(Bone.FIFTH_METATARSAL)  # its own concept, 301000
     edema = np.zeros_like(bones)
     edema[8:12, 8:12, 3:5] = int(Bone.TALUS)
     edema[25:28, 10:14, 2:4] = int(Bone.CALCANEUS)
@@ -67,7 +68,8 @@ def test_seg_validates_and_round_trips(tmp_path: Path, study: tuple) -> None:
     codes = {str(s.SegmentLabel): str(s.SegmentedPropertyTypeCodeSequence[0].CodeValue)
              for s in ds.SegmentSequence}
     assert codes["Talus"] == Bone.TALUS.info.snomed_code
-    assert codes["First metatarsal"] == "280711000"
+    assert codes["First metatarsal"] == "280711000"  # Metatarsus: no confirmed own concept
+    assert codes["Fifth metatarsal"] == "301000"  # Fifth metatarsal bone (HL7 FHIR R4 lists)
 
 
 @pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy (dicom3tools) missing")
