@@ -1,15 +1,15 @@
 """Undo / redo of the review: decisions (confirm, reject, primary), relabel and paint.
 
 A :class:`History` keeps snapshots of what the reader changes in a
-:class:`~bmes_imaging_napari._review_model.ReviewModel`: the findings (frozen or copied
-rows), the edema labels when a step edits them (relabel, a paint stroke) and the bone
-labels when a relabel moves them. Restoring writes the edema back *into the same array*
+:class:`~bmes_imaging_napari._review_model.ReviewModel`: the findings (frozen
+:class:`bmes_imaging.findings.Finding` rows, so a copy of the list is a snapshot), the
+edema labels when a step edits them (relabel, a paint stroke) and the bone labels when a
+relabel moves them. Restoring writes the edema back *into the same array*
 (the napari labels layer shares it), so the canvas follows. Non-Qt.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +54,7 @@ class History:
     @staticmethod
     def _snapshot(model: Any, label: str, *, edema: NDArray[Any] | None = None,
                   bones: bool = False) -> Snapshot:
-        return Snapshot(label, copy.deepcopy(model.findings), edema,
+        return Snapshot(label, list(model.findings), edema,
                         None if not bones or model.bones is None
                         else np.array(model.bones.array, copy=True))
 
@@ -83,7 +83,7 @@ class History:
         before = self.edema_before
         if before is None:
             before = model.edema.array.copy()
-        self._push(Snapshot("paint", copy.deepcopy(model.findings), before))
+        self._push(Snapshot("paint", list(model.findings), before))
         self.stale = True
 
     def resolve(self, model: Any) -> None:
@@ -135,7 +135,7 @@ class History:
         return snap.label
 
     def _restore(self, model: Any, snap: Snapshot) -> None:
-        model.findings = copy.deepcopy(snap.findings)
+        model.findings = list(snap.findings)
         if snap.edema is not None and model.edema is not None:
             np.copyto(model.edema.array, snap.edema)  # in place: the layer shares it
         if snap.bones is not None and model.bones is not None:

@@ -1,7 +1,9 @@
 """The recovery file of a review: work in progress kept between autosaves and crashes.
 
 One file per study and reader in the cache folder (``recovery/<digest>_<reader>.npz``:
-the edema labels plus the findings as JSON), written atomically, removed by a save.
+the edema labels plus the findings as JSON, :func:`bmes_imaging.findings.finding_to_dict`),
+written atomically, removed by a save. Files written before the finding model was one
+(bone by label number, NaN for unknown numbers) still load.
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from typing import Any
 import numpy as np
 
 from bmes_imaging._atomic import write_bytes_atomic
-
-from ._findings_io import finding_from_dict, finding_to_dict
+from bmes_imaging.findings import finding_from_dict, finding_to_dict
 
 __all__ = ["load_recovery", "recovery_path", "write_recovery"]
 

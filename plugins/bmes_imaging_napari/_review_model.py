@@ -15,11 +15,9 @@ written atomically and removed by a successful save.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import os
-import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -30,11 +28,15 @@ from numpy.typing import NDArray
 from psygnal import Signal
 
 from bmes_imaging.bones import Bone, bone_from_label
-from bmes_imaging.findings import FINDING_STATUSES
+from bmes_imaging.findings import (  # the (de)serialisation is re-exported for _qt
+    FINDING_STATUSES,
+    finding_from_dict,
+    finding_to_dict,
+    parse_status,
+)
 from bmes_imaging.volume import Volume
 
-from . import _ahead, _recovery
-from ._findings_io import as_bone_finding, finding_from_dict, finding_to_dict
+from . import _ahead, _recovery, _review_export
 from ._history import History
 from ._store_access import LazyStore
 from ._study import Study
@@ -47,10 +49,6 @@ STATUSES: tuple[str, ...] = FINDING_STATUSES
 #: not register the atlas again (uncompressed: fast to write and read).
 _CACHED_BONES, _CACHED_FLUID = _ahead.CACHED_BONES, _ahead.CACHED_FLUID
 DETECTOR = _ahead.DETECTOR
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:40] or "reader"
 
 
 def _site_settings() -> Any:
@@ -263,7 +261,7 @@ class ReviewModel:
         """Set a finding's status (``candidate`` / ``confirmed`` / ``rejected``)."""
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, found {status!r}")
-        return self._replace(bone, status, status=status)
+        return self._replace(bone, status, status=parse_status(status))
 
     def confirm(self, bone: Bone | int) -> Any:
         """Confirm the finding of ``bone``."""
@@ -438,7 +436,7 @@ class ReviewModel:
             raise ValueError("enter the reader's name before saving")
         if self.edema is None:
             raise RuntimeError("nothing to save: run detection or paint edema first")
-        return SaveSnapshot(self.study_key, self.reader, copy.deepcopy(self.findings),
+        return SaveSnapshot(self.study_key, self.reader, list(self.findings),
                             self.edema.with_array(self.edema.array.copy()))
 
     def write_snapshot(self, snapshot: SaveSnapshot, **kwargs: Any) -> Any:
@@ -462,38 +460,16 @@ class ReviewModel:
         return version
 
     def export_seg(self, path: str | os.PathLike[str], **kwargs: Any) -> Any:
-        """Write the confirmed edema (and the bones) as a DICOM SEG referencing the T1.
-
-        Calls :func:`bmes_imaging.export.write_edema_seg`; only bones whose finding is
-        ``confirmed`` get an edema segment. Returns its ``SegExport``.
+        """Write the confirmed edema (and the bones) as a DICOM SEG referencing the T1,
+        with the TID 1500 SR beside it when edema is confirmed; the ``SegExport``
+        (:func:`._review_export.export_seg`).
 
         Raises
         ------
         ExportError
             If the T1 was not read from DICOM, nothing is confirmed, or no reader name.
         """
-        from bmes_imaging.errors import ExportError
-        from bmes_imaging.export import write_edema_seg
-
-        if self.study is None or self.edema is None:
-            raise ExportError("nothing to export: open a study and run detection first")
-        if not self.study.t1.info.source_files:
-            raise ExportError("the T1 series was not read from DICOM (NIfTI study); a "
-                              "DICOM SEG must reference DICOM images: export NIfTI labels "
-                              "instead (File > Save Selected Layers)")
-        if not self.reader.strip():
-            raise ExportError("enter the reader's name before exporting a SEG")
-        edema = self.study.t1.with_array(np.ascontiguousarray(self.edema.array))
-        if any(f.status == "confirmed" and np.any(edema.array == int(f.bone))
-               for f in self.findings):  # the TID 1500 SR beside the SEG (issue 16)
-            from bmes_imaging.export import write_edema_sr
-
-            sr = os.fspath(path).removesuffix(".dcm") + "_sr.dcm"
-            return write_edema_sr(self.study.t1, sr, seg_path=path, edema=edema,
-                                  findings=self.findings, reader=self.reader,
-                                  bones=self.bones, **kwargs).seg
-        return write_edema_seg(self.study.t1, path, edema=edema, findings=self.findings,
-                               reader=self.reader, bones=self.bones, **kwargs)
+        return _review_export.export_seg(self, path, **kwargs)
 
     def restore(self) -> bool:
         """Load the reader's last saved annotation of this study; False if none."""
@@ -504,7 +480,7 @@ class ReviewModel:
             return False
         if loaded.labels is None:
             return False
-        self._apply(loaded.labels.array, [as_bone_finding(f) for f in loaded.findings])
+        self._apply(loaded.labels.array, list(loaded.findings))
         self.last_saved_version = loaded.version
         self.dirty = False
         self.changed.emit("restored")
@@ -551,8 +527,7 @@ class ReviewModel:
             self.bones = screened.bones if screened.bones is not None else self.bones
             self._apply(screened.edema.array, screened.findings)
         else:
-            self._apply(loaded.labels.array,
-                        [as_bone_finding(f) for f in loaded.findings])
+            self._apply(loaded.labels.array, list(loaded.findings))
         self.last_saved_version = None
         self.dirty = False
         self.changed.emit("restored")

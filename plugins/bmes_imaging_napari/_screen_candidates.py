@@ -41,7 +41,7 @@ def _number(row: dict[str, str], key: str) -> float:
 
 
 def _finding(row: dict[str, str]) -> Any:
-    from ._findings_io import finding_from_dict
+    from bmes_imaging.findings import finding_from_dict
 
     return finding_from_dict({
         "bone": int(row["bone_label"]), "bone_volume_ml": _number(row, "bone_volume_ml"),

@@ -24,6 +24,7 @@ __all__ = [
     "DicomFileError",
     "DicomSeriesError",
     "ExportError",
+    "FindingError",
     "GeometryError",
     "NiftiError",
     "NotAFootError",
@@ -126,6 +127,11 @@ class StoreError(BmesError, RuntimeError):
 
 class ExportError(BmesError, RuntimeError):
     """An export (table, report, DICOM SEG) cannot be produced."""
+
+
+class FindingError(BmesError, ValueError):
+    """A bone finding cannot be built: unknown bone, grade outside 0-3, unknown status,
+    a number that is none."""
 
 
 class PhantomError(BmesError, ValueError):

@@ -8,6 +8,7 @@ import pytest
 
 from bmes_imaging.bones import Bone
 from bmes_imaging.detection import BoneFinding
+from bmes_imaging.errors import FindingError
 from bmes_imaging.findings import (
     FINDING_STATUSES,
     FindingStatus,
@@ -33,7 +34,7 @@ def test_status_words_are_read_in_any_case(word: str) -> None:
 def test_unknown_status_names_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="candidate, confirmed, rejected"):
         parse_status("maybe")
-    with pytest.raises(ValueError, match=r"BoneFinding\.status"):
+    with pytest.raises(FindingError, match=r"Finding\.status must be one of"):
         BoneFinding(Bone.TALUS, 10, 1, 0.1, 1, 0.7, 2.0, 0.9, status="maybe")
 
 

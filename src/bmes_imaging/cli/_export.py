@@ -169,13 +169,11 @@ def _t1_stack(path: Path) -> Any:
     return t1[0]
 
 
-class _Confirmed:
-    """A bone the reader confirmed on the command line (no detector figures)."""
+def _confirmed(bone: Any, reader: str | None) -> Any:
+    """A bone the reader confirmed on the command line (no detector figures: unknown)."""
+    from ..findings import Finding, FindingStatus
 
-    status = "confirmed"
-
-    def __init__(self, bone: Any) -> None:
-        self.bone = bone
+    return Finding(bone, status=FindingStatus.CONFIRMED, source=reader or "reader")
 
 
 def _seg_inputs(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -223,11 +221,12 @@ def _seg_inputs(args: argparse.Namespace) -> dict[str, Any] | None:
         edema = labels(args.edema)
     if args.confirm:
         try:
-            findings = [_Confirmed(bone_from_name(b)) for b in args.confirm.split(",") if b]
+            findings = [_confirmed(bone_from_name(b), reader)
+                        for b in args.confirm.split(",") if b]
         except KeyError as exc:
             raise ExportError(str(exc)) from None
     elif args.findings:
-        findings = [_Confirmed(b) for foot in read_findings_table(args.findings)
+        findings = [_confirmed(b, reader) for foot in read_findings_table(args.findings)
                     for b in foot.bones]
     bones, source = None, None
     if args.bones:

@@ -220,7 +220,7 @@ def detect_edema(
     report("findings", 0.9)
     t0 = time.perf_counter()
     findings, notes = findings_from_ratios(ratios, edema, t1.voxel_volume_ml, cfg)
-    apply_bone_mask_quality(findings, bone_vol)  # automatic masks: confidence <= quality
+    findings = apply_bone_mask_quality(findings, bone_vol)  # automatic: confidence <= quality
     timings["findings"] = time.perf_counter() - t0
     report("done", 1.0)
     info = t1.info.replace(sequence="other")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..bones import Bone
-from ..findings import grade_for_fraction, is_involved, parse_status
+from ..findings import Finding, grade_for_fraction
 from ..volume import Volume
 from ._compare import Ratios, compute_ratios
 from ._config import DetectionConfig
@@ -17,66 +17,9 @@ from ._config import DetectionConfig
 __all__ = ["BoneFinding", "apply_bone_mask_quality", "findings_from_masks", "findings_from_ratios",
            "grade_for_fraction"]
 
-
-
-@dataclass
-class BoneFinding:
-    """The edema finding of one bone of one study.
-
-    Attributes
-    ----------
-    bone
-        The bone.
-    bone_volume_ml
-        Volume of the bone mask inside the image (ml).
-    edema_volume_ml
-        Volume of the edema voxels of this bone (ml).
-    fraction
-        ``edema_volume_ml / bone_volume_ml`` (0-1).
-    grade
-        0 none, 1 < 25 %, 2 25-50 %, 3 > 50 % of the bone (:func:`grade_for_fraction`).
-    t1_ratio, fluid_ratio
-        Mean T1 and fluid intensity over the normal-marrow reference, over the edema
-        voxels (over the whole bone marrow when there is no edema). NaN if unknown.
-    confidence
-        0-1: how sure the detector is of this row (positive or negative), from the
-        strength of evidence in units of the study's normal-marrow spread (a rule, not
-        calibrated); 0 when the bone lies mostly outside the fluid series.
-    status
-        ``"candidate"`` (detector output), ``"confirmed"`` or ``"rejected"`` (reader).
-    source
-        ``"detector"`` or the reader's name.
-    primary
-        The reader marked this bone as the primary site.
-    bone_mask_quality
-        0-1: how far the automatic bone mask is to be trusted (image fit, agreement of
-        atlases; :func:`bmes_imaging.detection._atlas.bone_mask_quality`); NaN for
-        imported or seeded masks. ``confidence`` never exceeds it.
-    """
-
-    bone: Bone
-    bone_volume_ml: float
-    edema_volume_ml: float
-    fraction: float
-    grade: int
-    t1_ratio: float
-    fluid_ratio: float
-    confidence: float
-    status: str = "candidate"
-    source: str = "detector"
-    primary: bool = False
-    bone_mask_quality: float = float("nan")
-
-    def __post_init__(self) -> None:
-        self.bone = Bone(int(self.bone))
-        self.status = parse_status(self.status, what="BoneFinding.status").value
-        if not 0 <= int(self.grade) <= 3:
-            raise ValueError(f"BoneFinding.grade must be 0-3, found {self.grade}")
-
-    @property
-    def positive(self) -> bool:
-        """True when the bone holds edema (grade >= 1) and was not rejected."""
-        return is_involved(self.status, self.grade)
+#: The finding of one bone: the one model of :mod:`bmes_imaging.findings` (this name is
+#: kept for the detector's callers).
+BoneFinding = Finding
 
 
 def _confidence(positive: bool, score_mean: float, edema_ml: float, coverage: float,
@@ -192,12 +135,15 @@ def findings_from_masks(bones: Volume, edema: Volume, t1: Volume, fluid_aligned:
 
 
 def apply_bone_mask_quality(findings: list[BoneFinding], bones: Volume) -> list[BoneFinding]:
-    """Set each finding's ``bone_mask_quality`` from automatic masks
-    (``bones.info.extra["bone_mask_quality"]``) and cap its confidence by it."""
+    """The findings with ``bone_mask_quality`` set from automatic masks
+    (``bones.info.extra["bone_mask_quality"]``) and the confidence capped by it (new
+    findings: ``dataclasses.replace``; the list given is left as it is)."""
     quality = bones.info.extra.get("bone_mask_quality") or {}
+    out = []
     for f in findings:
         q = quality.get(int(f.bone))
         if q is not None:
-            f.bone_mask_quality = float(q)
-            f.confidence = round(min(f.confidence, float(q)), 3)
-    return findings
+            f = dataclasses.replace(f, bone_mask_quality=float(q),
+                                    confidence=round(min(f.confidence, float(q)), 3))
+        out.append(f)
+    return out

@@ -423,7 +423,8 @@ def findings_from_store(store: Any, *, status: str = "confirmed") -> list[FootFi
             if f.status != status or not f.involved:
                 continue
             key = (str(foot[0]), str(foot[1]).upper())
-            feet.setdefault(key, {})[Bone(int(f.bone))] = float(f.edema_volume_ml or 0.0)
+            ml = float(f.edema_volume_ml)  # NaN: not measured (a reader's bare call)
+            feet.setdefault(key, {})[Bone(int(f.bone))] = 0.0 if math.isnan(ml) else ml
             if getattr(f, "grade", None) is not None:
                 grades.setdefault(key, {})[Bone(int(f.bone))] = int(f.grade)
             if getattr(f, "source", None):

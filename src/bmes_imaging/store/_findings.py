@@ -1,7 +1,8 @@
 """Findings as the store accepts and returns them.
 
-The store accepts :class:`bmes_imaging.detection.BoneFinding` objects, any object with
-the same attributes, or plain dicts with the same keys:
+The store accepts :class:`bmes_imaging.findings.Finding` objects (the detector's
+``BoneFinding``), any object with the same attributes, or plain dicts with the same keys
+(read by :func:`bmes_imaging.findings.finding_from_dict`):
 
 ``bone`` (:class:`~bmes_imaging.bones.Bone`, label int or bone name, required),
 ``bone_volume_ml``, ``edema_volume_ml``, ``fraction`` (0-1), ``grade`` (0-3),
@@ -9,104 +10,55 @@ the same attributes, or plain dicts with the same keys:
 ``"confirmed"`` or ``"rejected"``; default ``"candidate"``), ``source`` (default: the
 reader or source the findings are saved under), ``primary`` (bool, default False).
 
-It returns :class:`StoredFinding` objects, which have the same attributes plus the
-database ``finding_id`` (NaN, the detector's "unknown", is stored and returned as
-``None``; :meth:`StoredFinding.as_bone_finding` turns it back into NaN).
+It returns the same :class:`~bmes_imaging.findings.Finding` (:data:`StoredFinding` is
+its name here), with the database ``finding_id``. Unknown numbers are NaN in a finding
+and SQL NULL in the database: :func:`row_values` and :func:`from_row` convert at this
+boundary. ``bone_mask_quality`` has no column: a reloaded finding holds NaN there.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..bones import Bone, bone_from_label, bone_from_name
-from ..errors import StoreError
-from ..findings import FINDING_STATUSES, is_involved
+from ..errors import FindingError, StoreError
+from ..findings import (
+    FINDING_STATUSES,
+    NUMBER_FIELDS,
+    Finding,
+    finding_from_dict,
+    finding_to_dict,
+)
 
-__all__ = ["FINDING_STATUSES", "StoredFinding", "coerce_finding", "finding_to_dict"]
+__all__ = ["FINDING_STATUSES", "StoredFinding", "audit_dict", "coerce_finding", "from_row",
+           "row_values"]
 
+#: A finding as the store returns it: the one finding model (the name is kept).
+StoredFinding = Finding
 
-_NUMBERS = ("bone_volume_ml", "edema_volume_ml", "fraction", "t1_ratio", "fluid_ratio",
-            "confidence")
-
-
-@dataclass(frozen=True)
-class StoredFinding:
-    """One bone's finding as stored (same attributes as ``detection.BoneFinding``).
-
-    Attributes
-    ----------
-    bone
-        The bone.
-    bone_volume_ml, edema_volume_ml, fraction
-        Bone volume, edema volume (mL) and their ratio.
-    grade
-        0 none, 1 < 25 %, 2 25-50 %, 3 > 50 % of the bone.
-    t1_ratio, fluid_ratio
-        Edema-to-normal-marrow signal ratios on T1 and on the fluid-sensitive series.
-    confidence
-        Detector confidence 0-1.
-    status
-        ``"candidate"``, ``"confirmed"`` or ``"rejected"``.
-    source
-        ``"detector"`` or the reader's name.
-    primary
-        The primary (main) affected bone of the foot.
-    finding_id
-        Database id (``None`` before saving).
-    """
-
-    bone: Bone
-    bone_volume_ml: float | None = None
-    edema_volume_ml: float | None = None
-    fraction: float | None = None
-    grade: int | None = None
-    t1_ratio: float | None = None
-    fluid_ratio: float | None = None
-    confidence: float | None = None
-    status: str = "candidate"
-    source: str = "detector"
-    primary: bool = False
-    finding_id: int | None = None
-
-    @property
-    def involved(self) -> bool:
-        """True if the bone counts as involved: not rejected and edema present.
-
-        Edema is present when the grade is >= 1, or (without a grade) the edema volume
-        is above 0; a finding with neither counts as involved unless rejected.
-        """
-        return is_involved(self.status, self.grade, self.edema_volume_ml)
-
-    @property
-    def positive(self) -> bool:
-        """Same as :attr:`involved` (the name ``detection.BoneFinding`` uses)."""
-        return self.involved
-
-    def as_bone_finding(self) -> Any:
-        """Convert to a ``bmes_imaging.detection.BoneFinding``."""
-        from ..detection import BoneFinding  # type: ignore[attr-defined]
-
-        fields = finding_to_dict(self)
-        fields["bone"] = self.bone
-        for name in _NUMBERS:
-            if fields[name] is None:
-                fields[name] = math.nan
-        fields["grade"] = 0 if self.grade is None else self.grade
-        return BoneFinding(**fields)
+#: The finding's fields the database keeps (columns of table ``finding``).
+STORED_FIELDS: tuple[str, ...] = ("bone_volume_ml", "edema_volume_ml", "fraction", "grade",
+                                  "t1_ratio", "fluid_ratio", "confidence", "status", "source",
+                                  "primary")
+_RANGED = ("fraction", "confidence")
 
 
-def _get(obj: Any, name: str, default: Any = None) -> Any:
+def _as_mapping(obj: Any) -> Mapping[str, Any]:
     if isinstance(obj, Mapping):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
+        return obj
+    if isinstance(obj, Finding):
+        return finding_to_dict(obj)
+    return {name: getattr(obj, name) for name in ("bone", *STORED_FIELDS)
+            if getattr(obj, name, None) is not None}
 
 
-def coerce_finding(obj: Any, *, default_source: str, index: int = 0) -> StoredFinding:
-    """Validate a finding (object or dict, see module docs) into a :class:`StoredFinding`.
+def coerce_finding(obj: Any, *, default_source: str, index: int = 0) -> Finding:
+    """Validate a finding (object or dict, see module docs) as the store takes it.
+
+    Beyond :class:`~bmes_imaging.findings.Finding`'s own checks: a known number must be
+    finite, ``fraction`` and ``confidence`` within 0-1, and an empty ``source`` is
+    ``default_source``.
 
     Raises
     ------
@@ -114,60 +66,43 @@ def coerce_finding(obj: Any, *, default_source: str, index: int = 0) -> StoredFi
         Naming the finding's position and field; nothing is saved.
     """
     where = f"finding {index + 1}"
-    raw_bone = _get(obj, "bone")
+    data = dict(_as_mapping(obj))
+    if not data.get("source"):
+        data["source"] = default_source
+    if not data.get("status"):
+        data["status"] = "candidate"
     try:
-        if isinstance(raw_bone, Bone):
-            bone = raw_bone
-        elif isinstance(raw_bone, numbers.Integral) and not isinstance(raw_bone, bool):
-            bone = bone_from_label(int(raw_bone))
-        elif isinstance(raw_bone, str):
-            bone = bone_from_name(raw_bone)
-        else:
-            raise KeyError(f"bone must be a Bone, label or name, found {raw_bone!r}")
-    except KeyError as exc:
-        raise StoreError(f"{where}: {exc.args[0]}; nothing was saved") from None
-    values: dict[str, Any] = {}
-    for name in _NUMBERS:
-        v = _get(obj, name)
-        if v is None:
-            values[name] = None
-            continue
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            raise StoreError(f"{where} ({bone.bone_name}): {name} must be a number, "
-                             f"found {v!r}; nothing was saved") from None
-        if math.isnan(f):  # the detector's "unknown"
-            values[name] = None
-            continue
-        if not math.isfinite(f):
-            raise StoreError(f"{where} ({bone.bone_name}): {name} must be finite, found {v!r}")
-        values[name] = f
-    for name in ("fraction", "confidence"):
-        if values[name] is not None and not 0.0 <= values[name] <= 1.0:
-            raise StoreError(f"{where} ({bone.bone_name}): {name} must be within 0-1, found "
-                             f"{values[name]}; nothing was saved")
-    grade = _get(obj, "grade")
-    if grade is not None:
-        ok = (isinstance(grade, numbers.Real) and not isinstance(grade, bool)
-              and math.isfinite(float(grade)) and float(grade).is_integer()
-              and 0 <= float(grade) <= 3)
-        if not ok:
-            raise StoreError(f"{where} ({bone.bone_name}): grade must be 0-3, found "
-                             f"{grade!r}; nothing was saved")
-        grade = int(float(grade))
-    status = _get(obj, "status") or "candidate"
-    if status not in FINDING_STATUSES:
-        raise StoreError(f"{where} ({bone.bone_name}): status must be one of "
-                         f"{', '.join(FINDING_STATUSES)}, found {status!r}; nothing was saved")
-    source = _get(obj, "source") or default_source
-    return StoredFinding(bone=bone, grade=grade, status=str(status), source=str(source),
-                         primary=bool(_get(obj, "primary", False)), **values)
+        finding = finding_from_dict(data)
+    except FindingError as exc:
+        raise StoreError(f"{where}: {exc}; nothing was saved") from None
+    name = finding.bone.bone_name
+    for field in NUMBER_FIELDS:
+        value = getattr(finding, field)
+        if math.isinf(value):
+            raise StoreError(f"{where} ({name}): {field} must be finite, found {value!r}; "
+                             "nothing was saved")
+    for field in _RANGED:
+        value = getattr(finding, field)
+        if not math.isnan(value) and not 0.0 <= value <= 1.0:
+            raise StoreError(f"{where} ({name}): {field} must be within 0-1, found {value}; "
+                             "nothing was saved")
+    return finding
 
 
-def finding_to_dict(finding: StoredFinding) -> dict[str, Any]:
-    """JSON-friendly dict of a finding (bone by name, no database id)."""
-    d = asdict(finding)
-    d.pop("finding_id", None)
-    d["bone"] = finding.bone.bone_name
-    return d
+def row_values(finding: Finding) -> dict[str, Any]:
+    """The column values of a finding's database row (NaN as NULL, status as its word)."""
+    values = finding_to_dict(finding)
+    return {name: values[name] for name in STORED_FIELDS}
+
+
+def audit_dict(finding: Finding) -> dict[str, Any]:
+    """A finding as the audit trail records it (before / after JSON): the bone by name
+    and the stored fields (:func:`bmes_imaging.findings.finding_to_dict`, without what
+    the store does not keep)."""
+    return {"bone": finding.bone.bone_name, **row_values(finding)}
+
+
+def from_row(row: Any) -> Finding:
+    """The finding of a database row (NULL numbers as NaN)."""
+    return Finding(bone=row.bone, finding_id=row.id,
+                   **{name: getattr(row, name) for name in STORED_FIELDS})

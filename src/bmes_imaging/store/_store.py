@@ -25,7 +25,7 @@ from . import _files
 from ._clinical_api import ClinicalStore
 from ._clinical_db import now
 from ._engine import make_engine, resolve_url, run_migrations, write_transaction
-from ._findings import StoredFinding, coerce_finding, finding_to_dict
+from ._findings import StoredFinding, audit_dict, coerce_finding, from_row, row_values
 from ._identity import (
     claim_folder,
     clean_on_open,
@@ -316,11 +316,10 @@ class Store(ClinicalStore):
                                      data=prepared.data))
             previous = self._previous_findings(session, study.id, reader, ann.id)
             for f in stored:
-                row = Finding(annotation_id=ann.id, bone=int(f.bone),
-                              **{k: v for k, v in finding_to_dict(f).items() if k != "bone"})
+                row = Finding(annotation_id=ann.id, bone=int(f.bone), **row_values(f))
                 session.add(row)
                 session.flush()
-                after = finding_to_dict(f)
+                after = audit_dict(f)
                 before = previous.pop(int(f.bone), None)
                 if before != after:
                     session.add(AuditEvent(
@@ -357,17 +356,7 @@ class Store(ClinicalStore):
         prev = own or session.scalars(q.limit(1)).first()
         if prev is None:
             return {}
-        return {f.bone: finding_to_dict(self._stored(f)) for f in prev.findings}
-
-    @staticmethod
-    def _stored(row: Finding) -> StoredFinding:
-        from ..bones import Bone
-
-        return StoredFinding(
-            bone=Bone(row.bone), bone_volume_ml=row.bone_volume_ml,
-            edema_volume_ml=row.edema_volume_ml, fraction=row.fraction, grade=row.grade,
-            t1_ratio=row.t1_ratio, fluid_ratio=row.fluid_ratio, confidence=row.confidence,
-            status=row.status, source=row.source, primary=row.primary, finding_id=row.id)
+        return {f.bone: audit_dict(from_row(f)) for f in prev.findings}
 
     def _version(self, ann: Annotation, study_uid: str, n: int) -> AnnotationVersion:
         return AnnotationVersion(
@@ -417,7 +406,7 @@ class Store(ClinicalStore):
             if row is None:
                 raise StoreError(f"no annotation version with id {annotation_id}")
             ann, uid = row
-            findings = [self._stored(f) for f in ann.findings]
+            findings = [from_row(f) for f in ann.findings]
             version = self._version(ann, uid, len(findings))
             data = None
             if ann.label_path is not None:

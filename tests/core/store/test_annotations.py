@@ -99,17 +99,23 @@ def test_damaged_or_missing_label_map_is_reported(store: Store) -> None:
 
 
 def test_detector_findings_objects_and_nan(store: Store) -> None:
+    from sqlalchemy import select
+
+    from bmes_imaging.store._models import Finding as FindingRow
+
     detection = pytest.importorskip("bmes_imaging.detection")
     finding = detection.BoneFinding(bone=Bone.CALCANEUS, bone_volume_ml=80.0,
                                     edema_volume_ml=30.0, fraction=0.375, grade=2,
                                     t1_ratio=float("nan"), fluid_ratio=2.0, confidence=0.7)
     store.save_findings(STUDY, [finding], "detector")
     [stored] = store.latest_findings(STUDY, "detector")
-    assert stored.bone is Bone.CALCANEUS and stored.t1_ratio is None
+    # unknown is NaN in a finding and NULL in the database
+    assert stored.bone is Bone.CALCANEUS and math.isnan(stored.t1_ratio)
+    with store.engine.connect() as conn:
+        assert conn.execute(select(FindingRow.t1_ratio)).scalar_one() is None
     assert stored.status == "candidate" and stored.source == "detector" and stored.positive
-    back = stored.as_bone_finding()
-    assert isinstance(back, detection.BoneFinding) and math.isnan(back.t1_ratio)
-    assert back.grade == 2 and back.fraction == 0.375
+    assert isinstance(stored, detection.BoneFinding) and stored.finding_id is not None
+    assert stored == finding and stored.as_bone_finding() is stored
 
 
 @pytest.mark.parametrize(("finding", "match"), [
