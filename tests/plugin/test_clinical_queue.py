@@ -113,13 +113,14 @@ def test_queue_steps_to_the_next_unreviewed_study(make_napari_viewer, qtbot, sto
 
 def test_queue_lists_the_studies_registered_in_the_store(make_napari_viewer, qtbot, store,
                                                          synthetic_study, tmp_path) -> None:
-    from bmes_imaging_napari._study import study_key_of_folder
+    from bmes_imaging_napari._study import find_study_choices
 
     root = tmp_path / "cohort"
     for name in ("p01_L", "p02_R", "p03_R"):
         synthetic_study.t1.to_nifti(root / name / "t1.nii.gz")
         synthetic_study.stir.to_nifti(root / name / "stir.nii.gz")
-    keys = {name: study_key_of_folder(root / name) for name in ("p01_L", "p02_R", "p03_R")}
+    keys = {c.folder.name: c.key for c in find_study_choices(root)}
+    assert sorted(keys) == ["p01_L", "p02_R", "p03_R"]
     store.register_study(study_instance_uid=keys["p03_R"])
     store.register_study(study_instance_uid="1.2.3.4.5.6.7.8.9")  # no folder here
     store.register_study(study_instance_uid=keys["p01_L"])

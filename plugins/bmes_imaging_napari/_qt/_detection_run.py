@@ -1,7 +1,9 @@
 """Detection in a napari worker thread: progress to the GUI thread, cancellable.
 
-:class:`DetectionRun` is the run itself; :class:`DetectionWiringMixin` is the review
-widget's side of it (start / cancel, progress bar, results into the model and layers).
+:class:`DetectionRun` is the run itself; :class:`DetectionController` is given the
+review model, the viewer and the dock's progress controls and runs it for the review
+dock (start / cancel, progress, the result into the model; the dock listens to its
+signals).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QObject, QTimer, Signal
 
 from .._layers import volume_from_layer
 from ._prompts import notify_error, notify_info
@@ -21,9 +23,9 @@ if TYPE_CHECKING:
 
     from .._review_model import ReviewModel
     from ._background import BackgroundJobs
-    from ._findings_table import FindingsTable
 
-__all__ = ["DetectionCancelled", "DetectionRun", "DetectionWiringMixin"]
+__all__ = ["DetectionCancelled", "DetectionController", "DetectionRun"]
+
 
 class DetectionCancelled(Exception):
     """Raised inside the worker at the next progress step after Cancel."""
@@ -64,88 +66,128 @@ class DetectionRun(QObject):
         self.cancel_requested = True
 
 
-class DetectionWiringMixin:
-    """Running detection from the review widget (mixed into it): start it in a worker,
-    show progress, cancel, and put the result into the model and the layers."""
+class DetectionController(QObject):
+    """Runs detection for a review: given the model, the viewer, the dock's background
+    jobs and its progress bar and line; start / cancel, progress, the result into the
+    model, then :attr:`detected` (the dock draws the labels and selects a candidate).
 
-    if TYPE_CHECKING:
-        viewer: Any
-        model: ReviewModel
-        worker: Any
-        _run: DetectionRun | None
-        _prepare_worker: Any
-        _detect_after_open: bool
-        jobs: BackgroundJobs
-        ask_yes_no: Callable[[str], bool]
-        progress: QProgressBar
-        progress_label: QLabel
-        table: FindingsTable
+    Parameters
+    ----------
+    viewer
+        The napari viewer (an imported bone label layer there is used as the bones).
+    model
+        The :class:`~bmes_imaging_napari._review_model.ReviewModel` detection fills.
+    jobs
+        The dock's :class:`~._background.BackgroundJobs` (caching, storing candidates;
+        while a study opens, detection waits for it).
+    progress, status
+        Progress bar and status line the run reports to.
+    ask_yes_no
+        ``(question) -> bool``, asked before the reader's edema would be replaced.
+    parent
+        Owner of this object (the dock).
 
-        def _update_enabled(self) -> None: ...
-        def _sync_layers(self) -> None: ...
-        def select_first_candidate(self) -> None: ...
+    Attributes
+    ----------
+    worker
+        The running detection's worker, None when none runs.
+    prepare_worker
+        The worker precomputing what recomputing after a paint stroke needs, or None.
+    """
 
-    def run_detection(self) -> Any:
-        """Start detection in a worker thread; returns the worker (or None)."""
+    #: the detector's result is in the model (emitted in the GUI thread)
+    detected = Signal()
+    #: a run started or ended
+    running_changed = Signal()
+
+    def __init__(self, viewer: Any, model: ReviewModel, jobs: BackgroundJobs,
+                 progress: QProgressBar, status: QLabel, *,
+                 ask_yes_no: Callable[[str], bool], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = viewer
+        self.model = model
+        self.jobs = jobs
+        self.progress = progress
+        self.status = status
+        self.ask_yes_no = ask_yes_no
+        self.worker: Any = None
+        self.prepare_worker: Any = None
+        self._run: DetectionRun | None = None
+        self._after_open = False
+
+    @property
+    def running(self) -> bool:
+        """True while detection runs."""
+        return self.worker is not None
+
+    def run(self) -> Any:
+        """Start detection in a worker thread; returns the worker (or None). While a
+        study is being opened, detection starts once it is shown (:meth:`run_pending`)."""
         if self.jobs.busy("open"):  # e.g. bmes view --detect: once the study is shown
-            self._detect_after_open = True
+            self._after_open = True
             return None
-        if self.model.study is None:
+        model = self.model
+        if model.study is None:
             notify_error("Open a study first (File > Open, or 'Open study…').")
             return None
         if self.worker is not None:
             return self.worker
-        if (self.model.edema is not None and (self.model.dirty or self.model.findings)
+        if (model.edema is not None and (model.dirty or model.findings)
                 and not self.ask_yes_no("Replace the current edema labels and findings "
                                         "with new detector candidates?")):
             return None
         kwargs: dict[str, Any] = {}
-        bones_layer = bones_layer_for_detection(
-            self.viewer, self.model.study.key if self.model.study else None)
+        bones_layer = bones_layer_for_detection(self.viewer, model.study.key)
         if bones_layer is not None:  # an imported or earlier bone label map: use it
             kwargs["bones"] = volume_from_layer(bones_layer)
-        self._run = DetectionRun(self.model.run_detection, **kwargs)
+        self._run = DetectionRun(model.run_detection, **kwargs)
         self._run.progressed.connect(self._on_progress)
         worker = self._run.worker
-        worker.returned.connect(self._on_detection_returned)
-        worker.errored.connect(self._on_detection_errored)
-        worker.finished.connect(self._on_detection_finished)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_finished)
         self.worker = worker
         self.progress.setValue(0)
-        self.progress_label.setText("Detecting…")
-        self._update_enabled()
+        self.status.setText("Detecting…")
+        self.running_changed.emit()
         worker.start()
         return worker
 
-    def cancel_detection(self) -> None:
+    def run_pending(self) -> None:
+        """Start the run asked for while the study was opening, if any (queued)."""
+        if self._after_open:
+            self._after_open = False
+            QTimer.singleShot(0, self.run)
+
+    def cancel(self) -> None:
         """Ask the running detection to stop at its next progress step."""
         if self.worker is not None and self._run is not None:
             self._run.cancel()
-            self.progress_label.setText("Cancelling…")
+            self.status.setText("Cancelling…")
 
     def _on_progress(self, stage: str, fraction: float) -> None:
         self.progress.setValue(round(100 * max(0.0, min(1.0, fraction))))
-        self.progress_label.setText(stage)
+        self.status.setText(stage)
 
-    def _on_detection_returned(self, result: Any) -> None:
-        self.model.set_detection(result, cache=False)
-        self.jobs.start("cache", self.model.cache_detection, text="", quiet=True)
-        snapshot = self.model.candidates_snapshot()
-        self._sync_layers()
+    def _on_returned(self, result: Any) -> None:
+        model = self.model
+        model.set_detection(result, cache=False)
+        self.jobs.start("cache", model.cache_detection, text="", quiet=True)
+        snapshot = model.candidates_snapshot()
         self.progress.setValue(100)
-        n = sum(1 for f in self.model.findings if f.edema_volume_ml > 0)
-        self.progress_label.setText(f"{n} bone(s) with candidate edema")
+        n = sum(1 for f in model.findings if f.edema_volume_ml > 0)
+        self.status.setText(f"{n} bone(s) with candidate edema")
         notes = list(getattr(result, "coverage_notes", []) or [])
         if notes:
             notify_info("Detection notes: " + "; ".join(notes))
-        self.progress_label.setToolTip("\n".join(notes))
-        self.select_first_candidate()
+        self.status.setToolTip("\n".join(notes))
+        self.detected.emit()
         if snapshot is not None:  # store the candidates, in a worker
-            self.jobs.start("candidates", self.model.save_candidates, snapshot, text="",
+            self.jobs.start("candidates", model.save_candidates, snapshot, text="",
                             errored=self._candidates_not_stored, quiet=True)
-        self._prepare_painting()
+        self.prepare_painting()
 
-    def _prepare_painting(self) -> None:
+    def prepare_painting(self) -> None:
         """Precompute, in a worker thread, what recomputing after a paint stroke needs."""
         if not self.model.can_recompute():
             return
@@ -153,33 +195,29 @@ class DetectionWiringMixin:
 
         worker = create_worker(self.model.prepare_recompute, _start_thread=False,
                                _ignore_errors=True)  # painting recomputes if this fails
-        widget = weakref.ref(self)  # a closed viewer must not be kept alive by it
+        controller = weakref.ref(self)  # a closed viewer must not be kept alive by it
 
         def finished() -> None:
-            alive = widget()
-            if alive is not None:
-                alive._prepare_finished(worker)
+            alive = controller()
+            if alive is not None and alive.prepare_worker is worker:  # not an earlier
+                alive.prepare_worker = None                           # study's worker
 
         worker.finished.connect(finished)
-        self._prepare_worker = worker
+        self.prepare_worker = worker
         worker.start()
-
-    def _prepare_finished(self, worker: Any) -> None:
-        if self._prepare_worker is worker:  # not an earlier study's worker
-            self._prepare_worker = None
 
     def _candidates_not_stored(self, exc: BaseException) -> None:
         notify_error(f"Candidates not stored (detection will run again next time): {exc}")
 
-    def _on_detection_errored(self, exc: BaseException) -> None:
+    def _on_errored(self, exc: BaseException) -> None:
         if isinstance(exc, DetectionCancelled):
-            self.progress_label.setText("Detection cancelled")
+            self.status.setText("Detection cancelled")
             self.progress.setValue(0)
             return
-        self.progress_label.setText("Detection failed")
+        self.status.setText("Detection failed")
         notify_error(f"Detection failed: {exc}")
 
-    def _on_detection_finished(self) -> None:
+    def _on_finished(self) -> None:
         self.worker = None
         self._run = None
-        self._update_enabled()
+        self.running_changed.emit()

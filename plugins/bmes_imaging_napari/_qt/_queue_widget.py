@@ -1,8 +1,11 @@
 """Study queue: the studies of a folder, which ones this reader has reviewed, next one.
 
 Point it at a folder (a cohort such as ``bmes phantom --cohort table1 OUT`` writes, or a
-PACS export with one folder per study); each study is marked reviewed when the store
-holds an annotation of it by the current reader. "Next unreviewed" opens the next study
+PACS export); its studies are found by the core's one study loader
+(:func:`bmes_imaging.study.find_study_choices`: the folder indexed once, the T1 and
+fluid series paired per study and side, the files ``bmes index`` reads), each listed
+once per foot. A study is marked reviewed when the store holds an annotation of it by
+the current reader. "Next unreviewed" opens the next study
 without one in the review widget (which asks first about unsaved work).
 
 With "Studies in the store" checked the queue lists the studies registered in the store
@@ -33,7 +36,7 @@ from qtpy.QtWidgets import (
 
 from bmes_imaging.errors import BmesError
 
-from .._study import find_studies, study_key_of_folder
+from .._study import StudyChoice, find_study_choices
 
 if TYPE_CHECKING:
     import napari
@@ -44,14 +47,17 @@ __all__ = ["QueueEntry", "QueueWidget"]
 
 
 class QueueEntry:
-    """One study of the queue: its folder, key and whether the reader reviewed it."""
+    """One study of the queue: its folder, key, whether the reader reviewed it, and the
+    study (and side) to open (None: listed by the store, not found in the folder)."""
 
-    __slots__ = ("key", "path", "reviewed")
+    __slots__ = ("choice", "key", "path", "reviewed")
 
-    def __init__(self, path: Path | None, key: str | None, reviewed: bool) -> None:
+    def __init__(self, path: Path | None, key: str | None, reviewed: bool,
+                 choice: StudyChoice | None = None) -> None:
         self.path = path
         self.key = key
         self.reviewed = reviewed
+        self.choice = choice
 
     def __repr__(self) -> str:
         name = self.path.name if self.path is not None else self.key
@@ -77,13 +83,14 @@ class QueueWidget(QWidget):
         self._review = review
         self.entries: list[QueueEntry] = []
         self.root: Path | None = None
+        self.choices: list[StudyChoice] = []  # the studies found under root
         self.from_store = False
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
         self.folder_button = QPushButton("Folder…")
         self.folder_button.clicked.connect(self._choose_folder)
         self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.clicked.connect(self.refresh)
+        self.refresh_button.clicked.connect(self.rescan)
         row.addWidget(self.folder_button)
         row.addWidget(self.refresh_button)
         layout.addLayout(row)
@@ -120,6 +127,19 @@ class QueueWidget(QWidget):
     def set_folder(self, folder: str | os.PathLike[str]) -> None:
         """List the studies under ``folder``."""
         self.root = Path(folder)
+        self.rescan()
+
+    def rescan(self) -> None:
+        """Find the studies under the folder again (the core indexes it), then list them."""
+        self.choices = []
+        if self.root is not None:
+            try:
+                self.choices = find_study_choices(self.root)
+            except BmesError as exc:
+                self.list.clear()
+                self.entries = []
+                self.summary.setText(f"Cannot read the folder: {exc}")
+                return
         self.refresh()
 
     def use_store(self, enabled: bool = True) -> None:
@@ -140,31 +160,37 @@ class QueueWidget(QWidget):
             return False
 
     def refresh(self) -> None:
-        """Re-read the folder and the reader's saved reviews."""
+        """List the studies found (:meth:`rescan`) with the reader's saved reviews."""
         self.list.clear()
         self.entries = []
-        folders: dict[str | None, Path] = {}
-        if self.root is not None:
-            for path in find_studies(self.root):
-                folders.setdefault(study_key_of_folder(path), path)
         if self.from_store:
+            by_key: dict[str, StudyChoice] = {}
+            for choice in self.choices:
+                by_key.setdefault(choice.key, choice)
             try:
                 keys = list(self.review.model.store.studies())
             except BmesError as exc:
                 self.summary.setText(f"Cannot read the store: {exc}")
                 return
-            self.entries = [QueueEntry(folders.get(k), k, self._reviewed(k)) for k in keys]
+            self.entries = [QueueEntry(by_key[k].folder if k in by_key else None, k,
+                                       self._reviewed(k), by_key.get(k)) for k in keys]
         else:
-            self.entries = [QueueEntry(p, k, self._reviewed(k)) for k, p in folders.items()]
-            self.entries.sort(key=lambda e: str(e.path))
+            self.entries = [QueueEntry(c.folder, c.key, self._reviewed(c.key), c)
+                            for c in self.choices]
+            self.entries.sort(key=lambda e: (str(e.path), e.choice.side or "")
+                              if e.choice is not None else (str(e.path), ""))
+        folders = [e.path for e in self.entries]
         current = self.review.model.study
         for entry in self.entries:
             if entry.path is None:
                 label = f"study …{(entry.key or '')[-12:]} (folder not found)"
-            elif self.root is not None and entry.path != self.root:
+            elif self.root is not None and entry.path != self.root \
+                    and entry.path.is_relative_to(self.root):
                 label = str(entry.path.relative_to(self.root))
             else:
                 label = entry.path.name
+            if folders.count(entry.path) > 1 and entry.choice is not None:
+                label += f" ({entry.choice.side or entry.choice.description})"
             item = QListWidgetItem(("✓ " if entry.reviewed else "• ") + label)
             item.setData(Qt.ItemDataRole.UserRole,
                          None if entry.path is None else str(entry.path))
@@ -179,9 +205,10 @@ class QueueWidget(QWidget):
                                 if self.review.model.reader else " (enter your name)"))
 
     def _open_item(self, item: QListWidgetItem) -> None:
-        path = item.data(Qt.ItemDataRole.UserRole)
-        if path:
-            self.review.open_study_in_background(path, opened=self.refresh)
+        row = self.list.row(item)
+        choice = self.entries[row].choice if 0 <= row < len(self.entries) else None
+        if choice is not None:
+            self.review.open_study_in_background(choice, opened=self.refresh)
 
     def next_unreviewed(self) -> QueueEntry | None:
         """The first unreviewed study after the open one (wrapping), or None."""
@@ -196,7 +223,7 @@ class QueueWidget(QWidget):
         n = len(self.entries)
         for step in range(n):
             entry = self.entries[(start + step) % n]
-            if (not entry.reviewed and entry.path is not None
+            if (not entry.reviewed and entry.choice is not None
                     and (current is None or entry.key != current.key)):
                 return entry
         return None
@@ -209,6 +236,6 @@ class QueueWidget(QWidget):
         if entry is None:
             self.summary.setText("Every study in the queue is reviewed")
             return False
-        assert entry.path is not None
-        return self.review.open_study_in_background(entry.path,
+        assert entry.choice is not None
+        return self.review.open_study_in_background(entry.choice,
                                                     opened=self.refresh) is not None

@@ -27,8 +27,8 @@ __all__ = ["build_review_ui"]
 
 
 def build_review_ui(widget: ReviewWidget) -> None:
-    """Create the review widget's controls as its attributes, lay them out, connect
-    them to its slots and set their enabled state."""
+    """Create the review widget's controls as its attributes, lay them out and connect
+    them to its slots (the widget sets their enabled state once its parts exist)."""
     layout = QVBoxLayout(widget)
     form = QFormLayout()
     widget.reader_edit = QLineEdit(widget.model.reader)
@@ -117,4 +117,3 @@ def build_review_ui(widget: ReviewWidget) -> None:
     layout.addLayout(row)
     widget.state_label = QLabel("")
     layout.addWidget(widget.state_label)
-    widget._update_enabled()

@@ -1,8 +1,9 @@
 """Saving the review and not losing it: save, SEG export, autosave, the close guard.
 
-A mixin of :class:`~bmes_imaging_napari._qt._review_widget.ReviewWidget` (it uses the
-widget's ``model``, ``viewer``, ``reader_edit``, timers and prompts); kept apart so the
-widget module holds only what the reader sees and does.
+:class:`ReviewSession` is given the review model, the dock's background jobs, the
+reader field and status lines, and the prompts as callables; the review dock
+(:class:`~bmes_imaging_napari._qt._review_widget.ReviewWidget`) holds one and listens
+to its :attr:`~ReviewSession.closing` signal.
 """
 
 from __future__ import annotations
@@ -12,23 +13,22 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtCore import QEvent, QObject, QTimer, Signal
 from qtpy.QtWidgets import QApplication, QFileDialog, QWidget
 
 from bmes_imaging.errors import BmesError, StoreError
 
-from ._prompts import ask_save_failed_dialog, notify_error, notify_info
+from ._prompts import notify_error, notify_info
 
 if TYPE_CHECKING:
     from qtpy.QtWidgets import QLabel, QLineEdit
 
     from .._review_model import ReviewModel
     from ._background import BackgroundJobs
-    from ._keys import ReviewKeys
 
-__all__ = ["AUTOSAVE_MS", "ReviewSessionMixin"]
+__all__ = ["AUTOSAVE_MS", "ReviewSession"]
 
 log = logging.getLogger("bmes_imaging.napari")
 
@@ -36,88 +36,95 @@ log = logging.getLogger("bmes_imaging.napari")
 AUTOSAVE_MS = 60_000
 
 
-class ReviewSessionMixin:
-    """Save / export / autosave / close handling of the review widget (mixed into a
-    ``QWidget``: the close guard filters the main window's events)."""
+class ReviewSession(QObject):
+    """Saving the review of one dock and not losing it.
 
-    if TYPE_CHECKING:
-        viewer: Any
-        model: ReviewModel
-        reader_edit: QLineEdit
-        progress_label: QLabel
-        ask_unsaved: Callable[[], str]
-        _autosave_timer: QTimer
-        _recompute_timer: QTimer
-        _shortcuts: ReviewKeys
-        _caption: Any
-        view_tools: Any
-        jobs: BackgroundJobs
-        _guarded: Any
+    Given the review model, the dock's background jobs and the controls it reads and
+    writes; knows nothing else of the dock. Prompts and the pending paint stroke are
+    reached through the callables it is given.
 
-        def flush_edits(self) -> None: ...
-        def cancel_detection(self) -> None: ...
-        def _update_state_label(self) -> None: ...
-        def _restore_saved_or_recovered(self) -> None: ...
+    Parameters
+    ----------
+    model
+        The :class:`~bmes_imaging_napari._review_model.ReviewModel` to save.
+    jobs
+        The dock's :class:`~._background.BackgroundJobs` (save and export run there).
+    reader_edit
+        The reader's name field (read before every save).
+    status, state
+        The dock's status line and its saved / unsaved line.
+    dock
+        The review dock: parent of the dialogs; its top-level window is guarded.
+    ask_unsaved
+        ``() -> "save" | "discard" | "cancel"``, asked before unsaved work is lost.
+    ask_save_failed
+        ``(reason) -> "retry" | "elsewhere" | "cancel"`` after a failed save.
+    flush_edits
+        Recompute now a paint stroke that waits for its debounce timer.
+    autosave_ms
+        Interval of the recovery autosave, in ms (0 disables it).
+    """
 
-    # -------------------------------------------------------------- window
-    def _main_window(self) -> Any:
-        """The top-level window the dock sits in (Qt's ``QWidget.window()``), or None
-        while the widget is not docked yet."""
-        window = cast(QWidget, self).window()
-        return window if window is not self else None
+    #: the window the dock is in closes, or the application quits: stop everything
+    closing = Signal()
 
-    def _install_close_guard(self) -> None:
-        """Filter the main window's Close events (once docked) and, on quitting the
-        application, keep unsaved work in the recovery file and stop the helper process."""
-        self._guarded = None
-        QTimer.singleShot(0, self._guard_window)  # docked by then
+    def __init__(self, model: ReviewModel, jobs: BackgroundJobs, reader_edit: QLineEdit,
+                 status: QLabel, state: QLabel, *, dock: QWidget,
+                 ask_unsaved: Callable[[], str], ask_save_failed: Callable[[str], str],
+                 flush_edits: Callable[[], None], autosave_ms: int = AUTOSAVE_MS) -> None:
+        super().__init__(dock)
+        self.model = model
+        self.jobs = jobs
+        self.reader_edit = reader_edit
+        self.status = status
+        self.state = state
+        self.dock = dock
+        self.ask_unsaved = ask_unsaved
+        self.ask_save_failed = ask_save_failed
+        self.flush_edits = flush_edits
+        self._guarded: Any = None
+        self.autosave_timer = QTimer(self)
+        if autosave_ms > 0:
+            self.autosave_timer.setInterval(autosave_ms)
+            self.autosave_timer.timeout.connect(self.autosave)
+            self.autosave_timer.start()
+        QTimer.singleShot(0, self.guard_window)  # docked by then
         app = QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self._on_quit)
 
-    def _guard_window(self) -> None:
-        window = self._main_window()
-        if window is not None and window is not self._guarded:
-            window.installEventFilter(cast(QObject, self))
+    # -------------------------------------------------------------- window
+    def guard_window(self) -> None:
+        """Filter the Close events of the window the dock is in (once docked)."""
+        window = self.dock.window()
+        if window is not None and window is not self.dock and window is not self._guarded:
+            window.installEventFilter(self)
             self._guarded = window
-
-    def showEvent(self, event: Any) -> None:
-        """Docked and shown: guard the window it is in."""
-        super().showEvent(event)  # type: ignore[misc]
-        self._guard_window()
 
     def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:
         """Ask before the viewer window closes over unsaved review work; when it does
-        close, release the keys and stop the bone-mask process."""
+        close, emit :attr:`closing`."""
         if event is not None and event.type() == QEvent.Type.Close \
                 and obj is self._guarded:
             if not self.maybe_close_study():
                 event.ignore()
                 return True
-            self._shut_down()
+            self.closing.emit()
         return False
 
     def _on_quit(self) -> None:
         self.autosave()  # Ctrl+C / SIGTERM: unsaved work goes to the recovery file
-        self._shut_down()
+        self.closing.emit()
 
-    def _shut_down(self) -> None:
-        """Stop timers and the bone-mask process, unbind the keys (idempotent)."""
-        from .._bone_process import shutdown
-
-        self._autosave_timer.stop()
-        self._recompute_timer.stop()
-        self._shortcuts.release()
-        self._caption.disconnect()
-        self.view_tools.close_linked_views()
-        self.cancel_detection()
+    def stop(self) -> None:
+        """Stop the autosave and let go of the application (idempotent)."""
+        self.autosave_timer.stop()
         app = QApplication.instance()
         if app is not None:
             try:  # the application must not keep a closed viewer alive
                 app.aboutToQuit.disconnect(self._on_quit)
             except (TypeError, RuntimeError):  # already disconnected
                 pass
-        shutdown()
 
     def maybe_close_study(self) -> bool:
         """Ask about unsaved work; True if it is fine to close (saved or discarded)."""
@@ -132,14 +139,25 @@ class ReviewSessionMixin:
             return True
         return False
 
-    # ---------------------------------------------------------------- save
-    def _on_reader_changed(self) -> None:
-        name = self.reader_edit.text().strip()
-        if name == self.model.reader:
+    def update_state(self) -> None:
+        """Show whether the review is saved (and its version) or has unsaved changes."""
+        if self.model.study is None:
+            self.state.setText("")
             return
-        self.model.reader = name
-        if self.model.study is not None and not self.model.dirty and name:
-            self._restore_saved_or_recovered()
+        version = self.model.last_saved_version
+        saved = f"saved version {getattr(version, 'version', '')}".strip() if version else ""
+        self.state.setText("Unsaved changes" if self.model.dirty
+                           else (saved.capitalize() or "No changes"))
+
+    # ---------------------------------------------------------------- save
+    def _take_reader(self) -> bool:
+        self.flush_edits()
+        self.model.reader = self.reader_edit.text().strip() or self.model.reader
+        if not self.model.reader:
+            notify_error("Enter your name in 'Reader' before saving.")
+            self.reader_edit.setFocus()
+            return False
+        return True
 
     def save(self) -> bool:
         """Save through the store; True on success (errors shown as notifications).
@@ -149,11 +167,7 @@ class ReviewSessionMixin:
         possible), the reason is shown in one line and the reader chooses: retry, save
         a copy elsewhere (label map NIfTI + findings JSON), or cancel.
         """
-        self.flush_edits()
-        self.model.reader = self.reader_edit.text().strip() or self.model.reader
-        if not self.model.reader:
-            notify_error("Enter your name in 'Reader' before saving.")
-            self.reader_edit.setFocus()
+        if not self._take_reader():
             return False
         while True:
             try:
@@ -165,27 +179,23 @@ class ReviewSessionMixin:
                 if answer == "retry":
                     continue
                 if answer == "elsewhere":
-                    self._save_copy_dialog()
+                    self.save_copy_dialog()
                 else:
                     notify_error(f"Not saved (the review is kept, unsaved): {line}")
-                self._update_state_label()
+                self.update_state()
                 return False
             except (BmesError, ValueError, RuntimeError) as exc:
                 notify_error(f"Not saved: {exc}")
                 return False
             break
-        self._update_state_label()
+        self.update_state()
         return True
 
     def save_in_background(self) -> Any:
         """Save without blocking the GUI: the review is copied now, written through the
         store in a worker (busy retries included); a failure asks retry / save a copy
         elsewhere / cancel, as :meth:`save` does. Returns the worker (None: not saved)."""
-        self.flush_edits()
-        self.model.reader = self.reader_edit.text().strip() or self.model.reader
-        if not self.model.reader:
-            notify_error("Enter your name in 'Reader' before saving.")
-            self.reader_edit.setFocus()
+        if not self._take_reader():
             return None
         try:
             snapshot = self.model.save_snapshot()
@@ -198,11 +208,11 @@ class ReviewSessionMixin:
 
     def _saved(self, snapshot: Any, version: Any) -> None:
         self.model.mark_saved(snapshot, version)
-        self.progress_label.setText(f"Saved (version {getattr(version, 'version', '')})")
-        self._update_state_label()
+        self.status.setText(f"Saved (version {getattr(version, 'version', '')})")
+        self.update_state()
 
     def _save_failed(self, exc: BaseException) -> None:
-        self.progress_label.setText("Not saved")
+        self.status.setText("Not saved")
         if not isinstance(exc, (StoreError, OSError)):
             notify_error(f"Not saved: {exc}")
             return
@@ -212,18 +222,14 @@ class ReviewSessionMixin:
         if answer == "retry":
             QTimer.singleShot(0, self.save_in_background)
         elif answer == "elsewhere":
-            self._save_copy_dialog()
+            self.save_copy_dialog()
         else:
             notify_error(f"Not saved (the review is kept, unsaved): {line}")
-        self._update_state_label()
+        self.update_state()
 
-    def ask_save_failed(self, reason: str) -> str:
-        """``"retry"``, ``"elsewhere"`` or ``"cancel"`` after a failed save (replaceable)."""
-        return ask_save_failed_dialog(cast(QWidget, self), reason)
-
-    def _save_copy_dialog(self) -> Path | None:
-        folder = QFileDialog.getExistingDirectory(cast(QWidget, self),
-                                                  "Save a copy of the review in")
+    def save_copy_dialog(self) -> Path | None:
+        """Ask for a folder and write a copy of the unsaved review there."""
+        folder = QFileDialog.getExistingDirectory(self.dock, "Save a copy of the review in")
         return self.save_copy(folder) if folder else None
 
     def save_copy(self, folder: str | os.PathLike[str]) -> Path | None:
@@ -254,8 +260,10 @@ class ReviewSessionMixin:
                     f"{stem}_findings.json); it is still unsaved in the store")
         return out
 
-    def _export_seg_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(cast(QWidget, self), "Export DICOM SEG",
+    # -------------------------------------------------------------- export
+    def export_seg_dialog(self) -> None:
+        """Ask for a file name and export the SEG in the background."""
+        path, _ = QFileDialog.getSaveFileName(self.dock, "Export DICOM SEG",
                                               "edema_seg.dcm", "DICOM (*.dcm)")
         if path:
             self.export_seg_in_background(path)
@@ -270,11 +278,11 @@ class ReviewSessionMixin:
             errored=self._export_failed)
 
     def _exported(self, path: Path, result: Any) -> None:
-        self.progress_label.setText("DICOM SEG written")
+        self.status.setText("DICOM SEG written")
         notify_info(f"DICOM SEG written: {path.name}")
 
     def _export_failed(self, exc: BaseException) -> None:
-        self.progress_label.setText("SEG not written")
+        self.status.setText("SEG not written")
         notify_error(f"SEG not written: {exc}")
 
     def export_seg(self, path: str | os.PathLike[str]) -> Any:
@@ -299,11 +307,6 @@ class ReviewSessionMixin:
             return
         if path is not None:
             log.info("autosaved review to the recovery file")
-
-    def closeEvent(self, event: Any) -> None:
-        """Stop timers, unbind the keys and stop the bone-mask process."""
-        self._shut_down()
-        super().closeEvent(event)  # type: ignore[misc]
 
 
 def _failure_line(exc: BaseException) -> str:

@@ -2,9 +2,11 @@
 
 All state lives in :class:`~bmes_imaging_napari._review_model.ReviewModel`; this module
 only shows it and turns clicks, keys and paint strokes into model operations. The
-controls are built in :mod:`._review_layout`, running detection is wired in
-:mod:`._detection_run` and saving / autosave / the close guard live in
-:mod:`._review_session` (mixins of :class:`ReviewWidget`).
+controls are built in :mod:`._review_layout`; the dock holds parts that are given the
+model (as napari-animation composes its widget): the study's layers and painting
+(:mod:`._review_layers`), detection runs (:mod:`._detection_run`), saving / export /
+autosave / the close guard (:mod:`._review_session`) and Next / undo
+(:mod:`._navigation`). They report back through Qt signals.
 
 Keyboard shortcuts (anywhere in the viewer window, except while typing in a text
 field): **C** confirm, **R** reject, **N** / **Shift+N** next / previous finding,
@@ -21,40 +23,33 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog, QWidget
 
 from bmes_imaging.bones import Bone
 from bmes_imaging.errors import BmesError
 
-from .._layers import (
-    META_KEY,
-    display_frame,
-    layer_view,
-    study_layer_data,
-    volume_from_layer,
-)
+from .._layers import META_KEY, study_layer_data, volume_from_layer
 from .._review_model import ReviewModel
 from .._study import SeveralStudiesError, Study, StudyChoice, load_study
 from ._background import BackgroundJobs
 from ._canvas import CaptionFollower, link_fov_to_fluid
-from ._detection_run import DetectionRun, DetectionWiringMixin
+from ._detection_run import DetectionController
 from ._findings_table import COLUMNS
 from ._keys import ReviewKeys
 from ._navigation import FindingNavigator
-from ._prompts import ask_unsaved_dialog, ask_yes_no_dialog, notify_error, notify_info
-from ._review_layout import build_review_ui
-from ._review_session import AUTOSAVE_MS, ReviewSessionMixin
-from ._study_picker import pick_study_dialog
-from ._viewer_layers import (
-    camera_of,
-    orient_view,
-    plugin_meta,
-    show_labels,
-    show_study_layers,
-    study_layers,
+from ._prompts import (
+    ask_save_failed_dialog,
+    ask_unsaved_dialog,
+    ask_yes_no_dialog,
+    notify_error,
+    notify_info,
 )
+from ._review_layers import ReviewLayers
+from ._review_layout import build_review_ui
+from ._review_session import AUTOSAVE_MS, ReviewSession
+from ._study_picker import pick_study_dialog
+from ._viewer_layers import camera_of, orient_view, plugin_meta
 from ._warm_up import warm_up
 
 if TYPE_CHECKING:
@@ -65,8 +60,6 @@ if TYPE_CHECKING:
     from ._view_tools import ViewTools
 
 __all__ = ["COLUMNS", "ReviewWidget", "camera_of"]
-
-RECOMPUTE_DELAY_MS = 250
 
 
 def _prepare_study(source: StudyChoice | str | os.PathLike[str], model: ReviewModel
@@ -83,8 +76,15 @@ def _prepare_study(source: StudyChoice | str | os.PathLike[str], model: ReviewMo
     return study, tuples
 
 
-class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
+class ReviewWidget(QWidget):
     """Review the edema findings of one study in napari.
+
+    Composed of parts that are given the review model: :class:`ReviewLayers` (the
+    study's layers, painting), :class:`DetectionController` (running detection),
+    :class:`ReviewSession` (save, export, autosave, the close guard),
+    :class:`FindingNavigator` (Next / Previous, undo / redo) and :class:`ViewTools`.
+    The dock shows the model in its controls and turns clicks and keys into calls on
+    the model and these parts; they tell it what happened through Qt signals.
 
     Parameters
     ----------
@@ -99,6 +99,14 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
 
     Attributes
     ----------
+    model : ReviewModel
+        The review's state.
+    layers : ReviewLayers
+        The study's layers in the viewer.
+    detection : DetectionController
+        Detection runs.
+    session : ReviewSession
+        Saving, export, autosave and the close guard.
     ask_unsaved : callable
         ``() -> "save" | "discard" | "cancel"``; asked before unsaved work would be lost.
         A message box by default; tests replace it.
@@ -146,37 +154,28 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
             lambda choices, folder: pick_study_dialog(self, choices, folder)
         self._fov_link: Any = None
         self._caption = CaptionFollower(self.viewer)
-        self.worker: Any = None
-        self._run: DetectionRun | None = None
-        self._prepare_worker: Any = None
-        self._syncing = False
-        self._edema_layer: Any = None
-        self._detect_after_open = False
         self._on_opened: Callable[[], Any] | None = None
         build_review_ui(self)
         self.jobs = BackgroundJobs(self.progress, self.progress_label, self._update_enabled)
+        self.layers = ReviewLayers(self.viewer, self.model, self.view_tools, parent=self)
+        self.layers.edited.connect(self._update_state_label)
+        self.detection = DetectionController(
+            self.viewer, self.model, self.jobs, self.progress, self.progress_label,
+            ask_yes_no=lambda q: self.ask_yes_no(q), parent=self)
+        self.detection.detected.connect(self._on_detected)
+        self.detection.running_changed.connect(self._update_enabled)
+        self.session = ReviewSession(
+            self.model, self.jobs, self.reader_edit, self.progress_label,
+            self.state_label, dock=self, ask_unsaved=lambda: self.ask_unsaved(),
+            ask_save_failed=lambda reason: self.ask_save_failed(reason),
+            flush_edits=self.layers.flush_edits, autosave_ms=autosave_ms)
+        self.session.closing.connect(self._shut_down)
         self.navigator = FindingNavigator(self.model, self.table, self.progress_label,
                                           self._after_history_step)
-
-        self._recompute_timer = QTimer(self)
-        self._recompute_timer.setSingleShot(True)
-        self._recompute_timer.setInterval(RECOMPUTE_DELAY_MS)
-        self._recompute_timer.timeout.connect(self._recompute_now)
-        self._autosave_timer = QTimer(self)
-        if autosave_ms > 0:
-            self._autosave_timer.setInterval(autosave_ms)
-            self._autosave_timer.timeout.connect(self.autosave)
-            self._autosave_timer.start()
+        self._update_enabled()
 
         self.model.changed.connect(self._on_model_changed)
         self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
-        self._install_shortcuts()
-        self._install_close_guard()
-        self.adopt_layers()
-        warm_up()
-
-    # ------------------------------------------------------------ keyboard
-    def _install_shortcuts(self) -> None:
         self._shortcuts = ReviewKeys(self.viewer, self, [
             ("C", self.confirm_selected), ("R", self.reject_selected),
             ("N", self.select_next), ("Shift+N", self.select_previous),
@@ -184,6 +183,113 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
             ("Ctrl+Shift+S", self.save_in_background), ("Ctrl+Z", self.undo),
             ("Ctrl+Shift+Z", self.redo),
         ])
+        self.adopt_layers()
+        warm_up()
+
+    # ------------------------------------------------------------ the parts
+    @property
+    def worker(self) -> Any:
+        """The running detection's worker (None when none runs)."""
+        return self.detection.worker
+
+    @property
+    def _prepare_worker(self) -> Any:  # benchmarks wait for it
+        return self.detection.prepare_worker
+
+    @property
+    def edema_layer(self) -> Any:
+        """The labels layer the reader paints edema into (None before detection)."""
+        return self.layers.edema_layer
+
+    def _study_layers(self) -> dict[str, Any]:
+        return self.layers.study_layers()
+
+    def run_detection(self) -> Any:
+        """Start detection in a worker thread; returns the worker (or None)."""
+        return self.detection.run()
+
+    def cancel_detection(self) -> None:
+        """Ask the running detection to stop at its next progress step."""
+        self.detection.cancel()
+
+    def _on_detected(self) -> None:
+        self.layers.sync()
+        self._refresh_table()
+        self.select_first_candidate()
+
+    def maybe_close_study(self) -> bool:
+        """Ask about unsaved work; True if it is fine to close (saved or discarded)."""
+        return self.session.maybe_close_study()
+
+    def save(self) -> bool:
+        """Save through the store (see :meth:`ReviewSession.save`); True on success."""
+        return self.session.save()
+
+    def save_in_background(self) -> Any:
+        """Save in a worker (see :meth:`ReviewSession.save_in_background`)."""
+        return self.session.save_in_background()
+
+    def save_copy(self, folder: str | os.PathLike[str]) -> Any:
+        """Write the unsaved review to ``folder`` (label map NIfTI + findings JSON)."""
+        return self.session.save_copy(folder)
+
+    def ask_save_failed(self, reason: str) -> str:
+        """``"retry"``, ``"elsewhere"`` or ``"cancel"`` after a failed save (replaceable)."""
+        return ask_save_failed_dialog(self, reason)
+
+    def export_seg(self, path: str | os.PathLike[str]) -> Any:
+        """Export the confirmed edema as DICOM SEG (the ``SegExport`` or None)."""
+        return self.session.export_seg(path)
+
+    def export_seg_in_background(self, path: str | os.PathLike[str]) -> Any:
+        """Export the SEG in a worker; returns the worker."""
+        return self.session.export_seg_in_background(path)
+
+    def _export_seg_dialog(self) -> None:
+        self.session.export_seg_dialog()
+
+    def autosave(self) -> None:
+        """Write work in progress to the recovery file."""
+        self.session.autosave()
+
+    def flush_edits(self) -> None:
+        """Recompute now if a paint stroke is waiting for the debounce timer."""
+        self.layers.flush_edits()
+
+    def start_painting(self) -> None:
+        """Select the edema layer in paint mode, painting the selected finding's bone."""
+        self.layers.start_painting(self.selected_bone())
+
+    def toggle_sequence(self) -> None:
+        """Flip between the T1 and the fluid series (shows one, hides the other)."""
+        self.layers.toggle_sequence()
+
+    def jump_to(self, bone: Bone | int) -> None:
+        """Centre the view on the bone's edema (or the bone) and slice through it."""
+        self.layers.jump_to(bone)
+
+    # -------------------------------------------------------------- window
+    def showEvent(self, event: Any) -> None:
+        """Docked and shown: guard the window it is in."""
+        super().showEvent(event)
+        self.session.guard_window()
+
+    def closeEvent(self, event: Any) -> None:
+        """Stop timers, unbind the keys and stop the bone-mask process."""
+        self._shut_down()
+        super().closeEvent(event)
+
+    def _shut_down(self) -> None:
+        """Stop timers and the bone-mask process, unbind the keys (idempotent)."""
+        from .._bone_process import shutdown
+
+        self.session.stop()
+        self.layers.recompute_timer.stop()
+        self._shortcuts.release()
+        self._caption.disconnect()
+        self.view_tools.close_linked_views()
+        self.detection.cancel()
+        shutdown()
 
     # ------------------------------------------------------------ studies
     def _open_dialog(self) -> None:
@@ -227,9 +333,7 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
         self._show(study, tuples)  # may say where the candidates come from
         if self._on_opened is not None:
             self._on_opened()
-        if self._detect_after_open:
-            self._detect_after_open = False
-            QTimer.singleShot(0, self.run_detection)
+        self.detection.run_pending()
 
     def open_study(self, study: Study | StudyChoice | str | os.PathLike[str]) -> bool:
         """Open a study (a :class:`Study`, a :class:`StudyChoice` or a folder): layers,
@@ -256,12 +360,7 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
     def _show(self, study: Study, tuples: list[Any] | None) -> None:
         """Show a loaded study (its layer data prepared already, or now)."""
         self.model.compute_bones_ahead(study)  # while the layers are drawn
-        self._disconnect_edema_layer()
-        self._syncing = True
-        try:
-            show_study_layers(self.viewer, study, tuples)
-        finally:
-            self._syncing = False
+        self.layers.show_study(study, tuples)
         self._start(study)
 
     def _load(self, source: StudyChoice | str | os.PathLike[str]) -> Study | None:
@@ -278,6 +377,14 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
         self._caption.show(study)
         self._fov_link = link_fov_to_fluid(self.viewer, study.key, self._fov_link)
         self._restore_saved_or_recovered()
+
+    def _on_reader_changed(self) -> None:
+        name = self.reader_edit.text().strip()
+        if name == self.model.reader:
+            return
+        self.model.reader = name
+        if self.model.study is not None and not self.model.dirty and name:
+            self._restore_saved_or_recovered()
 
     def _restore_saved_or_recovered(self) -> None:
         if self.model.study is None:
@@ -302,14 +409,12 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
             if restored:
                 self.progress_label.setText("Detector candidates (stored or screened)")
         if restored:
-            self._sync_layers()
-            self._prepare_painting()
-
-    def _study_layers(self) -> dict[str, Any]:
-        return study_layers(self.viewer, self.model.study.key if self.model.study else None)
+            self.layers.sync()
+            self._refresh_table()
+            self.detection.prepare_painting()
 
     def _on_layer_inserted(self, event: Any) -> None:
-        if self._syncing:
+        if self.layers.syncing:
             return
         meta = plugin_meta(event.value)
         if meta and meta.get("role") in ("t1", "fluid"):
@@ -341,104 +446,14 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
                       study_date=meta.get("study_date"))
         self._start(study)
 
-    # -------------------------------------------------------------- layers
-    def _sync_layers(self) -> None:
-        """Show the model's bone and edema labels (adding or updating layers)."""
-        key = self.model.study_key
-        assert self.model.study is not None
-        frame = display_frame(self.model.study.t1)
-        self._syncing = True
-        try:
-            if self.model.bones is not None:
-                bones_layer = show_labels(self.viewer, self.model.bones, role="bones",
-                                          key=key, frame=frame)
-                bones_layer.contour = 1  # outlines: the marrow signal stays readable
-            if self.model.edema is not None:
-                self._disconnect_edema_layer()
-                layer = show_labels(self.viewer, self.model.edema, role="edema", key=key,
-                                    frame=frame, name="Edema")
-                self._connect_edema_layer(layer)
-                self.view_tools.set_edema_outline(self.view_tools.outline_check.isChecked())
-                # painting must edit the model's array: share it with the layer
-                self.model.edema.array = volume_from_layer(layer).array
-                self.model._voxel_counts = self.model._count_voxels()
-        finally:
-            self._syncing = False
-        self._refresh_table()
-
-    def _connect_edema_layer(self, layer: Any) -> None:
-        self._edema_layer = layer
-        layer.events.paint.connect(self._on_labels_edited)
-        layer.events.data.connect(self._on_labels_edited)
-
-    def _disconnect_edema_layer(self) -> None:
-        layer = self._edema_layer
-        if layer is not None:
-            layer.events.paint.disconnect(self._on_labels_edited)
-            layer.events.data.disconnect(self._on_labels_edited)
-        self._edema_layer = None
-
-    @property
-    def edema_layer(self) -> Any:
-        """The labels layer the reader paints edema into (None before detection)."""
-        return self._edema_layer
-
-    def _on_labels_edited(self, event: Any = None) -> None:
-        if self._syncing:
-            return
-        layer = self._edema_layer
-        if layer is not None and self.model.edema is not None \
-                and not np.shares_memory(layer.data, self.model.edema.array):
-            self.model.edema.array = volume_from_layer(layer).array
-        self.model.dirty = True
-        history = self.model.history
-        history.record_paint(self.model)  # the stroke can be undone
-        QTimer.singleShot(0, lambda: history.resolve(self.model))
-        self._recompute_timer.start()
-        self._update_state_label()
-
-    def _recompute_now(self) -> None:
-        if not self.model.can_recompute():
-            notify_info("Run detection to update volumes after painting (bone labels "
-                         "are needed).")
-            return
-        try:
-            self.model.recompute()
-        except BmesError as exc:
-            notify_error(f"Cannot recompute findings: {exc}")
-
-    def flush_edits(self) -> None:
-        """Recompute now if a paint stroke is waiting for the debounce timer."""
-        if self._recompute_timer.isActive():
-            self._recompute_timer.stop()
-            self._recompute_now()
-
-    def start_painting(self) -> None:
-        """Select the edema layer in paint mode, painting the selected finding's bone."""
-        layer = self._edema_layer
-        if layer is None:
-            notify_info("Run detection first: there is no edema layer to paint.")
-            return
-        bone = self.selected_bone()
-        if bone is not None:
-            layer.selected_label = int(bone)
-        self.viewer.layers.selection.active = layer
-        layer.mode = "paint"
-
     # -------------------------------------------------------------- table
     def _on_model_changed(self, what: str) -> None:
-        if what == "bones" and self.model.bones is not None:
-            layer = self._study_layers().get("bones")
-            if layer is not None:
-                self._syncing = True
-                try:
-                    layer.data = layer_view(self.model.bones)
-                finally:
-                    self._syncing = False
+        if what == "bones":
+            self.layers.update_bones()
             return
         if what in ("findings", "detection", "restored", "saved", "study", "labels"):
-            if what == "labels" and self._edema_layer is not None:
-                self._edema_layer.refresh()
+            if what == "labels":
+                self.layers.refresh_edema()
             if what == "study":
                 self.study_label.setText(self._study_text())
             self._refresh_table()
@@ -469,19 +484,12 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
         self.redo_button.setEnabled(self.model.history.can_redo)
 
     def _update_state_label(self) -> None:
-        if self.model.study is None:
-            self.state_label.setText("")
-            return
-        version = self.model.last_saved_version
-        saved = f"saved version {getattr(version, 'version', '')}".strip() if version else ""
-        self.state_label.setText("Unsaved changes" if self.model.dirty
-                                 else (saved.capitalize() or "No changes"))
+        self.session.update_state()
 
     def _update_enabled(self) -> None:
         has_study = self.model.study is not None
-        running = self.worker is not None
-        jobs = getattr(self, "jobs", None)
-        opening = jobs is not None and jobs.busy("open")
+        running = self.detection.running
+        opening = self.jobs.busy("open")
         self.open_button.setEnabled(not opening)
         running = running or opening
         has_findings = bool(self.model.findings)
@@ -514,22 +522,6 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
         self.bone_combo.setCurrentIndex(self.bone_combo.findData(int(bone)))
         self.jump_to(bone)
 
-    def jump_to(self, bone: Bone | int) -> None:
-        """Centre the view on the bone's edema (or the bone) and slice through it."""
-        centre = self.model.centroid_world(bone)
-        if centre is None:
-            return
-        dims = self.viewer.dims
-        if dims.ndim < 3 or self.model.study is None:
-            return
-        frame = display_frame(self.model.study.t1)
-        shown = frame[:3, :3] @ np.asarray(centre, dtype=float) + frame[:3, 3]
-        world = shown[-dims.ndim:]
-        for axis in dims.not_displayed:
-            dims.set_point(axis, float(world[axis]))
-        displayed = [float(world[a]) for a in dims.displayed]
-        camera_of(self.viewer).center = tuple(displayed)
-
     def select_next(self) -> None:
         """Select the next undecided candidate (wraps around; see :mod:`._navigation`)."""
         self.navigator.step(+1)
@@ -544,30 +536,19 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
 
     def undo(self) -> None:
         """Undo the last confirm, reject, primary, relabel or paint stroke."""
-        self._recompute_timer.stop()  # the stroke's recompute is part of the step
+        self.layers.recompute_timer.stop()  # the stroke's recompute is part of the step
         self.navigator.undo()
 
     def redo(self) -> None:
         """Redo the last undone step."""
-        self._recompute_timer.stop()
+        self.layers.recompute_timer.stop()
         self.navigator.redo()
 
     def _after_history_step(self, bone: Bone | None) -> None:
-        if self._edema_layer is not None:
-            self._edema_layer.refresh()
+        self.layers.refresh_edema()
         self._refresh_table()
         if bone is not None:
             self._select_bone(bone, jump=False)
-
-    def toggle_sequence(self) -> None:
-        """Flip between the T1 and the fluid series (shows one, hides the other)."""
-        layers = self._study_layers()
-        t1, fluid = layers.get("t1"), layers.get("fluid")
-        if t1 is None or fluid is None:
-            return
-        show_t1 = fluid.visible
-        fluid.visible = not show_t1
-        t1.visible = True
 
     # ---------------------------------------------------------- decisions
     def _with_selected(self, op: Callable[[Bone], Any]) -> None:
@@ -611,6 +592,5 @@ class ReviewWidget(DetectionWiringMixin, ReviewSessionMixin, QWidget):
         except (RuntimeError, BmesError) as exc:
             notify_error(str(exc))
             return
-        if self._edema_layer is not None:
-            self._edema_layer.refresh()
+        self.layers.refresh_edema()
         self._select_bone(Bone(int(new_bone)), jump=False)

@@ -1,0 +1,210 @@
+"""The review's layers in the viewer: the study's images, its bone and edema labels,
+painting into the edema and the view jumping to a bone.
+
+:class:`ReviewLayers` is given the viewer, the review model and the view tools; the
+review dock holds one. It keeps the edema layer and the model's label map one array
+(a paint stroke edits the model), records strokes for undo, and recomputes the
+findings a moment after the last stroke; :attr:`ReviewLayers.edited` tells the dock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import QObject, QTimer, Signal
+
+from bmes_imaging.bones import Bone
+from bmes_imaging.errors import BmesError
+
+from .._layers import display_frame, layer_view, volume_from_layer
+from ._prompts import notify_error, notify_info
+from ._viewer_layers import camera_of, show_labels, show_study_layers, study_layers
+
+if TYPE_CHECKING:
+    from .._review_model import ReviewModel
+    from .._study import Study
+    from ._view_tools import ViewTools
+
+__all__ = ["RECOMPUTE_DELAY_MS", "ReviewLayers"]
+
+#: Findings are recomputed this long (ms) after the last paint stroke.
+RECOMPUTE_DELAY_MS = 250
+
+
+class ReviewLayers(QObject):
+    """The review model's study and labels as napari layers.
+
+    Parameters
+    ----------
+    viewer
+        The napari viewer.
+    model
+        The :class:`~bmes_imaging_napari._review_model.ReviewModel` shown.
+    view_tools
+        The dock's view tools (edema drawn as fill or outline).
+    parent
+        Owner of this object (the dock).
+
+    Attributes
+    ----------
+    syncing
+        True while this object adds or changes layers itself (the dock ignores the
+        layer events that causes).
+    """
+
+    #: the reader painted into the edema layer (the review is unsaved now)
+    edited = Signal()
+
+    def __init__(self, viewer: Any, model: ReviewModel, view_tools: ViewTools,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = viewer
+        self.model = model
+        self.view_tools = view_tools
+        self.syncing = False
+        self._edema_layer: Any = None
+        self.recompute_timer = QTimer(self)
+        self.recompute_timer.setSingleShot(True)
+        self.recompute_timer.setInterval(RECOMPUTE_DELAY_MS)
+        self.recompute_timer.timeout.connect(self.recompute_now)
+
+    @contextmanager
+    def _own_changes(self) -> Iterator[None]:
+        self.syncing = True
+        try:
+            yield
+        finally:
+            self.syncing = False
+
+    @property
+    def edema_layer(self) -> Any:
+        """The labels layer the reader paints edema into (None before detection)."""
+        return self._edema_layer
+
+    def study_layers(self) -> dict[str, Any]:
+        """The open study's layers by role (``t1``, ``fluid``, ``bones``, ``edema``...)."""
+        study = self.model.study
+        return study_layers(self.viewer, study.key if study is not None else None)
+
+    def show_study(self, study: Study, tuples: list[Any] | None) -> None:
+        """Show a study's T1 and fluid layers (layer data prepared already, or now)."""
+        self._disconnect_edema_layer()
+        with self._own_changes():
+            show_study_layers(self.viewer, study, tuples)
+
+    def sync(self) -> None:
+        """Show the model's bone and edema labels (adding or updating layers)."""
+        model = self.model
+        assert model.study is not None
+        key = model.study_key
+        frame = display_frame(model.study.t1)
+        with self._own_changes():
+            if model.bones is not None:
+                bones_layer = show_labels(self.viewer, model.bones, role="bones",
+                                          key=key, frame=frame)
+                bones_layer.contour = 1  # outlines: the marrow signal stays readable
+            if model.edema is not None:
+                self._disconnect_edema_layer()
+                layer = show_labels(self.viewer, model.edema, role="edema", key=key,
+                                    frame=frame, name="Edema")
+                self._connect_edema_layer(layer)
+                self.view_tools.set_edema_outline(self.view_tools.outline_check.isChecked())
+                # painting must edit the model's array: share it with the layer
+                model.edema.array = volume_from_layer(layer).array
+                model._voxel_counts = model._count_voxels()
+
+    def update_bones(self) -> None:
+        """Redraw the bone labels after the model's bones changed."""
+        layer = self.study_layers().get("bones")
+        if layer is not None and self.model.bones is not None:
+            with self._own_changes():
+                layer.data = layer_view(self.model.bones)
+
+    def refresh_edema(self) -> None:
+        """Redraw the edema layer after the model changed its labels in place."""
+        if self._edema_layer is not None:
+            self._edema_layer.refresh()
+
+    def _connect_edema_layer(self, layer: Any) -> None:
+        self._edema_layer = layer
+        layer.events.paint.connect(self._on_labels_edited)
+        layer.events.data.connect(self._on_labels_edited)
+
+    def _disconnect_edema_layer(self) -> None:
+        layer = self._edema_layer
+        if layer is not None:
+            layer.events.paint.disconnect(self._on_labels_edited)
+            layer.events.data.disconnect(self._on_labels_edited)
+        self._edema_layer = None
+
+    def _on_labels_edited(self, event: Any = None) -> None:
+        if self.syncing:
+            return
+        model = self.model
+        layer = self._edema_layer
+        if layer is not None and model.edema is not None \
+                and not np.shares_memory(layer.data, model.edema.array):
+            model.edema.array = volume_from_layer(layer).array
+        model.dirty = True
+        history = model.history
+        history.record_paint(model)  # the stroke can be undone
+        QTimer.singleShot(0, lambda: history.resolve(model))
+        self.recompute_timer.start()
+        self.edited.emit()
+
+    def recompute_now(self) -> None:
+        """Recompute the findings from the painted edema (timer slot)."""
+        if not self.model.can_recompute():
+            notify_info("Run detection to update volumes after painting (bone labels "
+                        "are needed).")
+            return
+        try:
+            self.model.recompute()
+        except BmesError as exc:
+            notify_error(f"Cannot recompute findings: {exc}")
+
+    def flush_edits(self) -> None:
+        """Recompute now if a paint stroke is waiting for the debounce timer."""
+        if self.recompute_timer.isActive():
+            self.recompute_timer.stop()
+            self.recompute_now()
+
+    def start_painting(self, bone: Bone | None) -> None:
+        """Select the edema layer in paint mode, painting ``bone`` (if given)."""
+        layer = self._edema_layer
+        if layer is None:
+            notify_info("Run detection first: there is no edema layer to paint.")
+            return
+        if bone is not None:
+            layer.selected_label = int(bone)
+        self.viewer.layers.selection.active = layer
+        layer.mode = "paint"
+
+    def toggle_sequence(self) -> None:
+        """Flip between the T1 and the fluid series (shows one, hides the other)."""
+        layers = self.study_layers()
+        t1, fluid = layers.get("t1"), layers.get("fluid")
+        if t1 is None or fluid is None:
+            return
+        show_t1 = fluid.visible
+        fluid.visible = not show_t1
+        t1.visible = True
+
+    def jump_to(self, bone: Bone | int) -> None:
+        """Centre the view on the bone's edema (or the bone) and slice through it."""
+        centre = self.model.centroid_world(bone)
+        if centre is None:
+            return
+        dims = self.viewer.dims
+        if dims.ndim < 3 or self.model.study is None:
+            return
+        frame = display_frame(self.model.study.t1)
+        shown = frame[:3, :3] @ np.asarray(centre, dtype=float) + frame[:3, 3]
+        world = shown[-dims.ndim:]
+        for axis in dims.not_displayed:
+            dims.set_point(axis, float(world[axis]))
+        displayed = [float(world[a]) for a in dims.displayed]
+        camera_of(self.viewer).center = tuple(displayed)

@@ -1,0 +1,74 @@
+"""The napari reader opens what ``bmes index`` reads: one rule for what a DICOM file is.
+
+Old CD copies and some PACS exports hold DICOM files without the Part 10 preamble
+(no ``DICM`` at byte 128, no File Meta group) and without a ``.dcm`` name. The core's
+index reads them; the plugin's reader, the review dock and the Study queue open
+folders through the core (:mod:`bmes_imaging.study`), so they open such a folder too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.uid import ImplicitVRLittleEndian
+
+from bmes_imaging.cli import main as bmes_main
+from bmes_imaging.dicom import index_folder, load_series
+from bmes_imaging_napari._reader import get_reader, read_study
+
+#: the bundled phantom study (T1 + STIR of Table 1's p02_R, written by bmes phantom)
+SAMPLE = Path(__file__).parents[2] / "sample_data" / "study_p02_R" / "dicom"
+
+
+@pytest.fixture(scope="module")
+def bare_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled phantom study's T1 and STIR slices, every one rewritten without the
+    preamble and File Meta group (implicit VR little endian), named without an
+    extension, in one flat folder beside a text file."""
+    out = tmp_path_factory.mktemp("bare") / "CDCOPY"
+    out.mkdir()
+    for i, f in enumerate(sorted(SAMPLE.iterdir())):
+        ds = pydicom.dcmread(f)
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        ds.preamble = None
+        ds.save_as(out / f"I{i:04d}", enforce_file_format=False, implicit_vr=True,
+                   little_endian=True)
+        del ds
+    (out / "README.TXT").write_text("exported by a CD burner\n")
+    return out
+
+
+def test_the_files_have_no_preamble(bare_study: Path) -> None:
+    for f in sorted(bare_study.glob("I*")):
+        head = f.read_bytes()[:132]
+        assert head[128:132] != b"DICM", f.name
+        assert not f.suffix
+
+
+def test_a_folder_bmes_index_reads_opens_in_the_napari_reader(bare_study: Path,
+                                                              capsys: pytest.CaptureFixture[str]
+                                                              ) -> None:
+    assert bmes_main(["index", str(bare_study)]) == 0
+    listed = capsys.readouterr().out
+    index = index_folder(bare_study)
+    sequences = sorted(s.sequence or "" for s in index.stacks)
+    assert sequences == ["stir", "t1"]
+    for stack in index.stacks:  # bmes index lists both series
+        assert stack.series_description in listed
+
+    reader = get_reader(str(bare_study))
+    assert reader is read_study
+    layers = reader(str(bare_study))
+    by_role = {params["metadata"]["bmes_imaging"]["role"]: (data, params)
+               for data, params, kind in layers if kind == "image"}
+    assert {"t1", "fluid"} <= set(by_role)
+    for stack in index.stacks:  # the layers hold the very voxels the core loads
+        role = "t1" if stack.sequence == "t1" else "fluid"
+        data, params = by_role[role]
+        expected = load_series(stack).array
+        assert np.asarray(data).size == expected.size
+        assert np.array_equal(np.sort(np.asarray(data).ravel()), np.sort(expected.ravel()))
+        assert params["metadata"]["bmes_imaging"]["source"] == str(bare_study)
