@@ -50,7 +50,7 @@ __all__ = [
     "ClinicalImport",
     "ClinicalScore",
     "ClinicalVisit",
-    "Finding",
+    "FindingRow",
     "Foot",
     "ImagingSeries",
     "ImagingStudy",
@@ -226,8 +226,8 @@ class Annotation(Base):
     series_instance_uid: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    findings: Mapped[list[Finding]] = relationship(back_populates="annotation",
-                                                   order_by="Finding.bone")
+    findings: Mapped[list[FindingRow]] = relationship(back_populates="annotation",
+                                                      order_by="FindingRow.bone")
 
 
 class LabelMap(Base):
@@ -243,7 +243,10 @@ class LabelMap(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class Finding(Base):
+class FindingRow(Base):
+    """One finding of an annotation version (table ``finding``; the finding itself is
+    :class:`bmes_imaging.findings.Finding`, converted by ``_findings.from_row``)."""
+
     __tablename__ = "finding"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     annotation_id: Mapped[int] = mapped_column(

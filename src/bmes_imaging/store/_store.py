@@ -37,7 +37,7 @@ from ._identity import (
 from ._models import (
     Annotation,
     AuditEvent,
-    Finding,
+    FindingRow,
     Foot,
     ImagingSeries,
     ImagingStudy,
@@ -316,7 +316,7 @@ class Store(ClinicalStore):
                                      data=prepared.data))
             previous = self._previous_findings(session, study.id, reader, ann.id)
             for f in stored:
-                row = Finding(annotation_id=ann.id, bone=int(f.bone), **row_values(f))
+                row = FindingRow(annotation_id=ann.id, bone=int(f.bone), **row_values(f))
                 session.add(row)
                 session.flush()
                 after = audit_dict(f)
@@ -375,8 +375,8 @@ class Store(ClinicalStore):
         series or with no series recorded: with both feet in one study, each foot's
         review is found by its own T1 series.
         """
-        counts = (select(Finding.annotation_id, func.count(Finding.id).label("n"))
-                  .group_by(Finding.annotation_id).subquery())
+        counts = (select(FindingRow.annotation_id, func.count(FindingRow.id).label("n"))
+                  .group_by(FindingRow.annotation_id).subquery())
         with self._read() as s:
             q = (select(Annotation, ImagingStudy.study_instance_uid, counts.c.n)
                  .join(ImagingStudy, Annotation.study_id == ImagingStudy.id)

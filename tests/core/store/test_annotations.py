@@ -101,7 +101,7 @@ def test_damaged_or_missing_label_map_is_reported(store: Store) -> None:
 def test_detector_findings_objects_and_nan(store: Store) -> None:
     from sqlalchemy import select
 
-    from bmes_imaging.store._models import Finding as FindingRow
+    from bmes_imaging.store._models import FindingRow
 
     detection = pytest.importorskip("bmes_imaging.detection")
     finding = detection.BoneFinding(bone=Bone.CALCANEUS, bone_volume_ml=80.0,
