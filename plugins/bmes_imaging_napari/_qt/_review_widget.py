@@ -20,20 +20,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog, QWidget
 
 from bmes_imaging.bones import Bone
 from bmes_imaging.errors import BmesError
 
-from .._layers import META_KEY, study_layer_data, volume_from_layer
 from .._review_model import ReviewModel
-from .._study import SeveralStudiesError, Study, StudyChoice, load_study
+from .._study import Study, StudyChoice
 from ._background import BackgroundJobs
-from ._canvas import CaptionFollower, link_fov_to_fluid
 from ._detection_run import DetectionController
 from ._findings_table import COLUMNS
 from ._keys import ReviewKeys
@@ -48,8 +44,9 @@ from ._prompts import (
 from ._review_layers import ReviewLayers
 from ._review_layout import build_review_ui
 from ._review_session import AUTOSAVE_MS, ReviewSession
+from ._study_opener import StudyOpener
 from ._study_picker import pick_study_dialog
-from ._viewer_layers import camera_of, orient_view, plugin_meta
+from ._viewer_layers import camera_of
 from ._warm_up import warm_up
 
 if TYPE_CHECKING:
@@ -62,25 +59,12 @@ if TYPE_CHECKING:
 __all__ = ["COLUMNS", "ReviewWidget", "camera_of"]
 
 
-def _prepare_study(source: StudyChoice | str | os.PathLike[str], model: ReviewModel
-                   ) -> Any:
-    """Worker thread: load a study, its layer data and what the review shows of it
-    (:meth:`ReviewModel.prefetch`); the SeveralStudiesError (not raised: the GUI thread
-    shows the picker) when the folder holds several."""
-    try:
-        study = load_study(source)
-    except SeveralStudiesError as several:
-        return several
-    tuples = study_layer_data(study.t1, study.fluid, study_key=study.key)
-    model.prefetch(study)
-    return study, tuples
-
-
 class ReviewWidget(QWidget):
     """Review the edema findings of one study in napari.
 
-    Composed of parts that are given the review model: :class:`ReviewLayers` (the
-    study's layers, painting), :class:`DetectionController` (running detection),
+    Composed of parts that are given the review model: :class:`StudyOpener` (opening
+    a study, restoring its review), :class:`ReviewLayers` (the study's layers,
+    painting), :class:`DetectionController` (running detection),
     :class:`ReviewSession` (save, export, autosave, the close guard),
     :class:`FindingNavigator` (Next / Previous, undo / redo) and :class:`ViewTools`.
     The dock shows the model in its controls and turns clicks and keys into calls on
@@ -101,6 +85,8 @@ class ReviewWidget(QWidget):
     ----------
     model : ReviewModel
         The review's state.
+    opener : StudyOpener
+        Opens studies (in the background, the picker, restore).
     layers : ReviewLayers
         The study's layers in the viewer.
     detection : DetectionController
@@ -152,9 +138,6 @@ class ReviewWidget(QWidget):
         self.ask_yes_no: Callable[[str], bool] = lambda q: ask_yes_no_dialog(self, q)
         self.pick_study: Callable[[list[StudyChoice], str], StudyChoice | None] = \
             lambda choices, folder: pick_study_dialog(self, choices, folder)
-        self._fov_link: Any = None
-        self._caption = CaptionFollower(self.viewer)
-        self._on_opened: Callable[[], Any] | None = None
         build_review_ui(self)
         self.jobs = BackgroundJobs(self.progress, self.progress_label, self._update_enabled)
         self.layers = ReviewLayers(self.viewer, self.model, self.view_tools, parent=self)
@@ -170,12 +153,18 @@ class ReviewWidget(QWidget):
             ask_save_failed=lambda reason: self.ask_save_failed(reason),
             flush_edits=self.layers.flush_edits, autosave_ms=autosave_ms)
         self.session.closing.connect(self._shut_down)
+        self.opener = StudyOpener(
+            self.viewer, self.model, self.jobs, self.layers, self.progress_label,
+            may_close=self.maybe_close_study,
+            pick_study=lambda choices, folder: self.pick_study(choices, folder),
+            ask_yes_no=lambda q: self.ask_yes_no(q), parent=self)
+        self.opener.restored.connect(self._on_restored)
+        self.opener.shown.connect(self.detection.run_pending)
         self.navigator = FindingNavigator(self.model, self.table, self.progress_label,
                                           self._after_history_step)
         self._update_enabled()
 
         self.model.changed.connect(self._on_model_changed)
-        self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
         self._shortcuts = ReviewKeys(self.viewer, self, [
             ("C", self.confirm_selected), ("R", self.reject_selected),
             ("N", self.select_next), ("Shift+N", self.select_previous),
@@ -286,7 +275,7 @@ class ReviewWidget(QWidget):
         self.session.stop()
         self.layers.recompute_timer.stop()
         self._shortcuts.release()
-        self._caption.disconnect()
+        self.opener.close()
         self.view_tools.close_linked_views()
         self.detection.cancel()
         shutdown()
@@ -304,36 +293,7 @@ class ReviewWidget(QWidget):
         the folder holds several studies; then ``opened()``. Returns the worker (None:
         cancelled or busy).
         """
-        self._on_opened = opened
-        if self.jobs.busy("open") or not self.maybe_close_study():
-            return None
-        return self.jobs.start("open", _prepare_study, source, self.model,
-                               text="Opening study…",
-                               returned=self._on_prepared,
-                               errored=self._open_failed)
-
-    def _open_failed(self, exc: BaseException) -> None:
-        self.progress_label.setText("Study not opened")
-        notify_error(f"Cannot open study: {exc}")
-
-    def _on_prepared(self, prepared: Any) -> None:
-        if isinstance(prepared, SeveralStudiesError):
-            choice = self.pick_study(prepared.choices, str(prepared.args[0]).split(":")[0])
-            if choice is not None:
-                opened = self._on_opened
-                QTimer.singleShot(0, lambda: self.open_study_in_background(choice, opened))
-            else:
-                self.progress_label.setText("No study chosen")
-            return
-        study, tuples = prepared
-        if not self.maybe_close_study():  # edited the open study meanwhile: ask again
-            self.progress_label.setText("Study not opened")
-            return
-        self.progress_label.setText("")
-        self._show(study, tuples)  # may say where the candidates come from
-        if self._on_opened is not None:
-            self._on_opened()
-        self.detection.run_pending()
+        return self.opener.open_in_background(source, opened)
 
     def open_study(self, study: Study | StudyChoice | str | os.PathLike[str]) -> bool:
         """Open a study (a :class:`Study`, a :class:`StudyChoice` or a folder): layers,
@@ -343,40 +303,15 @@ class ReviewWidget(QWidget):
         Returns False if the reader cancelled (unsaved work, the picker) or loading
         failed (the error is shown as a notification).
         """
-        if not self.maybe_close_study():
-            return False
-        if not isinstance(study, Study):
-            try:
-                loaded = self._load(study)
-            except BmesError as exc:
-                notify_error(f"Cannot open study: {exc}")
-                return False
-            if loaded is None:
-                return False
-            study = loaded
-        self._show(study, None)
-        return True
+        return self.opener.open(study)
 
-    def _show(self, study: Study, tuples: list[Any] | None) -> None:
-        """Show a loaded study (its layer data prepared already, or now)."""
-        self.model.compute_bones_ahead(study)  # while the layers are drawn
-        self.layers.show_study(study, tuples)
-        self._start(study)
+    def adopt_layers(self) -> None:
+        """Review a study opened through napari (File > Open, the sample data)."""
+        self.opener.adopt_layers()
 
-    def _load(self, source: StudyChoice | str | os.PathLike[str]) -> Study | None:
-        """Load a study; the picker when the folder holds several (None: cancelled)."""
-        try:
-            return load_study(source)
-        except SeveralStudiesError as several:
-            choice = self.pick_study(several.choices, str(source))
-            return load_study(choice) if choice is not None else None
-
-    def _start(self, study: Study) -> None:
-        self.model.open(study)
-        orient_view(self.viewer, study)
-        self._caption.show(study)
-        self._fov_link = link_fov_to_fluid(self.viewer, study.key, self._fov_link)
-        self._restore_saved_or_recovered()
+    def _on_restored(self) -> None:
+        self._refresh_table()
+        self.detection.prepare_painting()
 
     def _on_reader_changed(self) -> None:
         name = self.reader_edit.text().strip()
@@ -384,67 +319,7 @@ class ReviewWidget(QWidget):
             return
         self.model.reader = name
         if self.model.study is not None and not self.model.dirty and name:
-            self._restore_saved_or_recovered()
-
-    def _restore_saved_or_recovered(self) -> None:
-        if self.model.study is None:
-            return
-        restored = False
-        if self.model.reader:
-            try:
-                restored = self.model.restore()
-            except BmesError as exc:
-                notify_error(f"Cannot read the saved review: {exc}")
-        if self.model.has_recovery():
-            if self.ask_yes_no("Unsaved work from an earlier session was recovered for "
-                               "this study. Restore it?"):
-                restored = self.model.load_recovery() or restored
-            else:
-                self.model.discard_recovery()
-        if not restored:  # candidates stored by an earlier detection run
-            try:
-                restored = self.model.load_candidates()
-            except BmesError as exc:
-                notify_error(f"Cannot read the stored candidates: {exc}")
-            if restored:
-                self.progress_label.setText("Detector candidates (stored or screened)")
-        if restored:
-            self.layers.sync()
-            self._refresh_table()
-            self.detection.prepare_painting()
-
-    def _on_layer_inserted(self, event: Any) -> None:
-        if self.layers.syncing:
-            return
-        meta = plugin_meta(event.value)
-        if meta and meta.get("role") in ("t1", "fluid"):
-            # a reader or the sample data opened a study: adopt it once both are in
-            QTimer.singleShot(0, self.adopt_layers)
-
-    def adopt_layers(self) -> None:
-        """Review a study opened through napari (File > Open, the sample data)."""
-        layers: dict[str, Any] = {}
-        for layer in self.viewer.layers:
-            meta = plugin_meta(layer)
-            if meta and meta.get("role") in ("t1", "fluid"):
-                layers.setdefault(meta["role"], layer)
-        t1_layer = layers.get("t1")
-        if t1_layer is None:
-            return
-        meta = t1_layer.metadata[META_KEY]
-        key = meta.get("study_key")
-        if self.model.study is not None and self.model.study.key == key:
-            return
-        if self.model.dirty and not self.maybe_close_study():
-            return
-        t1 = volume_from_layer(t1_layer)
-        fluid = volume_from_layer(layers["fluid"]) if "fluid" in layers else None
-        source = meta.get("source")
-        study = Study(t1=t1, fluid=fluid, key=key or t1.info.study_instance_uid or "",
-                      side=t1.info.laterality, patient_id=t1.info.patient_id,
-                      source=Path(source) if source else None,
-                      study_date=meta.get("study_date"))
-        self._start(study)
+            self.opener.restore()
 
     # -------------------------------------------------------------- table
     def _on_model_changed(self, what: str) -> None:
