@@ -225,6 +225,12 @@ def _reader_call(rf: Any, painted: bool, det_pos: bool, moved_in: bool,
     return None, "unreviewed"
 
 
+def _edema_ml(finding: Any) -> float:
+    """A finding's edema volume (ml); 0 without a finding or when not measured (NaN)."""
+    ml = float(getattr(finding, "edema_volume_ml", None) or 0.0)
+    return 0.0 if math.isnan(ml) else ml
+
+
 def _components(mask: NDArray[np.bool_]) -> tuple[NDArray[np.int32], int]:
     from scipy import ndimage
 
@@ -262,11 +268,11 @@ def _study_read(store: Any, uid: str, series: str | None, reader: str, version: 
         call, how = _reader_call(rf, painted, det_pos, moved_in, moved_out)
         calls[b] = call
         d_ml = (float(d_mask.sum()) * vml if d_mask is not None
-                else float(getattr(df, "edema_volume_ml", 0.0) or 0.0))
+                else _edema_ml(df))
         r_ml = 0.0
         if call:
             r_ml = (float(r_mask.sum()) * vml if r_mask is not None
-                    else float(getattr(rf, "edema_volume_ml", 0.0) or 0.0))
+                    else _edema_ml(rf))
         bd = math.nan
         if d_mask is not None and r_mask is not None:
             from ..metrics import dice
