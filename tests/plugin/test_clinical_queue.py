@@ -91,7 +91,9 @@ def test_queue_steps_to_the_next_unreviewed_study(make_napari_viewer, qtbot, sto
     review.ask_unsaved = lambda: "discard"
     review.model.reader = "dr_a"
     queue = QueueWidget(viewer, review=review)
-    queue.set_folder(root)
+    queue.set_folder(root)  # indexed in a worker thread
+    assert queue.scanning and queue.summary.text().startswith("Looking for studies")
+    qtbot.waitUntil(lambda: not queue.scanning, timeout=30_000)
     assert [e.path.name for e in queue.entries] == ["p01_L", "p02_R", "p03_R"]
     assert not any(e.reviewed for e in queue.entries)
     assert queue.summary.text() == "0 of 3 studies reviewed by dr_a"
@@ -129,6 +131,7 @@ def test_queue_lists_the_studies_registered_in_the_store(make_napari_viewer, qtb
     review.model.reader = "dr_a"
     queue = QueueWidget(viewer, review=review)
     queue.set_folder(root)
+    qtbot.waitUntil(lambda: not queue.scanning, timeout=30_000)
     queue.use_store(True)
     assert queue.store_check.isChecked()
     assert [e.key for e in queue.entries] == [keys["p03_R"], "1.2.3.4.5.6.7.8.9",

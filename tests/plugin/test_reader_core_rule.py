@@ -9,6 +9,7 @@ folders through the core (:mod:`bmes_imaging.study`), so they open such a folder
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -17,6 +18,7 @@ from pydicom.uid import ImplicitVRLittleEndian
 
 from bmes_imaging.cli import main as bmes_main
 from bmes_imaging.dicom import index_folder, load_series
+from bmes_imaging.study import find_study_choices
 from bmes_imaging_napari._reader import get_reader, read_study
 
 #: the bundled phantom study (T1 + STIR of Table 1's p02_R, written by bmes phantom)
@@ -72,3 +74,32 @@ def test_a_folder_bmes_index_reads_opens_in_the_napari_reader(bare_study: Path,
         assert np.asarray(data).size == expected.size
         assert np.array_equal(np.sort(np.asarray(data).ravel()), np.sort(expected.ravel()))
         assert params["metadata"]["bmes_imaging"]["source"] == str(bare_study)
+
+
+@pytest.mark.gui
+def test_the_queue_and_the_review_open_that_folder(make_napari_viewer, qtbot: Any,
+                                                   bare_study: Path, tmp_path: Path) -> None:
+    """The Study queue lists the study the core finds there (its side from the
+    headers) and the review dock opens it, in the background, as the core loads it."""
+    from bmes_imaging.store import open_store
+    from bmes_imaging_napari._qt._queue_widget import QueueWidget
+    from bmes_imaging_napari._qt._review_widget import ReviewWidget
+
+    viewer = make_napari_viewer()
+    review = ReviewWidget(viewer, store=open_store(tmp_path / "bmes.sqlite"),
+                          cache=tmp_path / "cache", autosave_ms=0)
+    review.model.reader = "dr_a"
+    queue = QueueWidget(viewer, review=review)
+    queue.set_folder(bare_study.parent)
+    qtbot.waitUntil(lambda: not queue.scanning, timeout=30_000)
+    (pair,) = find_study_choices(bare_study)
+    assert [(e.path, e.key) for e in queue.entries] == [(bare_study, pair.key)]
+    assert queue.list.item(0).text() == "• CDCOPY"
+    assert queue.open_next_unreviewed()
+    qtbot.waitUntil(lambda: review.model.study is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: not review.jobs.busy(), timeout=30_000)
+    study = review.model.study
+    assert study.key == pair.key and study.side == pair.side
+    assert np.array_equal(study.t1.array, load_series(pair.pair.t1).array)
+    assert {"t1", "fluid"} <= set(review._study_layers())
+    review.model.store.close()

@@ -4,7 +4,8 @@ Point it at a folder (a cohort such as ``bmes phantom --cohort table1 OUT`` writ
 PACS export); its studies are found by the core's one study loader
 (:func:`bmes_imaging.study.find_study_choices`: the folder indexed once, the T1 and
 fluid series paired per study and side, the files ``bmes index`` reads), each listed
-once per foot. A study is marked reviewed when the store holds an annotation of it by
+once per foot; the folder is indexed in a worker thread (the window stays responsive on
+a large cohort). A study is marked reviewed when the store holds an annotation of it by
 the current reader. "Next unreviewed" opens the next study
 without one in the review widget (which asks first about unsaved work).
 
@@ -16,9 +17,10 @@ but cannot be opened).
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor
@@ -37,6 +39,8 @@ from qtpy.QtWidgets import (
 from bmes_imaging.errors import BmesError
 
 from .._study import StudyChoice, find_study_choices
+from ._background import _weak
+from ._prompts import notify_error
 
 if TYPE_CHECKING:
     import napari
@@ -84,6 +88,7 @@ class QueueWidget(QWidget):
         self.entries: list[QueueEntry] = []
         self.root: Path | None = None
         self.choices: list[StudyChoice] = []  # the studies found under root
+        self.scan_worker: Any = None  # the worker indexing root, None when done
         self.from_store = False
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
@@ -129,18 +134,59 @@ class QueueWidget(QWidget):
         self.root = Path(folder)
         self.rescan()
 
-    def rescan(self) -> None:
-        """Find the studies under the folder again (the core indexes it), then list them."""
-        self.choices = []
-        if self.root is not None:
-            try:
-                self.choices = find_study_choices(self.root)
-            except BmesError as exc:
-                self.list.clear()
-                self.entries = []
-                self.summary.setText(f"Cannot read the folder: {exc}")
-                return
+    @property
+    def scanning(self) -> bool:
+        """True while the folder is being indexed."""
+        return self.scan_worker is not None
+
+    def rescan(self) -> Any:
+        """Find the studies under the folder again, in a worker thread (the core indexes
+        it: :func:`find_study_choices`), then list them. Returns the worker (None: no
+        folder chosen, or a scan runs already)."""
+        if self.root is None:
+            self.choices = []
+            self.refresh()
+            return None
+        if self.scan_worker is not None:
+            return None
+        from napari.qt.threading import create_worker
+
+        worker = create_worker(find_study_choices, self.root, _start_thread=False,
+                               _ignore_errors=True)
+        root = self.root
+        on_found = _weak(functools.partial(self._found, root))  # a closed dock is not
+        on_failed = _weak(functools.partial(self._scan_failed, root))  # kept alive
+        worker.returned.connect(on_found)
+        worker.errored.connect(on_failed)
+        self.scan_worker = worker
+        self.refresh_button.setEnabled(False)
+        self.next_button.setEnabled(False)
+        self.summary.setText(f"Looking for studies in {root.name or root}…")
+        worker.start()
+        return worker
+
+    def _scan_ended(self) -> None:
+        self.scan_worker = None
+        self.refresh_button.setEnabled(True)
+        self.next_button.setEnabled(True)
+
+    def _found(self, root: Path, choices: list[StudyChoice]) -> None:
+        self._scan_ended()
+        if root != self.root:  # another folder was chosen meanwhile
+            self.rescan()
+            return
+        self.choices = choices
         self.refresh()
+
+    def _scan_failed(self, root: Path, exc: BaseException) -> None:
+        self._scan_ended()
+        self.choices = []
+        self.list.clear()
+        self.entries = []
+        if isinstance(exc, (BmesError, OSError)):
+            self.summary.setText(f"Cannot read the folder: {exc}")
+        else:
+            notify_error(f"Looking for studies in {root} failed: {exc}")
 
     def use_store(self, enabled: bool = True) -> None:
         """List the store's registered studies (True) or the folder's studies (False)."""
