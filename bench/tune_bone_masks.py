@@ -109,8 +109,9 @@ def _study(spec: PhantomSpec, tag: str, cache: str | None) -> tuple[Volume, np.n
     out = (study.t1, study.bones.array)
     if path:
         os.makedirs(cache or ".", exist_ok=True)
-        with open(path, "wb") as f:
+        with open(path + ".part", "wb") as f:  # atomic: parallel runs share the cache
             pickle.dump(out, f)
+        os.replace(path + ".part", path)
     return out
 
 
