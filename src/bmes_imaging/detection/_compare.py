@@ -166,13 +166,63 @@ class Ratios:
 
     def candidates(self, config: DetectionConfig) -> NDArray[np.bool_]:
         """Voxels that may start a region (before the region size and depth rules)."""
+        deep, rim_seeds = self.candidate_parts(config)
+        return deep | rim_seeds
+
+    def candidate_parts(self, config: DetectionConfig
+                        ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+        """Start voxels deeper than the rim, and rim voxels no partial volume explains.
+
+        A rim voxel mixes marrow with what lies beyond the bone's surface (cortex,
+        cartilage, joint fluid, muscle, fat, the next bone), so its signal lies between
+        theirs. A rim voxel that passes the voxel rules, is brighter on the fluid image
+        than every neighbour (26-neighbourhood) outside its bone by ``rim_seed_margin``
+        spreads, *and* brighter than ``rim_seed_soft_tissue_min`` x the soft tissue
+        around the bones (in thick slices a voxel also mixes with tissue that no
+        neighbour shows, and muscle is the brightest such tissue besides fluid) cannot
+        be such a mix: it may start a region (small subchondral lesions of thin bones in
+        thick slices lie wholly in the rim). Joint fluid next to the voxel, or a
+        neighbour the fluid series does not cover, keeps it out.
+        """
         zf, zt = self.z_fluid(), self.z_t1()
         rim, _ = self.depth_limits(config)
-        return ((zf >= config.fluid_z_min) & (zt >= config.t1_z_min)
-                & (np.maximum(zf, 0) + np.maximum(zt, 0) >= config.evidence_min)
-                & (self.fluid_ratio >= config.fluid_ratio_min)
-                & (self.t1_ratio <= config.t1_ratio_max)
-                & (self.labels > 0) & self.covered & (self.depth >= rim[self.labels]))
+        voxel = ((zf >= config.fluid_z_min) & (zt >= config.t1_z_min)
+                 & (np.maximum(zf, 0) + np.maximum(zt, 0) >= config.evidence_min)
+                 & (self.fluid_ratio >= config.fluid_ratio_min)
+                 & (self.t1_ratio <= config.t1_ratio_max)
+                 & (self.labels > 0) & self.covered)
+        deep = self.depth >= rim[self.labels]
+        return voxel & deep, self._unexplained_rim(voxel & ~deep, config)
+
+    def _unexplained_rim(self, rim_voxels: NDArray[np.bool_], config: DetectionConfig
+                         ) -> NDArray[np.bool_]:
+        out = np.zeros(self.labels.shape, dtype=bool)
+        if not math.isfinite(config.rim_seed_margin) or not rim_voxels.any():
+            return out
+        idx = np.nonzero(rim_voxels)
+        own = self.labels[idx]
+        value = self.fluid_ratio[idx]
+        brightest = np.full(own.shape, -np.inf, dtype=np.float32)
+        shape = np.array(self.labels.shape)
+        for off in np.ndindex(3, 3, 3):
+            if off == (1, 1, 1):
+                continue
+            nb = [c + (o - 1) for c, o in zip(idx, off, strict=True)]
+            inside = np.all([(n >= 0) & (n < m) for n, m in zip(nb, shape, strict=True)],
+                            axis=0)
+            nb = [np.clip(n, 0, m - 1) for n, m in zip(nb, shape, strict=True)]
+            nb_t = tuple(nb)
+            other = inside & (self.labels[nb_t] != own)
+            # a neighbour the fluid series does not cover could hide anything
+            nb_value = np.where(self.covered[nb_t], self.fluid_ratio[nb_t], np.inf)
+            brightest = np.where(other, np.maximum(brightest, nb_value), brightest)
+        soft = (self.soft_tissue_fluid if math.isfinite(self.soft_tissue_fluid)
+                else np.inf)
+        ok = (np.isfinite(brightest)
+              & (value - brightest >= config.rim_seed_margin * self.fluid_spread)
+              & (value >= config.rim_seed_soft_tissue_min * soft))
+        out[tuple(i[ok] for i in idx)] = True
+        return out
 
 
 def _crop_box(labels: NDArray[np.integer], margin: NDArray[np.int64]
@@ -501,7 +551,8 @@ def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: Detecti
     out = np.zeros(shape, dtype=np.uint8)
     if lab.size == 0:
         return out
-    cand = ratios.candidates(config)
+    deep, rim_seeds = ratios.candidate_parts(config)
+    cand = deep | rim_seeds
     if not cand.any():
         return out
     comp, _n = ndimage.label(cand, structure=ndimage.generate_binary_structure(3, 1))
@@ -523,7 +574,10 @@ def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: Detecti
         resel_ml = float(np.prod(np.maximum(vs, fwhm))) / 1000.0
         n_indep = np.maximum(sizes * voxel_ml / resel_ml, 1.0)
         big |= mean_ev * np.sqrt(n_indep) >= config.seed_evidence_min
-    ok = big & (max_depth >= need[uniq % 16])
+    # a seed holding a rim voxel that no partial volume explains needs no depth
+    unexplained = np.zeros(len(uniq), dtype=bool)
+    np.logical_or.at(unexplained, inv, rim_seeds[where])
+    ok = big & ((max_depth >= need[uniq % 16]) | unexplained)
     # every kept seed is one connected candidate region *within one bone*: a component
     # that crosses a joint (partial volume in thick slices) gives one seed per bone
     seeds = np.zeros(lab.shape, dtype=np.int32)

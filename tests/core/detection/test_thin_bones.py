@@ -120,3 +120,51 @@ def test_a_candidate_region_across_a_joint_grows_in_both_bones() -> None:
     edema = flag_edema(r, VS, cfg, lab.shape)
     assert set(np.unique(edema).tolist()) == {0, 7, 10}
     assert (edema[lesion & (lab == 10)] == 10).mean() > 0.9
+
+
+def _rim_lesion(beyond_fluid: float) -> tuple[Ratios, np.ndarray]:
+    """A bone three 4 mm slices thick whose lesion fills its top slice only (the rim).
+
+    Beyond the top slice lies tissue with fluid ratio ``beyond_fluid``: fat (dark on
+    the fluid image) or joint fluid (brighter than the lesion).
+    """
+    lab = np.zeros((60, 40, 6), np.uint8)
+    lab[5:55, 10:30, 1:4] = 13
+    t1 = np.full(lab.shape, 1.1, np.float32)
+    fl = np.full(lab.shape, 0.4, np.float32)
+    fl[:, :, 4:] = beyond_fluid
+    t1[lab > 0], fl[lab > 0] = 1.0, 1.0
+    lesion = np.zeros(lab.shape, bool)
+    lesion[5:35, 10:30, 3] = True  # 60 % of the top slice: 20 % of the bone
+    t1[lesion], fl[lesion] = 0.6, 4.0
+    return _ratios(lab, t1, fl, soft=2.0), lesion
+
+
+def test_rim_lesion_no_partial_volume_explains_is_found() -> None:
+    r, lesion = _rim_lesion(beyond_fluid=0.4)
+    cfg = DetectionConfig()
+    deep, rim_seeds = r.candidate_parts(cfg)
+    assert not (deep & lesion).any()  # wholly in the rim: the depth rule alone misses it
+    assert rim_seeds[lesion].mean() > 0.5
+    edema = flag_edema(r, VS, cfg, r.labels.shape)
+    assert (edema[lesion] == 13).mean() > 0.8
+    assert not edema[~lesion].any()
+    # with the rule turned off the lesion is lost, as before the fourth round
+    assert not flag_edema(r, VS, cfg.replace(rim_seed_margin=math.inf), r.labels.shape).any()
+
+
+def test_rim_signal_next_to_joint_fluid_does_not_start_a_region() -> None:
+    r, lesion = _rim_lesion(beyond_fluid=6.0)  # joint fluid brighter than the rim voxel
+    cfg = DetectionConfig()
+    _, rim_seeds = r.candidate_parts(cfg)
+    assert not rim_seeds.any()
+    assert not flag_edema(r, VS, cfg, r.labels.shape).any()
+
+
+def test_rim_voxel_as_bright_as_muscle_is_not_a_seed() -> None:
+    r, lesion = _rim_lesion(beyond_fluid=0.4)
+    dim = Ratios(r.crop, r.labels, r.depth, r.covered, r.t1_ratio, r.fluid_ratio,
+                 1.0, 1.0, 1000, t1_spread=0.05, fluid_spread=0.15,
+                 soft_tissue_fluid=3.5)  # 4.0 is under 1.3 x 3.5
+    _, rim_seeds = dim.candidate_parts(DetectionConfig())
+    assert not rim_seeds.any()
