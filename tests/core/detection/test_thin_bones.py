@@ -154,7 +154,7 @@ def test_rim_lesion_no_partial_volume_explains_is_found() -> None:
 
 
 def test_rim_signal_next_to_joint_fluid_does_not_start_a_region() -> None:
-    r, lesion = _rim_lesion(beyond_fluid=6.0)  # joint fluid brighter than the rim voxel
+    r, _ = _rim_lesion(beyond_fluid=6.0)  # joint fluid brighter than the rim voxel
     cfg = DetectionConfig()
     _, rim_seeds = r.candidate_parts(cfg)
     assert not rim_seeds.any()
@@ -162,7 +162,7 @@ def test_rim_signal_next_to_joint_fluid_does_not_start_a_region() -> None:
 
 
 def test_rim_voxel_as_bright_as_muscle_is_not_a_seed() -> None:
-    r, lesion = _rim_lesion(beyond_fluid=0.4)
+    r, _ = _rim_lesion(beyond_fluid=0.4)
     dim = Ratios(r.crop, r.labels, r.depth, r.covered, r.t1_ratio, r.fluid_ratio,
                  1.0, 1.0, 1000, t1_spread=0.05, fluid_spread=0.15,
                  soft_tissue_fluid=3.5)  # 4.0 is under 1.3 x 3.5
