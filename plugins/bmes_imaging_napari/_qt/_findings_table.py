@@ -74,9 +74,11 @@ class FindingsTable(QTableWidget):
 
     def fill_row(self, row: int, f: Any) -> None:
         """Write one finding into ``row`` (only cells whose text changed)."""
-        values = (f.bone.display_name, f"{f.edema_volume_ml:.2f}", f"{100 * f.fraction:.1f}",
-                  str(f.grade), f"{f.confidence:.2f}", f.status,
-                  "yes" if f.primary else "", str(f.source))
+        # unmeasured values (NaN, an ungraded stored finding) show as empty cells
+        values = (f.bone.display_name, _number(f.edema_volume_ml, "{:.2f}"),
+                  _number(f.fraction, "{:.1f}", scale=100.0),
+                  "" if f.grade is None else str(f.grade), _number(f.confidence, "{:.2f}"),
+                  str(f.status), "yes" if f.primary else "", str(f.source))
         for col, text in enumerate(values):
             item = self.item(row, col)
             if item is None:
@@ -119,3 +121,10 @@ class FindingsTable(QTableWidget):
                 if quiet:
                     self.blockSignals(False)
                 return
+
+
+def _number(value: float | None, fmt: str, *, scale: float = 1.0) -> str:
+    """``value`` formatted, or empty when it is unknown (None or NaN)."""
+    if value is None or value != value:
+        return ""
+    return fmt.format(scale * value)
