@@ -132,7 +132,8 @@ class Bone(enum.IntEnum):
 # and GinoCanessa/FhirTypeScriptOddsAndEnds ValueSets/ApproachSiteCodes.js); 5426007 given
 # before fails the SCTID check digit. The whole-bone concepts of the first to fourth
 # metatarsal were found in no published table reachable offline: they stay unverified
-# (53272007 and 38440004 even fail the check digit; 64550003 passes it, unconfirmed) and
+# (53272007 and 38440004, given before for the third and fourth, fail the check digit and
+# were removed; 64550003 for the second passes it, unconfirmed) and
 # DICOM SEG / SR export codes them with the verified "Metatarsus" concept.
 _TABLE: tuple[tuple[int, str, str, tuple[int, int, int], str, str, bool]
               | tuple[int, str, str, tuple[int, int, int], str, str, bool, bool], ...] = (
@@ -150,9 +151,9 @@ _TABLE: tuple[tuple[int, str, str, tuple[int, int, int], str, str, bool]
      "Bone structure of first metatarsal", False, False),
     (9, "second_metatarsal", "Second metatarsal", (210, 245, 60), "64550003",
      "Bone structure of second metatarsal", False, False),
-    (10, "third_metatarsal", "Third metatarsal", (250, 190, 212), "53272007",
+    (10, "third_metatarsal", "Third metatarsal", (250, 190, 212), "",
      "Bone structure of third metatarsal", False, False),
-    (11, "fourth_metatarsal", "Fourth metatarsal", (0, 128, 128), "38440004",
+    (11, "fourth_metatarsal", "Fourth metatarsal", (0, 128, 128), "",
      "Bone structure of fourth metatarsal", False, False),
     (12, "fifth_metatarsal", "Fifth metatarsal", (220, 190, 255), "301000",
      "Fifth metatarsal bone", False),
