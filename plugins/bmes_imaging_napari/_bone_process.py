@@ -35,13 +35,19 @@ from typing import IO, Any
 
 from bmes_imaging.volume import Volume
 
-__all__ = ["is_running", "pid", "shutdown", "start", "submit_automatic_bones"]
+__all__ = ["WorkerGone", "is_running", "pid", "shutdown", "start", "submit_automatic_bones",
+           "submit_export"]
 
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("!Q")
 #: Seconds a stopping worker is given to exit by itself before it is terminated.
 STOP_TIMEOUT_S = 2.0
+
+
+class WorkerGone(RuntimeError):
+    """The worker process ended or broke before answering (not an error of the task:
+    the caller computes in-process instead)."""
 
 
 def write_frame(stream: IO[bytes], obj: Any) -> None:
@@ -93,7 +99,7 @@ class _Worker:
         future: Future[Any] = Future()
         with self.lock:
             if self.broken or self.proc.stdin is None:
-                raise RuntimeError("bone-mask process is not running")
+                raise WorkerGone("bone-mask process is not running")
             n = next(self.ids)
             self.pending[n] = future
         self.requests.put((n, name, args))
@@ -111,7 +117,7 @@ class _Worker:
                     self.broken = True
                     future = self.pending.pop(request[0], None)
                 if future is not None and not future.done():
-                    future.set_exception(RuntimeError("the bone-mask process is gone"))
+                    future.set_exception(WorkerGone("the bone-mask process is gone"))
                 return
 
     def _read_answers(self) -> None:  # reader thread
@@ -134,7 +140,7 @@ class _Worker:
             pending, self.pending = self.pending, {}
         for future in pending.values():
             if not future.done():
-                future.set_exception(RuntimeError("the bone-mask process ended"))
+                future.set_exception(WorkerGone("the bone-mask process ended"))
 
     def stop(self) -> None:
         """Close its stdin (it exits), then terminate / kill it if it does not."""
@@ -201,7 +207,7 @@ def _submit(name: str, *args: Any) -> Future[Any] | None:
         return None
     try:
         return worker.submit(name, *args)
-    except RuntimeError:  # broken: detection runs in-process
+    except WorkerGone:  # broken: detection runs in-process
         log.debug("bone-mask process unavailable", exc_info=True)
         _reset()
         return None
@@ -217,6 +223,15 @@ def submit_automatic_bones(t1: Volume, config: Any = None) -> Future[Volume] | N
     """Automatic bone masks of ``t1`` computed in the worker process, or None when it
     is not available (then compute them in-process)."""
     return _submit("automatic_bones", t1, config)
+
+
+def submit_export(kind: str, t1: Volume, path: str, kwargs: dict[str, Any]) -> Future[Any] | None:
+    """Write a DICOM SEG (``kind="seg"``) or SR + SEG (``"sr"``) in the worker process
+    (highdicom's encoding is pure Python: in a thread here it would hold the GUI's
+    GIL); None when the process is not available (then write in-process). The
+    future's result is the ``SegExport``; a :class:`WorkerGone` error means the process
+    ended before answering."""
+    return _submit("export", kind, t1, path, kwargs)
 
 
 def is_running() -> bool:

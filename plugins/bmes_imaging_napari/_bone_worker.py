@@ -1,5 +1,8 @@
 """The bone-mask worker process: ``python -m bmes_imaging_napari._bone_worker``.
 
+Serves automatic bone masks and the review's DICOM SEG / SR export (pure-Python
+encoding that would otherwise hold the GUI process's GIL).
+
 Reads ``(id, name, args)`` frames on stdin, answers ``(id, ok, value)`` on stdout (see
 :mod:`._bone_process`). Ends when stdin closes, and at once when its parent process is
 gone (a watchdog thread). Ctrl+C in the terminal reaches the whole process group: the
@@ -48,8 +51,27 @@ def _automatic_bones(t1: Any, config: Any) -> Any:
     return automatic_bones(t1, config)
 
 
+def _export(kind: str, t1: Any, path: str, kwargs: dict[str, Any]) -> Any:
+    from ._review_export import write_export
+
+    return write_export(kind, t1, path, kwargs)
+
+
 _TASKS: dict[str, Callable[..., Any]] = {"prepare": _prepare,
-                                         "automatic_bones": _automatic_bones}
+                                         "automatic_bones": _automatic_bones,
+                                         "export": _export}
+
+
+def _answer_error(exc: Exception) -> Exception:
+    """``exc`` if the parent can unpickle it, else a RuntimeError naming it (an error
+    class whose constructor takes other arguments would not rebuild there)."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:  # noqa: BLE001  any failure to round-trip
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
 
 
 def main() -> int:
@@ -69,7 +91,7 @@ def main() -> int:
         try:
             value, ok = _TASKS[name](*args), True
         except Exception as exc:  # noqa: BLE001  returned to the caller (falls back in-process)
-            value, ok = exc, False
+            value, ok = _answer_error(exc), False
         try:
             write_frame(answers, (n, ok, value))
         except OSError:  # the parent is gone
