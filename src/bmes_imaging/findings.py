@@ -252,7 +252,7 @@ class Finding:
     bone_mask_quality
         0-1: how far the automatic bone mask is to be trusted (image fit, agreement of
         atlases); NaN for imported or seeded masks. ``confidence`` never exceeds it.
-        Not kept by the store.
+        Kept by the store since its schema 0004 (NULL there when unknown).
     finding_id
         The store's database id (``None`` before saving); no part of equality.
 

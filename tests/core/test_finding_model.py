@@ -128,7 +128,7 @@ def test_involved_is_one_rule_for_detector_and_stored(tmp_path: Path) -> None:
 
 
 def test_store_round_trip_gives_an_equal_finding(tmp_path: Path) -> None:
-    full = dataclasses.replace(_full(), bone_mask_quality=math.nan, finding_id=None)
+    full = dataclasses.replace(_full(), finding_id=None)
     sparse = Finding(Bone.CALCANEUS, edema_volume_ml=2.0, status="confirmed", source="dr_a")
     with open_store(tmp_path / "s.sqlite") as store:
         store.save_findings("1.2.3", [full, sparse], "dr_a")
@@ -139,16 +139,17 @@ def test_store_round_trip_gives_an_equal_finding(tmp_path: Path) -> None:
         after = [e.after for e in store.audit_events("1.2.3")
                  if e.action == "finding_added"]
         assert [finding_from_dict(a) for a in after] == [full, sparse]
-        assert "bone_mask_quality" not in after[0] and after[0]["bone"] == "navicular"
+        assert after[0]["bone_mask_quality"] == 0.9 and after[0]["bone"] == "navicular"
+        assert after[1]["bone_mask_quality"] is None  # unknown: JSON null
 
 
-def test_the_store_does_not_keep_bone_mask_quality(tmp_path: Path) -> None:
+def test_the_store_keeps_bone_mask_quality(tmp_path: Path) -> None:
     f = _full()
     with open_store(tmp_path / "s.sqlite") as store:
         store.save_findings("1.2.3", [f], "dr_a")
         [back] = store.latest_findings("1.2.3")
-    assert math.isnan(back.bone_mask_quality)
-    assert back == dataclasses.replace(f, bone_mask_quality=math.nan)
+    assert back.bone_mask_quality == 0.9
+    assert back == f
 
 
 def test_store_input_checks_name_the_finding(tmp_path: Path) -> None:

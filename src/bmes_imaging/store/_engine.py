@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 #: Environment variable naming the store database (SQLAlchemy URL or file path).
 DB_ENV = "BMES_DB"
 #: Alembic revision the code expects (the newest file in ``migrations/versions``).
-HEAD_REVISION = "0003_label_maps_in_db"
+HEAD_REVISION = "0004_finding_bone_mask_quality"
 
 #: Environment variable: seconds a writer waits for a store another program holds
 #: (default 30); a write gives up with one clear line after twice that (at least 10 s).

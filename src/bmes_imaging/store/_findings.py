@@ -8,12 +8,14 @@ The store accepts :class:`bmes_imaging.findings.Finding` objects (the detector's
 ``bone_volume_ml``, ``edema_volume_ml``, ``fraction`` (0-1), ``grade`` (0-3),
 ``t1_ratio``, ``fluid_ratio``, ``confidence`` (0-1), ``status`` (``"candidate"``,
 ``"confirmed"`` or ``"rejected"``; default ``"candidate"``), ``source`` (default: the
-reader or source the findings are saved under), ``primary`` (bool, default False).
+reader or source the findings are saved under), ``primary`` (bool, default False),
+``bone_mask_quality`` (0-1, unknown by default).
 
 It returns the same :class:`~bmes_imaging.findings.Finding` (:data:`StoredFinding` is
 its name here), with the database ``finding_id``. Unknown numbers are NaN in a finding
 and SQL NULL in the database: :func:`row_values` and :func:`from_row` convert at this
-boundary. ``bone_mask_quality`` has no column: a reloaded finding holds NaN there.
+boundary (``bone_mask_quality`` is kept since schema 0004; findings saved before hold
+NULL there, read as NaN).
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ StoredFinding = Finding
 #: The finding's fields the database keeps (columns of table ``finding``).
 STORED_FIELDS: tuple[str, ...] = ("bone_volume_ml", "edema_volume_ml", "fraction", "grade",
                                   "t1_ratio", "fluid_ratio", "confidence", "status", "source",
-                                  "primary")
-_RANGED = ("fraction", "confidence")
+                                  "primary", "bone_mask_quality")
+_RANGED = ("fraction", "confidence", "bone_mask_quality")
 
 
 def _as_mapping(obj: Any) -> Mapping[str, Any]:
@@ -57,8 +59,8 @@ def coerce_finding(obj: Any, *, default_source: str, index: int = 0) -> Finding:
     """Validate a finding (object or dict, see module docs) as the store takes it.
 
     Beyond :class:`~bmes_imaging.findings.Finding`'s own checks: a known number must be
-    finite, ``fraction`` and ``confidence`` within 0-1, and an empty ``source`` is
-    ``default_source``.
+    finite, ``fraction``, ``confidence`` and ``bone_mask_quality`` within 0-1, and an
+    empty ``source`` is ``default_source``.
 
     Raises
     ------

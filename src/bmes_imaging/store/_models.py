@@ -18,7 +18,8 @@ Entities
 ``label_map``           the label map of an annotation version: gzip-compressed NIfTI-1
                         bytes inside the database (schema 0003; before, a file in the
                         annotation folder named by ``annotation.label_path``)
-``finding``             one bone's finding within an annotation version
+``finding``             one bone's finding within an annotation version (with its bone
+                        mask quality from schema 0004)
 ``audit_event``         who did what to which finding/study, when, before/after as JSON
 ``store_identity``      the store's own UUID (one row), also written into its label-map
                         folder: the store deletes only files in a folder carrying it
@@ -262,6 +263,8 @@ class FindingRow(Base):
     status: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(100))
     primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: 0-1, NULL when unknown (imported masks; findings saved before schema 0004)
+    bone_mask_quality: Mapped[float | None] = mapped_column(Float)
     annotation: Mapped[Annotation] = relationship(back_populates="findings")
 
 
