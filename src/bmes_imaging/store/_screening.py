@@ -45,7 +45,7 @@ def _finding(row: dict[str, str], where: str) -> dict[str, Any]:
     out: dict[str, Any] = {"bone": row.get("bone", ""), "status": "candidate",
                            "source": DETECTOR_SOURCE}
     for name in ("bone_volume_ml", "edema_volume_ml", "fraction", "t1_ratio",
-                 "fluid_ratio", "confidence"):
+                 "fluid_ratio", "confidence", "bone_mask_quality"):
         value = (row.get(name) or "").strip()
         out[name] = float(value) if value else None
     grade = (row.get("grade") or "").strip()

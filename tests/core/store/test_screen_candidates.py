@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import math
 from pathlib import Path
 
 import nibabel as nib
@@ -48,6 +49,15 @@ def test_screen_db_stores_candidates_a_reader_opens(tmp_path: Path) -> None:
         assert {f.status for f in loaded.findings} == {"candidate"}
         assert {f.bone.bone_name: f.grade for f in loaded.findings} == {
             r["bone"]: int(r["grade"]) for r in rows}
+        # each bone's mask quality as involvement.csv has it (empty cell: unknown, NaN)
+        quality = {f.bone.bone_name: f.bone_mask_quality for f in loaded.findings}
+        for r in rows:
+            cell = r["bone_mask_quality"]
+            if cell:
+                assert quality[r["bone"]] == float(cell), r["bone"]
+            else:
+                assert math.isnan(quality[r["bone"]]), r["bone"]
+        assert any(r["bone_mask_quality"] for r in rows)  # automatic masks: measured
         assert store.study_links() == {row["study_instance_uid"]: None}
         # the same run again adds nothing (same input fingerprint)
         assert save_screen_candidates(store, out) == []
