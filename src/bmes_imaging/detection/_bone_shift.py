@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 __all__ = ["CONFIRM", "MAX_MM", "PENALTY", "RIM_MM", "SHIFTED_BONES", "shift_bones",
-           "shift_poorly_fitting"]
+           "shift_poorly_fitting", "slice_axis"]
 
 #: Bones that may be shifted: talus, calcaneus, navicular, cuboid, medial cuneiform.
 SHIFTED_BONES = frozenset({1, 2, 3, 4, 5})
@@ -41,6 +41,12 @@ PENALTY = 0.01
 CONFIRM = 0.1
 #: Bones fitting the T1 edges worse than this are candidates for a shift.
 SHIFT_BELOW = 0.3
+
+
+def slice_axis(vs: NDArray[np.float64]) -> int | None:
+    """The slice axis of an anisotropic T1 (None when nearly isotropic)."""
+    k = int(np.argmax(vs))
+    return k if vs[k] >= 1.5 * float(np.median(vs)) else None
 
 
 def _edge_map(t1_array: NDArray[np.floating], vs: NDArray[np.float64], axis: int,
@@ -93,10 +99,8 @@ def shift_bones(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.float64]
     Returns the labels and the voxel shift of each bone that moved. Needs an
     anisotropic T1 (slices thicker than the pixels); otherwise nothing moves.
     """
-    from ._boundary import _slice_axis
-
     vs = np.asarray(voxel_sizes, dtype=np.float64)
-    axis = _slice_axis(vs)
+    axis = slice_axis(vs)
     if axis is None or not bones:
         return labels, {}
     f = np.array([2 if a != axis and vs[a] < 0.6 else 1 for a in range(3)])

@@ -21,6 +21,8 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from ..volume import Volume
+from ._bone_shift import shift_poorly_fitting
+from ._bone_shift import slice_axis as _slice_axis
 
 __all__ = ["BAND_MM", "CORE_MM", "OUTSIDE_MM", "image_boundaries", "image_decides",
            "not_in_air"]
@@ -32,12 +34,6 @@ OUTSIDE_MM = 3.0
 #: Only voxels this close (mm) to the registered boundary may change label.
 BAND_MM = 3.0
 _BACKGROUND = 255
-
-
-def _slice_axis(vs: NDArray[np.float64]) -> int | None:
-    """The slice axis of an anisotropic T1 (None when nearly isotropic)."""
-    k = int(np.argmax(vs))
-    return k if vs[k] >= 1.5 * float(np.median(vs)) else None
 
 
 def _crop(labels: NDArray[np.uint8], margin: NDArray[np.int64]) -> tuple[slice, ...]:
@@ -213,7 +209,6 @@ def image_decides(t1: Volume, labels: NDArray[np.uint8]
     edges (:func:`._bone_shift.shift_poorly_fitting`; third pass: with the warped atlas
     the pooled tarsal median rose 0.779 -> 0.815, the plain tuning feet were unchanged).
     """
-    from ._bone_shift import shift_poorly_fitting
     from ._refine import edge_quality
 
     labels = not_in_air(t1.array, t1.voxel_sizes, labels)
