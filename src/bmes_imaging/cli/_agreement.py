@@ -15,6 +15,8 @@ import json
 import math
 from typing import Any
 
+from ._db import add_db_option
+
 __all__ = ["register", "run"]
 
 
@@ -28,9 +30,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("reader_b", metavar="READER_B")
     parser.add_argument("--study", action="append", metavar="UID",
                         help="only this StudyInstanceUID (repeatable)")
-    parser.add_argument("--db", "--store", dest="db", metavar="URL",
-                        help="store database: SQLAlchemy URL or SQLite file "
-                             "(default $BMES_DB, else ~/.local/share/bmes-imaging/bmes.sqlite)")
+    add_db_option(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)
 

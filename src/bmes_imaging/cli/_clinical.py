@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._db import add_db_option
+
 __all__ = ["register", "run"]
 
 
@@ -28,9 +30,7 @@ def register(subparsers: Any) -> None:
     actions = parser.add_subparsers(dest="clinical_action", metavar="ACTION", required=True)
 
     def db_option(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--db", "--store", dest="db", metavar="URL",
-                       help="store database: SQLAlchemy URL or SQLite file "
-                            "(default $BMES_DB, else ~/.local/share/bmes-imaging/bmes.sqlite)")
+        add_db_option(p)
         p.add_argument("--init", action="store_true",
                        help="make a new store in an existing EMPTY file (an empty or "
                             "foreign file is refused otherwise)")

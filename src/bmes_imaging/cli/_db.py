@@ -23,7 +23,22 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register", "run_check", "run_downgrade", "run_upgrade"]
+__all__ = ["add_db_option", "register", "run_check", "run_downgrade", "run_upgrade"]
+
+#: help of the store option shared by every subcommand that opens the store
+DB_HELP = ("store database: SQLAlchemy URL or SQLite file "
+           "(default $BMES_DB, else ~/.local/share/bmes-imaging/bmes.sqlite)")
+
+
+def add_db_option(p: argparse.ArgumentParser) -> None:
+    """Add ``--db`` / ``--store URL`` (the store database; ``args.db``) to ``p``.
+
+    Parameters
+    ----------
+    p
+        A (sub)command's parser.
+    """
+    p.add_argument("--db", "--store", dest="db", metavar="URL", help=DB_HELP)
 
 
 def register(subparsers: Any) -> None:
@@ -34,13 +49,8 @@ def register(subparsers: Any) -> None:
                     "database before an upgrade (docs/store.md: pg_dump, SQLite .backup).")
     actions = parser.add_subparsers(dest="db_action", metavar="ACTION", required=True)
 
-    def db_option(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--db", "--store", dest="db", metavar="URL",
-                       help="store database: SQLAlchemy URL or SQLite file "
-                            "(default $BMES_DB, else ~/.local/share/bmes-imaging/bmes.sqlite)")
-
     up = actions.add_parser("upgrade", help="create the store or upgrade its schema")
-    db_option(up)
+    add_db_option(up)
     up.add_argument("--annotations", type=Path, metavar="DIR", action="append",
                     help="label-map folder of a store older than 0003, moved into the "
                          "database (default $BMES_ANNOTATIONS, else the old default); "
@@ -49,13 +59,13 @@ def register(subparsers: Any) -> None:
 
     check = actions.add_parser("check", help="schema revision and every label map's "
                                              "checksum (changes nothing)")
-    db_option(check)
+    add_db_option(check)
     check.set_defaults(func=run_check)
 
     down = actions.add_parser("downgrade", help="go back to an older schema revision")
     down.add_argument("revision", metavar="REVISION",
                       help="target revision, e.g. 0002_store_identity")
-    db_option(down)
+    add_db_option(down)
     down.add_argument("--annotations", type=Path, metavar="DIR", required=True,
                       help="folder the label maps are written to (below revision 0003)")
     down.set_defaults(func=run_downgrade)

@@ -105,10 +105,8 @@ def _deid_args(p: argparse.ArgumentParser, *, default: bool) -> None:
 def run_involvement(args: argparse.Namespace) -> int:
     """Write the per-foot involvement table."""
     from ..export import (
-        Pseudonymizer,
         findings_from_store,
         involvement_rows,
-        load_pseudonym_key,
         read_findings_table,
         read_records,
         write_involvement_table,
@@ -141,8 +139,7 @@ def run_involvement(args: argparse.Namespace) -> int:
     finally:
         if store is not None:
             store.close()
-    pseudo = Pseudonymizer(load_pseudonym_key(args.key_file)) if args.deidentify else None
-    rows = involvement_rows(records, findings, pseudonymizer=pseudo)
+    rows = involvement_rows(records, findings, pseudonymizer=_pseudonymizer(args))
     path = write_involvement_table(rows, args.out)
     print(path)
     print(f"{len(rows)} feet, {sum(r['findings'] != 'none' for r in rows)} with {args.status} "
@@ -239,17 +236,26 @@ def _seg_inputs(args: argparse.Namespace) -> dict[str, Any] | None:
             "findings": findings, "reader": reader}
 
 
+def _pseudonymizer(args: argparse.Namespace) -> Any:
+    """The pseudonymizer of ``--key-file`` with ``--deidentify``, else None."""
+    from ..export import Pseudonymizer, load_pseudonym_key
+
+    return Pseudonymizer(load_pseudonym_key(args.key_file)) if args.deidentify else None
+
+
+def _deidentification(args: argparse.Namespace) -> dict[str, Any]:
+    """``deidentify`` and ``pseudonymizer`` of the SEG / SR writers from ``args``."""
+    return {"deidentify": args.deidentify, "pseudonymizer": _pseudonymizer(args)}
+
+
 def run_seg(args: argparse.Namespace) -> int:
     """Write the DICOM SEG."""
-    from ..export import Pseudonymizer, load_pseudonym_key, write_edema_seg
+    from ..export import write_edema_seg
 
     inputs = _seg_inputs(args)
     if inputs is None:
         return 2
-    t1 = inputs.pop("t1")
-    pseudo = Pseudonymizer(load_pseudonym_key(args.key_file)) if args.deidentify else None
-    out = write_edema_seg(t1, args.out, **inputs, deidentify=args.deidentify,
-                          pseudonymizer=pseudo)
+    out = write_edema_seg(inputs.pop("t1"), args.out, **inputs, **_deidentification(args))
     print(out.path)
     print(f"{len(out.bone_segments)} bone segments ({out.bone_algorithm_type or 'none'}), "
           f"{len(out.edema_segments)} confirmed edema segments"
@@ -260,16 +266,14 @@ def run_seg(args: argparse.Namespace) -> int:
 
 def run_sr(args: argparse.Namespace) -> int:
     """Write the SEG and the DICOM SR (TID 1500) that references it."""
-    from ..export import Pseudonymizer, load_pseudonym_key, write_edema_sr
+    from ..export import write_edema_sr
 
     inputs = _seg_inputs(args)
     if inputs is None:
         return 2
-    t1 = inputs.pop("t1")
-    pseudo = Pseudonymizer(load_pseudonym_key(args.key_file)) if args.deidentify else None
     seg_path = args.seg or args.out.with_name(args.out.stem + "_seg.dcm")
-    out = write_edema_sr(t1, args.out, seg_path=seg_path, **inputs,
-                         deidentify=args.deidentify, pseudonymizer=pseudo)
+    out = write_edema_sr(inputs.pop("t1"), args.out, seg_path=seg_path, **inputs,
+                         **_deidentification(args))
     print(out.path)
     print(f"{len(out.measurements)} bones measured; SEG {out.seg.path} "
           f"({len(out.seg.bone_segments)} bone, {len(out.seg.edema_segments)} edema segments)",

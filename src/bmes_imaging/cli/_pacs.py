@@ -97,39 +97,45 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
 
 
-def _need_host(settings: Any, args: argparse.Namespace) -> bool:
+def _peer_settings(args: argparse.Namespace) -> Any | None:
+    """The connection settings of ``args``; None (and the error said) without a peer."""
+    settings = settings_from_args(args)
     if getattr(args, "host", None) or getattr(args, "settings", None):
-        return True
+        return settings
     print("bmes pacs: error: give --host and --port (or --settings FILE)", file=sys.stderr)
-    return False
+    return None
 
 
 def run_echo(args: argparse.Namespace) -> int:
     """C-ECHO."""
     from ..pacs import echo
 
-    settings = settings_from_args(args)
-    if not _need_host(settings, args):
+    settings = _peer_settings(args)
+    if settings is None:
         return 2
     seconds = echo(settings)
     print(f"C-ECHO {settings.peer}: success in {seconds * 1000:.0f} ms")
     return 0
 
 
-def _modality(args: argparse.Namespace) -> str | None:
-    return None if str(args.modality).lower() in ("any", "all", "") else str(args.modality)
+def _matching_studies(settings: Any, args: argparse.Namespace) -> list[Any]:
+    """C-FIND the studies (with their series) that the query options of ``args`` match."""
+    from ..pacs import find_studies
+
+    modality = None if str(args.modality).lower() in ("any", "all", "") else str(args.modality)
+    return find_studies(settings, patient_id=args.patient_id, date=args.date,
+                        study_uid=args.study_uid, modality=modality)
 
 
 def run_find(args: argparse.Namespace) -> int:
     """C-FIND studies and their series."""
     from .._outbound import terminal_text
-    from ..pacs import find_studies, write_find_csv
+    from ..pacs import write_find_csv
 
-    settings = settings_from_args(args)
-    if not _need_host(settings, args):
+    settings = _peer_settings(args)
+    if settings is None:
         return 2
-    studies = find_studies(settings, patient_id=args.patient_id, date=args.date,
-                           study_uid=args.study_uid, modality=_modality(args))
+    studies = _matching_studies(settings, args)
     for st in studies:
         print(terminal_text(f"{st.study_instance_uid}  {st.study_date or '-'}  "
                             f"{st.study_description or '-'}  ({len(st.series)} series)"))
@@ -146,13 +152,12 @@ def run_find(args: argparse.Namespace) -> int:
 
 def run_retrieve(args: argparse.Namespace) -> int:
     """Retrieve the T1 and fluid series of the matching studies."""
-    from ..pacs import find_studies, retrieve
+    from ..pacs import retrieve
 
-    settings = settings_from_args(args)
-    if not _need_host(settings, args):
+    settings = _peer_settings(args)
+    if settings is None:
         return 2
-    studies = find_studies(settings, patient_id=args.patient_id, date=args.date,
-                           study_uid=args.study_uid, modality=_modality(args))
+    studies = _matching_studies(settings, args)
     result = retrieve(settings, studies, args.out, all_series=args.all_series,
                       progress=None if args.no_progress else _progress_line)
     if not args.no_progress:
@@ -172,8 +177,8 @@ def run_send(args: argparse.Namespace) -> int:
     """C-STORE files."""
     from ..pacs import send
 
-    settings = settings_from_args(args)
-    if not _need_host(settings, args):
+    settings = _peer_settings(args)
+    if settings is None:
         return 2
     result = send(settings, args.files)
     for path, status in result.failed:

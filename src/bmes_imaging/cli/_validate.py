@@ -16,6 +16,8 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
+from ._db import add_db_option
+
 __all__ = ["register", "run"]
 
 
@@ -41,9 +43,7 @@ def register(subparsers: Any) -> None:
                     "roc.csv, froc.csv, reliability.csv, plots and report.md / report.html. "
                     "Reviews are only read.")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--db", metavar="URL",
-                   help="store database: SQLAlchemy URL or SQLite file "
-                        "(default $BMES_DB, else ~/.local/share/bmes-imaging/bmes.sqlite)")
+    add_db_option(p)
     p.add_argument("--reader", metavar="NAME", help="only this reader's reviews")
     p.add_argument("--since", type=_date, metavar="DATE",
                    help="only reviews saved on or after DATE (YYYY-MM-DD, UTC)")
