@@ -53,6 +53,8 @@ class BackgroundJobs:
         self.on_change: Any = (weakref.WeakMethod(on_change) if inspect.ismethod(on_change)
                                else on_change)
         self.running: dict[str, Any] = {}
+        #: held jobs (:meth:`hold`): whether their worker has ended
+        self.held: dict[str, bool] = {}
         self.quiet: set[str] = set()
 
     def busy(self, name: str | None = None) -> bool:
@@ -102,8 +104,22 @@ class BackgroundJobs:
         worker.start()
         return worker
 
+    def hold(self, name: str) -> None:
+        """Keep the running job ``name`` busy after its worker ends, until
+        :meth:`release` (its result is being shown over several event-loop turns)."""
+        if name in self.running:
+            self.held[name] = False
+
+    def release(self, name: str) -> None:
+        """End a :meth:`hold`; the job ends now if its worker already has."""
+        if self.held.pop(name, True):
+            self.finished(name)
+
     def finished(self, name: str) -> None:
-        """A job ended (returned or errored)."""
+        """A job ended (returned or errored); held: once released."""
+        if name in self.held:
+            self.held[name] = True  # ends at release()
+            return
         self.running.pop(name, None)
         was_quiet = name in self.quiet
         self.quiet.discard(name)

@@ -21,7 +21,8 @@ from bmes_imaging.errors import BmesError
 
 from .._layers import display_frame, layer_view, volume_from_layer
 from ._prompts import notify_error, notify_info
-from ._viewer_layers import camera_of, show_labels, show_study_layers, study_layers
+from ._turns import run_now
+from ._viewer_layers import camera_of, show_labels, study_layer_steps, study_layers
 
 if TYPE_CHECKING:
     from .._review_model import ReviewModel
@@ -91,21 +92,38 @@ class ReviewLayers(QObject):
 
     def show_study(self, study: Study, tuples: list[Any] | None) -> None:
         """Show a study's T1 and fluid layers (layer data prepared already, or now)."""
+        run_now(self.show_study_steps(study, tuples))
+
+    def show_study_steps(self, study: Study, tuples: list[Any] | None) -> Iterator[None]:
+        """:meth:`show_study` one layer per step (:class:`~._turns.Turns`)."""
         self._disconnect_edema_layer()
-        with self._own_changes():
-            show_study_layers(self.viewer, study, tuples)
+        steps = study_layer_steps(self.viewer, study, tuples)
+        while True:
+            with self._own_changes():  # layers added here are not "opened by a reader"
+                role = next(steps, None)
+            if role is None:
+                return
+            yield None
 
     def sync(self) -> None:
         """Show the model's bone and edema labels (adding or updating layers)."""
+        run_now(self.sync_steps())
+
+    def sync_steps(self) -> Iterator[None]:
+        """:meth:`sync` one labels layer per step (:class:`~._turns.Turns`)."""
         model = self.model
         assert model.study is not None
         key = model.study_key
         frame = display_frame(model.study.t1)
-        with self._own_changes():
-            if model.bones is not None:
+        if model.bones is not None:
+            with self._own_changes():
                 bones_layer = show_labels(self.viewer, model.bones, role="bones",
                                           key=key, frame=frame)
                 bones_layer.contour = 1  # outlines: the marrow signal stays readable
+            yield None
+        if model.study is None or model.study_key != key:
+            return  # another study was opened meanwhile
+        with self._own_changes():
             if model.edema is not None:
                 self._disconnect_edema_layer()
                 layer = show_labels(self.viewer, model.edema, role="edema", key=key,

@@ -19,7 +19,7 @@ Bound with ``viewer.bind_key`` and on the dock itself (:mod:`._keys`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtWidgets import QFileDialog, QWidget
@@ -46,6 +46,7 @@ from ._review_layout import build_review_ui
 from ._review_session import AUTOSAVE_MS, ReviewSession
 from ._study_opener import StudyOpener
 from ._study_picker import pick_study_dialog
+from ._turns import Turns
 from ._viewer_layers import camera_of
 from ._warm_up import warm_up
 
@@ -126,6 +127,8 @@ class ReviewWidget(QWidget):
     view_tools: ViewTools
     redo_button: QPushButton
     seg_button: QPushButton
+    #: the finished detection's worker while its result is being shown
+    _showing_result: Any = None
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, *, store: Any = None,
                  cache: str | os.PathLike[str] | None = None,
@@ -145,6 +148,7 @@ class ReviewWidget(QWidget):
         self.detection = DetectionController(
             self.viewer, self.model, self.jobs, self.progress, self.progress_label,
             ask_yes_no=lambda q: self.ask_yes_no(q), parent=self)
+        self._result_turns = Turns(self)
         self.detection.detected.connect(self._on_detected)
         self.detection.running_changed.connect(self._update_enabled)
         self.session = ReviewSession(
@@ -178,8 +182,10 @@ class ReviewWidget(QWidget):
     # ------------------------------------------------------------ the parts
     @property
     def worker(self) -> Any:
-        """The running detection's worker (None when none runs)."""
-        return self.detection.worker
+        """The running detection's worker (None when none runs), kept until its result
+        is shown (labels layers and the first candidate, over several event-loop turns)."""
+        running = self.detection.worker
+        return running if running is not None else self._showing_result
 
     @property
     def _prepare_worker(self) -> Any:  # benchmarks wait for it
@@ -202,9 +208,24 @@ class ReviewWidget(QWidget):
         self.detection.cancel()
 
     def _on_detected(self) -> None:
-        self.layers.sync()
+        # shown over several event-loop turns: each labels layer redraws the canvas
+        self._showing_result = self.detection.worker
+        self._result_turns.run(self._detected_steps(), done=self._result_shown,
+                               failed=self._result_failed)
+
+    def _detected_steps(self) -> Iterator[None]:
+        yield from self.layers.sync_steps()
         self._refresh_table()
+        yield None
         self.select_first_candidate()
+
+    def _result_shown(self) -> None:
+        self._showing_result = None
+        self._update_enabled()
+
+    def _result_failed(self, exc: BaseException) -> None:
+        self._result_shown()
+        notify_error(f"Cannot show the detector candidates: {exc}")
 
     def maybe_close_study(self) -> bool:
         """Ask about unsaved work; True if it is fine to close (saved or discarded)."""
@@ -276,6 +297,8 @@ class ReviewWidget(QWidget):
         self.layers.recompute_timer.stop()
         self._shortcuts.release()
         self.opener.close()
+        self._result_turns.cancel()
+        self._showing_result = None
         self.view_tools.close_linked_views()
         self.detection.cancel()
         shutdown()

@@ -9,7 +9,7 @@ callables; the review dock holds one and listens to its signals.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from .._layers import META_KEY, study_layer_data, volume_from_layer
 from .._study import SeveralStudiesError, Study, StudyChoice, load_study
 from ._canvas import CaptionFollower, link_fov_to_fluid
 from ._prompts import notify_error
+from ._turns import Turns, run_now
 from ._viewer_layers import orient_view, plugin_meta
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class StudyOpener(QObject):
         self.caption = CaptionFollower(viewer)
         self._fov_link: Any = None
         self._on_opened: Callable[[], Any] | None = None
+        self.turns = Turns(self)
         viewer.layers.events.inserted.connect(self._on_layer_inserted)
 
     def open_in_background(self, source: StudyChoice | str | os.PathLike[str],
@@ -126,10 +128,26 @@ class StudyOpener(QObject):
             self.status.setText("Study not opened")
             return
         self.status.setText("")
-        self.show(study, tuples)  # may say where the candidates come from
+        # shown over several event-loop turns (no frozen window); the "open" job stays
+        # busy until the study is shown
+        self.jobs.hold("open")
+        self.turns.run(self._show_steps(study, tuples), done=self._shown,
+                       failed=self._show_failed)
+
+    def _show_steps(self, study: Study, tuples: list[Any] | None) -> Iterator[None]:
+        self.model.compute_bones_ahead(study)  # while the layers are drawn
+        yield from self.layers.show_study_steps(study, tuples)
+        yield from self._start_steps(study)  # may say where the candidates come from
+
+    def _shown(self) -> None:
+        self.jobs.release("open")
         if self._on_opened is not None:
             self._on_opened()
         self.shown.emit()
+
+    def _show_failed(self, exc: BaseException) -> None:
+        self.jobs.release("open")
+        self._open_failed(exc)
 
     def open(self, study: Study | StudyChoice | str | os.PathLike[str]) -> bool:
         """Open a study now (on this thread); False if cancelled or it failed (shown)."""
@@ -157,21 +175,35 @@ class StudyOpener(QObject):
 
     def show(self, study: Study, tuples: list[Any] | None) -> None:
         """Show a loaded study (its layer data prepared already, or now) and restore."""
-        self.model.compute_bones_ahead(study)  # while the layers are drawn
-        self.layers.show_study(study, tuples)
-        self.start(study)
+        self._drop_turns()
+        run_now(self._show_steps(study, tuples))
+
+    def _drop_turns(self) -> None:
+        """Stop showing a study opened in the background (its "open" job ends)."""
+        if self.turns.running:
+            self.turns.cancel()
+            self.jobs.release("open")
 
     def start(self, study: Study) -> None:
         """Make ``study`` the model's, orient the view, caption it, then restore."""
+        run_now(self._start_steps(study))
+
+    def _start_steps(self, study: Study) -> Iterator[None]:
         self.model.open(study)
+        yield None
         orient_view(self.viewer, study)
+        yield None
         self.caption.show(study)
         self._fov_link = link_fov_to_fluid(self.viewer, study.key, self._fov_link)
-        self.restore()
+        yield None
+        yield from self._restore_steps()
 
     def restore(self) -> None:
         """The reader's saved review, else a recovered one (asked), else the stored or
         screened detector candidates; then :attr:`restored`."""
+        run_now(self._restore_steps())
+
+    def _restore_steps(self) -> Iterator[None]:
         model = self.model
         if model.study is None:
             return
@@ -195,7 +227,8 @@ class StudyOpener(QObject):
             if restored:
                 self.status.setText("Detector candidates (stored or screened)")
         if restored:
-            self.layers.sync()
+            yield None
+            yield from self.layers.sync_steps()
             self.restored.emit()
 
     def _on_layer_inserted(self, event: Any) -> None:
@@ -232,6 +265,7 @@ class StudyOpener(QObject):
 
     def close(self) -> None:
         """Stop following the viewer (the dock closes)."""
+        self._drop_turns()
         self.caption.disconnect()
         try:
             self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)

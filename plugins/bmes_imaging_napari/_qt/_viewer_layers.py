@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,7 @@ __all__ = [
     "plugin_meta",
     "show_labels",
     "show_study_layers",
+    "study_layer_steps",
     "study_layers",
 ]
 
@@ -67,6 +70,15 @@ def show_study_layers(viewer: Any, study: Study,
     layers of the previous study are emptied on the new T1 grid; detection or the
     saved review fills them again.
     """
+    for _ in study_layer_steps(viewer, study, tuples):
+        pass
+
+
+def study_layer_steps(viewer: Any, study: Study,
+                      tuples: list[tuple[Any, dict[str, Any], str]] | None = None
+                      ) -> Iterator[str]:
+    """:func:`show_study_layers` one layer at a time: yields after each layer (its
+    role), so that the GUI can run between them (:class:`~._turns.Turns`)."""
     existing: dict[str, Any] = {}
     for layer in list(viewer.layers):
         meta = plugin_meta(layer)
@@ -93,18 +105,37 @@ def show_study_layers(viewer: Any, study: Study,
             if layer is not None:
                 viewer.layers.remove(layer)
             getattr(viewer, f"add_{kind}")(data, **params)
+            yield meta["role"]
             continue
-        layer.metadata = params["metadata"]
-        layer.data = data
-        layer.affine = params["affine"]
-        layer.name = params["name"]
-        if kind == "image":
-            layer.reset_contrast_limits_range()
-            layer.contrast_limits = params["contrast_limits"]
+        with _one_refresh(layer):  # every setter would slice and redraw the layer
+            layer.metadata = params["metadata"]
+            layer.data = data
+            layer.affine = params["affine"]
+            layer.name = params["name"]
+            if kind == "image":
+                layer.reset_contrast_limits_range()
+                layer.contrast_limits = params["contrast_limits"]
         if not layer.visible:  # every setter redraws: only what changes
             layer.visible = True
+        yield meta["role"]
     for layer in existing.values():  # e.g. a fluid layer the new study lacks
         viewer.layers.remove(layer)
+
+
+@contextmanager
+def _one_refresh(layer: Any) -> Iterator[None]:
+    """Set several properties of ``layer`` with one slice and redraw at the end.
+
+    napari slices and redraws a layer in each setter (data, affine, contrast limits):
+    its ``_block_refresh`` (napari >= 0.5, private) defers that; without it each setter
+    refreshes as before."""
+    block = getattr(layer, "_block_refresh", None)
+    if block is None:
+        yield
+        return
+    with block():
+        yield
+    layer.refresh()
 
 
 def _kind_of(layer: Any) -> str:
