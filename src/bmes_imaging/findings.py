@@ -43,7 +43,8 @@ from typing import Any
 from .bones import Bone, bone_from_label, bone_from_name
 from .errors import FindingError
 
-__all__ = ["FINDING_STATUSES", "GRADE_LIMITS", "NUMBER_FIELDS", "Finding", "FindingStatus",
+__all__ = ["FINDING_STATUSES", "GRADE_LIMITS", "MASK_CHECK_BELOW", "NUMBER_FIELDS", "Finding",
+           "FindingStatus",
            "finding_from_dict", "finding_to_dict", "grade_for_fraction", "is_involved",
            "parse_status"]
 
@@ -68,6 +69,12 @@ FINDING_STATUSES: tuple[str, ...] = tuple(s.value for s in FindingStatus)
 
 #: Fractions of the bone that separate grades 1 / 2 / 3 (< 25 %, 25-50 %, > 50 %).
 GRADE_LIMITS: tuple[float, float] = (0.25, 0.50)
+
+#: An automatic bone mask whose quality (``Finding.bone_mask_quality``, 0-1) is below
+#: this asks the reader for a check: on phantoms, true masks scored 0.57-1.0 and masks
+#: moved 4 mm off their bone 0-0.47 (``docs/detection.md``, "Mask quality"); the
+#: detector's own boundary step treats the same masks as poorly fitting.
+MASK_CHECK_BELOW: float = 0.5
 
 
 def parse_status(value: object, *, what: str = "status") -> FindingStatus:
@@ -325,6 +332,14 @@ class Finding:
     def positive(self) -> bool:
         """Same as :attr:`involved` (the name the detector's findings used)."""
         return self.involved
+
+    @property
+    def mask_needs_check(self) -> bool:
+        """True when this bone's automatic mask is not to be trusted without a look
+        (quality known and below :data:`MASK_CHECK_BELOW`); False for imported or
+        seeded masks (quality unknown)."""
+        return (not math.isnan(self.bone_mask_quality)
+                and self.bone_mask_quality < MASK_CHECK_BELOW)
 
     def as_bone_finding(self) -> Finding:
         """This finding (kept for callers of the store's former separate class)."""

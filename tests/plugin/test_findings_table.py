@@ -35,4 +35,21 @@ def test_unmeasured_values_are_empty_cells_and_measured_ones_are_formatted(qtbot
     assert not any(t in ("None", "nan") for t in row0)
     assert row0[1:5] == ["", "", "", ""]
     assert row0[5] == "confirmed"
+    assert row0[-1] == ""  # mask quality unknown (imported or seeded masks)
     assert row1[1:5] == ["12.35", "15.4", "1", "0.88"]
+
+
+def test_a_doubtful_automatic_mask_asks_for_a_check(qtbot) -> None:
+    table = FindingsTable()
+    qtbot.addWidget(table)
+    doubtful = Finding(Bone.NAVICULAR, 8.0, 1.0, 0.125, 1, 0.7, 2.0, 0.3,
+                       bone_mask_quality=0.31)
+    good = Finding(Bone.TALUS, 30.0, 0.0, 0.0, 0, 1.0, 1.0, 0.9, bone_mask_quality=0.82)
+    imported = Finding(Bone.CUBOID, 12.0, 0.0, 0.0, 0, 1.0, 1.0, 0.9)
+    assert doubtful.mask_needs_check and not good.mask_needs_check
+    assert not imported.mask_needs_check
+    table.setRowCount(3)
+    for row, f in enumerate((doubtful, good, imported)):
+        table.fill_row(row, f)
+    mask = [table.item(r, table.columnCount() - 1).text() for r in range(3)]
+    assert mask == ["check 0.31", "0.82", ""]

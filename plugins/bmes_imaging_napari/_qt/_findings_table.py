@@ -14,15 +14,20 @@ from bmes_imaging.bones import Bone
 __all__ = ["COLUMNS", "FindingsTable"]
 
 #: Table columns (short headers; the tooltips say what they hold).
-COLUMNS: tuple[str, ...] = ("Bone", "mL", "%", "Gr", "Conf", "Status", "Prim", "Source")
+COLUMNS: tuple[str, ...] = ("Bone", "mL", "%", "Gr", "Conf", "Status", "Prim", "Source",
+                            "Mask")
 _COLUMN_TIPS: tuple[str, ...] = (
     "Bone", "Edema volume (mL)", "Fraction of the bone with edema (%)",
     "Grade: 0 none, 1 < 25 %, 2 25-50 %, 3 > 50 % of the bone",
     "Detector confidence (0-1)", "candidate / confirmed / rejected",
-    "Primary affected bone", "Who made the finding: the detector or a reader")
+    "Primary affected bone", "Who made the finding: the detector or a reader",
+    "Automatic bone mask quality (0-1); 'check' when the mask is not to be trusted "
+    "without a look; empty for imported or seeded masks")
 #: Row height (px) and the rows the table is sized to show (every bone of the vocabulary).
 ROW_HEIGHT = 20
 ROWS_SHOWN = 14
+_MASK_COLUMN = COLUMNS.index("Mask")
+_CHECK_COLOUR = QColor(240, 140, 40)
 _STATUS_COLOURS = {"confirmed": QColor(60, 160, 80), "rejected": QColor(170, 60, 60),
                    "candidate": QColor(200, 160, 40)}
 
@@ -78,7 +83,8 @@ class FindingsTable(QTableWidget):
         values = (f.bone.display_name, _number(f.edema_volume_ml, "{:.2f}"),
                   _number(f.fraction, "{:.1f}", scale=100.0),
                   "" if f.grade is None else str(f.grade), _number(f.confidence, "{:.2f}"),
-                  str(f.status), "yes" if f.primary else "", str(f.source))
+                  str(f.status), "yes" if f.primary else "", str(f.source),
+                  _mask_text(f))
         for col, text in enumerate(values):
             item = self.item(row, col)
             if item is None:
@@ -90,6 +96,9 @@ class FindingsTable(QTableWidget):
                 item.setData(Qt.ItemDataRole.UserRole, int(f.bone))
             if col == COLUMNS.index("Status"):
                 item.setForeground(_STATUS_COLOURS.get(f.status, QColor(200, 200, 200)))
+            if col == _MASK_COLUMN:
+                item.setForeground(_CHECK_COLOUR if text.startswith("check")
+                                   else QColor(200, 200, 200))
 
     def update_bone(self, findings: Sequence[Any], bone: Bone) -> None:
         """Rewrite the row of ``bone`` only (fast path for confirm / reject)."""
@@ -128,3 +137,10 @@ def _number(value: float | None, fmt: str, *, scale: float = 1.0) -> str:
     if value is None or value != value:
         return ""
     return fmt.format(scale * value)
+
+
+def _mask_text(f: Any) -> str:
+    """The mask column: the quality, with "check" in front when it asks for a look."""
+    quality = getattr(f, "bone_mask_quality", float("nan"))
+    text = _number(quality, "{:.2f}")
+    return f"check {text}" if getattr(f, "mask_needs_check", False) else text
