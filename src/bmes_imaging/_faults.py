@@ -61,6 +61,30 @@ def os_error_line(exc: OSError) -> str:
     return f"cannot {verb} {where}: {what}{todo}"
 
 
+#: (words of the driver's message, what to tell), the first match wins
+_DB_FAULTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("readonly", "read-only", "read only"),
+     "the store {store} is read-only, so {what} saved nothing; check the permissions of "
+     "the file and its folder, or open a writable copy"),
+    (("full", "no space", "quota"),
+     "the disk holding the store {store} is full; {what} saved nothing; free space, then "
+     "retry"),
+    (("locked", "busy"),
+     "the store {store} is held by another program; {what} did nothing; close the other "
+     "program or try again later"),
+    (("not a database", "malformed", "file is encrypted"),
+     "the store {store} is damaged or not a bmes-imaging store; restore it from a backup "
+     "or give the right file"),
+    (("unable to open", "disk i/o"),
+     "cannot open the store {store}: the database file cannot be opened; check the "
+     "location, its permissions and free space"),
+    (("connect", "server closed", "terminat", "timeout", "timed out", "network",
+      "broken pipe", "ssl"),
+     "the database server of the store {store} cannot be reached (connection lost or "
+     "refused); {what} did nothing; check that the server runs and retry"),
+)
+
+
 def db_error_message(exc: BaseException, store: str, *, what: str = "the operation") -> str:
     """One line for a database error (SQLAlchemy ``DBAPIError`` or a DB-API error).
 
@@ -70,25 +94,8 @@ def db_error_message(exc: BaseException, store: str, *, what: str = "the operati
     orig: Any = getattr(exc, "orig", None) or exc
     first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
     low = first.lower()
-    if "readonly" in low or "read-only" in low or "read only" in low:
-        return (f"the store {store} is read-only, so {what} saved nothing; check the "
-                "permissions of the file and its folder, or open a writable copy")
-    if "full" in low or "no space" in low or "quota" in low:
-        return (f"the disk holding the store {store} is full; {what} saved nothing; "
-                "free space, then retry")
-    if "locked" in low or "busy" in low:
-        return (f"the store {store} is held by another program; {what} did nothing; "
-                "close the other program or try again later")
-    if "not a database" in low or "malformed" in low or "file is encrypted" in low:
-        return (f"the store {store} is damaged or not a bmes-imaging store; restore it "
-                "from a backup or give the right file")
-    if "unable to open" in low or "disk i/o" in low:
-        return (f"cannot open the store {store}: the database file cannot be opened; "
-                "check the location, its permissions and free space")
-    if any(k in low for k in ("connect", "server closed", "terminat", "timeout",
-                              "timed out", "network", "broken pipe", "ssl")):
-        return (f"the database server of the store {store} cannot be reached (connection "
-                f"lost or refused); {what} did nothing; check that the server runs and "
-                "retry")
+    for words, message in _DB_FAULTS:
+        if any(w in low for w in words):
+            return message.format(store=store, what=what)
     return (f"the store {store} refused {what} ({type(orig).__name__}; the statement "
             "and its values are not shown); nothing was saved")

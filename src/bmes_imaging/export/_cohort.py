@@ -33,6 +33,7 @@ from typing import Any
 from .._outbound import from_csv_cell
 from ..bones import Bone, bone_from_name
 from ..errors import ExportError
+from ..followup._timeline import involvement_rows_of_status
 from ._records import patients_of, vitamin_d_class_of
 
 __all__ = [
@@ -354,38 +355,29 @@ def read_findings_table(path: str | Path, *, status: str = "confirmed",
     path = Path(path)
     if status not in ("confirmed", "candidate"):
         raise ExportError(f"status must be 'confirmed' or 'candidate', found {status!r}")
-    if not path.is_file():
-        raise ExportError(f"{path}: findings table not found")
     feet: dict[tuple[str, str], dict[Bone, float]] = {}
     grades: dict[tuple[str, str], dict[Bone, int]] = {}
     primary: dict[tuple[str, str], Bone] = {}
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = {"patient_id", "side", "bone", "status"} - set(reader.fieldnames or ())
-        if missing:
-            raise ExportError(f"{path}: not an involvement table (missing columns "
-                              f"{', '.join(sorted(missing))})")
-        for row_no, row in enumerate(reader, start=2):
-            if (row.get("status") or "").strip() != status:
-                continue
-            if studies is not None and from_csv_cell(
-                    (row.get("study_instance_uid") or "").strip()) not in studies:
-                continue
-            try:
-                bone = bone_from_name(row["bone"])
-                ml = float(row.get("edema_volume_ml") or 0.0)
-                grade = int(float(row["grade"])) if row.get("grade") else None
-            except (KeyError, ValueError) as exc:
-                raise ExportError(f"{path}: row {row_no}: {exc}") from None
-            if (grade == 0) or (grade is None and ml <= 0.0):
-                continue  # the bone was assessed and holds no edema
-            key = (from_csv_cell(str(row["patient_id"]).strip()),
-                   str(row["side"]).strip().upper())
-            feet.setdefault(key, {})[bone] = ml
-            if grade is not None:
-                grades.setdefault(key, {})[bone] = grade
-            if (row.get("primary") or "").strip().lower() in ("1", "true", "yes"):
-                primary[key] = bone
+    for row_no, row in involvement_rows_of_status(
+            path, status, ("patient_id", "side", "bone", "status")):
+        if studies is not None and from_csv_cell(
+                (row.get("study_instance_uid") or "").strip()) not in studies:
+            continue
+        try:
+            bone = bone_from_name(row["bone"])
+            ml = float(row.get("edema_volume_ml") or 0.0)
+            grade = int(float(row["grade"])) if row.get("grade") else None
+        except (KeyError, ValueError) as exc:
+            raise ExportError(f"{path}: row {row_no}: {exc}") from None
+        if (grade == 0) or (grade is None and ml <= 0.0):
+            continue  # the bone was assessed and holds no edema
+        key = (from_csv_cell(str(row["patient_id"]).strip()),
+               str(row["side"]).strip().upper())
+        feet.setdefault(key, {})[bone] = ml
+        if grade is not None:
+            grades.setdefault(key, {})[bone] = grade
+        if (row.get("primary") or "").strip().lower() in ("1", "true", "yes"):
+            primary[key] = bone
     out = []
     by: tuple[str, ...] = ("detector",) if status == "candidate" else ()
     for (patient, side), vols in feet.items():

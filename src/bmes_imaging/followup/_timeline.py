@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,7 @@ __all__ = [
     "TimePoint",
     "Timeline",
     "build_timelines",
+    "involvement_rows_of_status",
     "parse_study_date",
     "read_study_findings",
 ]
@@ -170,6 +171,43 @@ def _float(text: str | None) -> float | None:
     return float(t) if t else None
 
 
+def involvement_rows_of_status(path: str | Path, status: str, columns: Iterable[str]
+                               ) -> Iterator[tuple[int, dict[str, str]]]:
+    """The rows of one ``status`` of an involvement CSV, with their line numbers.
+
+    Parameters
+    ----------
+    path
+        An ``involvement.csv`` (of ``bmes screen`` / ``bmes detect``).
+    status
+        Only rows whose ``status`` cell is this (``candidate`` or ``confirmed``).
+    columns
+        Columns the table must have.
+
+    Yields
+    ------
+    tuple of (int, dict)
+        The row's line number in the file (the header is line 1) and the row.
+
+    Raises
+    ------
+    ExportError
+        If the file is missing or lacks one of ``columns``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"{path}: findings table not found")
+    with path.open(newline="", encoding="utf-8") as fh:
+        rd = csv.DictReader(fh)
+        missing = set(columns) - set(rd.fieldnames or ())
+        if missing:
+            raise ExportError(f"{path}: not an involvement table (missing columns "
+                              f"{', '.join(sorted(missing))})")
+        for row_no, row in enumerate(rd, start=2):
+            if (row.get("status") or "").strip() == status:
+                yield row_no, row
+
+
 def read_study_findings(path: str | Path, *, status: str = "candidate",
                         dates: Mapping[str, _dt.date | None] | None = None,
                         links: Mapping[str, tuple[str, str] | None] | None = None,
@@ -202,39 +240,30 @@ def read_study_findings(path: str | Path, *, status: str = "candidate",
         If the file is missing, lacks columns, or a row holds a bad number.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ExportError(f"{path}: findings table not found")
     studies: dict[tuple[str, str], dict[str, object]] = {}
-    with path.open(newline="", encoding="utf-8") as fh:
-        rd = csv.DictReader(fh)
-        missing = ({"study_instance_uid", "patient_id", "side", "bone", "status",
-                    "edema_volume_ml"} - set(rd.fieldnames or ()))
-        if missing:
-            raise ExportError(f"{path}: not an involvement table (missing columns "
-                              f"{', '.join(sorted(missing))})")
-        for row_no, row in enumerate(rd, start=2):
-            if (row.get("status") or "").strip() != status:
+    for row_no, row in involvement_rows_of_status(
+            path, status, ("study_instance_uid", "patient_id", "side", "bone", "status",
+                           "edema_volume_ml")):
+        uid = from_csv_cell((row.get("study_instance_uid") or "").strip())
+        side = (row.get("side") or "").strip().upper()
+        if links is not None:
+            foot = links.get(uid)
+            if foot is None:
                 continue
-            uid = from_csv_cell((row.get("study_instance_uid") or "").strip())
-            side = (row.get("side") or "").strip().upper()
-            if links is not None:
-                foot = links.get(uid)
-                if foot is None:
-                    continue
-                patient, side = str(foot[0]), str(foot[1]).upper()
-            else:
-                patient = from_csv_cell((row.get("patient_id") or "").strip())
-            try:
-                grade = _float(row.get("grade"))
-                m = BoneMeasure(bone_from_name(row["bone"]),
-                                float(row.get("edema_volume_ml") or 0.0),
-                                _float(row.get("fraction")),
-                                None if grade is None else int(grade),
-                                _float(row.get("bone_volume_ml")))
-            except (KeyError, ValueError) as exc:
-                raise ExportError(f"{path}: row {row_no}: {exc}") from None
-            entry = studies.setdefault((uid, side), {"patient": patient, "bones": []})
-            entry["bones"].append(m)  # type: ignore[attr-defined]
+            patient, side = str(foot[0]), str(foot[1]).upper()
+        else:
+            patient = from_csv_cell((row.get("patient_id") or "").strip())
+        try:
+            grade = _float(row.get("grade"))
+            m = BoneMeasure(bone_from_name(row["bone"]),
+                            float(row.get("edema_volume_ml") or 0.0),
+                            _float(row.get("fraction")),
+                            None if grade is None else int(grade),
+                            _float(row.get("bone_volume_ml")))
+        except (KeyError, ValueError) as exc:
+            raise ExportError(f"{path}: row {row_no}: {exc}") from None
+        entry = studies.setdefault((uid, side), {"patient": patient, "bones": []})
+        entry["bones"].append(m)  # type: ignore[attr-defined]
     out = []
     for (uid, side), entry in studies.items():
         bones = tuple(sorted(entry["bones"], key=lambda m: int(m.bone)))  # type: ignore

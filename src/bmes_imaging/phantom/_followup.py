@@ -37,7 +37,9 @@ from ..bones import Bone, bone_from_name
 from ..errors import PhantomError
 from ._edema import EXTENTS, FRACTION_RANGES, MarrowFields, _bone_boxes, _edema_weights
 
-__all__ = ["FollowUp", "follow_up_fields", "follow_up_rng", "repositioned"]
+__all__ = [
+    "FollowUp", "follow_up_fields", "follow_up_rng", "random_rigid_motion", "repositioned",
+]
 
 #: Width (mm) of the soft edge of a shrunk lesion.
 _EDGE_MM = 0.6
@@ -166,15 +168,26 @@ def repositioned(pose: FootPose, fu: FollowUp, rng: np.random.Generator
                  ) -> tuple[FootPose, NDArray[np.float64]]:
     """The pose with the foot rigidly moved (about the talar dome); returns the pose and
     the 4x4 world transform ``R`` (baseline world -> follow-up world of the same point)."""
+    m = random_rigid_motion(rng, fu.rotation_deg, fu.shift_mm, pose.affine[:3, 3])
+    return dataclasses.replace(pose, affine=m @ pose.affine), m
+
+
+def random_rigid_motion(rng: np.random.Generator, rotation_deg: float, shift_mm: float,
+                        centre: NDArray[np.float64]) -> NDArray[np.float64]:
+    """A 4x4 rigid world transform: ``rotation_deg`` about a random axis through
+    ``centre``, then ``shift_mm`` along a random direction.
+
+    Draws, in this order, the axis and the direction (three normal numbers each) from
+    ``rng``: a study's random stream, so the same seed moves the foot the same way.
+    """
     axis = rng.normal(size=3)
     axis /= np.linalg.norm(axis)
     direction = rng.normal(size=3)
     direction /= np.linalg.norm(direction)
-    angle = np.radians(fu.rotation_deg)
+    angle = np.radians(rotation_deg)
     k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
     rot = np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
-    centre = pose.affine[:3, 3]
     m = np.eye(4)
     m[:3, :3] = rot
-    m[:3, 3] = centre - rot @ centre + direction * fu.shift_mm
-    return dataclasses.replace(pose, affine=m @ pose.affine), m
+    m[:3, 3] = centre - rot @ centre + direction * shift_mm
+    return m

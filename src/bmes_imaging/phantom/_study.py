@@ -30,7 +30,13 @@ from ._acquisition import (
     series_affine,
 )
 from ._edema import draw_marrow_fields
-from ._followup import FollowUp, follow_up_fields, follow_up_rng, repositioned
+from ._followup import (
+    FollowUp,
+    follow_up_fields,
+    follow_up_rng,
+    random_rigid_motion,
+    repositioned,
+)
 from ._protocol import foot_atlas, protocols, render_series_at, study_pose, upsample
 from ._series_headers import SeriesHeaders
 from ._spec import PhantomSpec
@@ -93,21 +99,6 @@ class PhantomStudy:
     follow_up: FollowUp | None = None
 
 
-def _motion(spec: PhantomSpec, rng: np.random.Generator,
-            centre: NDArray[np.float64]) -> NDArray[np.float64]:
-    axis = rng.normal(size=3)
-    axis /= np.linalg.norm(axis)
-    direction = rng.normal(size=3)
-    direction /= np.linalg.norm(direction)
-    angle = np.radians(spec.motion_deg)
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    rot = np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
-    m = np.eye(4)
-    m[:3, :3] = rot
-    m[:3, 3] = centre - rot @ centre + direction * spec.motion_mm
-    return m
-
-
 @dataclass
 class _Scene:
     """What one study draws before rendering, in the random stream's fixed order."""
@@ -155,8 +146,8 @@ def _draw_scene(spec: PhantomSpec, follow_up: FollowUp | None) -> _Scene:
     centre_atlas = centre_atlas + pose.fov_offset
     centre = (pose.affine @ np.r_[centre_atlas, 1.0])[:3] - np.asarray(spec.placement)
     dome = pose.affine[:3, 3].copy()
-    motion = (_motion(spec, rng, dome) if (spec.motion_mm > 0 or spec.motion_deg > 0)
-              else np.eye(4))
+    motion = (random_rigid_motion(rng, spec.motion_deg, spec.motion_mm, dome)
+              if (spec.motion_mm > 0 or spec.motion_deg > 0) else np.eye(4))
     p_t1, p_stir, p_ax = protocols(spec)
     aff_t1 = series_affine(p_t1, centre, rng.uniform(-1.0, 1.0))
     aff_stir = series_affine(p_stir, centre + rng.uniform(-3.0, 3.0, 3),

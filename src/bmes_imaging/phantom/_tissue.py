@@ -2,7 +2,7 @@
 
 The class codes (``1..14`` bone marrow by label, ``15`` other bone, ``CORTEX_BIT``
 added for cortex, ``16..`` soft tissues, ``0`` air) belong to the atlas and live in
-:mod:`bmes_imaging.anatomy`; they are re-exported here for the phantom's modules.
+:mod:`bmes_imaging.anatomy`.
 
 Signals are in arbitrary units close to a 12-bit scanner range: fat about 1000 on T1,
 fluid about 1100 on STIR. :func:`signal_tables` gives the per-class look-up tables for
@@ -17,7 +17,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..anatomy import (
-    AIR,
     CARTILAGE,
     CORTEX_BIT,
     FAT,
@@ -27,29 +26,14 @@ from ..anatomy import (
     RECESS,
     SKIN,
     TENDON,
-    TISSUE_NAMES,
     VESSEL,
-    bone_label_of,
 )
 
 __all__ = [
-    "AIR",
-    "CARTILAGE",
-    "CORTEX_BIT",
-    "FAT",
-    "KAGER_FAT",
-    "MUSCLE",
-    "OTHER_BONE",
-    "RECESS",
-    "SKIN",
     "SOFT_TEXTURE",
-    "TENDON",
-    "TISSUE_NAMES",
-    "VESSEL",
     "FatRamp",
     "SignalTables",
     "adjust_contrast",
-    "bone_label_of",
     "edema_ratios",
     "fat_suppressed_variant",
     "signal_tables",

@@ -34,6 +34,22 @@ def _save(fig: Any, path: Path) -> Path:
     return write_bytes_atomic(path, buf.getvalue())
 
 
+def _finish(fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str, title: str, *,
+            legend: str | None, share_x: bool = False, share_y: bool = True) -> Path:
+    """Label the axes, title the plot, place the legend and save the PNG; an axis that
+    shows a share (0..1) gets the limits -0.02..1.02."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if share_x:
+        ax.set_xlim(-0.02, 1.02)
+    if share_y:
+        ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title)
+    if legend is not None:
+        ax.legend(loc=legend, fontsize=8)
+    return _save(fig, path)
+
+
 def plot_roc(roc: RocCurve, path: Path, fitted_threshold: float | None = None) -> Path:
     """Bone-level ROC with the operating point (and the fitted threshold)."""
     fig = _figure()
@@ -51,13 +67,8 @@ def plot_roc(roc: RocCurve, path: Path, fitted_threshold: float | None = None) -
         c = roc.at(fitted_threshold)
         ax.plot([1 - c.specificity], [c.sensitivity], "s", color="tab:green", ms=8,
                 label=f"fitted threshold {fitted_threshold:.3f}")
-    ax.set_xlabel("1 - specificity (bones)")
-    ax.set_ylabel("sensitivity (bones)")
-    ax.set_xlim(-0.02, 1.02)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title("ROC, bone level")
-    ax.legend(loc="lower right", fontsize=8)
-    return _save(fig, path)
+    return _finish(fig, ax, path, "1 - specificity (bones)", "sensitivity (bones)",
+                   "ROC, bone level", legend="lower right", share_x=True)
 
 
 def plot_froc(points: Sequence[FrocPoint], path: Path) -> Path:
@@ -69,12 +80,9 @@ def plot_froc(points: Sequence[FrocPoint], path: Path) -> Path:
     ax.plot(x, y, "-", color="tab:blue", drawstyle="steps-post", label="detector regions")
     if points:
         ax.plot([x[-1]], [y[-1]], "o", color="tab:red", ms=8, label="current operating point")
-    ax.set_xlabel("false-positive regions per study")
-    ax.set_ylabel("share of the reader's lesions found")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title("FROC, region level")
-    ax.legend(loc="lower right", fontsize=8)
-    return _save(fig, path)
+    return _finish(fig, ax, path, "false-positive regions per study",
+                   "share of the reader's lesions found", "FROC, region level",
+                   legend="lower right")
 
 
 def plot_reliability(stated: Sequence[dict[str, Any]], path: Path,
@@ -92,13 +100,9 @@ def plot_reliability(stated: Sequence[dict[str, Any]], path: Path,
         lo = y - np.array([r["observed_low"] for r in rows], float)
         hi = np.array([r["observed_high"] for r in rows], float) - y
         ax.errorbar(x, y, yerr=[lo, hi], fmt="o-", color=colour, capsize=3, label=label)
-    ax.set_xlabel("probability of edema the detector states")
-    ax.set_ylabel("share of bones read positive")
-    ax.set_xlim(-0.02, 1.02)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title("Reliability")
-    ax.legend(loc="upper left", fontsize=8)
-    return _save(fig, path)
+    return _finish(fig, ax, path, "probability of edema the detector states",
+                   "share of bones read positive", "Reliability", legend="upper left",
+                   share_x=True)
 
 
 def plot_bland_altman(bones: Sequence[BoneRead], path: Path) -> Path:
@@ -120,9 +124,6 @@ def plot_bland_altman(bones: Sequence[BoneRead], path: Path) -> Path:
             ax.axhline(v, color="tab:red", ls="--", lw=0.8)
         ax.plot([], [], "--", color="tab:red", lw=0.8,
                 label=f"95 % limits {ba.lower:.2f} to {ba.upper:.2f} ml")
-    ax.set_xlabel("mean edema volume, detector and reader (ml)")
-    ax.set_ylabel("detector - reader (ml)")
-    ax.set_title(f"Bland-Altman, edema volume per bone (n = {ba.n})")
-    if ba.n:
-        ax.legend(loc="best", fontsize=8)
-    return _save(fig, path)
+    return _finish(fig, ax, path, "mean edema volume, detector and reader (ml)",
+                   "detector - reader (ml)", f"Bland-Altman, edema volume per bone (n = {ba.n})",
+                   legend="best" if ba.n else None, share_y=False)
