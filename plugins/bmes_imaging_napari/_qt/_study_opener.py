@@ -102,7 +102,10 @@ class StudyOpener(QObject):
     def open_in_background(self, source: StudyChoice | str | os.PathLike[str],
                            opened: Callable[[], Any] | None = None) -> Any:
         """Load in a worker thread, then show (the picker first when the folder holds
-        several studies), then ``opened()``; the worker (None: cancelled or busy)."""
+        several studies) over several event-loop turns, then ``opened()``; the worker
+        (None: cancelled or busy). A study still being shown is finished first."""
+        if self.turns.running:  # the previous study is still being drawn: finish it
+            self.turns.finish()
         self._on_opened = opened
         if self.jobs.busy("open") or not self.may_close():
             return None
