@@ -19,11 +19,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_connection_args", "register", "settings_from_args"]
+__all__ = [
+    "add_connection_args", "add_move_args", "add_query_args", "matching_studies", "register",
+    "settings_from_args",
+]
 
 
 def add_connection_args(p: argparse.ArgumentParser, *, prefix: str = "") -> None:
-    """The peer options shared by every ``pacs`` command (and ``screen --pacs``)."""
+    """The peer options shared by every ``pacs`` command (and ``screen --pacs``).
+
+    With a ``prefix`` (``"pacs-"``: ``--pacs-settings``) there is no ``--host``: the
+    command names the peer its own way.
+    """
     g = p.add_argument_group("PACS")
     g.add_argument(f"--{prefix}settings", type=Path, metavar="FILE",
                    help="TOML file with a [pacs] table (host, port, called_aet, aet, "
@@ -36,19 +43,22 @@ def add_connection_args(p: argparse.ArgumentParser, *, prefix: str = "") -> None
     g.add_argument("--timeout", type=float, help="seconds per network step (default 30)")
 
 
-def settings_from_args(args: argparse.Namespace, *, host: str | None = None) -> Any:
-    """:class:`~bmes_imaging.pacs.PacsSettings` from the options and the settings file."""
+def settings_from_args(args: argparse.Namespace, *, host: str | None = None,
+                       port: int | None = None) -> Any:
+    """:class:`~bmes_imaging.pacs.PacsSettings` from the options and the settings file
+    (``host`` and ``port``, when given, win over ``--host`` and ``--port``)."""
     from ..pacs import load_settings
 
     return load_settings(
         getattr(args, "settings", None) or getattr(args, "pacs_settings", None),
-        host=host or getattr(args, "host", None), port=args.port, aet=args.aet,
+        host=host or getattr(args, "host", None), port=port or args.port, aet=args.aet,
         called_aet=args.called_aet, timeout=args.timeout,
         move_aet=getattr(args, "move_aet", None), store_port=getattr(args, "store_port", None),
         store_host=getattr(args, "store_host", None))
 
 
-def _query_args(p: argparse.ArgumentParser) -> None:
+def add_query_args(p: Any) -> None:
+    """The C-FIND query options (patient, date, study, modality) on a parser or group."""
     p.add_argument("--patient-id", metavar="ID", help="only this patient's studies")
     p.add_argument("--date", metavar="YYYYMMDD-YYYYMMDD", help="study date or date range")
     p.add_argument("--study-uid", metavar="UID", help="only this study")
@@ -57,7 +67,8 @@ def _query_args(p: argparse.ArgumentParser) -> None:
                         "'any' for every study and series)")
 
 
-def _move_args(p: argparse.ArgumentParser) -> None:
+def add_move_args(p: Any) -> None:
+    """The C-MOVE options (our AE title and storage SCP) on a parser or group."""
     p.add_argument("--move-aet", metavar="AET",
                    help="retrieve with C-MOVE to this AE title (a storage SCP of ours the "
                         "PACS knows); default: C-GET")
@@ -77,14 +88,14 @@ def register(subparsers: Any) -> None:
     e.set_defaults(func=run_echo)
     f = sub.add_parser("find", help="C-FIND: studies with their series (MR by default)")
     add_connection_args(f)
-    _query_args(f)
+    add_query_args(f)
     f.add_argument("--csv", type=Path, metavar="FILE", help="also write one row per series")
     f.set_defaults(func=run_find)
     r = sub.add_parser("retrieve", help="C-GET / C-MOVE the T1 and fluid series of the "
                                         "matching studies (resumable)")
     add_connection_args(r)
-    _query_args(r)
-    _move_args(r)
+    add_query_args(r)
+    add_move_args(r)
     r.add_argument("--out", type=Path, required=True, help="folder for the retrieved files")
     r.add_argument("--all-series", action="store_true",
                    help="every series of the studies, not only T1 and fluid-sensitive")
@@ -118,8 +129,9 @@ def run_echo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _matching_studies(settings: Any, args: argparse.Namespace) -> list[Any]:
-    """C-FIND the studies (with their series) that the query options of ``args`` match."""
+def matching_studies(settings: Any, args: argparse.Namespace) -> list[Any]:
+    """C-FIND the studies (with their series) that the :func:`add_query_args` options of
+    ``args`` match."""
     from ..pacs import find_studies
 
     modality = None if str(args.modality).lower() in ("any", "all", "") else str(args.modality)
@@ -135,7 +147,7 @@ def run_find(args: argparse.Namespace) -> int:
     settings = _peer_settings(args)
     if settings is None:
         return 2
-    studies = _matching_studies(settings, args)
+    studies = matching_studies(settings, args)
     for st in studies:
         print(terminal_text(f"{st.study_instance_uid}  {st.study_date or '-'}  "
                             f"{st.study_description or '-'}  ({len(st.series)} series)"))
@@ -157,7 +169,7 @@ def run_retrieve(args: argparse.Namespace) -> int:
     settings = _peer_settings(args)
     if settings is None:
         return 2
-    studies = _matching_studies(settings, args)
+    studies = matching_studies(settings, args)
     result = retrieve(settings, studies, args.out, all_series=args.all_series,
                       progress=None if args.no_progress else _progress_line)
     if not args.no_progress:

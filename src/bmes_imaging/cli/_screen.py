@@ -17,6 +17,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._pacs import (
+    add_connection_args,
+    add_move_args,
+    add_query_args,
+    matching_studies,
+    settings_from_args,
+)
+
 
 def register(subparsers: Any) -> None:
     """Add the ``screen`` subcommand."""
@@ -58,31 +66,21 @@ def _pacs_args(p: argparse.ArgumentParser) -> None:
         "is screened.")
     g.add_argument("--pacs", metavar="HOST[:PORT]", help="the PACS to query (port 104 "
                                                          "by default)")
-    g.add_argument("--pacs-settings", type=Path, metavar="FILE",
-                   help="TOML file with a [pacs] table (as for bmes pacs --settings)")
-    g.add_argument("--aet", help="our AE title (default BMES)")
-    g.add_argument("--called-aet", help="the PACS' AE title")
-    g.add_argument("--patient-id", metavar="ID", help="only this patient's studies")
-    g.add_argument("--date", metavar="YYYYMMDD-YYYYMMDD", help="study date or range")
-    g.add_argument("--study-uid", metavar="UID", help="only this study")
-    g.add_argument("--move-aet", metavar="AET", help="C-MOVE to this AE title of ours")
-    g.add_argument("--store-port", type=int, metavar="PORT",
-                   help="port of our storage SCP for C-MOVE")
+    add_query_args(g)
+    add_move_args(g)
+    add_connection_args(p, prefix="pacs-")
 
 
 def _retrieve_from_pacs(args: argparse.Namespace) -> None:
     """Retrieve what the PACS query returns into ROOT (bmes pacs retrieve)."""
-    from ..pacs import find_studies, load_settings, retrieve
+    from ..pacs import retrieve
 
     host, port = args.pacs, None
     if args.pacs and ":" in args.pacs:
         host, _, text = args.pacs.rpartition(":")
         port = int(text)
-    settings = load_settings(args.pacs_settings, host=host, port=port, aet=args.aet,
-                             called_aet=args.called_aet, move_aet=args.move_aet,
-                             store_port=args.store_port)
-    studies = find_studies(settings, patient_id=args.patient_id, date=args.date,
-                           study_uid=args.study_uid)
+    settings = settings_from_args(args, host=host, port=port)
+    studies = matching_studies(settings, args)
     args.root.mkdir(parents=True, exist_ok=True)
     got = retrieve(settings, studies, args.root, progress=None if args.no_progress else
                    (lambda line: print(line, file=sys.stderr)))
