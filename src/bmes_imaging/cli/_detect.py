@@ -14,6 +14,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ._validate import add_site_config_option
+
 
 def register(subparsers: Any) -> None:
     """Add the ``detect`` subcommand."""
@@ -40,8 +42,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--t1-ratio-max", type=float, default=None,
                    help="maximum T1 / normal-marrow ratio of a voxel starting an edema "
                         "region, on top of the study-adaptive z-score rule (default 0.92)")
-    p.add_argument("--config", type=Path, metavar="FILE",
-                   help="site settings (TOML) from `bmes validate --fit` (default $BMES_CONFIG)")
+    add_site_config_option(p)
     p.set_defaults(func=run)
 
 

@@ -41,7 +41,7 @@ def register(subparsers: Any) -> None:
     inv.add_argument("--status", choices=("confirmed", "candidate"), default="confirmed",
                      help="which findings to tabulate (default: confirmed)")
     inv.add_argument("--out", type=Path, required=True, help="output .csv or .xlsx")
-    _deid_args(inv, default=False)
+    add_pseudonym_options(inv, default=False)
     inv.set_defaults(func=run_involvement)
 
     seg = sub.add_parser("seg", help="confirmed edema and bones as a DICOM SEG",
@@ -92,14 +92,31 @@ def _seg_args(p: argparse.ArgumentParser, out_help: str) -> None:
     p.add_argument("--reader", help="reader name (content creator); with --store, whose "
                                     "annotation (default: the newest of any reader)")
     p.add_argument("--out", type=Path, required=True, help=out_help)
-    _deid_args(p, default=False)
+    add_pseudonym_options(p, default=False)
 
 
-def _deid_args(p: argparse.ArgumentParser, *, default: bool) -> None:
+def add_pseudonym_options(
+        p: argparse.ArgumentParser, *, default: bool,
+        what: str = "replace patient identifiers by stable pseudonyms (PS3.15 basic profile "
+                    "for DICOM)") -> None:
+    """Add ``--deidentify`` / ``--no-deidentify`` and ``--key-file`` / ``--key FILE``
+    (``args.deidentify``, ``args.key_file``; see :func:`pseudonymizer_from_args`).
+
+    Parameters
+    ----------
+    p
+        A (sub)command's parser.
+    default
+        Whether the command de-identifies without ``--deidentify``.
+    what
+        What de-identifying does in this command (the option's help).
+    """
     p.add_argument("--deidentify", action=argparse.BooleanOptionalAction, default=default,
-                   help="replace patient identifiers by stable pseudonyms (PS3.15 basic "
-                        "profile for DICOM)")
-    p.add_argument("--key-file", type=Path, help="pseudonym key file")
+                   help=f"{what} (default: {'on' if default else 'off'})")
+    p.add_argument("--key-file", "--key", dest="key_file", type=Path, metavar="FILE",
+                   help="pseudonym key file (default: $BMES_PSEUDONYM_KEY, else "
+                        "~/.local/share/bmes-imaging/pseudonym.key; created, with a warning, "
+                        "when missing)")
 
 
 def run_involvement(args: argparse.Namespace) -> int:
@@ -139,7 +156,7 @@ def run_involvement(args: argparse.Namespace) -> int:
     finally:
         if store is not None:
             store.close()
-    rows = involvement_rows(records, findings, pseudonymizer=_pseudonymizer(args))
+    rows = involvement_rows(records, findings, pseudonymizer=pseudonymizer_from_args(args))
     path = write_involvement_table(rows, args.out)
     print(path)
     print(f"{len(rows)} feet, {sum(r['findings'] != 'none' for r in rows)} with {args.status} "
@@ -236,8 +253,9 @@ def _seg_inputs(args: argparse.Namespace) -> dict[str, Any] | None:
             "findings": findings, "reader": reader}
 
 
-def _pseudonymizer(args: argparse.Namespace) -> Any:
-    """The pseudonymizer of ``--key-file`` with ``--deidentify``, else None."""
+def pseudonymizer_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~bmes_imaging.export.Pseudonymizer` of ``--key-file`` with
+    ``--deidentify``, else None (options of :func:`add_pseudonym_options`)."""
     from ..export import Pseudonymizer, load_pseudonym_key
 
     return Pseudonymizer(load_pseudonym_key(args.key_file)) if args.deidentify else None
@@ -245,7 +263,7 @@ def _pseudonymizer(args: argparse.Namespace) -> Any:
 
 def _deidentification(args: argparse.Namespace) -> dict[str, Any]:
     """``deidentify`` and ``pseudonymizer`` of the SEG / SR writers from ``args``."""
-    return {"deidentify": args.deidentify, "pseudonymizer": _pseudonymizer(args)}
+    return {"deidentify": args.deidentify, "pseudonymizer": pseudonymizer_from_args(args)}
 
 
 def run_seg(args: argparse.Namespace) -> int:

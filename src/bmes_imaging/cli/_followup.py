@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._export import add_pseudonym_options, pseudonymizer_from_args
+
 
 def register(subparsers: Any) -> None:
     """Add the ``follow-up`` subcommand."""
@@ -46,12 +48,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", type=Path, default=Path("followup"),
                    help="output folder (default: ./followup)")
     p.add_argument("--format", choices=("markdown", "html"), default="markdown")
-    p.add_argument("--deidentify", action=argparse.BooleanOptionalAction, default=True,
-                   help="pseudonyms and days since baseline instead of numbers and dates "
-                        "(default: on)")
-    p.add_argument("--key", type=Path, metavar="FILE",
-                   help="pseudonym key file (default: $BMES_PSEUDONYM_KEY or the user data "
-                        "folder)")
+    add_pseudonym_options(p, default=True, what="pseudonyms and days since baseline "
+                                                "instead of numbers and dates")
     p.set_defaults(func=run)
 
 
@@ -73,7 +71,7 @@ def _links_and_records(args: argparse.Namespace) -> tuple[Any, list[Any]]:
 
 def run(args: argparse.Namespace) -> int:
     """Build the timelines, register, write the follow-up; print one line per foot."""
-    from ..export import Provenance, Pseudonymizer, images_provenance, load_pseudonym_key
+    from ..export import Provenance, images_provenance
     from ..followup import follow_up_screened, foot_course, study_dates, write_follow_up
 
     if bool(args.patient) == bool(args.all):
@@ -90,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
               f"{'this patient' if args.patient else 'any foot'} in the screening output",
               file=sys.stderr)
         return 1
-    pseudo = Pseudonymizer(load_pseudonym_key(args.key)) if args.deidentify else None
+    pseudo = pseudonymizer_from_args(args)
     images, source, from_table = images_provenance(args.images, records,
                                                    show_path=not args.deidentify)
     prov = Provenance(images=images, image_source=source, phantom_from_table=from_table,

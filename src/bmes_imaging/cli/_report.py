@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._export import add_pseudonym_options
+
 
 def register(subparsers: Any) -> None:
     """Add the ``report`` subcommand."""
@@ -51,12 +53,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--stated", type=Path, metavar="FIGURES",
                    help="stated figures (JSON/YAML/CSV, e.g. a paper's text) to check")
     p.add_argument("--format", choices=("markdown", "html"), default="markdown")
-    p.add_argument("--deidentify", action=argparse.BooleanOptionalAction, default=True,
-                   help="replace patient numbers by stable pseudonyms (default: on)")
-    p.add_argument("--key", "--key-file", dest="key_file", type=Path, metavar="FILE",
-                   help="pseudonym key file (default: $BMES_PSEUDONYM_KEY, else "
-                        "~/.local/share/bmes-imaging/pseudonym.key; created, with a warning, "
-                        "when missing)")
+    add_pseudonym_options(p, default=True,
+                          what="replace patient numbers by stable pseudonyms")
     p.set_defaults(func=run)
 
 

@@ -24,6 +24,7 @@ from ._pacs import (
     matching_studies,
     settings_from_args,
 )
+from ._validate import add_site_config_option
 
 
 def register(subparsers: Any) -> None:
@@ -48,8 +49,7 @@ def register(subparsers: Any) -> None:
                    help="only pair and load every study's series (checks an archive; no "
                         "detection)")
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
-    p.add_argument("--config", type=Path, metavar="FILE",
-                   help="site settings (TOML) from `bmes validate --fit` (default $BMES_CONFIG)")
+    add_site_config_option(p)
     p.add_argument("--db", "--store", dest="db", metavar="URL",
                    help="also store each study's candidates as unreviewed detector "
                         "findings in this store (SQLAlchemy URL or SQLite file), for the "

@@ -14,11 +14,20 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from ._db import add_db_option
 
-__all__ = ["register", "run"]
+__all__ = ["add_site_config_option", "register", "run"]
+
+
+def add_site_config_option(p: argparse.ArgumentParser) -> None:
+    """Add ``--config FILE``: the site settings ``bmes validate --fit`` writes, applied to
+    every detection of the command (``args.config``; None: ``$BMES_CONFIG``)."""
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="site settings (TOML) from `bmes validate --fit`: their thresholds "
+                        "and calibration apply to every detection (default $BMES_CONFIG)")
 
 
 def _date(text: str) -> datetime:

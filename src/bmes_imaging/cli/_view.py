@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BmesError
+from ._validate import add_site_config_option
 
 #: The plugin's npe2 name and its widgets' display names (napari.yaml).
 PLUGIN = "bmes-imaging"
@@ -62,9 +63,7 @@ def register(subparsers: Any) -> None:
                    help="open the phantom sample study (generated on first use)")
     p.add_argument("--detect", action="store_true",
                    help="run detection as soon as the study is open")
-    p.add_argument("--config", type=Path, metavar="FILE",
-                   help="site settings from 'bmes validate --fit' (else $BMES_CONFIG): "
-                        "their thresholds and calibration apply to every detection")
+    add_site_config_option(p)
     p.set_defaults(func=run)
 
 
