@@ -115,14 +115,20 @@ def geometry_from_dataset(ds: Any) -> MosaicGeometry | str:
                           (float(normal[0]), float(normal[1]), float(normal[2])), spacing)
 
 
-def mosaic_geometry(path: Path) -> MosaicGeometry | str:
-    """Mosaic tiling of a file (header read with pydicom), or the reason it is unknown."""
+def _header(path: Path) -> Any:
+    """The file's header (no pixel data), pydicom's warnings silenced; raises what
+    pydicom raises."""
     import pydicom
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(path, stop_before_pixels=True, force=True)
+
+
+def mosaic_geometry(path: Path) -> MosaicGeometry | str:
+    """Mosaic tiling of a file (header read with pydicom), or the reason it is unknown."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        ds = _header(path)
     except Exception as exc:  # noqa: BLE001 - unreadable header: a refusal reason
         return f"its header cannot be read ({type(exc).__name__})"
     return geometry_from_dataset(ds)
@@ -130,12 +136,8 @@ def mosaic_geometry(path: Path) -> MosaicGeometry | str:
 
 def mosaic_b_value(path: Path) -> float | None:
     """Diffusion b-value of a Siemens mosaic file (CSA ``B_value``), or None."""
-    import pydicom
-
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        ds = _header(path)
         csar = _csareader()
         value = csar.get_b_value(csar.get_csa_header(ds, "image"))
     except Exception:  # noqa: BLE001 - an unreadable b-value is only not shown
