@@ -20,10 +20,14 @@ older revision (e.g. ``0002_store_identity`` writes the label maps back to files
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_db_option", "register", "run_check", "run_downgrade", "run_upgrade"]
+__all__ = [
+    "add_db_option", "optional_store", "register", "run_check", "run_downgrade", "run_upgrade",
+]
 
 #: help of the store option shared by every subcommand that opens the store
 DB_HELP = ("store database: SQLAlchemy URL or SQLite file "
@@ -39,6 +43,19 @@ def add_db_option(p: argparse.ArgumentParser) -> None:
         A (sub)command's parser.
     """
     p.add_argument("--db", "--store", dest="db", metavar="URL", help=DB_HELP)
+
+
+@contextmanager
+def optional_store(url: str | None) -> Iterator[Any]:
+    """The store at ``url``, open for the ``with`` block and closed after it; None (no
+    store opened) when ``url`` is None."""
+    if url is None:
+        yield None
+        return
+    from ..store import open_store
+
+    with open_store(url) as store:
+        yield store
 
 
 def register(subparsers: Any) -> None:

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._db import optional_store
+
 
 def register(subparsers: Any) -> None:
     """Add the ``export`` subcommand with ``involvement`` and ``seg``."""
@@ -136,14 +138,9 @@ def run_involvement(args: argparse.Namespace) -> int:
         print("bmes export involvement: error: give the clinical table (or --db) and "
               "--findings (or --db)", file=sys.stderr)
         return 2
-    store = None
-    if args.store is not None:
-        from ..store import open_store
-
-        store = open_store(args.store)
-    try:
+    with optional_store(args.store) as store:
         records = (read_records(args.clinical) if args.clinical is not None
-                   else store.clinical_records())  # type: ignore[union-attr]
+                   else store.clinical_records())
         if args.findings is not None:
             from ..followup import first_study_of_each_foot
 
@@ -153,9 +150,6 @@ def run_involvement(args: argparse.Namespace) -> int:
             findings = read_findings_table(args.findings, status=args.status, studies=studies)
         else:
             findings = findings_from_store(store, status=args.status)
-    finally:
-        if store is not None:
-            store.close()
     rows = involvement_rows(records, findings, pseudonymizer=pseudonymizer_from_args(args))
     path = write_involvement_table(rows, args.out)
     print(path)
@@ -211,15 +205,10 @@ def _seg_inputs(args: argparse.Namespace) -> dict[str, Any] | None:
     reader = args.reader
     findings: list[Any] = []
     if args.store:
-        from ..store import open_store
-
         uid = t1.info.study_instance_uid
-        store = open_store(args.store)
-        try:
+        with optional_store(args.store) as store:
             loaded = store.latest_annotation(  # this T1's foot, if the study has two
                 str(uid), args.reader, series_instance_uid=t1.info.series_instance_uid)
-        finally:
-            store.close()
         if loaded is None or loaded.labels is None:
             raise ExportError("the store holds no annotation with a label map for this study"
                               + (f" by {args.reader}" if args.reader else ""))

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._db import optional_store
 from ._export import add_pseudonym_options
 
 
@@ -68,21 +69,13 @@ def run(args: argparse.Namespace) -> int:
     if args.clinical is None and args.store is None:
         print("bmes report: error: give the clinical table or --db", file=sys.stderr)
         return 2
-    store = None
-    if args.store is not None:
-        from ..store import open_store
-
-        store = open_store(args.store)
-    try:
+    with optional_store(args.store) as store:
         records: Any = args.clinical
         if records is None:
             assert store is not None
             records = store.clinical_records()
         findings, status, why = _findings(args, store)
         links = store.study_links() if store is not None else None
-    finally:
-        if store is not None:
-            store.close()
     from ..export import Provenance, images_provenance, settings_text
     from ..export._records import read_records
 
