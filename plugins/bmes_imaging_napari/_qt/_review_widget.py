@@ -177,7 +177,7 @@ class ReviewWidget(QWidget):
             ("Ctrl+Shift+Z", self.redo),
         ])
         self.adopt_layers()
-        warm_up()
+        warm_up(self.viewer)
 
     # ------------------------------------------------------------ the parts
     @property
