@@ -117,19 +117,20 @@ class ReviewLayers(QObject):
         frame = display_frame(model.study.t1)
         if model.bones is not None:
             with self._own_changes():
-                bones_layer = show_labels(self.viewer, model.bones, role="bones",
-                                          key=key, frame=frame)
-                bones_layer.contour = 1  # outlines: the marrow signal stays readable
+                # outlines: the marrow signal stays readable
+                show_labels(self.viewer, model.bones, role="bones", key=key, frame=frame,
+                            contour=1)
             yield None
         if model.study is None or model.study_key != key:
             return  # another study was opened meanwhile
         with self._own_changes():
             if model.edema is not None:
                 self._disconnect_edema_layer()
+                outline = self.view_tools.outline_check.isChecked()
                 layer = show_labels(self.viewer, model.edema, role="edema", key=key,
-                                    frame=frame, name="Edema")
+                                    frame=frame, name="Edema", contour=int(outline))
                 self._connect_edema_layer(layer)
-                self.view_tools.set_edema_outline(self.view_tools.outline_check.isChecked())
+                self.view_tools.set_edema_outline(outline)  # other edema layers
                 # painting must edit the model's array: share it with the layer
                 model.edema.array = volume_from_layer(layer).array
                 model._voxel_counts = model._count_voxels()

@@ -189,5 +189,6 @@ class ViewTools(QWidget):
     def set_edema_outline(self, outline: bool) -> None:
         """Edema labels as outlines (True) or filled (False)."""
         for layer in self.viewer.layers:
-            if (plugin_meta(layer) or {}).get("role") == "edema":
-                layer.contour = 1 if outline else 0
+            if (plugin_meta(layer) or {}).get("role") == "edema" \
+                    and layer.contour != int(outline):  # each set redraws
+                layer.contour = int(outline)

@@ -148,15 +148,23 @@ def _kind_of(layer: Any) -> str:
 
 
 def show_labels(viewer: Any, volume: Volume, *, role: str, key: str,
-                frame: np.ndarray, name: str | None = None) -> Any:
-    """Show a label map of the study: update its layer (by role) or add one."""
+                frame: np.ndarray, name: str | None = None,
+                contour: int | None = None) -> Any:
+    """Show a label map of the study: update its layer (by role) or add one; with
+    ``contour`` (0: filled, 1: outlines) also set that (one redraw for both)."""
     layer = study_layers(viewer, key).get(role)
     if layer is not None:
-        layer.data = layer_view(volume)
+        with _one_refresh(layer):
+            layer.data = layer_view(volume)
+            if contour is not None and layer.contour != contour:
+                layer.contour = contour
         return layer
     data, params, _ = labels_layer_data(volume, role=role, study_key=key, frame=frame,
                                         name=name)
-    return viewer.add_labels(data, **params)
+    layer = viewer.add_labels(data, **params)
+    if contour is not None and layer.contour != contour:
+        layer.contour = contour
+    return layer
 
 
 def orient_view(viewer: Any, study: Study) -> None:
