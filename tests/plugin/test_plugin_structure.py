@@ -4,6 +4,7 @@ loader (the core's); modules and functions of a readable size."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PLUGIN = Path(__file__).parents[2] / "plugins" / "bmes_imaging_napari"
@@ -54,3 +55,19 @@ def test_no_module_over_600_lines_and_no_function_over_100() -> None:
                     long_functions.append((path.name, node.name, n))
     assert long_modules == []
     assert long_functions == []
+
+
+def test_the_plugin_uses_napari_public_api_only() -> None:
+    """Issue 19: no napari (or vispy / Qt window) internals reached from the plugin.
+
+    Attribute names that start with an underscore, read off napari's objects, are
+    private and change between releases; the known ones the plugin once used are listed.
+    """
+    private = re.compile(r"\.(_qt_window|_qt_viewer|_block_refresh|__wrapped__"
+                         r"|_slice_input|_overlays|_vispy_\w+)\b"
+                         r"|getattr\([^)]*[\"'](_qt_window|_block_refresh|_qt_viewer)[\"']")
+    hits = [f"{path.name}:{n}: {line.strip()}"
+            for path in sorted(PLUGIN.rglob("*.py"))
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+            if private.search(line) and not line.lstrip().startswith("#")]
+    assert hits == []

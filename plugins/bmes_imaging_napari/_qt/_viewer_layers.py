@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -107,35 +106,20 @@ def study_layer_steps(viewer: Any, study: Study,
             getattr(viewer, f"add_{kind}")(data, **params)
             yield meta["role"]
             continue
-        with _one_refresh(layer):  # every setter would slice and redraw the layer
-            layer.metadata = params["metadata"]
-            layer.data = data
-            layer.affine = params["affine"]
-            layer.name = params["name"]
-            if kind == "image":
-                layer.reset_contrast_limits_range()
-                layer.contrast_limits = params["contrast_limits"]
+        # each setter slices and redraws the layer (napari's way to defer that is
+        # private; the plugin keeps to its public API, issue 19)
+        layer.metadata = params["metadata"]
+        layer.data = data
+        layer.affine = params["affine"]
+        layer.name = params["name"]
+        if kind == "image":
+            layer.reset_contrast_limits_range()
+            layer.contrast_limits = params["contrast_limits"]
         if not layer.visible:  # every setter redraws: only what changes
             layer.visible = True
         yield meta["role"]
     for layer in existing.values():  # e.g. a fluid layer the new study lacks
         viewer.layers.remove(layer)
-
-
-@contextmanager
-def _one_refresh(layer: Any) -> Iterator[None]:
-    """Set several properties of ``layer`` with one slice and redraw at the end.
-
-    napari slices and redraws a layer in each setter (data, affine, contrast limits):
-    its ``_block_refresh`` (napari >= 0.5, private) defers that; without it each setter
-    refreshes as before."""
-    block = getattr(layer, "_block_refresh", None)
-    if block is None:
-        yield
-        return
-    with block():
-        yield
-    layer.refresh()
 
 
 def _kind_of(layer: Any) -> str:
@@ -151,13 +135,12 @@ def show_labels(viewer: Any, volume: Volume, *, role: str, key: str,
                 frame: np.ndarray, name: str | None = None,
                 contour: int | None = None) -> Any:
     """Show a label map of the study: update its layer (by role) or add one; with
-    ``contour`` (0: filled, 1: outlines) also set that (one redraw for both)."""
+    ``contour`` (0: filled, 1: outlines) also set that."""
     layer = study_layers(viewer, key).get(role)
     if layer is not None:
-        with _one_refresh(layer):
-            layer.data = layer_view(volume)
-            if contour is not None and layer.contour != contour:
-                layer.contour = contour
+        layer.data = layer_view(volume)
+        if contour is not None and layer.contour != contour:
+            layer.contour = contour
         return layer
     data, params, _ = labels_layer_data(volume, role=role, study_key=key, frame=frame,
                                         name=name)
