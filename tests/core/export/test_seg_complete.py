@@ -16,9 +16,11 @@ from bmes_imaging import Volume
 from bmes_imaging.bones import Bone
 from bmes_imaging.cli import main
 from bmes_imaging.detection import BoneFinding
-from bmes_imaging.dicom import load_series, write_series
+from bmes_imaging.dicom import load_series
 from bmes_imaging.export import write_edema_seg
 from bmes_imaging.export._seg import bone_code
+
+from .conftest import small_t1
 
 needs_dciodvfy = pytest.mark.skipif(shutil.which("dciodvfy") is None,
                                     reason="dciodvfy (dicom3tools) missing")
@@ -42,11 +44,7 @@ def _rgb(desc: pydicom.Dataset) -> tuple[int, int, int]:
 
 @pytest.fixture
 def study(tmp_path: Path) -> tuple[Volume, np.ndarray, np.ndarray]:
-    affine = np.array([[0, 0, -3.0, 12], [0.7, 0, 0, -50], [0, 0.7, 0, -40], [0, 0, 0, 1]])
-    arr = np.random.default_rng(5).uniform(0, 800, (36, 30, 6)).astype(np.float32)
-    write_series(Volume(arr, affine), tmp_path / "t1", patient_id="7",
-                 patient_name="DOE^JANE", series_description="T1 SAG", uid_seed="segfull")
-    t1 = load_series(tmp_path / "t1")
+    t1 = small_t1(tmp_path / "t1", seed=5, shape=(36, 30, 6), uid_seed="segfull")
     bones = np.zeros(t1.shape, np.uint8)
     for k, bone in enumerate(Bone):  # every bone of the vocabulary, a small block each
         i, j = 2 + 8 * (k % 4), 2 + 7 * (k // 4)

@@ -14,11 +14,10 @@ import pytest
 
 from bmes_imaging import Volume
 from bmes_imaging.bones import Bone
-from bmes_imaging.detection import BoneFinding
-from bmes_imaging.dicom import load_series, write_series
 from bmes_imaging.export import read_edema_seg, read_edema_sr, write_edema_sr
 from bmes_imaging.export._seg import bone_code
 
+from .conftest import finding_for, small_t1
 from .test_seg_complete import dciodvfy_errors
 
 needs_dciodvfy = pytest.mark.skipif(shutil.which("dciodvfy") is None,
@@ -99,17 +98,9 @@ def test_one_code_per_bone_except_unconfirmed_metatarsals() -> None:
     assert Bone.FIFTH_METATARSAL not in shared.get("280711000", [])
 
 
-def _finding(bone: Bone) -> BoneFinding:
-    return BoneFinding(bone, 2.0, 0.3, 0.15, 1, 0.6, 1.8, 0.9, status="confirmed")
-
-
 @pytest.fixture
 def study(tmp_path: Path) -> tuple[Volume, np.ndarray, np.ndarray]:
-    affine = np.array([[0, 0, -3.0, 12], [0.7, 0, 0, -50], [0, 0.7, 0, -40], [0, 0, 0, 1]])
-    arr = np.random.default_rng(5).uniform(0, 800, (40, 32, 8)).astype(np.float32)
-    write_series(Volume(arr, affine), tmp_path / "t1", patient_id="7",
-                 patient_name="DOE^JANE", series_description="T1 SAG", uid_seed="sctcodes")
-    t1 = load_series(tmp_path / "t1")
+    t1 = small_t1(tmp_path / "t1", seed=5, shape=(40, 32, 8), uid_seed="sctcodes")
     bones = np.zeros(t1.shape, np.uint8)
     bones[5:20, 5:20, 2:6] = int(Bone.TALUS)
     bones[2:8, 25:30, 3:5] = int(Bone.FIRST_METATARSAL)
@@ -125,7 +116,7 @@ def test_seg_and_sr_carry_the_bone_codes(tmp_path: Path, study: tuple) -> None:
     t1, bones, edema = study
     out = write_edema_sr(t1, tmp_path / "sr.dcm", seg_path=tmp_path / "seg.dcm",
                          edema=t1.with_array(edema), bones=t1.with_array(bones),
-                         findings=[_finding(Bone.TALUS), _finding(Bone.FIFTH_METATARSAL)],
+                         findings=[finding_for(Bone.TALUS), finding_for(Bone.FIFTH_METATARSAL)],
                          reader="Reader^A")
     assert dciodvfy_errors(out.seg.path) == [] and dciodvfy_errors(out.path) == []
     ds = pydicom.dcmread(out.seg.path)

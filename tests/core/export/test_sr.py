@@ -14,28 +14,20 @@ import pytest
 from bmes_imaging import Volume
 from bmes_imaging.bones import Bone
 from bmes_imaging.cli import main
-from bmes_imaging.detection import BoneFinding, grade_for_fraction
-from bmes_imaging.dicom import load_series, write_series
+from bmes_imaging.detection import grade_for_fraction
 from bmes_imaging.errors import ExportError
 from bmes_imaging.export import Pseudonymizer, read_edema_seg, read_edema_sr, write_edema_sr
 
+from .conftest import finding_for, small_t1
 from .test_seg_complete import dciodvfy_errors
 
 needs_dciodvfy = pytest.mark.skipif(shutil.which("dciodvfy") is None,
                                     reason="dciodvfy (dicom3tools) missing")
 
 
-def _finding(bone: Bone, status: str = "confirmed") -> BoneFinding:
-    return BoneFinding(bone, 2.0, 0.3, 0.15, 1, 0.6, 1.8, 0.9, status=status)
-
-
 @pytest.fixture
 def study(tmp_path: Path) -> tuple[Volume, np.ndarray, np.ndarray]:
-    affine = np.array([[0, 0, -3.0, 12], [0.7, 0, 0, -50], [0, 0.7, 0, -40], [0, 0, 0, 1]])
-    arr = np.random.default_rng(4).uniform(0, 800, (40, 32, 8)).astype(np.float32)
-    write_series(Volume(arr, affine), tmp_path / "t1", patient_id="7",
-                 patient_name="DOE^JANE", series_description="T1 SAG", uid_seed="srtest")
-    t1 = load_series(tmp_path / "t1")
+    t1 = small_t1(tmp_path / "t1", seed=4, shape=(40, 32, 8), uid_seed="srtest")
     bones = np.zeros(t1.shape, np.uint8)
     bones[5:20, 5:20, 2:6] = int(Bone.TALUS)
     bones[22:35, 5:25, 1:7] = int(Bone.CALCANEUS)
@@ -57,8 +49,8 @@ def _expected(t1: Volume, bones: np.ndarray, edema: np.ndarray, bone: Bone) -> t
 @needs_dciodvfy
 def test_sr_validates_and_reads_back(tmp_path: Path, study: tuple) -> None:
     t1, bones, edema = study
-    findings = [_finding(Bone.TALUS), _finding(Bone.CALCANEUS),
-                _finding(Bone.FIRST_METATARSAL, "candidate")]
+    findings = [finding_for(Bone.TALUS), finding_for(Bone.CALCANEUS),
+                finding_for(Bone.FIRST_METATARSAL, "candidate")]
     out = write_edema_sr(t1, tmp_path / "sr.dcm", seg_path=tmp_path / "seg.dcm",
                          edema=t1.with_array(edema), bones=t1.with_array(bones),
                          findings=findings, reader="Reader^A")
@@ -95,7 +87,7 @@ def test_deidentified_sr(tmp_path: Path, study: tuple) -> None:
     pseudo = Pseudonymizer(b"s" * 32)
     out = write_edema_sr(t1, tmp_path / "sr.dcm", seg_path=tmp_path / "seg.dcm",
                          edema=t1.with_array(edema), bones=t1.with_array(bones),
-                         findings=[_finding(Bone.TALUS)], reader="Reader^A",
+                         findings=[finding_for(Bone.TALUS)], reader="Reader^A",
                          deidentify=True, pseudonymizer=pseudo)
     assert dciodvfy_errors(out.path) == []
     raw = out.path.read_bytes()
@@ -126,7 +118,7 @@ def test_sr_refuses_without_confirmed_edema(tmp_path: Path, study: tuple) -> Non
     with pytest.raises(ExportError, match="no confirmed edema"):
         write_edema_sr(t1, tmp_path / "sr.dcm", seg_path=tmp_path / "seg.dcm",
                        edema=t1.with_array(edema), bones=t1.with_array(bones),
-                       findings=[_finding(Bone.TALUS, "candidate")], reader="R")
+                       findings=[finding_for(Bone.TALUS, "candidate")], reader="R")
 
 
 def test_cli_sr(tmp_path: Path, study: tuple) -> None:
