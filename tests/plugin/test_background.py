@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from bmes_imaging.store import open_store
-from bmes_imaging_napari._qt._review_widget import ReviewWidget
 
-from .test_review_workflow import READER, detect, open_with_bones
+from .test_review_workflow import READER, detect, make_widget, open_with_bones
 
 pytestmark = pytest.mark.gui
 SAMPLE = Path(__file__).parents[2] / "sample_data" / "study_p02_R"
@@ -33,23 +32,12 @@ class RecordingStore:
         return getattr(self._store, name)
 
 
-def make_widget(viewer: Any, store: Any, tmp_path: Path) -> ReviewWidget:
-    widget = ReviewWidget(viewer, store=store, cache=tmp_path / "cache", autosave_ms=0)
-    viewer.window.add_dock_widget(widget, name="Review")
-    widget.ask_unsaved = lambda: "discard"
-    widget.ask_yes_no = lambda question: True
-    widget.reader_edit.setText(READER)
-    widget._on_reader_changed()
-    widget.model.detect_options["refine_alignment"] = False
-    return widget
-
-
 def test_open_runs_in_a_worker_and_the_window_stays_live(make_napari_viewer, qtbot,
                                                          nifti_study_dir: Path,
                                                          tmp_path: Path) -> None:
     store = RecordingStore(tmp_path / "bmes.sqlite")
     viewer = make_napari_viewer()
-    widget = make_widget(viewer, store, tmp_path)
+    widget = make_widget(viewer, store, tmp_path / "cache")
     worker = widget.open_study_in_background(nifti_study_dir)
     assert worker is not None
     # returned at once: nothing loaded yet, the dock says what it is doing
@@ -76,7 +64,7 @@ def test_save_runs_in_a_worker_and_marks_the_review_saved(make_napari_viewer, qt
                                                           tmp_path: Path) -> None:
     store = RecordingStore(tmp_path / "bmes.sqlite")
     viewer = make_napari_viewer()
-    widget = make_widget(viewer, store, tmp_path)
+    widget = make_widget(viewer, store, tmp_path / "cache")
     open_with_bones(widget, viewer, nifti_study_dir)
     detect(widget, qtbot)
     widget.table.selectRow(0)
@@ -97,7 +85,7 @@ def test_export_errors_reach_the_reader(make_napari_viewer, qtbot, nifti_study_d
 
     store = RecordingStore(tmp_path / "bmes.sqlite")
     viewer = make_napari_viewer()
-    widget = make_widget(viewer, store, tmp_path)
+    widget = make_widget(viewer, store, tmp_path / "cache")
     open_with_bones(widget, viewer, nifti_study_dir)
     detect(widget, qtbot)
     messages: list[str] = []

@@ -141,6 +141,5 @@ def _number(value: float | None, fmt: str, *, scale: float = 1.0) -> str:
 
 def _mask_text(f: Any) -> str:
     """The mask column: the quality, with "check" in front when it asks for a look."""
-    quality = getattr(f, "bone_mask_quality", float("nan"))
-    text = _number(quality, "{:.2f}")
-    return f"check {text}" if getattr(f, "mask_needs_check", False) else text
+    text = _number(f.bone_mask_quality, "{:.2f}")
+    return f"check {text}" if f.mask_needs_check else text

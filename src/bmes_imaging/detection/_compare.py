@@ -197,7 +197,15 @@ class Ratios:
     def _unexplained_rim(self, rim_voxels: NDArray[np.bool_], config: DetectionConfig
                          ) -> NDArray[np.bool_]:
         out = np.zeros(self.labels.shape, dtype=bool)
-        if not math.isfinite(config.rim_seed_margin) or not rim_voxels.any():
+        # without a soft-tissue level (no muscle around the bones) the rim never seeds;
+        # the cheap level test comes first, so that only its survivors are compared
+        # with their neighbours
+        if not (math.isfinite(config.rim_seed_margin)
+                and math.isfinite(self.soft_tissue_fluid)):
+            return out
+        rim_voxels = rim_voxels & (self.fluid_ratio
+                                   >= config.rim_seed_soft_tissue_min * self.soft_tissue_fluid)
+        if not rim_voxels.any():
             return out
         idx = np.nonzero(rim_voxels)
         own = self.labels[idx]
@@ -216,11 +224,8 @@ class Ratios:
             # a neighbour the fluid series does not cover could hide anything
             nb_value = np.where(self.covered[nb_t], self.fluid_ratio[nb_t], np.inf)
             brightest = np.where(other, np.maximum(brightest, nb_value), brightest)
-        soft = (self.soft_tissue_fluid if math.isfinite(self.soft_tissue_fluid)
-                else np.inf)
         ok = (np.isfinite(brightest)
-              & (value - brightest >= config.rim_seed_margin * self.fluid_spread)
-              & (value >= config.rim_seed_soft_tissue_min * soft))
+              & (value - brightest >= config.rim_seed_margin * self.fluid_spread))
         out[tuple(i[ok] for i in idx)] = True
         return out
 
