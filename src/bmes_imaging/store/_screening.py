@@ -47,7 +47,10 @@ def _finding(row: dict[str, str], where: str) -> dict[str, Any]:
     for name in ("bone_volume_ml", "edema_volume_ml", "fraction", "t1_ratio",
                  "fluid_ratio", "confidence", "bone_mask_quality"):
         value = (row.get(name) or "").strip()
-        out[name] = float(value) if value else None
+        try:
+            out[name] = float(value) if value else None
+        except ValueError:
+            raise StoreError(f"{where}: {name} must be a number, found {value!r}") from None
     grade = (row.get("grade") or "").strip()
     try:
         out["grade"] = int(float(grade)) if grade else None

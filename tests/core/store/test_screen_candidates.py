@@ -68,3 +68,23 @@ def test_not_a_screening_folder_is_one_clear_error(tmp_path: Path) -> None:
     with open_store(tmp_path / "bmes.sqlite") as store, \
             pytest.raises(StoreError, match=r"studies\.csv is missing"):
         save_screen_candidates(store, tmp_path / "nothing")
+
+
+def test_a_hostile_cell_is_one_clear_error_naming_file_row_and_column(tmp_path: Path
+                                                                       ) -> None:
+    out = tmp_path / "out"
+    study = out / "studies" / "k1"
+    study.mkdir(parents=True)
+    (out / "studies.csv").write_text(
+        "study_key,study_instance_uid,status,side\nk1,1.2.3,done,R\n", encoding="utf-8")
+    (study / "involvement.csv").write_text(
+        "bone,bone_volume_ml,edema_volume_ml,fraction,grade,bone_mask_quality\n"
+        "talus,40,1,0.025,1,0.8\n"
+        'calcaneus,80,0,0,0,"=HYPERLINK(""http://x"")\x07"\n', encoding="utf-8")
+    with open_store(tmp_path / "bmes.sqlite") as store:
+        with pytest.raises(StoreError) as err:
+            save_screen_candidates(store, out)
+        assert store.annotations("1.2.3") == []  # nothing half-written
+    text = str(err.value)
+    assert "involvement.csv row 3" in text and "bone_mask_quality" in text
+    assert "\x07" not in text  # the control character is escaped (repr)
