@@ -384,10 +384,11 @@ def run_timing(study: Path, work: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--split", choices=["eval", "tune", "final", "holdout"], default="eval")
+    ap.add_argument("--split", choices=["eval", "tune", "final", "holdout", "sealed"],
+                    default="eval")
     ap.add_argument("--n", type=int,
                     help="studies (default the split's size: 40 for eval and final, 48 "
-                         "for holdout, 60 for tune)")
+                         "for holdout, 64 for sealed, 60 for tune)")
     ap.add_argument("--bones", choices=["given", "auto", "both"], default="both")
     ap.add_argument("--cache", type=Path,
                     help="cohort folder (default ~/.cache/bmes-imaging/phantom-<split>)")
@@ -399,7 +400,8 @@ def main() -> int:
     ap.add_argument("--timing", action="store_true", help="also per-stage times")
     ap.add_argument("--timing-only", action="store_true", help="only the per-stage times")
     args = ap.parse_args()
-    # the split's own size by default (cohort_specs: 60 tune, 40 eval / final, 48 holdout)
+    # the split's own size by default (cohort_specs: 60 tune, 40 eval / final, 48 holdout,
+    # 64 sealed)
     n = 6 if args.quick else (args.n or len(cohort_specs(args.split)))
     suffix = "" if args.resolution == 1.0 else f"-r{args.resolution:g}"
     cache = args.cache or default_cache_dir(f"{args.split}{suffix}")

@@ -16,7 +16,12 @@ gives a cohort of them. Three splits exist and never share a study:
 * ``"holdout"``: the fourth split, added before the fourth round of tuning: its own salt,
   seeds (40 000 000 + i) and corner cases (:data:`HOLDOUT_CORNERS`: those of ``"final"``
   plus small lesions of thin bones in thick slices, where the third round missed), run
-  once after that round's defaults are committed.
+  once after that round's defaults are committed (its misses were read afterwards);
+* ``"sealed"``: the fifth split, added before the fifth round of tuning: its own salt,
+  seeds (50 000 000 + i) and corner cases (:data:`SEALED_CORNERS`: those of
+  ``"holdout"`` plus strong lesions of thin bones in thick slices, partial coverage of
+  the midfoot and large or unlike feet, where the fourth round missed), run once after
+  that round's defaults are committed.
 
 The split enters both the random stream (``default_rng([index, salt])`` with a
 split-specific salt) and the study seed (``SEED_BASE[split] + index``, used for noise,
@@ -101,19 +106,20 @@ from ..bones import Bone
 from ..errors import PhantomError
 from ._spec import PhantomSpec
 
-__all__ = ["EVAL_CORNERS", "FINAL_CORNERS", "HOLDOUT_CORNERS", "RANGES", "SEED_BASE", "SPLITS",
+__all__ = ["EVAL_CORNERS", "FINAL_CORNERS", "HOLDOUT_CORNERS", "RANGES", "SEALED_CORNERS",
+           "SEED_BASE", "SPLITS",
            "TUNE_CORNERS", "TUNE_CORNER_INDEX", "cohort_digest", "distribution_specs",
            "draw_spec", "tune_corner_specs"]
 
 #: The splits.
-SPLITS = ("tune", "eval", "final", "holdout")
+SPLITS = ("tune", "eval", "final", "holdout", "sealed")
 #: Study seed of index ``i`` in a split: ``SEED_BASE[split] + i``.
 SEED_BASE = {"tune": 10_000_000, "eval": 20_000_000, "final": 30_000_000,
-             "holdout": 40_000_000}
+             "holdout": 40_000_000, "sealed": 50_000_000}
 _SALT = {"tune": 0x7475_6E65, "eval": 0x6576_616C, "final": 0x6669_6E6C,
-         "holdout": 0x686F_6C64}
+         "holdout": 0x686F_6C64, "sealed": 0x7365_616C}
 #: Default cohort size per split.
-_DEFAULT_N = {"tune": 60, "eval": 40, "final": 40, "holdout": 48}
+_DEFAULT_N = {"tune": 60, "eval": 40, "final": 40, "holdout": 48, "sealed": 64}
 _MAX_INDEX = 9_999_999
 
 #: Documented ranges (see the module docstring); the corner cases use their ends.
@@ -222,15 +228,16 @@ def draw_spec(seed: int, split: str, *, resolution: float = 1.0) -> PhantomSpec:
     seed
         Index of the study in its split (``0 <= seed < 10_000_000``).
     split
-        ``"tune"``, ``"eval"``, ``"final"`` or ``"holdout"``: disjoint random streams and
-        study seeds.
+        ``"tune"``, ``"eval"``, ``"final"``, ``"holdout"`` or ``"sealed"``: disjoint
+        random streams and study seeds.
     resolution
         Passed to the spec (1.0 = the drawn protocol; larger for quick tests).
 
     Returns
     -------
     PhantomSpec
-        With PatientID ``"T<seed>"`` / ``"E<seed>"`` / ``"F<seed>"`` / ``"H<seed>"``.
+        With PatientID ``"T<seed>"`` / ``"E<seed>"`` / ``"F<seed>"`` / ``"H<seed>"`` /
+        ``"S<seed>"``.
 
     Raises
     ------
@@ -444,7 +451,46 @@ HOLDOUT_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = 
              edema_fluid_ratio=2.5, edema_t1_ratio=0.75)),
 )
 
-_CORNERS = {"eval": EVAL_CORNERS, "final": FINAL_CORNERS, "holdout": HOLDOUT_CORNERS}
+#: Corner cases of the fifth split, ``"sealed"`` (its own salt and seeds): every corner of
+#: :data:`HOLDOUT_CORNERS` drawn anew, plus strong lesions of thin bones in 4-5 mm slices
+#: (the fourth round missed a fifth metatarsal in 5 mm slices), lesions of the midfoot
+#: under partial coverage (it missed an intermediate cuneiform there), lesions at the
+#: strong-lesion border (STIR 2x, T1 drop 20 %) in thin bones, and large, flexed or
+#: parametric feet with lesions.
+#: Written before any tuning of the fifth round, and not changed after.
+SEALED_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
+    *HOLDOUT_CORNERS,
+    ("subchondral_fifth_metatarsal_slice5",
+     _lesion(edema_bones=("fifth_metatarsal",), edema_extent="subchondral", slice_mm=5.0)),
+    ("moderate_fourth_metatarsal_slice5_axial",
+     _lesion(edema_bones=("fourth_metatarsal",), edema_extent="moderate", slice_mm=5.0,
+             fluid_plane="axial")),
+    ("partial_coverage_intermediate_cuneiform",
+     _lesion(edema_bones=("intermediate_cuneiform",), coverage=0.6,
+             placement=(0.0, 0.0, 30.0))),
+    ("partial_coverage_cuboid_navicular",
+     _lesion(edema_bones=("cuboid", "navicular"), edema_extent="mixed", coverage=0.65,
+             placement=(0.0, 0.0, -25.0))),
+    ("border_medial_cuneiform_stir2_t1drop20_slice4",
+     _lesion(edema_bones=("medial_cuneiform",), edema_extent="moderate", slice_mm=4.0,
+             edema_fluid_ratio=2.0, edema_t1_ratio=0.8)),
+    ("border_second_metatarsal_stir2_t1drop20",
+     _lesion(edema_bones=("second_metatarsal",), edema_extent="moderate",
+             edema_fluid_ratio=2.0, edema_t1_ratio=0.8)),
+    ("size1.25_parametric_talus",
+     _lesion(size=1.25, anatomy="parametric", edema_bones=("talus",))),
+    ("size0.8_parametric_flexion40_navicular",
+     _lesion(size=0.8, anatomy="parametric", flexion_deg=40.0,
+             edema_bones=("navicular",))),
+    ("subchondral_lateral_cuneiform_slice5_coronal",
+     _lesion(edema_bones=("lateral_cuneiform",), edema_extent="subchondral",
+             slice_mm=5.0, fluid_plane="coronal")),
+    ("normal_parametric_size1.25_snr8",
+     _with(normal=True, anatomy="parametric", size=1.25, snr=8.0)),
+)
+
+_CORNERS = {"eval": EVAL_CORNERS, "final": FINAL_CORNERS, "holdout": HOLDOUT_CORNERS,
+            "sealed": SEALED_CORNERS}
 
 
 def tune_corner_specs(*, resolution: float = 1.0) -> list[tuple[str, PhantomSpec]]:
@@ -467,10 +513,10 @@ def distribution_specs(split: str, n: int | None = None, *, resolution: float = 
     Parameters
     ----------
     split
-        ``"tune"``, ``"eval"``, ``"final"`` or ``"holdout"``.
+        ``"tune"``, ``"eval"``, ``"final"``, ``"holdout"`` or ``"sealed"``.
     n
         Number of studies (default 40 for ``"eval"`` and ``"final"``, 48 for
-        ``"holdout"``, 60 for ``"tune"``).
+        ``"holdout"``, 64 for ``"sealed"``, 60 for ``"tune"``).
     resolution
         Passed to every spec.
 
