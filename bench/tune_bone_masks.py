@@ -11,6 +11,13 @@ the CPU time of :func:`bmes_imaging.detection.automatic_bones` (one thread).
 ``--warped-atlas SEED`` registers with the packaged atlas itself warped (six sine modes
 of up to ``--warp-mm`` mm, per-axis scale +-8 %): bone shapes unlike the feet, the
 situation of feet that are not the atlas' shape, made from tuning anatomy only.
+``--unlike`` (fourth pass) draws feet at the ends of every range: size 1.15-1.25 (two
+feet in three) or 0.8-0.85, plantar flexion 30-40 degrees, deformation 1.6-2, placement
++-12 mm, and registers each with its own copy of the packaged atlas warped strongly (six
+sine modes of up to 7 mm) AND scaled anisotropically: the foot 10-20 % longer and
+10-20 % narrower than the atlas (the atlas shrunk along the foot, widened across it).
+These are large or small feet unlike the atlas, the failure the third pass's evaluation
+showed, built from VHF bones only (seeds 7200 up).
 ``--cache DIR`` keeps the generated studies (pickles) for the next run.
 
 Run::
@@ -18,6 +25,8 @@ Run::
     BMES_DETECTION_THREADS=1 .venv/bin/python bench/tune_bone_masks.py -n 12
     BMES_DETECTION_THREADS=1 .venv/bin/python bench/tune_bone_masks.py -n 9 \
         --seed0 7100 --harsh --warped-atlas 1 --cache /tmp/tune-bones
+    BMES_DETECTION_THREADS=1 .venv/bin/python bench/tune_bone_masks.py -n 12 \
+        --seed0 7200 --unlike --cache /tmp/tune-bones-unlike
 """
 
 from __future__ import annotations
@@ -69,19 +78,51 @@ def harsh_spec(seed: int, resolution: float) -> PhantomSpec:
         placement=_xyz(rng.uniform(-12.0, 12.0, 3)))
 
 
-def warp_atlas(seed: int, amp_mm: float = 5.0, aniso: float = 0.08) -> None:
-    """Replace the cached packaged atlases (both sides) by a smoothly warped copy."""
+def unlike_spec(seed: int, resolution: float) -> PhantomSpec:
+    """:func:`tuning_spec` at the ends of every range (see ``--unlike``)."""
+    rng = np.random.default_rng([seed, 4242])
+    size = (float(rng.uniform(1.15, 1.25)) if rng.uniform() < 2 / 3
+            else float(rng.uniform(0.8, 0.85)))
+    return dataclasses.replace(
+        tuning_spec(seed, resolution), size=size,
+        flexion_deg=float(rng.uniform(30.0, 40.0)),
+        deformation=float(rng.uniform(1.6, 2.0)),
+        placement=_xyz(rng.uniform(-12.0, 12.0, 3)))
+
+
+def unlike_atlas_scale(seed: int) -> tuple[float, float, float]:
+    """Per-axis scale of the atlas for ``--unlike`` foot ``seed`` (atlas voxel axes:
+    medial-lateral, posterior-anterior, inferior-superior): the foot is 10-20 % longer
+    and 10-20 % narrower than the atlas, height +-5 %."""
+    rng = np.random.default_rng([seed, 4343])
+    return (float(1 / rng.uniform(0.8, 0.9)), float(1 / rng.uniform(1.1, 1.2)),
+            float(rng.uniform(0.95, 1.05)))
+
+
+_ORIGINAL_ATLAS: dict[str, object] = {}
+
+
+def warp_atlas(seed: int, amp_mm: float = 5.0, aniso: float = 0.08,
+               scale: tuple[float, float, float] | None = None,
+               sides: tuple[str, ...] = ("R", "L")) -> None:
+    """Replace the cached packaged atlases (``sides``) by a smoothly warped copy of the
+    packaged atlas (per-axis ``scale``, else drawn in 1 +- ``aniso``)."""
     from scipy import ndimage
 
     from bmes_imaging.detection import _atlas
 
-    for side in ("R", "L"):
-        a = _atlas._atlas_and_template(side)
+    _atlas._FLEXED_CACHE.clear()  # keyed by id(): a new atlas may reuse an old id
+    for side in sides:
+        if side not in _ORIGINAL_ATLAS:
+            _ORIGINAL_ATLAS[side] = _atlas._atlas_and_template(side)
+        a = _ORIGINAL_ATLAS[side]
+        assert isinstance(a, _atlas._PreparedAtlas)
         lab, grid = np.asarray(a.labels.array), np.indices(a.labels.shape, dtype=np.float32)
         r = np.random.default_rng(seed)
-        scale = 1 + r.uniform(-aniso, aniso, 3)
+        drawn = 1 + r.uniform(-aniso, aniso, 3)
+        scale_v = np.asarray(scale if scale is not None else drawn)
         c = (np.array(lab.shape) - 1) / 2
-        src = [(grid[i] - c[i]) / scale[i] + c[i] for i in range(3)]
+        src = [(grid[i] - c[i]) / scale_v[i] + c[i] for i in range(3)]
         for _ in range(6):  # atlas voxels are about 1 mm
             k = r.normal(size=3)
             k *= 2 * np.pi / r.uniform(50, 110) / np.linalg.norm(k)
@@ -129,6 +170,9 @@ def main() -> None:
     ap.add_argument("--warped-atlas", type=int, default=None, metavar="SEED",
                     help="register with the packaged atlas warped (shapes unlike the feet)")
     ap.add_argument("--warp-mm", type=float, default=5.0)
+    ap.add_argument("--unlike", action="store_true",
+                    help="feet at the ends of every range, each with its own strongly "
+                         "warped, anisotropically scaled atlas (fourth pass)")
     ap.add_argument("--cache", default=None, help="folder keeping the generated studies")
     args = ap.parse_args()
     if args.warped_atlas is not None:
@@ -136,8 +180,13 @@ def main() -> None:
     per_bone: dict[str, list[float]] = {b.bone_name: [] for b in Bone}
     cpu = []
     for seed in range(args.seed0, args.seed0 + args.n):
-        spec = (harsh_spec if args.harsh else tuning_spec)(seed, args.resolution)
-        t1, truth = _study(spec, "harsh" if args.harsh else "base", args.cache)
+        if args.unlike:
+            spec = unlike_spec(seed, args.resolution)
+            t1, truth = _study(spec, "unlike", args.cache)
+            warp_atlas(seed, 7.0, scale=unlike_atlas_scale(seed), sides=(spec.side,))
+        else:
+            spec = (harsh_spec if args.harsh else tuning_spec)(seed, args.resolution)
+            t1, truth = _study(spec, "harsh" if args.harsh else "base", args.cache)
         t0 = time.process_time()
         bones = automatic_bones(t1)
         cpu.append(time.process_time() - t0)
