@@ -58,12 +58,18 @@ class Heartbeat:
         self.timer.timeout.connect(self._tick)
         self.last = time.perf_counter()
         self.max_gap_ms = 0.0
+        #: the phase being measured (named for the stall sampler)
+        self.phase = ""
         self.timer.start()
 
     def _tick(self) -> None:
         now = time.perf_counter()
         self.max_gap_ms = max(self.max_gap_ms, (now - self.last) * 1000.0)
         self.last = now
+
+    def late_ms(self) -> float:
+        """How late the next tick is now (ms; any thread may ask)."""
+        return (time.perf_counter() - self.last) * 1000.0
 
     def reset(self) -> None:
         from qtpy.QtWidgets import QApplication
@@ -78,6 +84,52 @@ class Heartbeat:
         gap = self.max_gap_ms
         self.reset()
         return gap
+
+
+class StallSampler:
+    """Samples the GUI thread's stack whenever the heartbeat is over ``late_ms`` late
+    (a daemon thread, every 10 ms): what runs on the GUI thread during the stalls.
+    :meth:`report` prints the most frequent innermost frames of the plugin, napari and
+    vispy per phase."""
+
+    def __init__(self, beat: Heartbeat, late_ms: float = 80.0) -> None:
+        import threading
+
+        self.beat, self.late_ms = beat, late_ms
+        self.main = threading.main_thread().ident
+        self.samples: dict[str, list[tuple[str, str]]] = {}
+        threading.Thread(target=self._run, name="bench-stall-sampler", daemon=True).start()
+
+    def _run(self) -> None:
+        import traceback
+
+        while True:
+            time.sleep(0.01)
+            if self.beat.late_ms() < self.late_ms:
+                continue
+            frame = sys._current_frames().get(self.main or 0)  # sampling only
+            if frame is None:
+                continue
+            frames = [fs for fs in traceback.extract_stack(frame)
+                      if any(k in fs.filename for k in ("bmes_imaging", "napari", "vispy"))
+                      and "bench_napari" not in fs.filename]
+            mine = [fs for fs in frames if "bmes_imaging" in fs.filename]
+            at = (f"{Path(mine[-1].filename).name}:{mine[-1].lineno} {mine[-1].name}"
+                  if mine else "(event loop)")
+            inner = " <- ".join(f"{Path(fs.filename).name}:{fs.lineno} {fs.name}"
+                                for fs in reversed(frames[-3:]))
+            self.samples.setdefault(self.beat.phase, []).append((at, inner))
+
+    def report(self, top: int = 4) -> None:
+        from collections import Counter
+
+        for phase, stacks in self.samples.items():
+            print(f"  stall samples ({phase}): {len(stacks)} x 10 ms; plugin step:")
+            for at, n in Counter(at for at, _ in stacks).most_common(top):
+                print(f"    {n:3d} x {at}")
+            print("    innermost:")
+            for inner, n in Counter(inner for _, inner in stacks).most_common(top):
+                print(f"    {n:3d} x {inner}")
 
 
 def _process_until(condition: Callable[[], bool], timeout: float = 120.0) -> None:
@@ -103,6 +155,10 @@ def _dcm2niix_seconds(study_dir: Path) -> float | None:
         return time.perf_counter() - t
 
 
+#: seconds from the start of an open until the bone masks computed ahead were ready
+bones_ready: dict[str, float] = {}
+
+
 def _open_and_detect(review: Any, study_dir: Path, bones: Path | None, beat: Heartbeat,
                      stalls: dict[str, float], label: str) -> tuple[float, float]:
     """Open the study (in the background, as the Open button, the queue and ``bmes
@@ -111,6 +167,7 @@ def _open_and_detect(review: Any, study_dir: Path, bones: Path | None, beat: Hea
     viewer = review.viewer
     review.model.dirty = False
     beat.reset()
+    beat.phase = f"open ({label})"
     t0 = time.perf_counter()
     if review.open_study_in_background(study_dir) is None:
         raise SystemExit(f"could not open {study_dir}")
@@ -122,6 +179,11 @@ def _open_and_detect(review: Any, study_dir: Path, bones: Path | None, beat: Hea
     _process_until(lambda: True)
     t_open = time.perf_counter() - t0
     stalls[f"open ({label})"] = beat.take()
+    ahead = getattr(review.model, "_bones_ahead", None)  # bench only: when masks came
+    if ahead is not None:
+        ahead[1].add_done_callback(lambda _: bones_ready.setdefault(label, time.perf_counter()
+                                                                    - t0))
+    beat.phase = f"detect ({label})"
     t1 = time.perf_counter()
     if review.run_detection() is not None:
         _process_until(lambda: review.worker is None)
@@ -136,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--study", type=Path, help="study folder (default: sample study)")
     parser.add_argument("--bones", type=Path, help="bone label map (default: automatic)")
     parser.add_argument("--repeat", type=int, default=40, help="decisions to time")
+    parser.add_argument("--sample-stalls", action="store_true",
+                        help="print what the GUI thread runs while the heartbeat is late")
     parser.add_argument("--open-at-once", action="store_true",
                         help="open the study as soon as the window shows, without "
                              "waiting for the review dock's warm-up")
@@ -174,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         ready = time.perf_counter() - t_import
 
     beat = Heartbeat()
+    sampler = StallSampler(beat) if args.sample_stalls else None
     stalls: dict[str, float] = {}
     # ---- 1. first open: load, detect, show candidates (pays napari's one-time lazy
     # imports and unit registry set-up too); the candidates are stored
@@ -185,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     # ---- 3. open with the stored candidates (a study screened earlier): no detection
     review.model.dirty = False
     beat.reset()
+    beat.phase = "open (stored candidates)"
     t0 = time.perf_counter()
     review.open_study_in_background(study_dir)
     _process_until(lambda: not review.jobs.busy("open") and review.table.rowCount() > 0
@@ -192,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     QApplication.processEvents()
     stored = time.perf_counter() - t0
     stalls["open (stored candidates)"] = beat.take()
+    beat.phase = "decisions and paint"
     t_open, t_detect = warm
     total = t_open + t_detect
 
@@ -209,9 +276,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- a paint stroke: findings recomputed (after the 250 ms debounce)
     layer = review.edema_layer
+    study, bones = review.model.study, review.model.bones
+    assert study is not None and bones is not None
     bone = max(review.model.findings, key=lambda f: (f.edema_volume_ml == 0,
                                                       f.bone_volume_ml)).bone
-    ijk = np.argwhere(review.model.bones.array == int(bone)).mean(axis=0)
+    ijk = np.argwhere(bones.array == int(bone)).mean(axis=0)
     order = layer.metadata["bmes_imaging"]["order"]
     layer.brush_size = 4
     layer.n_edit_dimensions = 2
@@ -231,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- save and SEG export in the background, stalls measured
     review.reader_edit.setText("bench reader")
+    beat.phase = "save"
     beat.reset()
     t0 = time.perf_counter()
     review.save_in_background()
@@ -238,9 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     t_save = time.perf_counter() - t0
     stalls["save"] = beat.take()
     t_export = None
-    if review.model.study.t1.info.source_files:
+    if study.t1.info.source_files:
         review.select_first_candidate()
         review.confirm_selected()
+        beat.phase = "export"
         beat.reset()
         t0 = time.perf_counter()
         review.export_seg_in_background(tmp / "edema_seg.dcm")
@@ -249,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         stalls["export"] = beat.take()
 
     n_pos = sum(1 for f in review.model.findings if f.edema_volume_ml > 0)
-    print(f"study: {study_dir} (T1 {review.model.study.t1.shape}, "
+    print(f"study: {study_dir} (T1 {study.t1.shape}, "
           f"{len(review.model.findings)} bones, {n_pos} with candidates)")
     print(f"napari start (import + viewer shown): {startup:6.2f} s")
     if ready is not None:
@@ -291,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
               "(figures above are wall-clock under that load)")
     except OSError:
         pass
+    for label, at in bones_ready.items():
+        print(f"bone masks ({label}) ready {at:.2f} s after the open started")
+    if sampler is not None:
+        sampler.report()
     for label, timings in (("cold", cold_timings), ("warm", review.model.last_timings)):
         if timings:
             print(f"detector stages ({label}): "

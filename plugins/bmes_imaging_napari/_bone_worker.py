@@ -40,9 +40,16 @@ def _watch_parent(interval_s: float = 0.5) -> None:
 
 
 def _prepare() -> None:
+    """The atlas and its templates, and the modules the first automatic bone masks
+    import on first use (the atlas library's store lookup, the watershed of the image-
+    decided boundaries: about a second the first request would otherwise wait for)."""
     from bmes_imaging.detection import prepare_atlas
 
     prepare_atlas()
+    import scipy.signal  # noqa: F401
+    from skimage.segmentation import watershed  # noqa: F401  (lazily loaded module)
+
+    import bmes_imaging.store  # noqa: F401
 
 
 def _automatic_bones(t1: Any, config: Any) -> Any:

@@ -22,7 +22,13 @@ from bmes_imaging.errors import BmesError
 from .._layers import display_frame, layer_view, volume_from_layer
 from ._prompts import notify_error, notify_info
 from ._turns import run_now
-from ._viewer_layers import camera_of, show_labels, study_layer_steps, study_layers
+from ._viewer_layers import (
+    camera_of,
+    plugin_meta,
+    show_labels,
+    study_layer_steps,
+    study_layers,
+)
 
 if TYPE_CHECKING:
     from .._review_model import ReviewModel
@@ -71,6 +77,10 @@ class ReviewLayers(QObject):
         self.recompute_timer.setSingleShot(True)
         self.recompute_timer.setInterval(RECOMPUTE_DELAY_MS)
         self.recompute_timer.timeout.connect(self.recompute_now)
+        #: empty labels layers added ahead of detection (:meth:`empty_labels_steps`), by
+        #: role, until detection fills them
+        self._placeholders: dict[str, Any] = {}
+        viewer.layers.events.inserted.connect(self._on_layer_inserted)
 
     @contextmanager
     def _own_changes(self) -> Iterator[None]:
@@ -120,6 +130,7 @@ class ReviewLayers(QObject):
                 # outlines: the marrow signal stays readable
                 show_labels(self.viewer, model.bones, role="bones", key=key, frame=frame,
                             contour=1)
+                self._placeholders.pop("bones", None)  # filled
             yield None
         if model.study is None or model.study_key != key:
             return  # another study was opened meanwhile
@@ -130,10 +141,70 @@ class ReviewLayers(QObject):
                 layer = show_labels(self.viewer, model.edema, role="edema", key=key,
                                     frame=frame, name="Edema", contour=int(outline))
                 self._connect_edema_layer(layer)
+                self._placeholders.pop("edema", None)  # filled
                 self.view_tools.set_edema_outline(outline)  # other edema layers
                 # painting must edit the model's array: share it with the layer
                 model.edema.array = volume_from_layer(layer).array
                 model._voxel_counts = model._count_voxels()
+
+    def empty_labels_steps(self) -> Iterator[None]:
+        """Empty bone and edema layers for the open study where it has none yet, one
+        per step (:class:`~._turns.Turns`), when it can be detected on (a fluid series).
+
+        Added while a study opens (the bone masks are computed meanwhile, in the
+        bone-mask process): adding a labels layer is one napari step of 0.2-0.5 s that
+        cannot be split, so showing detection's result then only fills the layers, as
+        for every study opened after the first.
+        """
+        model = self.model
+        study = model.study
+        if study is None or study.fluid is None:
+            return
+        t1, key, frame = study.t1, study.key, display_frame(study.t1)
+        for role, name in (("bones", None), ("edema", "Edema")):
+            if model.study is not study:
+                return  # another study was opened meanwhile
+            if role in self.study_layers():
+                continue
+            contour = 1 if role == "bones" else int(self.view_tools.outline_check.isChecked())
+            empty = t1.with_array(np.zeros(t1.shape, np.uint8))  # an array for each
+            with self._own_changes():
+                self._placeholders[role] = show_labels(self.viewer, empty, role=role,
+                                                       key=key, frame=frame, name=name,
+                                                       contour=contour)
+            yield None
+
+    def _on_layer_inserted(self, event: Any) -> None:
+        """A bone or edema map the reader opened for this study replaces the empty layer
+        added ahead of detection (one layer per role, as before it was added)."""
+        if self.syncing:
+            return
+        meta = plugin_meta(event.value)
+        role = meta.get("role") if meta else None
+        empty = self._placeholders.get(role) if isinstance(role, str) else None
+        study = self.model.study
+        if empty is None or empty is event.value or study is None \
+                or (meta or {}).get("study_key") not in (study.key, None):
+            return
+        placeholder: Any = empty
+        QTimer.singleShot(0, lambda: self._drop_placeholder(str(role), placeholder))
+
+    def _drop_placeholder(self, role: str, layer: Any) -> None:
+        current = self._placeholders.get(role)
+        if current is None or current is not layer:
+            return
+        del self._placeholders[role]
+        if current in self.viewer.layers and not np.any(current.data):
+            with self._own_changes():
+                self.viewer.layers.remove(current)
+
+    def close(self) -> None:
+        """Stop following the viewer's layers (the dock closes)."""
+        self._placeholders.clear()
+        try:
+            self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)
+        except (TypeError, ValueError, RuntimeError):  # the viewer is gone already
+            pass
 
     def update_bones(self) -> None:
         """Redraw the bone labels after the model's bones changed."""

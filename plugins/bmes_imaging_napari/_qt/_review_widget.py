@@ -297,6 +297,7 @@ class ReviewWidget(QWidget):
         self.layers.recompute_timer.stop()
         self._shortcuts.release()
         self.opener.close()
+        self.layers.close()
         self._result_turns.cancel()
         self._showing_result = None
         self.view_tools.close_linked_views()

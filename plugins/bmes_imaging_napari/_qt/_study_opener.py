@@ -37,14 +37,18 @@ PickStudy = Callable[[list[StudyChoice], str], StudyChoice | None]
 
 
 def prepare_study(source: StudyChoice | str | os.PathLike[str], model: ReviewModel) -> Any:
-    """Worker thread: load a study through the core (:func:`load_study`), its layer data
-    and what the review shows of it (:meth:`ReviewModel.prefetch`); the
+    """Worker thread: load a study through the core (:func:`load_study`), start its
+    automatic bone masks ahead (:meth:`ReviewModel.compute_bones_ahead`), prepare its
+    layer data and what the review shows of it (:meth:`ReviewModel.prefetch`); the
     SeveralStudiesError (returned, not raised: the GUI thread shows the picker) when
     the folder holds several studies or feet."""
     try:
         study = load_study(source)
     except SeveralStudiesError as several:
         return several
+    # the automatic bone masks (the slow part of a first detection, T1 only) start in
+    # the bone-mask process now, before the layers are prepared and drawn
+    model.compute_bones_ahead(study)
     tuples = study_layer_data(study.t1, study.fluid, study_key=study.key)
     model.prefetch(study)
     return study, tuples
@@ -138,9 +142,11 @@ class StudyOpener(QObject):
                        failed=self._show_failed)
 
     def _show_steps(self, study: Study, tuples: list[Any] | None) -> Iterator[None]:
-        self.model.compute_bones_ahead(study)  # while the layers are drawn
+        self.model.compute_bones_ahead(study)  # (started in prepare_study, if it ran)
         yield from self.layers.show_study_steps(study, tuples)
         yield from self._start_steps(study)  # may say where the candidates come from
+        # the labels layers detection fills (added now, while the bone masks run)
+        yield from self.layers.empty_labels_steps()
 
     def _shown(self) -> None:
         self.jobs.release("open")

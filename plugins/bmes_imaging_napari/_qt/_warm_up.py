@@ -1,8 +1,11 @@
 """Warm-up of the review dock: what makes the first study open and detection fast.
 
-Done once per process while the reader is still choosing a study: the imports the first
-open needs, napari's first image and labels layers, and the bone-mask process with its
-foot atlas (:mod:`.._bone_process`). Nothing here is needed for correct results.
+Done once per process while the reader is still choosing a study, one step per
+event-loop turn (:class:`~._turns.Turns`: the window stays responsive): first the
+bone-mask process with its foot atlas (:mod:`.._bone_process`, the long pole of a
+first detection, started at once and waited for in a background thread), then the
+imports the first open needs, then napari's first image and labels layers, drawn once
+with the caption's glyphs. Nothing here is needed for correct results.
 """
 
 from __future__ import annotations
@@ -10,9 +13,12 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from qtpy.QtCore import QTimer
+
+from ._turns import Turns
 
 __all__ = ["warm_up", "warm_up_done"]
 
@@ -21,6 +27,19 @@ log = logging.getLogger(__name__)
 _warm_up_started = threading.Event()
 #: Set when :func:`warm_up` is done, the atlas included (benchmarks wait on it).
 warm_up_done = threading.Event()
+#: The GUI part's steps while they run (kept from garbage collection).
+_running: list[Turns] = []
+#: Set when the GUI part is done (the atlas thread may still run).
+_gui_done = threading.Event()
+_atlas_done = threading.Event()
+#: Every character the caption and the slice line draw (first glyph renders are slow).
+_GLYPHS = "".join(chr(c) for c in range(32, 127)) + "·"
+
+
+def _finished(part: threading.Event) -> None:
+    part.set()
+    if _gui_done.is_set() and _atlas_done.is_set():
+        warm_up_done.set()
 
 
 def _prepare_atlas() -> None:  # a daemon thread
@@ -38,65 +57,116 @@ def _prepare_atlas() -> None:  # a daemon thread
     except Exception:  # only a head start; detection reports real errors
         log.debug("bone atlas warm-up failed", exc_info=True)
     finally:
-        warm_up_done.set()
+        _finished(_atlas_done)
 
 
-def _warm_up_gui(viewer: Any = None) -> None:  # GUI thread, when idle
-    """Imports the first open and detection need, then one image and one labels layer
-    made and dropped (napari sets up its unit registry and layer machinery on the first
-    ones; in an empty ``viewer`` they are added, hidden, and removed: vispy builds its
-    image and labels visuals the first time, about 1.5 s that the first open would
-    otherwise freeze for), then the bone-mask process with its atlas (waited for in a
-    background thread).
+def _imports() -> None:
+    """The modules the first open and detection import (in the GUI thread: an import
+    in another thread can add warning filters while a DICOM read has them swapped out,
+    ``warnings.catch_warnings`` being process-wide, and lose them)."""
+    import numpy as np
+    import pandas  # noqa: F401  napari's layer features (first labels layer)
+    import pydicom.pixels  # noqa: F401  pixel decoders (first DICOM load)
+    from napari.layers import Image, Labels
 
-    The imports stay in the GUI thread: an import in another thread can add warning
-    filters while a DICOM read has them swapped out (``warnings.catch_warnings`` is
-    process-wide), and lose them.
-    """
+    import bmes_imaging.detection
+    import bmes_imaging.dicom  # noqa: F401
+
+    # napari sets up its unit registry and layer machinery on the first layers
+    Image(np.zeros((2, 2, 2), dtype=np.float32), scale=(1.0, 1.0, 2.0))
+    Labels(np.zeros((2, 2, 2), dtype=np.uint8))
+
+
+def _draw_once(viewer: Any) -> None:
+    """One frame drawn now (``viewer.screenshot``) with the warm-up's layers and the
+    caption's glyphs in the text overlay (transparent; its settings are put back):
+    the shaders of the image and labels visuals and the glyph textures are built here
+    instead of in the first paint of a study."""
+    from ._canvas import text_overlay
+
+    overlay = text_overlay(viewer)
+    saved = {name: getattr(overlay, name) for name in ("text", "visible", "color",
+                                                      "font_size")}
     try:
-        import numpy as np
-        import pandas  # noqa: F401  napari's layer features (first labels layer)
-        import pydicom.pixels  # noqa: F401  pixel decoders (first DICOM load)
-        from napari.layers import Image, Labels
+        overlay.text, overlay.font_size = _GLYPHS, 12
+        overlay.color, overlay.visible = (0.0, 0.0, 0.0, 0.0), True
+        viewer.screenshot(canvas_only=True, flash=False)
+    finally:
+        for name, value in saved.items():
+            setattr(overlay, name, value)
 
-        import bmes_imaging.detection
-        import bmes_imaging.dicom  # noqa: F401
 
-        Image(np.zeros((2, 2, 2), dtype=np.float32), scale=(1.0, 1.0, 2.0))
-        Labels(np.zeros((2, 2, 2), dtype=np.uint8))
-    except Exception:
-        log.debug("warm-up failed", exc_info=True)
-    _warm_up_visuals(viewer)
+def _visual_steps(viewer: Any) -> Iterator[None]:
+    """In an empty viewer: an image and a labels layer added (transparent), one frame
+    drawn with them (:func:`_draw_once`), both removed; one napari step per turn."""
+    if len(viewer.layers) > 0:  # the reader's layers: leave them be
+        return
+    import numpy as np
+
+    added = [viewer.add_image(np.zeros((2, 2, 2), dtype=np.float32), opacity=0.0,
+                              name="bmes warm-up image")]
+    try:
+        yield None
+        added.append(viewer.add_labels(np.zeros((2, 2, 2), dtype=np.uint8), opacity=0.0,
+                                       name="bmes warm-up labels"))
+        yield None
+        _draw_once(viewer)
+        yield None
+    finally:
+        for layer in reversed(added):
+            if layer in viewer.layers:
+                viewer.layers.remove(layer)
+
+
+def _gui_steps(viewer_ref: Callable[[], Any]) -> Iterator[None]:
+    """The warm-up's GUI steps; each failure only loses its head start."""
     threading.Thread(target=_prepare_atlas, name="bmes-warm-up", daemon=True).start()
-
-
-def _warm_up_visuals(viewer: Any) -> None:
-    """A hidden image and labels layer added to an empty viewer and removed again."""
+    yield None
+    try:
+        _imports()
+    except Exception:
+        log.debug("warm-up imports failed", exc_info=True)
+    yield None
+    viewer = viewer_ref()
     if viewer is None:
         return
-    try:
-        if len(viewer.layers) > 0:  # the reader's layers: leave them be
+    steps = _visual_steps(viewer)
+    del viewer  # a viewer closed meanwhile is not kept alive
+    while True:
+        try:
+            if next(steps, StopIteration) is StopIteration:
+                return
+        except Exception:
+            log.debug("warm-up of the viewer's visuals failed", exc_info=True)
             return
-        import numpy as np
+        yield None
 
-        added = [viewer.add_image(np.zeros((2, 2, 2), dtype=np.float32), visible=False,
-                                  name="bmes warm-up image"),
-                 viewer.add_labels(np.zeros((2, 2, 2), dtype=np.uint8), visible=False,
-                                   name="bmes warm-up labels")]
-        for layer in reversed(added):
-            viewer.layers.remove(layer)
-    except Exception:
-        log.debug("warm-up of the viewer's visuals failed", exc_info=True)
+
+def _gui_finished(turns: Turns) -> None:
+    if turns in _running:
+        _running.remove(turns)
+    _finished(_gui_done)
 
 
 def warm_up(viewer: Any = None) -> None:
     """Prepare, once per process and while the reader is still choosing a study, what
-    makes the first open and detection fast (imports, napari's first layers, in
-    ``viewer`` if it is empty, the bone atlas). Nothing here is needed for correct
-    results, only for speed.
+    makes the first open and detection fast (the bone atlas in the bone-mask process,
+    imports, napari's first layers drawn once in ``viewer`` if it is empty). Nothing
+    here is needed for correct results, only for speed; it starts on the next
+    event-loop turn and runs one step per turn.
     """
     if _warm_up_started.is_set():
         return
     _warm_up_started.set()
-    ref = weakref.ref(viewer) if viewer is not None else None
-    QTimer.singleShot(0, lambda: _warm_up_gui(ref() if ref is not None else None))
+    _gui_done.clear()
+    _atlas_done.clear()
+    ref: Callable[[], Any] = (weakref.ref(viewer) if viewer is not None
+                              else (lambda: None))
+
+    def start() -> None:
+        turns = Turns()
+        _running.append(turns)
+        done = lambda: _gui_finished(turns)  # noqa: E731
+        turns.run(_gui_steps(ref), done=done, failed=lambda exc: done())
+
+    QTimer.singleShot(0, start)

@@ -1,0 +1,138 @@
+"""The head start of a first open and detection (issue 15, speed): the dock's warm-up,
+the bone masks started as soon as the study is loaded, and the labels layers added
+while they run. Real napari under Xvfb, a real SQLite store, the real worker process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bmes_imaging.store import open_store
+from bmes_imaging_napari import _bone_process
+from bmes_imaging_napari._qt import _warm_up
+from bmes_imaging_napari._qt._study_opener import prepare_study
+from bmes_imaging_napari._review_model import ReviewModel
+
+from .test_review_workflow import detect, make_widget
+
+pytestmark = pytest.mark.gui
+TWO_CPUS = (os.cpu_count() or 1) >= 2
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    db = tmp_path / "bmes.sqlite"
+    monkeypatch.setenv("BMES_DB", str(db))
+    s = open_store(db)
+    yield s
+    s.close()
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie is not running)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _fresh_warm_up() -> None:
+    """As in a new session (earlier tests may have warmed up this process already)."""
+    _bone_process.shutdown()
+    _warm_up._warm_up_started.clear()
+    _warm_up.warm_up_done.clear()
+
+
+@pytest.mark.skipif(not TWO_CPUS, reason="the bone-mask process needs a second CPU")
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc for the helper's state")
+def test_warm_up_starts_the_helper_leaves_the_viewer_as_it_was_and_close_ends_it(
+        make_napari_viewer: Any, qtbot: Any, store: Any, tmp_path: Path) -> None:
+    """The warm-up starts the bone-mask process on the dock's first event-loop turn,
+    draws napari's first layers and the caption's glyphs once, and leaves the viewer
+    as it found it (no layer, caption text and visibility as they were); closing the
+    dock ends the process it started."""
+    from bmes_imaging_napari._qt._canvas import text_overlay
+
+    _fresh_warm_up()
+    viewer = make_napari_viewer(show=True)
+    overlay = text_overlay(viewer)
+    overlay.text, overlay.visible = "before", False
+    widget = make_widget(viewer, store, tmp_path / "cache")
+    assert not _bone_process.is_running()  # not in the constructor
+    qtbot.waitUntil(_bone_process.is_running, timeout=10_000)
+    pid = _bone_process.pid()
+    assert pid is not None
+    qtbot.waitUntil(_warm_up.warm_up_done.is_set, timeout=120_000)
+    assert len(viewer.layers) == 0
+    assert overlay.text == "before" and not overlay.visible
+    assert _bone_process.pid() == pid  # the same process, ready
+    widget.close()
+    qtbot.waitUntil(lambda: not _alive(pid), timeout=10_000)
+    assert not _bone_process.is_running()
+
+
+@pytest.mark.skipif(not TWO_CPUS, reason="the bone-mask process needs a second CPU")
+def test_bone_masks_start_as_soon_as_the_study_is_loaded(nifti_study_dir: Path,
+                                                         store: Any,
+                                                         tmp_path: Path) -> None:
+    """Loading a study in the open job (before its layers are drawn) already asks the
+    bone-mask process for its automatic bone masks; none when they are cached."""
+    model = ReviewModel(store=store, cache=tmp_path / "cache")
+    try:
+        study, _ = prepare_study(nifti_study_dir, model)
+        ahead = model._bones_ahead
+        assert ahead is not None and ahead[0] == study.key
+        bones = ahead[1].result(timeout=300)
+        assert bones.shape == study.t1.shape and np.any(bones.array)
+    finally:
+        _bone_process.shutdown()
+
+
+def test_open_adds_the_labels_layers_detection_then_fills(make_napari_viewer: Any,
+                                                           qtbot: Any, store: Any,
+                                                           nifti_study_dir: Path,
+                                                           tmp_path: Path) -> None:
+    """A study opened in the background gets empty bone and edema layers before
+    detection (added while the bone masks run); detection fills those same layers."""
+    viewer = make_napari_viewer()
+    widget = make_widget(viewer, store, tmp_path / "cache")
+    assert widget.open_study_in_background(nifti_study_dir) is not None
+    qtbot.waitUntil(lambda: not widget.jobs.busy("open"), timeout=60_000)
+    layers = widget._study_layers()
+    bones, edema = layers["bones"], layers["edema"]
+    assert not np.any(bones.data) and not np.any(edema.data)
+    assert bones.contour == 1 and edema.name == "Edema"
+    assert widget.edema_layer is None  # nothing to paint into before detection
+    n_layers = len(viewer.layers)
+    detect(widget, qtbot)
+    layers = widget._study_layers()
+    assert layers["bones"] is bones and layers["edema"] is edema  # filled, not added
+    assert len(viewer.layers) == n_layers
+    assert np.any(bones.data) and widget.edema_layer is edema
+    _bone_process.shutdown()
+
+
+def test_an_imported_bone_map_replaces_the_empty_bones_layer(make_napari_viewer: Any,
+                                                             qtbot: Any, store: Any,
+                                                             nifti_study_dir: Path,
+                                                             tmp_path: Path) -> None:
+    """The reader's own bone label map replaces the empty layer added ahead of
+    detection (one bones layer, as before), and detection uses and shows it."""
+    viewer = make_napari_viewer()
+    widget = make_widget(viewer, store, tmp_path / "cache")
+    assert widget.open_study_in_background(nifti_study_dir) is not None
+    qtbot.waitUntil(lambda: not widget.jobs.busy("open"), timeout=60_000)
+    empty = widget._study_layers()["bones"]
+    viewer.open(str(nifti_study_dir.parent / "bones.nii.gz"), plugin="bmes-imaging")
+    qtbot.waitUntil(lambda: empty not in viewer.layers, timeout=5_000)
+    bones = [layer for layer in viewer.layers
+             if layer.metadata.get("bmes_imaging", {}).get("role") == "bones"]
+    assert len(bones) == 1 and np.any(bones[0].data)
+    detect(widget, qtbot)
+    assert widget.model.bones is not None
+    assert widget.model.last_timings["bones"] < 5.0  # imported: no atlas registration
