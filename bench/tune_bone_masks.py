@@ -13,9 +13,10 @@ of up to ``--warp-mm`` mm, per-axis scale +-8 %): bone shapes unlike the feet, t
 situation of feet that are not the atlas' shape, made from tuning anatomy only.
 ``--unlike`` (fourth pass) draws feet at the ends of every range: size 1.15-1.25 (two
 feet in three) or 0.8-0.85, plantar flexion 30-40 degrees, deformation 1.6-2, placement
-+-12 mm, and registers each with its own copy of the packaged atlas warped strongly (six
-sine modes of up to 7 mm) AND scaled anisotropically: the foot 10-20 % longer and
-10-20 % narrower than the atlas (the atlas shrunk along the foot, widened across it).
++-12 mm, and registers each with its own copy of the packaged atlas warped (six sine
+modes of up to ``--warp-mm`` mm) AND scaled anisotropically: the foot 10-20 % longer
+(half the feet) or 10-20 % narrower than the atlas (the atlas shrunk along the foot or
+widened across it); ``--unlike-both`` makes it longer and narrower at once.
 These are large or small feet unlike the atlas, the failure the third pass's evaluation
 showed, built from VHF bones only (seeds 7200 up).
 ``--cache DIR`` keeps the generated studies (pickles) for the next run.
@@ -90,11 +91,18 @@ def unlike_spec(seed: int, resolution: float) -> PhantomSpec:
         placement=_xyz(rng.uniform(-12.0, 12.0, 3)))
 
 
-def unlike_atlas_scale(seed: int) -> tuple[float, float, float]:
+def unlike_atlas_scale(seed: int, both: bool = False) -> tuple[float, float, float]:
     """Per-axis scale of the atlas for ``--unlike`` foot ``seed`` (atlas voxel axes:
     medial-lateral, posterior-anterior, inferior-superior): the foot is 10-20 % longer
-    and 10-20 % narrower than the atlas, height +-5 %."""
+    (half the feet) or 10-20 % narrower than the atlas, the other axes +-3 %; with
+    ``both`` (``--unlike-both``) 10-20 % longer AND narrower, height +-5 %."""
     rng = np.random.default_rng([seed, 4343])
+    if not both and rng.uniform() < 0.5:  # longer
+        return (float(rng.uniform(0.97, 1.03)), float(1 / rng.uniform(1.1, 1.2)),
+                float(rng.uniform(0.97, 1.03)))
+    if not both:  # narrower
+        return (float(1 / rng.uniform(0.8, 0.9)), float(rng.uniform(0.97, 1.03)),
+                float(rng.uniform(0.97, 1.03)))
     return (float(1 / rng.uniform(0.8, 0.9)), float(1 / rng.uniform(1.1, 1.2)),
             float(rng.uniform(0.95, 1.05)))
 
@@ -173,6 +181,8 @@ def main() -> None:
     ap.add_argument("--unlike", action="store_true",
                     help="feet at the ends of every range, each with its own strongly "
                          "warped, anisotropically scaled atlas (fourth pass)")
+    ap.add_argument("--unlike-both", action="store_true",
+                    help="with --unlike: the foot longer AND narrower than the atlas")
     ap.add_argument("--cache", default=None, help="folder keeping the generated studies")
     args = ap.parse_args()
     if args.warped_atlas is not None:
@@ -183,7 +193,8 @@ def main() -> None:
         if args.unlike:
             spec = unlike_spec(seed, args.resolution)
             t1, truth = _study(spec, "unlike", args.cache)
-            warp_atlas(seed, 7.0, scale=unlike_atlas_scale(seed), sides=(spec.side,))
+            warp_atlas(seed, args.warp_mm, sides=(spec.side,),
+                       scale=unlike_atlas_scale(seed, args.unlike_both))
         else:
             spec = (harsh_spec if args.harsh else tuning_spec)(seed, args.resolution)
             t1, truth = _study(spec, "harsh" if args.harsh else "base", args.cache)
