@@ -8,6 +8,7 @@ callables; the review dock holds one and listens to its signals.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["StudyOpener", "prepare_study"]
 
+log = logging.getLogger(__name__)
+
 PickStudy = Callable[[list[StudyChoice], str], StudyChoice | None]
 
 
@@ -48,7 +51,10 @@ def prepare_study(source: StudyChoice | str | os.PathLike[str], model: ReviewMod
         return several
     # the automatic bone masks (the slow part of a first detection, T1 only) start in
     # the bone-mask process now, before the layers are prepared and drawn
-    model.compute_bones_ahead(study)
+    try:
+        model.compute_bones_ahead(study)
+    except Exception:  # only a head start: detection computes (and reports) them
+        log.debug("bone masks not started ahead", exc_info=True)
     tuples = study_layer_data(study.t1, study.fluid, study_key=study.key)
     model.prefetch(study)
     return study, tuples
