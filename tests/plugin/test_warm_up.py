@@ -76,6 +76,7 @@ def test_warm_up_starts_the_helper_leaves_the_viewer_as_it_was_and_close_ends_it
     assert not _bone_process.is_running()
 
 
+@pytest.mark.slow  # automatic bone masks: an atlas registration
 @pytest.mark.skipif(not TWO_CPUS, reason="the bone-mask process needs a second CPU")
 def test_bone_masks_start_as_soon_as_the_study_is_loaded(nifti_study_dir: Path,
                                                          store: Any,
@@ -93,6 +94,7 @@ def test_bone_masks_start_as_soon_as_the_study_is_loaded(nifti_study_dir: Path,
         _bone_process.shutdown()
 
 
+@pytest.mark.slow  # automatic bone masks: an atlas registration
 def test_open_adds_the_labels_layers_detection_then_fills(make_napari_viewer: Any,
                                                            qtbot: Any, store: Any,
                                                            nifti_study_dir: Path,
