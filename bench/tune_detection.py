@@ -17,6 +17,13 @@ voxel Dice, the sensitivity for lesions with fluid >= 2x normal marrow and T1 dr
 20 %, sensitivity by fluid contrast, the missed and false bones, and the median time of
 ``detect_edema`` (alignment included) on the studies it generated in this run.
 
+``--split holdout`` (fifth round) reads the burned ``holdout`` split instead (its written
+studies in ``~/.cache/bmes-imaging/phantom-holdout``, made by ``bench/bench_detection.py
+--split holdout``; loaded, aligned and cached once under ``<cache>/holdout``), and
+``--bones auto`` compares with the automatic bone masks (registered once per study with the
+bone-mask code of the day and cached; the truth bones still say which bones are
+positive). The ``sealed`` split is never read here.
+
 Targets (issue 11, measured on the evaluation cohort by ``bench/bench_detection.py``):
 sensitivity >= 0.95, specificity >= 0.95, Dice >= 0.80, strong-lesion sensitivity >= 0.97.
 """
@@ -43,7 +50,7 @@ from bmes_imaging.detection import DetectionConfig, detect_edema
 from bmes_imaging.detection._compare import compute_ratios, flag_edema
 from bmes_imaging.detection._evaluate import Evaluation, StudyScore, score_arrays
 from bmes_imaging.detection._findings import findings_from_ratios
-from bmes_imaging.phantom import PhantomSpec, generate_study
+from bmes_imaging.phantom import PhantomSpec, cohort_specs, default_cache_dir, generate_study
 from bmes_imaging.phantom._distribution import draw_spec, tune_corner_specs
 
 
@@ -73,9 +80,67 @@ def _cached_study(key: str, spec: PhantomSpec, cache: Path, times: list[float]
     return data
 
 
-def _run(data: dict[str, Any], cfg: DetectionConfig) -> tuple[np.ndarray, list[Any]]:
+def _holdout_study(name: str, cache: Path, times: list[float], auto: bool
+                   ) -> dict[str, Any]:
+    """Arrays of written holdout study ``name`` (as :func:`_cached_study`), with its
+    visible truth (``bench_detection.visible_truth``) and, with ``auto``, the automatic
+    bone masks (``auto_bones``)."""
+    from bench_detection import visible_truth
+
+    from bmes_imaging.dicom import load_series
+    from bmes_imaging.study import index_study_folder
+
+    folder = default_cache_dir("holdout") / name
+    path = cache / "holdout" / f"{name}.npz"
+    apath = cache / "holdout" / f"{name}.auto.npz"
+    data: dict[str, Any] = {}
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    if auto and apath.is_file():
+        with np.load(apath, allow_pickle=False) as z:
+            data["auto_bones"] = z["auto_bones"]
+    if not data or (auto and "auto_bones" not in data):
+        _, pairing = index_study_folder(folder / "dicom")
+        pair = pairing.pairs[0]
+        t1, fluid = load_series(pair.t1), load_series(pair.fluid)
+        if not path.is_file():
+            edema, bones = visible_truth(folder)
+            t0 = time.perf_counter()
+            res = detect_edema(t1, fluid, bones=bones)
+            times.append(time.perf_counter() - t0)
+            fl = np.asarray(res.fluid_aligned.array, dtype=np.float32)
+            meta = json.loads((folder / "truth" / "phantom.json").read_text())["details"]
+            data = {"t1": np.asarray(t1.array, np.float32), "fluid": fl,
+                    "covered": fl != 0, "voxel_sizes": np.asarray(t1.voxel_sizes),
+                    "bones": np.asarray(res.bones.array),
+                    "visible": np.asarray(edema.array),
+                    "spec": json.dumps({"edema_fluid_ratio": meta["edema_fluid_ratio"],
+                                        "edema_t1_ratio": meta["edema_t1_ratio"],
+                                        "edema_bones": sorted(meta["edema_extents"]),
+                                        "edema_extent": meta["edema_extents"],
+                                        "fluid": meta.get("fluid_plane")})}
+            _save(path, data)
+        if auto:
+            res = detect_edema(t1, fluid)
+            data["auto_bones"] = np.asarray(res.bones.array)
+            _save(apath, {"auto_bones": data["auto_bones"]})
+    data["spec"] = json.loads(str(data["spec"]))
+    return data
+
+
+def _save(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **data)
+    tmp.rename(path)
+
+
+def _run(data: dict[str, Any], cfg: DetectionConfig, bones_key: str = "bones"
+         ) -> tuple[np.ndarray, list[Any]]:
     vs = data["voxel_sizes"]
-    ratios = compute_ratios(data["t1"], data["fluid"], data["bones"], data["covered"], vs, cfg)
+    ratios = compute_ratios(data["t1"], data["fluid"], data[bones_key], data["covered"], vs,
+                            cfg)
     edema = flag_edema(ratios, vs, cfg, data["t1"].shape)
     findings, _ = findings_from_ratios(ratios, edema, float(np.prod(vs)) / 1000.0, cfg)
     return edema, findings
@@ -88,7 +153,8 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
         key, _, value = item.partition("=")
         if key not in fields:
             raise SystemExit(f"--set {item}: DetectionConfig has no field {key!r}")
-        out[key] = type(getattr(DetectionConfig(), key))(value)
+        kind = type(getattr(DetectionConfig(), key))
+        out[key] = (value.lower() in ("1", "true", "yes")) if kind is bool else kind(value)
     return out
 
 
@@ -101,6 +167,11 @@ def main() -> int:
     ap.add_argument("--corners", choices=("no", "also", "only"), default="also",
                     help="the tuning split's corner cases (TUNE_CORNERS): added after the "
                          "n drawn studies (default), left out, or alone")
+    ap.add_argument("--split", choices=("tune", "holdout"), default="tune",
+                    help="the tuning split (default) or the burned holdout split (48 "
+                         "written studies; -n and --corners do not apply)")
+    ap.add_argument("--bones", choices=("given", "auto"), default="given",
+                    help="true bone masks (default) or automatic ones (cached once)")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per study")
     args = ap.parse_args()
     cfg = DetectionConfig(**_parse_set(args.set))
@@ -110,18 +181,36 @@ def main() -> int:
     times: list[float] = []
     hidden = 0  # lesions outside the fluid series (left out of the truth)
     studies: list[tuple[str, PhantomSpec]] = []
-    if args.corners != "only":
-        studies += [(f"tune_{i:03d}", draw_spec(i, "tune")) for i in range(args.n)]
-    if args.corners != "no":
-        studies += tune_corner_specs()
+    auto = args.bones == "auto"
+    if args.split == "holdout":
+        studies = cohort_specs("holdout")
+    else:
+        if args.corners != "only":
+            studies += [(f"tune_{i:03d}", draw_spec(i, "tune")) for i in range(args.n)]
+        if args.corners != "no":
+            studies += tune_corner_specs()
     for key, spec_obj in studies:
-        data = _cached_study(key, spec_obj, args.cache, times)
+        if args.split == "holdout":
+            data = _holdout_study(key, args.cache, times, auto)
+        else:
+            data = _cached_study(key, spec_obj, args.cache, times)
+            if auto:
+                apath = args.cache / f"{key}.auto.npz"
+                if not apath.is_file():
+                    study = generate_study(spec_obj)
+                    res = detect_edema(study.t1, study.stir)
+                    _save(apath, {"auto_bones": np.asarray(res.bones.array)})
+                with np.load(apath, allow_pickle=False) as z:
+                    data["auto_bones"] = z["auto_bones"]
         spec = data["spec"]
-        edema, _ = _run(data, cfg)
+        edema, _ = _run(data, cfg, "auto_bones" if auto else "bones")
         vml = float(np.prod(data["voxel_sizes"])) / 1000.0
         # the truth is the edema visible on both series (as bench_detection.py): a
         # lesion the fluid series does not cover cannot be seen by anyone
-        visible = np.where(data["covered"], data["edema"], 0)
+        if "visible" in data:  # holdout: the bench's own visible truth
+            data["edema"] = visible = data["visible"]
+        else:
+            visible = np.where(data["covered"], data["edema"], 0)
         s = score_arrays(visible, edema, vml, truth_bones=data["bones"], name=key)
         hidden += sum(1 for b in np.unique(data["edema"][data["edema"] > 0])
                       if np.sum(data["edema"] == b) * vml >= 0.05
@@ -145,8 +234,12 @@ def main() -> int:
                   f"false {[b.bone_name for b in s.fp]}", flush=True)
     ev = Evaluation(scores)
     n_c = len(studies) - (args.n if args.corners != "only" else 0)
-    print(f"\n{len(studies)} tuning studies ({args.n if args.corners != 'only' else 0} "
-          f"drawn: draw_spec(i, 'tune'); {n_c} tuning corner cases), true bone masks given")
+    masks = "automatic bone masks" if auto else "true bone masks given"
+    if args.split == "holdout":
+        print(f"\n{len(studies)} holdout studies (burned split), {masks}")
+    else:
+        print(f"\n{len(studies)} tuning studies ({args.n if args.corners != 'only' else 0} "
+              f"drawn: draw_spec(i, 'tune'); {n_c} tuning corner cases), {masks}")
     print(f"lesions outside the fluid series, left out of the truth: {hidden}")
     print(f"bone-level sensitivity {ev.sensitivity:.3f} (>= 0.95), specificity "
           f"{ev.specificity:.3f} (>= 0.95)")

@@ -114,6 +114,8 @@ class Ratios:
     t1_spread: float = 0.1
     fluid_spread: float = 0.3
     soft_tissue_fluid: float = float("nan")
+    voxel_sizes: tuple[float, float, float] | None = None
+    soft_tissue_t1: float = float("nan")
 
     def z_t1(self) -> NDArray[np.float32]:
         """How many normal-marrow spreads T1 lies *below* normal marrow."""
@@ -151,6 +153,50 @@ class Ratios:
                         np.minimum(np.float32(config.min_depth_mm), 0.5 * deepest))
         return rim.astype(np.float32), need.astype(np.float32)
 
+    def voxel_depth_limits(self, config: DetectionConfig
+                           ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Per voxel: (rim, minimum region depth) in mm, as :meth:`depth_limits`.
+
+        With ``thin_bone_per_slice``, in a thin bone of a grid with thick slices (the
+        slice at least twice the pixel), the limits are ``thin_bone_rim_fraction`` of
+        the deepest point *of the voxel's slice* in that bone, not of the whole bone: a
+        bone cut obliquely by thick slices has its few deeper voxels in one slice, and
+        its other slices (all within half a pixel of a surface through the slice) would
+        otherwise never be analysed.
+        """
+        rim, need = self.depth_limits(config)
+        rim_v, need_v = rim[self.labels], need[self.labels]
+        ax = self._slice_axis()
+        if not config.thin_bone_per_slice or ax is None or self.labels.size == 0:
+            return rim_v, need_v
+        thin = self.thin_bones(config)
+        n_lab = len(thin)
+        n_sl = self.labels.shape[ax]
+        sl = np.arange(n_sl).reshape([-1 if a == ax else 1 for a in range(3)])
+        key = self.labels.astype(np.int64) * n_sl + sl
+        deepest = np.zeros(n_lab * n_sl, np.float32)
+        np.maximum.at(deepest, key.ravel(), self.depth.ravel())
+        f = np.float32(config.thin_bone_rim_fraction)
+        local = f * deepest[key]
+        in_thin = thin[self.labels] & (self.labels > 0)
+        if math.isfinite(config.thin_bone_slice_t1_max):
+            # ... only where no partial volume with muscle explains the voxel: darker
+            # on T1 than the soft tissue around the bones
+            level = (config.thin_bone_slice_t1_max * self.soft_tissue_t1
+                     if math.isfinite(self.soft_tissue_t1) else -np.inf)
+            in_thin &= self.t1_ratio <= level
+        rim_v = np.where(in_thin, np.minimum(rim_v, local), rim_v).astype(np.float32)
+        need_v = np.where(in_thin, np.minimum(need_v, local), need_v).astype(np.float32)
+        return rim_v, need_v
+
+    def _slice_axis(self) -> int | None:
+        """The slice axis when slices are at least twice the finest pixel, else None."""
+        if self.voxel_sizes is None:
+            return None
+        vs = np.asarray(self.voxel_sizes, dtype=np.float64)
+        ax = int(np.argmax(vs))
+        return ax if vs[ax] >= 2.0 * float(np.min(vs)) else None
+
     def _deepest(self) -> NDArray[np.float32]:
         n = int(self.labels.max()) + 1 if self.labels.size else 1
         deepest = np.zeros(n, np.float32)
@@ -185,13 +231,13 @@ class Ratios:
         neighbour the fluid series does not cover, keeps it out.
         """
         zf, zt = self.z_fluid(), self.z_t1()
-        rim, _ = self.depth_limits(config)
+        rim, _ = self.voxel_depth_limits(config)
         voxel = ((zf >= config.fluid_z_min) & (zt >= config.t1_z_min)
                  & (np.maximum(zf, 0) + np.maximum(zt, 0) >= config.evidence_min)
                  & (self.fluid_ratio >= config.fluid_ratio_min)
                  & (self.t1_ratio <= config.t1_ratio_max)
                  & (self.labels > 0) & self.covered)
-        deep = self.depth >= rim[self.labels]
+        deep = self.depth >= rim
         return voxel & deep, self._unexplained_rim(voxel & ~deep, config)
 
     def _unexplained_rim(self, rim_voxels: NDArray[np.bool_], config: DetectionConfig
@@ -462,10 +508,11 @@ def compute_ratios(t1: NDArray[np.floating], fluid: NDArray[np.floating],
     k = config.reference_z_max
     n_ref = int((marrow & (np.abs(1.0 - t1_ratio) <= k * s_t1)
                  & (np.abs(fl_ratio - 1.0) <= k * s_fl)).sum())
-    soft = _soft_tissue_fluid(lab, cov, t1_ratio, fl_ratio, vs)
+    soft, soft_t1 = _soft_tissue_levels(lab, cov, t1_ratio, fl_ratio, vs)
     return Ratios(crop, lab, depth, cov, t1_ratio.astype(np.float32),
                   fl_ratio.astype(np.float32), float(t1_glob + t1_zero),
-                  float(fl_glob + fl_zero), n_ref, float(s_t1), float(s_fl), soft)
+                  float(fl_glob + fl_zero), n_ref, float(s_t1), float(s_fl), soft,
+                  (float(vs[0]), float(vs[1]), float(vs[2])), soft_t1)
 
 
 def _soft_tissue_fluid(lab: NDArray[np.uint8], cov: NDArray[np.bool_],
@@ -477,9 +524,18 @@ def _soft_tissue_fluid(lab: NDArray[np.uint8], cov: NDArray[np.bool_],
     the bones: a bone voxel mixed with them (partial volume through a thick slice) is at
     most as bright as they are on the fluid image.
     """
+    return _soft_tissue_levels(lab, cov, t1_ratio, fl_ratio, vs)[0]
+
+
+def _soft_tissue_levels(lab: NDArray[np.uint8], cov: NDArray[np.bool_],
+                        t1_ratio: NDArray[np.float32], fl_ratio: NDArray[np.float32],
+                        vs: NDArray[np.float64]) -> tuple[float, float]:
+    """Median (fluid, T1) ratios of the non-fatty soft tissue 1-3 mm outside the bones
+    (:func:`_soft_tissue_fluid`); NaN when there is too little of it."""
+    nan = (float("nan"), float("nan"))
     outside = lab == 0
     if not outside.any() or outside.all():
-        return float("nan")
+        return nan
     # the distance on a grid of about 1 mm (the shell is a few mm wide)
     f = np.maximum(1, np.floor(1.0 / vs)).astype(np.int64)
     sub = (slice(None, None, int(f[0])), slice(None, None, int(f[1])),
@@ -493,8 +549,8 @@ def _soft_tissue_fluid(lab: NDArray[np.uint8], cov: NDArray[np.bool_],
     soft = (outside & (dist > 1.0) & (dist <= 3.0) & cov
             & (t1_ratio > 0.2) & (t1_ratio < 0.75))
     if soft.sum() < 50:
-        return float("nan")
-    return float(np.median(fl_ratio[soft]))
+        return nan
+    return float(np.median(fl_ratio[soft])), float(np.median(t1_ratio[soft]))
 
 
 def _zero_level(image: NDArray[np.floating], where: NDArray[np.bool_]) -> float:
@@ -565,10 +621,11 @@ def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: Detecti
     key = comp[where].astype(np.int64) * 16 + lab[where]
     uniq, inv = np.unique(key, return_inverse=True)
     sizes = np.bincount(inv)
-    max_depth = np.full(len(uniq), -1.0)
-    np.maximum.at(max_depth, inv, ratios.depth[where])
+    # a seed must reach its depth limit somewhere (per voxel: thin_bone_per_slice)
+    _, need = ratios.voxel_depth_limits(config)
+    reach = np.full(len(uniq), -np.inf)
+    np.maximum.at(reach, inv, ratios.depth[where] - need[where])
     voxel_ml = float(np.prod(vs)) / 1000.0
-    _, need = ratios.depth_limits(config)
     big = sizes * voxel_ml >= config.min_seed_ml
     if math.isfinite(config.seed_evidence_min):
         # a smaller seed is kept when its summed evidence is significant for its size:
@@ -582,7 +639,7 @@ def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: Detecti
     # a seed holding a rim voxel that no partial volume explains needs no depth
     unexplained = np.zeros(len(uniq), dtype=bool)
     np.logical_or.at(unexplained, inv, rim_seeds[where])
-    ok = big & ((max_depth >= need[uniq % 16]) | unexplained)
+    ok = big & ((reach >= 0) | unexplained)
     # every kept seed is one connected candidate region *within one bone*: a component
     # that crosses a joint (partial volume in thick slices) gives one seed per bone
     seeds = np.zeros(lab.shape, dtype=np.int32)

@@ -83,6 +83,10 @@ class DetectionConfig:
     thin_bone_depth_mm
         A bone is *thin* when no voxel lies deeper than this from its surface. Default
         0.0: ``rim_mm / thin_bone_rim_fraction`` (the rule above).
+    thin_bone_per_slice
+        In a thin bone of a grid with thick slices (slice >= 2x the pixel), the rim and
+        depth limits above are that fraction of the deepest point of each *slice* of
+        the bone, not of the whole bone (fifth round). Default True.
     thin_bone_min_fraction
         ... but there, partial volume with the surrounding muscle looks like mild edema
         too: a region must hold at least this fraction of such a bone. Default 0.3.
@@ -203,6 +207,8 @@ class DetectionConfig:
     thin_bone_soft_tissue_focal: float = 1.2
     rim_seed_margin: float = 2.0
     rim_seed_soft_tissue_min: float = 1.3
+    thin_bone_per_slice: bool = True
+    thin_bone_slice_t1_max: float = 1.0
 
     def thread_count(self) -> int:
         """Threads the detector may use: :attr:`threads`, else ``BMES_DETECTION_THREADS``,
