@@ -1,11 +1,11 @@
 """Warm-up of the review dock: what makes the first study open and detection fast.
 
 Done once per process while the reader is still choosing a study, one step per
-event-loop turn (:class:`~._turns.Turns`: the window stays responsive): first the
-bone-mask process with its foot atlas (:mod:`.._bone_process`, the long pole of a
-first detection, started at once and waited for in a background thread), then the
-imports the first open needs, then napari's first image and labels layers, drawn once
-with the caption's glyphs. Nothing here is needed for correct results.
+event-loop turn (:class:`~._turns.Turns`: the window stays responsive): the imports the
+first open needs, then the bone-mask process with its foot atlas
+(:mod:`.._bone_process`, the long pole of a first detection, waited for in a
+background thread), then napari's first image and labels layers, drawn once with the
+caption's glyphs. Nothing here is needed for correct results.
 """
 
 from __future__ import annotations
@@ -119,13 +119,16 @@ def _visual_steps(viewer: Any) -> Iterator[None]:
 
 
 def _gui_steps(viewer_ref: Callable[[], Any]) -> Iterator[None]:
-    """The warm-up's GUI steps; each failure only loses its head start."""
-    threading.Thread(target=_prepare_atlas, name="bmes-warm-up", daemon=True).start()
-    yield None
+    """The warm-up's GUI steps; each failure only loses its head start.
+
+    The bone-mask process starts after the imports: napari's Ctrl+C handler waits for
+    the worker threads, and one of them waiting for a module this thread is importing
+    would never end (a process started first invites the interrupt in that window)."""
     try:
         _imports()
     except Exception:
         log.debug("warm-up imports failed", exc_info=True)
+    threading.Thread(target=_prepare_atlas, name="bmes-warm-up", daemon=True).start()
     yield None
     viewer = viewer_ref()
     if viewer is None:
