@@ -52,8 +52,8 @@ def _fresh_warm_up() -> None:
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc for the helper's state")
 def test_warm_up_starts_the_helper_leaves_the_viewer_as_it_was_and_close_ends_it(
         make_napari_viewer: Any, qtbot: Any, store: Any, tmp_path: Path) -> None:
-    """The warm-up starts the bone-mask process on the dock's first event-loop turn,
-    draws napari's first layers and the caption's glyphs once, and leaves the viewer
+    """The warm-up draws napari's first layers and the caption's glyphs once, starts
+    the bone-mask process (when idle, not in the constructor), and leaves the viewer
     as it found it (no layer, caption text and visibility as they were); closing the
     dock ends the process it started."""
     from bmes_imaging_napari._qt._canvas import text_overlay
@@ -64,7 +64,7 @@ def test_warm_up_starts_the_helper_leaves_the_viewer_as_it_was_and_close_ends_it
     overlay.text, overlay.visible = "before", False
     widget = make_widget(viewer, store, tmp_path / "cache")
     assert not _bone_process.is_running()  # not in the constructor
-    qtbot.waitUntil(_bone_process.is_running, timeout=10_000)
+    qtbot.waitUntil(_bone_process.is_running, timeout=60_000)
     pid = _bone_process.pid()
     assert pid is not None
     qtbot.waitUntil(_warm_up.warm_up_done.is_set, timeout=120_000)

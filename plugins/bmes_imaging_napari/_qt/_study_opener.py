@@ -40,23 +40,25 @@ PickStudy = Callable[[list[StudyChoice], str], StudyChoice | None]
 
 
 def prepare_study(source: StudyChoice | str | os.PathLike[str], model: ReviewModel) -> Any:
-    """Worker thread: load a study through the core (:func:`load_study`), start its
-    automatic bone masks ahead (:meth:`ReviewModel.compute_bones_ahead`), prepare its
-    layer data and what the review shows of it (:meth:`ReviewModel.prefetch`); the
+    """Worker thread: load a study through the core (:func:`load_study`), prepare its
+    layer data and what the review shows of it (:meth:`ReviewModel.prefetch`), start
+    its automatic bone masks ahead (:meth:`ReviewModel.compute_bones_ahead`); the
     SeveralStudiesError (returned, not raised: the GUI thread shows the picker) when
     the folder holds several studies or feet."""
     try:
         study = load_study(source)
     except SeveralStudiesError as several:
         return several
+    tuples = study_layer_data(study.t1, study.fluid, study_key=study.key)
+    model.prefetch(study)
     # the automatic bone masks (the slow part of a first detection, T1 only) start in
-    # the bone-mask process now, before the layers are prepared and drawn
+    # the bone-mask process now, before the layers are drawn; last, when this thread
+    # imports nothing more (napari's Ctrl+C handler waits for it: it must not wait
+    # for a module the GUI thread is importing)
     try:
         model.compute_bones_ahead(study)
     except Exception:  # only a head start: detection computes (and reports) them
         log.debug("bone masks not started ahead", exc_info=True)
-    tuples = study_layer_data(study.t1, study.fluid, study_key=study.key)
-    model.prefetch(study)
     return study, tuples
 
 

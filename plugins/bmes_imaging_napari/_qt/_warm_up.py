@@ -2,10 +2,11 @@
 
 Done once per process while the reader is still choosing a study, one step per
 event-loop turn (:class:`~._turns.Turns`: the window stays responsive): the imports the
-first open needs, then the bone-mask process with its foot atlas
+first open needs, napari's first image and labels layers, drawn once with the
+caption's glyphs, then the bone-mask process with its foot atlas
 (:mod:`.._bone_process`, the long pole of a first detection, waited for in a
-background thread), then napari's first image and labels layers, drawn once with the
-caption's glyphs. Nothing here is needed for correct results.
+background thread; a study opened meanwhile starts it itself). Nothing here is needed
+for correct results.
 """
 
 from __future__ import annotations
@@ -121,28 +122,26 @@ def _visual_steps(viewer: Any) -> Iterator[None]:
 def _gui_steps(viewer_ref: Callable[[], Any]) -> Iterator[None]:
     """The warm-up's GUI steps; each failure only loses its head start.
 
-    The bone-mask process starts after the imports: napari's Ctrl+C handler waits for
-    the worker threads, and one of them waiting for a module this thread is importing
-    would never end (a process started first invites the interrupt in that window)."""
+    The bone-mask process starts last, when this thread imports nothing more: napari's
+    Ctrl+C handler waits for the worker threads, and one of them waiting for a module
+    this thread is importing would never end."""
     try:
         _imports()
     except Exception:
         log.debug("warm-up imports failed", exc_info=True)
-    threading.Thread(target=_prepare_atlas, name="bmes-warm-up", daemon=True).start()
     yield None
     viewer = viewer_ref()
-    if viewer is None:
-        return
-    steps = _visual_steps(viewer)
+    steps = _visual_steps(viewer) if viewer is not None else iter(())
     del viewer  # a viewer closed meanwhile is not kept alive
     while True:
         try:
             if next(steps, StopIteration) is StopIteration:
-                return
+                break
         except Exception:
             log.debug("warm-up of the viewer's visuals failed", exc_info=True)
-            return
+            break
         yield None
+    threading.Thread(target=_prepare_atlas, name="bmes-warm-up", daemon=True).start()
 
 
 def _gui_finished(turns: Turns) -> None:
