@@ -12,8 +12,9 @@ Method
    unknown grey). The match is by normalised mutual information (NMI), which only asks
    that classes map consistently, not that intensities agree.
 2. **Global affine.** A translation search on a coarse grid (6 mm blocks, +/- 36 mm
-   around the centroid of the imaged body, :func:`._search.body_centre`); from the
-   best translation(s), nine
+   around the centroid of the imaged body, :func:`._search.body_centre`) at three
+   foot sizes around the one the imaged body's width gives (:func:`._search.body_size`);
+   from the best translation(s), nine
    parameters (rotation, translation, scale per axis, with a small penalty on
    anisotropic scale) by Powell's method at 6 mm, then at 3 mm.
 3. **Per-bone refinement.** Every bone is refined on its own (rotation, translation,
@@ -60,7 +61,7 @@ from ._atlas_template import (
 from ._boundary import image_decides
 from ._config import DetectionConfig
 from ._refine import articulate, edge_quality, flexed_atlas, group_of, snap_to_edges
-from ._search import body_centre
+from ._search import body_centre, body_size
 
 __all__ = ["automatic_bones", "bone_mask_quality", "prepare_atlas", "register_atlas"]
 
@@ -90,6 +91,11 @@ class _Schedule:
     bone_spacing_mm: float = 1.5
     #: sizes tried by the translation search (relative to the atlas foot)
     search_scales: tuple[float, ...] = (0.87, 1.0, 1.15)
+    #: ... or, when not empty, these factors of the size read from the imaged body's
+    #: width (:func:`._search.body_size`): the automatic masks search 0.9, 1.0 and 1.1
+    #: of it (fourth pass, docs/detection.md; the fixed sizes missed large and small
+    #: feet unlike the atlas, adding sizes 0.8-1.25 to them misplaced others)
+    body_scales: tuple[float, ...] = ()
     #: placements screened by a short fit (samples, evaluations; 0: no screening)
     screen_starts: int = 8
     screen_points: int = 2000
@@ -103,7 +109,7 @@ class _Schedule:
 #: ``bench/bench_detection.py``: worst tarsal Dice 0.905-0.910 with three sample seeds,
 #: in 60 % of the time of twice the fine and per-bone budgets. Half the global budget
 #: (2000 samples, 400 evaluations) left one study's forefoot misplaced (Dice 0.53).
-_SCHEDULE = _Schedule()
+_SCHEDULE = _Schedule(body_scales=(0.9, 1.0, 1.1))
 #: Seeded masks: the start comes from a few reader clicks, only the seeded bones are
 #: refined, and a reader waits on purpose; the larger budget keeps them exact.
 _SEEDED_SCHEDULE = _Schedule(fine_points=8000, fine_maxfev=800, bone_maxfev=300)
@@ -121,7 +127,7 @@ _FIT_OK = 0.6
 #: search centred on the imaged body, this round with twice the budgets changed no Dice
 #: on six tuning feet registered with a warped atlas (where the flexed atlas matched
 #: better) and cost 4-7 s each; a starved first registration still needs it.
-_RETRY_SCHEDULE = _Schedule(starts=6)
+_RETRY_SCHEDULE = _Schedule(starts=6, body_scales=(0.9, 1.0, 1.1))
 
 
 _ATLAS_CACHE: dict[str, _PreparedAtlas] = {}
@@ -249,14 +255,15 @@ def register_atlas(t1: Volume, atlas: Volume | _PreparedAtlas,
                    template: tuple[NDArray[np.float32], NDArray[np.float64]] | None = None,
                    init: NDArray[np.float64] | None = None,
                    bones: set[int] | None = None,
-                   schedule: _Schedule | None = None,
+                   schedule: _Schedule | None = None, min_match: float = -np.inf,
                    ) -> tuple[NDArray[np.float64], dict[int, NDArray[np.float64]], float]:
     """Register the atlas to T1: (global atlas->T1 world affine, per-bone affines, NMI).
 
     ``atlas`` is a label volume at about 1 mm (``template`` its T1-like image, else one
     is made from the labels) or a prepared atlas; ``init`` (atlas to T1 world) replaces
     the translation search, e.g. from reader seeds; ``bones`` limits the per-bone
-    refinement to those labels.
+    refinement to those labels. A global match (NMI) not above ``min_match`` (that of a
+    registration it competes with) returns at once, without per-bone affines.
     """
     sch = schedule or _SCHEDULE
     if not isinstance(atlas, _PreparedAtlas):
@@ -277,13 +284,16 @@ def register_atlas(t1: Volume, atlas: Volume | _PreparedAtlas,
     # seeds) competes with the best translations, so that a rough start cannot trap it
     fixed6, faff6 = _block_mean(t1, 6.0)
     t_centre = body_centre(t1, fixed6, faff6, body_mask(fixed6))
+    size = body_size(faff6, body_mask(fixed6)) if sch.body_scales else None
+    scales = (tuple(size * f for f in sch.body_scales) if size is not None
+              else sch.search_scales)
     starts: list[NDArray[np.float64]] = []
     if init is not None:
         starts.append(np.asarray(init, dtype=np.float64))
     m6 = _Matcher(fixed6, faff6, tmpl2, taff2, body_mask(fixed6), sch.search_points, rng)
     steps = np.arange(-36.0, 36.1, 12.0)
     trials = []
-    for s in sch.search_scales:  # feet differ in size by +-25 %
+    for s in scales:  # feet differ in size by +-25 %
         for dx in steps:
             for dy in steps:
                 for dz in steps:
@@ -326,6 +336,8 @@ def register_atlas(t1: Volume, atlas: Volume | _PreparedAtlas,
         fine.append((c1, base, p1))
     cost, base, p = min(fine, key=lambda f: f[0])
     glob = _affine9(p, t_centre, base)
+    if -cost <= min_match:  # loses to the registration it competes with
+        return glob, {}, -cost
     # 3. the leg and the foot as two bodies (flexion), then the parts of the foot
     fixed3, faff3 = _block_mean(t1, sch.bone_spacing_mm)
     box_fit = _BoxFitter(t1, fixed, faff, tmpl, taff, atlas, sch, rng)
@@ -447,6 +459,13 @@ def _flexed(atlas: _PreparedAtlas, deg: float) -> _PreparedAtlas:
         return _FLEXED_CACHE[key]
 
 
+def _median_fit(t1: Volume, atlas: _PreparedAtlas, glob: NDArray[np.float64],
+                per_bone: dict[int, NDArray[np.float64]]) -> float:
+    """Median :func:`._refine.edge_quality` of the bones of one registration."""
+    fit = edge_quality(t1.array, t1.voxel_sizes, _fuse(t1, atlas, glob, per_bone))
+    return float(np.median(list(fit.values()))) if fit else 0.0
+
+
 def automatic_bones(t1: Volume, config: DetectionConfig | None = None, *,
                     atlas: Volume | None = None, snap: bool = False,
                     library: str | os.PathLike[str] | None = None) -> Volume:
@@ -489,30 +508,29 @@ def automatic_bones(t1: Volume, config: DetectionConfig | None = None, *,
         lambda: ([(_flexed(a, _FLEXION_DEG), _SCHEDULE) for a in candidates]
                  if atlas is None else []),
         lambda: [(a, _RETRY_SCHEDULE) for a in candidates]]
-    improved = True
+    improved, best_value = True, -np.inf
     for i, attempts in enumerate(rounds):
         if i == len(rounds) - 1 and improved:
             break  # the flexed atlas matched better: the search found the foot
-        before = best[3] if best is not None else -np.inf
+        before = best_value
         for a, schedule in attempts():
-            glob, per_bone, score = register_atlas(t1, a, cfg, schedule=schedule)
-            if best is None or score > best[3]:
-                best = (a, glob, per_bone, score)
+            # a registration matching worse than the best so far stops before its
+            # per-bone fits (it would not be kept)
+            glob, per_bone, score = register_atlas(t1, a, cfg, schedule=schedule,
+                                                   min_match=best_value)
+            if score > best_value:
+                # a deformed foot matches the template less well although it is placed
+                # right: the masks' own fit to the T1 edges decides whether to go on
+                q = _median_fit(t1, a, glob, per_bone) if score < _LOW_MATCH else 1.0
+                best, best_value = (a, glob, per_bone, score, q), score
         assert best is not None
-        improved = best[3] > before
-        if best[3] >= _LOW_MATCH:
-            break
-        # a deformed foot matches the template less well although it is placed right:
-        # the masks' own fit to the T1 edges decides whether to try again
-        fused = _fuse(t1, *best[:3])
-        fit = edge_quality(t1.array, t1.voxel_sizes, fused)
-        q = float(np.median(list(fit.values()))) if fit else 0.0
-        if q >= _FIT_OK:
+        improved = best_value > before
+        if best[3] >= _LOW_MATCH or best[4] >= _FIT_OK:
             break
         log.debug("bone atlas match %.3f below %.2f, fit %.2f: registering again",
-                  best[3], _LOW_MATCH, q)
+                  best[3], _LOW_MATCH, best[4])
     assert best is not None
-    a, glob, per_bone, match = best
+    a, glob, per_bone, match, _ = best
     votes = [(_fuse(t1, a, glob, per_bone), match)]
     if atlas is None:
         side = (t1.info.laterality or "").upper() or ("R" if a is candidates[0] else "L")

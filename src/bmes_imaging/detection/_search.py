@@ -1,4 +1,5 @@
-"""Where the global search of :mod:`._atlas` looks for the foot: starts from the image.
+"""Where and at what size the global search of :mod:`._atlas` looks for the foot:
+starts from the image.
 
 The translation search of the atlas registration covers +-36 mm around a centre. The
 centre of the T1 field of view is a poor one: a technologist centres the field on the
@@ -6,7 +7,8 @@ hindfoot of a foot in neutral position, so a plantar-flexed, large or off-centre
 lies 20-50 mm from it (tuning feet: bones 20-48 mm behind it). The imaged body itself
 says where the foot is: the centroid of the largest connected body region (signal above
 8 % of the range at 6 mm) lay within 5 mm of the true bones' centroid on every tuning
-foot.
+foot. Its width says the foot's size (:func:`body_size`): the search tries sizes
+around it instead of fixed ones, which missed large and small feet unlike the atlas.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from scipy import ndimage
 from ..geometry import apply_affine
 from ..volume import Volume
 
-__all__ = ["body_centre"]
+__all__ = ["body_centre", "body_size"]
+
+#: Standard deviation (mm) of the imaged body's narrowest principal axis (the width of
+#: the ankle and foot) per unit of foot size: median over the 26 tuning feet of
+#: ``bench/tune_bone_masks.py`` (harsh seeds 7100-7113, ``--unlike`` 7200-7211; ratios
+#: 13.3-16.0; sizes 0.82-1.24 against 11.8-18.7 mm).
+_WIDTH_SD_PER_SIZE = 14.4
 
 
 def body_centre(t1: Volume, fixed6: NDArray[np.float32], faff6: NDArray[np.float64],
@@ -27,12 +35,33 @@ def body_centre(t1: Volume, fixed6: NDArray[np.float32], faff6: NDArray[np.float
     ``body`` (a mask on the 6 mm grid ``fixed6`` / ``faff6``), or the centre of the
     field of view when there is none."""
     fov = apply_affine(t1.affine, [(np.array(t1.shape) - 1) / 2.0])[0]
-    lab, n = ndimage.label(body)
-    if n == 0:
-        return np.asarray(fov, dtype=np.float64)
-    sizes = np.bincount(lab.ravel())[1:]
-    region = lab == (int(np.argmax(sizes)) + 1)
-    if region.sum() < 8:
+    region = _largest_region(body)
+    if region is None or region.sum() < 8:
         return np.asarray(fov, dtype=np.float64)
     return np.asarray(apply_affine(faff6, [np.argwhere(region).mean(axis=0)])[0],
                       dtype=np.float64)
+
+
+def _largest_region(body: NDArray[np.bool_]) -> NDArray[np.bool_] | None:
+    """The largest connected region of ``body``; None when it is empty."""
+    lab, n = ndimage.label(body)
+    if n == 0:
+        return None
+    sizes = np.bincount(lab.ravel())[1:]
+    return np.asarray(lab == (int(np.argmax(sizes)) + 1))
+
+
+def body_size(faff6: NDArray[np.float64], body: NDArray[np.bool_]) -> float | None:
+    """Foot size (relative to the atlas foot) read from the imaged body's width.
+
+    The standard deviation of the largest body region along its narrowest principal
+    axis (the width of the ankle and foot, little changed by flexion or by a field of
+    view that cuts the toes or the leg) divided by :data:`_WIDTH_SD_PER_SIZE`; clipped
+    to 0.75-1.35. None when the region is too small to tell.
+    """
+    region = _largest_region(body)
+    if region is None or region.sum() < 30:
+        return None
+    pts = np.argwhere(region) @ faff6[:3, :3].T  # mm
+    sd = float(np.sqrt(max(np.linalg.eigvalsh(np.cov(pts.T))[0], 0.0)))
+    return float(np.clip(sd / _WIDTH_SD_PER_SIZE, 0.75, 1.35))
