@@ -17,7 +17,8 @@ salted with ``_SALT`` (so they do not depend on the drawn spec).
 generator), giving feet never generated before. ``FRESH_OFFSET`` (9000) is the set chosen,
 before the third pass's tuning began, for that pass's one final evaluation: feet
 ``draw_spec(14000 + i, "eval")``; offset 0 (feet 5000-5031) was run twice already and its
-figures were read, so it is no longer an evaluation set.
+figures were read, so it is no longer an evaluation set. ``FOURTH_OFFSET`` (11000) is the
+fourth pass' evaluation set (fixed before its tuning; 9000 has been read).
 
 For each study the T1 goes through :func:`bmes_imaging.detection.automatic_bones` (what
 ``detect_edema`` uses without given bones); per-bone Dice against the true bones comes
@@ -50,6 +51,8 @@ from bmes_imaging.phantom._distribution import draw_spec
 EVAL_OFFSET = 5000
 #: Third pass's final evaluation set (``--seed-offset 9000``): feet never generated before.
 FRESH_OFFSET = 9000
+#: Fourth pass' final evaluation set (``--seed-offset 11000``), fixed before its tuning.
+FOURTH_OFFSET = 11000
 _SALT = 0x626F_6E65  # "bone": anatomy choices of this benchmark
 TARSAL_MEDIAN, TARSAL_P10, OTHER_MEDIAN = 0.85, 0.70, 0.80
 
