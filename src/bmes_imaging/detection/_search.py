@@ -23,9 +23,12 @@ from ..volume import Volume
 __all__ = ["body_centre", "body_size"]
 
 #: Standard deviation (mm) of the imaged body's narrowest principal axis (the width of
-#: the ankle and foot) per unit of foot size: median over the 26 tuning feet of
-#: ``bench/tune_bone_masks.py`` (harsh seeds 7100-7113, ``--unlike`` 7200-7211; ratios
-#: 13.3-16.0; sizes 0.82-1.24 against 11.8-18.7 mm).
+#: the ankle and foot) per unit of foot size. Chosen on the 26 tuning feet of
+#: ``bench/tune_bone_masks.py`` (harsh seeds 7100-7113, ``--unlike`` 7200-7211) with 6 mm
+#: taken across the slices, where the blocks are 6.6 mm: :func:`body_size` therefore
+#: reads about 9 % above the true size on those feet (ratio 1.02-1.22, median 1.09), and
+#: the search's factors 0.9 / 1.0 / 1.1 of it (:data:`._atlas._SCHEDULE`) were tuned
+#: with that reading (about 0.98 / 1.09 / 1.2 of the true size).
 _WIDTH_SD_PER_SIZE = 14.4
 
 
@@ -57,7 +60,9 @@ def body_size(faff6: NDArray[np.float64], body: NDArray[np.bool_]) -> float | No
     The standard deviation of the largest body region along its narrowest principal
     axis (the width of the ankle and foot, little changed by flexion or by a field of
     view that cuts the toes or the leg) divided by :data:`_WIDTH_SD_PER_SIZE`; clipped
-    to 0.75-1.35. None when the region is too small to tell.
+    to 0.75-1.35. None when the region is too small to tell. Slices that do not span
+    the foot's width read too small a size (tuning feet with half the slice coverage:
+    0.65-1.0 of the size read with full coverage).
     """
     region = _largest_region(body)
     if region is None or region.sum() < 30:
