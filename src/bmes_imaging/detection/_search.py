@@ -60,13 +60,21 @@ def body_size(faff6: NDArray[np.float64], body: NDArray[np.bool_]) -> float | No
     The standard deviation of the largest body region along its narrowest principal
     axis (the width of the ankle and foot, little changed by flexion or by a field of
     view that cuts the toes or the leg) divided by :data:`_WIDTH_SD_PER_SIZE`; clipped
-    to 0.75-1.35. None when the region is too small to tell. Slices that do not span
-    the foot's width read too small a size (tuning feet with half the slice coverage:
-    0.65-1.0 of the size read with full coverage).
+    to 0.75-1.35. None when the region is too small to tell, or when it reaches both
+    ends of the grid along its narrowest direction: slices that do not span the foot's
+    width read too small a size (tuning feet with half the slice coverage: 0.65-1.0 of
+    the size read with full coverage, and 3 of 4 wholly misplaced), and the search
+    then keeps its fixed sizes.
     """
     region = _largest_region(body)
     if region is None or region.sum() < 30:
         return None
-    pts = np.argwhere(region) @ faff6[:3, :3].T  # mm
-    sd = float(np.sqrt(max(np.linalg.eigvalsh(np.cov(pts.T))[0], 0.0)))
+    idx = np.argwhere(region)
+    evals, evecs = np.linalg.eigh(np.cov((idx @ faff6[:3, :3].T).T))  # mm
+    # the grid axis closest to the narrowest direction: a body cut at both of its ends
+    # (slices not spanning the foot's width) says nothing of the width
+    axis = int(np.argmax(np.abs(np.linalg.solve(faff6[:3, :3], evecs[:, 0]))))
+    if idx[:, axis].min() == 0 and idx[:, axis].max() == region.shape[axis] - 1:
+        return None
+    sd = float(np.sqrt(max(float(evals[0]), 0.0)))
     return float(np.clip(sd / _WIDTH_SD_PER_SIZE, 0.75, 1.35))

@@ -51,7 +51,9 @@ def test_body_size_ignores_small_regions_and_clips() -> None:
     stray[0, 0, 0] = stray[1, 0, 0] = True  # noise in a corner, not connected
     assert body_size(AFF6, stray) == size
     assert body_size(AFF6, np.zeros((10, 10, 10), dtype=bool)) is None
-    assert body_size(AFF6, np.ones((40, 40, 40), dtype=bool)) == pytest.approx(1.35)
+    huge = np.zeros((60, 60, 60), dtype=bool)
+    huge[5:55, 5:55, 5:55] = True  # 300 mm across
+    assert body_size(AFF6, huge) == pytest.approx(1.35)
 
 
 def test_body_centre_uses_the_largest_region() -> None:
@@ -64,3 +66,16 @@ def test_body_centre_uses_the_largest_region() -> None:
     body[15, 15, 15] = True  # a smaller region elsewhere
     centre = body_centre(t1, t1.array, AFF6, body)
     assert np.allclose(centre, [4.5 * 6, 5.5 * 6, 6.5 * 6])
+
+
+def test_a_body_cut_across_its_width_gives_no_size() -> None:
+    """Slices that do not span the foot's width (the body reaches both ends of the grid
+    along its narrowest direction) give None: the search keeps its fixed sizes. Cut at
+    one end only, the size is still read."""
+    full = _leg_and_foot(60.0)
+    assert body_size(AFF6, full) is not None
+    both = full[16:24]  # 8 of its 10 voxels across, both sides cut
+    assert both.any(axis=(1, 2)).all()
+    assert body_size(AFF6, both) is None
+    one = full[16:]  # cut on one side only
+    assert body_size(AFF6, one) is not None
