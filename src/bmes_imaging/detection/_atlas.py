@@ -250,6 +250,32 @@ def _fit(matcher: _Matcher, centre: NDArray[np.float64], base: NDArray[np.float6
     return np.asarray(res.x, dtype=np.float64), float(res.fun)
 
 
+def _grid_starts(m6: _Matcher, scales: Sequence[float], t_centre: NDArray[np.float64],
+                 a_centre: NDArray[np.float64], starts: list[NDArray[np.float64]],
+                 n_total: int) -> None:
+    """Append to ``starts`` the best translations of a 12 mm grid (+-36 mm) around
+    ``t_centre`` at each size, at least 15 mm (or 20 % in size) apart, up to
+    ``n_total`` starts."""
+    steps = np.arange(-36.0, 36.1, 12.0)
+    trials = []
+    for s in scales:  # feet differ in size by +-25 %
+        for dx in steps:
+            for dy in steps:
+                for dz in steps:
+                    base = np.eye(4)
+                    base[:3, :3] *= s
+                    base[:3, 3] = t_centre - s * a_centre + (dx, dy, dz)
+                    trials.append((m6.cost(base), base))
+    trials.sort(key=lambda ct: ct[0])
+    for _, b0 in trials:  # the best few placements at least 15 mm apart (or sizes apart)
+        if all(np.linalg.norm(b0[:3, 3] - s0[:3, 3]) >= 15.0
+               or abs(np.linalg.det(b0[:3, :3]) / np.linalg.det(s0[:3, :3]) - 1) > 0.2
+               for s0 in starts):
+            starts.append(b0)
+        if len(starts) == n_total:
+            break
+
+
 def register_atlas(t1: Volume, atlas: Volume | _PreparedAtlas,
                    config: DetectionConfig | None = None, *,
                    template: tuple[NDArray[np.float32], NDArray[np.float64]] | None = None,
@@ -291,25 +317,8 @@ def register_atlas(t1: Volume, atlas: Volume | _PreparedAtlas,
     if init is not None:
         starts.append(np.asarray(init, dtype=np.float64))
     m6 = _Matcher(fixed6, faff6, tmpl2, taff2, body_mask(fixed6), sch.search_points, rng)
-    steps = np.arange(-36.0, 36.1, 12.0)
-    trials = []
-    for s in scales:  # feet differ in size by +-25 %
-        for dx in steps:
-            for dy in steps:
-                for dz in steps:
-                    base = np.eye(4)
-                    base[:3, :3] *= s
-                    base[:3, 3] = t_centre - s * a_centre + (dx, dy, dz)
-                    trials.append((m6.cost(base), base))
-    trials.sort(key=lambda ct: ct[0])
-    n_total = max(n_starts, sch.screen_starts) + len(starts)
-    for _, b0 in trials:  # the best few placements at least 15 mm apart (or sizes apart)
-        if all(np.linalg.norm(b0[:3, 3] - s0[:3, 3]) >= 15.0
-               or abs(np.linalg.det(b0[:3, :3]) / np.linalg.det(s0[:3, :3]) - 1) > 0.2
-               for s0 in starts):
-            starts.append(b0)
-        if len(starts) == n_total:
-            break
+    _grid_starts(m6, scales, t_centre, a_centre, starts,
+                 max(n_starts, sch.screen_starts) + len(starts))
     # 2. global affine: a short fit from each start, the best few fitted fully at 6 mm,
     # the best of those refined at 3 mm. A grid start a few mm and degrees off the
     # truth can rank below wrong ones; a short local fit tells them apart.
