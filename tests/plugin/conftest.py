@@ -7,13 +7,16 @@ same anatomy at the same world positions, as real co-registered series do.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from bmes_imaging.bones import Bone
+from bmes_imaging.store import open_store
 from bmes_imaging.volume import SeriesInfo, Volume
 
 # (bone, centre RAS mm, radii mm)
@@ -132,3 +135,13 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("BMES_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A SQLite store in a temp folder, also named by ``BMES_DB`` (the plugin's store)."""
+    db = tmp_path / "bmes.sqlite"
+    monkeypatch.setenv("BMES_DB", str(db))
+    s = open_store(db)
+    yield s
+    s.close()

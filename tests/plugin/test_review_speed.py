@@ -12,13 +12,13 @@ import pytest
 
 from bmes_imaging.bones import Bone
 
-from .test_review_workflow import READER, detected_widget, row_of, store  # noqa: F401
+from .test_review_workflow import detected_widget, row_of
 
 pytestmark = pytest.mark.gui
 
 
 def test_next_steps_only_through_undecided_candidates(make_napari_viewer, qtbot,
-                                                      store, nifti_study_dir,  # noqa: F811
+                                                      store, nifti_study_dir,
                                                       tmp_path) -> None:
     viewer = make_napari_viewer()
     widget = detected_widget(viewer, qtbot, store, nifti_study_dir, tmp_path / "cache")
@@ -43,7 +43,7 @@ def test_next_steps_only_through_undecided_candidates(make_napari_viewer, qtbot,
     assert widget.model.finding(empty).status == "candidate"
 
 
-def test_undo_and_redo_every_kind_of_step(make_napari_viewer, qtbot, store,  # noqa: F811
+def test_undo_and_redo_every_kind_of_step(make_napari_viewer, qtbot, store,
                                           nifti_study_dir, tmp_path) -> None:
     viewer = make_napari_viewer()
     widget = detected_widget(viewer, qtbot, store, nifti_study_dir, tmp_path / "cache")

@@ -12,21 +12,11 @@ import numpy as np
 import pytest
 
 from bmes_imaging.bones import Bone
-from bmes_imaging.store import open_store
 from bmes_imaging_napari._qt._review_widget import ReviewWidget, camera_of
 from bmes_imaging_napari._study import load_study
 
 pytestmark = pytest.mark.gui
 READER = "dr_a"
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    db = tmp_path / "bmes.sqlite"
-    monkeypatch.setenv("BMES_DB", str(db))
-    s = open_store(db)
-    yield s
-    s.close()
 
 
 def make_widget(viewer: Any, store: Any, cache: Path) -> ReviewWidget:

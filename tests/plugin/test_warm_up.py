@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bmes_imaging.store import open_store
 from bmes_imaging_napari import _bone_process
 from bmes_imaging_napari._qt import _warm_up
 from bmes_imaging_napari._qt._study_opener import prepare_study
@@ -21,15 +20,6 @@ from .test_review_workflow import detect, make_widget
 
 pytestmark = pytest.mark.gui
 TWO_CPUS = (os.cpu_count() or 1) >= 2
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    db = tmp_path / "bmes.sqlite"
-    monkeypatch.setenv("BMES_DB", str(db))
-    s = open_store(db)
-    yield s
-    s.close()
 
 
 def _alive(pid: int) -> bool:

@@ -9,16 +9,14 @@ written, so that nothing tuned afterwards can move it.
 from __future__ import annotations
 
 import pytest
+from bmes_test_splits import assert_split_is_its_own
 
 from bmes_imaging.errors import PhantomError
 from bmes_imaging.phantom import cohort_specs, draw_spec
 from bmes_imaging.phantom._distribution import (
     FINAL_CORNERS,
     RANGES,
-    SEED_BASE,
-    SPLITS,
     cohort_digest,
-    tune_corner_specs,
 )
 
 #: sha256 over (folder name, ``spec.to_dict()``) of ``cohort_specs("final", n=40)``,
@@ -33,18 +31,7 @@ def test_final_split_is_pinned() -> None:
 
 
 def test_final_split_shares_no_study_with_tune_or_eval() -> None:
-    assert "final" in SPLITS
-    final = cohort_specs("final", n=200)
-    others = (cohort_specs("tune", n=200) + cohort_specs("eval", n=200)
-              + tune_corner_specs())
-    final_seeds = {s.seed for _, s in final}
-    assert final_seeds.isdisjoint({s.seed for _, s in others})
-    assert all(SEED_BASE["final"] <= s <= SEED_BASE["final"] + 9_999_999
-               for s in final_seeds)
-    assert all(str(s.patient_id).startswith("F") for _, s in final)
-    # the random stream is the split's own: the same index draws other values
-    a, b = draw_spec(5, "final"), draw_spec(5, "eval")
-    assert (a.edema_fluid_ratio, a.snr, a.size) != (b.edema_fluid_ratio, b.snr, b.size)
+    assert_split_is_its_own("final")
 
 
 def test_final_corners_cover_every_range_and_normal_studies() -> None:

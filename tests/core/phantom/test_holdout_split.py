@@ -8,15 +8,14 @@ tuning of that round, so that nothing tuned afterwards can move it.
 
 from __future__ import annotations
 
-from bmes_imaging.phantom import cohort_specs, draw_spec
+from bmes_test_splits import assert_split_is_its_own
+
+from bmes_imaging.phantom import cohort_specs
 from bmes_imaging.phantom._distribution import (
     FINAL_CORNERS,
     HOLDOUT_CORNERS,
     RANGES,
-    SEED_BASE,
-    SPLITS,
     cohort_digest,
-    tune_corner_specs,
 )
 
 #: sha256 over (folder name, ``spec.to_dict()``) of ``cohort_specs("holdout")`` (48
@@ -35,16 +34,7 @@ def test_holdout_split_is_pinned() -> None:
 
 
 def test_holdout_shares_no_study_with_the_other_splits() -> None:
-    assert "holdout" in SPLITS
-    holdout = cohort_specs("holdout", n=200)
-    others = (cohort_specs("tune", n=200) + cohort_specs("eval", n=200)
-              + cohort_specs("final", n=200) + tune_corner_specs())
-    seeds = {s.seed for _, s in holdout}
-    assert seeds.isdisjoint({s.seed for _, s in others})
-    assert all(SEED_BASE["holdout"] <= s <= SEED_BASE["holdout"] + 9_999_999 for s in seeds)
-    assert all(str(s.patient_id).startswith("H") for _, s in holdout)
-    a, b = draw_spec(5, "holdout"), draw_spec(5, "final")
-    assert (a.edema_fluid_ratio, a.snr, a.size) != (b.edema_fluid_ratio, b.snr, b.size)
+    assert_split_is_its_own("holdout")
 
 
 def test_holdout_corners_cover_every_range_and_thin_bone_lesions() -> None:

@@ -9,15 +9,14 @@ tuned afterwards can move it.
 
 from __future__ import annotations
 
-from bmes_imaging.phantom import cohort_specs, draw_spec
+from bmes_test_splits import assert_split_is_its_own
+
+from bmes_imaging.phantom import cohort_specs
 from bmes_imaging.phantom._distribution import (
     HOLDOUT_CORNERS,
     RANGES,
     SEALED_CORNERS,
-    SEED_BASE,
-    SPLITS,
     cohort_digest,
-    tune_corner_specs,
 )
 
 #: sha256 over (folder name, ``spec.to_dict()``) of ``cohort_specs("sealed")`` (64
@@ -36,17 +35,7 @@ def test_sealed_split_is_pinned() -> None:
 
 
 def test_sealed_shares_no_study_with_the_other_splits() -> None:
-    assert "sealed" in SPLITS
-    sealed = cohort_specs("sealed", n=200)
-    others = (cohort_specs("tune", n=200) + cohort_specs("eval", n=200)
-              + cohort_specs("final", n=200) + cohort_specs("holdout", n=200)
-              + tune_corner_specs())
-    seeds = {s.seed for _, s in sealed}
-    assert seeds.isdisjoint({s.seed for _, s in others})
-    assert all(SEED_BASE["sealed"] <= s <= SEED_BASE["sealed"] + 9_999_999 for s in seeds)
-    assert all(str(s.patient_id).startswith("S") for _, s in sealed)
-    a, b = draw_spec(5, "sealed"), draw_spec(5, "holdout")
-    assert (a.edema_fluid_ratio, a.snr, a.size) != (b.edema_fluid_ratio, b.snr, b.size)
+    assert_split_is_its_own("sealed")
 
 
 def test_sealed_corners_cover_every_range_and_the_fourth_rounds_misses() -> None:
