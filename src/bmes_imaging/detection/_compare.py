@@ -218,7 +218,8 @@ class Ratios:
         deep, rim_seeds = self.candidate_parts(config)
         return deep | rim_seeds
 
-    def candidate_parts(self, config: DetectionConfig
+    def candidate_parts(self, config: DetectionConfig,
+                        rim: NDArray[np.float32] | None = None,
                         ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
         """Start voxels deeper than the rim, and rim voxels no partial volume explains.
 
@@ -231,10 +232,12 @@ class Ratios:
         neighbour shows, and muscle is the brightest such tissue besides fluid) cannot
         be such a mix: it may start a region (small subchondral lesions of thin bones in
         thick slices lie wholly in the rim). Joint fluid next to the voxel, or a
-        neighbour the fluid series does not cover, keeps it out.
+        neighbour the fluid series does not cover, keeps it out. ``rim``: the per-voxel
+        rim of :meth:`voxel_depth_limits`, when the caller has it already.
         """
         zf, zt = self.z_fluid(), self.z_t1()
-        rim, _ = self.voxel_depth_limits(config)
+        if rim is None:
+            rim, _ = self.voxel_depth_limits(config)
         voxel = ((zf >= config.fluid_z_min) & (zt >= config.t1_z_min)
                  & (np.maximum(zf, 0) + np.maximum(zt, 0) >= config.evidence_min)
                  & (self.fluid_ratio >= config.fluid_ratio_min)
@@ -437,7 +440,8 @@ def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: Detecti
     out = np.zeros(shape, dtype=np.uint8)
     if lab.size == 0:
         return out
-    deep, rim_seeds = ratios.candidate_parts(config)
+    rim, need = ratios.voxel_depth_limits(config)
+    deep, rim_seeds = ratios.candidate_parts(config, rim)
     cand = deep | rim_seeds
     if not cand.any():
         return out
@@ -447,7 +451,6 @@ def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: Detecti
     uniq, inv = np.unique(key, return_inverse=True)
     sizes = np.bincount(inv)
     # a seed must reach its depth limit somewhere (per voxel: thin_bone_per_slice)
-    _, need = ratios.voxel_depth_limits(config)
     reach = np.full(len(uniq), -np.inf)
     np.maximum.at(reach, inv, ratios.depth[where] - need[where])
     voxel_ml = float(np.prod(vs)) / 1000.0
