@@ -1,6 +1,6 @@
 """Checks shared by the tests of the phantom's clean evaluation splits.
 
-Each split added before a tuning round (``final``, ``holdout``, ``sealed``) must share
+Each split added before a tuning round (``final``, ``holdout``, ``sealed``, ``vault``) must share
 no study with the splits before it; this is the one place that says how that is checked.
 """
 

@@ -21,7 +21,11 @@ gives a cohort of them. Three splits exist and never share a study:
   seeds (50 000 000 + i) and corner cases (:data:`SEALED_CORNERS`: those of
   ``"holdout"`` plus strong lesions of thin bones in thick slices, partial coverage of
   the midfoot and large or unlike feet, where the fourth round missed), run once after
-  that round's defaults are committed.
+  that round's defaults are committed (its misses were read afterwards);
+* ``"vault"``: the sixth split, added before the sixth round of tuning: its own salt,
+  seeds (60 000 000 + i) and corner cases (:data:`VAULT_CORNERS`: those of ``"sealed"``
+  plus small lesions of thin bones in 5 mm slices with the fluid series in every plane,
+  where the fifth round missed), run once after that round's defaults are committed.
 
 The split enters both the random stream (``default_rng([index, salt])`` with a
 split-specific salt) and the study seed (``SEED_BASE[split] + index``, used for noise,
@@ -107,19 +111,20 @@ from ..errors import PhantomError
 from ._spec import PhantomSpec
 
 __all__ = ["EVAL_CORNERS", "FINAL_CORNERS", "HOLDOUT_CORNERS", "RANGES", "SEALED_CORNERS",
-           "SEED_BASE", "SPLITS",
-           "TUNE_CORNERS", "TUNE_CORNER_INDEX", "cohort_digest", "distribution_specs",
+           "SEED_BASE", "SPLITS", "TUNE_CORNERS", "TUNE_CORNER_INDEX", "VAULT_CORNERS",
+           "cohort_digest", "distribution_specs",
            "draw_spec", "tune_corner_specs"]
 
 #: The splits.
-SPLITS = ("tune", "eval", "final", "holdout", "sealed")
+SPLITS = ("tune", "eval", "final", "holdout", "sealed", "vault")
 #: Study seed of index ``i`` in a split: ``SEED_BASE[split] + i``.
 SEED_BASE = {"tune": 10_000_000, "eval": 20_000_000, "final": 30_000_000,
-             "holdout": 40_000_000, "sealed": 50_000_000}
+             "holdout": 40_000_000, "sealed": 50_000_000, "vault": 60_000_000}
 _SALT = {"tune": 0x7475_6E65, "eval": 0x6576_616C, "final": 0x6669_6E6C,
-         "holdout": 0x686F_6C64, "sealed": 0x7365_616C}
+         "holdout": 0x686F_6C64, "sealed": 0x7365_616C, "vault": 0x7661_756C}
 #: Default cohort size per split.
-_DEFAULT_N = {"tune": 60, "eval": 40, "final": 40, "holdout": 48, "sealed": 64}
+_DEFAULT_N = {"tune": 60, "eval": 40, "final": 40, "holdout": 48, "sealed": 64,
+              "vault": 64}
 _MAX_INDEX = 9_999_999
 
 #: Documented ranges (see the module docstring); the corner cases use their ends.
@@ -228,7 +233,7 @@ def draw_spec(seed: int, split: str, *, resolution: float = 1.0) -> PhantomSpec:
     seed
         Index of the study in its split (``0 <= seed < 10_000_000``).
     split
-        ``"tune"``, ``"eval"``, ``"final"``, ``"holdout"`` or ``"sealed"``: disjoint
+        ``"tune"``, ``"eval"``, ``"final"``, ``"holdout"``, ``"sealed"`` or ``"vault"``: disjoint
         random streams and study seeds.
     resolution
         Passed to the spec (1.0 = the drawn protocol; larger for quick tests).
@@ -489,8 +494,28 @@ SEALED_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
      _with(normal=True, anatomy="parametric", size=1.25, snr=8.0)),
 )
 
+#: Corner cases of the sixth split, ``"vault"`` (its own salt and seeds): every corner of
+#: :data:`SEALED_CORNERS` drawn anew, plus small lesions of thin bones in 5 mm slices with
+#: the fluid series sagittal, axial and coronal (the fifth round missed an intermediate
+#: cuneiform, a fifth and a second metatarsal there), and one at the strong-lesion border.
+#: Written before any tuning of the sixth round, and not changed after.
+VAULT_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
+    *SEALED_CORNERS,
+    ("subchondral_second_metatarsal_slice5",
+     _lesion(edema_bones=("second_metatarsal",), edema_extent="subchondral", slice_mm=5.0)),
+    ("subchondral_intermediate_cuneiform_slice5_axial",
+     _lesion(edema_bones=("intermediate_cuneiform",), edema_extent="subchondral",
+             slice_mm=5.0, fluid_plane="axial")),
+    ("subchondral_fifth_metatarsal_slice5_coronal",
+     _lesion(edema_bones=("fifth_metatarsal",), edema_extent="subchondral", slice_mm=5.0,
+             fluid_plane="coronal")),
+    ("subchondral_medial_cuneiform_slice5_stir2_t1drop20",
+     _lesion(edema_bones=("medial_cuneiform",), edema_extent="subchondral", slice_mm=5.0,
+             edema_fluid_ratio=2.0, edema_t1_ratio=0.8)),
+)
+
 _CORNERS = {"eval": EVAL_CORNERS, "final": FINAL_CORNERS, "holdout": HOLDOUT_CORNERS,
-            "sealed": SEALED_CORNERS}
+            "sealed": SEALED_CORNERS, "vault": VAULT_CORNERS}
 
 
 def tune_corner_specs(*, resolution: float = 1.0) -> list[tuple[str, PhantomSpec]]:
@@ -513,10 +538,10 @@ def distribution_specs(split: str, n: int | None = None, *, resolution: float = 
     Parameters
     ----------
     split
-        ``"tune"``, ``"eval"``, ``"final"``, ``"holdout"`` or ``"sealed"``.
+        ``"tune"``, ``"eval"``, ``"final"``, ``"holdout"``, ``"sealed"`` or ``"vault"``.
     n
         Number of studies (default 40 for ``"eval"`` and ``"final"``, 48 for
-        ``"holdout"``, 64 for ``"sealed"``, 60 for ``"tune"``).
+        ``"holdout"``, 64 for ``"sealed"`` and ``"vault"``, 60 for ``"tune"``).
     resolution
         Passed to every spec.
 
