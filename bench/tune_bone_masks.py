@@ -19,6 +19,13 @@ modes of up to ``--warp-mm`` mm) AND scaled anisotropically: the foot 10-20 % lo
 widened across it); ``--unlike-both`` makes it longer and narrower at once.
 These are large or small feet unlike the atlas, the failure the third pass's evaluation
 showed, built from VHF bones only (seeds 7200 up).
+``--unlike-shapes`` (fifth pass) registers each foot with its own copy of the packaged
+atlas whose BONES are reshaped one by one (:func:`reshape_atlas`: per bone an anisotropic
+scale of 0.8-1.25 along its own principal axes, a taper, a rotation of a few degrees and
+a smooth bulge or dent; overlaps go to the bone reaching deepest, vacated bone becomes
+the nearest soft tissue of the template, new bone marrow with a dark cortical rim), so
+that no affine and no articulation of the atlas fits the bones in front of it: bones
+shaped unlike the atlas, made from VHF bones only.
 ``--cache DIR`` keeps the generated studies (pickles) for the next run.
 
 Run::
@@ -147,6 +154,110 @@ def warp_atlas(seed: int, amp_mm: float = 5.0, aniso: float = 0.08,
             a.template_affine)
 
 
+def _sdf(mask: np.ndarray) -> np.ndarray:
+    """Signed distance (voxels), positive inside ``mask``."""
+    from scipy import ndimage
+
+    return (ndimage.distance_transform_edt(mask)
+            - ndimage.distance_transform_edt(~mask)).astype(np.float32)
+
+
+def _reshaped_labels(lab: np.ndarray, seed: int) -> np.ndarray:
+    """``lab`` (1 mm voxels) with every bone 1-14 reshaped on its own (see
+    :func:`reshape_atlas`)."""
+    from scipy import ndimage
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng([seed, 5151])
+    best = np.full(lab.shape, -np.inf, dtype=np.float32)
+    out = np.where(lab > len(Bone), lab, 0).astype(np.uint8)
+    shape = np.array(lab.shape)
+    for b in range(1, len(Bone) + 1):
+        idx = np.argwhere(lab == b)
+        if len(idx) < 20:
+            continue
+        c = idx.mean(axis=0)
+        _, vec = np.linalg.eigh(np.cov((idx - c).T))
+        u = vec[:, ::-1]  # columns: principal axes, longest first
+        s = np.exp(rng.uniform(np.log(0.8), np.log(1.25), 3))
+        taper = rng.uniform(-0.15, 0.15)  # width along axis 2 changes along axis 1
+        rot = Rotation.from_rotvec(rng.normal(size=3) / np.sqrt(3)
+                                   * np.deg2rad(rng.uniform(3, 8))).as_matrix()
+        half = (idx.max(axis=0) - idx.min(axis=0)) / 2 + 1
+        extent = float(np.abs((idx - c) @ u[:, 0]).max())
+        d = rng.normal(size=3)
+        d /= np.linalg.norm(d)
+        surf = idx[np.argmax((idx - c) @ d)].astype(float)  # bulge at this surface point
+        bulge_mm = rng.uniform(1.5, 3.0) * rng.choice([-1.0, 1.0])
+        width = rng.uniform(5.0, 9.0)
+        margin = np.ceil(half * 0.3 + 6).astype(int)
+        lo = np.maximum(idx.min(axis=0) - margin, 0)
+        hi = np.minimum(idx.max(axis=0) + 1 + margin, shape)
+        src_lo = np.maximum(idx.min(axis=0) - 3, 0)
+        src_hi = np.minimum(idx.max(axis=0) + 4, shape)
+        sdf = _sdf(lab[tuple(slice(a, z) for a, z in zip(src_lo, src_hi, strict=True))] == b)
+        grid = np.indices(tuple(hi - lo), dtype=np.float32).reshape(3, -1).T + lo
+        y = grid - c
+        n_out = (surf - c) / max(float(np.linalg.norm(surf - c)), 1e-6)
+        surf_new = c + rot @ (u @ (s * (u.T @ (surf - c))))
+        y -= (bulge_mm * np.exp(-((grid - surf_new) ** 2).sum(axis=1) / (2 * width ** 2))
+              )[:, None] * n_out  # inverse of the bulge (small, smooth)
+        q = (u.T @ (rot.T @ y.T)).T  # principal coordinates of the output voxel
+        q[:, 1] /= 1 + taper * np.clip(q[:, 0] / max(extent, 1.0), -1, 1)
+        src = (u @ (q / s).T).T + c - src_lo
+        val = ndimage.map_coordinates(sdf, src.T, order=1, cval=-50.0).reshape(
+            tuple(hi - lo))
+        box = tuple(slice(a, z) for a, z in zip(lo, hi, strict=True))
+        win = (val > 0) & (val > best[box])
+        best[box][win] = val[win]
+        out[box][win] = b
+    return out
+
+
+def reshape_atlas(seed: int, sides: tuple[str, ...] = ("R", "L")) -> None:
+    """Replace the cached packaged atlases by a copy whose bones are reshaped one by one.
+
+    Per bone (``seed``): anisotropic scale 0.8-1.25 along its own principal axes, a
+    taper (its second axis 15 % wider or narrower from one end to the other), a rotation
+    of 3-8 degrees about its centre and a smooth bulge or dent of 1.5-3 mm (Gaussian,
+    5-9 mm wide) at a random point of its surface, all by nearest-label resampling of
+    its signed distance; where reshaped bones overlap the one reaching deepest wins. The
+    T1 template is re-synthesised like :mod:`bmes_imaging.detection._atlas_template`:
+    vacated bone takes the nearest soft-tissue value of the template, new bone is marrow
+    (0.95) with a dark cortical rim (0.08, one voxel, also between bones), Gaussian 0.5.
+    """
+    from scipy import ndimage
+
+    from bmes_imaging.detection import _atlas
+
+    _atlas._FLEXED_CACHE.clear()  # keyed by id(): a new atlas may reuse an old id
+    for side in sides:
+        if side not in _ORIGINAL_ATLAS:
+            _ORIGINAL_ATLAS[side] = _atlas._atlas_and_template(side)
+        a = _ORIGINAL_ATLAS[side]
+        assert isinstance(a, _atlas._PreparedAtlas)
+        lab = np.asarray(a.labels.array)
+        new = _reshaped_labels(lab, seed)
+        t = a.template
+        n = tuple(min(x, y) for x, y in zip(t.shape, lab.shape, strict=True))
+        crop = tuple(slice(0, k) for k in n)
+        old_bone, new_bone = lab[crop] > 0, new[crop]
+        soft = np.zeros(t.shape, dtype=bool)
+        soft[crop] = ~old_bone
+        _, near = ndimage.distance_transform_edt(~soft, return_indices=True)
+        tm = t[tuple(near)].astype(np.float32)  # bone replaced by nearest soft tissue
+        rim = np.zeros(n, dtype=bool)
+        for ax in range(3):
+            for sh in (1, -1):
+                rim |= new_bone != np.roll(new_bone, sh, axis=ax)
+        sub = tm[crop]
+        sub[new_bone > 0] = 0.95
+        sub[(new_bone > 0) & rim] = 0.08
+        tm = ndimage.gaussian_filter(tm, 0.5).astype(np.float32)
+        _atlas._ATLAS_CACHE[side] = _atlas._PreparedAtlas(
+            Volume(new, a.labels.affine, a.labels.info), tm, a.template_affine)
+
+
 def _study(spec: PhantomSpec, tag: str, cache: str | None) -> tuple[Volume, np.ndarray]:
     """(T1, true bones) of ``spec``, from ``cache`` when there."""
     path = os.path.join(cache, f"tune-{spec.seed}-{tag}-{spec.resolution}.pkl") if cache else ""
@@ -183,6 +294,9 @@ def main() -> None:
                          "warped, anisotropically scaled atlas (fourth pass)")
     ap.add_argument("--unlike-both", action="store_true",
                     help="with --unlike: the foot longer AND narrower than the atlas")
+    ap.add_argument("--unlike-shapes", action="store_true",
+                    help="register each foot with its own atlas whose bones are reshaped "
+                         "one by one (fifth pass)")
     ap.add_argument("--cache", default=None, help="folder keeping the generated studies")
     args = ap.parse_args()
     if args.warped_atlas is not None:
@@ -198,6 +312,8 @@ def main() -> None:
         else:
             spec = (harsh_spec if args.harsh else tuning_spec)(seed, args.resolution)
             t1, truth = _study(spec, "harsh" if args.harsh else "base", args.cache)
+            if args.unlike_shapes:
+                reshape_atlas(seed)
         t0 = time.process_time()
         bones = automatic_bones(t1)
         cpu.append(time.process_time() - t0)
