@@ -31,7 +31,6 @@ Method
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -39,18 +38,15 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage, optimize
 
 from ..anatomy import load_foot_atlas
 from ..errors import DetectionError
 from ..geometry import apply_affine, resample_to
 from ..volume import Volume
-from ._align import _block_mean, _intensity_bins, _nmi
+from ._align import _block_mean
 from ._atlas_library import fuse_labels, site_atlases_for
 from ._atlas_template import (
-    AIR,
     ATLAS_STEP,
-    OTHER,
     coarse_labels,
     label_template,
     tissue_template,
@@ -60,6 +56,10 @@ from ._atlas_template import (
 )
 from ._boundary import image_decides
 from ._config import DetectionConfig
+from ._matcher import Matcher as _Matcher
+from ._matcher import affine9 as _affine9
+from ._matcher import fit as _fit
+from ._parallel import map_ordered
 from ._refine import articulate, edge_quality, flexed_atlas, group_of, snap_to_edges
 from ._search import body_centre, body_size
 
@@ -67,9 +67,6 @@ __all__ = ["automatic_bones", "bone_mask_quality", "prepare_atlas", "register_at
 
 log = logging.getLogger(__name__)
 
-#: NMI cost per (% anisotropic scale)^2: 10 % anisotropy costs 0.003, about a tenth
-#: of the NMI gained by a good alignment.
-_ANISOTROPY_PENALTY = 3e-5
 #: Seed of the random sample positions (fixed: the same image gives the same masks).
 _SAMPLE_SEED = 7
 
@@ -165,107 +162,26 @@ def prepare_atlas(laterality: str | None = None) -> None:
         _atlas_and_template(side)
 
 
-class _Matcher:
-    """NMI between fixed T1 samples and the template under a world transform."""
-
-    def __init__(self, fixed: NDArray[np.float32], faff: NDArray[np.float64],
-                 moving: NDArray[np.float32], maff: NDArray[np.float64],
-                 mask: NDArray[np.bool_], n: int, rng: np.random.Generator) -> None:
-        idx = np.argwhere(mask)
-        if len(idx) < 200:
-            raise DetectionError("too little of the foot lies in the T1 field of view to "
-                                 "place the bone atlas; give a bone label map instead")
-        if len(idx) > n:
-            idx = idx[rng.choice(len(idx), n, replace=False)]
-        #: T1 world positions of the samples, (3, N)
-        self.world = np.ascontiguousarray(apply_affine(faff, idx).T)
-        vals = fixed[tuple(idx.T)]
-        lo, hi = np.percentile(fixed[mask], [1, 99.5])
-        self.fbin = np.round(_intensity_bins(vals, lo, hi)).astype(np.int64)
-        self.moving = moving
-        # outside the template: air for a tissue template (it has air), else unknown
-        self.outside = AIR if float(moving.min()) <= AIR + 1e-3 else OTHER
-        self.minv = np.linalg.inv(maff)
-
-    def cost(self, a2w: NDArray[np.float64]) -> float:
-        """``a2w`` maps atlas world to T1 world."""
-        return self.cost_inverse(self.minv @ np.linalg.inv(a2w))
-
-    def cost_inverse(self, w2v: NDArray[np.float64]) -> float:
-        """``w2v`` maps T1 world to template voxels."""
-        pv = w2v[:3, :3] @ self.world + w2v[:3, 3:4]
-        vals = ndimage.map_coordinates(self.moving, pv, order=1, mode="constant",
-                                       cval=self.outside)
-        return -_nmi(self.fbin, _intensity_bins(vals, 0.0, 1.0), None)
-
-
-def _rotation(deg: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Rotation about x, then y, then z (degrees), as :func:`._align.rigid_matrix`."""
-    rx, ry, rz = (math.radians(float(d)) for d in deg)
-    cx, sx, cy, sy = math.cos(rx), math.sin(rx), math.cos(ry), math.sin(ry)
-    cz, sz = math.cos(rz), math.sin(rz)
-    return np.array([[cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx],
-                     [sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx],
-                     [-sy, cy * sx, cy * cx]])
-
-
-def _affine9(p: NDArray[np.float64], centre: NDArray[np.float64],
-             base: NDArray[np.float64]) -> NDArray[np.float64]:
-    """base followed by rotation (deg), translation (mm), scale (1 unit = 1 %) about centre."""
-    m = np.eye(4)
-    m[:3, :3] = _rotation(p[:3]) * np.exp(np.asarray(p[6:9]) / 100.0)
-    m[:3, 3] = centre - m[:3, :3] @ centre + np.asarray(p[3:6])
-    return m @ base
-
-
-def _affine9_inverse(p: NDArray[np.float64], centre: NDArray[np.float64]
-                     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Inverse of the 9-parameter part of :func:`_affine9` (without base): (A, b)
-    with ``x = A @ y + b``; no matrix inversion (the rotation is orthogonal)."""
-    a = _rotation(p[:3]).T / np.exp(np.asarray(p[6:9]) / 100.0)[:, None]
-    t = centre + np.asarray(p[3:6])
-    return a, centre - a @ t
-
-
-def _fit(matcher: _Matcher, centre: NDArray[np.float64], base: NDArray[np.float64],
-         x0: NDArray[np.float64], xtol: float, maxfev: int, bounds: float
-         ) -> tuple[NDArray[np.float64], float]:
-    # T1 world -> template voxels = minv @ inv(base) @ inv(affine9): the fixed part once
-    g = matcher.minv @ np.linalg.inv(base)
-    w2v = np.eye(4)
-
-    def fun(p: NDArray[np.float64]) -> float:
-        if np.any(np.abs(p[6:9]) > bounds) or np.any(np.abs(p[:3]) > 2 * bounds):
-            return 0.0
-        # feet differ more in size than in proportion: anisotropic scaling costs a little
-        scale = p[6:9]
-        penalty = _ANISOTROPY_PENALTY * float(((scale - scale.mean()) ** 2).sum())
-        a, b = _affine9_inverse(p, centre)
-        w2v[:3, :3] = g[:3, :3] @ a
-        w2v[:3, 3] = g[:3, :3] @ b + g[:3, 3]
-        return matcher.cost_inverse(w2v) + penalty
-
-    res = optimize.minimize(fun, x0, method="Powell",
-                            options={"xtol": xtol, "ftol": 1e-5, "maxfev": maxfev})
-    return np.asarray(res.x, dtype=np.float64), float(res.fun)
-
-
 def _grid_starts(m6: _Matcher, scales: Sequence[float], t_centre: NDArray[np.float64],
                  a_centre: NDArray[np.float64], starts: list[NDArray[np.float64]],
-                 n_total: int) -> None:
+                 n_total: int, workers: int = 1) -> None:
     """Append to ``starts`` the best translations of a 12 mm grid (+-36 mm) around
     ``t_centre`` at each size, at least 15 mm (or 20 % in size) apart, up to
-    ``n_total`` starts."""
+    ``n_total`` starts (the sizes' grids matched on up to ``workers`` threads)."""
     steps = np.arange(-36.0, 36.1, 12.0)
-    trials = []
+    grids: list[list[NDArray[np.float64]]] = []
     for s in scales:  # feet differ in size by +-25 %
+        grids.append([])
         for dx in steps:
             for dy in steps:
                 for dz in steps:
                     base = np.eye(4)
                     base[:3, :3] *= s
                     base[:3, 3] = t_centre - s * a_centre + (dx, dy, dz)
-                    trials.append((m6.cost(base), base))
+                    grids[-1].append(base)
+    costs = map_ordered(lambda grid: [m6.cost(b) for b in grid], grids, workers)
+    trials = [(c, b) for grid, cs in zip(grids, costs, strict=True)
+              for c, b in zip(cs, grid, strict=True)]
     trials.sort(key=lambda ct: ct[0])
     for _, b0 in trials:  # the best few placements at least 15 mm apart (or sizes apart)
         if all(np.linalg.norm(b0[:3, 3] - s0[:3, 3]) >= 15.0
@@ -292,6 +208,7 @@ def register_atlas(t1: Volume, atlas: Volume | _PreparedAtlas,
     registration it competes with) returns at once, without per-bone affines.
     """
     sch = schedule or _SCHEDULE
+    workers = (config or DetectionConfig()).thread_count()  # same result with any
     if not isinstance(atlas, _PreparedAtlas):
         tm, ta = template if template is not None else label_template(atlas)
         atlas = _PreparedAtlas(atlas, tm, ta)
@@ -318,25 +235,23 @@ def register_atlas(t1: Volume, atlas: Volume | _PreparedAtlas,
         starts.append(np.asarray(init, dtype=np.float64))
     m6 = _Matcher(fixed6, faff6, tmpl2, taff2, body_mask(fixed6), sch.search_points, rng)
     _grid_starts(m6, scales, t_centre, a_centre, starts,
-                 max(n_starts, sch.screen_starts) + len(starts))
+                 max(n_starts, sch.screen_starts) + len(starts), workers)
     # 2. global affine: a short fit from each start, the best few fitted fully at 6 mm,
     # the best of those refined at 3 mm. A grid start a few mm and degrees off the
     # truth can rank below wrong ones; a short local fit tells them apart.
     params = [np.zeros(9) for _ in starts]
     if sch.screen_maxfev and len(starts) > n_starts:
         ms = _Matcher(fixed6, faff6, tmpl2, taff2, body_mask(fixed6), sch.screen_points, rng)
-        screened = []
-        for base in starts:
-            p, cost = _fit(ms, t_centre, base, np.zeros(9), 0.5, sch.screen_maxfev, 20.0)
-            screened.append((cost, base, p))
+        short = map_ordered(lambda base: _fit(ms, t_centre, base, np.zeros(9), 0.5,
+                                              sch.screen_maxfev, 20.0), starts, workers)
+        screened = [(cost, base, p) for base, (p, cost) in zip(starts, short, strict=True)]
         screened.sort(key=lambda f: f[0])
         starts = [f[1] for f in screened[:n_starts]]
         params = [f[2] for f in screened[:n_starts]]
     m = _Matcher(fixed6, faff6, tmpl2, taff2, body_mask(fixed6), sch.global_points, rng)
-    fits = []
-    for base, p0 in zip(starts, params, strict=True):
-        p, cost = _fit(m, t_centre, base, p0, 0.3, sch.global_maxfev, 20.0)
-        fits.append((cost, base, p))
+    full = map_ordered(lambda bp: _fit(m, t_centre, bp[0], bp[1], 0.3, sch.global_maxfev,
+                                       20.0), list(zip(starts, params, strict=True)), workers)
+    fits = [(cost, base, p) for base, (p, cost) in zip(starts, full, strict=True)]
     fixed, faff = _block_mean(t1, 3.0)
     m = _Matcher(fixed, faff, tmpl, taff, body_mask(fixed), sch.fine_points, rng)
     fine = []
@@ -352,16 +267,20 @@ def register_atlas(t1: Volume, atlas: Volume | _PreparedAtlas,
     box_fit = _BoxFitter(t1, fixed, faff, tmpl, taff, atlas, sch, rng)
     groups = (articulate(glob, box_fit.fit_group, set(atlas.points))
               if sch.group_maxfev else {})
-    # 4. per-bone refinement in a box around each bone, from its part's affine
+    # 4. per-bone refinement in a box around each bone, from its part's affine: the
+    # samples drawn bone by bone, then the fits on up to `workers` threads
     fine_fit = _BoxFitter(t1, fixed3, faff3, tmpl, taff, atlas, sch, rng)
-    per_bone: dict[int, NDArray[np.float64]] = {}
+    jobs = []
     for lab in sorted(atlas.points):
         if bones is not None and lab not in bones:
             continue
         part = group_of(lab)
         start = groups.get(part or "", groups.get("foot" if lab <= 12 else "leg", glob))
-        res = fine_fit.fit([lab], start, sch.bone_points, sch.bone_maxfev, 12.0, 0.2)
-        per_bone[lab] = res[0] if res is not None else start
+        jobs.append((lab, start, fine_fit.prepare([lab], start, sch.bone_points)))
+    fitted = map_ordered(lambda job: fine_fit.run(job[2], sch.bone_maxfev, 12.0, 0.2),
+                         jobs, workers)
+    per_bone = {lab: res[0] if res is not None else start
+                for (lab, start, _), res in zip(jobs, fitted, strict=True)}
     return glob, per_bone, -cost
 
 
@@ -382,6 +301,14 @@ class _BoxFitter:
             ) -> tuple[NDArray[np.float64], float] | None:
         """Best affine of ``labels`` from ``start`` (and ``extra`` starts); None when
         the bones lie outside the field of view."""
+        return self.run(self.prepare(labels, start, points, extra), maxfev, bounds, xtol)
+
+    def prepare(self, labels: list[int], start: NDArray[np.float64], points: int,
+                extra: tuple[NDArray[np.float64], ...] | list[NDArray[np.float64]] = ()
+                ) -> tuple[_Matcher, NDArray[np.float64], NDArray[np.float64]] | None:
+        """The samples of a fit of ``labels`` (drawn now, in call order), its centre and
+        its start (the best of ``start`` and ``extra``); None when the bones lie outside
+        the field of view."""
         pts = np.concatenate([self.atlas.points[b] for b in labels])
         w = apply_affine(start, pts)
         centre = w.mean(axis=0)
@@ -400,6 +327,16 @@ class _BoxFitter:
         if len(extra):
             start = min([start, *extra], key=m.cost)
             centre = apply_affine(start, pts).mean(axis=0)
+        return m, centre, start
+
+    @staticmethod
+    def run(prepared: tuple[_Matcher, NDArray[np.float64], NDArray[np.float64]] | None,
+            maxfev: int, bounds: float, xtol: float
+            ) -> tuple[NDArray[np.float64], float] | None:
+        """The fit :meth:`prepare` set up (thread-safe: nothing shared changes)."""
+        if prepared is None:
+            return None
+        m, centre, start = prepared
         p, c = _fit(m, centre, start, np.zeros(9), xtol, maxfev, bounds)
         return _affine9(p, centre, start), c
 
