@@ -147,7 +147,8 @@ class ClinicalPanel(QWidget):
         assert self.viewer is not None
         for layer in self.viewer.layers:
             meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
-            if meta and meta.get("role") == "t1" and meta.get("info") is not None:
+            if meta and meta.get("role") == "t1" and meta.get("info") is not None \
+                    and not meta.get("warm_up"):  # not the warm-up's empty layer
                 info = meta["info"]
                 if (info.patient_id, info.laterality) != (self.patient, self.side):
                     self.show_for(info.patient_id, info.laterality)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .._layers import AXIS_LABELS
 from ._viewer_layers import camera_of, plugin_meta
+from ._warm_layers import is_warm
 
 __all__ = ["CROSSHAIR_NAME", "PLANES", "LinkedViews"]
 
@@ -35,7 +36,7 @@ def _world_box(viewer: Any) -> np.ndarray:
     """(2, 3) lower / upper world corner of the study's layers (mm)."""
     lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
     for layer in viewer.layers:
-        if (plugin_meta(layer) or {}).get("role") not in _ROLES:
+        if (plugin_meta(layer) or {}).get("role") not in _ROLES or is_warm(layer):
             continue
         extent = np.asarray(layer.extent.world, dtype=float)[:, -3:]
         lo, hi = np.minimum(lo, extent[0]), np.maximum(hi, extent[1])
@@ -102,7 +103,7 @@ class LinkedViews:
             if layer.name != CROSSHAIR_NAME:
                 other.layers.remove(layer)
         for layer in self.main.layers:
-            if (plugin_meta(layer) or {}).get("role") not in _ROLES:
+            if (plugin_meta(layer) or {}).get("role") not in _ROLES or is_warm(layer):
                 continue
             data, state, kind = layer.as_layer_data_tuple()
             getattr(other, f"add_{kind}")(data, **state)

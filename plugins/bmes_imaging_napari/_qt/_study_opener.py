@@ -24,6 +24,7 @@ from ._canvas import CaptionFollower, link_fov_to_fluid
 from ._prompts import notify_error
 from ._turns import Turns, run_now
 from ._viewer_layers import orient_view, plugin_meta
+from ._warm_layers import is_warm
 
 if TYPE_CHECKING:
     from qtpy.QtWidgets import QLabel
@@ -49,17 +50,31 @@ def prepare_study(source: StudyChoice | str | os.PathLike[str], model: ReviewMod
         study = load_study(source)
     except SeveralStudiesError as several:
         return several
+    # the automatic bone masks (the slow part of a first detection, T1 only) start in
+    # the bone-mask process now, before the layer data and the store reads, when the
+    # process runs already (the warm-up started it: this thread imports nothing for
+    # it); else last, when this thread imports nothing more (napari's Ctrl+C handler
+    # waits for it: it must not wait for a module the GUI thread is importing)
+    if _bone_process_running():
+        _bones_ahead(model, study)
     tuples = study_layer_data(study.t1, study.fluid, study_key=study.key)
     model.prefetch(study)
-    # the automatic bone masks (the slow part of a first detection, T1 only) start in
-    # the bone-mask process now, before the layers are drawn; last, when this thread
-    # imports nothing more (napari's Ctrl+C handler waits for it: it must not wait
-    # for a module the GUI thread is importing)
+    _bones_ahead(model, study)  # (nothing when started above)
+    return study, tuples
+
+
+def _bone_process_running() -> bool:
+    import sys
+
+    module = sys.modules.get("bmes_imaging_napari._bone_process")
+    return module is not None and bool(module.is_running())
+
+
+def _bones_ahead(model: ReviewModel, study: Study) -> None:
     try:
         model.compute_bones_ahead(study)
     except Exception:  # only a head start: detection computes (and reports) them
         log.debug("bone masks not started ahead", exc_info=True)
-    return study, tuples
 
 
 class StudyOpener(QObject):
@@ -249,7 +264,7 @@ class StudyOpener(QObject):
             self.restored.emit()
 
     def _on_layer_inserted(self, event: Any) -> None:
-        if self.layers.syncing:
+        if self.layers.syncing or is_warm(event.value):
             return
         meta = plugin_meta(event.value)
         if meta and meta.get("role") in ("t1", "fluid"):
@@ -261,7 +276,7 @@ class StudyOpener(QObject):
         found: dict[str, Any] = {}
         for layer in self.viewer.layers:
             meta = plugin_meta(layer)
-            if meta and meta.get("role") in ("t1", "fluid"):
+            if meta and meta.get("role") in ("t1", "fluid") and not meta.get("warm_up"):
                 found.setdefault(meta["role"], layer)
         t1_layer = found.get("t1")
         if t1_layer is None:

@@ -44,6 +44,8 @@ def study_layers(viewer: Any, key: str | None) -> dict[str, Any]:
     for layer in viewer.layers:
         meta = plugin_meta(layer)
         role = meta.get("role") if meta else None
+        if meta and meta.get("warm_up"):
+            continue  # the warm-up's, kept for the first study (._warm_layers)
         if meta and isinstance(role, str) and (key is None
                                                or meta.get("study_key") in (key, None)):
             out.setdefault(role, layer)
@@ -67,7 +69,8 @@ def show_study_layers(viewer: Any, study: Study,
     Updating layers in place is much faster than removing and adding them (napari
     collects garbage and rebuilds its scene graph on every removal). Bone and edema
     layers of the previous study are emptied on the new T1 grid; detection or the
-    saved review fills them again.
+    saved review fills them again. The first study of a session takes the warm-up's
+    hidden layers the same way (:mod:`._warm_layers`).
     """
     for _ in study_layer_steps(viewer, study, tuples):
         pass
@@ -79,9 +82,15 @@ def study_layer_steps(viewer: Any, study: Study,
     """:func:`show_study_layers` one layer at a time: yields after each layer (its
     role), so that the GUI can run between them (:class:`~._turns.Turns`)."""
     existing: dict[str, Any] = {}
-    for layer in list(viewer.layers):
-        meta = plugin_meta(layer)
+    layers = [(layer, plugin_meta(layer)) for layer in viewer.layers]
+    shown = {m.get("role") for _, m in layers if m is not None and not m.get("warm_up")}
+    for layer, meta in layers:
         if meta is None:
+            continue
+        if meta.get("warm_up") and meta.get("role") in shown:
+            # a layer of this role is shown already (a study opened through napari):
+            # the warm-up's stays hidden (removing several layers under drawn ones
+            # can crash vispy's draw under Xvfb / llvmpipe here)
             continue
         if meta.get("role") in existing or meta.get("role") not in _ROLES:
             viewer.layers.remove(layer)
@@ -93,8 +102,10 @@ def study_layer_steps(viewer: Any, study: Study,
     frame = display_frame(study.t1)
     for role in ("bones", "edema"):
         if role in existing:
+            warm = (plugin_meta(existing[role]) or {}).get("warm_up")
+            name = None if warm else existing[role].name
             tuples.append(labels_layer_data(empty, role=role, study_key=study.key,
-                                            frame=frame, name=existing[role].name))
+                                            frame=frame, name=name))
     for data, params, kind in tuples:
         meta = params["metadata"][META_KEY]
         if study.source is not None:

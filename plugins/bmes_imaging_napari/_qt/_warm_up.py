@@ -2,8 +2,9 @@
 
 Done once per process while the reader is still choosing a study, one step per
 event-loop turn (:class:`~._turns.Turns`: the window stays responsive): the imports the
-first open needs, napari's first image and labels layers, drawn once with the
-caption's glyphs, then the bone-mask process with its foot atlas
+first open needs, the five layers a study shows (added on a tiny empty volume, drawn
+once with the caption's glyphs and the scale bar, then hidden and kept for the first
+study to reuse: :mod:`._warm_layers`), then the bone-mask process with its foot atlas
 (:mod:`.._bone_process`, the long pole of a first detection, waited for in a
 background thread; a study opened meanwhile starts it itself). Nothing here is needed
 for correct results.
@@ -79,44 +80,52 @@ def _imports() -> None:
 
 
 def _draw_once(viewer: Any) -> None:
-    """One frame drawn now (``viewer.screenshot``) with the warm-up's layers and the
-    caption's glyphs in the text overlay (transparent; its settings are put back):
-    the shaders of the image and labels visuals and the glyph textures are built here
-    instead of in the first paint of a study."""
-    from ._canvas import text_overlay
+    """One frame drawn now (``viewer.screenshot``) with the warm-up's layers, the
+    caption's glyphs in the text overlay (transparent) and the scale bar (settings put
+    back): the shaders of the layers' visuals, the glyph textures and the scale bar's
+    visual are built here instead of in the first paint of a study."""
+    from ._canvas import scale_bar, text_overlay
 
-    overlay = text_overlay(viewer)
+    overlay, bar = text_overlay(viewer), scale_bar(viewer)
     saved = {name: getattr(overlay, name) for name in ("text", "visible", "color",
                                                       "font_size")}
+    bar_visible = bar.visible
     try:
         overlay.text, overlay.font_size = _GLYPHS, 12
         overlay.color, overlay.visible = (0.0, 0.0, 0.0, 0.0), True
+        bar.visible = True  # napari builds an overlay's visual when first shown
         viewer.screenshot(canvas_only=True, flash=False)
     finally:
         for name, value in saved.items():
             setattr(overlay, name, value)
+        if bar.visible != bar_visible:
+            bar.visible = bar_visible
 
 
 def _visual_steps(viewer: Any) -> Iterator[None]:
-    """In an empty viewer: an image and a labels layer added (transparent), one frame
-    drawn with them (:func:`_draw_once`), both removed; one napari step per turn."""
+    """In an empty viewer: the five layers a study shows added on a tiny empty volume
+    (:func:`._warm_layers.warm_layer_data`), one per step, one frame drawn with them
+    (:func:`_draw_once`), then hidden and kept for the first study to reuse (as every
+    later study reuses its predecessor's). Stops adding once a study is being shown."""
     if len(viewer.layers) > 0:  # the reader's layers: leave them be
         return
-    import numpy as np
+    from ._warm_layers import is_warm, study_taken_over, warm_layer_data
 
-    added = [viewer.add_image(np.zeros((2, 2, 2), dtype=np.float32), opacity=0.0,
-                              name="bmes warm-up image")]
-    try:
+    added = []
+    for data, params, kind in warm_layer_data():
+        if study_taken_over(viewer):
+            break
+        layer = getattr(viewer, f"add_{kind}")(data, **params)
+        if params["metadata"]["bmes_imaging"]["role"] == "bones":
+            layer.contour = 1  # as the review shows bones
+        added.append(layer)
         yield None
-        added.append(viewer.add_labels(np.zeros((2, 2, 2), dtype=np.uint8), opacity=0.0,
-                                       name="bmes warm-up labels"))
-        yield None
+    if not study_taken_over(viewer):
         _draw_once(viewer)
         yield None
-    finally:
-        for layer in reversed(added):
-            if layer in viewer.layers:
-                viewer.layers.remove(layer)
+    for layer in added:  # hidden until a study takes them
+        if is_warm(layer) and layer in viewer.layers and layer.visible:
+            layer.visible = False
 
 
 def _gui_steps(viewer_ref: Callable[[], Any]) -> Iterator[None]:
@@ -153,9 +162,10 @@ def _gui_finished(turns: Turns) -> None:
 def warm_up(viewer: Any = None) -> None:
     """Prepare, once per process and while the reader is still choosing a study, what
     makes the first open and detection fast (the bone atlas in the bone-mask process,
-    imports, napari's first layers drawn once in ``viewer`` if it is empty). Nothing
-    here is needed for correct results, only for speed; it starts on the next
-    event-loop turn and runs one step per turn.
+    imports, and, if ``viewer`` is empty, the five layers a study shows drawn once and
+    kept hidden for the first study to reuse). Nothing here is needed for correct
+    results, only for speed; it starts on the next event-loop turn and runs one step
+    per turn.
     """
     if _warm_up_started.is_set():
         return
