@@ -32,6 +32,9 @@ def test_sample_linear_is_map_coordinates_bit_for_bit(shape: tuple[int, int, int
     vol = _volume(shape, 1)
     rng = np.random.default_rng(2)
     n = 20000
+    plain = rng.uniform(0.0, np.array(shape)[:, None] - 1.0, size=(3, n))  # no border
+    assert np.array_equal(sample_linear(vol, plain, 0.0).view(np.uint32), ndimage.map_coordinates(
+        vol, plain, order=1, mode="constant").view(np.uint32))
     coords = rng.uniform(-2.0, np.array(shape)[:, None] + 1.0, size=(3, n))
     # the cases at the borders: integer positions, exactly 0 and n - 1, just outside
     coords[:, ::5] = np.round(coords[:, ::5])

@@ -1,0 +1,140 @@
+"""CPU and wall time of the automatic bone masks on the sample study (issues 12 and 15).
+
+Runs :func:`bmes_imaging.detection.automatic_bones` on ``sample_data/study_p02_R``
+(T1), after the atlas is prepared and one untimed call (the bone-mask process of the
+review prepares the atlas at start-up), with one thread (issue 12's "one core") and with
+two (``DetectionConfig.threads``; the review's bone-mask process uses up to two).
+Prints the median CPU seconds (all threads) and wall seconds of ``--repeats`` calls,
+the load average, and whether the masks of one and two threads are identical.
+
+``--ref COMMIT`` measures the code of that commit the same way (its ``src`` extracted
+by ``git archive`` into a temporary folder, run in a child process, alternating with
+this tree's code) and prints both, e.g. ``--ref HEAD~1``. Compare figures only from
+one run: the machine's load changes them.
+
+Run::
+
+    .venv/bin/python bench/bench_bone_speed.py --ref 2308591
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data" / "study_p02_R"
+
+
+def _measure(repeats: int, threads: tuple[int, ...]) -> dict[str, object]:
+    """Median CPU and wall seconds per thread count, and the masks' digest."""
+    import hashlib
+
+    import numpy as np
+
+    from bmes_imaging.detection import DetectionConfig, automatic_bones, prepare_atlas
+    from bmes_imaging.study import load_study
+
+    t1 = load_study(SAMPLE).t1
+    prepare_atlas(t1.info.laterality)
+    automatic_bones(t1, DetectionConfig(threads=1))  # untimed: first-call costs
+    import bmes_imaging
+
+    out: dict[str, object] = {"module": bmes_imaging.__file__}
+    for n in threads:
+        cpu, wall, digest = [], [], ""
+        for _ in range(repeats):
+            c0, w0 = time.process_time(), time.perf_counter()
+            bones = automatic_bones(t1, DetectionConfig(threads=n))
+            cpu.append(time.process_time() - c0)
+            wall.append(time.perf_counter() - w0)
+            digest = hashlib.sha1(np.ascontiguousarray(bones.array).tobytes()).hexdigest()
+        out[str(n)] = {"cpu": float(np.median(cpu)), "wall": float(np.median(wall)),
+                       "digest": digest[:12]}
+    return out
+
+
+def _child(src: Path | None, repeats: int, threads: tuple[int, ...]) -> dict[str, object]:
+    """:func:`_measure` in a fresh process importing ``src`` (None: this tree)."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src) + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = [sys.executable, __file__, "--child", "--repeats", str(repeats),
+           "--threads", *map(str, threads)]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return dict(json.loads(res.stdout.strip().splitlines()[-1]))
+
+
+def _merge(runs: dict[str, dict[str, object]], name: str, figures: dict[str, object]
+           ) -> None:
+    """Keep the lower CPU and wall figures of several rounds of ``name``."""
+    if name not in runs:
+        runs[name] = figures
+        return
+    for key, f in figures.items():
+        old = runs[name][key]
+        if isinstance(f, dict) and isinstance(old, dict):
+            for k in ("cpu", "wall"):
+                old[k] = min(old[k], f[k])
+
+
+def _extract(commit: str, into: Path) -> Path:
+    """``src`` of ``commit`` extracted into ``into``; returns its ``src`` folder."""
+    archive = into / "src.tar"
+    with open(archive, "wb") as f:
+        subprocess.run(["git", "-C", str(ROOT), "archive", commit, "src"], stdout=f,
+                       check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="alternating rounds of --ref and this tree (the best kept)")
+    ap.add_argument("--ref", default=None, metavar="COMMIT",
+                    help="also measure this commit's code (e.g. HEAD~1)")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    threads = tuple(args.threads)
+    if args.child:
+        print(json.dumps(_measure(args.repeats, threads)))
+        return
+    if not SAMPLE.is_dir():
+        sys.exit(f"the sample study is not at {SAMPLE}")
+    runs: dict[str, dict[str, object]] = {}
+    with tempfile.TemporaryDirectory(prefix="bmes-bone-speed-") as tmp:
+        ref_src = _extract(args.ref, Path(tmp)) if args.ref else None
+        for _ in range(args.rounds):  # alternating, so that a change of load hits both
+            if ref_src is not None:
+                _merge(runs, args.ref, _child(ref_src, args.repeats, threads))
+            _merge(runs, "this tree", _child(None, args.repeats, threads))
+    load = os.getloadavg()
+    print(f"automatic_bones on {SAMPLE.name}: median of {args.repeats} calls, best of "
+          f"{args.rounds} alternating rounds (load average {load[0]:.1f} / {load[1]:.1f}; "
+          f"{os.cpu_count()} CPUs)")
+    print(f"{'code':12s} {'threads':>7s} {'CPU s':>7s} {'wall s':>7s}  masks")
+    for name, figures in runs.items():
+        for n in threads:
+            f = figures[str(n)]
+            assert isinstance(f, dict)
+            print(f"{name:12s} {n:7d} {f['cpu']:7.2f} {f['wall']:7.2f}  {f['digest']}")
+    for name, figures in runs.items():
+        print(f"{name}: {figures['module']}")
+    digests = {str(f[str(n)]["digest"])  # type: ignore[index]
+               for f in runs.values() for n in threads}
+    print("masks identical across code and threads: " + ("yes" if len(digests) == 1 else "NO"))
+
+
+if __name__ == "__main__":
+    main()
