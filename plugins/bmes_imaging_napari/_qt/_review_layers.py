@@ -295,6 +295,17 @@ class ReviewLayers(QObject):
         shown = frame[:3, :3] @ np.asarray(centre, dtype=float) + frame[:3, 3]
         world = shown[-dims.ndim:]
         for axis in dims.not_displayed:
-            dims.set_point(axis, float(world[axis]))
+            dims.set_point(axis, _on_grid(dims.range[axis], float(world[axis])))
         displayed = [float(world[a]) for a in dims.displayed]
         camera_of(self.viewer).center = tuple(displayed)
+
+
+def _on_grid(world_range: Any, value: float) -> float:
+    """``value`` moved to the nearest slice of ``(start, stop, step)`` (as the slider
+    does): napari re-slices every layer once more when the point is off its grid."""
+    start, stop, step = (float(x) for x in world_range)
+    if not step > 0:
+        return value
+    n = min(max(round((value - start) / step), 0), int((stop - start) / step + 1e-9))
+    return start + n * step
+

@@ -15,6 +15,7 @@ from .._study import Study
 __all__ = [
     "bones_layer_for_detection",
     "camera_of",
+    "orient_for_plane",
     "orient_view",
     "plugin_meta",
     "show_labels",
@@ -162,11 +163,25 @@ def show_labels(viewer: Any, volume: Volume, *, role: str, key: str,
 
 
 def orient_view(viewer: Any, study: Study) -> None:
-    """Sagittal reading view: slide along R, superior up, anterior to the left."""
-    if study.t1.info.plane in (None, "sagittal"):
-        try:
-            viewer.dims.order = (0, 2, 1)
-            camera_of(viewer).orientation2d = ("up", "left")
-        except (ValueError, AttributeError, TypeError):  # older napari: keep defaults
-            pass
+    """Sagittal reading view: slide along R, superior up, anterior to the left (other
+    planes: napari's default order and orientation); then fit the view."""
+    orient_for_plane(viewer, study.t1.info.plane)
     viewer.reset_view()
+
+
+def orient_for_plane(viewer: Any, plane: str | None) -> None:
+    """The axis order and 2-D orientation of :func:`orient_view` for a series acquired
+    in ``plane``, each set only when it differs (a change re-slices every layer: the
+    warm-up sets the sagittal one on its layers, so the first study pays nothing)."""
+    sagittal = plane in (None, "sagittal")
+    try:
+        camera = camera_of(viewer)
+        order = (0, 2, 1) if sagittal else tuple(range(viewer.dims.ndim))
+        orientation = (("up", "left") if sagittal
+                       else tuple(str(x) for x in type(camera)().orientation2d))
+        if tuple(viewer.dims.order) != order:
+            viewer.dims.order = order
+        if tuple(str(x) for x in camera.orientation2d) != orientation:
+            camera.orientation2d = orientation
+    except (ValueError, AttributeError, TypeError):  # older napari: keep defaults
+        pass

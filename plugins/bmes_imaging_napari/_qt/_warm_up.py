@@ -104,9 +104,10 @@ def _draw_once(viewer: Any) -> None:
 
 def _visual_steps(viewer: Any) -> Iterator[None]:
     """In an empty viewer: the five layers a study shows added on a tiny empty volume
-    (:func:`._warm_layers.warm_layer_data`), one per step, one frame drawn with them
-    (:func:`_draw_once`), then hidden and kept for the first study to reuse (as every
-    later study reuses its predecessor's). Stops adding once a study is being shown."""
+    (:func:`._warm_layers.warm_layer_data`), one per step, the sagittal reading view
+    set, one frame drawn with them (:func:`_draw_once`), then hidden and kept for the
+    first study to reuse (as every later study reuses its predecessor's). Stops adding
+    once a study is being shown."""
     if len(viewer.layers) > 0:  # the reader's layers: leave them be
         return
     from ._warm_layers import is_warm, study_taken_over, warm_layer_data
@@ -119,6 +120,11 @@ def _visual_steps(viewer: Any) -> Iterator[None]:
         if params["metadata"]["bmes_imaging"]["role"] == "bones":
             layer.contour = 1  # as the review shows bones
         added.append(layer)
+        yield None
+    if not study_taken_over(viewer):  # the sagittal reading view, as a study sets it
+        from ._viewer_layers import orient_for_plane
+
+        orient_for_plane(viewer, "sagittal")
         yield None
     if not study_taken_over(viewer):
         _draw_once(viewer)
