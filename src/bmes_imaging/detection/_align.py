@@ -33,6 +33,7 @@ from ..errors import AlignmentError
 from ..geometry import apply_affine, resample_to, world_to_voxel
 from ..volume import Volume
 from ._config import DetectionConfig
+from ._sampling import sample_linear_nearest
 
 __all__ = ["Alignment", "align_fluid", "rigid_matrix"]
 
@@ -177,7 +178,8 @@ class _Level:
         to_vox = self.moving_inv @ inv
         pv = to_vox[:3, :3] @ self.world + to_vox[:3, 3:4]
         valid = np.all((pv >= -0.5) & (pv <= self.upper), axis=0)
-        vals = ndimage.map_coordinates(self.moving, pv, order=1, mode="nearest")
+        # = ndimage.map_coordinates(order=1, mode="nearest"), bit for bit, in less time
+        vals = sample_linear_nearest(self.moving, pv)
         return -_nmi(self.fixed_bin, _intensity_bins(vals, self.mlo, self.mhi), valid)
 
 
@@ -197,8 +199,15 @@ def _refine(t1: Volume, fluid: Volume, config: DetectionConfig
         if np.isnan(before):
             before = -level.cost(np.eye(4))
 
-        def fun(p: NDArray[np.float64], lvl: _Level = level) -> float:
-            return lvl.cost(rigid_matrix(p, centre))
+        seen: dict[bytes, float] = {}
+
+        def fun(p: NDArray[np.float64], lvl: _Level = level,
+                seen: dict[bytes, float] = seen) -> float:
+            # Powell's line searches start by evaluating the point they start from
+            key = p.tobytes()
+            if key not in seen:
+                seen[key] = lvl.cost(rigid_matrix(p, centre))
+            return seen[key]
 
         res = optimize.minimize(fun, params, method="Powell",
                                 options={"xtol": config.align_xtol if last else 0.1, "ftol": 1e-6,

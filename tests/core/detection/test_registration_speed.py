@@ -16,7 +16,8 @@ from scipy import ndimage
 
 from bmes_imaging.detection import DetectionConfig, _atlas, automatic_bones
 from bmes_imaging.detection._align import _intensity_bins, _nmi
-from bmes_imaging.detection._matcher import Matcher, fit, sample_linear
+from bmes_imaging.detection._matcher import Matcher, fit
+from bmes_imaging.detection._sampling import sample_linear, sample_linear_nearest
 from bmes_imaging.study import load_study
 from bmes_imaging.volume import Volume
 
@@ -48,6 +49,9 @@ def test_sample_linear_is_map_coordinates_bit_for_bit(shape: tuple[int, int, int
         got = sample_linear(vol, coords, cval)
         assert got.dtype == want.dtype == np.float32
         assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    want = ndimage.map_coordinates(vol, coords, order=1, mode="nearest")
+    got = sample_linear_nearest(vol, coords)
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
     inside = sample_linear(vol, np.clip(coords, 0, np.array(shape)[:, None] - 1), 0.0)
     assert np.array_equal(inside, ndimage.map_coordinates(
         vol, np.clip(coords, 0, np.array(shape)[:, None] - 1), order=1, mode="constant"))
