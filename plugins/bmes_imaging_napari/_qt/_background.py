@@ -19,7 +19,24 @@ from qtpy.QtWidgets import QLabel, QProgressBar
 
 from ._prompts import notify_error
 
-__all__ = ["BackgroundJobs"]
+__all__ = ["BackgroundJobs", "set_progress"]
+
+
+def set_progress(bar: QProgressBar, value: int, maximum: int | None = 100) -> None:
+    """Set a progress bar's range ``0..maximum`` (0: busy indicator; None: as it is)
+    and value, drawn on the next paint: ``QProgressBar.setValue`` repaints at once, and
+    with napari's OpenGL canvas in the window that is a composition of the whole
+    window (25-45 ms under load here) inside the caller's turn."""
+    if maximum is None:
+        maximum = bar.maximum()
+    bar.setUpdatesEnabled(False)
+    try:
+        if bar.maximum() != maximum or bar.minimum() != 0:
+            bar.setRange(0, maximum)
+        if maximum and bar.value() != value:
+            bar.setValue(value)
+    finally:
+        bar.setUpdatesEnabled(True)  # schedules the repaint (update(), not repaint())
 
 
 def _weak(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
@@ -95,7 +112,7 @@ class BackgroundJobs:
         if quiet:
             self.quiet.add(name)
         else:
-            self.progress.setRange(0, 0)  # busy indicator
+            set_progress(self.progress, 0, maximum=0)  # busy indicator
             self.label.setText(text)
         change = self.on_change() if isinstance(self.on_change, weakref.WeakMethod) \
             else self.on_change
@@ -124,8 +141,7 @@ class BackgroundJobs:
         was_quiet = name in self.quiet
         self.quiet.discard(name)
         if not was_quiet and not (set(self.running) - self.quiet):
-            self.progress.setRange(0, 100)
-            self.progress.setValue(100)
+            set_progress(self.progress, 100)
         change = self.on_change() if isinstance(self.on_change, weakref.WeakMethod) \
             else self.on_change
         if change is not None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from qtpy.QtCore import QObject, QTimer, Signal
 
 from .._layers import volume_from_layer
+from ._background import set_progress
 from ._prompts import notify_error, notify_info
 from ._viewer_layers import bones_layer_for_detection
 
@@ -147,7 +148,7 @@ class DetectionController(QObject):
         worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
         self.worker = worker
-        self.progress.setValue(0)
+        set_progress(self.progress, 0, maximum=None)
         self.status.setText("Detecting…")
         self.running_changed.emit()
         worker.start()
@@ -166,7 +167,8 @@ class DetectionController(QObject):
             self.status.setText("Cancelling…")
 
     def _on_progress(self, stage: str, fraction: float) -> None:
-        self.progress.setValue(round(100 * max(0.0, min(1.0, fraction))))
+        set_progress(self.progress, round(100 * max(0.0, min(1.0, fraction))),
+                     maximum=None)
         self.status.setText(stage)
 
     def _on_returned(self, result: Any) -> None:
@@ -174,7 +176,7 @@ class DetectionController(QObject):
         model.set_detection(result, cache=False)
         self.jobs.start("cache", model.cache_detection, text="", quiet=True)
         snapshot = model.candidates_snapshot()
-        self.progress.setValue(100)
+        set_progress(self.progress, 100, maximum=None)
         n = sum(1 for f in model.findings if f.edema_volume_ml > 0)
         self.status.setText(f"{n} bone(s) with candidate edema")
         notes = list(getattr(result, "coverage_notes", []) or [])
@@ -212,7 +214,7 @@ class DetectionController(QObject):
     def _on_errored(self, exc: BaseException) -> None:
         if isinstance(exc, DetectionCancelled):
             self.status.setText("Detection cancelled")
-            self.progress.setValue(0)
+            set_progress(self.progress, 0, maximum=None)
             return
         self.status.setText("Detection failed")
         notify_error(f"Detection failed: {exc}")
