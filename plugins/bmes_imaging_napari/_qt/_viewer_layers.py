@@ -107,6 +107,7 @@ def study_layer_steps(viewer: Any, study: Study,
             name = None if warm else existing[role].name
             tuples.append(labels_layer_data(empty, role=role, study_key=study.key,
                                             frame=frame, name=name))
+    hidden: list[tuple[str, Any]] = []  # shown last: a hidden layer is not re-sliced
     for data, params, kind in tuples:
         meta = params["metadata"][META_KEY]
         if study.source is not None:
@@ -123,15 +124,21 @@ def study_layer_steps(viewer: Any, study: Study,
         layer.metadata = params["metadata"]
         layer.data = data
         layer.affine = params["affine"]
-        layer.name = params["name"]
+        if layer.name != params["name"]:
+            layer.name = params["name"]
         if kind == "image":
             layer.reset_contrast_limits_range()
             layer.contrast_limits = params["contrast_limits"]
         if not layer.visible:  # every setter redraws: only what changes
-            layer.visible = True
+            hidden.append((meta["role"], layer))
         yield meta["role"]
     for layer in existing.values():  # e.g. a fluid layer the new study lacks
         viewer.layers.remove(layer)
+    # (the warm-up's layers, or one the reader hid): shown once every layer has its
+    # data and placement, so that the later layers' extents do not re-slice them
+    for role, layer in hidden:
+        layer.visible = True
+        yield role
 
 
 def _kind_of(layer: Any) -> str:
