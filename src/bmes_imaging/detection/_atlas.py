@@ -318,10 +318,9 @@ class _BoxFitter:
                         np.ceil(vox.max(axis=0)).astype(int) + 1 + self.margin)
         if np.any(hi - lo < 2):
             return None
-        mask = np.zeros(self.fixed.shape, dtype=bool)
-        mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = True
+        box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
         try:
-            m = _Matcher(self.fixed, self.faff, self.tmpl, self.taff, mask, points, self.rng)
+            m = _Matcher(self.fixed, self.faff, self.tmpl, self.taff, box, points, self.rng)
         except DetectionError:
             return None
         if len(extra):

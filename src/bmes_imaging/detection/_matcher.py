@@ -44,8 +44,18 @@ class Matcher:
 
     def __init__(self, fixed: NDArray[np.float32], faff: NDArray[np.float64],
                  moving: NDArray[np.float32], maff: NDArray[np.float64],
-                 mask: NDArray[np.bool_], n: int, rng: np.random.Generator) -> None:
-        idx = np.argwhere(mask)
+                 mask: NDArray[np.bool_] | tuple[slice, ...], n: int,
+                 rng: np.random.Generator) -> None:
+        """Samples: ``n`` voxels of ``mask`` (a boolean array on ``fixed``'s grid, or a
+        box of it as three slices with start and stop) drawn by ``rng``."""
+        if isinstance(mask, tuple):  # the box's voxels in argwhere's (C) order
+            shape = tuple(int(s.stop) - int(s.start) for s in mask)
+            start = np.array([int(s.start) for s in mask], dtype=np.intp)
+            idx: NDArray[np.intp] = np.indices(shape, dtype=np.intp).reshape(3, -1).T + start
+            inside = np.ascontiguousarray(fixed[mask]).reshape(-1)
+        else:
+            idx = np.argwhere(mask)
+            inside = fixed[mask]
         if len(idx) < 200:
             raise DetectionError("too little of the foot lies in the T1 field of view to "
                                  "place the bone atlas; give a bone label map instead")
@@ -54,7 +64,7 @@ class Matcher:
         #: T1 world positions of the samples, (3, N)
         self.world = np.ascontiguousarray(apply_affine(faff, idx).T)
         vals = fixed[tuple(idx.T)]
-        lo, hi = np.percentile(fixed[mask], [1, 99.5])
+        lo, hi = np.percentile(inside, [1, 99.5])
         self.fbin = np.round(_intensity_bins(vals, lo, hi)).astype(np.int64)
         #: first and last cell of each sample's row of the joint histogram
         self.row_start = self.fbin * _BINS
