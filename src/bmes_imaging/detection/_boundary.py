@@ -192,31 +192,33 @@ def not_in_air(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.float64],
 #: (:func:`._refine.edge_quality`) have their boundary moved onto the image's edges
 #: (:func:`image_boundaries`). See :func:`image_decides`.
 _MOVE_BELOW = 0.5
+#: Fifth pass: every bone competes for its region (:mod:`._bone_regions`); False gives
+#: the fourth pass' step (shifts and watershed of the poorly fitting bones only).
+_ALL_BONES_COMPETE = True
 
 
 def image_decides(t1: Volume, labels: NDArray[np.uint8]
                   ) -> tuple[NDArray[np.uint8], dict[int, float]]:
-    """Bones whose registered masks fit the T1 edges poorly get their boundary from the
-    image; returns the labels and each bone's edge fit before any was moved (the
-    watershed puts any boundary on some edge, so a moved mask's fit is no evidence
-    that it is right: a moved bone keeps the low quality that made it move).
+    """Every bone's region decided by the T1 near its registered mask; returns the labels
+    and each bone's edge fit before any was moved (a moved boundary sits on some edge,
+    so a moved mask's fit is no evidence that it is right).
 
-    On tuning feet with the atlas' own bone shapes the masks fit well (few bones below
-    :data:`_MOVE_BELOW`) and moving every boundary lowered the tarsal Dice from 0.93 to
-    0.89; with the atlas warped so that its shapes differ from the feet, moving the
-    poorly fitting bones raised it by 0.04-0.05 and the metatarsals by 0.07. Before
-    that, the larger tarsals fitting very poorly may move as a whole onto the image's
-    edges (:func:`._bone_shift.shift_poorly_fitting`; third pass: with the warped atlas
-    the pooled tarsal median rose 0.779 -> 0.815, the plain tuning feet were unchanged).
+    Fifth pass: region competition between all bones and the soft tissue on the T1's
+    thin dark lines (:func:`._bone_regions.compete`) replaced the third pass's
+    whole-bone shifts (:func:`._bone_shift.shift_poorly_fitting`) and the watershed of
+    poorly fitting bones only (:func:`image_boundaries`): on tuning feet registered with
+    an atlas whose bones are reshaped one by one it raised the pooled tarsal Dice, at a
+    small loss on feet of the atlas' own shapes (docs/detection.md, fifth pass).
     """
+    from ._bone_regions import compete
     from ._refine import edge_quality
 
     labels = not_in_air(t1.array, t1.voxel_sizes, labels)
     fit = edge_quality(t1.array, t1.voxel_sizes, labels)
-    # larger tarsals far off their bone first move as a whole (:mod:`._bone_shift`);
-    # the fit they then have picks the bones whose boundary moves
-    labels, moved_fit = shift_poorly_fitting(t1.array, t1.voxel_sizes, labels, fit)
-    low = {b for b, q in moved_fit.items() if q < _MOVE_BELOW}
-    if not low:
-        return labels, fit
-    return image_boundaries(t1.array, t1.voxel_sizes, labels, low), fit
+    if not _ALL_BONES_COMPETE:
+        labels, moved_fit = shift_poorly_fitting(t1.array, t1.voxel_sizes, labels, fit)
+        low = {b for b, q in moved_fit.items() if q < _MOVE_BELOW}
+        if not low:
+            return labels, fit
+        return image_boundaries(t1.array, t1.voxel_sizes, labels, low), fit
+    return compete(t1.array, t1.voxel_sizes, labels), fit

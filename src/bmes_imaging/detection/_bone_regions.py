@@ -1,0 +1,258 @@
+"""Bone regions from the image where the atlas' shape is wrong: region competition.
+
+After registration (:mod:`._atlas`) every bone mask has the atlas' shape. A bone shaped
+unlike the atlas (longer, thinner, bulging) keeps that shape, millimetres off its true
+boundary. Here every bone competes for the voxels around it with its neighbours and with
+the soft tissue, in each T1 slice (the T1's own plane, where a 0.45 mm pixel shows the
+cortex; across 3-4 mm slices it is blurred):
+
+* seeds: each bone's core (its registered mask eroded in plane, more for a thick bone,
+  cut where a thin dark line crosses it: a core reaching over a joint space or a cortex
+  is not the bone's), and the soft tissue (more than :data:`OUTSIDE_MM` outside every
+  bone, and the air around the foot);
+* barriers: thin dark lines of the T1 (cortex, joint spaces), found by a black top-hat
+  in plane. A broad dark region (edematous marrow, dark on T1) is no barrier, so it
+  stays with the bone around it; T1 darkness alone never decides;
+* a watershed of that barrier map between the seeds, slice by slice, within
+  :data:`BAND_MM` of the registered boundary.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from ._bone_shift import slice_axis as _slice_axis
+
+__all__ = ["BAND_MM", "CORE_MM", "OUTSIDE_MM", "compete"]
+
+#: In-plane erosion (mm) of each registered bone giving at least its seed.
+CORE_MM = 2.0
+#: Share of the bone's largest in-plane depth (per slice) also eroded for its seed.
+CORE_SHARE = 0.25
+#: Distance (mm) outside every bone beyond which voxels seed the soft tissue.
+OUTSIDE_MM = 5.0
+#: Only voxels this close (mm) to the registered boundary may change label.
+BAND_MM = 5.0
+#: Radius (mm) of the in-plane black top-hat finding thin dark lines.
+LINE_MM = 1.5
+#: A core voxel this dark-line-like (share of the line map's 99th percentile) is cut.
+LINE_CUT = 0.35
+#: Weight of the in-plane T1 gradient magnitude added to the line map (both scaled to
+#: their 99th percentile).
+GRAD_W = 0.5
+#: Height of a weak ridge along the registered boundary (Gaussian, 1 mm): where the
+#: image shows no edge (a flat region, a blurred slice) the registered boundary stays.
+PRIOR_W = 0.3
+#: Each bone's first and last this many slices keep the registered mask (partial volume
+#: blurs the cortex there).
+END_SLICES = 1
+#: Grow each bone by this much (mm, in plane) into the dark line around it: the watershed
+#: splits the cortex, which is bone.
+GROW_MM = 0.5
+#: A region enclosed by dark lines (in its slice) covered at least this much by one
+#: registered bone (or by the soft tissue) seeds it whole (0: off).
+ENCLOSED_SHARE = 0.0
+_BACKGROUND = 255
+
+
+def _crop(mask: NDArray[np.bool_], margin: NDArray[np.int64]) -> tuple[slice, ...]:
+    nz = np.argwhere(mask)
+    lo = np.maximum(nz.min(axis=0) - margin, 0)
+    hi = np.minimum(nz.max(axis=0) + 1 + margin, mask.shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+
+
+def dark_lines(img: NDArray[np.float32], vs: NDArray[np.float64], axis: int | None
+               ) -> NDArray[np.float32]:
+    """In-plane black top-hat (closing minus image) of ``img``: thin dark lines."""
+    sigma = 0.4 / vs
+    if axis is not None:
+        sigma[axis] = 0.0
+    sm = ndimage.gaussian_filter(img, sigma)
+    r = np.maximum(np.round(LINE_MM / vs).astype(int), 1)
+    if axis is not None:
+        r[axis] = 0
+    grid = np.ogrid[tuple(slice(-k, k + 1) for k in r)]
+    foot = sum((g * float(v)) ** 2 for g, v in zip(grid, vs, strict=True)) <= LINE_MM ** 2
+    return (ndimage.grey_closing(sm, footprint=foot) - sm).astype(np.float32)
+
+
+def _seeds(lab: NDArray[np.uint8], line: NDArray[np.bool_], vs: NDArray[np.float64],
+           axis: int | None) -> NDArray[np.int32]:
+    """Bone cores and soft-tissue seeds."""
+    plane = vs.copy()
+    if axis is not None:
+        plane[axis] = 1e3  # distances in plane only: every slice keeps its own core
+    seeds = np.zeros(lab.shape, dtype=np.int32)
+    others = [a for a in range(3) if a != axis]
+    for i, box in enumerate(ndimage.find_objects(lab)):
+        if box is None:
+            continue
+        b = i + 1
+        inside = ndimage.distance_transform_edt(np.pad(lab[box] == b, 1),
+                                                sampling=plane)[1:-1, 1:-1, 1:-1]
+        if axis is not None:
+            depth = inside.max(axis=tuple(others), keepdims=True)
+        else:
+            depth = np.full((1, 1, 1), inside.max())
+        core = (inside >= np.maximum(CORE_MM, CORE_SHARE * depth)) & ~line[box]
+        seeds[box][core] = b
+    outside = ndimage.distance_transform_edt(lab == 0, sampling=vs)
+    seeds[outside > OUTSIDE_MM] = _BACKGROUND
+    if ENCLOSED_SHARE:
+        _enclosed_seeds(seeds, lab, line, axis)
+    return seeds
+
+
+def _enclosed_seeds(seeds: NDArray[np.int32], lab: NDArray[np.uint8],
+                    line: NDArray[np.bool_], axis: int | None) -> None:
+    """Regions enclosed by dark lines in their slice, mostly one bone's registered mask
+    (or mostly outside every bone), seed that bone (the soft tissue) whole."""
+    st = np.zeros((3, 3, 3), dtype=bool)
+    st[1, 1, :] = st[1, :, 1] = st[:, 1, 1] = True
+    if axis is not None:
+        idx: list[slice | int] = [1, 1, 1]
+        idx[axis] = slice(None)
+        st[tuple(idx)] = False
+        st[1, 1, 1] = True
+    regions, n = ndimage.label(~line, structure=st)
+    if n == 0:
+        return
+    counts = np.zeros((n + 1, 256), dtype=np.int64)
+    np.add.at(counts, (regions.ravel(), lab.ravel()), 1)
+    size = counts.sum(axis=1)
+    top = counts.argmax(axis=1)
+    share = counts.max(axis=1) / np.maximum(size, 1)
+    ok = (share >= ENCLOSED_SHARE) & (top > 0)
+    ok[0] = False
+    bg_ok = np.zeros_like(ok)  # soft tissue: lines with gaps leak into the fat
+    bg_ok[0] = False
+    lut = np.where(ok, top, np.where(bg_ok, _BACKGROUND, 0)).astype(np.int32)
+    new = lut[regions]
+    take = (new > 0) & ((seeds == 0) | (new != _BACKGROUND))
+    seeds[take] = new[take]
+
+
+def _grow(out: NDArray[np.uint8], line: NDArray[np.bool_], vs: NDArray[np.float64],
+          axis: int | None) -> NDArray[np.uint8]:
+    """Each bone grown by :data:`GROW_MM` in plane into unlabelled line voxels."""
+    r = np.maximum(np.round(GROW_MM / vs).astype(int), 0)
+    if axis is not None:
+        r[axis] = 0
+    if not r.any():
+        return out
+    grown = ndimage.grey_dilation(out, size=tuple(int(2 * k + 1) for k in r))
+    take = (out == 0) & line & (grown > 0)
+    out = out.copy()
+    out[take] = grown[take]
+    return out
+
+
+def compete(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.float64],
+            labels: NDArray[np.uint8], bones: set[int] | None = None
+            ) -> NDArray[np.uint8]:
+    """The registered bone ``labels`` with every bone's region decided by the T1.
+
+    Parameters
+    ----------
+    t1_array
+        T1 intensities.
+    voxel_sizes
+        Voxel sizes (mm) of the T1 grid.
+    labels
+        Registered bone labels on the T1 grid.
+    bones
+        Only these bones change (all when None); the others keep their masks.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 labels on the same grid.
+    """
+    from skimage.segmentation import watershed
+
+    todo = np.isin(labels, sorted(bones)) if bones is not None else labels > 0
+    if not todo.any():
+        return labels
+    vs = np.asarray(voxel_sizes, dtype=np.float64)
+    axis = _slice_axis(vs)
+    margin = np.ceil((BAND_MM + OUTSIDE_MM + 2.0) / vs).astype(np.int64)
+    crop = _crop(todo, margin)
+    lab = labels[crop]
+    img = np.asarray(t1_array[crop], dtype=np.float32)
+    elev = dark_lines(img, vs, axis)
+    elev /= max(float(np.percentile(elev, 99)), 1e-6)
+    if GRAD_W:
+        sigma = 0.6 / vs
+        if axis is not None:
+            sigma[axis] = 0.0
+        sm = ndimage.gaussian_filter(img, sigma)
+        grad = np.sqrt(sum(np.gradient(sm, float(vs[a]), axis=a) ** 2
+                           for a in range(3) if a != axis))
+        elev += GRAD_W * grad / max(float(np.percentile(grad, 99)), 1e-6)
+    # the watershed on pixels of 0.6 mm or more; a line keeps its strongest pixel
+    f = np.where(vs < 0.6, 2, 1)
+    if np.any(f > 1):
+        elev = ndimage.maximum_filter(elev, size=tuple(int(k) for k in f))
+    sub = tuple(slice(None, None, int(k)) for k in f)
+    e = elev[sub]
+    seeds = _seeds(lab[sub], e > LINE_CUT, vs * f, axis)
+    if PRIOR_W:
+        edge = lab[sub] != ndimage.grey_erosion(lab[sub], size=3)
+        if axis is not None:
+            plane = vs * f
+            plane[axis] = 1e3
+        else:
+            plane = vs * f
+        d = ndimage.distance_transform_edt(~edge, sampling=plane)
+        e = e + np.float32(PRIOR_W) * np.exp(-0.5 * d * d).astype(np.float32)
+    conn = np.zeros((3, 3, 3), dtype=bool)
+    if axis is None:
+        conn[:] = True
+    else:
+        idx: list[slice | int] = [slice(None)] * 3
+        idx[axis] = 1
+        conn[tuple(idx)] = True
+    ws = watershed(e, seeds, connectivity=conn)
+    ws[ws == _BACKGROUND] = 0
+    near = ndimage.distance_transform_edt(lab[sub] == 0, sampling=vs * f) <= BAND_MM
+    for a in range(3):
+        if f[a] > 1:
+            ws, seeds, near = (np.repeat(x, f[a], axis=a) for x in (ws, seeds, near))
+    ws, seeds, near = (x[: lab.shape[0], : lab.shape[1], : lab.shape[2]]
+                       for x in (ws, seeds, near))
+    out = np.where(near, ws, lab).astype(np.uint8)
+    if GROW_MM:
+        out = _grow(out, elev > LINE_CUT, vs, axis)
+    chosen = sorted(bones) if bones is not None else list(range(1, 256))
+    if bones is not None:  # only the chosen bones move, into background only
+        moving = np.isin(lab, chosen)
+        out[~moving & (lab > 0)] = lab[~moving & (lab > 0)]
+        out[(lab == 0) & ~np.isin(out, chosen)] = 0
+        out[moving & (out > 0) & ~np.isin(out, chosen)] = 0
+    for i, box in enumerate(ndimage.find_objects(lab)):
+        if box is None or (bones is not None and i + 1 not in bones):
+            continue
+        b = i + 1
+        a = lab == b
+        if axis is not None:  # a slice without a seed of the bone keeps its mask there
+            has = (seeds == b).any(axis=tuple(x for x in range(3) if x != axis))
+            ks = np.nonzero((a).any(axis=tuple(x for x in range(3) if x != axis)))[0]
+            if len(ks) and END_SLICES:
+                n_end = int(END_SLICES)
+                has[ks[:n_end]] = False
+                has[ks[-n_end:]] = False
+            shape = [1, 1, 1]
+            shape[axis] = -1
+            keep = a & ~has.reshape(shape) & ((out == 0) | (out == b))
+            out[keep] = b
+        ratio = (out == b).sum() / max(int(a.sum()), 1)
+        if not 0.5 < ratio < 2.0:
+            s = out == b
+            out[s & ~a] = lab[s & ~a]
+            out[a] = b
+    full = labels.copy()
+    full[crop] = out
+    return full
