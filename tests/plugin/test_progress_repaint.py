@@ -1,0 +1,75 @@
+"""The review dock's progress bar never repaints inside the caller's turn, and a busy bar
+redraws a few times a second only (issue 15: each repaint composes the whole napari
+window with its OpenGL canvas). Real Qt widgets under Xvfb."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from qtpy.QtCore import QEvent, QObject
+from qtpy.QtWidgets import QApplication, QProgressBar
+
+from bmes_imaging_napari._qt._background import BUSY_REDRAW_MS, BusyPulse, set_progress
+
+pytestmark = pytest.mark.gui
+
+
+class _Paints(QObject):
+    def __init__(self, widget: Any) -> None:
+        super().__init__()
+        self.count = 0
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # Qt's name
+        if event.type() == QEvent.Type.Paint:
+            self.count += 1
+        return False
+
+
+def _spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        QApplication.processEvents()
+        time.sleep(0.002)
+
+
+def test_set_progress_paints_later_not_in_the_call(qtbot: Any) -> None:
+    bar = QProgressBar()
+    qtbot.addWidget(bar)
+    bar.show()
+    qtbot.waitExposed(bar)
+    paints = _Paints(bar)
+    _spin(0.1)
+    paints.count = 0
+    set_progress(bar, 42)  # QProgressBar.setValue alone repaints at once
+    assert paints.count == 0 and bar.value() == 42 and bar.updatesEnabled()
+    qtbot.waitUntil(lambda: paints.count > 0, timeout=2_000)  # drawn on the next paint
+    set_progress(bar, 0, maximum=0)
+    assert bar.maximum() == 0  # busy
+    set_progress(bar, 7, maximum=None)  # keeps the range (busy: the value is ignored)
+    assert bar.maximum() == 0
+
+
+def test_a_busy_bar_redraws_a_few_times_a_second_then_as_before(qtbot: Any) -> None:
+    bar = QProgressBar()
+    qtbot.addWidget(bar)
+    bar.show()
+    qtbot.waitExposed(bar)
+    pulse = BusyPulse(bar)
+    paints = _Paints(bar)
+    set_progress(bar, 0, maximum=0)
+    pulse.start()
+    _spin(0.3)
+    paints.count = 0
+    _spin(1.0)
+    # about 1000 / BUSY_REDRAW_MS redraws (Qt animates a busy bar at ~30 a second)
+    assert 1 <= paints.count <= 2 * 1000 // BUSY_REDRAW_MS
+    pulse.stop()
+    assert bar.updatesEnabled()
+    set_progress(bar, 100)
+    paints.count = 0
+    bar.update()
+    qtbot.waitUntil(lambda: paints.count > 0, timeout=2_000)
+    assert bar.value() == 100
