@@ -26,6 +26,10 @@ Method
    Optionally (``snap=True``) the result is snapped to the
    image by a marker-controlled watershed of the T1 edge strength (eroded bones as
    markers, the region well outside all bones as background).
+
+The NMI cost and the Powell fit live in :mod:`._matcher` (exact speed-ups: the masks do
+not change); the independent fits of steps 2 and 3 run on
+:meth:`DetectionConfig.thread_count` threads (:mod:`._parallel`), with the masks of one.
 """
 
 from __future__ import annotations
