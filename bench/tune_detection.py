@@ -22,7 +22,9 @@ studies in ``~/.cache/bmes-imaging/phantom-holdout``, made by ``bench/bench_dete
 --split holdout``; loaded, aligned and cached once under ``<cache>/holdout``), and
 ``--bones auto`` compares with the automatic bone masks (registered once per study with the
 bone-mask code of the day and cached; the truth bones still say which bones are
-positive). The ``sealed`` split is never read here.
+positive). ``--split sealed`` (sixth round) reads the ``sealed`` split the same way (run
+once with the fifth round's defaults, read since). The ``vault`` split, the sixth
+round's evaluation set, is never read here.
 
 Targets (issue 11, measured on the evaluation cohort by ``bench/bench_detection.py``):
 sensitivity >= 0.95, specificity >= 0.95, Dice >= 0.80, strong-lesion sensitivity >= 0.97.
@@ -80,9 +82,10 @@ def _cached_study(key: str, spec: PhantomSpec, cache: Path, times: list[float]
     return data
 
 
-def _holdout_study(name: str, cache: Path, times: list[float], auto: bool
-                   ) -> dict[str, Any]:
-    """Arrays of written holdout study ``name`` (as :func:`_cached_study`), with its
+def _holdout_study(name: str, cache: Path, times: list[float], auto: bool,
+                   split: str = "holdout") -> dict[str, Any]:
+    """Arrays of written study ``name`` of a read split (``holdout`` or ``sealed``; as
+    :func:`_cached_study`), with its
     visible truth (``bench_detection.visible_truth``) and, with ``auto``, the automatic
     bone masks (``auto_bones``)."""
     from bench_detection import visible_truth
@@ -90,9 +93,11 @@ def _holdout_study(name: str, cache: Path, times: list[float], auto: bool
     from bmes_imaging.dicom import load_series
     from bmes_imaging.study import index_study_folder
 
-    folder = default_cache_dir("holdout") / name
-    path = cache / "holdout" / f"{name}.npz"
-    apath = cache / "holdout" / f"{name}.auto.npz"
+    if split not in ("holdout", "sealed"):  # never the evaluation splits
+        raise SystemExit(f"split {split!r} is not a read split")
+    folder = default_cache_dir(split) / name
+    path = cache / split / f"{name}.npz"
+    apath = cache / split / f"{name}.auto.npz"
     data: dict[str, Any] = {}
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
@@ -167,9 +172,10 @@ def main() -> int:
     ap.add_argument("--corners", choices=("no", "also", "only"), default="also",
                     help="the tuning split's corner cases (TUNE_CORNERS): added after the "
                          "n drawn studies (default), left out, or alone")
-    ap.add_argument("--split", choices=("tune", "holdout"), default="tune",
-                    help="the tuning split (default) or the burned holdout split (48 "
-                         "written studies; -n and --corners do not apply)")
+    ap.add_argument("--split", choices=("tune", "holdout", "sealed"), default="tune",
+                    help="the tuning split (default) or a read split: holdout (48 "
+                         "written studies) or sealed (64; run once in the fifth round, "
+                         "read since); -n and --corners do not apply")
     ap.add_argument("--bones", choices=("given", "auto"), default="given",
                     help="true bone masks (default) or automatic ones (cached once)")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per study")
@@ -182,16 +188,16 @@ def main() -> int:
     hidden = 0  # lesions outside the fluid series (left out of the truth)
     studies: list[tuple[str, PhantomSpec]] = []
     auto = args.bones == "auto"
-    if args.split == "holdout":
-        studies = cohort_specs("holdout")
+    if args.split in ("holdout", "sealed"):
+        studies = cohort_specs(args.split)
     else:
         if args.corners != "only":
             studies += [(f"tune_{i:03d}", draw_spec(i, "tune")) for i in range(args.n)]
         if args.corners != "no":
             studies += tune_corner_specs()
     for key, spec_obj in studies:
-        if args.split == "holdout":
-            data = _holdout_study(key, args.cache, times, auto)
+        if args.split in ("holdout", "sealed"):
+            data = _holdout_study(key, args.cache, times, auto, args.split)
         else:
             data = _cached_study(key, spec_obj, args.cache, times)
             if auto:
@@ -235,8 +241,8 @@ def main() -> int:
     ev = Evaluation(scores)
     n_c = len(studies) - (args.n if args.corners != "only" else 0)
     masks = "automatic bone masks" if auto else "true bone masks given"
-    if args.split == "holdout":
-        print(f"\n{len(studies)} holdout studies (burned split), {masks}")
+    if args.split in ("holdout", "sealed"):
+        print(f"\n{len(studies)} {args.split} studies (read split), {masks}")
     else:
         print(f"\n{len(studies)} tuning studies ({args.n if args.corners != 'only' else 0} "
               f"drawn: draw_spec(i, 'tune'); {n_c} tuning corner cases), {masks}")

@@ -231,8 +231,11 @@ class Ratios:
         around the bones (in thick slices a voxel also mixes with tissue that no
         neighbour shows, and muscle is the brightest such tissue besides fluid) cannot
         be such a mix: it may start a region (small subchondral lesions of thin bones in
-        thick slices lie wholly in the rim). Joint fluid next to the voxel, or a
-        neighbour the fluid series does not cover, keeps it out. ``rim``: the per-voxel
+        thick slices lie wholly in the rim). With ``rim_seed_mixing`` a neighbour about
+        as bright as the voxel and darker on T1 counts only by the share of it that the
+        voxel's T1 drop allows (a marrow-neighbour mix with that share). Joint fluid
+        next to the voxel (clearly brighter), or a neighbour the fluid series does not
+        cover, keeps it out. ``rim``: the per-voxel
         rim of :meth:`voxel_depth_limits`, when the caller has it already.
         """
         zf, zt = self.z_fluid(), self.z_t1()
@@ -262,6 +265,10 @@ class Ratios:
         idx = np.nonzero(rim_voxels)
         own = self.labels[idx]
         value = self.fluid_ratio[idx]
+        # the share of a neighbour a mix would need to give the voxel's T1 drop
+        # (``rim_seed_mixing``): a darker-on-T1 neighbour explains a T1 drop with a
+        # small share, so its fluid signal counts only by that share
+        drop = np.maximum(1.0 - self.t1_ratio[idx], 0.0)
         brightest = np.full(own.shape, -np.inf, dtype=np.float32)
         shape = np.array(self.labels.shape)
         for off in np.ndindex(3, 3, 3):
@@ -275,6 +282,16 @@ class Ratios:
             other = inside & (self.labels[nb_t] != own)
             # a neighbour the fluid series does not cover could hide anything
             nb_value = np.where(self.covered[nb_t], self.fluid_ratio[nb_t], np.inf)
+            if config.rim_seed_mixing:
+                # ... for a neighbour about as bright as the voxel: a clearly
+                # brighter one (joint fluid) counts whole, as the fluid series' own
+                # partial volume (another plane, thicker slices) can spread it
+                nb_drop = 1.0 - self.t1_ratio[nb_t]
+                level = nb_value < value + config.rim_seed_margin * self.fluid_spread
+                share = np.where((nb_drop > drop) & level,
+                                 drop / np.maximum(nb_drop, 1e-6), 1.0)
+                nb_value = np.where(np.isfinite(nb_value),
+                                    1.0 + share * (nb_value - 1.0), np.inf)
             brightest = np.where(other, np.maximum(brightest, nb_value), brightest)
         ok = (np.isfinite(brightest)
               & (value - brightest >= config.rim_seed_margin * self.fluid_spread))
