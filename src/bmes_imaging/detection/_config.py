@@ -122,7 +122,7 @@ class DetectionConfig:
         off. Sixth round: the level 1.3 -> 1.25 (tuning and holdout unchanged; on the
         read ``sealed`` split a subchondral intermediate cuneiform with an axial STIR,
         whose rim seed held 0.0135 ml at 1.3, is found; 1.2 let one more false bone in
-        on each of tune, holdout and sealed).
+        on tune and on holdout).
     rim_seed_mixing
         Sixth round: a neighbour outside the bone about as bright on the fluid image
         as the rim voxel (less than ``rim_seed_margin`` spreads brighter) and darker on
