@@ -44,7 +44,7 @@ LINE_CUT = 0.35
 GRAD_W = 0.5
 #: Height of a weak ridge along the registered boundary (Gaussian, 1 mm): where the
 #: image shows no edge (a flat region, a blurred slice) the registered boundary stays.
-PRIOR_W = 0.3
+PRIOR_W = 0.15
 #: Each bone's first and last this many slices keep the registered mask (partial volume
 #: blurs the cortex there).
 END_SLICES = 1

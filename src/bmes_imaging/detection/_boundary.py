@@ -203,22 +203,25 @@ def image_decides(t1: Volume, labels: NDArray[np.uint8]
     and each bone's edge fit before any was moved (a moved boundary sits on some edge,
     so a moved mask's fit is no evidence that it is right).
 
-    Fifth pass: region competition between all bones and the soft tissue on the T1's
-    thin dark lines (:func:`._bone_regions.compete`) replaced the third pass's
-    whole-bone shifts (:func:`._bone_shift.shift_poorly_fitting`) and the watershed of
-    poorly fitting bones only (:func:`image_boundaries`): on tuning feet registered with
-    an atlas whose bones are reshaped one by one it raised the pooled tarsal Dice, at a
-    small loss on feet of the atlas' own shapes (docs/detection.md, fifth pass).
+    The larger tarsals fitting very poorly first move as a whole onto the image's edges
+    (:func:`._bone_shift.shift_poorly_fitting`, third pass). Then (fifth pass) every
+    bone competes for its region with its neighbours and the soft tissue on the T1's
+    thin dark lines (:func:`._bone_regions.compete`), instead of the watershed of the
+    poorly fitting bones only (:func:`image_boundaries`): on tuning feet registered
+    with an atlas whose bones are reshaped one by one, or warped, it raised the pooled
+    tarsal Dice, at a small loss on feet of the atlas' own shapes (docs/detection.md,
+    fifth pass).
     """
     from ._bone_regions import compete
     from ._refine import edge_quality
 
     labels = not_in_air(t1.array, t1.voxel_sizes, labels)
     fit = edge_quality(t1.array, t1.voxel_sizes, labels)
-    if not _ALL_BONES_COMPETE:
-        labels, moved_fit = shift_poorly_fitting(t1.array, t1.voxel_sizes, labels, fit)
-        low = {b for b, q in moved_fit.items() if q < _MOVE_BELOW}
-        if not low:
-            return labels, fit
-        return image_boundaries(t1.array, t1.voxel_sizes, labels, low), fit
-    return compete(t1.array, t1.voxel_sizes, labels), fit
+    # larger tarsals far off their bone first move as a whole (:mod:`._bone_shift`)
+    labels, moved_fit = shift_poorly_fitting(t1.array, t1.voxel_sizes, labels, fit)
+    if _ALL_BONES_COMPETE:
+        return compete(t1.array, t1.voxel_sizes, labels), fit
+    low = {b for b, q in moved_fit.items() if q < _MOVE_BELOW}
+    if not low:
+        return labels, fit
+    return image_boundaries(t1.array, t1.voxel_sizes, labels, low), fit
