@@ -13,8 +13,13 @@ cortex; across 3-4 mm slices it is blurred):
 * barriers: thin dark lines of the T1 (cortex, joint spaces), found by a black top-hat
   in plane. A broad dark region (edematous marrow, dark on T1) is no barrier, so it
   stays with the bone around it; T1 darkness alone never decides;
-* a watershed of that barrier map between the seeds, slice by slice, within
-  :data:`BAND_MM` of the registered boundary.
+* a watershed of that barrier map (plus the in-plane gradient and a weak ridge on the
+  registered boundary, which keeps it where the image shows no edge) between the seeds,
+  slice by slice, within :data:`BAND_MM` of the registered boundary; then every bone
+  regrown :data:`GROW_MM` into the dark line around it (the cortex is bone).
+
+Fifth pass of the bone masks; the variants tried and their figures are in
+docs/detection.md ("Automatic bone masks", fifth pass).
 """
 
 from __future__ import annotations
@@ -51,9 +56,6 @@ END_SLICES = 1
 #: Grow each bone by this much (mm, in plane) into the dark line around it: the watershed
 #: splits the cortex, which is bone.
 GROW_MM = 0.5
-#: A region enclosed by dark lines (in its slice) covered at least this much by one
-#: registered bone (or by the soft tissue) seeds it whole (0: off).
-ENCLOSED_SHARE = 0.0
 _BACKGROUND = 255
 
 
@@ -101,38 +103,7 @@ def _seeds(lab: NDArray[np.uint8], line: NDArray[np.bool_], vs: NDArray[np.float
         seeds[box][core] = b
     outside = ndimage.distance_transform_edt(lab == 0, sampling=vs)
     seeds[outside > OUTSIDE_MM] = _BACKGROUND
-    if ENCLOSED_SHARE:
-        _enclosed_seeds(seeds, lab, line, axis)
     return seeds
-
-
-def _enclosed_seeds(seeds: NDArray[np.int32], lab: NDArray[np.uint8],
-                    line: NDArray[np.bool_], axis: int | None) -> None:
-    """Regions enclosed by dark lines in their slice, mostly one bone's registered mask
-    (or mostly outside every bone), seed that bone (the soft tissue) whole."""
-    st = np.zeros((3, 3, 3), dtype=bool)
-    st[1, 1, :] = st[1, :, 1] = st[:, 1, 1] = True
-    if axis is not None:
-        idx: list[slice | int] = [1, 1, 1]
-        idx[axis] = slice(None)
-        st[tuple(idx)] = False
-        st[1, 1, 1] = True
-    regions, n = ndimage.label(~line, structure=st)
-    if n == 0:
-        return
-    counts = np.zeros((n + 1, 256), dtype=np.int64)
-    np.add.at(counts, (regions.ravel(), lab.ravel()), 1)
-    size = counts.sum(axis=1)
-    top = counts.argmax(axis=1)
-    share = counts.max(axis=1) / np.maximum(size, 1)
-    ok = (share >= ENCLOSED_SHARE) & (top > 0)
-    ok[0] = False
-    bg_ok = np.zeros_like(ok)  # soft tissue: lines with gaps leak into the fat
-    bg_ok[0] = False
-    lut = np.where(ok, top, np.where(bg_ok, _BACKGROUND, 0)).astype(np.int32)
-    new = lut[regions]
-    take = (new > 0) & ((seeds == 0) | (new != _BACKGROUND))
-    seeds[take] = new[take]
 
 
 def _grow(out: NDArray[np.uint8], line: NDArray[np.bool_], vs: NDArray[np.float64],
@@ -148,6 +119,35 @@ def _grow(out: NDArray[np.uint8], line: NDArray[np.bool_], vs: NDArray[np.float6
     out = out.copy()
     out[take] = grown[take]
     return out
+
+
+def _keep_registered(out: NDArray[np.uint8], lab: NDArray[np.uint8],
+                     seeds: NDArray[np.int32], axis: int | None,
+                     bones: set[int] | None) -> None:
+    """Where the image does not decide, each bone keeps its registered mask (in place):
+    its first and last :data:`END_SLICES` slices, slices without a seed of it, and the
+    whole bone if its region changed its volume by a factor outside 0.5-2."""
+    for i, box in enumerate(ndimage.find_objects(lab)):
+        if box is None or (bones is not None and i + 1 not in bones):
+            continue
+        b = i + 1
+        a = lab == b
+        if axis is not None:  # a slice without a seed of the bone keeps its mask there
+            has = (seeds == b).any(axis=tuple(x for x in range(3) if x != axis))
+            ks = np.nonzero((a).any(axis=tuple(x for x in range(3) if x != axis)))[0]
+            if len(ks) and END_SLICES:
+                n_end = int(END_SLICES)
+                has[ks[:n_end]] = False
+                has[ks[-n_end:]] = False
+            shape = [1, 1, 1]
+            shape[axis] = -1
+            keep = a & ~has.reshape(shape) & ((out == 0) | (out == b))
+            out[keep] = b
+        ratio = (out == b).sum() / max(int(a.sum()), 1)
+        if not 0.5 < ratio < 2.0:
+            s = out == b
+            out[s & ~a] = lab[s & ~a]
+            out[a] = b
 
 
 def compete(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.float64],
@@ -232,27 +232,7 @@ def compete(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.float64],
         out[~moving & (lab > 0)] = lab[~moving & (lab > 0)]
         out[(lab == 0) & ~np.isin(out, chosen)] = 0
         out[moving & (out > 0) & ~np.isin(out, chosen)] = 0
-    for i, box in enumerate(ndimage.find_objects(lab)):
-        if box is None or (bones is not None and i + 1 not in bones):
-            continue
-        b = i + 1
-        a = lab == b
-        if axis is not None:  # a slice without a seed of the bone keeps its mask there
-            has = (seeds == b).any(axis=tuple(x for x in range(3) if x != axis))
-            ks = np.nonzero((a).any(axis=tuple(x for x in range(3) if x != axis)))[0]
-            if len(ks) and END_SLICES:
-                n_end = int(END_SLICES)
-                has[ks[:n_end]] = False
-                has[ks[-n_end:]] = False
-            shape = [1, 1, 1]
-            shape[axis] = -1
-            keep = a & ~has.reshape(shape) & ((out == 0) | (out == b))
-            out[keep] = b
-        ratio = (out == b).sum() / max(int(a.sum()), 1)
-        if not 0.5 < ratio < 2.0:
-            s = out == b
-            out[s & ~a] = lab[s & ~a]
-            out[a] = b
+    _keep_registered(out, lab, seeds, axis, bones)
     full = labels.copy()
     full[crop] = out
     return full
