@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["sample_linear", "sample_linear_nearest"]
+__all__ = ["sample_linear", "sample_linear_nearest", "sample_nearest"]
 
 
 def sample_linear(volume: NDArray[np.float32], coords: NDArray[np.float64],
@@ -70,3 +70,27 @@ def sample_linear_nearest(volume: NDArray[np.float32], coords: NDArray[np.float6
     (exactly 0 or n - 1) before interpolating, as the clip here does."""
     upper = np.array(volume.shape, dtype=np.float64)[:, None] - 1.0
     return sample_linear(volume, np.clip(coords, 0.0, upper), 0.0)
+
+
+def sample_nearest(volume: NDArray[np.generic], coords: NDArray[np.float64],
+                   cval: float | None = 0) -> NDArray[np.generic]:
+    """Bit for bit ``scipy.ndimage.map_coordinates(volume, coords, order=0,
+    mode="constant", cval=cval)``, or ``mode="nearest"`` when ``cval`` is None: the
+    voxel ``floor(x + 0.5)`` on each axis, in ``volume``'s dtype; in constant mode a
+    point outside ``[0, n - 1]`` on any axis gets ``cval`` (e.g. label volumes in
+    :func:`._refine.flexed_atlas`)."""
+    shape = volume.shape
+    upper = np.array(shape, dtype=np.float64)[:, None] - 1.0
+    if cval is None:
+        coords = np.clip(coords, 0.0, upper)
+        inside = None
+    else:
+        inside = ((coords >= 0.0) & (coords <= upper)).all(axis=0)
+    near = np.floor(coords + 0.5)
+    if inside is not None and not inside.all():
+        np.copyto(near, 0.0, where=~inside)
+    strides = np.array([float(np.prod(shape[1:])), float(shape[2]), 1.0])
+    out = np.ascontiguousarray(volume).reshape(-1).take((strides @ near).astype(np.intp))
+    if inside is not None and not inside.all():
+        out[~inside] = cval
+    return out

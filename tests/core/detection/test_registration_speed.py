@@ -17,7 +17,11 @@ from scipy import ndimage
 from bmes_imaging.detection import DetectionConfig, _atlas, automatic_bones
 from bmes_imaging.detection._align import _intensity_bins, _nmi
 from bmes_imaging.detection._matcher import Matcher, fit
-from bmes_imaging.detection._sampling import sample_linear, sample_linear_nearest
+from bmes_imaging.detection._sampling import (
+    sample_linear,
+    sample_linear_nearest,
+    sample_nearest,
+)
 from bmes_imaging.study import load_study
 from bmes_imaging.volume import Volume
 
@@ -122,3 +126,21 @@ def test_automatic_masks_are_the_same_on_one_and_two_threads(sample_t1: Volume) 
     two = automatic_bones(sample_t1, DetectionConfig(threads=2))
     assert one.array.any() and np.array_equal(one.array, two.array)
     assert one.info.extra["bone_mask_quality"] == two.info.extra["bone_mask_quality"]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_sample_nearest_is_map_coordinates_order_0(dtype: type) -> None:
+    shape = (23, 31, 17)
+    rng = np.random.default_rng(9)
+    vol = rng.integers(0, 15, shape).astype(dtype)
+    coords = rng.uniform(-2.0, np.array(shape)[:, None] + 1.0, size=(3, 20000))
+    coords[:, ::3] = np.round(coords[:, ::3] * 2) / 2  # exact halves: round half up
+    for ax in range(3):
+        coords[ax, ax::7] = shape[ax] - 1
+        coords[ax, ax + 1::11] = shape[ax] - 0.75
+        coords[ax, ax + 2::13] = -0.25
+    want = ndimage.map_coordinates(vol, coords, order=0, mode="constant", cval=0)
+    got = sample_nearest(vol, coords, 0)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+    want = ndimage.map_coordinates(vol, coords, order=0, mode="nearest")
+    assert np.array_equal(sample_nearest(vol, coords, None), want)
