@@ -45,7 +45,9 @@ def test_set_progress_paints_later_not_in_the_call(qtbot: Any) -> None:
     paints.count = 0
     set_progress(bar, 42)  # QProgressBar.setValue alone repaints at once
     assert paints.count == 0 and bar.value() == 42 and bar.updatesEnabled()
-    qtbot.waitUntil(lambda: paints.count > 0, timeout=2_000)  # drawn on the next paint
+    handle = bar.windowHandle()
+    if handle is not None and handle.isExposed():  # (a window left on top hides it)
+        qtbot.waitUntil(lambda: paints.count > 0, timeout=2_000)  # on the next paint
     set_progress(bar, 0, maximum=0)
     assert bar.maximum() == 0  # busy
     set_progress(bar, 7, maximum=None)  # keeps the range (busy: the value is ignored)
@@ -67,9 +69,7 @@ def test_a_busy_bar_redraws_a_few_times_a_second_then_as_before(qtbot: Any) -> N
     # about 1000 / BUSY_REDRAW_MS redraws (Qt animates a busy bar at ~30 a second)
     assert 1 <= paints.count <= 2 * 1000 // BUSY_REDRAW_MS
     pulse.stop()
-    assert bar.updatesEnabled()
+    assert bar.updatesEnabled() and not pulse.timer.isActive()
     set_progress(bar, 100)
-    paints.count = 0
-    bar.update()
-    qtbot.waitUntil(lambda: paints.count > 0, timeout=2_000)
-    assert bar.value() == 100
+    _spin(2.5 * BUSY_REDRAW_MS / 1000)  # no muting left over from the pulse
+    assert bar.updatesEnabled() and bar.value() == 100
