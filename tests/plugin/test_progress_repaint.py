@@ -67,7 +67,10 @@ def test_a_busy_bar_redraws_a_few_times_a_second_then_as_before(qtbot: Any) -> N
     paints.count = 0
     _spin(1.0)
     # about 1000 / BUSY_REDRAW_MS redraws (Qt animates a busy bar at ~30 a second)
-    assert 1 <= paints.count <= 2 * 1000 // BUSY_REDRAW_MS
+    assert paints.count <= 2 * 1000 // BUSY_REDRAW_MS
+    handle = bar.windowHandle()
+    if handle is not None and handle.isExposed():  # (a window left on top hides it)
+        assert paints.count >= 1  # it still moves
     pulse.stop()
     assert bar.updatesEnabled() and not pulse.timer.isActive()
     set_progress(bar, 100)
