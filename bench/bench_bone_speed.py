@@ -7,14 +7,16 @@ two (``DetectionConfig.threads``; the review's bone-mask process uses up to two)
 Prints the median CPU seconds (all threads) and wall seconds of ``--repeats`` calls,
 the load average, and whether the masks of one and two threads are identical.
 
-``--ref COMMIT`` measures the code of that commit the same way (its ``src`` extracted
-by ``git archive`` into a temporary folder, run in a child process, alternating with
-this tree's code) and prints both, e.g. ``--ref HEAD~1``. Compare figures only from
-one run: the machine's load changes them.
+``--ref COMMIT`` (repeatable) measures the code of that commit the same way (its
+``src`` extracted by ``git archive`` into a temporary folder, run in a child process,
+alternating with this tree's code) and prints all, e.g. ``--ref HEAD~1``. Compare
+figures only from one run: the machine's load changes them. The masks' digests show
+whether two codes give the same masks (a change of the masks' shape between the
+commits shows there too).
 
 Run::
 
-    .venv/bin/python bench/bench_bone_speed.py --ref 2308591
+    .venv/bin/python bench/bench_bone_speed.py --ref 2308591 --ref HEAD
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ def _merge(runs: dict[str, dict[str, object]], name: str, figures: dict[str, obj
 
 def _extract(commit: str, into: Path) -> Path:
     """``src`` of ``commit`` extracted into ``into``; returns its ``src`` folder."""
+    into.mkdir(parents=True, exist_ok=True)
     archive = into / "src.tar"
     with open(archive, "wb") as f:
         subprocess.run(["git", "-C", str(ROOT), "archive", commit, "src"], stdout=f,
@@ -102,8 +105,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=2,
                     help="alternating rounds of --ref and this tree (the best kept)")
-    ap.add_argument("--ref", default=None, metavar="COMMIT",
-                    help="also measure this commit's code (e.g. HEAD~1)")
+    ap.add_argument("--ref", action="append", default=[], metavar="COMMIT",
+                    help="also measure this commit's code (e.g. HEAD~1; repeatable)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     threads = tuple(args.threads)
@@ -114,10 +117,10 @@ def main() -> None:
         sys.exit(f"the sample study is not at {SAMPLE}")
     runs: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="bmes-bone-speed-") as tmp:
-        ref_src = _extract(args.ref, Path(tmp)) if args.ref else None
-        for _ in range(args.rounds):  # alternating, so that a change of load hits both
-            if ref_src is not None:
-                _merge(runs, args.ref, _child(ref_src, args.repeats, threads))
+        refs = {ref: _extract(ref, Path(tmp) / str(i)) for i, ref in enumerate(args.ref)}
+        for _ in range(args.rounds):  # alternating, so that a change of load hits all
+            for ref, src in refs.items():
+                _merge(runs, ref, _child(src, args.repeats, threads))
             _merge(runs, "this tree", _child(None, args.repeats, threads))
     load = os.getloadavg()
     print(f"automatic_bones on {SAMPLE.name}: median of {args.repeats} calls, best of "
@@ -130,10 +133,9 @@ def main() -> None:
             assert isinstance(f, dict)
             print(f"{name:12s} {n:7d} {f['cpu']:7.2f} {f['wall']:7.2f}  {f['digest']}")
     for name, figures in runs.items():
-        print(f"{name}: {figures['module']}")
-    digests = {str(f[str(n)]["digest"])  # type: ignore[index]
-               for f in runs.values() for n in threads}
-    print("masks identical across code and threads: " + ("yes" if len(digests) == 1 else "NO"))
+        same = len({str(figures[str(n)]["digest"]) for n in threads}) == 1  # type: ignore[index]
+        print(f"{name}: {figures['module']}; the same masks with "
+              f"{' and '.join(map(str, threads))} threads: {'yes' if same else 'NO'}")
 
 
 if __name__ == "__main__":
