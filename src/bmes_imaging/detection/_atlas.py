@@ -28,8 +28,8 @@ Method
    markers, the region well outside all bones as background).
 
 The NMI cost and the Powell fit live in :mod:`._matcher` (exact speed-ups: the masks do
-not change); the independent fits of steps 2 and 3 run on
-:meth:`DetectionConfig.thread_count` threads (:mod:`._parallel`), with the masks of one.
+not change); the independent fits of steps 2 and 3 can run on several threads
+(:data:`_FIT_THREADS`, :mod:`._parallel`), with the masks of one.
 """
 
 from __future__ import annotations
@@ -73,6 +73,12 @@ log = logging.getLogger(__name__)
 
 #: Seed of the random sample positions (fixed: the same image gives the same masks).
 _SAMPLE_SEED = 7
+#: Threads for the registration's independent fits (at most
+#: :meth:`DetectionConfig.thread_count`; the masks are the same with any number). 1:
+#: a cost evaluation is about 40 numpy calls on a few thousand samples and holds the
+#: GIL for most of its time; two threads evaluated no more costs per second than one
+#: (3 884 -> 3 027 and 2 479 -> 2 642 per s, load 2) and burned about 40 % more CPU.
+_FIT_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -212,7 +218,7 @@ def register_atlas(t1: Volume, atlas: Volume | _PreparedAtlas,
     registration it competes with) returns at once, without per-bone affines.
     """
     sch = schedule or _SCHEDULE
-    workers = (config or DetectionConfig()).thread_count()  # same result with any
+    workers = min(_FIT_THREADS, (config or DetectionConfig()).thread_count())
     if not isinstance(atlas, _PreparedAtlas):
         tm, ta = template if template is not None else label_template(atlas)
         atlas = _PreparedAtlas(atlas, tm, ta)

@@ -1,11 +1,13 @@
 """Independent fits of the atlas registration on a few threads, with the result of one.
 
 The registration's independent Powell fits (the short fits of the screened starts, the
-global fits from the best starts, the per-bone fits) can run at the same time: numpy's
-array operations and the template sampling release the GIL for most of their time.
-Everything random (the sample positions of each fit) is drawn before the fits start, in
-the order the one-thread code draws it, and results are collected in input order, so
-the masks are the same with any number of threads (test).
+global fits from the best starts, the per-bone fits) can run at the same time. On this
+project's machine they did not gain from it: a cost evaluation is about 40 numpy calls
+on a few thousand samples and holds the GIL most of the time, so :mod:`._atlas` runs
+them on one thread (``_FIT_THREADS``). Everything random (the sample positions of each
+fit) is drawn before the fits start, in the order the one-thread code draws it, and
+results are collected in input order, so the masks are the same with any number of
+threads (test).
 """
 
 from __future__ import annotations

@@ -104,9 +104,11 @@ def sample_t1() -> Volume:
     return load_study(_SAMPLE).t1
 
 
-def test_registration_is_the_same_on_one_and_two_threads(sample_t1: Volume) -> None:
+def test_registration_is_the_same_on_one_and_two_threads(
+        sample_t1: Volume, monkeypatch: pytest.MonkeyPatch) -> None:
     """Small budgets, every stage: the screened starts, the global fits, the per-bone
     fits on two threads give the affines of one thread, bit for bit."""
+    monkeypatch.setattr(_atlas, "_FIT_THREADS", 2)
     sch = _atlas._Schedule(search_points=800, screen_points=600, screen_maxfev=40,
                            global_points=1000, global_maxfev=120, fine_points=1000,
                            fine_maxfev=60, bone_points=600, bone_maxfev=30,
@@ -121,7 +123,9 @@ def test_registration_is_the_same_on_one_and_two_threads(sample_t1: Volume) -> N
 
 
 @pytest.mark.slow
-def test_automatic_masks_are_the_same_on_one_and_two_threads(sample_t1: Volume) -> None:
+def test_automatic_masks_are_the_same_on_one_and_two_threads(
+        sample_t1: Volume, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_atlas, "_FIT_THREADS", 2)
     one = automatic_bones(sample_t1, DetectionConfig(threads=1))
     two = automatic_bones(sample_t1, DetectionConfig(threads=2))
     assert one.array.any() and np.array_equal(one.array, two.array)
