@@ -193,8 +193,12 @@ def not_in_air(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.float64],
 #: (:func:`image_boundaries`). See :func:`image_decides`.
 _MOVE_BELOW = 0.5
 #: Fifth pass: every bone competes for its region (:mod:`._bone_regions`); False gives
-#: the fourth pass' step (shifts and watershed of the poorly fitting bones only).
-_ALL_BONES_COMPETE = True
+#: the fourth pass' step (shifts and watershed of the poorly fitting bones only). Off:
+#: chosen on mask Dice of tuning feet, it moved the metatarsal masks of a plain VHF
+#: foot in 3.3 mm slices onto cortex and soft tissue, which the detector then reported
+#: as edema of two metatarsals (``tests/core/detection/test_detect_phantom.py``);
+#: automatic masks must not cost the detector's specificity (docs/detection.md).
+_ALL_BONES_COMPETE = False
 
 
 def image_decides(t1: Volume, labels: NDArray[np.uint8]
@@ -210,7 +214,9 @@ def image_decides(t1: Volume, labels: NDArray[np.uint8]
     poorly fitting bones only (:func:`image_boundaries`): on tuning feet registered
     with an atlas whose bones are reshaped one by one, or warped, it raised the pooled
     tarsal Dice, at a small loss on feet of the atlas' own shapes (docs/detection.md,
-    fifth pass).
+    fifth pass). That step is off by default (``_ALL_BONES_COMPETE``): on a plain foot
+    it let the detector report edema of two metatarsals whose masks it had moved onto
+    cortex and soft tissue.
     """
     from ._bone_regions import compete
     from ._refine import edge_quality

@@ -65,5 +65,4 @@ def test_a_fitting_mask_is_left_as_it_is() -> None:
     t1 = Volume(img, np.diag([*VS, 1.0]))
     out, fit = image_decides(t1, bone)
     assert fit[1] >= 0.5
-    # every bone competes for its region (fifth pass): a fitting mask barely moves
-    assert _dice(out == 1, bone == 1) > 0.95
+    assert (out == bone).all()
