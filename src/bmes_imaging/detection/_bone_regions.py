@@ -29,6 +29,13 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from ._bone_shift import slice_axis as _slice_axis
+from ._slice_watershed import (
+    crop_box,
+    in_plane_connectivity,
+    in_plane_gradient,
+    keep_other_bones,
+    onto_grid,
+)
 
 __all__ = ["BAND_MM", "CORE_MM", "OUTSIDE_MM", "compete"]
 
@@ -57,13 +64,6 @@ END_SLICES = 1
 #: splits the cortex, which is bone.
 GROW_MM = 0.5
 _BACKGROUND = 255
-
-
-def _crop(mask: NDArray[np.bool_], margin: NDArray[np.int64]) -> tuple[slice, ...]:
-    nz = np.argwhere(mask)
-    lo = np.maximum(nz.min(axis=0) - margin, 0)
-    hi = np.minimum(nz.max(axis=0) + 1 + margin, mask.shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
 
 
 def dark_lines(img: NDArray[np.float32], vs: NDArray[np.float64], axis: int | None
@@ -179,18 +179,13 @@ def compete(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.float64],
     vs = np.asarray(voxel_sizes, dtype=np.float64)
     axis = _slice_axis(vs)
     margin = np.ceil((BAND_MM + OUTSIDE_MM + 2.0) / vs).astype(np.int64)
-    crop = _crop(todo, margin)
+    crop = crop_box(todo, margin)
     lab = labels[crop]
     img = np.asarray(t1_array[crop], dtype=np.float32)
     elev = dark_lines(img, vs, axis)
     elev /= max(float(np.percentile(elev, 99)), 1e-6)
     if GRAD_W:
-        sigma = 0.6 / vs
-        if axis is not None:
-            sigma[axis] = 0.0
-        sm = ndimage.gaussian_filter(img, sigma)
-        grad = np.sqrt(sum(np.gradient(sm, float(vs[a]), axis=a) ** 2
-                           for a in range(3) if a != axis))
+        grad = in_plane_gradient(img, vs, axis)
         elev += GRAD_W * grad / max(float(np.percentile(grad, 99)), 1e-6)
     # the watershed on pixels of 0.6 mm or more; a line keeps its strongest pixel
     f = np.where(vs < 0.6, 2, 1)
@@ -208,30 +203,15 @@ def compete(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.float64],
             plane = vs * f
         d = ndimage.distance_transform_edt(~edge, sampling=plane)
         e = e + np.float32(PRIOR_W) * np.exp(-0.5 * d * d).astype(np.float32)
-    conn = np.zeros((3, 3, 3), dtype=bool)
-    if axis is None:
-        conn[:] = True
-    else:
-        idx: list[slice | int] = [slice(None)] * 3
-        idx[axis] = 1
-        conn[tuple(idx)] = True
-    ws = watershed(e, seeds, connectivity=conn)
+    ws = watershed(e, seeds, connectivity=in_plane_connectivity(axis))
     ws[ws == _BACKGROUND] = 0
     near = ndimage.distance_transform_edt(lab[sub] == 0, sampling=vs * f) <= BAND_MM
-    for a in range(3):
-        if f[a] > 1:
-            ws, seeds, near = (np.repeat(x, f[a], axis=a) for x in (ws, seeds, near))
-    ws, seeds, near = (x[: lab.shape[0], : lab.shape[1], : lab.shape[2]]
-                       for x in (ws, seeds, near))
+    ws, seeds, near = onto_grid((ws, seeds, near), f, lab.shape)
     out = np.where(near, ws, lab).astype(np.uint8)
     if GROW_MM:
         out = _grow(out, elev > LINE_CUT, vs, axis)
-    chosen = sorted(bones) if bones is not None else list(range(1, 256))
-    if bones is not None:  # only the chosen bones move, into background only
-        moving = np.isin(lab, chosen)
-        out[~moving & (lab > 0)] = lab[~moving & (lab > 0)]
-        out[(lab == 0) & ~np.isin(out, chosen)] = 0
-        out[moving & (out > 0) & ~np.isin(out, chosen)] = 0
+    if bones is not None:
+        keep_other_bones(out, lab, bones)
     _keep_registered(out, lab, seeds, axis, bones)
     full = labels.copy()
     full[crop] = out

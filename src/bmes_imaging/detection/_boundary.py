@@ -23,6 +23,13 @@ from scipy import ndimage
 from ..volume import Volume
 from ._bone_shift import shift_poorly_fitting
 from ._bone_shift import slice_axis as _slice_axis
+from ._slice_watershed import (
+    crop_box,
+    in_plane_connectivity,
+    in_plane_gradient,
+    keep_other_bones,
+    onto_grid,
+)
 
 __all__ = ["BAND_MM", "CORE_MM", "OUTSIDE_MM", "image_boundaries", "image_decides",
            "not_in_air"]
@@ -34,13 +41,6 @@ OUTSIDE_MM = 3.0
 #: Only voxels this close (mm) to the registered boundary may change label.
 BAND_MM = 3.0
 _BACKGROUND = 255
-
-
-def _crop(labels: NDArray[np.uint8], margin: NDArray[np.int64]) -> tuple[slice, ...]:
-    nz = np.argwhere(labels > 0)
-    lo = np.maximum(nz.min(axis=0) - margin, 0)
-    hi = np.minimum(nz.max(axis=0) + 1 + margin, labels.shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
 
 
 def _markers(lab: NDArray[np.uint8], vs: NDArray[np.float64], axis: int | None
@@ -91,43 +91,24 @@ def image_boundaries(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.flo
     vs = np.asarray(voxel_sizes, dtype=np.float64)
     axis = _slice_axis(vs)
     margin = np.ceil((BAND_MM + OUTSIDE_MM + 2.0) / vs).astype(np.int64)
-    crop = _crop(todo.view(np.uint8), margin)
+    crop = crop_box(todo.view(np.uint8), margin)
     lab = labels[crop]
     img = np.asarray(t1_array[crop], dtype=np.float32)
-    sigma = 0.6 / vs
-    if axis is not None:
-        sigma[axis] = 0.0
-    sm = ndimage.gaussian_filter(img, sigma)
-    grads = [np.gradient(sm, float(vs[a]), axis=a) for a in range(3) if a != axis]
-    elev = np.sqrt(sum(g * g for g in grads))
+    elev = in_plane_gradient(img, vs, axis)
     # the watershed on pixels of 0.6 mm or more (its cost grows with the voxels; the
     # edges are smoothed at 0.6 mm anyway), repeated back onto the T1 grid
     f = np.where(vs < 0.6, 2, 1)
     sub = tuple(slice(None, None, int(k)) for k in f)
     markers = _markers(lab[sub], vs * f, axis)
-    conn = np.zeros((3, 3, 3), dtype=bool)
-    if axis is None:
-        conn[:] = True
-    else:
-        idx: list[slice | int] = [slice(None)] * 3
-        idx[axis] = 1
-        conn[tuple(idx)] = True
-    ws = watershed(elev[sub], markers, connectivity=conn)
+    ws = watershed(elev[sub], markers, connectivity=in_plane_connectivity(axis))
     ws[ws == _BACKGROUND] = 0
     # only near the registered boundary; a slice without a marker of a bone keeps it
     near = (ndimage.distance_transform_edt(lab[sub] == 0, sampling=vs * f) <= BAND_MM) & (
         ndimage.distance_transform_edt(lab[sub] > 0, sampling=vs * f) <= BAND_MM)
-    for a in range(3):
-        if f[a] > 1:
-            ws, markers, near = (np.repeat(x, f[a], axis=a) for x in (ws, markers, near))
-    ws, markers, near = (x[: lab.shape[0], : lab.shape[1], : lab.shape[2]]
-                         for x in (ws, markers, near))
+    ws, markers, near = onto_grid((ws, markers, near), f, lab.shape)
     out = np.where(near, ws, lab).astype(np.uint8)
-    if bones is not None:  # only the chosen bones move, into background only
-        moving = np.isin(lab, sorted(bones))
-        out[~moving & (lab > 0)] = lab[~moving & (lab > 0)]
-        out[(lab == 0) & ~np.isin(out, sorted(bones))] = 0
-        out[moving & (out > 0) & ~np.isin(out, sorted(bones))] = 0
+    if bones is not None:
+        keep_other_bones(out, lab, bones)
     for i, box in enumerate(ndimage.find_objects(lab)):
         if box is None or (bones is not None and i + 1 not in bones):
             continue
@@ -167,7 +148,7 @@ def not_in_air(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.float64],
         return labels
     vs = np.asarray(voxel_sizes, dtype=np.float64)
     axis = _slice_axis(vs)
-    crop = _crop(labels, np.ceil(4.0 / vs).astype(np.int64))
+    crop = crop_box(labels, np.ceil(4.0 / vs).astype(np.int64))
     img = np.asarray(t1_array[crop], dtype=np.float32)
     sigma = 1.0 / vs
     if axis is not None:
