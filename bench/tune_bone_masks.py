@@ -44,6 +44,8 @@ import dataclasses
 import os
 import pickle
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -117,6 +119,21 @@ def unlike_atlas_scale(seed: int, both: bool = False) -> tuple[float, float, flo
 _ORIGINAL_ATLAS: dict[str, object] = {}
 
 
+def _original_atlases(sides: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
+    """Each side's packaged atlas as first prepared (kept, so every replacement starts
+    from it), after emptying the flexed-atlas cache (keyed by id(): a new atlas may
+    reuse an old id)."""
+    from bmes_imaging.detection import _atlas
+
+    _atlas._FLEXED_CACHE.clear()
+    for side in sides:
+        if side not in _ORIGINAL_ATLAS:
+            _ORIGINAL_ATLAS[side] = _atlas._atlas_and_template(side)
+        a = _ORIGINAL_ATLAS[side]
+        assert isinstance(a, _atlas._PreparedAtlas)
+        yield side, a
+
+
 def warp_atlas(seed: int, amp_mm: float = 5.0, aniso: float = 0.08,
                scale: tuple[float, float, float] | None = None,
                sides: tuple[str, ...] = ("R", "L")) -> None:
@@ -126,12 +143,7 @@ def warp_atlas(seed: int, amp_mm: float = 5.0, aniso: float = 0.08,
 
     from bmes_imaging.detection import _atlas
 
-    _atlas._FLEXED_CACHE.clear()  # keyed by id(): a new atlas may reuse an old id
-    for side in sides:
-        if side not in _ORIGINAL_ATLAS:
-            _ORIGINAL_ATLAS[side] = _atlas._atlas_and_template(side)
-        a = _ORIGINAL_ATLAS[side]
-        assert isinstance(a, _atlas._PreparedAtlas)
+    for side, a in _original_atlases(sides):
         lab, grid = np.asarray(a.labels.array), np.indices(a.labels.shape, dtype=np.float32)
         r = np.random.default_rng(seed)
         drawn = 1 + r.uniform(-aniso, aniso, 3)
@@ -230,12 +242,7 @@ def reshape_atlas(seed: int, sides: tuple[str, ...] = ("R", "L")) -> None:
 
     from bmes_imaging.detection import _atlas
 
-    _atlas._FLEXED_CACHE.clear()  # keyed by id(): a new atlas may reuse an old id
-    for side in sides:
-        if side not in _ORIGINAL_ATLAS:
-            _ORIGINAL_ATLAS[side] = _atlas._atlas_and_template(side)
-        a = _ORIGINAL_ATLAS[side]
-        assert isinstance(a, _atlas._PreparedAtlas)
+    for side, a in _original_atlases(sides):
         lab = np.asarray(a.labels.array)
         new = _reshaped_labels(lab, seed)
         t = a.template
