@@ -9,12 +9,16 @@ tuned afterwards can move it.
 
 from __future__ import annotations
 
-from bmes_test_splits import assert_split_is_its_own
+from bmes_test_splits import (
+    THIN_BONES,
+    assert_spans_the_main_ranges,
+    assert_split_is_its_own,
+    checked_corner_specs,
+)
 
 from bmes_imaging.phantom import cohort_specs
 from bmes_imaging.phantom._distribution import (
     HOLDOUT_CORNERS,
-    RANGES,
     SEALED_CORNERS,
     cohort_digest,
 )
@@ -22,11 +26,6 @@ from bmes_imaging.phantom._distribution import (
 #: sha256 over (folder name, ``spec.to_dict()``) of ``cohort_specs("sealed")`` (64
 #: studies), computed when the split was added, before the fifth round of tuning.
 SEALED_64_DIGEST = "132cd850f48357ddb2f1d9f662450aa79e2ab00b724d6276b0fda7972e42fe78"
-
-_THIN = {"medial_cuneiform", "intermediate_cuneiform", "lateral_cuneiform", "cuboid",
-         "first_metatarsal", "second_metatarsal", "third_metatarsal", "fourth_metatarsal",
-         "fifth_metatarsal"}
-
 
 def test_sealed_split_is_pinned() -> None:
     specs = cohort_specs("sealed")
@@ -39,18 +38,10 @@ def test_sealed_shares_no_study_with_the_other_splits() -> None:
 
 
 def test_sealed_corners_cover_every_range_and_the_fourth_rounds_misses() -> None:
-    pairs = cohort_specs("sealed")
-    names = [n for n, _ in pairs]
-    assert SEALED_CORNERS[: len(HOLDOUT_CORNERS)] == HOLDOUT_CORNERS
-    for k, (corner, _) in enumerate(SEALED_CORNERS):
-        assert names[k] == f"sealed{k:03d}_{corner}"
-    specs = [s for _, s in pairs]
+    specs = checked_corner_specs("sealed", SEALED_CORNERS, HOLDOUT_CORNERS)
+    assert_spans_the_main_ranges(specs)
     lesions = [s for s in specs if not s.normal]
-    assert set(RANGES["edema_fluid_ratio"]) <= {s.edema_fluid_ratio for s in lesions}
-    assert set(RANGES["slice_mm"]) <= {s.slice_mm for s in specs}
-    assert set(RANGES["size"]) <= {s.size for s in specs}
-    assert {"sagittal", "axial", "coronal"} <= {s.fluid_plane for s in specs}
-    thick_thin = [s for s in lesions if s.slice_mm >= 4.0 and set(s.edema_bones) <= _THIN]
+    thick_thin = [s for s in lesions if s.slice_mm >= 4.0 and set(s.edema_bones) <= THIN_BONES]
     assert len(thick_thin) >= 6
     partial_midfoot = [s for s in lesions if s.coverage < 1.0
                        and set(s.edema_bones) & {"intermediate_cuneiform", "cuboid"}]
