@@ -28,6 +28,16 @@ class _Paints(QObject):
         return False
 
 
+@pytest.fixture
+def bar(qtbot: Any) -> QProgressBar:
+    """A progress bar shown on screen (exposed), closed with the test."""
+    widget = QProgressBar()
+    qtbot.addWidget(widget)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
 def _spin(seconds: float) -> None:
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
@@ -35,11 +45,7 @@ def _spin(seconds: float) -> None:
         time.sleep(0.002)
 
 
-def test_set_progress_paints_later_not_in_the_call(qtbot: Any) -> None:
-    bar = QProgressBar()
-    qtbot.addWidget(bar)
-    bar.show()
-    qtbot.waitExposed(bar)
+def test_set_progress_paints_later_not_in_the_call(qtbot: Any, bar: QProgressBar) -> None:
     paints = _Paints(bar)
     _spin(0.1)
     paints.count = 0
@@ -54,11 +60,7 @@ def test_set_progress_paints_later_not_in_the_call(qtbot: Any) -> None:
     assert bar.maximum() == 0
 
 
-def test_a_busy_bar_redraws_a_few_times_a_second_then_as_before(qtbot: Any) -> None:
-    bar = QProgressBar()
-    qtbot.addWidget(bar)
-    bar.show()
-    qtbot.waitExposed(bar)
+def test_a_busy_bar_redraws_a_few_times_a_second_then_as_before(bar: QProgressBar) -> None:
     pulse = BusyPulse(bar)
     paints = _Paints(bar)
     set_progress(bar, 0, maximum=0)
