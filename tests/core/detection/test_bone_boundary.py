@@ -7,14 +7,12 @@ import numpy as np
 import pytest
 
 from bmes_imaging.detection._boundary import image_boundaries, image_decides, not_in_air
+from bmes_imaging.metrics import dice
 from bmes_imaging.volume import Volume
 
 #: in-plane 0.5 mm, 3 mm slices along the last axis (a sagittal T1)
 VS = np.array([0.5, 0.5, 3.0])
 
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    return float(2 * (a & b).sum() / max(int(a.sum() + b.sum()), 1))
 
 
 def _foot(seed: int = 0, edema: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -54,9 +52,9 @@ def test_air_is_never_bone_but_dark_tissue_inside_the_body_may_be() -> None:
 def test_a_misplaced_boundary_moves_onto_the_bone(edema: bool) -> None:
     img, bone = _foot(edema=edema)
     shifted = np.roll(bone, 5, axis=0)  # 2.5 mm off in plane
-    before = _dice(shifted == 1, bone == 1)
+    before = dice(shifted == 1, bone == 1)
     out = image_boundaries(img, VS, shifted, {1})
-    after = _dice(out == 1, bone == 1)
+    after = dice(out == 1, bone == 1)
     assert after > before + 0.03 and after > 0.9, (before, after)
 
 

@@ -6,13 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from bmes_imaging.detection._bone_regions import compete, dark_lines
+from bmes_imaging.metrics import dice
 
 #: in-plane 0.5 mm, 3 mm slices along the last axis (a sagittal T1)
 VS = np.array([0.5, 0.5, 3.0])
 
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    return float(2 * (a & b).sum() / max(int(a.sum() + b.sum()), 1))
 
 
 def _foot(edema: bool = False, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -76,8 +74,8 @@ def test_bones_shaped_unlike_the_atlas_take_their_own_shape() -> None:
     lab = _atlas_shape(truth)
     out = compete(img, VS, lab)
     for b in (1, 2):
-        before = _dice(lab == b, truth == b)
-        after = _dice(out == b, truth == b)
+        before = dice(lab == b, truth == b)
+        after = dice(out == b, truth == b)
         assert after > before + 0.03 and after > 0.85, (b, before, after)
 
 
@@ -88,7 +86,7 @@ def test_edematous_marrow_stays_bone() -> None:
     x = np.indices(truth.shape)[0] * VS[0]
     edema = (truth == 1) & (x > 19.5) & (x < 25.5)
     assert (out[edema] == 1).mean() > 0.9
-    assert _dice(out == 1, truth == 1) > 0.85
+    assert dice(out == 1, truth == 1) > 0.85
 
 
 def test_only_the_chosen_bones_change() -> None:
@@ -96,4 +94,4 @@ def test_only_the_chosen_bones_change() -> None:
     lab = _atlas_shape(truth)
     out = compete(img, VS, lab, {2})
     assert ((out == 1) == (lab == 1)).all()
-    assert _dice(out == 2, truth == 2) > _dice(lab == 2, truth == 2)
+    assert dice(out == 2, truth == 2) > dice(lab == 2, truth == 2)
