@@ -25,7 +25,14 @@ gives a cohort of them. Three splits exist and never share a study:
 * ``"vault"``: the sixth split, added before the sixth round of tuning: its own salt,
   seeds (60 000 000 + i) and corner cases (:data:`VAULT_CORNERS`: those of ``"sealed"``
   plus small lesions of thin bones in 5 mm slices with the fluid series in every plane,
-  where the fifth round missed), run once after that round's defaults are committed.
+  where the fifth round missed), run once after that round's defaults are committed
+  (its misses were read afterwards);
+* ``"crypt"``: the seventh split, added before the seventh round of tuning: its own salt,
+  seeds (70 000 000 + i) and corner cases (:data:`CRYPT_CORNERS`: those of ``"vault"``
+  plus small, low-contrast lesions of thin bones with the fluid series coronal or axial,
+  strong small lesions in 5 mm slices of the bones not yet used there, and normal feet
+  in 5 mm slices with the fluid series in another plane, where the sixth round missed or
+  gave false bones), run once after that round's defaults are committed.
 
 The split enters both the random stream (``default_rng([index, salt])`` with a
 split-specific salt) and the study seed (``SEED_BASE[split] + index``, used for noise,
@@ -110,21 +117,23 @@ from ..bones import Bone
 from ..errors import PhantomError
 from ._spec import PhantomSpec
 
-__all__ = ["EVAL_CORNERS", "FINAL_CORNERS", "HOLDOUT_CORNERS", "RANGES", "SEALED_CORNERS",
-           "SEED_BASE", "SPLITS", "TUNE_CORNERS", "TUNE_CORNER_INDEX", "VAULT_CORNERS",
-           "cohort_digest", "distribution_specs",
-           "draw_spec", "tune_corner_specs"]
+__all__ = ["CRYPT_CORNERS", "EVAL_CORNERS", "FINAL_CORNERS", "HOLDOUT_CORNERS", "RANGES",
+           "SEALED_CORNERS", "SEED_BASE", "SPLITS", "TUNE_CORNERS", "TUNE_CORNER_INDEX",
+           "VAULT_CORNERS", "cohort_digest", "distribution_specs", "draw_spec",
+           "tune_corner_specs"]
 
 #: The splits.
-SPLITS = ("tune", "eval", "final", "holdout", "sealed", "vault")
+SPLITS = ("tune", "eval", "final", "holdout", "sealed", "vault", "crypt")
 #: Study seed of index ``i`` in a split: ``SEED_BASE[split] + i``.
 SEED_BASE = {"tune": 10_000_000, "eval": 20_000_000, "final": 30_000_000,
-             "holdout": 40_000_000, "sealed": 50_000_000, "vault": 60_000_000}
+             "holdout": 40_000_000, "sealed": 50_000_000, "vault": 60_000_000,
+             "crypt": 70_000_000}
 _SALT = {"tune": 0x7475_6E65, "eval": 0x6576_616C, "final": 0x6669_6E6C,
-         "holdout": 0x686F_6C64, "sealed": 0x7365_616C, "vault": 0x7661_756C}
+         "holdout": 0x686F_6C64, "sealed": 0x7365_616C, "vault": 0x7661_756C,
+         "crypt": 0x6372_7970}
 #: Default cohort size per split.
 _DEFAULT_N = {"tune": 60, "eval": 40, "final": 40, "holdout": 48, "sealed": 64,
-              "vault": 64}
+              "vault": 64, "crypt": 64}
 _MAX_INDEX = 9_999_999
 
 #: Documented ranges (see the module docstring); the corner cases use their ends.
@@ -233,7 +242,8 @@ def draw_spec(seed: int, split: str, *, resolution: float = 1.0) -> PhantomSpec:
     seed
         Index of the study in its split (``0 <= seed < 10_000_000``).
     split
-        ``"tune"``, ``"eval"``, ``"final"``, ``"holdout"``, ``"sealed"`` or ``"vault"``: disjoint
+        ``"tune"``, ``"eval"``, ``"final"``, ``"holdout"``, ``"sealed"``, ``"vault"`` or
+        ``"crypt"``: disjoint
         random streams and study seeds.
     resolution
         Passed to the spec (1.0 = the drawn protocol; larger for quick tests).
@@ -514,8 +524,44 @@ VAULT_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
              edema_fluid_ratio=2.0, edema_t1_ratio=0.8)),
 )
 
+#: Corner cases of the seventh split, ``"crypt"`` (its own salt and seeds): every corner of
+#: :data:`VAULT_CORNERS` drawn anew, plus what the sixth round missed on ``"vault"``:
+#: small low-contrast lesions of thin bones with a coronal or axial fluid series (a
+#: lateral cuneiform at STIR 2x / T1 drop 19 %, a third metatarsal at 1.8x), a strong
+#: small lesion at the border in 5 mm slices (an intermediate cuneiform at 2x / 20 %),
+#: strong small lesions in 5 mm slices of the bones not used there before (fourth
+#: metatarsal, cuboid with a coronal fluid series, first metatarsal with an axial one),
+#: and normal feet in 5 mm slices with the fluid series coronal or axial (a vault study
+#: in 5 mm slices got five false bones).
+#: Written before any tuning of the seventh round, and not changed after.
+CRYPT_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
+    *VAULT_CORNERS,
+    ("subchondral_lateral_cuneiform_coronal_stir2_t1drop19",
+     _lesion(edema_bones=("lateral_cuneiform",), edema_extent="subchondral",
+             fluid_plane="coronal", edema_fluid_ratio=2.0, edema_t1_ratio=0.81)),
+    ("subchondral_third_metatarsal_coronal_stir1.8",
+     _lesion(edema_bones=("third_metatarsal",), edema_extent="subchondral",
+             fluid_plane="coronal", edema_fluid_ratio=1.8)),
+    ("subchondral_intermediate_cuneiform_slice5_stir2_t1drop20",
+     _lesion(edema_bones=("intermediate_cuneiform",), edema_extent="subchondral",
+             slice_mm=5.0, edema_fluid_ratio=2.0, edema_t1_ratio=0.8)),
+    ("subchondral_fourth_metatarsal_slice5_stir2.4_t1drop40",
+     _lesion(edema_bones=("fourth_metatarsal",), edema_extent="subchondral", slice_mm=5.0,
+             edema_fluid_ratio=2.4, edema_t1_ratio=0.6)),
+    ("subchondral_cuboid_slice5_coronal",
+     _lesion(edema_bones=("cuboid",), edema_extent="subchondral", slice_mm=5.0,
+             fluid_plane="coronal")),
+    ("subchondral_first_metatarsal_slice5_axial_stir2_t1drop20",
+     _lesion(edema_bones=("first_metatarsal",), edema_extent="subchondral", slice_mm=5.0,
+             fluid_plane="axial", edema_fluid_ratio=2.0, edema_t1_ratio=0.8)),
+    ("normal_slice5_coronal", _with(normal=True, slice_mm=5.0, fluid_plane="coronal")),
+    ("normal_slice5_axial_t2fs_fat0.4",
+     _with(normal=True, slice_mm=5.0, fluid_plane="axial", fluid="t2_fs",
+           fat_suppression=0.4, fat_inhomogeneity=0.6)),
+)
+
 _CORNERS = {"eval": EVAL_CORNERS, "final": FINAL_CORNERS, "holdout": HOLDOUT_CORNERS,
-            "sealed": SEALED_CORNERS, "vault": VAULT_CORNERS}
+            "sealed": SEALED_CORNERS, "vault": VAULT_CORNERS, "crypt": CRYPT_CORNERS}
 
 
 def tune_corner_specs(*, resolution: float = 1.0) -> list[tuple[str, PhantomSpec]]:
@@ -538,10 +584,12 @@ def distribution_specs(split: str, n: int | None = None, *, resolution: float = 
     Parameters
     ----------
     split
-        ``"tune"``, ``"eval"``, ``"final"``, ``"holdout"``, ``"sealed"`` or ``"vault"``.
+        ``"tune"``, ``"eval"``, ``"final"``, ``"holdout"``, ``"sealed"``, ``"vault"`` or
+        ``"crypt"``.
     n
         Number of studies (default 40 for ``"eval"`` and ``"final"``, 48 for
-        ``"holdout"``, 64 for ``"sealed"`` and ``"vault"``, 60 for ``"tune"``).
+        ``"holdout"``, 64 for ``"sealed"``, ``"vault"`` and ``"crypt"``, 60 for
+        ``"tune"``).
     resolution
         Passed to every spec.
 
