@@ -23,8 +23,10 @@ studies in ``~/.cache/bmes-imaging/phantom-holdout``, made by ``bench/bench_dete
 ``--bones auto`` compares with the automatic bone masks (registered once per study with the
 bone-mask code of the day and cached; the truth bones still say which bones are
 positive). ``--split sealed`` (sixth round) reads the ``sealed`` split the same way (run
-once with the fifth round's defaults, read since). The ``vault`` split, the sixth
-round's evaluation set, is never read here.
+once with the fifth round's defaults, read since), and ``--split vault`` (seventh round)
+the ``vault`` split (the sixth round's evaluation set, run once with the sixth round's
+defaults, read since). The ``crypt`` split, the seventh round's evaluation set, is never
+read here.
 
 Targets (issue 11, measured on the evaluation cohort by ``bench/bench_detection.py``):
 sensitivity >= 0.95, specificity >= 0.95, Dice >= 0.80, strong-lesion sensitivity >= 0.97.
@@ -55,6 +57,8 @@ from bmes_imaging.detection._findings import findings_from_ratios
 from bmes_imaging.phantom import PhantomSpec, cohort_specs, default_cache_dir, generate_study
 from bmes_imaging.phantom._distribution import draw_spec, tune_corner_specs
 
+READ_SPLITS = ("holdout", "sealed", "vault")  # written splits read for tuning; never crypt
+
 
 def _cached_study(key: str, spec: PhantomSpec, cache: Path, times: list[float]
                   ) -> dict[str, Any]:
@@ -84,7 +88,8 @@ def _cached_study(key: str, spec: PhantomSpec, cache: Path, times: list[float]
 
 def _holdout_study(name: str, cache: Path, times: list[float], auto: bool,
                    split: str = "holdout") -> dict[str, Any]:
-    """Arrays of written study ``name`` of a read split (``holdout`` or ``sealed``; as
+    """Arrays of written study ``name`` of a read split (``holdout``, ``sealed`` or
+    ``vault``; as
     :func:`_cached_study`), with its
     visible truth (``bench_detection.visible_truth``) and, with ``auto``, the automatic
     bone masks (``auto_bones``)."""
@@ -93,7 +98,7 @@ def _holdout_study(name: str, cache: Path, times: list[float], auto: bool,
     from bmes_imaging.dicom import load_series
     from bmes_imaging.study import index_study_folder
 
-    if split not in ("holdout", "sealed"):  # never the evaluation splits
+    if split not in READ_SPLITS:  # never the evaluation split
         raise SystemExit(f"split {split!r} is not a read split")
     folder = default_cache_dir(split) / name
     path = cache / split / f"{name}.npz"
@@ -172,10 +177,11 @@ def main() -> int:
     ap.add_argument("--corners", choices=("no", "also", "only"), default="also",
                     help="the tuning split's corner cases (TUNE_CORNERS): added after the "
                          "n drawn studies (default), left out, or alone")
-    ap.add_argument("--split", choices=("tune", "holdout", "sealed"), default="tune",
+    ap.add_argument("--split", choices=("tune", *READ_SPLITS), default="tune",
                     help="the tuning split (default) or a read split: holdout (48 "
-                         "written studies) or sealed (64; run once in the fifth round, "
-                         "read since); -n and --corners do not apply")
+                         "written studies), sealed (64; run once in the fifth round, "
+                         "read since) or vault (64; run once in the sixth round, read "
+                         "since); -n and --corners do not apply")
     ap.add_argument("--bones", choices=("given", "auto"), default="given",
                     help="true bone masks (default) or automatic ones (cached once)")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per study")
@@ -188,7 +194,7 @@ def main() -> int:
     hidden = 0  # lesions outside the fluid series (left out of the truth)
     studies: list[tuple[str, PhantomSpec]] = []
     auto = args.bones == "auto"
-    if args.split in ("holdout", "sealed"):
+    if args.split in READ_SPLITS:
         studies = cohort_specs(args.split)
     else:
         if args.corners != "only":
@@ -196,7 +202,7 @@ def main() -> int:
         if args.corners != "no":
             studies += tune_corner_specs()
     for key, spec_obj in studies:
-        if args.split in ("holdout", "sealed"):
+        if args.split in READ_SPLITS:
             data = _holdout_study(key, args.cache, times, auto, args.split)
         else:
             data = _cached_study(key, spec_obj, args.cache, times)
@@ -241,7 +247,7 @@ def main() -> int:
     ev = Evaluation(scores)
     n_c = len(studies) - (args.n if args.corners != "only" else 0)
     masks = "automatic bone masks" if auto else "true bone masks given"
-    if args.split in ("holdout", "sealed"):
+    if args.split in READ_SPLITS:
         print(f"\n{len(studies)} {args.split} studies (read split), {masks}")
     else:
         print(f"\n{len(studies)} tuning studies ({args.n if args.corners != 'only' else 0} "
