@@ -30,7 +30,7 @@ from ..errors import DetectionError
 from ..geometry import apply_affine
 from ._align import _BINS, _entropy, _intensity_bins
 from ._atlas_template import AIR, OTHER
-from ._sampling import sample_linear
+from ._kernels import joint_histogram
 
 __all__ = ["Matcher", "affine9", "affine9_inverse", "fit", "rotation"]
 
@@ -81,26 +81,18 @@ class Matcher:
     def cost_inverse(self, w2v: NDArray[np.float64]) -> float:
         """``w2v`` maps T1 world to template voxels."""
         pv = w2v[:3, :3] @ self.world + w2v[:3, 3:4]
-        vals = sample_linear(self.moving, pv, self.outside)
-        return -self._nmi(vals)
+        if pv.shape[1] < 100:
+            return -0.0
+        # the template sampled at pv and binned with the fixed samples' bins
+        # (:func:`._align._nmi`'s operations on the same numbers, the fixed part
+        # precomputed; compiled when numba is there, bit for bit the same)
+        joint = joint_histogram(self.moving, pv, self.outside, self.row_start,
+                                self.row_end, _BINS)
+        return -self._nmi(joint)
 
-    def _nmi(self, vals: NDArray[np.float32]) -> float:
-        """:func:`._align._nmi` of the fixed bins and ``vals`` (template 0-1), the same
-        operations on the same numbers, with the fixed part precomputed."""
-        n = len(vals)
-        if n < 100:
-            return 0.0
-        # _intensity_bins(vals, 0.0, 1.0): (v - 0) / 1 is v itself
-        pos = np.clip(vals * np.float32(_BINS - 1), 0, _BINS - 1)
-        m0 = pos.astype(np.int64)
-        cells = np.empty(2 * n, dtype=np.int64)
-        np.add(self.row_start, m0, out=cells[:n])
-        np.add(cells[:n], 1, out=cells[n:])
-        np.minimum(cells[n:], self.row_end, out=cells[n:])
-        weights = np.empty(2 * n)
-        np.subtract(pos, m0, out=weights[n:], dtype=np.float64)
-        np.subtract(1.0, weights[n:], out=weights[:n])
-        joint = np.bincount(cells, weights=weights, minlength=_BINS * _BINS)
+    @staticmethod
+    def _nmi(joint: NDArray[np.float64]) -> float:
+        """NMI of a joint histogram (:func:`._kernels.joint_histogram`)."""
         p = joint.reshape(_BINS, _BINS) / joint.sum()
         hj = _entropy(p)
         return (_entropy(p.sum(axis=1)) + _entropy(p.sum(axis=0))) / hj if hj > 0 else 0.0

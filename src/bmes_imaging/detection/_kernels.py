@@ -1,0 +1,171 @@
+"""Compiled loops of the atlas registration's cost, bit for bit its numpy code.
+
+The registration (:mod:`._matcher`) evaluates its NMI cost 7 000-20 000 times per study;
+each evaluation samples the template at a few thousand points
+(:func:`._sampling.sample_linear`) and adds them into a joint histogram, about 25
+numpy calls on small arrays, most of the time spent in call overhead and in
+temporaries. With `numba <https://numba.pydata.org>`_ installed, :func:`joint_histogram`
+does both in one compiled loop: the same floating-point operations in the same order
+(no fast-math, no reassociation), so the histogram, and every registration and mask
+that depends on it, is the same bit for bit (test: ``tests/core/test_kernels.py``).
+Without numba (or with ``BMES_NO_NUMBA=1``) the numpy code runs, with the same result.
+
+The compiled code is cached on disk by numba (``cache=True``: beside this module, or in
+numba's user cache folder when that is not writable); the first call of a process
+without a cache compiles it (about a second), which the review's bone-mask process does
+at start-up (:func:`warm_up`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["AVAILABLE", "joint_histogram", "joint_histogram_numpy", "warm_up"]
+
+
+def _load_numba() -> Any:
+    if os.environ.get("BMES_NO_NUMBA", "").strip() not in ("", "0"):
+        return None
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba
+
+
+_numba = _load_numba()
+#: True when the compiled kernel is used.
+AVAILABLE = _numba is not None
+
+
+def joint_histogram_numpy(moving: NDArray[np.float32], coords: NDArray[np.float64],
+                          cval: float, row_start: NDArray[np.int64],
+                          row_end: NDArray[np.int64], bins: int) -> NDArray[np.float64]:
+    """Joint histogram (``bins * bins`` cells, float64) of the fixed samples' rows
+    (``row_start``, ``row_end``: first and last cell of each sample's row) and the
+    template ``moving`` (0-1) linearly interpolated at voxel ``coords`` (3, N), linear
+    (Parzen-like) binning on the template side: the numpy reference of
+    :func:`joint_histogram`, the operations of :class:`._matcher.Matcher` before."""
+    from ._sampling import sample_linear
+
+    vals = sample_linear(moving, coords, cval)
+    n = len(vals)
+    pos = np.clip(vals * np.float32(bins - 1), 0, bins - 1)
+    m0 = pos.astype(np.int64)
+    cells = np.empty(2 * n, dtype=np.int64)
+    np.add(row_start, m0, out=cells[:n])
+    np.add(cells[:n], 1, out=cells[n:])
+    np.minimum(cells[n:], row_end, out=cells[n:])
+    weights = np.empty(2 * n)
+    np.subtract(pos, m0, out=weights[n:], dtype=np.float64)
+    np.subtract(1.0, weights[n:], out=weights[:n])
+    return np.asarray(np.bincount(cells, weights=weights, minlength=bins * bins),
+                      dtype=np.float64)
+
+
+def _joint_histogram_loop(moving: NDArray[np.float32], coords: NDArray[np.float64],
+                          cval: float, row_start: NDArray[np.int64],
+                          row_end: NDArray[np.int64], bins: int,
+                          m0: NDArray[np.int64], high: NDArray[np.float64],
+                          joint: NDArray[np.float64]) -> None:  # pragma: no cover (compiled)
+    """:func:`joint_histogram_numpy` as loops (compiled by numba): ``m0`` and ``high``
+    are scratch arrays of N; ``joint`` (zeros) receives the histogram."""
+    n0, n1, n2 = moving.shape
+    flat = moving.reshape(-1)
+    s0 = n1 * n2
+    s1 = n2
+    u0 = np.float64(n0) - 1.0
+    u1 = np.float64(n1) - 1.0
+    u2 = np.float64(n2) - 1.0
+    scale = np.float32(bins - 1)
+    top = np.float32(bins - 1)
+    zero = np.float32(0.0)
+    outside = np.float32(cval)
+    n = coords.shape[1]
+    for i in range(n):
+        x = coords[0, i]
+        y = coords[1, i]
+        z = coords[2, i]
+        if 0.0 <= x <= u0 and 0.0 <= y <= u1 and 0.0 <= z <= u2:
+            fx = np.floor(x)
+            fy = np.floor(y)
+            fz = np.floor(z)
+            # sample_linear's weights: 1 - w and 1 - (1 - w)
+            bx = x - fx
+            ax = 1.0 - bx
+            bx = 1.0 - ax
+            by = y - fy
+            ay = 1.0 - by
+            by = 1.0 - ay
+            bz = z - fz
+            az = 1.0 - bz
+            bz = 1.0 - az
+            base = int(fx) * s0 + int(fy) * s1 + int(fz)
+            d0 = s0 if fx < u0 else 0
+            d1 = s1 if fy < u1 else 0
+            d2 = 1 if fz < u2 else 0
+            # the eight corners, last axis fastest, each (v * wx) * wy * wz, summed
+            # one after the other from the first
+            acc = np.float64(flat[base]) * ax * ay * az
+            acc = acc + np.float64(flat[base + d2]) * ax * ay * bz
+            acc = acc + np.float64(flat[base + d1]) * ax * by * az
+            acc = acc + np.float64(flat[base + d1 + d2]) * ax * by * bz
+            acc = acc + np.float64(flat[base + d0]) * bx * ay * az
+            acc = acc + np.float64(flat[base + d0 + d2]) * bx * ay * bz
+            acc = acc + np.float64(flat[base + d0 + d1]) * bx * by * az
+            acc = acc + np.float64(flat[base + d0 + d1 + d2]) * bx * by * bz
+            v = np.float32(acc)
+        else:
+            v = outside
+        p = v * scale
+        # np.clip(p, 0, bins - 1) as numpy computes it: max(p, 0) then min(., top),
+        # each "a > b ? a : b" (so -0.0 becomes +0.0 as there)
+        p = p if p > zero else zero
+        p = p if p < top else top
+        m = np.int64(p)
+        m0[i] = m
+        high[i] = np.float64(p) - np.float64(m)
+    # np.bincount adds its inputs in order: every sample's lower cell, then every upper
+    for i in range(n):
+        joint[row_start[i] + m0[i]] += 1.0 - high[i]
+    for i in range(n):
+        c = row_start[i] + m0[i] + 1
+        if c > row_end[i]:
+            c = row_end[i]
+        joint[c] += high[i]
+
+
+_compiled: Any = None
+if _numba is not None:
+    _compiled = _numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")(
+        _joint_histogram_loop)
+
+
+def joint_histogram(moving: NDArray[np.float32], coords: NDArray[np.float64],
+                    cval: float, row_start: NDArray[np.int64],
+                    row_end: NDArray[np.int64], bins: int) -> NDArray[np.float64]:
+    """:func:`joint_histogram_numpy`, compiled when numba is available (the same
+    numbers bit for bit). ``moving`` must be C-contiguous float32 with finite values,
+    ``coords`` float64 (3, N)."""
+    if _compiled is None:
+        return joint_histogram_numpy(moving, coords, cval, row_start, row_end, bins)
+    n = coords.shape[1]
+    joint = np.zeros(bins * bins)
+    _compiled(moving, coords, float(cval), row_start, row_end, bins,
+              np.empty(n, dtype=np.int64), np.empty(n), joint)
+    return joint
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's disk cache) the kernel now, e.g. in a worker
+    process at start-up, so that the first registration does not wait for it."""
+    if _compiled is None:
+        return
+    moving = np.zeros((2, 2, 2), dtype=np.float32)
+    coords = np.zeros((3, 1))
+    start = np.zeros(1, dtype=np.int64)
+    joint_histogram(moving, coords, 0.0, start, start + 1, 2)

@@ -1,0 +1,74 @@
+"""The compiled joint histogram of the atlas registration is its numpy code, bit for bit.
+
+:func:`bmes_imaging.detection._kernels.joint_histogram` (numba) must give exactly what
+:func:`~bmes_imaging.detection._kernels.joint_histogram_numpy` gives (the automatic masks
+depend on every bit through Powell's path): points inside, on the borders, on exact
+voxel positions and halves, outside; both outside values of the templates.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from bmes_imaging.detection import _kernels
+from bmes_imaging.detection._kernels import joint_histogram, joint_histogram_numpy
+
+needs_numba = pytest.mark.skipif(not _kernels.AVAILABLE,
+                                 reason="numba is not installed: the numpy code runs")
+
+
+def _template(shape: tuple[int, int, int], seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    vol = ndimage.gaussian_filter(rng.uniform(0.0, 1.0, shape), 1.5)
+    vol = (vol - vol.min()) / (vol.max() - vol.min())
+    vol[vol < 0.15] = 0.0  # air
+    vol[vol > 0.97] = 1.0  # the top bin
+    return np.ascontiguousarray(vol, dtype=np.float32)
+
+
+def _coords(shape: tuple[int, int, int], n: int, rng: np.random.Generator) -> np.ndarray:
+    coords = rng.uniform(-2.0, np.array(shape)[:, None] + 1.0, size=(3, n))
+    coords[:, ::5] = np.round(coords[:, ::5])
+    coords[:, 1::9] = np.round(coords[:, 1::9] * 2) / 2
+    for ax in range(3):
+        coords[ax, ax::7] = shape[ax] - 1
+        coords[ax, ax + 1::11] = 0.0
+        coords[ax, ax + 2::13] = -1e-12
+        coords[ax, ax + 3::17] = shape[ax] - 1 + 1e-9
+    return coords
+
+
+@needs_numba
+@pytest.mark.parametrize("shape", [(23, 31, 17), (2, 40, 9), (64, 12, 33)])
+def test_compiled_histogram_is_the_numpy_one_bit_for_bit(shape: tuple[int, int, int]
+                                                          ) -> None:
+    vol = _template(shape, 1)
+    rng = np.random.default_rng(2)
+    for trial in range(6):
+        n = int(rng.integers(100, 6000))
+        coords = _coords(shape, n, rng) if trial else rng.uniform(
+            0.0, np.array(shape)[:, None] - 1.0, size=(3, n))  # first: all inside
+        fbin = rng.integers(0, 32, n).astype(np.int64)
+        start = fbin * 32
+        for cval in (0.0, 0.45):
+            want = joint_histogram_numpy(vol, coords, cval, start, start + 31, 32)
+            got = joint_histogram(vol, coords, cval, start, start + 31, 32)
+            assert got.dtype == want.dtype == np.float64
+            assert np.array_equal(got.view(np.uint64), want.view(np.uint64))
+            assert got.sum() == pytest.approx(n)
+
+
+def test_without_numba_the_numpy_code_runs() -> None:
+    """``BMES_NO_NUMBA=1`` switches the kernel off (the fallback where numba is absent)."""
+    code = ("from bmes_imaging.detection import _kernels; "
+            "print(_kernels.AVAILABLE, _kernels._compiled is None)")
+    env = {**os.environ, "BMES_NO_NUMBA": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["False", "True"]
