@@ -47,6 +47,7 @@ from ..anatomy import load_foot_atlas
 from ..errors import DetectionError
 from ..geometry import apply_affine, resample_to
 from ..volume import Volume
+from . import _kernels
 from ._align import _block_mean
 from ._atlas_library import fuse_labels, site_atlases_for
 from ._atlas_template import (
@@ -160,8 +161,9 @@ def _atlas_and_template(side: str) -> _PreparedAtlas:
 
 
 def prepare_atlas(laterality: str | None = None) -> None:
-    """Load and prepare the packaged foot atlas now, so that the first automatic bone
-    masks do not pay for it (about half a second; e.g. from a GUI at start-up).
+    """Load and prepare the packaged foot atlas and the compiled registration cost
+    (:mod:`._kernels`) now, so that the first automatic bone masks do not pay for them
+    (about a second; e.g. from a GUI at start-up).
 
     Parameters
     ----------
@@ -170,6 +172,7 @@ def prepare_atlas(laterality: str | None = None) -> None:
     """
     for side in ([laterality.upper()] if laterality else ["R", "L"]):
         _atlas_and_template(side)
+    _kernels.warm_up()  # the compiled cost: loaded from numba's cache, or compiled
 
 
 def _grid_starts(m6: _Matcher, scales: Sequence[float], t_centre: NDArray[np.float64],

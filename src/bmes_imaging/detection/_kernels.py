@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["AVAILABLE", "joint_histogram", "joint_histogram_numpy", "warm_up"]
+__all__ = ["AVAILABLE", "joint_histogram", "joint_histogram_numpy", "sample_linear",
+           "sample_nearest", "warm_up"]
 
 
 def _load_numba() -> Any:
@@ -50,9 +51,9 @@ def joint_histogram_numpy(moving: NDArray[np.float32], coords: NDArray[np.float6
     template ``moving`` (0-1) linearly interpolated at voxel ``coords`` (3, N), linear
     (Parzen-like) binning on the template side: the numpy reference of
     :func:`joint_histogram`, the operations of :class:`._matcher.Matcher` before."""
-    from ._sampling import sample_linear
+    from ._sampling import numpy_sample_linear
 
-    vals = sample_linear(moving, coords, cval)
+    vals = numpy_sample_linear(moving, coords, cval)
     n = len(vals)
     pos = np.clip(vals * np.float32(bins - 1), 0, bins - 1)
     m0 = pos.astype(np.int64)
@@ -139,10 +140,113 @@ def _joint_histogram_loop(moving: NDArray[np.float32], coords: NDArray[np.float6
         joint[c] += high[i]
 
 
+def _linear_loop(volume: NDArray[np.float32], coords: NDArray[np.float64], clip: bool,
+                 out: NDArray[np.float32]) -> None:  # pragma: no cover (compiled)
+    """:func:`._sampling.sample_linear` (``clip``: :func:`._sampling.sample_linear_nearest`)
+    as a loop: ``out`` (filled with the outside value) receives the points inside."""
+    n0, n1, n2 = volume.shape
+    flat = volume.reshape(-1)
+    s0 = n1 * n2
+    s1 = n2
+    u0 = np.float64(n0) - 1.0
+    u1 = np.float64(n1) - 1.0
+    u2 = np.float64(n2) - 1.0
+    for i in range(coords.shape[1]):
+        x = coords[0, i]
+        y = coords[1, i]
+        z = coords[2, i]
+        if clip:  # np.clip(coords, 0, n - 1): "a > b ? a : b", then "a < b ? a : b"
+            x = x if x > 0.0 else 0.0
+            x = x if x < u0 else u0
+            y = y if y > 0.0 else 0.0
+            y = y if y < u1 else u1
+            z = z if z > 0.0 else 0.0
+            z = z if z < u2 else u2
+        if not (0.0 <= x <= u0 and 0.0 <= y <= u1 and 0.0 <= z <= u2):
+            continue
+        fx = np.floor(x)
+        fy = np.floor(y)
+        fz = np.floor(z)
+        bx = x - fx
+        ax = 1.0 - bx
+        bx = 1.0 - ax
+        by = y - fy
+        ay = 1.0 - by
+        by = 1.0 - ay
+        bz = z - fz
+        az = 1.0 - bz
+        bz = 1.0 - az
+        base = int(fx) * s0 + int(fy) * s1 + int(fz)
+        d0 = s0 if fx < u0 else 0
+        d1 = s1 if fy < u1 else 0
+        d2 = 1 if fz < u2 else 0
+        acc = np.float64(flat[base]) * ax * ay * az
+        acc = acc + np.float64(flat[base + d2]) * ax * ay * bz
+        acc = acc + np.float64(flat[base + d1]) * ax * by * az
+        acc = acc + np.float64(flat[base + d1 + d2]) * ax * by * bz
+        acc = acc + np.float64(flat[base + d0]) * bx * ay * az
+        acc = acc + np.float64(flat[base + d0 + d2]) * bx * ay * bz
+        acc = acc + np.float64(flat[base + d0 + d1]) * bx * by * az
+        acc = acc + np.float64(flat[base + d0 + d1 + d2]) * bx * by * bz
+        out[i] = np.float32(acc)
+
+
+def _nearest_loop(volume: NDArray[Any], coords: NDArray[np.float64], clip: bool,
+                  out: NDArray[Any]) -> None:  # pragma: no cover (compiled)
+    """:func:`._sampling.sample_nearest` as a loop (``clip``: nearest mode): ``out``
+    (filled with the outside value) receives the points inside."""
+    n0, n1, n2 = volume.shape
+    flat = volume.reshape(-1)
+    s0 = n1 * n2
+    s1 = n2
+    u0 = np.float64(n0) - 1.0
+    u1 = np.float64(n1) - 1.0
+    u2 = np.float64(n2) - 1.0
+    for i in range(coords.shape[1]):
+        x = coords[0, i]
+        y = coords[1, i]
+        z = coords[2, i]
+        if clip:
+            x = x if x > 0.0 else 0.0
+            x = x if x < u0 else u0
+            y = y if y > 0.0 else 0.0
+            y = y if y < u1 else u1
+            z = z if z > 0.0 else 0.0
+            z = z if z < u2 else u2
+        if not (0.0 <= x <= u0 and 0.0 <= y <= u1 and 0.0 <= z <= u2):
+            continue
+        out[i] = flat[int(np.floor(x + 0.5)) * s0 + int(np.floor(y + 0.5)) * s1
+                      + int(np.floor(z + 0.5))]
+
+
 _compiled: Any = None
+_linear: Any = None
+_nearest: Any = None
 if _numba is not None:
-    _compiled = _numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")(
-        _joint_histogram_loop)
+    _jit = _numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+    _compiled = _jit(_joint_histogram_loop)
+    _linear = _jit(_linear_loop)
+    _nearest = _jit(_nearest_loop)
+
+
+def sample_linear(volume: NDArray[np.float32], coords: NDArray[np.float64], cval: float,
+                  clip: bool = False) -> NDArray[np.float32]:
+    """Compiled :func:`._sampling.sample_linear` (``clip``: ``sample_linear_nearest``),
+    bit for bit; call only when :data:`AVAILABLE`. Releases the GIL while it runs."""
+    out = np.full(coords.shape[1], cval, dtype=np.float32)
+    _linear(np.ascontiguousarray(volume, dtype=np.float32),
+            np.ascontiguousarray(coords, dtype=np.float64), clip, out)
+    return out
+
+
+def sample_nearest(volume: NDArray[Any], coords: NDArray[np.float64],
+                   cval: float | None) -> NDArray[Any]:
+    """Compiled :func:`._sampling.sample_nearest`, bit for bit; call only when
+    :data:`AVAILABLE`. Releases the GIL while it runs."""
+    volume = np.ascontiguousarray(volume)
+    out = np.full(coords.shape[1], 0 if cval is None else cval, dtype=volume.dtype)
+    _nearest(volume, np.ascontiguousarray(coords, dtype=np.float64), cval is None, out)
+    return out
 
 
 def joint_histogram(moving: NDArray[np.float32], coords: NDArray[np.float64],
@@ -169,3 +273,7 @@ def warm_up() -> None:
     coords = np.zeros((3, 1))
     start = np.zeros(1, dtype=np.int64)
     joint_histogram(moving, coords, 0.0, start, start + 1, 2)
+    for clip in (False, True):
+        sample_linear(moving, coords, 0.0, clip)
+    for dtype in (np.uint8, np.float32):  # label atlases, templates
+        sample_nearest(moving.astype(dtype), coords, 0)

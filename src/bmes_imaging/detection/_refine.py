@@ -33,6 +33,7 @@ from scipy import ndimage
 
 from ..geometry import apply_affine
 from ..volume import Volume
+from ._sampling import sample_linear_nearest, sample_nearest
 
 __all__ = ["GROUPS", "articulate", "edge_quality", "flexed_atlas", "group_of",
            "snap_to_edges"]
@@ -241,15 +242,17 @@ def flexed_atlas(labels: NDArray[np.uint8], label_affine: NDArray[np.float64],
             idx = np.stack([np.full(grid_j.size, i), grid_j.ravel(), grid_k.ravel()], axis=1)
             u = apply_affine(aff, idx)
             foot_u = u @ rot  # rotation transposed: where the turned foot came from
-            leg_lab = ndimage.map_coordinates(lab_src, apply_affine(inv_l, u).T, order=0,
-                                              mode="constant", cval=0)
-            foot_lab = ndimage.map_coordinates(lab_src, apply_affine(inv_l, foot_u).T,
-                                               order=0, mode="constant", cval=0)
+            # map_coordinates' order 0 (constant) and order 1 (nearest mode), bit for bit
+            leg_lab = sample_nearest(lab_src, apply_affine(inv_l, u).T, 0)
+            foot_lab = sample_nearest(lab_src, apply_affine(inv_l, foot_u).T, 0)
             leg = np.isin(leg_lab, _LEG) | ((foot_lab == 0) & (u[:, 2] > 12.0))
             leg &= ~(np.isin(foot_lab, range(1, 13)) & ~np.isin(leg_lab, _LEG))
             src = np.where(leg[:, None], u, foot_u)
-            vals = ndimage.map_coordinates(arr, apply_affine(np.linalg.inv(aff), src).T,
-                                           order=order, mode="nearest")
+            at = apply_affine(np.linalg.inv(aff), src).T
+            vals = (sample_nearest(arr, at, None) if order == 0
+                    else sample_linear_nearest(arr.astype(np.float32, copy=False), at)
+                    if arr.dtype == np.float32
+                    else ndimage.map_coordinates(arr, at, order=order, mode="nearest"))
             out[i] = vals.reshape(arr.shape[1:])
         return out
 

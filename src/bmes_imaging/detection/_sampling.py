@@ -13,11 +13,22 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["sample_linear", "sample_linear_nearest", "sample_nearest"]
+from . import _kernels
+
+__all__ = ["numpy_sample_linear", "sample_linear", "sample_linear_nearest", "sample_nearest"]
 
 
 def sample_linear(volume: NDArray[np.float32], coords: NDArray[np.float64],
                   cval: float) -> NDArray[np.float32]:
+    """:func:`numpy_sample_linear`, compiled when numba is available (the same numbers
+    bit for bit, :mod:`._kernels`; the GIL released meanwhile)."""
+    if _kernels.AVAILABLE and volume.dtype == np.float32:
+        return _kernels.sample_linear(volume, coords, cval)
+    return numpy_sample_linear(volume, coords, cval)
+
+
+def numpy_sample_linear(volume: NDArray[np.float32], coords: NDArray[np.float64],
+                        cval: float) -> NDArray[np.float32]:
     """Linear interpolation of a 3-D float32 ``volume`` at voxel ``coords`` (3, N).
 
     Bit for bit ``scipy.ndimage.map_coordinates(volume, coords, order=1,
@@ -68,8 +79,10 @@ def sample_linear_nearest(volume: NDArray[np.float32], coords: NDArray[np.float6
     """Bit for bit ``scipy.ndimage.map_coordinates(volume, coords, order=1,
     mode="nearest")``: scipy moves a coordinate outside ``[0, n - 1]`` onto the border
     (exactly 0 or n - 1) before interpolating, as the clip here does."""
+    if _kernels.AVAILABLE and volume.dtype == np.float32:
+        return _kernels.sample_linear(volume, coords, 0.0, clip=True)
     upper = np.array(volume.shape, dtype=np.float64)[:, None] - 1.0
-    return sample_linear(volume, np.clip(coords, 0.0, upper), 0.0)
+    return numpy_sample_linear(volume, np.clip(coords, 0.0, upper), 0.0)
 
 
 def sample_nearest(volume: NDArray[np.generic], coords: NDArray[np.float64],
@@ -78,7 +91,9 @@ def sample_nearest(volume: NDArray[np.generic], coords: NDArray[np.float64],
     mode="constant", cval=cval)``, or ``mode="nearest"`` when ``cval`` is None: the
     voxel ``floor(x + 0.5)`` on each axis, in ``volume``'s dtype; in constant mode a
     point outside ``[0, n - 1]`` on any axis gets ``cval`` (e.g. label volumes in
-    :func:`._refine.flexed_atlas`)."""
+    :func:`._refine.flexed_atlas`); compiled when numba is available."""
+    if _kernels.AVAILABLE:
+        return _kernels.sample_nearest(volume, coords, cval)
     shape = volume.shape
     upper = np.array(shape, dtype=np.float64)[:, None] - 1.0
     if cval is None:
