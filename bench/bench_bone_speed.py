@@ -197,6 +197,8 @@ def main() -> None:
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(),
                                                     "bmes-bone-speed-feet"),
                     help="folder keeping the generated tuning feet")
+    ap.add_argument("--no-tree", action="store_true",
+                    help="measure only the --ref codes, not this working tree")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     threads = tuple(args.threads)
@@ -216,12 +218,14 @@ def main() -> None:
                 list(_tuning_feet(name, args.cache))
                 sets[name] = {ref: _child(src, 1, (1,), name, args.cache)
                               for ref, src in refs.items()}
-                sets[name]["this tree"] = _child(None, 1, (1,), name, args.cache)
+                if not args.no_tree:
+                    sets[name]["this tree"] = _child(None, 1, (1,), name, args.cache)
         for _ in range(args.rounds if "sample" in args.sets else 0):
             # alternating, so that a change of load hits all
             for ref, src in refs.items():
                 _merge(runs, ref, _child(src, args.repeats, threads))
-            _merge(runs, "this tree", _child(None, args.repeats, threads))
+            if not args.no_tree:
+                _merge(runs, "this tree", _child(None, args.repeats, threads))
     for name, set_runs in sets.items():
         _report_set(name, set_runs)
     if not runs:
