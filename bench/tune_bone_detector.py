@@ -65,11 +65,29 @@ def _settings(**kw: Any) -> Callable[[], None]:
     return apply
 
 
+_TARSALS = {int(b) for b in Bone if b.tarsal}
 #: Variants of the image step (settings of the bone-mask modules); "fourth" is the
 #: default code of the fourth / fifth pass.
 VARIANTS: dict[str, dict[str, Any]] = {
     "fourth": {"_boundary:_ALL_BONES_COMPETE": False},
     "compete": {"_boundary:_ALL_BONES_COMPETE": True},
+    "compete-bright70": {"_boundary:_ALL_BONES_COMPETE": True,
+                         "_bone_regions:ADD_MIN_T1": 0.7},
+    "compete-bright85": {"_boundary:_ALL_BONES_COMPETE": True,
+                         "_bone_regions:ADD_MIN_T1": 0.85},
+    "compete-shrink": {"_boundary:_ALL_BONES_COMPETE": True,
+                       "_bone_regions:ADD_MIN_T1": float("inf")},
+    "compete-tarsals": {"_boundary:_ALL_BONES_COMPETE": True,
+                        "_boundary:_COMPETE_BONES": _TARSALS},
+    "compete-tarsals-bright70": {"_boundary:_ALL_BONES_COMPETE": True,
+                                 "_boundary:_COMPETE_BONES": _TARSALS,
+                                 "_bone_regions:ADD_MIN_T1": 0.7},
+    "trim": {"_boundary:_TRIM_SOFT": True},
+    "trim-narrow": {"_boundary:_TRIM_SOFT": True, "_bone_trim:LOW": 0.25,
+                    "_bone_trim:HIGH": 0.6},
+    "compete-shrink-trim": {"_boundary:_ALL_BONES_COMPETE": True,
+                            "_bone_regions:ADD_MIN_T1": float("inf"),
+                            "_boundary:_TRIM_SOFT": True},
 }
 
 
@@ -172,11 +190,14 @@ def _summary(name: str, studies: list[bd.Study], cpu: list[float]) -> None:
         print(f"{fam:<11} sens {tp / max(len(pos), 1):.3f} ({tp}/{len(pos)})  spec "
               f"{1 - fp / max(len(neg), 1):.3f} (false {fp}/{len(neg)})  tarsal Dice "
               f"{_q(tars)}  metatarsals {mets}  tibia/fibula {tf}")
-    falses = [f"{r['study'][:12]}:{r['bone']}" for r in rows if not r["truth"]
-              and r["auto_positive"]]
-    missed = [f"{r['study'][:12]}:{r['bone']}" for r in rows if r["truth"]
+    falses: dict[str, int] = {}
+    for r in rows:
+        if not r["truth"] and r["auto_positive"]:
+            falses[r["study"][:9]] = falses.get(r["study"][:9], 0) + 1
+    missed = [f"{r['study'][:9]}:{r['bone']}" for r in rows if r["truth"]
               and not r["auto_positive"]]
-    print(f"false: {' '.join(falses)}\nmissed: {' '.join(missed)}")
+    print(f"false bones per study: {' '.join(f'{k}:{v}' for k, v in falses.items())}"
+          f"\nmissed: {' '.join(missed)}")
     if cpu:
         print(f"image step CPU: median {np.median(cpu):.2f} s, max {np.max(cpu):.2f} s")
 

@@ -287,6 +287,36 @@ def _dice(truth: np.ndarray, pred: np.ndarray, b: int) -> float:
     return float(2 * (t & p).sum() / max(int(t.sum() + p.sum()), 1))
 
 
+def _bones_from_registration(t1: Volume, spec: PhantomSpec, args: argparse.Namespace
+                             ) -> Volume:
+    """Automatic bones with the registration cached (``--pre-cache``): the labels before
+    the image step are computed once per foot and tuning set, the image step each run."""
+    from bmes_imaging.detection import _atlas, _boundary
+
+    tag = ("unlike" if args.unlike else "shapes" if args.unlike_shapes
+           else f"warped{args.warped_atlas}" if args.warped_atlas is not None
+           else "harsh" if args.harsh else "base")
+    path = os.path.join(args.pre_cache, f"pre-{spec.seed}-{tag}-{spec.resolution}.npz")
+    if not os.path.exists(path):
+        seen: dict[str, np.ndarray] = {}
+
+        def capture(t1_: Volume, labels: np.ndarray) -> Any:
+            seen["labels"] = labels.copy()
+            return labels, {}
+
+        _atlas.image_decides = capture  # type: ignore[assignment]
+        try:
+            reg = automatic_bones(t1)
+        finally:
+            _atlas.image_decides = _boundary.image_decides
+        os.makedirs(args.pre_cache, exist_ok=True)
+        np.savez_compressed(path, labels=seen["labels"], match=reg.info.extra["atlas_match"])
+    data = np.load(path)
+    labels, _ = _boundary.image_decides(t1, data["labels"])
+    return Volume(labels, t1.affine, t1.info.replace(
+        sequence="other", extra={"atlas_match": float(data["match"])}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=12, help="number of feet")
@@ -305,7 +335,17 @@ def main() -> None:
                     help="register each foot with its own atlas whose bones are reshaped "
                          "one by one (fifth pass)")
     ap.add_argument("--cache", default=None, help="folder keeping the generated studies")
+    ap.add_argument("--pre-cache", default=None,
+                    help="sixth pass: keep each foot's registered labels before the image "
+                         "step here and apply only the image step of --variant to them "
+                         "(CPU then counts the image step alone)")
+    ap.add_argument("--variant", default="fourth",
+                    help="image-step variant of bench/tune_bone_detector.py (with "
+                         "--pre-cache)")
     args = ap.parse_args()
+    if args.pre_cache:
+        from tune_bone_detector import VARIANTS, _settings
+        _settings(**VARIANTS[args.variant])()
     if args.warped_atlas is not None:
         warp_atlas(args.warped_atlas, args.warp_mm)
     per_bone: dict[str, list[float]] = {b.bone_name: [] for b in Bone}
@@ -322,7 +362,10 @@ def main() -> None:
             if args.unlike_shapes:
                 reshape_atlas(seed)
         t0 = time.process_time()
-        bones = automatic_bones(t1)
+        if args.pre_cache:
+            bones = _bones_from_registration(t1, spec, args)
+        else:
+            bones = automatic_bones(t1)
         cpu.append(time.process_time() - t0)
         row = []
         for b in Bone:

@@ -180,6 +180,12 @@ _MOVE_BELOW = 0.5
 #: as edema of two metatarsals (``tests/core/detection/test_detect_phantom.py``);
 #: automatic masks must not cost the detector's specificity (docs/detection.md).
 _ALL_BONES_COMPETE = False
+#: With ``_ALL_BONES_COMPETE``: only these bones compete (None: all); the others take the
+#: fourth pass' step (watershed when fitting poorly).
+_COMPETE_BONES: set[int] | None = None
+#: Sixth pass: soft tissue running into a mask from outside leaves it
+#: (:func:`._bone_trim.trim_soft_tissue`).
+_TRIM_SOFT = False
 
 
 def image_decides(t1: Volume, labels: NDArray[np.uint8]
@@ -206,9 +212,15 @@ def image_decides(t1: Volume, labels: NDArray[np.uint8]
     fit = edge_quality(t1.array, t1.voxel_sizes, labels)
     # larger tarsals far off their bone first move as a whole (:mod:`._bone_shift`)
     labels, moved_fit = shift_poorly_fitting(t1.array, t1.voxel_sizes, labels, fit)
+    done: set[int] = set()
     if _ALL_BONES_COMPETE:
-        return compete(t1.array, t1.voxel_sizes, labels), fit
-    low = {b for b, q in moved_fit.items() if q < _MOVE_BELOW}
-    if not low:
-        return labels, fit
-    return image_boundaries(t1.array, t1.voxel_sizes, labels, low), fit
+        labels = compete(t1.array, t1.voxel_sizes, labels, _COMPETE_BONES)
+        done = set(_COMPETE_BONES) if _COMPETE_BONES is not None else set(moved_fit)
+    low = {b for b, q in moved_fit.items() if q < _MOVE_BELOW and b not in done}
+    if low:
+        labels = image_boundaries(t1.array, t1.voxel_sizes, labels, low)
+    if _TRIM_SOFT:
+        from ._bone_trim import trim_soft_tissue
+
+        labels = trim_soft_tissue(t1.array, t1.voxel_sizes, labels)
+    return labels, fit
