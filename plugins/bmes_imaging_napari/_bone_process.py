@@ -35,14 +35,34 @@ from typing import IO, Any
 
 from bmes_imaging.volume import Volume
 
-__all__ = ["WorkerGone", "is_running", "pid", "shutdown", "start", "submit_automatic_bones",
-           "submit_export"]
+__all__ = ["WorkerGone", "gui_process", "is_running", "pid", "shutdown", "start",
+           "submit_automatic_bones", "submit_export"]
 
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("!Q")
 #: Seconds a stopping worker is given to exit by itself before it is terminated.
 STOP_TIMEOUT_S = 2.0
+
+
+#: The switch of the detection's compiled kernels (:mod:`bmes_imaging.detection._kernels`)
+#: and the user's own setting of it (given to the worker process).
+_NO_NUMBA = "BMES_NO_NUMBA"
+_USER_NO_NUMBA = os.environ.get(_NO_NUMBA)
+
+
+def gui_process() -> None:
+    """Mark this process as the GUI's: the detection's compiled kernels stay off here.
+
+    The worker process registers the atlas with them (numba); in this process their
+    first use would import numba and load or compile the kernels, a GUI stall of up to
+    seconds, for little (the T1 / fluid alignment, and the in-process fallback of the
+    bone masks: the numpy code gives the same results). The worker gets the user's own
+    ``BMES_NO_NUMBA``."""
+    module = sys.modules.get("bmes_imaging.detection._kernels")
+    if module is not None:
+        module.disable()
+    os.environ[_NO_NUMBA] = "1"
 
 
 class WorkerGone(RuntimeError):
@@ -76,6 +96,11 @@ class _Worker:
         env = dict(os.environ)
         # the worker needs neither a display nor the caller's start-up file
         env.pop("PYTHONSTARTUP", None)
+        # the compiled registration kernels are the worker's (off in the GUI process)
+        if _USER_NO_NUMBA is None:
+            env.pop(_NO_NUMBA, None)
+        else:
+            env[_NO_NUMBA] = _USER_NO_NUMBA
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bmes_imaging_napari._bone_worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,

@@ -18,29 +18,55 @@ at start-up (:func:`warm_up`).
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import threading
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["AVAILABLE", "joint_histogram", "joint_histogram_numpy", "sample_linear",
+__all__ = ["AVAILABLE", "disable", "joint_histogram", "joint_histogram_numpy", "sample_linear",
            "sample_nearest", "warm_up"]
 
 
-def _load_numba() -> Any:
+def _numba_found() -> bool:
+    """numba installed (looked up, not imported) and not switched off."""
     if os.environ.get("BMES_NO_NUMBA", "").strip() not in ("", "0"):
-        return None
-    try:
-        import numba
-    except ImportError:
-        return None
-    return numba
+        return False
+    return importlib.util.find_spec("numba") is not None
 
 
-_numba = _load_numba()
-#: True when the compiled kernel is used.
-AVAILABLE = _numba is not None
+#: True when the compiled kernels are used (numba is imported on their first use or by
+#: :func:`warm_up`, never by importing this module: a GUI process that does not use
+#: them, :func:`disable`, does not pay for numba's import).
+AVAILABLE = _numba_found()
+_JITTED: dict[str, Any] = {}
+_JIT_LOCK = threading.Lock()
+
+
+def disable() -> None:
+    """Use the numpy code in this process from now on (the same results; e.g. a GUI
+    process that leaves the registration to a worker process and must not stall on
+    numba's import or compilation)."""
+    global AVAILABLE
+    AVAILABLE = False
+
+
+def _kernel(name: str) -> Any:
+    """The compiled loop ``name`` (``"joint"``, ``"linear"``, ``"nearest"``)."""
+    kernel = _JITTED.get(name)
+    if kernel is None:
+        with _JIT_LOCK:
+            if not _JITTED:
+                import numba
+
+                jit = numba.njit(cache=True, nogil=True, fastmath=False,
+                                 error_model="numpy")
+                _JITTED.update(joint=jit(_joint_histogram_loop), linear=jit(_linear_loop),
+                               nearest=jit(_nearest_loop))
+        kernel = _JITTED[name]
+    return kernel
 
 
 def joint_histogram_numpy(moving: NDArray[np.float32], coords: NDArray[np.float64],
@@ -219,22 +245,12 @@ def _nearest_loop(volume: NDArray[Any], coords: NDArray[np.float64], clip: bool,
                       + int(np.floor(z + 0.5))]
 
 
-_compiled: Any = None
-_linear: Any = None
-_nearest: Any = None
-if _numba is not None:
-    _jit = _numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
-    _compiled = _jit(_joint_histogram_loop)
-    _linear = _jit(_linear_loop)
-    _nearest = _jit(_nearest_loop)
-
-
 def sample_linear(volume: NDArray[np.float32], coords: NDArray[np.float64], cval: float,
                   clip: bool = False) -> NDArray[np.float32]:
     """Compiled :func:`._sampling.sample_linear` (``clip``: ``sample_linear_nearest``),
     bit for bit; call only when :data:`AVAILABLE`. Releases the GIL while it runs."""
     out = np.full(coords.shape[1], cval, dtype=np.float32)
-    _linear(np.ascontiguousarray(volume, dtype=np.float32),
+    _kernel("linear")(np.ascontiguousarray(volume, dtype=np.float32),
             np.ascontiguousarray(coords, dtype=np.float64), clip, out)
     return out
 
@@ -245,7 +261,7 @@ def sample_nearest(volume: NDArray[Any], coords: NDArray[np.float64],
     :data:`AVAILABLE`. Releases the GIL while it runs."""
     volume = np.ascontiguousarray(volume)
     out = np.full(coords.shape[1], 0 if cval is None else cval, dtype=volume.dtype)
-    _nearest(volume, np.ascontiguousarray(coords, dtype=np.float64), cval is None, out)
+    _kernel("nearest")(volume, np.ascontiguousarray(coords, dtype=np.float64), cval is None, out)
     return out
 
 
@@ -255,11 +271,11 @@ def joint_histogram(moving: NDArray[np.float32], coords: NDArray[np.float64],
     """:func:`joint_histogram_numpy`, compiled when numba is available (the same
     numbers bit for bit). ``moving`` must be C-contiguous float32 with finite values,
     ``coords`` float64 (3, N)."""
-    if _compiled is None:
+    if not AVAILABLE:
         return joint_histogram_numpy(moving, coords, cval, row_start, row_end, bins)
     n = coords.shape[1]
     joint = np.zeros(bins * bins)
-    _compiled(moving, coords, float(cval), row_start, row_end, bins,
+    _kernel("joint")(moving, coords, float(cval), row_start, row_end, bins,
               np.empty(n, dtype=np.int64), np.empty(n), joint)
     return joint
 
@@ -267,7 +283,7 @@ def joint_histogram(moving: NDArray[np.float32], coords: NDArray[np.float64],
 def warm_up() -> None:
     """Compile (or load from numba's disk cache) the kernel now, e.g. in a worker
     process at start-up, so that the first registration does not wait for it."""
-    if _compiled is None:
+    if not AVAILABLE:
         return
     moving = np.zeros((2, 2, 2), dtype=np.float32)
     coords = np.zeros((3, 1))

@@ -8,6 +8,7 @@ voxel positions and halves, outside; both outside values of the templates.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -19,7 +20,10 @@ from scipy import ndimage
 from bmes_imaging.detection import _kernels
 from bmes_imaging.detection._kernels import joint_histogram, joint_histogram_numpy
 
-needs_numba = pytest.mark.skipif(not _kernels.AVAILABLE,
+#: numba installed (whether or not this process switched the kernels off: the GUI
+#: process of the review plugin does, and the tests switch them on again)
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+needs_numba = pytest.mark.skipif(not HAVE_NUMBA,
                                  reason="numba is not installed: the numpy code runs")
 
 
@@ -46,8 +50,9 @@ def _coords(shape: tuple[int, int, int], n: int, rng: np.random.Generator) -> np
 
 @needs_numba
 @pytest.mark.parametrize("shape", [(23, 31, 17), (2, 40, 9), (64, 12, 33)])
-def test_compiled_histogram_is_the_numpy_one_bit_for_bit(shape: tuple[int, int, int]
-                                                          ) -> None:
+def test_compiled_histogram_is_the_numpy_one_bit_for_bit(
+        shape: tuple[int, int, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_kernels, "AVAILABLE", True)
     vol = _template(shape, 1)
     rng = np.random.default_rng(2)
     for trial in range(6):
@@ -66,12 +71,28 @@ def test_compiled_histogram_is_the_numpy_one_bit_for_bit(shape: tuple[int, int, 
 
 def test_without_numba_the_numpy_code_runs() -> None:
     """``BMES_NO_NUMBA=1`` switches the kernel off (the fallback where numba is absent)."""
-    code = ("from bmes_imaging.detection import _kernels; "
-            "print(_kernels.AVAILABLE, _kernels._compiled is None)")
+    code = ("import sys; from bmes_imaging.detection import _kernels, automatic_bones; "
+            "_kernels.warm_up(); print(_kernels.AVAILABLE, 'numba' in sys.modules)")
     env = {**os.environ, "BMES_NO_NUMBA": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True).stdout.split()
-    assert out == ["False", "True"]
+    assert out == ["False", "False"]
+    if HAVE_NUMBA:
+        env.pop("BMES_NO_NUMBA")
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True).stdout.split()
+        assert out == ["True", "True"]
+
+
+def test_importing_detection_does_not_import_numba() -> None:
+    """numba is imported on the kernels' first use only (a GUI process that leaves the
+    registration to a worker, :func:`_kernels.disable`, never imports it)."""
+    code = ("import sys; from bmes_imaging.detection import _kernels, automatic_bones; "
+            "import bmes_imaging.detection._sampling; print('numba' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k != "BMES_NO_NUMBA"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["False"]
 
 
 @pytest.mark.parametrize("compiled", [
@@ -84,7 +105,7 @@ def test_samplers_are_map_coordinates_bit_for_bit(
     scipy's ``map_coordinates`` (linear constant and nearest mode, order 0) exactly."""
     from bmes_imaging.detection import _sampling
 
-    monkeypatch.setattr(_kernels, "AVAILABLE", compiled and _kernels.AVAILABLE)
+    monkeypatch.setattr(_kernels, "AVAILABLE", compiled)
     vol = _template(shape, 3)
     coords = _coords(shape, 20000, np.random.default_rng(4))
     for cval in (0.0, 0.45):
@@ -104,7 +125,7 @@ def test_samplers_are_map_coordinates_bit_for_bit(
     monkeypatch.setattr(_kernels, "AVAILABLE", False)
     plain = _sampling.sample_linear_nearest(vol, coords)
     assert np.array_equal(got.view(np.uint32), plain.view(np.uint32))
-    monkeypatch.setattr(_kernels, "AVAILABLE", compiled and _kernels.AVAILABLE)
+    monkeypatch.setattr(_kernels, "AVAILABLE", compiled)
     labels = np.random.default_rng(5).integers(0, 15, shape).astype(np.uint8)
     for lab in (labels, vol):
         want = ndimage.map_coordinates(lab, coords, order=0, mode="constant", cval=0)
