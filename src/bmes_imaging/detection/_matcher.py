@@ -16,6 +16,9 @@ feet, ``bench/bench_bone_speed.py``):
 * :func:`fit` remembers the costs it has evaluated: Powell's line searches start by
   evaluating the point they start from, which is the best point of the previous one
   (about one evaluation in seven).
+* With numba installed, the sampling and the joint histogram are one compiled loop
+  (:func:`._kernels.joint_histogram`, the same operations in the same order: about
+  270 -> 90 us per evaluation of 4 000 samples on the atlas template).
 """
 
 from __future__ import annotations
