@@ -19,6 +19,7 @@ at start-up (:func:`warm_up`).
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import threading
 from typing import Any
@@ -41,6 +42,7 @@ def _numba_found() -> bool:
 #: :func:`warm_up`, never by importing this module: a GUI process that does not use
 #: them, :func:`disable`, does not pay for numba's import).
 AVAILABLE = _numba_found()
+log = logging.getLogger(__name__)
 _JITTED: dict[str, Any] = {}
 _JIT_LOCK = threading.Lock()
 
@@ -54,19 +56,53 @@ def disable() -> None:
 
 
 def _kernel(name: str) -> Any:
-    """The compiled loop ``name`` (``"joint"``, ``"linear"``, ``"nearest"``)."""
+    """The compiled loop ``name`` (``"joint"``, ``"linear"``, ``"nearest"``), or None
+    when numba cannot be used here (then :data:`AVAILABLE` turns False and the numpy
+    code runs: the same results)."""
     kernel = _JITTED.get(name)
     if kernel is None:
         with _JIT_LOCK:
-            if not _JITTED:
-                import numba
-
-                jit = numba.njit(cache=True, nogil=True, fastmath=False,
-                                 error_model="numpy")
-                _JITTED.update(joint=jit(_joint_histogram_loop), linear=jit(_linear_loop),
-                               nearest=jit(_nearest_loop))
-        kernel = _JITTED[name]
+            if not _JITTED and AVAILABLE:
+                _JITTED.update(_compile())
+        kernel = _JITTED.get(name)
     return kernel
+
+
+def _compile() -> dict[str, Any]:
+    """numba's dispatchers of the three loops, cached on disk where numba can write
+    (else compiled in memory); empty, and the kernels disabled, when numba fails."""
+    try:
+        import numba
+
+        loops = {"joint": _joint_histogram_loop, "linear": _linear_loop,
+                 "nearest": _nearest_loop}
+        try:
+            jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+            return {k: jit(f) for k, f in loops.items()}
+        except RuntimeError:  # no writable cache location: compile in memory
+            jit = numba.njit(nogil=True, fastmath=False, error_model="numpy")
+            return {k: jit(f) for k, f in loops.items()}
+    except Exception:  # e.g. a numba that does not support this numpy
+        log.warning("numba unusable here; the atlas registration runs its numpy code",
+                    exc_info=True)
+        disable()
+        return {}
+
+
+def _run(name: str, *args: Any) -> bool:
+    """Run the compiled loop ``name`` on ``args``; False (the caller runs the numpy
+    code) when it cannot be compiled here."""
+    kernel = _kernel(name)
+    if kernel is None:
+        return False
+    try:
+        kernel(*args)
+    except Exception:  # a compilation failure on the first call
+        log.warning("numba could not compile %s; the numpy code runs", name,
+                    exc_info=True)
+        disable()
+        return False
+    return True
 
 
 def joint_histogram_numpy(moving: NDArray[np.float32], coords: NDArray[np.float64],
@@ -246,22 +282,26 @@ def _nearest_loop(volume: NDArray[Any], coords: NDArray[np.float64], clip: bool,
 
 
 def sample_linear(volume: NDArray[np.float32], coords: NDArray[np.float64], cval: float,
-                  clip: bool = False) -> NDArray[np.float32]:
+                  clip: bool = False) -> NDArray[np.float32] | None:
     """Compiled :func:`._sampling.sample_linear` (``clip``: ``sample_linear_nearest``),
-    bit for bit; call only when :data:`AVAILABLE`. Releases the GIL while it runs."""
+    bit for bit, or None when it cannot be compiled here (run the numpy code). Releases
+    the GIL while it runs."""
     out = np.full(coords.shape[1], cval, dtype=np.float32)
-    _kernel("linear")(np.ascontiguousarray(volume, dtype=np.float32),
-            np.ascontiguousarray(coords, dtype=np.float64), clip, out)
+    if not _run("linear", np.ascontiguousarray(volume, dtype=np.float32),
+                np.ascontiguousarray(coords, dtype=np.float64), clip, out):
+        return None
     return out
 
 
 def sample_nearest(volume: NDArray[Any], coords: NDArray[np.float64],
-                   cval: float | None) -> NDArray[Any]:
-    """Compiled :func:`._sampling.sample_nearest`, bit for bit; call only when
-    :data:`AVAILABLE`. Releases the GIL while it runs."""
+                   cval: float | None) -> NDArray[Any] | None:
+    """Compiled :func:`._sampling.sample_nearest`, bit for bit, or None when it cannot
+    be compiled here (run the numpy code). Releases the GIL while it runs."""
     volume = np.ascontiguousarray(volume)
     out = np.full(coords.shape[1], 0 if cval is None else cval, dtype=volume.dtype)
-    _kernel("nearest")(volume, np.ascontiguousarray(coords, dtype=np.float64), cval is None, out)
+    if not _run("nearest", volume, np.ascontiguousarray(coords, dtype=np.float64),
+                cval is None, out):
+        return None
     return out
 
 
@@ -271,13 +311,12 @@ def joint_histogram(moving: NDArray[np.float32], coords: NDArray[np.float64],
     """:func:`joint_histogram_numpy`, compiled when numba is available (the same
     numbers bit for bit). ``moving`` must be C-contiguous float32 with finite values,
     ``coords`` float64 (3, N)."""
-    if not AVAILABLE:
-        return joint_histogram_numpy(moving, coords, cval, row_start, row_end, bins)
     n = coords.shape[1]
     joint = np.zeros(bins * bins)
-    _kernel("joint")(moving, coords, float(cval), row_start, row_end, bins,
-              np.empty(n, dtype=np.int64), np.empty(n), joint)
-    return joint
+    if AVAILABLE and _run("joint", moving, coords, float(cval), row_start, row_end, bins,
+                          np.empty(n, dtype=np.int64), np.empty(n), joint):
+        return joint
+    return joint_histogram_numpy(moving, coords, cval, row_start, row_end, bins)
 
 
 def warm_up() -> None:

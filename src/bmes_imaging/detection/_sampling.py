@@ -23,7 +23,9 @@ def sample_linear(volume: NDArray[np.float32], coords: NDArray[np.float64],
     """:func:`numpy_sample_linear`, compiled when numba is available (the same numbers
     bit for bit, :mod:`._kernels`; the GIL released meanwhile)."""
     if _kernels.AVAILABLE and volume.dtype == np.float32:
-        return _kernels.sample_linear(volume, coords, cval)
+        out = _kernels.sample_linear(volume, coords, cval)
+        if out is not None:
+            return out
     return numpy_sample_linear(volume, coords, cval)
 
 
@@ -80,7 +82,9 @@ def sample_linear_nearest(volume: NDArray[np.float32], coords: NDArray[np.float6
     mode="nearest")``: scipy moves a coordinate outside ``[0, n - 1]`` onto the border
     (exactly 0 or n - 1) before interpolating, as the clip here does."""
     if _kernels.AVAILABLE and volume.dtype == np.float32:
-        return _kernels.sample_linear(volume, coords, 0.0, clip=True)
+        out = _kernels.sample_linear(volume, coords, 0.0, clip=True)
+        if out is not None:
+            return out
     upper = np.array(volume.shape, dtype=np.float64)[:, None] - 1.0
     return numpy_sample_linear(volume, np.clip(coords, 0.0, upper), 0.0)
 
@@ -93,7 +97,9 @@ def sample_nearest(volume: NDArray[np.generic], coords: NDArray[np.float64],
     point outside ``[0, n - 1]`` on any axis gets ``cval`` (e.g. label volumes in
     :func:`._refine.flexed_atlas`); compiled when numba is available."""
     if _kernels.AVAILABLE:
-        return _kernels.sample_nearest(volume, coords, cval)
+        got = _kernels.sample_nearest(volume, coords, cval)
+        if got is not None:
+            return got
     shape = volume.shape
     upper = np.array(shape, dtype=np.float64)[:, None] - 1.0
     if cval is None:

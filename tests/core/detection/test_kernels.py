@@ -12,6 +12,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,3 +134,24 @@ def test_samplers_are_map_coordinates_bit_for_bit(
         assert got.dtype == lab.dtype and np.array_equal(got, want)
         want = ndimage.map_coordinates(lab, coords, order=0, mode="nearest")
         assert np.array_equal(_sampling.sample_nearest(lab, coords, None), want)
+
+
+def test_a_broken_numba_falls_back_to_the_numpy_code(tmp_path: Path) -> None:
+    """A numba that is found but fails to import (e.g. built for another numpy): the
+    kernels switch off and the numpy code gives the results."""
+    fake = tmp_path / "numba"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('numba built for another numpy')\n")
+    code = ("import numpy as np; from bmes_imaging.detection import _kernels, _sampling; "
+            "v = np.random.default_rng(0).random((5, 6, 7)).astype(np.float32); "
+            "c = np.random.default_rng(1).uniform(-1, 6, (3, 500)); "
+            "s = np.zeros(500, dtype=np.int64); "
+            "a = _kernels.joint_histogram(v, c, 0.0, s, s + 31, 32); "
+            "b = _kernels.joint_histogram_numpy(v, c, 0.0, s, s + 31, 32); "
+            "n = _sampling.sample_nearest(v, c, 0); "
+            "print(_kernels.AVAILABLE, np.array_equal(a, b), n.shape == (500,))")
+    env = {k: v for k, v in os.environ.items() if k != "BMES_NO_NUMBA"}
+    env["PYTHONPATH"] = str(tmp_path) + os.pathsep + env.get("PYTHONPATH", "")
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True)
+    assert res.stdout.split() == ["False", "True", "True"]
