@@ -22,7 +22,7 @@ from scipy import ndimage
 from ._bone_shift import slice_axis as _slice_axis
 from ._slice_watershed import crop_box
 
-__all__ = ["HIGH", "LOW", "MAX_LOSS", "OUTSIDE_MM2", "trim_soft_tissue"]
+__all__ = ["FAR_MM", "HIGH", "LOW", "MAX_LOSS", "OPEN_MM", "OUTSIDE_MM2", "trim_soft_tissue"]
 
 #: Intermediate T1, as a share of the marrow's level (75th percentile of the T1 inside
 #: every mask): from :data:`LOW` (darker is cortex, joint space or air) ...
@@ -32,12 +32,18 @@ HIGH = 0.7
 #: A region of intermediate T1 with at least this area (mm^2, in its slice) outside every
 #: bone is soft tissue.
 OUTSIDE_MM2 = 10.0
+#: Regions of intermediate T1 narrower than about twice this (mm, in plane) are opened
+#: away: the partial volume between marrow and cortex, not muscle or a lesion.
+OPEN_MM = 0.8
+#: ... counting only the area farther than this (mm) from every bone.
+FAR_MM = 0.0
 #: A bone that would lose more than this share of its voxels keeps its mask.
 MAX_LOSS = 0.4
 
 
 def trim_soft_tissue(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.float64],
-                     labels: NDArray[np.uint8]) -> NDArray[np.uint8]:
+                     labels: NDArray[np.uint8], bones: set[int] | None = None
+                     ) -> NDArray[np.uint8]:
     """``labels`` without the soft tissue that runs into the masks from outside.
 
     Parameters
@@ -48,6 +54,8 @@ def trim_soft_tissue(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.flo
         Voxel sizes (mm) of the T1 grid.
     labels
         Bone labels on the T1 grid.
+    bones
+        Only these bones lose voxels (all when None).
 
     Returns
     -------
@@ -67,6 +75,12 @@ def trim_soft_tissue(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.flo
     sm = ndimage.gaussian_filter(img, sigma)
     level = float(np.percentile(sm[lab > 0], 75))
     soft = (sm >= LOW * level) & (sm <= HIGH * level)
+    # thin lines of intermediate T1 (the partial volume between marrow and cortex, all
+    # around a bone) would join an enclosed lesion to the outside: opened away in plane
+    r = np.maximum(np.round(OPEN_MM / vs).astype(int), 1)
+    if axis is not None:
+        r[axis] = 0
+    soft = ndimage.binary_opening(soft, structure=np.ones(tuple(2 * r + 1), dtype=bool))
     structure = ndimage.generate_binary_structure(3, 1)
     if axis is not None:  # regions within their own slice
         idx = [1, 1, 1]
@@ -77,10 +91,15 @@ def trim_soft_tissue(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.flo
     if n == 0:
         return labels
     pixel_mm2 = float(np.prod(vs) / (vs[axis] if axis is not None else vs.min()))
-    outside = np.bincount(comp[(lab == 0) & soft], minlength=n + 1) * pixel_mm2
+    far = lab == 0
+    if FAR_MM > 0:  # a lesion reaching past a shifted mask stays near it; muscle goes on
+        far &= ndimage.distance_transform_edt(lab == 0, sampling=vs) > FAR_MM
+    outside = np.bincount(comp[far & soft], minlength=n + 1) * pixel_mm2
     runs_in = outside >= OUTSIDE_MM2
     runs_in[0] = False
     cut = runs_in[comp] & (lab > 0)
+    if bones is not None:
+        cut &= np.isin(lab, sorted(bones))
     if not cut.any():
         return labels
     out = lab.copy()

@@ -186,6 +186,8 @@ _COMPETE_BONES: set[int] | None = None
 #: Sixth pass: soft tissue running into a mask from outside leaves it
 #: (:func:`._bone_trim.trim_soft_tissue`).
 _TRIM_SOFT = False
+#: ... only for bones whose registered mask fits the T1 edges worse than this (None: all).
+_TRIM_BELOW: float | None = None
 
 
 def image_decides(t1: Volume, labels: NDArray[np.uint8]
@@ -222,5 +224,8 @@ def image_decides(t1: Volume, labels: NDArray[np.uint8]
     if _TRIM_SOFT:
         from ._bone_trim import trim_soft_tissue
 
-        labels = trim_soft_tissue(t1.array, t1.voxel_sizes, labels)
+        poor = (None if _TRIM_BELOW is None
+                else {b for b, q in moved_fit.items() if q < _TRIM_BELOW})
+        if poor is None or poor:
+            labels = trim_soft_tissue(t1.array, t1.voxel_sizes, labels, poor)
     return labels, fit
