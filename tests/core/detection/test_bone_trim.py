@@ -40,20 +40,20 @@ def test_muscle_in_a_shifted_mask_leaves_it_and_edema_stays() -> None:
 
 
 def test_a_mask_on_the_bone_is_kept() -> None:
-    img, mask, bone, edema = _foot(0.0)
+    img, mask, _bone, _edema = _foot(0.0)
     out = trim_soft_tissue(img, _VS, mask)
     assert (out == mask).all()
 
 
 def test_a_bone_that_would_lose_too_much_keeps_its_mask(monkeypatch) -> None:
-    img, mask, bone, edema = _foot(-4.0)
+    img, mask, _bone, _edema = _foot(-4.0)
     monkeypatch.setattr(_bone_trim, "MAX_LOSS", 0.05)
     out = trim_soft_tissue(img, _VS, mask)
     assert (out == mask).all()
 
 
 def test_only_the_chosen_bones_lose_voxels() -> None:
-    img, mask, bone, edema = _foot(-4.0)
+    img, mask, _bone, _edema = _foot(-4.0)
     assert (trim_soft_tissue(img, _VS, mask, bones={2}) == mask).all()
     assert (trim_soft_tissue(img, _VS, mask, bones={1}) != mask).any()
 
