@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ from ..geometry import apply_affine, resample_to
 from ..volume import Volume
 from . import _kernels
 from ._align import _block_mean
+from ._atlas_cache import cached_arrays
 from ._atlas_library import fuse_labels, site_atlases_for
 from ._atlas_template import (
     ATLAS_STEP,
@@ -140,6 +142,9 @@ _RETRY_SCHEDULE = _Schedule(starts=6, body_scales=(0.9, 1.0, 1.1))
 
 _ATLAS_CACHE: dict[str, _PreparedAtlas] = {}
 _ATLAS_LOCK = threading.Lock()
+#: The packaged atlases prepared here (id -> weak reference): only their flexed copies
+#: are kept on disk (:mod:`._atlas_cache`), not those of an atlas a caller gives.
+_PACKAGED: dict[int, weakref.ref[_PreparedAtlas]] = {}
 
 
 def _load_atlas(side: str) -> Volume:
@@ -157,6 +162,7 @@ def _atlas_and_template(side: str) -> _PreparedAtlas:
             tissue = tissue_template(atlas)
             tmpl, taff = tissue if tissue is not None else label_template(atlas)
             _ATLAS_CACHE[side] = _PreparedAtlas(atlas, tmpl, taff)
+            _PACKAGED[id(_ATLAS_CACHE[side])] = weakref.ref(_ATLAS_CACHE[side])
         return _ATLAS_CACHE[side]
 
 
@@ -409,8 +415,15 @@ def _flexed(atlas: _PreparedAtlas, deg: float) -> _PreparedAtlas:
     key = (id(atlas), deg)
     with _ATLAS_LOCK:
         if key not in _FLEXED_CACHE:
-            lab, tmpl = flexed_atlas(np.asarray(atlas.labels.array), atlas.labels.affine,
-                                     atlas.template, atlas.template_affine, deg)
+            inputs = (np.asarray(atlas.labels.array), atlas.labels.affine,
+                      atlas.template, atlas.template_affine)
+
+            def make() -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
+                return flexed_atlas(*inputs, deg)
+
+            ref = _PACKAGED.get(id(atlas))
+            lab, tmpl = (cached_arrays("flexed", inputs, f"{deg!r}", make)
+                         if ref is not None and ref() is atlas else make())
             _FLEXED_CACHE[key] = _PreparedAtlas(Volume(lab, atlas.labels.affine,
                                                        atlas.labels.info),
                                                 tmpl, atlas.template_affine)
