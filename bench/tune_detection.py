@@ -60,6 +60,44 @@ from bmes_imaging.phantom._distribution import draw_spec, tune_corner_specs
 READ_SPLITS = ("holdout", "sealed", "vault")  # written splits read for tuning; never crypt
 
 
+#: Seventh round: a tuning family of the weak kind (small subchondral lesions of thin
+#: bones in 4-5 mm slices, the fluid series often in another plane, STIR 1.8-2.5x, T1
+#: drop 15-25 %) and as many normal feet of the same acquisition, all from TUNING seeds
+#: ``draw_spec(WEAK_INDEX + k, "tune")``, far above the tuning split's own indices.
+WEAK_INDEX = 5_000_000
+_THIN_BONES = ("medial_cuneiform", "intermediate_cuneiform", "lateral_cuneiform",
+               "first_metatarsal", "second_metatarsal", "third_metatarsal",
+               "fourth_metatarsal", "fifth_metatarsal")
+_PLANES = ("sagittal", "axial", "coronal")
+
+
+def weak_family_specs(n: int) -> list[tuple[str, PhantomSpec]]:
+    """``n`` studies of the weak family: even ``k`` a small lesion, odd ``k`` normal.
+
+    Study ``k`` is ``draw_spec(WEAK_INDEX + k, "tune")`` with, drawn from a generator
+    seeded by ``k``: slice 4-5 mm, the fluid plane (sagittal, axial, coronal in turn
+    per pair), and for lesions one thin bone, STIR 1.8-2.5x and T1 ratio 0.75-0.85.
+    """
+    out: list[tuple[str, PhantomSpec]] = []
+    for k in range(n):
+        rng = np.random.default_rng([k, 7])
+        spec = draw_spec(WEAK_INDEX + k, "tune")
+        plane = _PLANES[(k // 2) % 3]
+        changes: dict[str, Any] = {"slice_mm": round(float(rng.uniform(4.0, 5.0)), 2),
+                                   "fluid_plane": plane}
+        if k % 2 == 0:
+            bone = _THIN_BONES[int(rng.integers(len(_THIN_BONES)))]
+            changes.update(normal=False, edema_bones=(bone,), edema_extent="subchondral",
+                           edema_fluid_ratio=round(float(rng.uniform(1.8, 2.5)), 2),
+                           edema_t1_ratio=round(float(rng.uniform(0.75, 0.85)), 2))
+            name = f"weak{k:03d}_{bone}_{plane}"
+        else:
+            changes.update(normal=True)
+            name = f"weak{k:03d}_normal_{plane}"
+        out.append((name, dataclasses.replace(spec, **changes)))
+    return out
+
+
 def _cached_study(key: str, spec: PhantomSpec, cache: Path, times: list[float]
                   ) -> dict[str, Any]:
     """Arrays of tuning study ``key``: T1, aligned fluid, coverage, true bones and edema."""
@@ -177,6 +215,10 @@ def main() -> int:
     ap.add_argument("--corners", choices=("no", "also", "only"), default="also",
                     help="the tuning split's corner cases (TUNE_CORNERS): added after the "
                          "n drawn studies (default), left out, or alone")
+    ap.add_argument("--weak", type=int, default=0, metavar="N",
+                    help="seventh round: N studies of the weak tuning family "
+                         "(weak_family_specs; half small thin-bone lesions, half normal) "
+                         "instead of the drawn studies and corners")
     ap.add_argument("--split", choices=("tune", *READ_SPLITS), default="tune",
                     help="the tuning split (default) or a read split: holdout (48 "
                          "written studies), sealed (64; run once in the fifth round, "
@@ -196,6 +238,8 @@ def main() -> int:
     auto = args.bones == "auto"
     if args.split in READ_SPLITS:
         studies = cohort_specs(args.split)
+    elif args.weak:
+        studies = weak_family_specs(args.weak)
     else:
         if args.corners != "only":
             studies += [(f"tune_{i:03d}", draw_spec(i, "tune")) for i in range(args.n)]
@@ -249,6 +293,9 @@ def main() -> int:
     masks = "automatic bone masks" if auto else "true bone masks given"
     if args.split in READ_SPLITS:
         print(f"\n{len(studies)} {args.split} studies (read split), {masks}")
+    elif args.weak:
+        print(f"\n{len(studies)} studies of the weak tuning family (draw_spec({WEAK_INDEX} "
+              f"+ k, 'tune'); half small thin-bone lesions, half normal), {masks}")
     else:
         print(f"\n{len(studies)} tuning studies ({args.n if args.corners != 'only' else 0} "
               f"drawn: draw_spec(i, 'tune'); {n_c} tuning corner cases), {masks}")

@@ -4,7 +4,8 @@ How a voxel becomes edema
 -------------------------
 1. Both images (T1 and the fluid series already in the T1 grid) are shifted so that no
    signal (air, the bottom of the noise floor) is 0, which undoes a vendor
-   RescaleIntercept, and smoothed a little (``smoothing_mm``) against noise.
+   RescaleIntercept, and smoothed a little (``smoothing_mm``) against noise; the fluid
+   image over the voxels its series covers only (``smooth_within_coverage``).
 2. **Normal marrow of this study.** Bones are eroded by ``reference_erosion_mm`` (no
    cortex, cartilage or joint fluid). A first reference is the mode of the most
    fat-like 40 % of that marrow (highest T1 / fluid), which stays on normal marrow even
@@ -386,7 +387,8 @@ def compute_ratios(t1: NDArray[np.floating], fluid: NDArray[np.floating],
     t1_zero = _zero_level(t1, np.ones(t1.shape, bool))
     fl_zero = _zero_level(fluid, covered)
     t1s = ndimage.gaussian_filter(np.asarray(t1[crop], dtype=np.float32) - t1_zero, sig)
-    fls = ndimage.gaussian_filter(np.asarray(fluid[crop], dtype=np.float32) - fl_zero, sig)
+    fls = _smooth_covered(np.asarray(fluid[crop], dtype=np.float32) - fl_zero, cov, sig,
+                          config.smooth_within_coverage)
     depth = bone_depth(lab, vs)
     marrow = (depth >= config.reference_erosion_mm) & cov
     if marrow.sum() < 50:
@@ -409,6 +411,28 @@ def compute_ratios(t1: NDArray[np.floating], fluid: NDArray[np.floating],
                   fl_ratio.astype(np.float32), float(t1_glob + t1_zero),
                   float(fl_glob + fl_zero), n_ref, float(s_t1), float(s_fl), soft,
                   (float(vs[0]), float(vs[1]), float(vs[2])), soft_t1)
+
+
+def _smooth_covered(image: NDArray[np.float32], covered: NDArray[np.bool_],
+                    sigma: NDArray[np.float64], within: bool) -> NDArray[np.float32]:
+    """Gaussian smoothing of the fluid image; with ``within``, of its covered part only.
+
+    Outside the fluid series' field of view the resampled image holds no signal (0,
+    below the zero level once shifted): a plain Gaussian pulls the covered voxels near
+    that edge towards it (marrow within about 3 sigma of the edge of a coronal or
+    axial series' field of view read 0.3-0.9x normal marrow instead of 1.0x). A
+    normalised convolution (smoothed image times coverage over smoothed coverage,
+    Knutsson & Westin, CVPR 1993) averages only over covered voxels; voxels outside
+    stay at the plain result (they are never analysed).
+    """
+    if not within or covered.all() or not covered.any():
+        return np.asarray(ndimage.gaussian_filter(image, sigma), dtype=np.float32)
+    w = covered.astype(np.float32)
+    num = ndimage.gaussian_filter(image * w, sigma)
+    den = ndimage.gaussian_filter(w, sigma)
+    plain = ndimage.gaussian_filter(image, sigma)
+    out = np.where(covered & (den > 1e-3), num / np.maximum(den, 1e-3), plain)
+    return np.asarray(out, dtype=np.float32)
 
 
 def _soft_tissue_fluid(lab: NDArray[np.uint8], cov: NDArray[np.bool_],
