@@ -109,14 +109,50 @@ def register_stages(t1: Any) -> tuple[dict[str, NDArray[np.uint8]], dict[str, An
     labels = {"global": real_fuse(t1, a, glob, {}),
               "articulated": real_fuse(t1, a, glob, starts),
               "per-bone": seen["before"], "image": seen["after"]}
+    aff_probe = scale_probe(t1, a, per_bone) if PROBE_SCALES else {}
     atlas_ml = {lab: float(m.sum() * abs(np.linalg.det(maff[:3, :3])) / 1000.0)
                 for lab, (m, maff) in a.masks.items()}
     aff = {"global": _affine_scale(glob),
            "articulated": {lab: _affine_scale(s) for lab, s in starts.items()},
            "per-bone": {lab: _affine_scale(per_bone.get(lab, glob)) for lab in a.masks},
            "atlas_ml": atlas_ml,
+           "probe": aff_probe,
            "flexed": all(a is not c for c in _atlas._ATLAS_CACHE.values())}
     return labels, aff
+
+
+#: Isotropic scales about each bone's centre at which its per-bone NMI cost is probed
+#: (``--probe``): does the registration's cost prefer a smaller bone?
+PROBE_SCALES: tuple[float, ...] = ()
+
+
+def scale_probe(t1: Any, a: Any, per_bone: dict[int, NDArray[np.float64]]
+                ) -> dict[int, list[float]]:
+    """Per bone, the per-bone NMI cost (as the box fit sees it) of its fitted affine
+    scaled isotropically about the bone's centre by each of :data:`PROBE_SCALES`."""
+    from bmes_imaging.detection._align import _block_mean
+    from bmes_imaging.geometry import apply_affine
+
+    sch = _atlas._SCHEDULE
+    tmpl, _, _ = a.profiled_for(t1)
+    fixed3, faff3 = _block_mean(t1, sch.bone_spacing_mm)
+    fitter = _atlas._BoxFitter(t1, fixed3, faff3, tmpl, a.template_affine, a, sch,
+                               np.random.default_rng(11))
+    out: dict[int, list[float]] = {}
+    for lab, m in sorted(per_bone.items()):
+        prep = fitter.prepare([lab], m, 2 * sch.bone_points)
+        if prep is None:
+            continue
+        matcher = prep[0]
+        c = apply_affine(m, a.points[lab]).mean(axis=0)
+        costs = []
+        for sc in PROBE_SCALES:
+            t = np.eye(4)
+            t[:3, :3] *= sc
+            t[:3, 3] = c - sc * c
+            costs.append(float(matcher.cost(t @ m)))
+        out[lab] = costs
+    return out
 
 
 def bone_stats(truth: NDArray[np.integer], auto: NDArray[np.integer],
@@ -199,6 +235,31 @@ def _study_line(name: str, spec: dict[str, Any], aff: dict[str, Any],
             + " ".join(f"{s} {vols[s]:.2f}" for s in STAGES))
 
 
+def _probe_report(probes: list[dict[str, Any]]) -> None:
+    """Per family and bone: the scale the per-bone cost prefers against the one the
+    truth needs (true / per-bone-stage volume, cube root)."""
+    scales = (0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1)
+    print("\nscale probe (isotropic, about each bone's centre, from its per-bone fit): "
+          "median best-cost scale / median needed scale, and the median cost rise at "
+          "the needed scale over 1.0 (negative: the cost prefers the right size)")
+    for fam in ("vhf", "parametric"):
+        ps = [p for p in probes if p["anatomy"] == fam]
+        if not ps:
+            continue
+        parts = []
+        for b in Bone:
+            pb = [p for p in ps if p["bone"] == int(b)]
+            if not pb:
+                continue
+            best = [scales[int(np.argmin(p["costs"]))] for p in pb]
+            need = [p["need"] for p in pb]
+            rise = [float(np.interp(min(max(p["need"], 0.7), 1.1), scales, p["costs"])
+                          - p["costs"][scales.index(1.0)]) for p in pb]
+            parts.append(f"{b.bone_name[:10]} {np.median(best):.2f}/{np.median(need):.2f}"
+                         f" ({np.median(rise):+.3f})")
+        print(f"{fam}: " + "; ".join(parts))
+
+
 def _rank_corr(x: list[float], y: list[float]) -> float:
     rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
     return float(np.corrcoef(rx, ry)[0, 1]) if len(x) > 2 else float("nan")
@@ -231,7 +292,12 @@ def main() -> None:
     ap.add_argument("--family", choices=("parametric", "vhf", "all"), default="all")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/diagnose-bone-volume"),
                     help="stage labels and affines, one file per study")
+    ap.add_argument("--probe", action="store_true",
+                    help="also probe each bone's NMI cost at scales 0.7-1.1 of its fit")
     args = ap.parse_args()
+    if args.probe:
+        global PROBE_SCALES
+        PROBE_SCALES = (0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1)
     for split in args.split:
         if split in _REFUSED_SPLITS or split not in _READ_SPLITS:
             sys.exit(f"refused: split {split!r} is not tuning material "
@@ -244,6 +310,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     lines = []
     per_study: list[dict[str, Any]] = []
+    probes: list[dict[str, Any]] = []
     for split in args.split:
         for name, folder, spec in _studies(split, lo, hi):
             if args.family != "all" and spec["anatomy"] != args.family:
@@ -271,8 +338,9 @@ def main() -> None:
                     if s is None:
                         continue
                     key = str(int(b))
-                    scale = (aff[stage][key] if stage in ("articulated", "per-bone")
-                             and key in aff[stage] else aff["global"])
+                    src = "per-bone" if stage == "image" else stage
+                    scale = (aff[src][key] if src in ("articulated", "per-bone")
+                             and key in aff[src] else aff["global"])
                     if key in aff["atlas_ml"] and s["true_ml"] > 0:
                         s["affvol"] = aff["atlas_ml"][key] * scale ** 3 / s["true_ml"]
                         s["sizevol"] = (aff["atlas_ml"][key] * float(spec["size"]) ** 3
@@ -283,6 +351,13 @@ def main() -> None:
             lines.append(_study_line(name, spec, aff, study_rows))
             tars = [r["vol"] for r in study_rows if r["stage"] == "image"
                     and Bone(r["bone"]).tarsal]
+            if aff.get("probe"):
+                for key, costs in aff["probe"].items():
+                    vol = [r["vol"] for r in study_rows if r["stage"] == "per-bone"
+                           and r["bone"] == int(key) and r["vol"] > 0]
+                    if vol:
+                        probes.append({"anatomy": spec["anatomy"], "bone": int(key),
+                                       "costs": costs, "need": vol[0] ** (-1 / 3)})
             per_study.append({"anatomy": spec["anatomy"], "size": float(spec["size"]),
                               "flexion": float(spec["flexion_deg"]),
                               "slice": float(spec["slice_mm"]),
@@ -291,6 +366,8 @@ def main() -> None:
     print("\nper study:")
     print("\n".join(lines))
     _factors(per_study)
+    if probes:
+        _probe_report(probes)
     for fam in ("vhf", "parametric"):
         if any(r["anatomy"] == fam for r in rows):
             _report(rows, fam)
