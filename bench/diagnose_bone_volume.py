@@ -260,6 +260,27 @@ def _probe_report(probes: list[dict[str, Any]]) -> None:
         print(f"{fam}: " + "; ".join(parts))
 
 
+def atlas_volumes(seeds: list[int]) -> None:
+    """Per bone, the volume of each study's parametric anatomy (0.5 mm, before its pose
+    and size) against the packaged VHF atlas': the bones' size at equal foot size."""
+    from bmes_imaging.anatomy import atlas as vhf_atlas
+    from bmes_imaging.anatomy._classes import bone_label_of
+    from bmes_imaging.phantom._parametric import parametric_atlas
+
+    def vols(a: Any) -> NDArray[np.float64]:
+        c = np.bincount(bone_label_of(a.codes).reshape(-1), minlength=16)
+        return np.asarray(c * a.pitch ** 3 / 1000.0, dtype=np.float64)
+
+    ref = vols(vhf_atlas())
+    ratio = np.array([vols(parametric_atlas(sd)) / np.maximum(ref, 1e-9) for sd in seeds])
+    print(f"\nparametric anatomy / VHF atlas, bone volume at equal foot size "
+          f"({len(seeds)} feet; median, range):")
+    for b in Bone:
+        r = ratio[:, int(b)]
+        print(f"{b.bone_name:<22} VHF {ref[int(b)]:5.1f} ml  {np.median(r):.2f} "
+              f"({r.min():.2f}-{r.max():.2f})")
+
+
 def _rank_corr(x: list[float], y: list[float]) -> float:
     rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
     return float(np.corrcoef(rx, ry)[0, 1]) if len(x) > 2 else float("nan")
@@ -294,6 +315,9 @@ def main() -> None:
                     help="stage labels and affines, one file per study")
     ap.add_argument("--probe", action="store_true",
                     help="also probe each bone's NMI cost at scales 0.7-1.1 of its fit")
+    ap.add_argument("--atlas-volumes", action="store_true",
+                    help="also compare the parametric anatomies' bone volumes with the "
+                    "VHF atlas' (about 5 s per foot)")
     args = ap.parse_args()
     if args.probe:
         global PROBE_SCALES
@@ -321,9 +345,8 @@ def main() -> None:
                 t0 = time.process_time()
                 t1 = _load_t1(folder)
                 labels, aff = register_stages(t1)
-                np.savez_compressed(path, affine=t1.affine, aff=json.dumps(
-                    aff, default=lambda o: {str(k): v for k, v in o.items()}),
-                    **{s: labels[s] for s in STAGES})
+                arrays: dict[str, Any] = {s: labels[s] for s in STAGES}
+                np.savez_compressed(path, affine=t1.affine, aff=json.dumps(aff), **arrays)
                 print(f"  registered {name} ({time.process_time() - t0:.1f} s CPU)",
                       flush=True)
             data = np.load(path)
@@ -368,6 +391,10 @@ def main() -> None:
     _factors(per_study)
     if probes:
         _probe_report(probes)
+    if args.atlas_volumes:
+        atlas_volumes([int(spec["seed"]) for split in args.split
+                       for _, _, spec in _studies(split, lo, hi)
+                       if spec["anatomy"] == "parametric"])
     for fam in ("vhf", "parametric"):
         if any(r["anatomy"] == fam for r in rows):
             _report(rows, fam)
