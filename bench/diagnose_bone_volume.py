@@ -110,13 +110,14 @@ def register_stages(t1: Any) -> tuple[dict[str, NDArray[np.uint8]], dict[str, An
               "articulated": real_fuse(t1, a, glob, starts),
               "per-bone": seen["before"], "image": seen["after"]}
     aff_probe = scale_probe(t1, a, per_bone) if PROBE_SCALES else {}
+    edge = edge_probe(t1, a, glob, per_bone) if PROBE_SCALES else {}
     atlas_ml = {lab: float(m.sum() * abs(np.linalg.det(maff[:3, :3])) / 1000.0)
                 for lab, (m, maff) in a.masks.items()}
     aff = {"global": _affine_scale(glob),
            "articulated": {lab: _affine_scale(s) for lab, s in starts.items()},
            "per-bone": {lab: _affine_scale(per_bone.get(lab, glob)) for lab in a.masks},
            "atlas_ml": atlas_ml,
-           "probe": aff_probe,
+           "probe": aff_probe, "edge_probe": edge,
            "flexed": all(a is not c for c in _atlas._ATLAS_CACHE.values())}
     return labels, aff
 
@@ -152,6 +153,34 @@ def scale_probe(t1: Any, a: Any, per_bone: dict[int, NDArray[np.float64]]
             t[:3, 3] = c - sc * c
             costs.append(float(matcher.cost(t @ m)))
         out[lab] = costs
+    return out
+
+
+#: Scales of :func:`edge_probe` (every bone at once, about its own centre).
+EDGE_SCALES = (0.8, 0.85, 0.9, 0.95, 1.0, 1.05)
+
+
+def edge_probe(t1: Any, a: Any, glob: NDArray[np.float64],
+               per_bone: dict[int, NDArray[np.float64]]) -> dict[int, list[float]]:
+    """Per bone, :func:`._refine.edge_quality` of the fused masks with every bone's
+    per-bone affine scaled about its centre by each of :data:`EDGE_SCALES`: does the
+    T1 cortex prefer the right size, where the NMI does not?"""
+    from bmes_imaging.detection._refine import edge_quality
+    from bmes_imaging.geometry import apply_affine
+
+    out: dict[int, list[float]] = {}
+    for sc in EDGE_SCALES:
+        scaled = {}
+        for lab in a.masks:
+            m = per_bone.get(lab, glob)
+            c = apply_affine(m, a.points[lab]).mean(axis=0)
+            t = np.eye(4)
+            t[:3, :3] *= sc
+            t[:3, 3] = c - sc * c
+            scaled[lab] = t @ m
+        fit = edge_quality(t1.array, t1.voxel_sizes, _atlas._fuse(t1, a, glob, scaled))
+        for lab in a.masks:
+            out.setdefault(lab, []).append(float(fit.get(lab, np.nan)))
     return out
 
 
@@ -258,6 +287,17 @@ def _probe_report(probes: list[dict[str, Any]]) -> None:
             parts.append(f"{b.bone_name[:10]} {np.median(best):.2f}/{np.median(need):.2f}"
                          f" ({np.median(rise):+.3f})")
         print(f"{fam}: " + "; ".join(parts))
+        edge = []
+        for b in Bone:
+            pe = [p for p in ps if p["bone"] == int(b) and p.get("edge")
+                  and np.isfinite(p["edge"]).any()]
+            if pe:
+                best = [EDGE_SCALES[int(np.nanargmax(p["edge"]))] for p in pe]
+                edge.append(f"{b.bone_name[:10]} {np.median(best):.2f}/"
+                            f"{np.median([p['need'] for p in pe]):.2f}")
+        if edge:
+            print(f"{fam}, best T1 edge fit (edge_quality) scale / needed: "
+                  + "; ".join(edge))
 
 
 def atlas_volumes(seeds: list[int]) -> None:
@@ -380,7 +420,8 @@ def main() -> None:
                            and r["bone"] == int(key) and r["vol"] > 0]
                     if vol:
                         probes.append({"anatomy": spec["anatomy"], "bone": int(key),
-                                       "costs": costs, "need": vol[0] ** (-1 / 3)})
+                                       "costs": costs, "need": vol[0] ** (-1 / 3),
+                                       "edge": aff.get("edge_probe", {}).get(key)})
             per_study.append({"anatomy": spec["anatomy"], "size": float(spec["size"]),
                               "flexion": float(spec["flexion_deg"]),
                               "slice": float(spec["slice_mm"]),
