@@ -7,9 +7,10 @@ atlas and the code, so it is kept in the user's cache folder
 (``$BMES_CACHE/atlas``, else ``$XDG_CACHE_HOME/bmes-imaging/atlas``, else
 ``~/.cache/bmes-imaging/atlas``; ``BMES_NO_ATLAS_CACHE=1`` switches it off):
 
-* the file name holds a SHA-256 of the package version, the flexion angle and the
-  atlas' own arrays (labels, template, affines): another version or atlas never reads
-  it;
+* the file name holds a SHA-256 of the package version, the source of the detection
+  package (so that a changed flexion or sampling code in a development install never
+  reads a copy made by the old code), the flexion angle and the atlas' own arrays
+  (labels, template, affines): another version, code or atlas never reads it;
 * it is written atomically (:func:`bmes_imaging._atomic.atomic_path`: a temporary file,
   fsync, a rename), 0600 in a 0700 folder;
 * a file that is not a regular file of this user with no rights for others, in a
@@ -28,6 +29,7 @@ import logging
 import os
 import stat
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +59,17 @@ def _digest(arrays: Sequence[NDArray[np.generic]], extra: str = "") -> str:
         a = np.ascontiguousarray(a)
         h.update(f"|{a.dtype.str}|{a.shape}|".encode())
         h.update(a.data)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """SHA-256 of the detection package's source files (the code a cached copy was
+    made by)."""
+    h = hashlib.sha256()
+    for src in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(src.name.encode())
+        h.update(src.read_bytes())
     return h.hexdigest()
 
 
@@ -115,7 +128,7 @@ def cached_arrays(name: str, inputs: Sequence[NDArray[np.generic]], params: str,
     folder = cache_folder()
     if folder is None:
         return make()
-    key = _digest(inputs, f"{name}|{__version__}|{params}")
+    key = _digest(inputs, f"{name}|{__version__}|{_code_digest()}|{params}")
     path = folder / f"{name}-{key[:32]}.npz"
     got = _read(path, key)
     if got is not None:

@@ -67,6 +67,18 @@ def test_written_private_and_read_back(folder: Path) -> None:
     assert other.calls == 2
 
 
+def test_a_copy_made_by_other_code_is_not_read(folder: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A development install whose detection code changed (same version number) makes
+    the flexed atlas again instead of reading the old code's copy."""
+    make = _Maker()
+    cached_arrays("flexed", _inputs(), "30.0", make)
+    monkeypatch.setattr(_atlas_cache, "_code_digest", lambda: "0" * 64)
+    changed = _Maker(1)
+    assert _same(cached_arrays("flexed", _inputs(), "30.0", changed), changed)
+    assert changed.calls == 1
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garble", "empty", "swap"])
 def test_a_damaged_file_is_refused_and_made_again(folder: Path, damage: str) -> None:
     make = _Maker()
