@@ -296,8 +296,15 @@ def _probe_report(probes: list[dict[str, Any]]) -> None:
                 edge.append(f"{b.bone_name[:10]} {np.median(best):.2f}/"
                             f"{np.median([p['need'] for p in pe]):.2f}")
         if edge:
+            pe = [p for p in ps if p.get("edge") and np.isfinite(p["edge"]).any()]
+            best = [EDGE_SCALES[int(np.nanargmax(p["edge"]))] for p in pe]
+            need = [p["need"] for p in pe]
+            err = np.abs(np.array(best) - np.array(need))
             print(f"{fam}, best T1 edge fit (edge_quality) scale / needed: "
-                  + "; ".join(edge))
+                  + "; ".join(edge) + f"\n  over {len(pe)} bones: rank correlation of the "
+                  f"best edge scale with the needed one {_rank_corr(best, need):+.2f}; "
+                  f"within 0.05 of it {np.mean(err <= 0.05):.0%} (scale 1.0, as today: "
+                  f"{np.mean(np.abs(1.0 - np.array(need)) <= 0.05):.0%})")
 
 
 def atlas_volumes(seeds: list[int]) -> None:
@@ -341,6 +348,17 @@ def _factors(per_study: list[dict[str, Any]]) -> None:
               "; rank correlation with it: "
               + ", ".join(f"{k} {_rank_corr([p[k] for p in ps], v):+.2f}"
                           for k in ("size", "flexion", "slice", "glob_over_size")))
+        sz = np.array([p["size"] for p in ps])
+        gs = np.array(g) * sz
+        small, large = sz < 0.95, sz >= 1.1
+        print(f"{fam}: whole-foot scale / size {np.median(np.array(g)[small]):.2f} on the "
+              f"{small.sum()} feet of size < 0.95, {np.median(np.array(g)[large]):.2f} on "
+              f"the {large.sum()} of size >= 1.1; slope of the scale against the size "
+              f"{np.polyfit(sz, gs, 1)[0]:.2f}")
+        refit = [r for p in ps for r in p["refit"]]
+        print(f"{fam}: per-bone fit's linear scale change (per-bone / articulated) median "
+              f"{np.median(refit):.3f} (10th-90th pct {np.percentile(refit, 10):.3f}-"
+              f"{np.percentile(refit, 90):.3f}; below 0.9: {np.mean(np.array(refit) < 0.9):.0%})")
 
 
 def main() -> None:
@@ -422,7 +440,9 @@ def main() -> None:
                         probes.append({"anatomy": spec["anatomy"], "bone": int(key),
                                        "costs": costs, "need": vol[0] ** (-1 / 3),
                                        "edge": aff.get("edge_probe", {}).get(key)})
-            per_study.append({"anatomy": spec["anatomy"], "size": float(spec["size"]),
+            per_study.append({"refit": [aff["per-bone"][k] / aff["articulated"][k]
+                                        for k in aff["per-bone"]],
+                              "anatomy": spec["anatomy"], "size": float(spec["size"]),
                               "flexion": float(spec["flexion_deg"]),
                               "slice": float(spec["slice_mm"]),
                               "glob_over_size": aff["global"] / float(spec["size"]),
