@@ -21,8 +21,13 @@ centroid offset (mm), the ratio of the three principal-axis lengths (largest, mi
 smallest; sqrt of the covariance eigenvalues of the voxel centres), the Dice, and the
 part of the automatic mask outside every true bone. Per study, the scale of the affines
 (cube root of the determinant) against the foot size drawn for the phantom, and the
-"affine volume ratio" (atlas bone volume x determinant of its per-bone affine / true
-volume), which tells a registration that enlarged the bone from a resampling that did.
+"affine volume ratio" ``affvol`` (atlas bone volume x determinant of its per-bone
+affine / true volume), which tells a registration that enlarged the bone from a
+resampling that did, and ``sizevol`` (atlas bone volume x the drawn foot size cubed /
+true volume). ``--probe`` adds, per bone, the per-bone NMI cost and the T1 edge fit
+(:func:`._refine.edge_quality`) of its fit scaled about its centre, against the scale the
+truth needs; ``--atlas-volumes`` the parametric anatomies' bone volumes against the VHF
+atlas' at equal foot size.
 
 ONLY the read splits ``sealed`` and ``vault`` (cached by ``bench/bench_detection.py``)
 are tuning material here: ``crypt`` and the evaluation seed offset are refused.
@@ -30,7 +35,7 @@ are tuning material here: ``crypt`` and the evaluation seed offset are refused.
 Run::
 
     .venv/bin/python bench/diagnose_bone_volume.py --split vault --split sealed \
-        --studies 0:32
+        --studies 0:32 --family parametric --probe --atlas-volumes
 """
 
 from __future__ import annotations
