@@ -57,6 +57,12 @@ ENVIRONMENT: tuple[EnvironmentVariable, ...] = (
     EnvironmentVariable("BMES_CONFIG", "site settings file (bmes validate --fit)", "none"),
     EnvironmentVariable("BMES_READER", "the reader's name recorded with each save", "none"),
     EnvironmentVariable("BMES_DETECTION_THREADS", "threads of one detection", "up to 2"),
+    EnvironmentVariable("BMES_NO_NUMBA",
+                        "1: the atlas registration's numpy code instead of its compiled "
+                        "loops (the same masks, slower)", "compiled when numba is there"),
+    EnvironmentVariable("BMES_NO_ATLAS_CACHE",
+                        "1: the flexed atlas is made in each process, not kept in the cache "
+                        "folder", "kept in $BMES_CACHE/atlas"),
     EnvironmentVariable("BMES_MAX_FILE_BYTES",
                         "largest DICOM file (declared or inflated) read before refusing",
                         "1 GiB"),
@@ -74,7 +80,7 @@ ENVIRONMENT: tuple[EnvironmentVariable, ...] = (
                         "BMES_PSEUDONYM_KEY_FILE"),
     EnvironmentVariable("BMES_LAB_RANGES", "the laboratory's 25(OH)D ranges (JSON file)",
                         "the seed study's guideline"),
-    EnvironmentVariable("BMES_CACHE", "the napari plugin's cache folder",
+    EnvironmentVariable("BMES_CACHE", "the napari plugin's and the flexed atlas' cache folder",
                         "$XDG_CACHE_HOME/bmes-imaging"),
     EnvironmentVariable("BMES_SAMPLE_STUDY", "the study napari's sample data opens",
                         "a phantom study made on first use"),

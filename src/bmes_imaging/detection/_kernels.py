@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["AVAILABLE", "disable", "joint_histogram", "joint_histogram_numpy", "sample_linear",
-           "sample_nearest", "warm_up"]
+__all__ = ["AVAILABLE", "disable", "joint_histogram", "joint_histogram_numpy",
+           "numpy_sample_linear", "sample_linear", "sample_nearest", "warm_up"]
 
 
 def _numba_found() -> bool:
@@ -105,6 +105,53 @@ def _run(name: str, *args: Any) -> bool:
     return True
 
 
+def numpy_sample_linear(volume: NDArray[np.float32], coords: NDArray[np.float64],
+                        cval: float) -> NDArray[np.float32]:
+    """Linear interpolation of a 3-D float32 ``volume`` at voxel ``coords`` (3, N).
+
+    Bit for bit ``scipy.ndimage.map_coordinates(volume, coords, order=1,
+    mode="constant", cval=cval)``: a point outside ``[0, n - 1]`` on any axis gets
+    ``cval``; inside, the eight corner values times their weights (``1 - x`` and
+    ``1 - (1 - x)``, multiplied axis by axis) are summed in scipy's order (last axis
+    fastest) in float64 and rounded to float32. The volume must be C-contiguous and
+    hold finite values.
+    """
+    shape = volume.shape
+    upper = np.array(shape, dtype=np.float64)[:, None] - 1.0
+    inside = ((coords >= 0.0) & (coords <= upper)).all(axis=0)
+    n = coords.shape[1]
+    fl = np.floor(coords)
+    weights = np.empty((3, 2, n))  # per axis: the weights of the lower and upper voxel
+    np.subtract(coords, fl, out=weights[:, 1])
+    np.subtract(1.0, weights[:, 1], out=weights[:, 0])
+    np.subtract(1.0, weights[:, 0], out=weights[:, 1])
+    all_inside = bool(inside.all())
+    if not all_inside:
+        np.copyto(fl, 0.0, where=~inside)  # any valid corner: the value becomes cval
+    strides = (float(shape[1] * shape[2]), float(shape[2]), 1.0)
+    # flat index of the lower corner (integers well below 2**53: exact in float64)
+    base = (np.array(strides) @ fl).astype(np.intp)
+    if bool((fl == upper).any()):
+        # on the last voxel of an axis the upper one does not exist; its weight is 0
+        step = (fl < upper) * np.array(strides, dtype=np.intp)[:, None]
+        offsets = np.stack([a * step[0] + b * step[1] + c * step[2]
+                            for a in (0, 1) for b in (0, 1) for c in (0, 1)])
+    else:
+        s0, s1 = int(strides[0]), int(strides[1])
+        offsets = np.array([0, 1, s1, s1 + 1, s0, s0 + 1, s0 + s1, s0 + s1 + 1],
+                           dtype=np.intp)[:, None]
+    idx = base + offsets
+    vals = volume.reshape(-1).take(idx).astype(np.float64).reshape(2, 2, 2, n)
+    vals *= weights[0].reshape(2, 1, 1, n)
+    vals *= weights[1].reshape(1, 2, 1, n)
+    vals *= weights[2].reshape(1, 1, 2, n)
+    # the corners summed one after the other (a reduction over the outer axis)
+    out = np.add.reduce(vals.reshape(8, n), axis=0).astype(np.float32)
+    if not all_inside:
+        out[~inside] = cval
+    return out
+
+
 def joint_histogram_numpy(moving: NDArray[np.float32], coords: NDArray[np.float64],
                           cval: float, row_start: NDArray[np.int64],
                           row_end: NDArray[np.int64], bins: int) -> NDArray[np.float64]:
@@ -113,8 +160,6 @@ def joint_histogram_numpy(moving: NDArray[np.float32], coords: NDArray[np.float6
     template ``moving`` (0-1) linearly interpolated at voxel ``coords`` (3, N), linear
     (Parzen-like) binning on the template side: the numpy reference of
     :func:`joint_histogram`, the operations of :class:`._matcher.Matcher` before."""
-    from ._sampling import numpy_sample_linear
-
     vals = numpy_sample_linear(moving, coords, cval)
     n = len(vals)
     pos = np.clip(vals * np.float32(bins - 1), 0, bins - 1)
