@@ -7,7 +7,7 @@ numpy calls on small arrays, most of the time spent in call overhead and in
 temporaries. With `numba <https://numba.pydata.org>`_ installed, :func:`joint_histogram`
 does both in one compiled loop: the same floating-point operations in the same order
 (no fast-math, no reassociation), so the histogram, and every registration and mask
-that depends on it, is the same bit for bit (test: ``tests/core/test_kernels.py``).
+that depends on it, is the same bit for bit (test: ``tests/core/detection/test_kernels.py``).
 Without numba (or with ``BMES_NO_NUMBA=1``) the numpy code runs, with the same result.
 
 The compiled code is cached on disk by numba (``cache=True``: beside this module, or in
