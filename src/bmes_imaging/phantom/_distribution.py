@@ -32,7 +32,13 @@ gives a cohort of them. Three splits exist and never share a study:
   plus small, low-contrast lesions of thin bones with the fluid series coronal or axial,
   strong small lesions in 5 mm slices of the bones not yet used there, and normal feet
   in 5 mm slices with the fluid series in another plane, where the sixth round missed or
-  gave false bones), run once after that round's defaults are committed.
+  gave false bones), run once after that round's defaults are committed (its misses
+  were read afterwards);
+* ``"reserve"``: the eighth split, written at the end of the seventh round, before any
+  tuning of the eighth: its own salt, seeds (80 000 000 + i) and corner cases
+  (:data:`RESERVE_CORNERS`: those of ``"crypt"`` plus the kinds the seventh round missed
+  or called falsely on ``"crypt"``; 80 studies, so that 18 are drawn), to be run once
+  after the eighth round's defaults are committed.
 
 The split enters both the random stream (``default_rng([index, salt])`` with a
 split-specific salt) and the study seed (``SEED_BASE[split] + index``, used for noise,
@@ -118,22 +124,22 @@ from ..errors import PhantomError
 from ._spec import PhantomSpec
 
 __all__ = ["CRYPT_CORNERS", "EVAL_CORNERS", "FINAL_CORNERS", "HOLDOUT_CORNERS", "RANGES",
-           "SEALED_CORNERS", "SEED_BASE", "SPLITS", "TUNE_CORNERS", "TUNE_CORNER_INDEX",
-           "VAULT_CORNERS", "cohort_digest", "distribution_specs", "draw_spec",
+           "RESERVE_CORNERS", "SEALED_CORNERS", "SEED_BASE", "SPLITS", "TUNE_CORNERS",
+           "TUNE_CORNER_INDEX", "VAULT_CORNERS", "cohort_digest", "distribution_specs", "draw_spec",
            "tune_corner_specs"]
 
 #: The splits.
-SPLITS = ("tune", "eval", "final", "holdout", "sealed", "vault", "crypt")
+SPLITS = ("tune", "eval", "final", "holdout", "sealed", "vault", "crypt", "reserve")
 #: Study seed of index ``i`` in a split: ``SEED_BASE[split] + i``.
 SEED_BASE = {"tune": 10_000_000, "eval": 20_000_000, "final": 30_000_000,
              "holdout": 40_000_000, "sealed": 50_000_000, "vault": 60_000_000,
-             "crypt": 70_000_000}
+             "crypt": 70_000_000, "reserve": 80_000_000}
 _SALT = {"tune": 0x7475_6E65, "eval": 0x6576_616C, "final": 0x6669_6E6C,
          "holdout": 0x686F_6C64, "sealed": 0x7365_616C, "vault": 0x7661_756C,
-         "crypt": 0x6372_7970}
+         "crypt": 0x6372_7970, "reserve": 0x7265_7376}
 #: Default cohort size per split.
 _DEFAULT_N = {"tune": 60, "eval": 40, "final": 40, "holdout": 48, "sealed": 64,
-              "vault": 64, "crypt": 64}
+              "vault": 64, "crypt": 64, "reserve": 80}
 _MAX_INDEX = 9_999_999
 
 #: Documented ranges (see the module docstring); the corner cases use their ends.
@@ -242,8 +248,8 @@ def draw_spec(seed: int, split: str, *, resolution: float = 1.0) -> PhantomSpec:
     seed
         Index of the study in its split (``0 <= seed < 10_000_000``).
     split
-        ``"tune"``, ``"eval"``, ``"final"``, ``"holdout"``, ``"sealed"``, ``"vault"`` or
-        ``"crypt"``: disjoint
+        ``"tune"``, ``"eval"``, ``"final"``, ``"holdout"``, ``"sealed"``, ``"vault"``,
+        ``"crypt"`` or ``"reserve"``: disjoint
         random streams and study seeds.
     resolution
         Passed to the spec (1.0 = the drawn protocol; larger for quick tests).
@@ -560,8 +566,35 @@ CRYPT_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
            fat_suppression=0.4, fat_inhomogeneity=0.6)),
 )
 
+#: Corner cases of the eighth split, ``"reserve"`` (its own salt and seeds): every corner
+#: of :data:`CRYPT_CORNERS` drawn anew, plus what the seventh round missed on ``"crypt"``
+#: (a moderate third metatarsal at STIR 2.1x / T1 drop 43 %, an intermediate cuneiform at
+#: 2.6x with neither bias field nor residual fat, a small medial cuneiform at the strong
+#: border in 5 mm slices), a fifth metatarsal lesion in 5 mm slices with a coronal fluid
+#: series large enough to count (the small one lay outside the fluid coverage), and normal
+#: feet of the kinds that got a false calcaneus (SNR 60 at 3 T, plantar flexion 40
+#: degrees). Written at the end of the seventh round, before any tuning of the eighth.
+RESERVE_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
+    *CRYPT_CORNERS,
+    ("moderate_third_metatarsal_stir2.1_t1drop43",
+     _lesion(edema_bones=("third_metatarsal",), edema_extent="moderate",
+             edema_fluid_ratio=2.1, edema_t1_ratio=0.57)),
+    ("moderate_intermediate_cuneiform_bias0_fat0_stir2.6",
+     _lesion(edema_bones=("intermediate_cuneiform",), edema_extent="moderate", bias=0.0,
+             fat_suppression=0.0, edema_fluid_ratio=2.6, edema_t1_ratio=0.49)),
+    ("subchondral_medial_cuneiform_slice5_coronal_stir2_t1drop20",
+     _lesion(edema_bones=("medial_cuneiform",), edema_extent="subchondral", slice_mm=5.0,
+             fluid_plane="coronal", edema_fluid_ratio=2.0, edema_t1_ratio=0.8)),
+    ("moderate_fifth_metatarsal_slice5_coronal",
+     _lesion(edema_bones=("fifth_metatarsal",), edema_extent="moderate", slice_mm=5.0,
+             fluid_plane="coronal")),
+    ("normal_snr60_3t", _with(normal=True, snr=60.0, field_strength=3.0)),
+    ("normal_flexion40", _with(normal=True, flexion_deg=40.0)),
+)
+
 _CORNERS = {"eval": EVAL_CORNERS, "final": FINAL_CORNERS, "holdout": HOLDOUT_CORNERS,
-            "sealed": SEALED_CORNERS, "vault": VAULT_CORNERS, "crypt": CRYPT_CORNERS}
+            "sealed": SEALED_CORNERS, "vault": VAULT_CORNERS, "crypt": CRYPT_CORNERS,
+            "reserve": RESERVE_CORNERS}
 
 
 def tune_corner_specs(*, resolution: float = 1.0) -> list[tuple[str, PhantomSpec]]:
@@ -584,12 +617,12 @@ def distribution_specs(split: str, n: int | None = None, *, resolution: float = 
     Parameters
     ----------
     split
-        ``"tune"``, ``"eval"``, ``"final"``, ``"holdout"``, ``"sealed"``, ``"vault"`` or
-        ``"crypt"``.
+        ``"tune"``, ``"eval"``, ``"final"``, ``"holdout"``, ``"sealed"``, ``"vault"``,
+        ``"crypt"`` or ``"reserve"``.
     n
         Number of studies (default 40 for ``"eval"`` and ``"final"``, 48 for
-        ``"holdout"``, 64 for ``"sealed"``, ``"vault"`` and ``"crypt"``, 60 for
-        ``"tune"``).
+        ``"holdout"``, 64 for ``"sealed"``, ``"vault"`` and ``"crypt"``, 80 for
+        ``"reserve"`` (62 corners and 18 drawn studies), 60 for ``"tune"``).
     resolution
         Passed to every spec.
 
