@@ -25,8 +25,9 @@ bone-mask code of the day and cached; the truth bones still say which bones are
 positive). ``--split sealed`` (sixth round) reads the ``sealed`` split the same way (run
 once with the fifth round's defaults, read since), and ``--split vault`` (seventh round)
 the ``vault`` split (the sixth round's evaluation set, run once with the sixth round's
-defaults, read since). The ``crypt`` split, the seventh round's evaluation set, is never
-read here.
+defaults, read since), and ``--split crypt`` (eighth round) the ``crypt`` split (the
+seventh round's evaluation set, run once with the seventh round's defaults, read since).
+The ``reserve`` split, the eighth round's evaluation set, is never read here.
 
 Targets (issue 11, measured on the evaluation cohort by ``bench/bench_detection.py``):
 sensitivity >= 0.95, specificity >= 0.95, Dice >= 0.80, strong-lesion sensitivity >= 0.97.
@@ -57,7 +58,9 @@ from bmes_imaging.detection._findings import findings_from_ratios
 from bmes_imaging.phantom import PhantomSpec, cohort_specs, default_cache_dir, generate_study
 from bmes_imaging.phantom._distribution import draw_spec, tune_corner_specs
 
-READ_SPLITS = ("holdout", "sealed", "vault")  # written splits read for tuning; never crypt
+#: written splits read for tuning (eighth round: crypt too); never ``reserve``, the
+#: eighth round's evaluation set
+READ_SPLITS = ("holdout", "sealed", "vault", "crypt")
 
 
 #: Seventh round: a tuning family of the weak kind (small subchondral lesions of thin
@@ -126,9 +129,8 @@ def _cached_study(key: str, spec: PhantomSpec, cache: Path, times: list[float]
 
 def _holdout_study(name: str, cache: Path, times: list[float], auto: bool,
                    split: str = "holdout") -> dict[str, Any]:
-    """Arrays of written study ``name`` of a read split (``holdout``, ``sealed`` or
-    ``vault``; as
-    :func:`_cached_study`), with its
+    """Arrays of written study ``name`` of a read split (``holdout``, ``sealed``,
+    ``vault`` or ``crypt``; as :func:`_cached_study`), with its
     visible truth (``bench_detection.visible_truth``) and, with ``auto``, the automatic
     bone masks (``auto_bones``)."""
     from bench_detection import visible_truth
@@ -222,7 +224,8 @@ def main() -> int:
     ap.add_argument("--split", choices=("tune", *READ_SPLITS), default="tune",
                     help="the tuning split (default) or a read split: holdout (48 "
                          "written studies), sealed (64; run once in the fifth round, "
-                         "read since) or vault (64; run once in the sixth round, read "
+                         "read since), vault (64; run once in the sixth round, read "
+                         "since) or crypt (64; run once in the seventh round, read "
                          "since); -n and --corners do not apply")
     ap.add_argument("--bones", choices=("given", "auto"), default="given",
                     help="true bone masks (default) or automatic ones (cached once)")
