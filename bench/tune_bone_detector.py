@@ -11,9 +11,13 @@ automatic masks. Printed per variant: Dice of the masks against the true bones p
 and per anatomy family (VHF / parametric), and the detector's bone-level sensitivity and
 specificity with the false and missed bones, per family, plus the image step's CPU time.
 
-ONLY the read splits ``sealed`` and ``vault`` (cached by ``bench/bench_detection.py`` in
-``~/.cache/bmes-imaging/phantom-<split>``) are tuning material here: the seventh split
-(``crypt``) is evaluation only and is refused.
+ONLY the read splits ``sealed``, ``vault`` and (from the eighth pass on) ``crypt`` (cached
+by ``bench/bench_detection.py`` in ``~/.cache/bmes-imaging/phantom-<split>``) are tuning
+material here: the eighth split (``reserve``) is evaluation only and is refused.
+
+The cache holds the registered labels before the image step, keyed by the study name and
+by :data:`REGISTRATION_KEY` (empty for the default registration): a variant that changes
+the registration must set its own key, so it never reads another variant's labels.
 
 Run::
 
@@ -49,7 +53,9 @@ from bmes_imaging.errors import BmesError
 from bmes_imaging.phantom import default_cache_dir
 from bmes_imaging.volume import Volume
 
-_READ_SPLITS = ("sealed", "vault")
+_READ_SPLITS = ("sealed", "vault", "crypt")
+#: Suffix of the cached registration files; a variant changing the registration sets it.
+REGISTRATION_KEY = ""
 
 
 def _settings(**kw: Any) -> Callable[[], None]:
@@ -118,7 +124,7 @@ class _Masks:
         self.real_image_decides = _boundary.image_decides
 
     def _path(self) -> Path:
-        return self.cache / f"{self.name}.npz"
+        return self.cache / f"{self.name}{REGISTRATION_KEY}.npz"
 
     def __call__(self, t1: Volume, cfg: Any) -> tuple[Volume, float]:
         """Stands in for ``_detect._timed_automatic_bones``."""

@@ -13,8 +13,8 @@ _BENCH = Path(__file__).resolve().parents[3] / "bench"
 _SCRIPT = _BENCH / "diagnose_bone_volume.py"
 
 
-@pytest.mark.parametrize("args", [["--split", "crypt"],
-                                  ["--split", "vault", "--split", "crypt"],
+@pytest.mark.parametrize("args", [["--split", "reserve"],
+                                  ["--split", "vault", "--split", "reserve"],
                                   ["--split", "vault", "--seed-offset", "13000"]])
 def test_evaluation_material_refused(args: list[str], tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, str(_SCRIPT), *args, "--cache", str(tmp_path)],
