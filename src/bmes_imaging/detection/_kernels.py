@@ -5,10 +5,11 @@ each evaluation samples the template at a few thousand points
 (:func:`._sampling.sample_linear`) and adds them into a joint histogram, about 25
 numpy calls on small arrays, most of the time spent in call overhead and in
 temporaries. With `numba <https://numba.pydata.org>`_ installed, :func:`joint_histogram`
-does both in one compiled loop: the same floating-point operations in the same order
-(no fast-math, no reassociation), so the histogram, and every registration and mask
-that depends on it, is the same bit for bit (test: ``tests/core/detection/test_kernels.py``).
-Without numba (or with ``BMES_NO_NUMBA=1``) the numpy code runs, with the same result.
+does both in two compiled loops (the sampler's, then the binning): the same
+floating-point operations in the same order (no fast-math, no reassociation), so the
+histogram, and every registration and mask that depends on it, is the same bit for
+bit (test: ``tests/core/detection/test_kernels.py``). Without numba (or with
+``BMES_NO_NUMBA=1``) the numpy code runs, with the same result.
 
 The compiled code is cached on disk by numba (``cache=True``: beside this module, or in
 numba's user cache folder when that is not writable); the first call of a process
@@ -56,7 +57,7 @@ def disable() -> None:
 
 
 def _kernel(name: str) -> Any:
-    """The compiled loop ``name`` (``"joint"``, ``"linear"``, ``"nearest"``), or None
+    """The compiled loop ``name`` (``"bin"``, ``"linear"``, ``"nearest"``), or None
     when numba cannot be used here (then :data:`AVAILABLE` turns False and the numpy
     code runs: the same results)."""
     kernel = _JITTED.get(name)
@@ -74,8 +75,7 @@ def _compile() -> dict[str, Any]:
     try:
         import numba
 
-        loops = {"joint": _joint_histogram_loop, "linear": _linear_loop,
-                 "nearest": _nearest_loop}
+        loops = {"bin": _bin_loop, "linear": _linear_loop, "nearest": _nearest_loop}
         try:
             jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
             return {k: jit(f) for k, f in loops.items()}
@@ -175,61 +175,19 @@ def joint_histogram_numpy(moving: NDArray[np.float32], coords: NDArray[np.float6
                       dtype=np.float64)
 
 
-def _joint_histogram_loop(moving: NDArray[np.float32], coords: NDArray[np.float64],
-                          cval: float, row_start: NDArray[np.int64],
-                          row_end: NDArray[np.int64], bins: int,
-                          m0: NDArray[np.int64], high: NDArray[np.float64],
-                          joint: NDArray[np.float64]) -> None:  # pragma: no cover (compiled)
-    """:func:`joint_histogram_numpy` as loops (compiled by numba): ``m0`` and ``high``
-    are scratch arrays of N; ``joint`` (zeros) receives the histogram."""
-    n0, n1, n2 = moving.shape
-    flat = moving.reshape(-1)
-    s0 = n1 * n2
-    s1 = n2
-    u0 = np.float64(n0) - 1.0
-    u1 = np.float64(n1) - 1.0
-    u2 = np.float64(n2) - 1.0
+def _bin_loop(vals: NDArray[np.float32], row_start: NDArray[np.int64],
+              row_end: NDArray[np.int64], bins: int, m0: NDArray[np.int64],
+              high: NDArray[np.float64],
+              joint: NDArray[np.float64]) -> None:  # pragma: no cover (compiled)
+    """The binning half of :func:`joint_histogram_numpy` as loops (compiled by numba):
+    ``vals`` are the template's samples (:func:`_linear_loop`'s output), ``m0`` and
+    ``high`` scratch arrays of N; ``joint`` (zeros) receives the histogram."""
     scale = np.float32(bins - 1)
     top = np.float32(bins - 1)
     zero = np.float32(0.0)
-    outside = np.float32(cval)
-    n = coords.shape[1]
+    n = vals.shape[0]
     for i in range(n):
-        x = coords[0, i]
-        y = coords[1, i]
-        z = coords[2, i]
-        if 0.0 <= x <= u0 and 0.0 <= y <= u1 and 0.0 <= z <= u2:
-            fx = np.floor(x)
-            fy = np.floor(y)
-            fz = np.floor(z)
-            # sample_linear's weights: 1 - w and 1 - (1 - w)
-            bx = x - fx
-            ax = 1.0 - bx
-            bx = 1.0 - ax
-            by = y - fy
-            ay = 1.0 - by
-            by = 1.0 - ay
-            bz = z - fz
-            az = 1.0 - bz
-            bz = 1.0 - az
-            base = int(fx) * s0 + int(fy) * s1 + int(fz)
-            d0 = s0 if fx < u0 else 0
-            d1 = s1 if fy < u1 else 0
-            d2 = 1 if fz < u2 else 0
-            # the eight corners, last axis fastest, each (v * wx) * wy * wz, summed
-            # one after the other from the first
-            acc = np.float64(flat[base]) * ax * ay * az
-            acc = acc + np.float64(flat[base + d2]) * ax * ay * bz
-            acc = acc + np.float64(flat[base + d1]) * ax * by * az
-            acc = acc + np.float64(flat[base + d1 + d2]) * ax * by * bz
-            acc = acc + np.float64(flat[base + d0]) * bx * ay * az
-            acc = acc + np.float64(flat[base + d0 + d2]) * bx * ay * bz
-            acc = acc + np.float64(flat[base + d0 + d1]) * bx * by * az
-            acc = acc + np.float64(flat[base + d0 + d1 + d2]) * bx * by * bz
-            v = np.float32(acc)
-        else:
-            v = outside
-        p = v * scale
+        p = vals[i] * scale
         # np.clip(p, 0, bins - 1) as numpy computes it: max(p, 0) then min(., top),
         # each "a > b ? a : b" (so -0.0 becomes +0.0 as there)
         p = p if p > zero else zero
@@ -274,6 +232,7 @@ def _linear_loop(volume: NDArray[np.float32], coords: NDArray[np.float64], clip:
         fx = np.floor(x)
         fy = np.floor(y)
         fz = np.floor(z)
+        # numpy_sample_linear's weights: 1 - w and 1 - (1 - w)
         bx = x - fx
         ax = 1.0 - bx
         bx = 1.0 - ax
@@ -287,6 +246,8 @@ def _linear_loop(volume: NDArray[np.float32], coords: NDArray[np.float64], clip:
         d0 = s0 if fx < u0 else 0
         d1 = s1 if fy < u1 else 0
         d2 = 1 if fz < u2 else 0
+        # the eight corners, last axis fastest, each (v * wx) * wy * wz, summed
+        # one after the other from the first
         acc = np.float64(flat[base]) * ax * ay * az
         acc = acc + np.float64(flat[base + d2]) * ax * ay * bz
         acc = acc + np.float64(flat[base + d1]) * ax * by * az
@@ -358,8 +319,12 @@ def joint_histogram(moving: NDArray[np.float32], coords: NDArray[np.float64],
     ``coords`` float64 (3, N)."""
     n = coords.shape[1]
     joint = np.zeros(bins * bins)
-    if AVAILABLE and _run("joint", moving, coords, float(cval), row_start, row_end, bins,
-                          np.empty(n, dtype=np.int64), np.empty(n), joint):
+    # the template's samples (the compiled sampler), then their binning: two loops,
+    # each the numpy code's operations in its order
+    vals = np.full(n, cval, dtype=np.float32)
+    if (AVAILABLE and _run("linear", moving, coords, False, vals)
+            and _run("bin", vals, row_start, row_end, bins, np.empty(n, dtype=np.int64),
+                     np.empty(n), joint)):
         return joint
     return joint_histogram_numpy(moving, coords, cval, row_start, row_end, bins)
 
