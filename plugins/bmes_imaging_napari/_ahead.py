@@ -1,5 +1,6 @@
 """Work done ahead of the reader: bone masks before detection is asked for, and what
-opening a study shows read in the worker that loads it.
+opening a study shows read in the worker that loads it; detection itself, in the
+bone-mask process beside those masks (else in-process).
 
 Functions of a :class:`~bmes_imaging_napari._review_model.ReviewModel` (given as
 ``model``), kept apart so the model module holds the review's state and operations.
@@ -7,7 +8,7 @@ Functions of a :class:`~bmes_imaging_napari._review_model.ReviewModel` (given as
 
 from __future__ import annotations
 
-from concurrent.futures import Future
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from bmes_imaging.volume import Volume, load_nifti
 
 from ._study import Study
 
-__all__ = ["compute_bones_ahead", "prefetch", "read_cached", "take_bones_ahead"]
+__all__ = ["compute_bones_ahead", "prefetch", "read_cached", "run_detection"]
 
 #: Detector output kept per study in the cache folder (see the review model).
 CACHED_BONES, CACHED_FLUID = "bones.nii", "fluid_aligned.nii"
@@ -30,9 +31,10 @@ def compute_bones_ahead(model: Any, study: Study) -> None:
     A reader who opens a study without candidates asks for them next; the automatic
     bone masks (the slow part of detection, needing only T1) are then computed on
     the other core while the layers are drawn and the series aligned.
-    ``run_detection`` uses them when it would have computed the same masks.
-    Does nothing when masks for the study are cached or under way, a bone map was
-    given, or there is no bone-mask process (one CPU).
+    The masks stay in that process, where :func:`run_detection` uses them (the
+    future completes, with None, when they are ready). Does nothing when masks for
+    the study are cached or under way, a bone map was given, or there is no bone-mask
+    process (one CPU).
     """
     if (study.fluid is None or "bones" in model.detect_options
             or "seeds" in model.detect_options
@@ -40,26 +42,41 @@ def compute_bones_ahead(model: Any, study: Study) -> None:
             or (model.study is study and model.bones is not None)
             or (model._cache_for(study.key) / CACHED_BONES).is_file()):
         return
-    from ._bone_process import submit_automatic_bones
+    from ._bone_process import submit_bones_ahead
 
-    future = submit_automatic_bones(study.t1, model.config)
+    future = submit_bones_ahead(study.key, study.t1, model.config)
     if future is not None:
         model._bones_ahead = (study.key, future)
 
 
-def take_bones_ahead(model: Any) -> Future[Volume] | None:
-    """The automatic bone masks under way for the open study, else started now in
-    the bone-mask process; None if that is not available."""
-    ahead, model._bones_ahead = model._bones_ahead, None
-    if model.study is None:
-        return None
-    if ahead is not None and ahead[0] == model.study.key:
-        future: Future[Volume] = ahead[1]
-        if not (future.done() and future.exception() is not None):
-            return future
-    from ._bone_process import submit_automatic_bones
+def run_detection(model: Any, progress: Callable[[str, float], None] | None,
+                  cancelled: Callable[[], bool] | None, kwargs: dict[str, Any]) -> Any:
+    """Detection of the open study (``detect_edema(t1, fluid, **kwargs)``, blocking):
+    in the bone-mask process, with the masks started there ahead, which also writes
+    the study's detector cache (``result.cache_written``); in this process when there
+    is no such process or it ended (the same result: :mod:`._remote_detection`)."""
+    from ._bone_process import WorkerGone
+    from ._remote_detection import DetectionCancelled, detect_in_worker, detect_with_masks
 
-    return submit_automatic_bones(model.study.t1, model.config)
+    study = model.study
+    model._bones_ahead = None  # the masks ahead are the bone-mask process's
+    folder = str(model._cache_for(study.key))
+    try:
+        result = detect_in_worker(study.key, study.t1, study.fluid, kwargs, progress,
+                                  cancelled, folder)
+    except WorkerGone:
+        result = None  # the process ended: here, from the start
+    if result is not None:
+        result.cache_written = True
+        return result
+
+    def checked(stage: str, fraction: float) -> None:
+        if cancelled is not None and cancelled():
+            raise DetectionCancelled(stage)
+        if progress is not None:
+            progress(stage, fraction)
+
+    return detect_with_masks(study.t1, study.fluid, None, checked, **kwargs)
 
 
 def read_cached(model: Any, study: Study) -> tuple[Volume, Volume] | None:

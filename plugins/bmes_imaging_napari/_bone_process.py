@@ -30,13 +30,15 @@ import struct
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import IO, Any
 
 from bmes_imaging.volume import Volume
 
-__all__ = ["WorkerGone", "gui_process", "is_running", "pid", "shutdown", "start",
-           "submit_automatic_bones", "submit_export"]
+__all__ = ["WorkerGone", "cancel_request", "gui_process", "is_running", "pid", "shutdown",
+           "start", "submit_automatic_bones", "submit_bones_ahead", "submit_detect",
+           "submit_export"]
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,8 @@ class _Worker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
             start_new_session=False)
         self.pending: dict[int, Future[Any]] = {}
+        #: request id -> callable given each progress report ``(stage, fraction)``
+        self.listeners: dict[int, Callable[[tuple[str, float]], None]] = {}
         self.ids = itertools.count()
         self.lock = threading.Lock()
         self.broken = False
@@ -120,15 +124,21 @@ class _Worker:
                                        name="bmes-bone-requests", daemon=True)
         self.writer.start()
 
-    def submit(self, name: str, *args: Any) -> Future[Any]:
+    def submit(self, name: str, *args: Any,
+               listener: Callable[[tuple[str, float]], None] | None = None
+               ) -> tuple[int, Future[Any]]:
+        """Send ``name(*args)``: (request id, future of the answer); ``listener`` is
+        given the request's progress reports (in the answer-reading thread)."""
         future: Future[Any] = Future()
         with self.lock:
             if self.broken or self.proc.stdin is None:
                 raise WorkerGone("bone-mask process is not running")
             n = next(self.ids)
             self.pending[n] = future
+            if listener is not None:
+                self.listeners[n] = listener
         self.requests.put((n, name, args))
-        return future
+        return n, future
 
     def _write_requests(self) -> None:  # writer thread
         while True:
@@ -150,8 +160,14 @@ class _Worker:
         try:
             while True:
                 n, ok, value = read_frame(self.proc.stdout)
+                if ok is None:  # a progress report, not the answer
+                    listener = self.listeners.get(n)
+                    if listener is not None:
+                        listener(value)
+                    continue
                 with self.lock:
                     future = self.pending.pop(n, None)
+                    self.listeners.pop(n, None)
                 if future is None or future.cancelled():
                     continue
                 if ok:
@@ -163,6 +179,7 @@ class _Worker:
         with self.lock:
             self.broken = True
             pending, self.pending = self.pending, {}
+            self.listeners.clear()
         for future in pending.values():
             if not future.done():
                 future.set_exception(WorkerGone("the bone-mask process ended"))
@@ -227,11 +244,18 @@ def _get_worker() -> _Worker | None:
 def _submit(name: str, *args: Any) -> Future[Any] | None:
     """``name(*args)`` in the worker process; None when there is none (one CPU, or it
     broke: then the session stays in-process)."""
+    request = _submit_numbered(name, *args)
+    return None if request is None else request[1]
+
+
+def _submit_numbered(name: str, *args: Any,
+                     listener: Callable[[tuple[str, float]], None] | None = None
+                     ) -> tuple[int, Future[Any]] | None:
     worker = _get_worker()
     if worker is None:
         return None
     try:
-        return worker.submit(name, *args)
+        return worker.submit(name, *args, listener=listener)
     except WorkerGone:  # broken: detection runs in-process
         log.debug("bone-mask process unavailable", exc_info=True)
         _reset()
@@ -248,6 +272,36 @@ def submit_automatic_bones(t1: Volume, config: Any = None) -> Future[Volume] | N
     """Automatic bone masks of ``t1`` computed in the worker process, or None when it
     is not available (then compute them in-process)."""
     return _submit("automatic_bones", t1, config)
+
+
+def submit_bones_ahead(key: str, t1: Volume, config: Any = None) -> Future[None] | None:
+    """Start the automatic bone masks of study ``key`` in the worker process, kept there
+    for its detection (:func:`submit_detect`); the future completes (None) when they
+    are ready. None when the process is not available."""
+    return _submit("bones_ahead", key, t1, config)
+
+
+def submit_detect(key: str, t1: Volume, fluid: Volume, kwargs: dict[str, Any],
+                  cache_folder: str | None,
+                  listener: Callable[[tuple[str, float]], None] | None = None
+                  ) -> tuple[int, Future[Any]] | None:
+    """Detection of study ``key`` in the worker process
+    (:func:`._remote_detection.detect_with_masks` with the masks started there by
+    :func:`submit_bones_ahead`, else started now); ``cache_folder``: where the worker
+    writes the study's detector cache. (request id, future of the ``EdemaResult``), or
+    None when the process is not available. ``listener`` gets the progress reports."""
+    return _submit_numbered("detect", key, t1, fluid, kwargs, cache_folder,
+                            listener=listener)
+
+
+def cancel_request(number: int) -> None:
+    """Ask the worker to stop request ``number`` (a detection) at its next step."""
+    worker = _worker
+    if worker is not None:
+        try:
+            worker.submit("cancel", number)
+        except WorkerGone:
+            pass
 
 
 def submit_export(kind: str, t1: Volume, path: str, kwargs: dict[str, Any]) -> Future[Any] | None:

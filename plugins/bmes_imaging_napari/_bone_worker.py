@@ -1,23 +1,29 @@
 """The bone-mask worker process: ``python -m bmes_imaging_napari._bone_worker``.
 
-Serves automatic bone masks and the review's DICOM SEG / SR export (pure-Python
+Serves automatic bone masks, the review's detection (alignment, signal comparison and
+findings: :mod:`._remote_detection`) and the review's DICOM SEG / SR export (pure-Python
 encoding that would otherwise hold the GUI process's GIL).
 
 Reads ``(id, name, args)`` frames on stdin, answers ``(id, ok, value)`` on stdout (see
-:mod:`._bone_process`). Ends when stdin closes, and at once when its parent process is
-gone (a watchdog thread). Ctrl+C in the terminal reaches the whole process group: the
-worker ignores it and lets napari shut it down.
+:mod:`._bone_process`); ``ok`` None is a progress report ``(stage, fraction)`` of a
+running request. Bone masks run in one thread of their own and detections in another,
+so a detection aligns the series while the study's masks (started ahead) finish; the
+other requests are served in the reading thread. Ends when stdin closes, and at once
+when its parent process is gone (a watchdog thread). Ctrl+C in the terminal reaches
+the whole process group: the worker ignores it and lets napari shut it down.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import Future
+from typing import IO, Any
 
 __all__ = ["main"]
 
@@ -64,9 +70,157 @@ def _export(kind: str, t1: Any, path: str, kwargs: dict[str, Any]) -> Any:
     return write_export(kind, t1, path, kwargs)
 
 
-_TASKS: dict[str, Callable[..., Any]] = {"prepare": _prepare,
-                                         "automatic_bones": _automatic_bones,
-                                         "export": _export}
+class _Lane:
+    """One daemon thread running the calls given to it in order (a daemon: the
+    process exits at once when its stdin closes, never waiting for a registration)."""
+
+    def __init__(self, name: str) -> None:
+        self.calls: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] \
+            = queue.SimpleQueue()
+        threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    def submit(self, func: Callable[..., Any], *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self.calls.put((future, func, args))
+        return future
+
+    def _run(self) -> None:
+        while True:
+            future, func, args = self.calls.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(func(*args))
+            except BaseException as exc:  # noqa: BLE001  answered to the caller
+                future.set_exception(exc)
+
+
+class _Server:
+    """The requests' state: the answer stream (one writer at a time), the lanes, the
+    bone masks computed ahead per study and the cancelled requests."""
+
+    #: studies whose masks are kept (the open one and the one before)
+    KEEP = 2
+
+    def __init__(self, answers: IO[bytes]) -> None:
+        self.answers = answers
+        self.write_lock = threading.Lock()
+        self.masks_lane = _Lane("bmes-masks")
+        self.detect_lane = _Lane("bmes-detect")
+        self.ahead: dict[str, tuple[Any, Future[Any]]] = {}
+        self.cancelled: set[int] = set()
+        self.ahead_lock = threading.Lock()
+
+    def send(self, n: int, ok: bool | None, value: Any) -> None:
+        """Write one answer (or progress report); OSError when the parent is gone."""
+        from ._bone_process import write_frame
+
+        with self.write_lock:
+            try:
+                write_frame(self.answers, (n, ok, value))
+            except OSError:
+                raise
+            except Exception as exc:  # noqa: BLE001  e.g. an exception that does not pickle
+                write_frame(self.answers, (n, False, RuntimeError(f"{type(exc).__name__}: "
+                                                                  f"{exc}")))
+
+    def answer_when_done(self, n: int, future: Future[Any],
+                         value: Callable[[Any], Any] = lambda v: v) -> None:
+        def done(f: Future[Any]) -> None:
+            exc = f.exception()
+            try:
+                if exc is None:
+                    self.send(n, True, value(f.result()))
+                else:
+                    self.send(n, False, _answer_error(exc) if isinstance(exc, Exception)
+                              else RuntimeError(f"{type(exc).__name__}: {exc}"))
+            except OSError:
+                os._exit(0)  # the parent is gone
+
+        future.add_done_callback(done)
+
+    def masks_for(self, key: str, t1: Any, config: Any) -> Future[Any]:
+        """The masks of study ``key``: started ahead for this T1, else started now."""
+        import numpy as np
+
+        with self.ahead_lock:
+            kept = self.ahead.get(key)
+            if kept is not None and kept[0].shape == t1.shape \
+                    and np.allclose(kept[0].affine, t1.affine) \
+                    and np.array_equal(kept[0].array, t1.array):
+                return kept[1]
+            future = self.masks_lane.submit(_automatic_bones, t1, config)
+            self.ahead.pop(key, None)
+            self.ahead[key] = (t1, future)
+            while len(self.ahead) > self.KEEP:
+                self.ahead.pop(next(iter(self.ahead)))
+            return future
+
+    def detect(self, n: int, key: str, t1: Any, fluid: Any, kwargs: dict[str, Any]) -> Any:
+        """Detection request ``n`` (in the detection lane)."""
+        from ._remote_detection import DetectionCancelled, detect_with_masks
+
+        def progress(stage: str, fraction: float) -> None:
+            if n in self.cancelled:
+                raise DetectionCancelled(stage)
+            try:
+                self.send(n, None, (str(stage), float(fraction)))
+            except OSError:
+                os._exit(0)
+
+        masks = None
+        if kwargs.get("bones") is None and not kwargs.get("seeds"):
+            masks = self.masks_for(key, t1, kwargs.get("config"))
+        try:
+            return detect_with_masks(t1, fluid, masks, progress, **kwargs)
+        finally:
+            self.cancelled.discard(n)
+
+    def serve(self, n: int, name: str, args: tuple[Any, ...]) -> None:
+        """Start or run request ``n``."""
+        if name == "bones_ahead":
+            key, t1, config = args
+            self.answer_when_done(n, self.masks_for(key, t1, config), lambda _: None)
+        elif name == "automatic_bones":
+            self.answer_when_done(n, self.masks_lane.submit(_automatic_bones, *args))
+        elif name == "detect":
+            *request, cache_folder = args
+            future = self.detect_lane.submit(self.detect, n, *request)
+            self.answer_when_done(n, future)
+            if cache_folder:  # next in the lane: after the answer is sent
+                self.detect_lane.submit(_write_cache, future, cache_folder)
+        elif name == "cancel":
+            self.cancelled.add(args[0])
+            self.send(n, True, None)
+        else:
+            try:
+                value, ok = _TASKS[name](*args), True
+            except Exception as exc:  # noqa: BLE001  returned to the caller (falls back in-process)
+                value, ok = _answer_error(exc), False
+            self.send(n, ok, value)
+
+
+def _write_cache(detection: Future[Any], folder: str) -> None:
+    """The study's detector cache (bones, aligned fluid) of a detection that succeeded,
+    as the review model writes it; a failure only costs a later detection."""
+    from pathlib import Path
+
+    from bmes_imaging.errors import BmesError
+
+    from ._ahead import CACHED_BONES, CACHED_FLUID
+
+    if detection.exception() is not None:
+        return
+    result = detection.result()
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        result.bones.to_nifti(Path(folder) / CACHED_BONES)
+        result.fluid_aligned.to_nifti(Path(folder) / CACHED_FLUID)
+    except (BmesError, OSError, ValueError):
+        pass
+
+
+_TASKS: dict[str, Callable[..., Any]] = {"prepare": _prepare, "export": _export}
 
 
 def _answer_error(exc: Exception) -> Exception:
@@ -83,12 +237,13 @@ def _answer_error(exc: Exception) -> Exception:
 
 def main() -> int:
     """Serve requests until stdin closes."""
-    from ._bone_process import read_frame, write_frame
+    from ._bone_process import read_frame
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _watch_parent()
-    requests, answers = sys.stdin.buffer, sys.stdout.buffer
+    requests = sys.stdin.buffer
+    server = _Server(sys.stdout.buffer)
     sys.stdout = sys.stderr  # a stray print must not corrupt the answer stream
     while True:
         try:
@@ -96,19 +251,12 @@ def main() -> int:
         except EOFError:
             return 0
         try:
-            value, ok = _TASKS[name](*args), True
-        except Exception as exc:  # noqa: BLE001  returned to the caller (falls back in-process)
-            value, ok = _answer_error(exc), False
-        try:
-            write_frame(answers, (n, ok, value))
+            server.serve(n, name, args)
         except OSError:  # the parent is gone
             return 0
-        except Exception as exc:  # noqa: BLE001  e.g. an exception that does not pickle
-            try:
-                write_frame(answers, (n, False, RuntimeError(f"{type(exc).__name__}: {exc}")))
-            except OSError:
-                return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stderr.flush()
+    os._exit(code)  # the lanes' daemon threads may be mid-task: do not wait for them

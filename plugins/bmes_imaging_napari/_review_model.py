@@ -185,14 +185,15 @@ class ReviewModel:
         the layers are drawn (:func:`._ahead.compute_bones_ahead`)."""
         _ahead.compute_bones_ahead(self, study)
 
-    def run_detection(self, progress: Callable[[str, float], None] | None = None,
-                      **kwargs: Any) -> Any:
-        """Run :func:`bmes_imaging.detection.detect_edema` on the open study.
+    def run_detection(self, progress: Callable[[str, float], None] | None = None, *,
+                      cancelled: Callable[[], bool] | None = None, **kwargs: Any) -> Any:
+        """Run :func:`bmes_imaging.detection.detect_edema` on the open study, in the
+        bone-mask process when it runs (:func:`._ahead.run_detection`).
 
         Blocking (the widget calls it in a worker thread); returns the ``EdemaResult``
-        without changing the model; pass it to :meth:`set_detection`.
+        without changing the model; pass it to :meth:`set_detection`. ``cancelled()``
+        True stops it (:class:`._remote_detection.DetectionCancelled`).
         """
-        from bmes_imaging.detection import detect_edema
         from bmes_imaging.errors import DetectionError
 
         if self.study is None:
@@ -203,25 +204,18 @@ class ReviewModel:
         kwargs.setdefault("config", self.config)
         for key, value in self.detect_options.items():
             kwargs.setdefault(key, value)
-        ahead = None
-        if kwargs.get("bones") is None and not kwargs.get("seeds"):
-            ahead = _ahead.take_bones_ahead(self)
-        if ahead is None:
-            return detect_edema(self.study.t1, self.study.fluid, progress=progress, **kwargs)
-        kwargs["bones"] = ahead  # awaited by detect_edema after the alignment
-        result = detect_edema(self.study.t1, self.study.fluid, progress=progress, **kwargs)
-        result.bone_source = "automatic"  # the atlas, in the bone-mask process
-        return result
+        return _ahead.run_detection(self, progress, cancelled, kwargs)
 
     def set_detection(self, result: Any, *, cache: bool = True) -> None:
         """Take the detector's bones, edema candidates and findings (all candidates);
         ``cache``: write the bones and aligned fluid to the study cache now (the review
         dock does it in a worker: :meth:`cache_detection`)."""
+        ratios = getattr(result, "painting_ratios", None)  # computed with the result
         if self.site is not None:
             result = self.site.apply_to_result(result)
         self.bones = result.bones
         self.fluid_aligned = result.fluid_aligned
-        self._ratios = None
+        self._ratios = ratios
         self.edema = result.edema.with_array(np.ascontiguousarray(result.edema.array,
                                                                    dtype=np.uint8))
         self.findings = sorted(result.findings, key=lambda f: int(f.bone))

@@ -1,5 +1,8 @@
 """Detection in a napari worker thread: progress to the GUI thread, cancellable.
 
+The thread mostly waits: the detection itself runs in the bone-mask process when it
+runs (:mod:`.._remote_detection`), so this process does no numpy work of it.
+
 :class:`DetectionRun` is the run itself; :class:`DetectionController` is given the
 review model, the viewer and the dock's progress controls and runs it for the review
 dock (start / cancel, progress, the result into the model; the dock listens to its
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from qtpy.QtCore import QObject, QTimer, Signal
 
 from .._layers import volume_from_layer
+from .._remote_detection import DetectionCancelled
 from ._background import set_progress
 from ._prompts import notify_error, notify_info
 from ._viewer_layers import bones_layer_for_detection
@@ -28,15 +32,13 @@ if TYPE_CHECKING:
 __all__ = ["DetectionCancelled", "DetectionController", "DetectionRun"]
 
 
-class DetectionCancelled(Exception):
-    """Raised inside the worker at the next progress step after Cancel."""
-
-
 class DetectionRun(QObject):
-    """One run of ``func(progress=..., **kwargs)`` in a ``napari`` worker thread.
+    """One run of ``func(progress=..., cancelled=..., **kwargs)`` in a ``napari``
+    worker thread.
 
     ``progressed(stage, fraction)`` arrives in the GUI thread (queued signal). Cancel
-    makes the next progress call raise :class:`DetectionCancelled`, which reaches
+    makes ``cancelled()`` True and the next progress call raise
+    :class:`DetectionCancelled`, which reaches
     ``worker.errored`` like any other error: connect ``returned``, ``errored`` and
     ``finished`` of :attr:`worker`.
     """
@@ -49,8 +51,12 @@ class DetectionRun(QObject):
 
         self.cancel_requested = False
         # errors reach the reader through `errored` (a notification), not a re-raise
-        self.worker = create_worker(func, progress=self._progress, _start_thread=False,
+        self.worker = create_worker(func, progress=self._progress,
+                                    cancelled=self._cancelled, _start_thread=False,
                                     _ignore_errors=True, **kwargs)
+
+    def _cancelled(self) -> bool:  # worker thread
+        return self.cancel_requested
 
     def _progress(self, stage: str, fraction: float) -> None:  # worker thread
         if self.cancel_requested:
@@ -174,7 +180,8 @@ class DetectionController(QObject):
     def _on_returned(self, result: Any) -> None:
         model = self.model
         model.set_detection(result, cache=False)
-        self.jobs.start("cache", model.cache_detection, text="", quiet=True)
+        if not getattr(result, "cache_written", False):  # (the bone-mask process writes it)
+            self.jobs.start("cache", model.cache_detection, text="", quiet=True)
         snapshot = model.candidates_snapshot()
         set_progress(self.progress, 100, maximum=None)
         n = sum(1 for f in model.findings if f.edema_volume_ml > 0)
@@ -190,8 +197,9 @@ class DetectionController(QObject):
         self.prepare_painting()
 
     def prepare_painting(self) -> None:
-        """Precompute, in a worker thread, what recomputing after a paint stroke needs."""
-        if not self.model.can_recompute():
+        """Precompute, in a worker thread, what recomputing after a paint stroke needs
+        (nothing when the detection's result brought it)."""
+        if not self.model.can_recompute() or self.model._ratios is not None:
             return
         from napari.qt.threading import create_worker
 

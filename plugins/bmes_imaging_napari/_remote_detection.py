@@ -1,0 +1,137 @@
+"""Detection outside the GUI process: alignment, comparison and findings in the
+bone-mask process, beside the automatic bone masks it computes there.
+
+In a thread of the napari process the T1 / fluid alignment and the signal comparison
+hold the GIL for tens of milliseconds at a time while the GUI thread draws (the
+longest event-loop stalls of a first detection). Here they run in the bone-mask
+process (:mod:`._bone_process`, :mod:`._bone_worker`): the GUI process sends the
+study's series (pickled: 3.7 MB for the sample, about 3 ms, against 0.5 s to read the
+DICOM again there), the worker aligns while its own masks finish, compares, and sends
+back the :class:`~bmes_imaging.detection.EdemaResult` with the signal ratios that
+painting needs (:func:`painting_ratios`), so the GUI process does no numpy work of
+detection while it shows the result.
+
+The same function, :func:`detect_with_masks`, runs in-process when there is no worker
+(one CPU, or it died: :class:`~._bone_process.WorkerGone`), with the same result
+byte for byte (``tests/plugin/test_remote_detection.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+import numpy as np
+
+from bmes_imaging.volume import Volume
+
+__all__ = ["DetectionCancelled", "detect_in_worker", "detect_with_masks", "painting_ratios"]
+
+Progress = Callable[[str, float], None]
+#: Seconds between two looks of the GUI process' waiting thread at Cancel.
+POLL_S = 0.1
+
+
+class DetectionCancelled(Exception):
+    """Raised inside a detection at its next progress step after Cancel."""
+
+
+def painting_ratios(t1: Volume, bones: Volume, fluid_aligned: Volume, config: Any) -> Any:
+    """The signal ratios a paint stroke's recomputation of the findings reuses (what
+    :meth:`ReviewModel.prepare_recompute` computes), from the detector's output."""
+    from bmes_imaging.detection import DetectionConfig, compute_ratios
+
+    fl = np.asarray(fluid_aligned.array, dtype=np.float32)
+    return compute_ratios(t1.array, fl, bones.array, fl != 0, t1.voxel_sizes,
+                          config or DetectionConfig())
+
+
+def _with_mask_quality(result: Any, masks: Volume) -> Any:
+    """``result`` of masks given as a Future as ``detect_edema`` gives it for masks it
+    computes itself: the masks' own volume (with their ``bone_mask_quality``) and the
+    findings' confidence capped by it (through a Future the masks are taken as
+    imported labels, which carry the T1's metadata, not the masks')."""
+    from bmes_imaging.detection._findings import apply_bone_mask_quality
+
+    if masks.shape != result.bones.shape or not np.array_equal(masks.array, result.bones.array):
+        return result  # resampled: keep the detector's own
+    return dataclasses.replace(result, bones=masks, bone_source="automatic",
+                               findings=apply_bone_mask_quality(result.findings, masks))
+
+
+def detect_with_masks(t1: Volume, fluid: Volume, masks: Future[Volume] | None,
+                      progress: Progress | None = None, **kwargs: Any) -> Any:
+    """``detect_edema(t1, fluid, **kwargs)`` with automatic bone masks computed
+    elsewhere (``masks``, awaited after the alignment; None: computed by the detector
+    or given in ``kwargs``), plus :func:`painting_ratios` as ``result.painting_ratios``.
+    Runs in the bone-mask process and, as the fallback, in the GUI process's worker
+    thread: the same result either way."""
+    from bmes_imaging.detection import detect_edema
+
+    if masks is None:
+        result = detect_edema(t1, fluid, progress=progress, **kwargs)
+    else:
+        result = detect_edema(t1, fluid, bones=masks, progress=progress, **kwargs)
+        result = _with_mask_quality(result, masks.result())
+    result.painting_ratios = painting_ratios(t1, result.bones, result.fluid_aligned,
+                                             kwargs.get("config"))
+    return result
+
+
+class _Latest:
+    """The last progress report of the worker (written by the answer-reading thread)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.value: tuple[str, float] | None = None
+
+    def put(self, value: tuple[str, float]) -> None:
+        with self.lock:
+            self.value = value
+
+    def get(self) -> tuple[str, float] | None:
+        with self.lock:
+            return self.value
+
+
+def detect_in_worker(key: str, t1: Volume, fluid: Volume, kwargs: dict[str, Any],
+                     progress: Progress | None = None,
+                     cancelled: Callable[[], bool] | None = None,
+                     cache_folder: str | None = None) -> Any:
+    """Detection of one study in the bone-mask process (blocking: call it from a worker
+    thread); the worker's progress is reported through ``progress`` (which may raise to
+    cancel), ``cancelled()`` is looked at every :data:`POLL_S`.
+
+    Returns the ``EdemaResult`` (with ``painting_ratios``), or None when there is no
+    worker process (compute in-process then). Raises
+    :class:`~._bone_process.WorkerGone` when the process ended before answering (the
+    caller computes in-process), :class:`DetectionCancelled` after Cancel, and the
+    detector's own errors.
+    """
+    from . import _bone_process
+
+    latest = _Latest()
+    request = _bone_process.submit_detect(key, t1, fluid, kwargs, cache_folder, latest.put)
+    if request is None:
+        return None
+    number, future = request
+    shown: tuple[str, float] | None = None
+    try:
+        while True:
+            try:
+                return future.result(timeout=POLL_S)
+            except TimeoutError:
+                pass
+            if cancelled is not None and cancelled():
+                raise DetectionCancelled("detection cancelled")
+            now = latest.get()
+            if now is not None and now != shown and progress is not None:
+                shown = now
+                progress(*now)  # may raise to cancel
+    except BaseException:
+        if not future.done():
+            _bone_process.cancel_request(number)  # the worker stops at its next step
+        raise

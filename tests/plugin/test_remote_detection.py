@@ -1,0 +1,112 @@
+"""The review's detection runs in the bone-mask process (issue 15): the T1 / fluid
+alignment, the signal comparison and the findings never hold the napari process's GIL.
+Without that process (one CPU, or it died mid-detection) the same detection runs
+in-process, with the same findings, labels and painting ratios, byte for byte.
+
+Run in a fresh interpreter (a script marked as the GUI process), so that the worker
+path, the path after the worker died and the in-process path are each what a review
+session runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SAMPLE = Path(__file__).parents[2] / "sample_data" / "study_p02_R"
+
+pytestmark = [
+    pytest.mark.slow,  # three detections of the sample study with automatic bone masks
+    pytest.mark.skipif(not (SAMPLE / "dicom").is_dir(), reason="no committed sample study"),
+    pytest.mark.skipif((os.cpu_count() or 1) < 2,
+                       reason="one CPU: the bone-mask process is not used"),
+]
+
+SCRIPT = """
+import hashlib, json, os, signal, sys, threading, time
+from pathlib import Path
+import numpy as np
+import bmes_imaging_napari._qt  # the GUI process (the detection's kernels off here)
+from bmes_imaging_napari import _bone_process, _remote_detection
+from bmes_imaging_napari._review_model import ReviewModel
+from bmes_imaging_napari._study import load_study
+
+sample, tmp = Path(sys.argv[1]), Path(sys.argv[2])
+study = load_study(sample)
+stages = []
+
+def digest(result):
+    h = hashlib.sha1()
+    for arr in (result.bones.array, result.edema.array, result.fluid_aligned.array):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    r = result.painting_ratios
+    for name in sorted(vars(r)):
+        value = getattr(r, name)
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(value).tobytes() if isinstance(value, np.ndarray)
+                 else repr(value).encode())
+    h.update(repr(result.findings).encode())
+    h.update(repr(result.coverage_notes).encode())
+    return h.hexdigest()
+
+def detect(model):
+    t = time.process_time()  # every thread of this process
+    result = model.run_detection(progress=lambda s, f: stages.append(s))
+    return result, time.process_time() - t
+
+# 1. in the worker, with the masks started ahead when the study was opened
+model = ReviewModel(cache=tmp / "cache")
+model.open(study)
+ahead = model._bones_ahead
+worker, worker_cpu = detect(model)
+worker_pid = _bone_process.pid()
+cache = tmp / "cache" / "studies"
+for _ in range(100):  # written by the worker after its answer
+    if len(list(cache.rglob("*.nii"))) == 2:
+        break
+    time.sleep(0.05)
+cached = sorted(p.name for p in cache.rglob("*.nii"))
+quality = {int(f.bone): f.bone_mask_quality for f in worker.findings}
+
+# 2. the worker killed during the detection: the same detection, here
+model2 = ReviewModel(cache=tmp / "cache2")
+model2.open(study)
+threading.Timer(0.5, lambda: os.kill(_bone_process.pid(), signal.SIGKILL)).start()
+after_death, _ = detect(model2)
+_bone_process.shutdown()
+
+# 3. no worker at all (one CPU): in-process from the start
+_bone_process._disabled = True
+model3 = ReviewModel(cache=tmp / "cache3")
+model3.open(study)
+alone, _ = detect(model3)
+print(json.dumps({"worker": digest(worker), "after_death": digest(after_death),
+                  "alone": digest(alone), "pid": worker_pid, "ahead": ahead is not None,
+                  "cache_written": getattr(worker, "cache_written", False),
+                  "cached": cached, "worker_cpu_s": worker_cpu,
+                  "quality": sum(q == q for q in quality.values()),
+                  "sources": [worker.bone_source, alone.bone_source],
+                  "stages": sorted(set(stages)), "n": len(worker.findings)}))
+"""
+
+
+def test_detection_in_the_worker_and_in_process_give_the_same_result(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-c", SCRIPT, str(SAMPLE), str(tmp_path)],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    print(out)
+    assert out["pid"] is not None and out["ahead"]  # masks started ahead, in the worker
+    assert out["cache_written"] and out["cached"] == ["bones.nii", "fluid_aligned.nii"]
+    # the GUI process only waited: far less CPU than the detection (seconds)
+    assert out["worker_cpu_s"] < 0.5, out
+    assert out["n"] > 0 and out["quality"] > 0  # automatic masks' quality kept
+    assert out["sources"] == ["automatic", "automatic"]
+    assert {"align", "compare", "done"} <= set(out["stages"])  # progress came through
+    assert out["worker"] == out["alone"]
+    assert out["after_death"] == out["alone"]
