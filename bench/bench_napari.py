@@ -144,6 +144,58 @@ class StallSampler:
                 print(f"    {n:3d} x {inner}")
 
 
+class StepTimes:
+    """Each step of the plugin's event-loop turns (``_qt/_turns.Turns``) timed alone:
+    wall and GUI-thread CPU ms, and where the step ended (the innermost generator's
+    line), per phase. :meth:`report` prints the slowest (``--profile-steps``)."""
+
+    def __init__(self) -> None:
+        from bmes_imaging_napari._qt import _turns
+
+        #: set when the heartbeat starts (steps before it: "start-up")
+        self.beat: Heartbeat | None = None
+        self.steps: list[tuple[float, float, str, str]] = []
+        turns, times = _turns.Turns, self
+
+        def timed_next(this: Any, budget_ms: float = _turns.TURN_BUDGET_MS) -> None:
+            steps = this._steps
+            if steps is None:
+                return
+            start = time.perf_counter()
+            try:
+                while (time.perf_counter() - start) * 1000.0 < budget_ms:
+                    t, c = time.perf_counter(), time.thread_time()
+                    next(steps)
+                    times.add(steps, t, c)
+            except StopIteration:
+                this._end(this._done)
+                return
+            except Exception as exc:  # noqa: BLE001  as Turns._next does
+                failed, this._steps = this._failed, None
+                if failed is not None:
+                    failed(exc)
+                return
+            if budget_ms != float("inf"):
+                this._timer.start()
+
+        turns._next = timed_next  # bench only: the same loop, each step timed
+
+    def add(self, steps: Any, t: float, c: float) -> None:
+        wall, cpu = (time.perf_counter() - t) * 1000.0, (time.thread_time() - c) * 1000.0
+        frame, gen = None, steps
+        while gen is not None and getattr(gen, "gi_frame", None) is not None:
+            frame, gen = gen.gi_frame, getattr(gen, "gi_yieldfrom", None)
+        where = (f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno} "
+                 f"{frame.f_code.co_name}" if frame is not None else "(last step)")
+        self.steps.append((wall, cpu, where, self.beat.phase if self.beat else "start-up"))
+
+    def report(self, top: int = 12) -> None:
+        print(f"  slowest steps of the plugin's turns (of {len(self.steps)}): "
+              "wall / GUI-thread CPU ms, phase, the step that ended there")
+        for wall, cpu, where, phase in sorted(self.steps, reverse=True)[:top]:
+            print(f"    {wall:6.1f} / {cpu:6.1f} ms  {phase:26s} {where}")
+
+
 def _process_until(condition: Callable[[], bool], timeout: float = 120.0) -> None:
     from qtpy.QtWidgets import QApplication
 
@@ -223,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=40, help="decisions to time")
     parser.add_argument("--sample-stalls", action="store_true",
                         help="print what the GUI thread runs while the heartbeat is late")
+    parser.add_argument("--profile-steps", action="store_true",
+                        help="time each step of the plugin's event-loop turns alone")
     parser.add_argument("--open-at-once", action="store_true",
                         help="open the study as soon as the window shows, without "
                              "waiting for the review dock's warm-up")
@@ -245,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     from bmes_imaging_napari._qt._review_widget import ReviewWidget
     from bmes_imaging_napari._qt._warm_up import warm_up_done
 
+    # (patched before the review dock connects its turns' timers)
+    step_times = StepTimes() if args.profile_steps else None
     tmp = Path(tempfile.mkdtemp(prefix="bmes-bench-"))
     store = open_store(tmp / "bmes.sqlite")
     viewer = napari.Viewer(show=True)
@@ -262,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
 
     beat = Heartbeat()
     sampler = StallSampler(beat) if args.sample_stalls else None
+    if step_times is not None:
+        step_times.beat = beat
     stalls: dict[str, float] = {}
     # ---- 1. first open: load, detect, show candidates (pays napari's one-time lazy
     # imports and unit registry set-up too); the candidates are stored
@@ -392,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bone masks ({label}) ready {at:.2f} s after the open started")
     if sampler is not None:
         sampler.report()
+    if step_times is not None:
+        step_times.report()
     for label, timings in (("cold", cold_timings), ("warm", review.model.last_timings)):
         if timings:
             print(f"detector stages ({label}): "
