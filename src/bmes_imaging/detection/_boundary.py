@@ -188,6 +188,9 @@ _COMPETE_BONES: set[int] | None = None
 _TRIM_SOFT = False
 #: ... only for bones whose registered mask fits the T1 edges worse than this (None: all).
 _TRIM_BELOW: float | None = None
+#: Eighth pass: every tarsal and metatarsal moved and resized onto its own marrow and
+#: cortex before the steps above (:func:`._bone_resize.resize_bones`).
+_RESIZE = False
 
 
 def image_decides(t1: Volume, labels: NDArray[np.uint8]
@@ -211,6 +214,10 @@ def image_decides(t1: Volume, labels: NDArray[np.uint8]
     from ._refine import edge_quality
 
     labels = not_in_air(t1.array, t1.voxel_sizes, labels)
+    if _RESIZE:  # eighth pass: each bone moved and resized onto its marrow and cortex
+        from ._bone_resize import resize_bones
+
+        labels, _ = resize_bones(t1.array, t1.voxel_sizes, labels)
     fit = edge_quality(t1.array, t1.voxel_sizes, labels)
     # larger tarsals far off their bone first move as a whole (:mod:`._bone_shift`)
     labels, moved_fit = shift_poorly_fitting(t1.array, t1.voxel_sizes, labels, fit)
