@@ -55,7 +55,7 @@ def run_detection(model: Any, progress: Callable[[str, float], None] | None,
     in the bone-mask process, with the masks started there ahead, which also writes
     the study's detector cache (``result.cache_written``); in this process when there
     is no such process or it ended (the same result: :mod:`._remote_detection`)."""
-    from ._bone_process import WorkerGone
+    from ._bone_process import WorkerGone, WorkerStopped
     from ._remote_detection import DetectionCancelled, detect_in_worker, detect_with_masks
 
     study = model.study
@@ -64,6 +64,8 @@ def run_detection(model: Any, progress: Callable[[str, float], None] | None,
     try:
         result = detect_in_worker(study.key, study.t1, study.fluid, kwargs, progress,
                                   cancelled, folder)
+    except WorkerStopped as stopped:  # the session ends: no detection here at exit
+        raise DetectionCancelled("the bone-mask process was stopped") from stopped
     except WorkerGone:
         result = None  # the process ended: here, from the start
     if result is not None:

@@ -36,9 +36,9 @@ from typing import IO, Any
 
 from bmes_imaging.volume import Volume
 
-__all__ = ["WorkerGone", "cancel_request", "gui_process", "is_running", "pid", "shutdown",
-           "start", "submit_automatic_bones", "submit_bones_ahead", "submit_detect",
-           "submit_export"]
+__all__ = ["WorkerGone", "WorkerStopped", "cancel_request", "gui_process", "is_running",
+           "pid", "shutdown", "start", "submit_automatic_bones", "submit_bones_ahead",
+           "submit_detect", "submit_export"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,11 @@ def gui_process() -> None:
 class WorkerGone(RuntimeError):
     """The worker process ended or broke before answering (not an error of the task:
     the caller computes in-process instead)."""
+
+
+class WorkerStopped(WorkerGone):
+    """The worker was stopped on purpose (:func:`shutdown`: the session ends) before
+    answering: a detection waiting for it ends (no in-process fallback at exit)."""
 
 
 def write_frame(stream: IO[bytes], obj: Any) -> None:
@@ -113,6 +118,7 @@ class _Worker:
         self.ids = itertools.count()
         self.lock = threading.Lock()
         self.broken = False
+        self.stopping = False  # stop() called: answers never come, on purpose
         self.reader = threading.Thread(target=self._read_answers, name="bmes-bone-answers",
                                        daemon=True)
         self.reader.start()
@@ -180,14 +186,15 @@ class _Worker:
             self.broken = True
             pending, self.pending = self.pending, {}
             self.listeners.clear()
+        gone = WorkerStopped if self.stopping else WorkerGone
         for future in pending.values():
             if not future.done():
-                future.set_exception(WorkerGone("the bone-mask process ended"))
+                future.set_exception(gone("the bone-mask process ended"))
 
     def stop(self) -> None:
         """Close its stdin (it exits), then terminate / kill it if it does not."""
         with self.lock:
-            self.broken = True
+            self.broken = self.stopping = True
             stdin = self.proc.stdin
             busy = bool(self.pending)
         self.requests.put(None)

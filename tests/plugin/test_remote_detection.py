@@ -100,7 +100,6 @@ def test_detection_in_the_worker_and_in_process_give_the_same_result(tmp_path: P
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
-    print(out)
     assert out["pid"] is not None and out["ahead"]  # masks started ahead, in the worker
     assert out["cache_written"] and out["cached"] == ["bones.nii", "fluid_aligned.nii"]
     # the GUI process only waited: far less CPU than the detection (seconds)
@@ -110,3 +109,58 @@ def test_detection_in_the_worker_and_in_process_give_the_same_result(tmp_path: P
     assert {"align", "compare", "done"} <= set(out["stages"])  # progress came through
     assert out["worker"] == out["alone"]
     assert out["after_death"] == out["alone"]
+
+
+CANCEL_SCRIPT = """
+import json, sys, threading, time
+from pathlib import Path
+import bmes_imaging_napari._qt  # the GUI process
+from bmes_imaging_napari import _bone_process
+from bmes_imaging_napari._remote_detection import DetectionCancelled
+from bmes_imaging_napari._review_model import ReviewModel
+from bmes_imaging_napari._study import load_study
+
+sample, tmp = Path(sys.argv[1]), Path(sys.argv[2])
+model = ReviewModel(cache=tmp / "cache")
+model.open(load_study(sample))
+
+def run(after, action, cancelled=None):
+    out = {}
+    def target():
+        t = time.perf_counter()
+        try:
+            model.run_detection(cancelled=cancelled)
+            out["ended"] = "result"
+        except DetectionCancelled:
+            out["ended"] = "cancelled"
+        out["s"] = time.perf_counter() - t
+    thread = threading.Thread(target=target)
+    thread.start()
+    time.sleep(after)
+    t = time.perf_counter()
+    action()
+    thread.join(timeout=120)
+    out["after_action_s"] = time.perf_counter() - t
+    return out
+
+flag = threading.Event()
+cancel = run(0.5, flag.set, cancelled=flag.is_set)
+first_pid = _bone_process.pid()
+again = run(0.0, lambda: None)  # the worker still serves
+same_pid = _bone_process.pid() == first_pid
+stop = run(0.5, _bone_process.shutdown)
+print(json.dumps({"cancel": cancel, "again": again, "stop": stop, "same_pid": same_pid}))
+"""
+
+
+def test_cancel_and_shutdown_end_a_worker_detection(tmp_path: Path) -> None:
+    """Cancel reaches the worker's detection (the worker then serves the next one); a
+    session ending (the worker stopped) ends the detection waiting for it, without
+    running it again in this process."""
+    run = subprocess.run([sys.executable, "-c", CANCEL_SCRIPT, str(SAMPLE), str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["cancel"]["ended"] == "cancelled" and out["cancel"]["after_action_s"] < 1.0
+    assert out["again"]["ended"] == "result" and out["same_pid"]
+    assert out["stop"]["ended"] == "cancelled" and out["stop"]["after_action_s"] < 5.0
