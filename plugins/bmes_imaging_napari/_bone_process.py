@@ -38,7 +38,7 @@ from bmes_imaging.volume import Volume
 
 __all__ = ["WorkerGone", "WorkerStopped", "cancel_request", "gui_process", "is_running",
            "pid", "shutdown", "start", "submit_automatic_bones", "submit_bones_ahead",
-           "submit_detect", "submit_export"]
+           "submit_detect", "submit_export", "submit_painting_ratios"]
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +299,12 @@ def submit_detect(key: str, t1: Volume, fluid: Volume, kwargs: dict[str, Any],
     None when the process is not available. ``listener`` gets the progress reports."""
     return _submit_numbered("detect", key, t1, fluid, kwargs, cache_folder,
                             listener=listener)
+
+
+def submit_painting_ratios(detection: int) -> Future[Any] | None:
+    """The painting ratios of the worker's detection request ``detection`` (the last
+    one it answered), computed there; None when the process is not available."""
+    return _submit("painting_ratios", detection)
 
 
 def cancel_request(number: int) -> None:

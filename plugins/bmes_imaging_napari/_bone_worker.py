@@ -110,6 +110,9 @@ class _Server:
         self.ahead: dict[str, tuple[Any, Future[Any]]] = {}
         self.cancelled: set[int] = set()
         self.ahead_lock = threading.Lock()
+        #: the last detection answered: (request id, T1, result, config), for its
+        #: painting ratios (asked for after the answer)
+        self.last: tuple[int, Any, Any, Any] | None = None
 
     def send(self, n: int, ok: bool | None, value: Any) -> None:
         """Write one answer (or progress report); OSError when the parent is gone."""
@@ -172,9 +175,22 @@ class _Server:
         if kwargs.get("bones") is None and not kwargs.get("seeds"):
             masks = self.masks_for(key, t1, kwargs.get("config"))
         try:
-            return detect_with_masks(t1, fluid, masks, progress, **kwargs)
+            result = detect_with_masks(t1, fluid, masks, progress, **kwargs)
         finally:
             self.cancelled.discard(n)
+        self.last = (n, t1, result, kwargs.get("config"))
+        return result
+
+    def painting_ratios(self, detection: int) -> Any:
+        """The painting ratios of detection request ``detection`` (in the detection
+        lane, after its answer and its cache)."""
+        from ._remote_detection import painting_ratios
+
+        last = self.last
+        if last is None or last[0] != detection:
+            raise LookupError(f"detection request {detection} is not the last one here")
+        _, t1, result, config = last
+        return painting_ratios(t1, result.bones, result.fluid_aligned, config)
 
     def serve(self, n: int, name: str, args: tuple[Any, ...]) -> None:
         """Start or run request ``n``."""
@@ -189,6 +205,8 @@ class _Server:
             self.answer_when_done(n, future)
             if cache_folder:  # next in the lane: after the answer is sent
                 self.detect_lane.submit(_write_cache, future, cache_folder)
+        elif name == "painting_ratios":
+            self.answer_when_done(n, self.detect_lane.submit(self.painting_ratios, *args))
         elif name == "cancel":
             self.cancelled.add(args[0])
             self.send(n, True, None)

@@ -7,9 +7,10 @@ longest event-loop stalls of a first detection). Here they run in the bone-mask
 process (:mod:`._bone_process`, :mod:`._bone_worker`): the GUI process sends the
 study's series (pickled: 3.7 MB for the sample, about 3 ms, against 0.5 s to read the
 DICOM again there), the worker aligns while its own masks finish, compares, and sends
-back the :class:`~bmes_imaging.detection.EdemaResult` with the signal ratios that
-painting needs (:func:`painting_ratios`), so the GUI process does no numpy work of
-detection while it shows the result.
+back the :class:`~bmes_imaging.detection.EdemaResult`; the signal ratios painting
+reuses (:func:`painting_ratios`, 0.5-0.8 s) are computed there after that answer, when
+the review asks for them (:func:`fetch_painting_ratios`), so the GUI process does no
+numpy work of detection while it shows the result.
 
 The same function, :func:`detect_with_masks`, runs in-process when there is no worker
 (one CPU, or it died: :class:`~._bone_process.WorkerGone`), with the same result
@@ -28,7 +29,8 @@ import numpy as np
 
 from bmes_imaging.volume import Volume
 
-__all__ = ["DetectionCancelled", "detect_in_worker", "detect_with_masks", "painting_ratios"]
+__all__ = ["DetectionCancelled", "detect_in_worker", "detect_with_masks",
+           "fetch_painting_ratios", "painting_ratios"]
 
 Progress = Callable[[str, float], None]
 #: Seconds between two looks of the GUI process' waiting thread at Cancel.
@@ -66,9 +68,8 @@ def detect_with_masks(t1: Volume, fluid: Volume, masks: Future[Volume] | None,
                       progress: Progress | None = None, **kwargs: Any) -> Any:
     """``detect_edema(t1, fluid, **kwargs)`` with automatic bone masks computed
     elsewhere (``masks``, awaited after the alignment; None: computed by the detector
-    or given in ``kwargs``), plus :func:`painting_ratios` as ``result.painting_ratios``.
-    Runs in the bone-mask process and, as the fallback, in the GUI process's worker
-    thread: the same result either way."""
+    or given in ``kwargs``). Runs in the bone-mask process and, as the fallback, in the
+    GUI process's worker thread: the same result either way."""
     from bmes_imaging.detection import detect_edema
 
     if masks is None:
@@ -76,8 +77,6 @@ def detect_with_masks(t1: Volume, fluid: Volume, masks: Future[Volume] | None,
     else:
         result = detect_edema(t1, fluid, bones=masks, progress=progress, **kwargs)
         result = _with_mask_quality(result, masks.result())
-    result.painting_ratios = painting_ratios(t1, result.bones, result.fluid_aligned,
-                                             kwargs.get("config"))
     return result
 
 
@@ -105,8 +104,9 @@ def detect_in_worker(key: str, t1: Volume, fluid: Volume, kwargs: dict[str, Any]
     thread); the worker's progress is reported through ``progress`` (which may raise to
     cancel), ``cancelled()`` is looked at every :data:`POLL_S`.
 
-    Returns the ``EdemaResult`` (with ``painting_ratios``), or None when there is no
-    worker process (compute in-process then). Raises
+    Returns the ``EdemaResult`` (its ``worker_request``: the number
+    :func:`fetch_painting_ratios` takes), or None when there is no worker process
+    (compute in-process then). Raises
     :class:`~._bone_process.WorkerGone` when the process ended before answering (the
     caller computes in-process), :class:`DetectionCancelled` after Cancel, and the
     detector's own errors.
@@ -122,9 +122,12 @@ def detect_in_worker(key: str, t1: Volume, fluid: Volume, kwargs: dict[str, Any]
     try:
         while True:
             try:
-                return future.result(timeout=POLL_S)
+                result = future.result(timeout=POLL_S)
             except TimeoutError:
                 pass
+            else:
+                result.worker_request = number
+                return result
             if cancelled is not None and cancelled():
                 raise DetectionCancelled("detection cancelled")
             now = latest.get()
@@ -135,3 +138,18 @@ def detect_in_worker(key: str, t1: Volume, fluid: Volume, kwargs: dict[str, Any]
         if not future.done():
             _bone_process.cancel_request(number)  # the worker stops at its next step
         raise
+
+
+def fetch_painting_ratios(request: int, timeout_s: float = 120.0) -> Any:
+    """The :func:`painting_ratios` of the worker's detection ``request`` (blocking: a
+    worker thread), computed in the bone-mask process; None when it cannot give them
+    (no process, it ended, or it holds another detection): compute them here then."""
+    from . import _bone_process
+
+    future = _bone_process.submit_painting_ratios(request)
+    if future is None:
+        return None
+    try:
+        return future.result(timeout=timeout_s)
+    except Exception:  # noqa: BLE001  any failure: the caller computes them itself
+        return None

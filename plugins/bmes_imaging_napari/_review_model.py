@@ -36,7 +36,7 @@ from bmes_imaging.findings import (  # the (de)serialisation is re-exported for 
 )
 from bmes_imaging.volume import Volume
 
-from . import _ahead, _recovery, _review_export
+from . import _ahead, _recovery, _remote_detection, _review_export
 from ._history import History
 from ._store_access import LazyStore
 from ._study import Study
@@ -113,6 +113,8 @@ class ReviewModel:
         self.config: Any = self.site.detection_config() if self.site is not None else None
         self._voxel_counts: dict[int, int] = {}
         self._ratios: Any = None  # detector's signal ratios, reused while painting
+        #: (worker's detection request, its bones): the ratios are computed there
+        self._ratios_request: tuple[int, Volume] | None = None
         #: Extra keyword arguments of ``detect_edema`` (e.g. ``refine_alignment=False``).
         self.detect_options: dict[str, Any] = {}
         #: Seconds per detector stage of the last detection (from ``EdemaResult``).
@@ -210,12 +212,13 @@ class ReviewModel:
         """Take the detector's bones, edema candidates and findings (all candidates);
         ``cache``: write the bones and aligned fluid to the study cache now (the review
         dock does it in a worker: :meth:`cache_detection`)."""
-        ratios = getattr(result, "painting_ratios", None)  # computed with the result
+        request = getattr(result, "worker_request", None)  # detected in the worker
         if self.site is not None:
             result = self.site.apply_to_result(result)
         self.bones = result.bones
         self.fluid_aligned = result.fluid_aligned
-        self._ratios = ratios
+        self._ratios = None
+        self._ratios_request = (request, result.bones) if request is not None else None
         self.edema = result.edema.with_array(np.ascontiguousarray(result.edema.array,
                                                                    dtype=np.uint8))
         self.findings = sorted(result.findings, key=lambda f: int(f.bone))
@@ -388,10 +391,14 @@ class ReviewModel:
             return
         assert self.bones is not None and self.study is not None
         assert self.fluid_aligned is not None
-        bones, t1 = self.bones, self.study.t1
-        fl = np.asarray(self.fluid_aligned.array, dtype=np.float32)
-        ratios = compute_ratios(t1.array, fl, bones.array, fl != 0, t1.voxel_sizes,
-                                self.config or DetectionConfig())
+        bones, t1, ratios = self.bones, self.study.t1, None
+        request = self._ratios_request
+        if request is not None and request[1] is bones:  # the worker's, for these bones
+            ratios = _remote_detection.fetch_painting_ratios(request[0])
+        if ratios is None:
+            fl = np.asarray(self.fluid_aligned.array, dtype=np.float32)
+            ratios = compute_ratios(t1.array, fl, bones.array, fl != 0, t1.voxel_sizes,
+                                    self.config or DetectionConfig())
         if self.bones is bones:  # still the same bone labels
             self._ratios = ratios
 

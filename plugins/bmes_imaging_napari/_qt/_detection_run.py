@@ -198,8 +198,8 @@ class DetectionController(QObject):
 
     def prepare_painting(self) -> None:
         """Precompute, in a worker thread, what recomputing after a paint stroke needs
-        (nothing when the detection's result brought it)."""
-        if not self.model.can_recompute() or self.model._ratios is not None:
+        (asked of the bone-mask process when it detected)."""
+        if not self.model.can_recompute():
             return
         from napari.qt.threading import create_worker
 
