@@ -59,7 +59,10 @@ How a voxel becomes edema
    percentile), near the lesion's half-maximum, and never closer to normal marrow than
    ``edge_z_min`` spreads or ``edge_fluid_min`` x. Each region grows from its
    candidates inside its own bone (rim included, never into another bone) over voxels
-   above that level whose T1 is below ``edge_t1_max`` x normal marrow.
+   above that level whose T1 is below ``edge_t1_max`` x normal marrow. A region seeded
+   deeper than the rim in a bone with a core grows over the marrow deeper than the rim
+   first and into the rim only within ``rim_growth_mm`` of that part (a shell of
+   partial volume along the surface does not carry it around the bone).
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ from scipy import ndimage
 
 from ._config import DetectionConfig
 from ._reference import _block_factor, _estimate_reference, _upsample, _zero_level
+from ._rim_growth import grow_through_core
 
 __all__ = ["Ratios", "compute_ratios", "flag_edema"]
 
@@ -514,16 +518,23 @@ def flag_edema(ratios: Ratios, voxel_sizes: NDArray[np.float64], config: Detecti
     seeds = np.zeros(lab.shape, dtype=np.int32)
     sel = ok[inv]
     seeds[tuple(w[sel] for w in where)] = inv[sel] + 1
+    deep_seed = np.zeros(len(uniq), dtype=bool)
+    np.logical_or.at(deep_seed, inv, deep[where])
     out[ratios.crop] = _grow_regions(ratios, seeds, (uniq % 16).astype(np.int64), config,
-                                     voxel_ml)
+                                     voxel_ml, (rim, ~unexplained & deep_seed))
     return out
 
 
 def _grow_regions(ratios: Ratios, seeds: NDArray[np.int32], seed_bone: NDArray[np.int64],
-                  config: DetectionConfig, voxel_ml: float) -> NDArray[np.uint8]:
+                  config: DetectionConfig, voxel_ml: float,
+                  core_growth: tuple[NDArray[np.float32], NDArray[np.bool_]] | None = None,
+                  ) -> NDArray[np.uint8]:
     """Each kept seed grown to its edge inside its bone (module docstring, step 5).
 
     ``seeds`` holds seed ``k + 1`` where seed ``k`` (of bone ``seed_bone[k]``) lies.
+    ``core_growth``: the per-voxel rim and, per seed, whether it grows through the
+    marrow deeper than the rim first (:func:`._rim_growth.grow_through_core`; seeds without a rim
+    voxel that no partial volume explains), when ``rim_growth_mm`` is finite.
     """
     lab = ratios.labels
     grown = np.zeros(lab.shape, dtype=bool)
@@ -551,7 +562,12 @@ def _grow_regions(ratios: Ratios, seeds: NDArray[np.int32], seed_bone: NDArray[n
         edge = max(floor, 1.0 + config.edge_level * (core - 1.0))
         allowed = ((lab[box] == b) & ratios.covered[box] & (fl >= edge)
                    & (ratios.t1_ratio[box] < config.edge_t1_max))
-        g = ndimage.binary_propagation(reg & allowed, mask=allowed)
+        if (core_growth is not None and math.isfinite(config.rim_growth_mm)
+                and core_growth[1][sid - 1] and not thin[b]):
+            g = grow_through_core(reg, allowed, ratios.depth[box] >= core_growth[0][box],
+                                  ratios.voxel_sizes, config.rim_growth_mm)
+        else:
+            g = ndimage.binary_propagation(reg & allowed, mask=allowed)
         # extent: a focus holding less than min_region_fraction of its bone is not
         # reported (red-marrow islands; foot and RA scores grade extent from 1 %)
         n = int(g.sum())
