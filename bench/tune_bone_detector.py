@@ -22,7 +22,7 @@ the registration must set its own key, so it never reads another variant's label
 Run::
 
     BMES_DETECTION_THREADS=1 .venv/bin/python bench/tune_bone_detector.py \
-        --split vault --studies 0:32 --variant fourth --variant compete
+        --split vault --split sealed --studies 0:32 --variant fourth --variant eighth
 """
 
 from __future__ import annotations
@@ -73,9 +73,11 @@ def _settings(**kw: Any) -> Callable[[], None]:
 
 _TARSALS = {int(b) for b in Bone if b.tarsal}
 #: Variants of the image step (settings of the bone-mask modules); "fourth" is the
-#: default code of the fourth / fifth pass.
+#: default code of the fourth to seventh pass, "eighth" the eighth pass' default (the
+#: bones resized first, :mod:`._bone_resize`).
 VARIANTS: dict[str, dict[str, Any]] = {
-    "fourth": {"_boundary:_ALL_BONES_COMPETE": False},
+    "fourth": {"_boundary:_ALL_BONES_COMPETE": False, "_boundary:_RESIZE": False},
+    "eighth": {"_boundary:_RESIZE": True},
     "compete": {"_boundary:_ALL_BONES_COMPETE": True},
     "compete-bright70": {"_boundary:_ALL_BONES_COMPETE": True,
                          "_bone_regions:ADD_MIN_T1": 0.7},
@@ -96,8 +98,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
                         "_boundary:_TRIM_BELOW": 0.5},
     "trim-narrow": {"_boundary:_TRIM_SOFT": True, "_bone_trim:LOW": 0.25,
                     "_bone_trim:HIGH": 0.6},
-    "resize": {"_boundary:_RESIZE": True},
+    "resize": {"_boundary:_RESIZE": True, "_bone_resize:MIN_BASE": -0.045},
     "resize-gain10": {"_boundary:_RESIZE": True, "_bone_resize:MIN_GAIN": 0.10},
+    # the ring of -1..+1 mm and MIN_BASE -0.045 was tried first (docs), not kept
+    "resize-base0": {"_boundary:_RESIZE": True, "_bone_resize:MIN_BASE": 0.0},
     "resize-nostart": {"_boundary:_RESIZE": True, "_bone_resize:WIDTH_STARTS": (1.0,)},
     "compete-shrink-trim": {"_boundary:_ALL_BONES_COMPETE": True,
                             "_bone_regions:ADD_MIN_T1": float("inf"),

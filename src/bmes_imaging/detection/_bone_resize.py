@@ -22,7 +22,7 @@ registered mask is moved and scaled per axis, on its own:
   bone) is not searched;
 * only the tarsals and metatarsals (:data:`RESIZED_BONES`).
 
-Off by default (``_boundary._RESIZE``) while tried (docs/detection.md, eighth pass).
+On by default (``_boundary._RESIZE``; docs/detection.md, eighth pass).
 The mask is moved by resampling its signed distance, so it keeps the atlas' shape.
 """
 
@@ -63,8 +63,9 @@ MIN_GAIN = 0.05
 #: T1) or it is lost.
 MIN_CONTRAST = 0.15
 #: ... and a bone whose registered mask's contrast is below this is not searched at all
-#: (dark marrow inside a mask on its bone: edema; tuning feet, docs/detection.md).
-MIN_BASE = -0.045
+#: (dark marrow inside a mask on its bone: edema). Tuning feet (docs/detection.md, eighth
+#: pass): at -0.045 an edematous intermediate cuneiform moved off its lesion.
+MIN_BASE = 0.0
 _MAX_POINTS = 800
 #: Bones resized: the tarsals and metatarsals (the tibia and fibula, cut by the field of
 #: view, have no centroid or axes of their own; on tuning feet they lost Dice).
@@ -195,6 +196,11 @@ def _search(bone: _Bone, img: NDArray[np.float32], others: NDArray[np.bool_],
 def _spread(img: NDArray[np.float32], lab: NDArray[np.uint8], vs: NDArray[np.float64]
             ) -> float:
     """The study's marrow level less its soft tissue's (T1), for the cost's units."""
+    found = ndimage.find_objects((lab > 0).view(np.uint8))
+    if not found or found[0] is None:
+        return 0.0
+    crop = _box(found[0], np.ceil(9.0 / vs).astype(np.int64), lab.shape)
+    img, lab = img[crop], lab[crop]
     bone = lab > 0
     core = ndimage.distance_transform_edt(bone, sampling=vs) > 2.0
     far = ndimage.distance_transform_edt(~bone, sampling=vs)
