@@ -121,15 +121,17 @@ def detect_in_worker(key: str, t1: Volume, fluid: Volume, kwargs: dict[str, Any]
     shown: tuple[str, float] | None = None
     try:
         while True:
+            if cancelled is not None and cancelled():  # also when the answer is in:
+                raise DetectionCancelled("detection cancelled")  # Cancel came first
             try:
                 result = future.result(timeout=POLL_S)
             except TimeoutError:
                 pass
             else:
+                if cancelled is not None and cancelled():
+                    raise DetectionCancelled("detection cancelled")
                 result.worker_request = number
                 return result
-            if cancelled is not None and cancelled():
-                raise DetectionCancelled("detection cancelled")
             now = latest.get()
             if now is not None and now != shown and progress is not None:
                 shown = now

@@ -121,6 +121,7 @@ class DetectionController(QObject):
         self.prepare_worker: Any = None
         self._run: DetectionRun | None = None
         self._after_open = False
+        self._unstored: Any = None  # the last result's candidates, stored once shown
 
     @property
     def running(self) -> bool:
@@ -190,11 +191,17 @@ class DetectionController(QObject):
         if notes:
             notify_info("Detection notes: " + "; ".join(notes))
         self.status.setToolTip("\n".join(notes))
+        self._unstored = snapshot  # stored once shown (store_candidates)
         self.detected.emit()
-        if snapshot is not None:  # store the candidates, in a worker
-            self.jobs.start("candidates", model.save_candidates, snapshot, text="",
-                            errored=self._candidates_not_stored, quiet=True)
         self.prepare_painting()
+
+    def store_candidates(self) -> None:
+        """Store the last detection's candidates, in a worker: called once the result
+        is shown (the store write holds the GIL: not while napari draws it)."""
+        snapshot, self._unstored = self._unstored, None
+        if snapshot is not None:
+            self.jobs.start("candidates", self.model.save_candidates, snapshot, text="",
+                            errored=self._candidates_not_stored, quiet=True)
 
     def prepare_painting(self) -> None:
         """Precompute, in a worker thread, what recomputing after a paint stroke needs

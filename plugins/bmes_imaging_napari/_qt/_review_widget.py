@@ -221,6 +221,7 @@ class ReviewWidget(QWidget):
 
     def _result_shown(self) -> None:
         self._showing_result = None
+        self.detection.store_candidates()
         self._update_enabled()
 
     def _result_failed(self, exc: BaseException) -> None:
