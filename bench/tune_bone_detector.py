@@ -100,7 +100,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
                     "_bone_trim:HIGH": 0.6},
     "resize": {"_boundary:_RESIZE": True, "_bone_resize:MIN_BASE": -0.045},
     "resize-gain10": {"_boundary:_RESIZE": True, "_bone_resize:MIN_GAIN": 0.10},
-    # the ring of -1..+1 mm and MIN_BASE -0.045 was tried first (docs), not kept
+    "resize-ring1": {"_boundary:_RESIZE": True, "_bone_resize:RING_OUT_MM": 1.0,
+                     "_bone_resize:MIN_BASE": -0.045},
     "resize-base0": {"_boundary:_RESIZE": True, "_bone_resize:MIN_BASE": 0.0},
     "resize-nostart": {"_boundary:_RESIZE": True, "_bone_resize:WIDTH_STARTS": (1.0,)},
     "compete-shrink-trim": {"_boundary:_ALL_BONES_COMPETE": True,
