@@ -191,7 +191,7 @@ _TRIM_BELOW: float | None = None
 #: Eighth pass: every tarsal and metatarsal moved and resized onto its own marrow and
 #: cortex before the steps above (:func:`._bone_resize.resize_bones`). On: on the read
 #: splits (vault + sealed, first 32 each) it removed false bones of the detector on both
-#: families (VHF 32 -> 20, parametric 222 -> 216) and missed no lesion more
+#: families (VHF 26 -> 20, parametric 218 -> 216) and missed no lesion more
 #: (docs/detection.md, eighth pass).
 _RESIZE = True
 
