@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from ._bone_shift import slice_axis
+from ._sampling import sample_linear_nearest
 
 __all__ = ["CORTEX_MM", "MARROW_MM", "MAX_SHIFT_MM", "MIN_GAIN", "OVERLAP",
            "RESIZED_BONES", "SCALE_BOUNDS", "resize_bones"]
@@ -137,8 +138,10 @@ def _cost(bone: _Bone, x: NDArray[np.float64], img: NDArray[np.float32],
           contrast_only: bool = False) -> float:
     m = _place(bone, x, bone.marrow) / vs
     c = _place(bone, x, bone.cortex) / vs
-    im = ndimage.map_coordinates(img, m.T, order=1, mode="nearest")
-    ic = ndimage.map_coordinates(img, c.T, order=1, mode="nearest")
+    # scipy's map_coordinates(order=1, mode="nearest") bit for bit, compiled where
+    # numba is (``img`` must be C-contiguous: the caller's crop is copied once)
+    im = sample_linear_nearest(img, m.T)
+    ic = sample_linear_nearest(img, c.T)
     both = np.concatenate([m, c])
     idx = np.clip(np.rint(both).astype(np.int64), 0, np.array(img.shape) - 1)
     over = float(others[tuple(idx.T)].mean())
@@ -277,7 +280,7 @@ def resize_bones(t1_array: NDArray[np.floating], voxel_sizes: NDArray[np.float64
         origin = np.array([sl.start for sl in box]) * vs
         local = _Bone(bone.centre - origin, bone.axes, bone.marrow, bone.cortex)
         others = (lab[box] > 0) & (lab[box] != b)
-        x, gain = _search(local, img[box], others, vs, spread)
+        x, gain = _search(local, np.ascontiguousarray(img[box]), others, vs, spread)
         if gain >= MIN_GAIN:
             moves[b] = (x, bone)
     if not moves:
