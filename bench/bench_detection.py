@@ -385,12 +385,12 @@ def run_timing(study: Path, work: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--split", choices=["eval", "tune", "final", "holdout", "sealed", "vault",
-                                        "crypt", "reserve"],
+                                        "crypt", "reserve", "ledger"],
                     default="eval")
     ap.add_argument("--n", type=int,
                     help="studies (default the split's size: 40 for eval and final, 48 "
-                         "for holdout, 64 for sealed, vault and crypt, 80 for reserve, 60 for "
-                         "tune)")
+                         "for holdout, 64 for sealed, vault and crypt, 80 for reserve and "
+                         "ledger, 60 for tune)")
     ap.add_argument("--bones", choices=["given", "auto", "both"], default="both")
     ap.add_argument("--cache", type=Path,
                     help="cohort folder (default ~/.cache/bmes-imaging/phantom-<split>)")

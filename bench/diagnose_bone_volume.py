@@ -66,7 +66,7 @@ from bmes_imaging.phantom import cohort_specs, default_cache_dir
 from bmes_imaging.volume import load_nifti
 
 _READ_SPLITS = ("sealed", "vault", "crypt")
-_REFUSED_SPLITS = ("reserve",)
+_REFUSED_SPLITS = ("reserve", "ledger")
 STAGES = ("global", "articulated", "per-bone", "image")
 
 

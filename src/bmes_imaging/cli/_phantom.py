@@ -31,11 +31,12 @@ def register(subparsers: Any) -> None:
                     "distribution (tune000, eval000_<corner case>, final000_..., ...).")
     p.add_argument("out", metavar="OUT", help="study folder (or cohort folder with --cohort)")
     p.add_argument("--cohort", choices=["table1", "tune", "eval", "final", "holdout", "sealed",
-                                          "vault", "crypt", "reserve"],
+                                          "vault", "crypt", "reserve", "ledger"],
                    help="write a whole cohort instead")
     p.add_argument("--n", type=int, metavar="N",
                    help="studies of a tune / eval / final / holdout / sealed / vault / crypt / "
-                        "reserve cohort (default 60 / 40 / 40 / 48 / 64 / 64 / 64 / 80)")
+                        "reserve / ledger cohort (default 60 / 40 / 40 / 48 / 64 / 64 / 64 / "
+                        "80 / 80)")
     p.add_argument("--foot", metavar="NAME",
                    help="with --cohort: write only this foot (e.g. p02_R) into OUT")
     p.add_argument("--controls", type=int, default=1,

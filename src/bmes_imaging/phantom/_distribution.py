@@ -38,7 +38,12 @@ gives a cohort of them. Three splits exist and never share a study:
   tuning of the eighth: its own salt, seeds (80 000 000 + i) and corner cases
   (:data:`RESERVE_CORNERS`: those of ``"crypt"`` plus the kinds the seventh round missed
   or called falsely on ``"crypt"``; 80 studies, so that 18 are drawn), to be run once
-  after the eighth round's defaults are committed.
+  after the eighth round's defaults are committed (its misses were read afterwards);
+* ``"ledger"``: the ninth split, written at the end of the eighth round, before any tuning
+  of the ninth: its own salt, seeds (90 000 000 + i) and corner cases
+  (:data:`LEDGER_CORNERS`: those of ``"reserve"`` plus the kinds the eighth round missed
+  or called falsely on ``"reserve"``; 80 studies), to be run once after the ninth round's
+  defaults are committed.
 
 The split enters both the random stream (``default_rng([index, salt])`` with a
 split-specific salt) and the study seed (``SEED_BASE[split] + index``, used for noise,
@@ -110,36 +115,49 @@ True
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..bones import Bone
 from ..errors import PhantomError
+from ._corners import (
+    CORNERS,
+    CRYPT_CORNERS,
+    EVAL_CORNERS,
+    FINAL_CORNERS,
+    HOLDOUT_CORNERS,
+    LEDGER_CORNERS,
+    RESERVE_CORNERS,
+    SEALED_CORNERS,
+    TUNE_CORNER_INDEX,
+    TUNE_CORNERS,
+    VAULT_CORNERS,
+)
 from ._spec import PhantomSpec
 
-__all__ = ["CRYPT_CORNERS", "EVAL_CORNERS", "FINAL_CORNERS", "HOLDOUT_CORNERS", "RANGES",
-           "RESERVE_CORNERS", "SEALED_CORNERS", "SEED_BASE", "SPLITS", "TUNE_CORNERS",
-           "TUNE_CORNER_INDEX", "VAULT_CORNERS", "cohort_digest", "distribution_specs", "draw_spec",
-           "tune_corner_specs"]
+__all__ = ["CRYPT_CORNERS", "EVAL_CORNERS", "FINAL_CORNERS", "HOLDOUT_CORNERS",
+           "LEDGER_CORNERS", "RANGES", "RESERVE_CORNERS", "SEALED_CORNERS", "SEED_BASE",
+           "SPLITS", "TUNE_CORNERS", "TUNE_CORNER_INDEX", "VAULT_CORNERS", "cohort_digest",
+           "distribution_specs", "draw_spec", "tune_corner_specs"]
 
 #: The splits.
-SPLITS = ("tune", "eval", "final", "holdout", "sealed", "vault", "crypt", "reserve")
+SPLITS = ("tune", "eval", "final", "holdout", "sealed", "vault", "crypt", "reserve",
+          "ledger")
 #: Study seed of index ``i`` in a split: ``SEED_BASE[split] + i``.
 SEED_BASE = {"tune": 10_000_000, "eval": 20_000_000, "final": 30_000_000,
              "holdout": 40_000_000, "sealed": 50_000_000, "vault": 60_000_000,
-             "crypt": 70_000_000, "reserve": 80_000_000}
+             "crypt": 70_000_000, "reserve": 80_000_000, "ledger": 90_000_000}
 _SALT = {"tune": 0x7475_6E65, "eval": 0x6576_616C, "final": 0x6669_6E6C,
          "holdout": 0x686F_6C64, "sealed": 0x7365_616C, "vault": 0x7661_756C,
-         "crypt": 0x6372_7970, "reserve": 0x7265_7376}
+         "crypt": 0x6372_7970, "reserve": 0x7265_7376, "ledger": 0x6C65_6467}
 #: Default cohort size per split.
 _DEFAULT_N = {"tune": 60, "eval": 40, "final": 40, "holdout": 48, "sealed": 64,
-              "vault": 64, "crypt": 64, "reserve": 80}
+              "vault": 64, "crypt": 64, "reserve": 80, "ledger": 80}
 _MAX_INDEX = 9_999_999
 
 #: Documented ranges (see the module docstring); the corner cases use their ends.
@@ -249,7 +267,7 @@ def draw_spec(seed: int, split: str, *, resolution: float = 1.0) -> PhantomSpec:
         Index of the study in its split (``0 <= seed < 10_000_000``).
     split
         ``"tune"``, ``"eval"``, ``"final"``, ``"holdout"``, ``"sealed"``, ``"vault"``,
-        ``"crypt"`` or ``"reserve"``: disjoint
+        ``"crypt"``, ``"reserve"`` or ``"ledger"``: disjoint
         random streams and study seeds.
     resolution
         Passed to the spec (1.0 = the drawn protocol; larger for quick tests).
@@ -280,321 +298,6 @@ def draw_spec(seed: int, split: str, *, resolution: float = 1.0) -> PhantomSpec:
                        **values)
 
 
-def _with(**changes: Any) -> Callable[[PhantomSpec], PhantomSpec]:
-    def apply(spec: PhantomSpec) -> PhantomSpec:
-        return dataclasses.replace(spec, **changes)
-    return apply
-
-
-def _lesion(**changes: Any) -> Callable[[PhantomSpec], PhantomSpec]:
-    """A corner case that needs edema: a single moderate-to-diffuse lesion if none."""
-    def apply(spec: PhantomSpec) -> PhantomSpec:
-        if spec.normal:
-            spec = dataclasses.replace(spec, normal=False)
-        return dataclasses.replace(spec, **changes)
-    return apply
-
-
-#: Corner cases of the evaluation split: (name, change applied to the drawn spec).
-EVAL_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
-    ("stir1.8_t1drop15", _lesion(edema_fluid_ratio=1.8, edema_t1_ratio=0.85)),
-    ("stir8_t1drop65", _lesion(edema_fluid_ratio=8.0, edema_t1_ratio=0.35)),
-    ("stir1.8_t1drop65", _lesion(edema_fluid_ratio=1.8, edema_t1_ratio=0.35)),
-    ("stir8_t1drop15", _lesion(edema_fluid_ratio=8.0, edema_t1_ratio=0.85)),
-    ("talus_diffuse_stir2.5_t1_0.7", _lesion(edema_bones=("talus",),
-                                             edema_extent="diffuse",
-                                             edema_fluid_ratio=2.5, edema_t1_ratio=0.7)),
-    ("four_bones", _lesion(edema_bones=("talus", "calcaneus", "navicular", "cuboid"),
-                           edema_extent="mixed")),
-    ("snr8", _with(snr=8.0, field_strength=1.5)),
-    ("snr60", _with(snr=60.0, field_strength=3.0)),
-    ("slice5", _with(slice_mm=5.0)),
-    ("slice2", _with(slice_mm=2.0)),
-    ("pixel0.9", _with(pixel_mm=0.9)),
-    ("pixel0.3", _with(pixel_mm=0.3)),
-    ("fluid_axial", _lesion(fluid_plane="axial")),
-    ("fluid_coronal", _lesion(fluid_plane="coronal")),
-    ("partial_coverage", _lesion(coverage=0.6, placement=(0.0, 0.0, 30.0))),
-    ("flexion40", _with(flexion_deg=40.0)),
-    ("size0.8", _with(size=0.8)),
-    ("size1.25", _with(size=1.25)),
-    ("normal_red_marrow_poor_fs", _with(normal=True, red_marrow=True, fluid="t2_fs",
-                                        fat_suppression=0.4, fat_inhomogeneity=0.6)),
-    ("normal_effusion_vessel_motion", _with(normal=True, effusion=True, vessel=True,
-                                            motion_mm=2.5, motion_deg=2.5)),
-    ("deformation2_parametric", _with(deformation=2.0, anatomy="parametric")),
-    ("rescale_3t", _with(field_strength=3.0, rescale=(0.3333, 0.0, 4.2, -50.0))),
-    ("bias0.8_fat0", _with(bias=0.8, fat_suppression=0.0)),
-)
-
-
-#: Corner cases of the *tuning* split: the same kinds of extremes as :data:`EVAL_CORNERS`
-#: (and small subchondral lesions in the thin bones), applied to tuning draws
-#: ``draw_spec(TUNE_CORNER_INDEX + k, "tune")`` (tuning salt and seeds, disjoint from the
-#: evaluation split and from the ordinary tuning studies ``0 .. TUNE_CORNER_INDEX - 1``).
-TUNE_CORNER_INDEX = 1_000_000
-TUNE_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
-    ("stir1.8_t1drop15", _lesion(edema_fluid_ratio=1.8, edema_t1_ratio=0.85)),
-    ("stir1.8_t1drop15_snr8", _lesion(edema_fluid_ratio=1.8, edema_t1_ratio=0.85,
-                                      snr=8.0, field_strength=1.5)),
-    ("stir1.8_t1drop65", _lesion(edema_fluid_ratio=1.8, edema_t1_ratio=0.35)),
-    ("stir8_t1drop15", _lesion(edema_fluid_ratio=8.0, edema_t1_ratio=0.85)),
-    ("stir2_t1drop20", _lesion(edema_fluid_ratio=2.0, edema_t1_ratio=0.8)),
-    ("snr8", _lesion(snr=8.0, field_strength=1.5)),
-    ("snr60", _lesion(snr=60.0, field_strength=3.0)),
-    ("slice5", _lesion(slice_mm=5.0)),
-    ("pixel0.9", _lesion(pixel_mm=0.9)),
-    ("pixel0.3", _lesion(pixel_mm=0.3)),
-    ("fluid_axial", _lesion(fluid_plane="axial")),
-    ("fluid_coronal", _lesion(fluid_plane="coronal")),
-    ("partial_coverage", _lesion(coverage=0.6, placement=(0.0, 0.0, 30.0))),
-    ("flexion40", _lesion(flexion_deg=40.0)),
-    ("deformation2_parametric", _lesion(deformation=2.0, anatomy="parametric")),
-    ("four_bones", _lesion(edema_bones=("talus", "calcaneus", "navicular", "cuboid"),
-                           edema_extent="mixed")),
-    ("subchondral_metatarsal2_slice5", _lesion(
-        edema_bones=("second_metatarsal",), edema_extent="subchondral", slice_mm=5.0)),
-    ("subchondral_metatarsal4_stir2.2", _lesion(
-        edema_bones=("fourth_metatarsal",), edema_extent="subchondral",
-        edema_fluid_ratio=2.2, edema_t1_ratio=0.75)),
-    ("subchondral_intermediate_cuneiform", _lesion(
-        edema_bones=("intermediate_cuneiform",), edema_extent="subchondral")),
-    ("subchondral_lateral_cuneiform_stir2", _lesion(
-        edema_bones=("lateral_cuneiform",), edema_extent="subchondral",
-        edema_fluid_ratio=2.0, edema_t1_ratio=0.8, slice_mm=4.0)),
-    ("subchondral_medial_cuneiform_stir1.8", _lesion(
-        edema_bones=("medial_cuneiform",), edema_extent="subchondral",
-        edema_fluid_ratio=1.8, edema_t1_ratio=0.8)),
-    ("normal_red_marrow_poor_fs", _with(normal=True, red_marrow=True, fluid="t2_fs",
-                                        fat_suppression=0.4, fat_inhomogeneity=0.6)),
-    ("normal_red_marrow_poor_fs_slice5", _with(normal=True, red_marrow=True,
-                                               fluid="pd_fs", fat_suppression=0.4,
-                                               fat_inhomogeneity=0.3, slice_mm=5.0)),
-    ("normal_effusion_vessel_motion", _with(normal=True, effusion=True, vessel=True,
-                                            motion_mm=2.5, motion_deg=2.5)),
-    # third round (the weak kind of the eval split's misses: small subchondral lesions
-    # of thin bones, metatarsals above all, at low-to-moderate contrast, thick slices),
-    # and normal feet in thick slices against which their false bones are counted
-    ("subchondral_metatarsal3_stir2.5_slice4", _lesion(
-        edema_bones=("third_metatarsal",), edema_extent="subchondral",
-        edema_fluid_ratio=2.5, edema_t1_ratio=0.75, slice_mm=4.0)),
-    ("subchondral_metatarsal5_stir2.2_slice3", _lesion(
-        edema_bones=("fifth_metatarsal",), edema_extent="subchondral",
-        edema_fluid_ratio=2.2, edema_t1_ratio=0.78, slice_mm=3.0)),
-    ("subchondral_metatarsal3_stir3_slice5", _lesion(
-        edema_bones=("third_metatarsal",), edema_extent="subchondral",
-        edema_fluid_ratio=3.0, edema_t1_ratio=0.7, slice_mm=5.0)),
-    ("subchondral_metatarsal5_stir2_coronal", _lesion(
-        edema_bones=("fifth_metatarsal",), edema_extent="subchondral",
-        edema_fluid_ratio=2.0, edema_t1_ratio=0.8, fluid_plane="coronal")),
-    ("subchondral_metatarsal4_stir4_slice4.5", _lesion(
-        edema_bones=("fourth_metatarsal",), edema_extent="subchondral",
-        edema_fluid_ratio=4.0, edema_t1_ratio=0.6, slice_mm=4.5)),
-    ("subchondral_metatarsal1_stir2.4", _lesion(
-        edema_bones=("first_metatarsal",), edema_extent="subchondral",
-        edema_fluid_ratio=2.4, edema_t1_ratio=0.75)),
-    ("subchondral_medial_cuneiform_stir2.5_slice4", _lesion(
-        edema_bones=("medial_cuneiform",), edema_extent="subchondral",
-        edema_fluid_ratio=2.5, edema_t1_ratio=0.72, slice_mm=4.0)),
-    ("subchondral_metatarsal2_stir2_snr12", _lesion(
-        edema_bones=("second_metatarsal",), edema_extent="subchondral",
-        edema_fluid_ratio=2.0, edema_t1_ratio=0.8, snr=12.0, field_strength=1.5)),
-    ("normal_stir_slice5", _with(normal=True, fluid="stir", slice_mm=5.0)),
-    ("normal_t2fs_slice4.5_fat0.2", _with(normal=True, fluid="t2_fs", slice_mm=4.5,
-                                          fat_suppression=0.2)),
-)
-
-
-#: Corner cases of the *final* evaluation split, applied to ``draw_spec(i, "final")``
-#: (its own salt and seeds): the extremes of every range of issue 11, like
-#: :data:`EVAL_CORNERS`, plus the other ends the evaluation corners left to chance
-#: (plantar flexion -10 degrees, residual fat 0.4 under a lesion, PD-FS at 3 T with
-#: intercepts of both signs, no bias, small subchondral lesions of a tarsal and a
-#: metatarsal).
-#: Written before any tuning of the round it checks, and not changed after.
-FINAL_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
-    ("stir1.8_t1drop15", _lesion(edema_fluid_ratio=1.8, edema_t1_ratio=0.85)),
-    ("stir1.8_t1drop65", _lesion(edema_fluid_ratio=1.8, edema_t1_ratio=0.35)),
-    ("stir8_t1drop15", _lesion(edema_fluid_ratio=8.0, edema_t1_ratio=0.85)),
-    ("stir8_t1drop65", _lesion(edema_fluid_ratio=8.0, edema_t1_ratio=0.35)),
-    ("stir2_t1drop20", _lesion(edema_fluid_ratio=2.0, edema_t1_ratio=0.8)),
-    ("talus_diffuse_stir2.5_t1_0.7", _lesion(edema_bones=("talus",),
-                                             edema_extent="diffuse",
-                                             edema_fluid_ratio=2.5, edema_t1_ratio=0.7)),
-    ("four_bones", _lesion(edema_bones=("calcaneus", "cuboid", "lateral_cuneiform",
-                                        "third_metatarsal"), edema_extent="mixed")),
-    ("snr8", _lesion(snr=8.0, field_strength=1.5)),
-    ("snr60", _lesion(snr=60.0, field_strength=3.0)),
-    ("slice2", _with(slice_mm=2.0)),
-    ("slice5", _lesion(slice_mm=5.0)),
-    ("pixel0.3", _with(pixel_mm=0.3)),
-    ("pixel0.9", _lesion(pixel_mm=0.9)),
-    ("fluid_axial", _lesion(fluid_plane="axial")),
-    ("fluid_coronal", _lesion(fluid_plane="coronal")),
-    ("partial_coverage", _lesion(coverage=0.6, placement=(0.0, 0.0, 30.0))),
-    ("flexion40", _lesion(flexion_deg=40.0)),
-    ("flexion-10", _with(flexion_deg=-10.0)),
-    ("size0.8", _lesion(size=0.8)),
-    ("size1.25", _with(size=1.25)),
-    ("deformation2_parametric", _lesion(deformation=2.0, anatomy="parametric")),
-    ("fat0.4_t2fs_lesion", _lesion(fluid="t2_fs", fat_suppression=0.4,
-                                   fat_inhomogeneity=0.6)),
-    ("pdfs_3t_rescale", _with(fluid="pd_fs", field_strength=3.0,
-                              rescale=(2.5, -100.0, 0.25, 150.0))),
-    ("bias0.8", _lesion(bias=0.8)),
-    ("bias0_fat0", _with(bias=0.0, fat_suppression=0.0)),
-    ("subchondral_navicular", _lesion(edema_bones=("navicular",),
-                                      edema_extent="subchondral")),
-    ("subchondral_first_metatarsal", _lesion(edema_bones=("first_metatarsal",),
-                                             edema_extent="subchondral")),
-    ("normal_red_marrow_poor_fs", _with(normal=True, red_marrow=True, fluid="t2_fs",
-                                        fat_suppression=0.4, fat_inhomogeneity=0.6)),
-    ("normal_red_marrow_stir_slice5", _with(normal=True, red_marrow=True, fluid="stir",
-                                            slice_mm=5.0)),
-    ("normal_effusion_vessel_motion", _with(normal=True, effusion=True, vessel=True,
-                                            motion_mm=2.5, motion_deg=2.5)),
-)
-
-#: Corner cases of the fourth split, ``"holdout"`` (its own salt and seeds): every corner
-#: of :data:`FINAL_CORNERS` drawn anew, plus small and moderate lesions of thin bones
-#: (cuneiforms, metatarsals, cuboid) in 4-5 mm slices, the kind the third round missed.
-#: Written before any tuning of the fourth round, and not changed after.
-HOLDOUT_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
-    *FINAL_CORNERS,
-    ("subchondral_intermediate_cuneiform_slice5",
-     _lesion(edema_bones=("intermediate_cuneiform",), edema_extent="subchondral",
-             slice_mm=5.0)),
-    ("subchondral_third_metatarsal_slice4",
-     _lesion(edema_bones=("third_metatarsal",), edema_extent="subchondral", slice_mm=4.0)),
-    ("subchondral_cuboid", _lesion(edema_bones=("cuboid",), edema_extent="subchondral")),
-    ("moderate_lateral_cuneiform_slice5_stir2.5",
-     _lesion(edema_bones=("lateral_cuneiform",), edema_extent="moderate", slice_mm=5.0,
-             edema_fluid_ratio=2.5, edema_t1_ratio=0.75)),
-)
-
-#: Corner cases of the fifth split, ``"sealed"`` (its own salt and seeds): every corner of
-#: :data:`HOLDOUT_CORNERS` drawn anew, plus strong lesions of thin bones in 4-5 mm slices
-#: (the fourth round missed a fifth metatarsal in 5 mm slices), lesions of the midfoot
-#: under partial coverage (it missed an intermediate cuneiform there), lesions at the
-#: strong-lesion border (STIR 2x, T1 drop 20 %) in thin bones, and large, flexed or
-#: parametric feet with lesions.
-#: Written before any tuning of the fifth round, and not changed after.
-SEALED_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
-    *HOLDOUT_CORNERS,
-    ("subchondral_fifth_metatarsal_slice5",
-     _lesion(edema_bones=("fifth_metatarsal",), edema_extent="subchondral", slice_mm=5.0)),
-    ("moderate_fourth_metatarsal_slice5_axial",
-     _lesion(edema_bones=("fourth_metatarsal",), edema_extent="moderate", slice_mm=5.0,
-             fluid_plane="axial")),
-    ("partial_coverage_intermediate_cuneiform",
-     _lesion(edema_bones=("intermediate_cuneiform",), coverage=0.6,
-             placement=(0.0, 0.0, 30.0))),
-    ("partial_coverage_cuboid_navicular",
-     _lesion(edema_bones=("cuboid", "navicular"), edema_extent="mixed", coverage=0.65,
-             placement=(0.0, 0.0, -25.0))),
-    ("border_medial_cuneiform_stir2_t1drop20_slice4",
-     _lesion(edema_bones=("medial_cuneiform",), edema_extent="moderate", slice_mm=4.0,
-             edema_fluid_ratio=2.0, edema_t1_ratio=0.8)),
-    ("border_second_metatarsal_stir2_t1drop20",
-     _lesion(edema_bones=("second_metatarsal",), edema_extent="moderate",
-             edema_fluid_ratio=2.0, edema_t1_ratio=0.8)),
-    ("size1.25_parametric_talus",
-     _lesion(size=1.25, anatomy="parametric", edema_bones=("talus",))),
-    ("size0.8_parametric_flexion40_navicular",
-     _lesion(size=0.8, anatomy="parametric", flexion_deg=40.0,
-             edema_bones=("navicular",))),
-    ("subchondral_lateral_cuneiform_slice5_coronal",
-     _lesion(edema_bones=("lateral_cuneiform",), edema_extent="subchondral",
-             slice_mm=5.0, fluid_plane="coronal")),
-    ("normal_parametric_size1.25_snr8",
-     _with(normal=True, anatomy="parametric", size=1.25, snr=8.0)),
-)
-
-#: Corner cases of the sixth split, ``"vault"`` (its own salt and seeds): every corner of
-#: :data:`SEALED_CORNERS` drawn anew, plus small lesions of thin bones in 5 mm slices with
-#: the fluid series sagittal, axial and coronal (the fifth round missed an intermediate
-#: cuneiform, a fifth and a second metatarsal there), and one at the strong-lesion border.
-#: Written before any tuning of the sixth round, and not changed after.
-VAULT_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
-    *SEALED_CORNERS,
-    ("subchondral_second_metatarsal_slice5",
-     _lesion(edema_bones=("second_metatarsal",), edema_extent="subchondral", slice_mm=5.0)),
-    ("subchondral_intermediate_cuneiform_slice5_axial",
-     _lesion(edema_bones=("intermediate_cuneiform",), edema_extent="subchondral",
-             slice_mm=5.0, fluid_plane="axial")),
-    ("subchondral_fifth_metatarsal_slice5_coronal",
-     _lesion(edema_bones=("fifth_metatarsal",), edema_extent="subchondral", slice_mm=5.0,
-             fluid_plane="coronal")),
-    ("subchondral_medial_cuneiform_slice5_stir2_t1drop20",
-     _lesion(edema_bones=("medial_cuneiform",), edema_extent="subchondral", slice_mm=5.0,
-             edema_fluid_ratio=2.0, edema_t1_ratio=0.8)),
-)
-
-#: Corner cases of the seventh split, ``"crypt"`` (its own salt and seeds): every corner of
-#: :data:`VAULT_CORNERS` drawn anew, plus what the sixth round missed on ``"vault"``:
-#: small low-contrast lesions of thin bones with a coronal or axial fluid series (a
-#: lateral cuneiform at STIR 2x / T1 drop 19 %, a third metatarsal at 1.8x), a strong
-#: small lesion at the border in 5 mm slices (an intermediate cuneiform at 2x / 20 %),
-#: strong small lesions in 5 mm slices of the bones not used there before (fourth
-#: metatarsal, cuboid with a coronal fluid series, first metatarsal with an axial one),
-#: and normal feet in 5 mm slices with the fluid series coronal or axial (a vault study
-#: in 5 mm slices got five false bones).
-#: Written before any tuning of the seventh round, and not changed after.
-CRYPT_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
-    *VAULT_CORNERS,
-    ("subchondral_lateral_cuneiform_coronal_stir2_t1drop19",
-     _lesion(edema_bones=("lateral_cuneiform",), edema_extent="subchondral",
-             fluid_plane="coronal", edema_fluid_ratio=2.0, edema_t1_ratio=0.81)),
-    ("subchondral_third_metatarsal_coronal_stir1.8",
-     _lesion(edema_bones=("third_metatarsal",), edema_extent="subchondral",
-             fluid_plane="coronal", edema_fluid_ratio=1.8)),
-    ("subchondral_intermediate_cuneiform_slice5_stir2_t1drop20",
-     _lesion(edema_bones=("intermediate_cuneiform",), edema_extent="subchondral",
-             slice_mm=5.0, edema_fluid_ratio=2.0, edema_t1_ratio=0.8)),
-    ("subchondral_fourth_metatarsal_slice5_stir2.4_t1drop40",
-     _lesion(edema_bones=("fourth_metatarsal",), edema_extent="subchondral", slice_mm=5.0,
-             edema_fluid_ratio=2.4, edema_t1_ratio=0.6)),
-    ("subchondral_cuboid_slice5_coronal",
-     _lesion(edema_bones=("cuboid",), edema_extent="subchondral", slice_mm=5.0,
-             fluid_plane="coronal")),
-    ("subchondral_first_metatarsal_slice5_axial_stir2_t1drop20",
-     _lesion(edema_bones=("first_metatarsal",), edema_extent="subchondral", slice_mm=5.0,
-             fluid_plane="axial", edema_fluid_ratio=2.0, edema_t1_ratio=0.8)),
-    ("normal_slice5_coronal", _with(normal=True, slice_mm=5.0, fluid_plane="coronal")),
-    ("normal_slice5_axial_t2fs_fat0.4",
-     _with(normal=True, slice_mm=5.0, fluid_plane="axial", fluid="t2_fs",
-           fat_suppression=0.4, fat_inhomogeneity=0.6)),
-)
-
-#: Corner cases of the eighth split, ``"reserve"`` (its own salt and seeds): every corner
-#: of :data:`CRYPT_CORNERS` drawn anew, plus what the seventh round missed on ``"crypt"``
-#: (a moderate third metatarsal at STIR 2.1x / T1 drop 43 %, an intermediate cuneiform at
-#: 2.6x with neither bias field nor residual fat, a small medial cuneiform at the strong
-#: border in 5 mm slices), a fifth metatarsal lesion in 5 mm slices with a coronal fluid
-#: series large enough to count (the small one lay outside the fluid coverage), and normal
-#: feet of the kinds that got a false calcaneus (SNR 60 at 3 T, plantar flexion 40
-#: degrees). Written at the end of the seventh round, before any tuning of the eighth.
-RESERVE_CORNERS: tuple[tuple[str, Callable[[PhantomSpec], PhantomSpec]], ...] = (
-    *CRYPT_CORNERS,
-    ("moderate_third_metatarsal_stir2.1_t1drop43",
-     _lesion(edema_bones=("third_metatarsal",), edema_extent="moderate",
-             edema_fluid_ratio=2.1, edema_t1_ratio=0.57)),
-    ("moderate_intermediate_cuneiform_bias0_fat0_stir2.6",
-     _lesion(edema_bones=("intermediate_cuneiform",), edema_extent="moderate", bias=0.0,
-             fat_suppression=0.0, edema_fluid_ratio=2.6, edema_t1_ratio=0.49)),
-    ("subchondral_medial_cuneiform_slice5_coronal_stir2_t1drop20",
-     _lesion(edema_bones=("medial_cuneiform",), edema_extent="subchondral", slice_mm=5.0,
-             fluid_plane="coronal", edema_fluid_ratio=2.0, edema_t1_ratio=0.8)),
-    ("moderate_fifth_metatarsal_slice5_coronal",
-     _lesion(edema_bones=("fifth_metatarsal",), edema_extent="moderate", slice_mm=5.0,
-             fluid_plane="coronal")),
-    ("normal_snr60_3t", _with(normal=True, snr=60.0, field_strength=3.0)),
-    ("normal_flexion40", _with(normal=True, flexion_deg=40.0)),
-)
-
-_CORNERS = {"eval": EVAL_CORNERS, "final": FINAL_CORNERS, "holdout": HOLDOUT_CORNERS,
-            "sealed": SEALED_CORNERS, "vault": VAULT_CORNERS, "crypt": CRYPT_CORNERS,
-            "reserve": RESERVE_CORNERS}
 
 
 def tune_corner_specs(*, resolution: float = 1.0) -> list[tuple[str, PhantomSpec]]:
@@ -618,11 +321,12 @@ def distribution_specs(split: str, n: int | None = None, *, resolution: float = 
     ----------
     split
         ``"tune"``, ``"eval"``, ``"final"``, ``"holdout"``, ``"sealed"``, ``"vault"``,
-        ``"crypt"`` or ``"reserve"``.
+        ``"crypt"``, ``"reserve"`` or ``"ledger"``.
     n
         Number of studies (default 40 for ``"eval"`` and ``"final"``, 48 for
         ``"holdout"``, 64 for ``"sealed"``, ``"vault"`` and ``"crypt"``, 80 for
-        ``"reserve"`` (62 corners and 18 drawn studies), 60 for ``"tune"``).
+        ``"reserve"`` (62 corners and 18 drawn studies) and ``"ledger"`` (68 and 12),
+        60 for ``"tune"``).
     resolution
         Passed to every spec.
 
@@ -639,7 +343,7 @@ def distribution_specs(split: str, n: int | None = None, *, resolution: float = 
     n = _DEFAULT_N[split] if n is None else int(n)
     if n < 1:
         raise PhantomError(f"a {split} cohort needs at least one study, asked for {n}")
-    corners = _CORNERS.get(split, ())
+    corners = CORNERS.get(split, ())
     out: list[tuple[str, PhantomSpec]] = []
     for i in range(n):
         spec = draw_spec(i, split, resolution=resolution)
