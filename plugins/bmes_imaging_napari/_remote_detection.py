@@ -19,7 +19,6 @@ byte for byte (``tests/plugin/test_remote_detection.py``).
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -51,19 +50,6 @@ def painting_ratios(t1: Volume, bones: Volume, fluid_aligned: Volume, config: An
                           config or DetectionConfig())
 
 
-def _with_mask_quality(result: Any, masks: Volume) -> Any:
-    """``result`` of masks given as a Future as ``detect_edema`` gives it for masks it
-    computes itself: the masks' own volume (with their ``bone_mask_quality``) and the
-    findings' confidence capped by it (through a Future the masks are taken as
-    imported labels, which carry the T1's metadata, not the masks')."""
-    from bmes_imaging.detection._findings import apply_bone_mask_quality
-
-    if masks.shape != result.bones.shape or not np.array_equal(masks.array, result.bones.array):
-        return result  # resampled: keep the detector's own
-    return dataclasses.replace(result, bones=masks, bone_source="automatic",
-                               findings=apply_bone_mask_quality(result.findings, masks))
-
-
 def detect_with_masks(t1: Volume, fluid: Volume, masks: Future[Volume] | None,
                       progress: Progress | None = None, **kwargs: Any) -> Any:
     """``detect_edema(t1, fluid, **kwargs)`` with automatic bone masks computed
@@ -72,12 +58,11 @@ def detect_with_masks(t1: Volume, fluid: Volume, masks: Future[Volume] | None,
     GUI process's worker thread: the same result either way."""
     from bmes_imaging.detection import detect_edema
 
+    # automatic masks given as a Future are kept with their bone_mask_quality (the
+    # findings' confidence capped by it), as when the detector computes them itself
     if masks is None:
-        result = detect_edema(t1, fluid, progress=progress, **kwargs)
-    else:
-        result = detect_edema(t1, fluid, bones=masks, progress=progress, **kwargs)
-        result = _with_mask_quality(result, masks.result())
-    return result
+        return detect_edema(t1, fluid, progress=progress, **kwargs)
+    return detect_edema(t1, fluid, bones=masks, progress=progress, **kwargs)
 
 
 class _Latest:

@@ -103,6 +103,13 @@ def _timed_automatic_bones(t1: Volume, cfg: DetectionConfig) -> tuple[Volume, fl
     return automatic_bones(t1, cfg), time.perf_counter() - t0
 
 
+def _automatic_on_grid(bones: Volume, t1: Volume) -> bool:
+    """``bones`` are automatic masks (:func:`~._atlas.automatic_bones`: they carry a
+    per-bone ``bone_mask_quality``) on the T1's grid, to be used as they are."""
+    return ("bone_mask_quality" in bones.info.extra and bones.shape == t1.shape
+            and bool(np.allclose(bones.affine, t1.affine, atol=1e-4)))
+
+
 def _align_and_bones(
     t1: Volume,
     fluid: Volume,
@@ -137,6 +144,9 @@ def _align_and_bones(
     t0 = time.perf_counter()
     if isinstance(bones, Future):
         bones = bones.result()  # computed elsewhere, beside the alignment
+        if _automatic_on_grid(bones, t1):  # automatic masks: kept with their quality
+            timings["bones"] = time.perf_counter() - t0
+            return al, bones, "automatic"
     if pending is not None:
         bone_vol, timings["bones"] = pending.result()  # ran beside the alignment
         return al, bone_vol, "automatic"
@@ -172,7 +182,9 @@ def detect_edema(
     bones
         Bone label map in the project convention, in any grid (resampled by nearest
         neighbour), or a ``concurrent.futures.Future`` that gives one (masks being
-        computed elsewhere, awaited after the alignment). ``None`` with ``seeds=None``:
+        computed elsewhere, awaited after the alignment; automatic masks on the T1's grid
+        that a Future gives are kept as they are, with their ``bone_mask_quality``, and
+        the result's ``bone_source`` is ``"automatic"``). ``None`` with ``seeds=None``:
         automatic bone masks (atlas).
     seeds
         RAS+ mm points per bone, grown into bone masks on T1 (used when ``bones`` is

@@ -169,3 +169,30 @@ def test_a_poor_atlas_match_is_registered_again(monkeypatch: pytest.MonkeyPatch)
     assert tarsal_min(_atlas.automatic_bones(study.t1).array) < 0.7
     monkeypatch.setattr(_atlas, "_LOW_MATCH", low_match)
     assert tarsal_min(_atlas.automatic_bones(study.t1).array) > 0.9
+
+
+def test_automatic_masks_from_a_future_keep_their_quality(left_diffuse_moved) -> None:
+    """Automatic masks computed elsewhere (the review's bone-mask process) keep their
+    ``bone_mask_quality``: the findings carry it and their confidence is capped by it,
+    as when the detector computes the masks itself; plain labels stay imported (their
+    quality is not taken from anywhere else)."""
+    from concurrent.futures import Future
+
+    from bmes_imaging.volume import Volume
+
+    study, _ = left_diffuse_moved
+    quality = {int(Bone.TALUS): 0.4, int(Bone.CALCANEUS): 0.9}
+    masks = Volume(study.bones.array, study.bones.affine,
+                   study.bones.info.replace(extra={"bone_mask_quality": quality}))
+    ready: Future = Future()
+    ready.set_result(masks)
+    res = detect_edema(study.t1, study.stir, bones=ready)
+    assert res.bone_source == "automatic"
+    by_bone = {int(f.bone): f for f in res.findings}
+    assert by_bone[int(Bone.TALUS)].bone_mask_quality == 0.4
+    assert by_bone[int(Bone.TALUS)].confidence <= 0.4
+    plain: Future = Future()
+    plain.set_result(study.bones)
+    imported = detect_edema(study.t1, study.stir, bones=plain)
+    assert imported.bone_source == "imported"
+    assert {int(f.bone): f.bone_mask_quality for f in imported.findings}[int(Bone.TALUS)] != 0.4
