@@ -78,3 +78,20 @@ def test_a_busy_bar_redraws_a_few_times_a_second_then_as_before(bar: QProgressBa
     set_progress(bar, 100)
     _spin(2.5 * BUSY_REDRAW_MS / 1000)  # no muting left over from the pulse
     assert bar.updatesEnabled() and bar.value() == 100
+
+
+def test_the_pulse_draws_even_when_the_bar_animates_nothing(bar: QProgressBar) -> None:
+    """A bar that draws no frame of its own (here: a fixed value, no busy animation; in
+    the full suite a busy bar whose style animation had not started) still gets a
+    redraw from the pulse a few times a second: it never looks frozen."""
+    pulse = BusyPulse(bar)
+    paints = _Paints(bar)
+    set_progress(bar, 30)
+    _spin(0.3)
+    pulse.start()
+    paints.count = 0
+    _spin(1.0)
+    pulse.stop()
+    handle = bar.windowHandle()
+    if handle is not None and handle.isExposed():
+        assert 2 <= paints.count <= 2 * 1000 // BUSY_REDRAW_MS

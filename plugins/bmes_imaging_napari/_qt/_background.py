@@ -56,7 +56,12 @@ class BusyPulse(QObject):
             self.bar.setUpdatesEnabled(True)
 
     def _redraw(self) -> None:
-        self.bar.setUpdatesEnabled(True)  # schedules one repaint
+        if self.bar.updatesEnabled():
+            # no frame since the last redraw (the style's animation did not start or
+            # stopped, e.g. the window was hidden): ask for one, so the bar still moves
+            self.bar.update()
+        else:
+            self.bar.setUpdatesEnabled(True)  # schedules one repaint
 
     def eventFilter(self, watched: Any, event: Any) -> bool:  # Qt's name
         if watched is self.bar and event.type() == QEvent.Type.Paint \
