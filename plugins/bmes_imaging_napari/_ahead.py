@@ -9,6 +9,7 @@ Functions of a :class:`~bmes_imaging_napari._review_model.ReviewModel` (given as
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,8 @@ from ._study import Study
 
 __all__ = ["compute_bones_ahead", "prefetch", "read_cached", "run_detection"]
 
-#: Detector output kept per study in the cache folder (see the review model).
+#: Detector output kept per study in the cache folder, so that reopening a study does
+#: not register the atlas again (uncompressed: fast to write and read).
 CACHED_BONES, CACHED_FLUID = "bones.nii", "fluid_aligned.nii"
 DETECTOR = "detector"
 
@@ -79,6 +81,15 @@ def run_detection(model: Any, progress: Callable[[str, float], None] | None,
             progress(stage, fraction)
 
     return detect_with_masks(study.t1, study.fluid, None, checked, **kwargs)
+
+
+def write_cached(folder: Path, bones: Volume | None, fluid_aligned: Volume | None) -> None:
+    """Write a study's detector cache (bones, aligned fluid) into ``folder`` (made 0700
+    with its missing parents, the files 0600 and atomic: ``Volume.to_nifti``)."""
+    if bones is not None:
+        bones.to_nifti(folder / CACHED_BONES)
+    if fluid_aligned is not None:
+        fluid_aligned.to_nifti(folder / CACHED_FLUID)
 
 
 def read_cached(model: Any, study: Study) -> tuple[Volume, Volume] | None:

@@ -225,15 +225,13 @@ def _write_cache(detection: Future[Any], folder: str) -> None:
 
     from bmes_imaging.errors import BmesError
 
-    from ._ahead import CACHED_BONES, CACHED_FLUID
+    from ._ahead import write_cached
 
     if detection.exception() is not None:
         return
     result = detection.result()
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        result.bones.to_nifti(Path(folder) / CACHED_BONES)
-        result.fluid_aligned.to_nifti(Path(folder) / CACHED_FLUID)
+    try:  # (private folders: a plain mkdir here made the study's folder 0755)
+        write_cached(Path(folder), result.bones, result.fluid_aligned)
     except (BmesError, OSError, ValueError):
         pass
 

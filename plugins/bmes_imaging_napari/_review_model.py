@@ -45,9 +45,6 @@ __all__ = ["STATUSES", "ReviewModel", "SaveSnapshot", "finding_from_dict", "find
 
 #: Statuses of a finding: the core's one list (:data:`bmes_imaging.findings.FINDING_STATUSES`).
 STATUSES: tuple[str, ...] = FINDING_STATUSES
-#: Detector output kept per study in the cache folder, so that reopening a study does
-#: not register the atlas again (uncompressed: fast to write and read).
-_CACHED_BONES, _CACHED_FLUID = _ahead.CACHED_BONES, _ahead.CACHED_FLUID
 DETECTOR = _ahead.DETECTOR
 
 
@@ -175,11 +172,7 @@ class ReviewModel:
         return read()
 
     def _cache_detection(self) -> None:
-        folder = self._study_cache()
-        if self.bones is not None:
-            self.bones.to_nifti(folder / _CACHED_BONES)
-        if self.fluid_aligned is not None:
-            self.fluid_aligned.to_nifti(folder / _CACHED_FLUID)
+        _ahead.write_cached(self._study_cache(), self.bones, self.fluid_aligned)
 
     # -------------------------------------------------------------- detection
     def compute_bones_ahead(self, study: Study) -> None:
@@ -385,8 +378,6 @@ class ReviewModel:
         Safe to call from a worker thread right after detection, so the first paint
         stroke updates the table quickly.
         """
-        from bmes_imaging.detection import DetectionConfig, compute_ratios
-
         if self._ratios is not None or not self.can_recompute():
             return
         assert self.bones is not None and self.study is not None
@@ -395,10 +386,9 @@ class ReviewModel:
         request = self._ratios_request
         if request is not None and request[1] is bones:  # the worker's, for these bones
             ratios = _remote_detection.fetch_painting_ratios(request[0])
-        if ratios is None:
-            fl = np.asarray(self.fluid_aligned.array, dtype=np.float32)
-            ratios = compute_ratios(t1.array, fl, bones.array, fl != 0, t1.voxel_sizes,
-                                    self.config or DetectionConfig())
+        if ratios is None:  # here: what the worker would have computed
+            ratios = _remote_detection.painting_ratios(t1, bones, self.fluid_aligned,
+                                                       self.config)
         if self.bones is bones:  # still the same bone labels
             self._ratios = ratios
 
